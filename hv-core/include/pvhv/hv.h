@@ -1,0 +1,220 @@
+/*
+ * libpvhv: the paravirtual hypervisor core. One struct hv_machine is one guest:
+ * its RAM, one vCPU on a backend (tcg = Unicorn, kvm = /dev/kvm), the paravirtual
+ * devices of ABI v1 (console, clocks, disk, heartbeat) and its saved-state stream.
+ *
+ * Who calls it: pvha-vmm (one machine per process) and the tests. The library
+ * logs nothing and never exits the process: failures return -errno, and a guest
+ * that misbehaves ends as a stopped machine with a reason (hv_machine_stop_info).
+ *
+ * Threading: a machine is driven by one thread at a time. The only calls that
+ * may come from another thread are hv_machine_kick() and the dirty-bitmap
+ * readers documented below.
+ */
+#ifndef PVHV_HV_H
+#define PVHV_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pvhv/abi.h"
+
+/* ---- disks ------------------------------------------------------------ */
+
+struct hv_disk;
+
+/* A disk backend. Every call returns 0 or -errno. -ESHUTDOWN means this host
+ * was fenced from the disk's storage: the machine stops the guest ("fenced"). */
+struct hv_disk_ops {
+	const char *name;
+	int (*read)(struct hv_disk *d, void *buf, uint64_t off, size_t len);
+	int (*write)(struct hv_disk *d, const void *buf, uint64_t off, size_t len);
+	int (*flush)(struct hv_disk *d); /* returns once every earlier write is durable */
+	void (*close)(struct hv_disk *d); /* frees d itself */
+};
+
+struct hv_disk {
+	const struct hv_disk_ops *ops;
+	uint64_t size; /* bytes */
+	void *priv;
+};
+
+/* Opens PATH as a raw disk image. With create_size > 0 a missing file is
+ * created sparse with that size (an existing one keeps its size, which must be
+ * at least create_size or -ENOSPC). Returns 0 or -errno. */
+int hv_disk_file_open(const char *path, uint64_t create_size, struct hv_disk **out);
+
+/* Closes a disk of any backend (NULL is allowed). */
+void hv_disk_close(struct hv_disk *d);
+
+/* ---- machines --------------------------------------------------------- */
+
+enum hv_backend_kind { HV_BACKEND_AUTO = 0, HV_BACKEND_TCG, HV_BACKEND_KVM };
+
+/* Parses "tcg", "kvm" or "auto". Returns 0 or -EINVAL. */
+int hv_backend_parse(const char *s, enum hv_backend_kind *out);
+
+/* True when this build has the kvm backend and /dev/kvm opens. */
+bool hv_kvm_available(void);
+
+typedef void (*hv_console_fn)(void *ctx, const char *buf, size_t len);
+
+struct hv_config {
+	uint64_t mem_size;        /* bytes, PV_MEM_MIN..PV_MEM_MAX, multiple of 1 MiB */
+	enum hv_backend_kind backend;
+	struct hv_disk *disk;     /* may be NULL; the machine does not own it */
+	uint8_t guest_id[16];
+	const char *cmdline;      /* may be NULL; at most PV_CMDLINE_MAX - 1 bytes */
+	uint64_t budget_ns;       /* guest run time allowed without a hypercall; 0 = default */
+	hv_console_fn console;    /* may be NULL: console output is dropped */
+	void *console_ctx;
+};
+
+#define HV_DEFAULT_BUDGET_NS (5ull * 1000 * 1000 * 1000)
+
+enum hv_stop_kind {
+	HV_STOP_NONE = 0,      /* still runnable */
+	HV_STOP_EXIT,          /* the guest called exit; code = its exit code */
+	HV_STOP_BAD_HYPERCALL, /* unknown call, or an argument outside what ABI v1 allows */
+	HV_STOP_MEMORY_FAULT,  /* access outside guest RAM; addr = the address */
+	HV_STOP_ILLEGAL_INSN,  /* undefined or privileged instruction; addr = rip */
+	HV_STOP_CPU_EXCEPTION, /* a CPU exception such as divide error; code = vector */
+	HV_STOP_HALT,          /* hlt: nothing can wake a guest of ABI v1 */
+	HV_STOP_RUNAWAY,       /* ran past its budget without a hypercall */
+	HV_STOP_FENCED,        /* the disk's storage has fenced this host */
+	HV_STOP_KILLED,        /* stopped from outside (supervisor, signal) */
+	HV_STOP_INTERNAL,      /* the host failed, not the guest */
+};
+
+struct hv_stop_info {
+	enum hv_stop_kind kind;
+	int64_t code;
+	uint64_t addr;
+	char reason[256]; /* one line, human-readable, names what went wrong */
+};
+
+/* Short stable name of a stop kind ("exit", "memory-fault", ...). */
+const char *hv_stop_kind_name(enum hv_stop_kind kind);
+
+struct hv_machine;
+
+/* Creates a machine with zeroed RAM and the backend chosen by cfg (auto = kvm
+ * when available, else tcg). Nothing runs until an image is loaded or a state
+ * restored. Returns 0 or -errno (-ENODEV: backend kvm asked for but unusable). */
+int hv_machine_create(const struct hv_config *cfg, struct hv_machine **out);
+void hv_machine_destroy(struct hv_machine *m);
+
+/* Loads an ELF64 x86-64 executable and prepares the boot: boot-info page,
+ * stack, registers. Every header, size and offset is checked (see hv_elf_parse).
+ * Returns 0 or -errno (-ENOEXEC: not a usable image). */
+int hv_machine_load_elf(struct hv_machine *m, const void *image, size_t size);
+
+enum hv_run_result {
+	HV_RUN_PREEMPTED, /* the slice ended, or the guest yielded: call run again */
+	HV_RUN_SLEEPING,  /* the guest sleeps until hv_machine_wake_at() */
+	HV_RUN_BREAK,     /* a break point set with hv_machine_break_after was reached */
+	HV_RUN_STOPPED,   /* the guest ended: see hv_machine_stop_info */
+};
+
+/* Runs the guest for at most about slice_ns. Returns 0 with *res set, or
+ * -errno when the host itself failed (the guest is then stopped INTERNAL). */
+int hv_machine_run(struct hv_machine *m, uint64_t slice_ns, enum hv_run_result *res);
+
+/* Asks a running hv_machine_run to return soon (HV_RUN_PREEMPTED). Safe from
+ * another thread or a signal handler. */
+void hv_machine_kick(struct hv_machine *m);
+
+/* Host CLOCK_MONOTONIC time (ns) at which a sleeping guest wants to run again. */
+uint64_t hv_machine_wake_at(const struct hv_machine *m);
+
+/* Ends the next hv_machine_run with HV_RUN_BREAK right after the guest's
+ * hypercall number n (counted from boot, 1-based); 0 clears it. */
+void hv_machine_break_after(struct hv_machine *m, uint64_t n);
+
+/* Stops the guest from outside with the given kind and reason. */
+void hv_machine_stop(struct hv_machine *m, enum hv_stop_kind kind, int64_t code,
+		     uint64_t addr, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+const struct hv_stop_info *hv_machine_stop_info(const struct hv_machine *m);
+
+/* Pausing stops the guest's monotonic clock until the next run. */
+void hv_machine_pause_clock(struct hv_machine *m);
+
+struct hv_machine_stats {
+	uint64_t hypercalls;
+	uint64_t guest_mono_ns;     /* the guest's monotonic clock now */
+	uint64_t heartbeat_seq;     /* last seq the guest sent, 0 = none yet */
+	uint64_t heartbeat_mono_ns; /* guest monotonic time of that heartbeat */
+	uint64_t mem_size;
+	const char *backend;        /* "tcg" or "kvm" */
+};
+void hv_machine_get_stats(const struct hv_machine *m, struct hv_machine_stats *out);
+
+/* Guest RAM, for the VMM's own use (tests, migration). Host writes must go
+ * through hv_machine_write_ram so that dirty tracking and code caches see them. */
+uint8_t *hv_machine_ram(struct hv_machine *m);
+uint64_t hv_machine_mem_size(const struct hv_machine *m);
+int hv_machine_write_ram(struct hv_machine *m, uint64_t gpa, const void *src, size_t len);
+
+/* ---- dirty pages -------------------------------------------------------
+ * Every page written since the last collection, by the guest or the host, is
+ * marked. hv_machine_dirty_collect copies the bitmap (one bit per page, bit i
+ * of word i/64) into out (hv_machine_dirty_words() words) and clears it;
+ * returns the number of dirty pages. Cost O(pages / 64). */
+size_t hv_machine_dirty_words(const struct hv_machine *m);
+uint64_t hv_machine_dirty_collect(struct hv_machine *m, uint64_t *out);
+
+/* ---- saved state --------------------------------------------------------
+ * A saved state is a stream of records, each a 4-byte little-endian length and
+ * a protobuf pvha.StateRecord (proto/vmstate.proto): header, page runs, CPU,
+ * devices, end. It names no backend structure, so a state saved on tcg
+ * restores on kvm and back. A paused machine only. */
+
+/* Writes the whole state (all non-zero pages) to fd. Returns 0 or -errno. */
+int hv_machine_save_fd(struct hv_machine *m, int fd);
+
+/* Pieces of the same stream, for live migration: the header, then any number
+ * of page batches (bitmap = pages to send; NULL = every non-zero page), then
+ * the final part (CPU, devices, end). */
+int hv_state_send_header(struct hv_machine *m, int fd);
+int hv_state_send_pages(struct hv_machine *m, int fd, const uint64_t *bitmap,
+			uint64_t *pages_sent, uint64_t *bytes_sent);
+int hv_state_send_final(struct hv_machine *m, int fd);
+
+/* Reads a stream from fd and builds a machine from it. cfg supplies what is not
+ * in the stream (backend, disk, console, budget); mem_size and guest_id come
+ * from the stream. A disk must be given exactly when the saved guest had one,
+ * of the same size. Every record is checked; a bad stream gives -EBADMSG (or
+ * -EPROTO for an unknown version) and no machine. */
+int hv_machine_restore_fd(const struct hv_config *cfg, int fd, struct hv_machine **out,
+			  char *err, size_t errlen);
+
+/* ---- ELF loader (pure, exposed for tests) ------------------------------ */
+
+#define HV_ELF_MAX_SEGMENTS 16
+
+struct hv_elf_segment {
+	uint64_t gpa;      /* p_paddr == p_vaddr, required */
+	uint64_t file_off; /* within the image */
+	uint64_t file_size;
+	uint64_t mem_size; /* >= file_size; the rest is zeroed */
+};
+
+struct hv_elf_image {
+	uint64_t entry;
+	uint64_t end; /* page-aligned end of the highest segment */
+	unsigned nsegments;
+	struct hv_elf_segment seg[HV_ELF_MAX_SEGMENTS];
+};
+
+/* Checks an ELF64 little-endian x86-64 ET_EXEC image against a RAM size: every
+ * PT_LOAD segment within the file and within [PV_IMAGE_MIN_GPA, mem_size - 64 KiB
+ * of stack], no two segments overlapping, the entry inside an executable
+ * segment. Returns 0 or -ENOEXEC, with a one-line reason in err. O(segments^2). */
+int hv_elf_parse(const void *image, size_t size, uint64_t mem_size, struct hv_elf_image *out,
+		 char *err, size_t errlen);
+
+#define HV_STACK_RESERVE (64u * 1024u)
+
+#endif /* PVHV_HV_H */
