@@ -1,6 +1,6 @@
 /*
- * libpvhv internals: struct hv_machine and the vCPU backend ops table. Only
- * hv-core/*.c include this. A backend (vcpu_tcg.c, vcpu_kvm.c) runs guest code
+ * libpvhv internals: struct hv_machine and the vCPU backend ops table, for
+ * the sources of hv-core alone. A backend (vcpu_tcg.c, vcpu_kvm.c) runs guest code
  * and turns every exit into a call of hv_hypercall() or hv_machine_stop(); all
  * device logic lives in hypercall.c, so both backends behave the same.
  */
@@ -70,6 +70,7 @@ struct hv_machine {
 
 	struct hv_disk *disk;
 	uint8_t guest_id[16];
+	char cmdline[PV_CMDLINE_MAX]; /* copied into the boot info at load */
 	hv_console_fn console;
 	void *console_ctx;
 	uint64_t budget_ns;
@@ -87,6 +88,7 @@ struct hv_machine {
 	bool sleeping;
 
 	uint64_t hypercalls;
+	uint64_t pages_sent_total; /* page-run pages of the stream being sent */
 	uint64_t break_after;
 	uint64_t heartbeat_seq;
 	uint64_t heartbeat_mono_ns;

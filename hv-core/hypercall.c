@@ -1,0 +1,135 @@
+/*
+ * The ABI v1 devices: every hypercall, whichever backend trapped it, lands in
+ * hv_hypercall(). Policy (ABI.md): an argument that only a broken guest can
+ * pass — unknown call, pointer or length outside guest RAM, disk range past the
+ * disk's end, a length over the call's maximum, an exit code over 255 — stops
+ * the guest with HV_STOP_BAD_HYPERCALL and a reason naming the call and the
+ * argument. Conditions a correct guest can meet (no disk, an I/O error) come
+ * back as -PV_E* in rax. A disk backend's -ESHUTDOWN (fenced) stops the guest.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+static const char *const hc_names[PV_HC_COUNT] = {
+	[PV_HC_ABI_VERSION] = "abi_version", [PV_HC_CONSOLE_WRITE] = "console_write",
+	[PV_HC_CLOCK_MONO] = "clock_mono",   [PV_HC_CLOCK_WALL] = "clock_wall",
+	[PV_HC_SLEEP_UNTIL] = "sleep_until", [PV_HC_YIELD] = "yield",
+	[PV_HC_DISK_READ] = "disk_read",     [PV_HC_DISK_WRITE] = "disk_write",
+	[PV_HC_DISK_FLUSH] = "disk_flush",   [PV_HC_HEARTBEAT] = "heartbeat",
+	[PV_HC_EXIT] = "exit",
+};
+
+static uint64_t bad(struct hv_machine *m, uint64_t nr, const char *what, uint64_t a, uint64_t b)
+{
+	hv_machine_stop(m, HV_STOP_BAD_HYPERCALL, (int64_t)nr, a,
+			"bad hypercall %s: %s (0x%llx, 0x%llx)", hc_names[nr], what,
+			(unsigned long long)a, (unsigned long long)b);
+	return (uint64_t)-PV_EINVAL;
+}
+
+/* Maps a disk backend error to the guest's view; fencing stops the guest. */
+static uint64_t disk_error(struct hv_machine *m, const char *op, int err)
+{
+	if (err == -ESHUTDOWN) {
+		hv_machine_stop(m, HV_STOP_FENCED, err, 0,
+				"fenced: disk %s refused, this host is blocklisted by the storage", op);
+		return (uint64_t)-PV_EIO;
+	}
+	return (uint64_t)-PV_EIO;
+}
+
+static uint64_t disk_io(struct hv_machine *m, uint64_t nr, const uint64_t a[4])
+{
+	uint64_t off = a[0], buf = a[1], len = a[2];
+	struct hv_disk *d = m->disk;
+
+	if (!d)
+		return (uint64_t)-PV_ENODEV;
+	if (len > PV_DISK_IO_MAX)
+		return bad(m, nr, "length over PV_DISK_IO_MAX", buf, len);
+	if (!hv_range_ok(m, buf, len))
+		return bad(m, nr, "buffer outside guest RAM", buf, len);
+	if (off > d->size || len > d->size - off)
+		return bad(m, nr, "disk range past the end of the disk", off, len);
+	if (len == 0)
+		return 0;
+	int err;
+	if (nr == PV_HC_DISK_READ) {
+		err = d->ops->read(d, m->ram + buf, off, len);
+		if (!err) {
+			hv_mark_dirty(m, buf, len);
+			if (m->ops->ram_written)
+				m->ops->ram_written(m, buf, len);
+		}
+	} else {
+		err = d->ops->write(d, m->ram + buf, off, len);
+	}
+	if (err)
+		return disk_error(m, nr == PV_HC_DISK_READ ? "read" : "write", err);
+	return len;
+}
+
+uint64_t hv_hypercall(struct hv_machine *m, uint64_t nr, const uint64_t a[4])
+{
+	m->hypercalls++;
+	m->last_hc_host_ns = hv_now_ns();
+	m->run_since_hc_ns = 0;
+	if (m->break_after && m->hypercalls == m->break_after)
+		atomic_fetch_or(&m->request, HV_REQ_BREAK);
+
+	switch (nr) {
+	case PV_HC_ABI_VERSION:
+		return PV_ABI_VERSION;
+	case PV_HC_CONSOLE_WRITE:
+		if (a[1] > PV_CONSOLE_MAX)
+			return bad(m, nr, "length over PV_CONSOLE_MAX", a[0], a[1]);
+		if (!hv_range_ok(m, a[0], a[1]))
+			return bad(m, nr, "buffer outside guest RAM", a[0], a[1]);
+		if (m->console && a[1])
+			m->console(m->console_ctx, (const char *)m->ram + a[0], a[1]);
+		return a[1];
+	case PV_HC_CLOCK_MONO:
+		return hv_guest_mono(m);
+	case PV_HC_CLOCK_WALL: {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
+	case PV_HC_SLEEP_UNTIL:
+		if (a[0] > hv_guest_mono(m)) {
+			m->sleep_until = a[0];
+			m->sleeping = true;
+			atomic_fetch_or(&m->request, HV_REQ_SLEEP);
+		}
+		return 0;
+	case PV_HC_YIELD:
+		atomic_fetch_or(&m->request, HV_REQ_YIELD);
+		return 0;
+	case PV_HC_DISK_READ:
+	case PV_HC_DISK_WRITE:
+		return disk_io(m, nr, a);
+	case PV_HC_DISK_FLUSH: {
+		if (!m->disk)
+			return (uint64_t)-PV_ENODEV;
+		int err = m->disk->ops->flush(m->disk);
+		return err ? disk_error(m, "flush", err) : 0;
+	}
+	case PV_HC_HEARTBEAT:
+		m->heartbeat_seq = a[0];
+		m->heartbeat_mono_ns = hv_guest_mono(m);
+		return 0;
+	case PV_HC_EXIT:
+		if (a[0] > 255)
+			return bad(m, nr, "exit code over 255", a[0], 0);
+		hv_machine_stop(m, HV_STOP_EXIT, (int64_t)a[0], 0, "guest exited with code %llu",
+				(unsigned long long)a[0]);
+		return 0;
+	default:
+		hv_machine_stop(m, HV_STOP_BAD_HYPERCALL, (int64_t)nr, 0,
+				"bad hypercall: unknown number %llu", (unsigned long long)nr);
+		return (uint64_t)-PV_EINVAL;
+	}
+}

@@ -1,0 +1,70 @@
+/* See vmmctl.h. */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "pvproto/frame.h"
+#include "vmmctl.h"
+
+#define REPLY_MAX (64u * 1024u)
+
+int vmmctl_connect(const char *path, int timeout_ms, int *fd)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -errno;
+	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int err = -errno;
+		close(s);
+		return err;
+	}
+	*fd = s;
+	return 0;
+}
+
+int vmmctl_call(int fd, Pvha__VmmRequest__Op op, const char *path, Pvha__VmmReply **reply)
+{
+	Pvha__VmmRequest req = PVHA__VMM_REQUEST__INIT;
+	ProtobufCMessage *msg;
+	req.version = 1;
+	req.op = op;
+	req.path = (char *)(path ? path : "");
+	int err = pvproto_frame_write(fd, &req.base);
+	if (err)
+		return err;
+	err = pvproto_frame_read(fd, &pvha__vmm_reply__descriptor, REPLY_MAX, &msg);
+	if (err == -EAGAIN)
+		return -ETIMEDOUT;
+	if (err == -ENODATA)
+		return -ECONNRESET;
+	if (err)
+		return err;
+	*reply = (Pvha__VmmReply *)msg;
+	return 0;
+}
+
+int vmmctl_op_parse(const char *s, Pvha__VmmRequest__Op *op)
+{
+	static const struct { const char *name; Pvha__VmmRequest__Op op; } ops[] = {
+		{ "status", PVHA__VMM_REQUEST__OP__STATUS }, { "pause", PVHA__VMM_REQUEST__OP__PAUSE },
+		{ "resume", PVHA__VMM_REQUEST__OP__RESUME }, { "save", PVHA__VMM_REQUEST__OP__SAVE },
+		{ "stop", PVHA__VMM_REQUEST__OP__STOP },
+	};
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (strcmp(s, ops[i].name) == 0) {
+			*op = ops[i].op;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}

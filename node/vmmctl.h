@@ -1,0 +1,24 @@
+/*
+ * Client side of a pvha-vmm control socket (proto/vmm.proto): used by `pvha
+ * vmm`, by pvhad's guest supervision and by the tests. Blocking calls with a
+ * receive timeout, one request and one reply at a time.
+ */
+#ifndef PVHA_VMMCTL_H
+#define PVHA_VMMCTL_H
+
+#include "proto/vmm.pb-c.h"
+
+/* Connects to the unix socket at path; replies must come within timeout_ms.
+ * Returns 0 and *fd, or -errno. */
+int vmmctl_connect(const char *path, int timeout_ms, int *fd);
+
+/* Sends one request (path only for SAVE) and reads the reply. Returns 0 and
+ * *reply (free with pvha__vmm_reply__free_unpacked(*reply, NULL)) — the reply's
+ * own error field says whether the VMM did it — or -errno when the exchange
+ * itself failed. */
+int vmmctl_call(int fd, Pvha__VmmRequest__Op op, const char *path, Pvha__VmmReply **reply);
+
+/* Parses "status", "pause", "resume", "save", "stop". Returns 0 or -EINVAL. */
+int vmmctl_op_parse(const char *s, Pvha__VmmRequest__Op *op);
+
+#endif /* PVHA_VMMCTL_H */
