@@ -314,6 +314,8 @@ int hv_machine_run(struct hv_machine *m, uint64_t slice_ns, enum hv_run_result *
 		*res = HV_RUN_BREAK;
 	else if (m->sleeping && hv_guest_mono(m) < m->sleep_until)
 		*res = HV_RUN_SLEEPING;
+	else if (req & HV_REQ_YIELD)
+		*res = HV_RUN_YIELDED;
 	else
 		*res = HV_RUN_PREEMPTED;
 	return 0;

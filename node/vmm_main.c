@@ -403,6 +403,7 @@ static void run_loop(struct vmm *v, uint64_t save_after)
 			v->sleeping = true;
 			break;
 		case HV_RUN_PREEMPTED:
+		case HV_RUN_YIELDED:
 			v->sleeping = false;
 			break;
 		}
@@ -523,7 +524,7 @@ int main(int argc, char **argv)
 		err = vmm_disk_open(disk_spec, &v.disk, why, sizeof(why));
 		if (err) {
 			fprintf(stderr, "pvha-vmm: --disk %s: %s\n", disk_spec, why);
-			return err == -EINVAL ? VMM_EXIT_USAGE : VMM_EXIT_HOST;
+			return VMM_EXIT_USAGE;
 		}
 		cfg.disk = v.disk;
 	}

@@ -111,7 +111,8 @@ void hv_machine_destroy(struct hv_machine *m);
 int hv_machine_load_elf(struct hv_machine *m, const void *image, size_t size);
 
 enum hv_run_result {
-	HV_RUN_PREEMPTED, /* the slice ended, or the guest yielded: call run again */
+	HV_RUN_PREEMPTED, /* the slice ended or a kick came: call run again */
+	HV_RUN_YIELDED,   /* the guest yielded: call run again */
 	HV_RUN_SLEEPING,  /* the guest sleeps until hv_machine_wake_at() */
 	HV_RUN_BREAK,     /* a break point set with hv_machine_break_after was reached */
 	HV_RUN_STOPPED,   /* the guest ended: see hv_machine_stop_info */

@@ -1,0 +1,173 @@
+/* See harness.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+extern char **environ;
+
+static char tmpdir[128];
+
+const char *th_tmpdir(void)
+{
+	if (!tmpdir[0]) {
+		snprintf(tmpdir, sizeof(tmpdir), "/tmp/pvha-test-XXXXXX");
+		if (!mkdtemp(tmpdir)) {
+			perror("mkdtemp");
+			abort();
+		}
+	}
+	return tmpdir;
+}
+
+void th_cleanup(void)
+{
+	if (tmpdir[0]) {
+		char cmd[200];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "harness: could not remove %s\n", tmpdir);
+		tmpdir[0] = '\0';
+	}
+}
+
+static char *rotate(void)
+{
+	static char bufs[256][512];
+	static int next;
+	return bufs[next++ % 256];
+}
+
+const char *th_build(const char *rel)
+{
+	const char *b = getenv("PVHA_BUILD_DIR");
+	char *p = rotate();
+	snprintf(p, 512, "%s/%s", b ? b : "build", rel);
+	return p;
+}
+
+const char *th_tmp(const char *name)
+{
+	char *p = rotate();
+	snprintf(p, 512, "%s/%s", th_tmpdir(), name);
+	return p;
+}
+
+void th_spawn(struct proc *p, char *const argv[])
+{
+	static int seq;
+	posix_spawn_file_actions_t fa;
+	memset(p, 0, sizeof(*p));
+	seq++;
+	snprintf(p->out_path, sizeof(p->out_path), "%s/proc%d.out", th_tmpdir(), seq);
+	snprintf(p->err_path, sizeof(p->err_path), "%s/proc%d.err", th_tmpdir(), seq);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, p->out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_addopen(&fa, 2, p->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int err = posix_spawn(&p->pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (err) {
+		fprintf(stderr, "harness: spawn %s: %s\n", argv[0], strerror(err));
+		abort();
+	}
+}
+
+int th_wait(struct proc *p, int timeout_s)
+{
+	struct timespec start, now;
+	int st;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		pid_t r = waitpid(p->pid, &st, WNOHANG);
+		if (r == p->pid)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= timeout_s) {
+			fprintf(stderr, "harness: pid %d ran past %d s, killing it\n", (int)p->pid, timeout_s);
+			kill(p->pid, SIGKILL);
+			waitpid(p->pid, &st, 0);
+			break;
+		}
+		usleep(2000);
+	}
+	p->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return p->status;
+}
+
+int th_run(struct proc *p, int timeout_s, char *const argv[])
+{
+	th_spawn(p, argv);
+	return th_wait(p, timeout_s);
+}
+
+char *th_slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return strdup("");
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *buf = malloc((size_t)n + 1);
+	size_t got = fread(buf, 1, (size_t)n, f);
+	buf[got] = '\0';
+	fclose(f);
+	return buf;
+}
+
+bool th_wait_for_text(const char *path, const char *needle, int timeout_s)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		char *s = th_slurp(path);
+		bool found = strstr(s, needle) != NULL;
+		free(s);
+		if (found)
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= timeout_s)
+			return false;
+		usleep(5000);
+	}
+}
+
+bool th_wait_for_socket(const char *path, int timeout_s)
+{
+	struct timespec start, now;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (ok)
+			return true;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= timeout_s)
+			return false;
+		usleep(5000);
+	}
+}
+
+int th_count(const char *hay, const char *needle)
+{
+	int n = 0;
+	size_t l = strlen(needle);
+	for (const char *p = strstr(hay, needle); p; p = strstr(p + l, needle))
+		n++;
+	return n;
+}

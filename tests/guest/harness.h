@@ -1,0 +1,52 @@
+/*
+ * Test harness for tests that run real programs (pvha-vmm, pvha) on real
+ * guests: spawn with captured stdout/stderr, wait with a deadline, read what
+ * they printed. Paths come from PVHA_BUILD_DIR (set by ctest).
+ */
+#ifndef PVHA_TEST_HARNESS_H
+#define PVHA_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct proc {
+	pid_t pid;
+	char out_path[256]; /* captured stdout */
+	char err_path[256]; /* captured stderr */
+	int status;         /* exit status once waited, -1 = killed by a signal */
+};
+
+/* A fresh temporary directory for this test (removed by th_cleanup). */
+const char *th_tmpdir(void);
+void th_cleanup(void);
+
+/* "$PVHA_BUILD_DIR/<rel>" in a static buffer rotation (256 deep). */
+const char *th_build(const char *rel);
+/* A path inside th_tmpdir(), same rotation. */
+const char *th_tmp(const char *name);
+
+/* Starts argv (argv[0] a path) with stdout/stderr captured; does not wait. */
+void th_spawn(struct proc *p, char *const argv[]);
+
+/* Waits for exit, killing the process after timeout_s. Returns the exit status
+ * (-1 when it died by a signal). */
+int th_wait(struct proc *p, int timeout_s);
+
+/* Spawns and waits: the usual one-shot run. */
+int th_run(struct proc *p, int timeout_s, char *const argv[]);
+
+/* Whole contents of a file (NUL-terminated, malloc'd; "" when missing). */
+char *th_slurp(const char *path);
+
+/* Waits until the file at path contains needle (polling its growth, every
+ * 5 ms) or timeout_s passes. Returns true when found. */
+bool th_wait_for_text(const char *path, const char *needle, int timeout_s);
+
+/* Waits until a unix socket at path accepts connections. */
+bool th_wait_for_socket(const char *path, int timeout_s);
+
+/* Counts occurrences of needle in haystack. */
+int th_count(const char *hay, const char *needle);
+
+#endif
