@@ -1,0 +1,64 @@
+# pvha guest images: freestanding x86-64 ELF executables for ABI v1.
+#
+# Include this file from the top-level CMakeLists (before the add_subdirectory
+# calls) to get:
+#   pvha_guest(NAME SRC...)   builds ${PVHA_GUEST_DIR}/NAME.elf (target guest_NAME)
+#                             from SRC, the start code and libpv; checks it
+#                             with check_image.sh; adds it to the custom
+#                             target `guests`.
+#   pvha_guest_flags(TARGET)  gives any target the guest compile options (used
+#                             for libpv itself).
+# The libraries the images link (pv_guest_start, pv_guest_lib) are defined in
+# hv-core/guest/CMakeLists.txt; target names resolve at generate time, so
+# pvha_guest() may be called from any directory, before or after that one.
+#
+# Guests never get the host warnings or sanitizers (pvha_host_target): they run
+# with no C library, no runtime and no unwinder.
+include_guard(GLOBAL)
+
+function(pvha_guest_flags t)
+  # -fcf-protection=none: no endbr64 (Unicorn and old hosts need not know it).
+  # -mno-avx: Unicorn's AVX is unreliable; SSE/x87 are fine.
+  target_compile_options(${t} PRIVATE
+    -ffreestanding -fno-pic -mno-red-zone -fcf-protection=none
+    -fno-stack-protector -fno-asynchronous-unwind-tables -fno-unwind-tables
+    -mno-avx -O2 -Wall -Wextra -Werror)
+  target_include_directories(${t} PRIVATE
+    ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/include
+    ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/../include)
+endfunction()
+
+function(pvha_guest name)
+  if(NOT ARGN)
+    message(FATAL_ERROR "pvha_guest(${name}): no sources")
+  endif()
+  set(sdk ${CMAKE_CURRENT_FUNCTION_LIST_DIR})
+  set(dir ${PVHA_GUEST_DIR})
+  if(NOT dir)
+    set(dir ${CMAKE_BINARY_DIR}/guests)
+  endif()
+  set(t guest_${name})
+  add_executable(${t} ${ARGN})
+  pvha_guest_flags(${t})
+  target_link_libraries(${t} PRIVATE pv_guest_start pv_guest_lib gcc)
+  target_link_options(${t} PRIVATE
+    -nostdlib -static -no-pie
+    -Wl,-T,${sdk}/guest.ld
+    -Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack)
+  set_target_properties(${t} PROPERTIES
+    OUTPUT_NAME ${name}
+    SUFFIX .elf
+    RUNTIME_OUTPUT_DIRECTORY ${dir}
+    LINK_DEPENDS ${sdk}/guest.ld)
+  # Refuse an image that breaks a rule the hypervisor relies on (a hypercall
+  # not followed by `jmp 1f; 1:`, a wrong entry, AVX): see check_image.sh.
+  if(CMAKE_OBJDUMP)
+    add_custom_command(TARGET ${t} POST_BUILD
+      COMMAND sh ${sdk}/check_image.sh ${CMAKE_OBJDUMP} $<TARGET_FILE:${t}>
+      VERBATIM)
+  endif()
+  if(NOT TARGET guests)
+    add_custom_target(guests)
+  endif()
+  add_dependencies(guests ${t})
+endfunction()
