@@ -4,7 +4,7 @@
  * through a callback so that any backend can be checked: a disk image file
  * (pvha-counter-check) or, later, a RADOS-backed image.
  *
- * Host code, no global state, not thread-safe per result struct only.
+ * Host code with no global state: calls on different disks may run in parallel.
  */
 #ifndef PVHA_COUNTER_VERIFY_H
 #define PVHA_COUNTER_VERIFY_H
