@@ -93,10 +93,11 @@ struct hv_machine {
 	uint64_t heartbeat_seq;
 	uint64_t heartbeat_mono_ns;
 
-	/* runaway detection: guest run time since the last hypercall */
-	uint64_t run_since_hc_ns;  /* accumulated over earlier run calls */
-	uint64_t last_hc_host_ns;  /* host monotonic time of the last hypercall */
-	uint64_t run_entry_ns;     /* host monotonic time the current run began */
+	/* runaway detection: guest run time without a hypercall, measured at the
+	 * check points (hv_check_point) and at the ends of runs */
+	uint64_t run_since_hc_ns;  /* guest run time since hypercall hc_seen */
+	uint64_t hc_seen;          /* m->hypercalls when last measured */
+	uint64_t run_mark_ns;      /* host time up to which run_since_hc_ns counts */
 };
 
 /* Host CLOCK_MONOTONIC in ns. */

@@ -264,16 +264,28 @@ const struct hv_stop_info *hv_machine_stop_info(const struct hv_machine *m)
 	return &m->stop;
 }
 
+/* Adds the guest run time since run_mark_ns to the runaway account, which a
+ * hypercall since the last look resets. */
+static void account_run_time(struct hv_machine *m, uint64_t now)
+{
+	if (m->hypercalls != m->hc_seen) {
+		m->hc_seen = m->hypercalls;
+		m->run_since_hc_ns = 0;
+	}
+	m->run_since_hc_ns += now - m->run_mark_ns;
+	m->run_mark_ns = now;
+}
+
 bool hv_check_point(struct hv_machine *m, uint64_t deadline_ns)
 {
 	if (atomic_load_explicit(&m->request, memory_order_relaxed))
 		return true;
 	uint64_t now = hv_now_ns();
-	uint64_t since = m->last_hc_host_ns > m->run_entry_ns ? m->last_hc_host_ns : m->run_entry_ns;
-	if (m->run_since_hc_ns + (now - since) > m->budget_ns) {
+	account_run_time(m, now);
+	if (m->run_since_hc_ns > m->budget_ns) {
 		hv_machine_stop(m, HV_STOP_RUNAWAY, 0, 0,
 				"runaway: no hypercall for %llu ms of guest time (budget %llu ms)",
-				(unsigned long long)((m->run_since_hc_ns + now - since) / 1000000),
+				(unsigned long long)(m->run_since_hc_ns / 1000000),
 				(unsigned long long)(m->budget_ns / 1000000));
 		return true;
 	}
@@ -297,11 +309,9 @@ int hv_machine_run(struct hv_machine *m, uint64_t slice_ns, enum hv_run_result *
 	}
 	atomic_store(&m->request, 0);
 	uint64_t now = hv_now_ns();
-	m->run_entry_ns = now;
+	m->run_mark_ns = now; /* time between runs is not the guest's */
 	int err = m->ops->run(m, now + slice_ns);
-	uint64_t end = hv_now_ns();
-	uint64_t since = m->last_hc_host_ns > m->run_entry_ns ? m->last_hc_host_ns : m->run_entry_ns;
-	m->run_since_hc_ns += end - since;
+	account_run_time(m, hv_now_ns());
 	if (err) {
 		hv_machine_stop(m, HV_STOP_INTERNAL, err, 0, "backend %s failed: %s", m->ops->name,
 				strerror(-err));

@@ -69,8 +69,9 @@ static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 	if (addr < m->mem_size) {
 		uint64_t p = addr / PV_PAGE_SIZE;
 		uint64_t q = (addr + (size ? size - 1 : 0)) / PV_PAGE_SIZE;
-		t->code[p / 64] |= 1ull << (p % 64);
-		if (q != p && q < m->npages)
+		if (!page_has_code(t, p))
+			t->code[p / 64] |= 1ull << (p % 64);
+		if (q != p && q < m->npages && !page_has_code(t, q))
 			t->code[q / 64] |= 1ull << (q % 64);
 	}
 	if (atomic_load_explicit(&m->request, memory_order_relaxed) ||
