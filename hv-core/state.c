@@ -185,7 +185,7 @@ static int read_record(struct reader *r, Pvha__StateRecord **out)
 	ProtobufCMessage *msg;
 	int err = pvproto_frame_read(r->fd, &pvha__state_record__descriptor, RECORD_MAX, &msg);
 	if (err == -ENODATA)
-		return fail(r, -EBADMSG, "state stream ends before its end record");
+		return fail(r, -ENODATA, "state stream ends before its end record");
 	if (err == -EMSGSIZE)
 		return fail(r, -EBADMSG, "state record larger than %u bytes", RECORD_MAX);
 	if (err == -EBADMSG)
@@ -272,6 +272,8 @@ int hv_machine_restore_fd(const struct hv_config *cfg, int fd, struct hv_machine
 
 	*out = NULL;
 	err = read_record(&r, &rec);
+	if (err == -ENODATA)
+		return fail(&r, -EBADMSG, "empty: not a saved state");
 	if (err)
 		return err;
 	if (rec->body_case != PVHA__STATE_RECORD__BODY_HEADER) {
@@ -303,8 +305,10 @@ int hv_machine_restore_fd(const struct hv_config *cfg, int fd, struct hv_machine
 		protobuf_c_message_free_unpacked(&rec->base, NULL);
 		rec = NULL;
 		err = read_record(&r, &rec);
-		if (err)
+		if (err) {
+			err = err == -ENODATA ? -EBADMSG : err;
 			goto out;
+		}
 		switch (rec->body_case) {
 		case PVHA__STATE_RECORD__BODY_PAGES:
 			if (have_cpu) {

@@ -147,6 +147,21 @@ static int save_state(struct vmm *v, const char *path)
 	return err;
 }
 
+/* True when the directory that would hold path exists and we may write there. */
+static bool dir_writable(const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	if (!slash)
+		return access(".", W_OK | X_OK) == 0;
+	size_t n = slash == path ? 1 : (size_t)(slash - path);
+	if (n >= sizeof(dir))
+		return false;
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	return access(dir, W_OK | X_OK) == 0;
+}
+
 static int exit_code_for(const struct hv_stop_info *s)
 {
 	switch (s->kind) {
@@ -505,6 +520,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvha-vmm: --cmdline is longer than %u bytes\n", PV_CMDLINE_MAX - 1);
 		return VMM_EXIT_USAGE;
 	}
+	if (v.save_path && !dir_writable(v.save_path)) {
+		fprintf(stderr, "pvha-vmm: --save %s: its directory is missing or not writable\n",
+			v.save_path);
+		return VMM_EXIT_USAGE;
+	}
 	if (!have_id)
 		uuid_generate(cfg.guest_id);
 	cfg.budget_ns = budget_ms * 1000000ull;
@@ -535,7 +555,9 @@ int main(int argc, char **argv)
 		err = read_file(image, &buf, &len);
 		if (err) {
 			fprintf(stderr, "pvha-vmm: --image %s: %s\n", image,
-				err == -EFBIG ? "larger than 256 MiB" : strerror(-err));
+				err == -EFBIG	 ? "larger than 256 MiB"
+				: err == -EINVAL ? "not a regular file"
+						 : strerror(-err));
 			return VMM_EXIT_USAGE;
 		}
 		err = hv_machine_create(&cfg, &v.m);
@@ -581,7 +603,9 @@ int main(int argc, char **argv)
 	if (v.control_path) {
 		v.listen_fd = listen_control(v.control_path);
 		if (v.listen_fd < 0) {
-			fprintf(stderr, "pvha-vmm: --control %s: %s\n", v.control_path, strerror(-v.listen_fd));
+			fprintf(stderr, "pvha-vmm: --control %s: %s\n", v.control_path,
+				v.listen_fd == -EEXIST ? "exists and is not a socket; not replacing it"
+						       : strerror(-v.listen_fd));
 			hv_machine_destroy(v.m);
 			hv_disk_close(v.disk);
 			return VMM_EXIT_USAGE;

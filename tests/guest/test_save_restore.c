@@ -259,7 +259,7 @@ static void hostile_state_files_are_refused(void **state)
 	fclose(f);
 
 	struct { const char *name; const char *why; } cases[] = {
-		{ "empty", "ends before its end record" },
+		{ "empty", "empty: not a saved state" },
 		{ "garbage", "truncated or not decodable" },
 		{ "huge-length", "larger than" },
 		{ "truncated", "" },

@@ -107,7 +107,8 @@ void hv_machine_destroy(struct hv_machine *m);
 
 /* Loads an ELF64 x86-64 executable and prepares the boot: boot-info page,
  * stack, registers. Every header, size and offset is checked (see hv_elf_parse).
- * Returns 0 or -errno (-ENOEXEC: not a usable image). */
+ * Returns 0 or -errno (-ENOEXEC: not a usable image, with the reason in
+ * hv_machine_stop_info(m)->reason; the machine stays unloaded). */
 int hv_machine_load_elf(struct hv_machine *m, const void *image, size_t size);
 
 enum hv_run_result {
