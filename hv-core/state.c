@@ -274,6 +274,11 @@ int hv_machine_restore_fd(const struct hv_config *cfg, int fd, struct hv_machine
 	err = read_record(&r, &rec);
 	if (err == -ENODATA)
 		return fail(&r, -EBADMSG, "empty: not a saved state");
+	if (err == -EBADMSG) {
+		char why[160];
+		snprintf(why, sizeof(why), "%s", errbuf ? errbuf : "");
+		return fail(&r, err, "not a pvha saved state (%s)", why);
+	}
 	if (err)
 		return err;
 	if (rec->body_case != PVHA__STATE_RECORD__BODY_HEADER) {

@@ -174,7 +174,7 @@ static void bad_usage_is_refused_with_a_clear_message(void **state)
 		{ { "--image", hello, "--mem", "64M", "--save", "/nonexistent/s" }, "not writable" },
 		{ { "--image", "/tmp", "--mem", "64M" }, "not a regular file" },
 		{ { "--image", hello, "--mem", "64M", "--control", notelf }, "not a socket" },
-		{ { "--restore", notelf }, "not decodable" },
+		{ { "--restore", notelf }, "not a pvha saved state" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *argv[16] = { (char *)VMM };

@@ -260,8 +260,8 @@ static void hostile_state_files_are_refused(void **state)
 
 	struct { const char *name; const char *why; } cases[] = {
 		{ "empty", "empty: not a saved state" },
-		{ "garbage", "truncated or not decodable" },
-		{ "huge-length", "larger than" },
+		{ "garbage", "not a pvha saved state (state record truncated or not decodable)" },
+		{ "huge-length", "not a pvha saved state (state record larger than" },
 		{ "truncated", "" },
 		{ "version", "state version 2 is not supported" },
 		{ "no-end", "ends before its end record" },
