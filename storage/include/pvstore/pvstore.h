@@ -1,0 +1,343 @@
+/*
+ * libpvstore: everything pvha keeps on Ceph RADOS — the guest registry, guest
+ * disks striped over 4 MiB objects, owner locks, node records, blocklist
+ * fencing, event logs and content-addressed guest images. It is the only code
+ * in pvha that calls librados. docs/storage.md describes the objects and the
+ * locking and fencing order; pvstore/names.h names every object.
+ *
+ * Who calls it: pvhad (the agent), pvha-vmm (a guest's disk), the cluster and
+ * fence libraries, the tests and benchmarks. It knows nothing of hv-core:
+ * pvha-vmm wraps a struct pvstore_disk into an hv_disk_ops backend.
+ *
+ * Errors: every call that can fail returns 0 (or a count) or -errno, and
+ * leaves a one-line message naming what was wrong for the calling thread
+ * (pvstore_errmsg). Errors callers act on:
+ *   -ESHUTDOWN   this client was blocklisted (fenced): never retry, stop;
+ *   -ETIMEDOUT   the cluster did not answer within the configured timeout;
+ *   -ECANCELED   a compare-and-set lost a race: re-read and retry;
+ *   -EBADMSG     a record read from RADOS is malformed or of an unknown version;
+ *   -ENOENT      no such object (guest, pool, node, lock holder...).
+ * The library logs nothing and never exits the process.
+ *
+ * Threading: a struct pvstore may be used from several threads at once (each
+ * librados call is thread-safe); messages are per thread. A struct
+ * pvstore_disk may also be used from several threads; its completion
+ * callbacks run on a librados thread and must not block for long.
+ */
+#ifndef PVSTORE_PVSTORE_H
+#define PVSTORE_PVSTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* The message of this thread's last failed pvstore call ("" if none). Valid
+ * until this thread's next pvstore call. */
+const char *pvstore_errmsg(void);
+
+/* ---- connection --------------------------------------------------------- */
+
+#define PVSTORE_NAME_MAX 63          /* guest, node, pool names and lock cookies */
+#define PVSTORE_DEFAULT_POOL "pvha"
+#define PVSTORE_DEFAULT_CLIENT "client.admin"
+#define PVSTORE_DEFAULT_TIMEOUT_S 10
+
+struct pvstore_config {
+	const char *conf_path;       /* ceph.conf; required */
+	const char *client_name;     /* NULL: "client.admin" */
+	const char *keyring;         /* NULL: what the conf says */
+	const char *pool;            /* NULL: "pvha" */
+	const char *rados_namespace; /* NULL or "": the pool's default namespace */
+	unsigned mount_timeout_s;    /* connect deadline (client_mount_timeout); 0: 10 */
+	unsigned osd_op_timeout_s;   /* every OSD op (rados_osd_op_timeout); 0: 10 */
+	unsigned mon_op_timeout_s;   /* every mon command (rados_mon_op_timeout); 0: 10 */
+};
+
+struct pvstore;
+
+/* Connects to the cluster and opens the pool. Every later call fails within
+ * the configured timeouts when the cluster does not answer, never hangs.
+ * Returns 0 and *out, or -errno: -EINVAL (bad config), -ENOENT (the conf file
+ * or the pool does not exist; the message names which), -ETIMEDOUT (no
+ * monitor answered within mount_timeout_s), -EACCES/-EPERM (auth). Blocks up
+ * to mount_timeout_s. */
+int pvstore_connect(const struct pvstore_config *cfg, struct pvstore **out);
+
+/* Closes the connection (NULL is allowed). Every disk opened on it must be
+ * closed first. */
+void pvstore_disconnect(struct pvstore *st);
+
+/* This client's address as the OSDs see it, "IP:0/NONCE": blocklisting this
+ * exact string fences this connection only; blocklisting "IP" fences every
+ * client of the host. Returns 0 or -errno (-ERANGE: buf too small). */
+int pvstore_client_addr(struct pvstore *st, char *buf, size_t len);
+
+/* This client's entity name as lockers show it, "client.<global id>". */
+int pvstore_client_entity(struct pvstore *st, char *buf, size_t len);
+
+/* ---- uuids -------------------------------------------------------------- */
+
+#define PVSTORE_UUID_STR 37 /* 36 characters and the NUL */
+
+/* Parses the canonical 8-4-4-4-12 hex form (either case). 0 or -EINVAL. */
+int pvstore_uuid_parse(const char *s, uint8_t out[16]);
+/* Writes the lower-case canonical form. */
+void pvstore_uuid_format(const uint8_t u[16], char out[PVSTORE_UUID_STR]);
+/* A random (version 4) uuid from getrandom(2). 0 or -errno. */
+int pvstore_uuid_generate(uint8_t out[16]);
+
+/* ---- guest registry ----------------------------------------------------- */
+
+#define PVSTORE_CMDLINE_MAX 1023    /* bytes, without the NUL (hv-core's limit) */
+#define PVSTORE_RECORD_MAX 65536    /* no record pvha reads from RADOS is larger */
+
+enum pvstore_desired {
+	PVSTORE_DESIRED_STOPPED = 0,
+	PVSTORE_DESIRED_RUNNING = 1,
+};
+
+struct pvstore_guest {
+	uint8_t uuid[16];
+	uint64_t generation;            /* set by create/read/update: the compare-and-set token */
+	char name[PVSTORE_NAME_MAX + 1];
+	uint64_t mem_size;              /* bytes, a non-zero multiple of 1 MiB */
+	char image_sha256[65];          /* "" or 64 lower-case hex digits */
+	uint64_t disk_size;             /* bytes, a multiple of 512; 0 = no disk */
+	char cmdline[PVSTORE_CMDLINE_MAX + 1];
+	enum pvstore_desired desired;
+	int32_t priority;
+};
+
+/* Checks a spec without touching RADOS: the name rule ([A-Za-z0-9._-], 1..63
+ * bytes, not starting with '.' or '-'), sizes, hash form, desired state.
+ * Returns 0 or -EINVAL with a message naming the field. */
+int pvstore_guest_check(const struct pvstore_guest *g);
+
+/* Creates a guest: g->uuid (a nil uuid gets a random one, written back) and
+ * g->name must be new. On success g->generation is 1. Two clients creating
+ * the same name at once: exactly one gets 0, the other -EEXIST. Returns 0,
+ * -EINVAL (bad spec), -EEXIST (the name or uuid is taken; the message says
+ * which), or -errno. Costs 2-3 round trips. */
+int pvstore_guest_create(struct pvstore *st, struct pvstore_guest *g);
+
+/* Reads and validates guest.<uuid>. Returns 0, -ENOENT, or -EBADMSG when the
+ * record is too large, does not decode, has an unknown version or does not
+ * match its object name (the message says which). One round trip. */
+int pvstore_guest_read(struct pvstore *st, const uint8_t uuid[16], struct pvstore_guest *out);
+
+/* Finds a guest's uuid by name in the index. 0, -ENOENT or -EBADMSG. */
+int pvstore_guest_lookup(struct pvstore *st, const char *name, uint8_t uuid[16]);
+
+/* Replaces the spec of g->uuid in one atomic write, only if the stored
+ * generation is still g->generation; on success g->generation is the new one.
+ * The name cannot change. Returns 0, -ECANCELED (someone updated it since g
+ * was read: re-read and retry), -ENOENT (deleted), -EINVAL (bad spec or a
+ * rename), or -errno. One round trip (two on -ECANCELED). */
+int pvstore_guest_update(struct pvstore *st, struct pvstore_guest *g);
+
+/* Deletes guest.<uuid> if its generation is still `generation` (0: whatever
+ * it is), then its name from the index. Refused with -EBUSY while an owner
+ * lock is held. Disk, events and image are not touched. Returns 0, -ENOENT,
+ * -ECANCELED, -EBUSY or -errno. */
+int pvstore_guest_delete(struct pvstore *st, const uint8_t uuid[16], uint64_t generation);
+
+struct pvstore_guest_entry {
+	char name[PVSTORE_NAME_MAX + 1];
+	uint8_t uuid[16];
+};
+
+/* Lists the index, sorted by name: *out (malloc'd, caller frees; NULL when
+ * *n == 0). A guest being deleted may be listed and then read as -ENOENT.
+ * Returns 0, -EBADMSG (a malformed index entry, named) or -errno.
+ * O(guests), one round trip per 512 entries. */
+int pvstore_guest_list(struct pvstore *st, struct pvstore_guest_entry **out, size_t *n);
+
+/* ---- disks -------------------------------------------------------------- */
+
+#define PVSTORE_DISK_OBJECT_SIZE (4u << 20)
+#define PVSTORE_DISK_MAX_SIZE (1ull << 44) /* 16 TiB */
+
+struct pvstore_disk;
+
+/* Creates the disk of guest uuid: its header only; data objects appear on
+ * first write. size is a non-zero multiple of 512 up to PVSTORE_DISK_MAX_SIZE.
+ * Returns 0, -EEXIST, -EINVAL or -errno. */
+int pvstore_disk_create(struct pvstore *st, const uint8_t uuid[16], uint64_t size);
+
+/* Opens the disk of guest uuid. Returns 0 and *out, -ENOENT (no disk),
+ * -EBADMSG (a bad header) or -errno. The disk must be closed before st. */
+int pvstore_disk_open(struct pvstore *st, const uint8_t uuid[16], struct pvstore_disk **out);
+
+/* Waits for every request in flight, then frees d (NULL is allowed). */
+void pvstore_disk_close(struct pvstore_disk *d);
+
+uint64_t pvstore_disk_size(const struct pvstore_disk *d);
+
+/* Called once per asynchronous request, on a librados thread, with 0 or
+ * -errno (the first error of its pieces). */
+typedef void (*pvstore_disk_cb)(void *arg, int result);
+
+/* Starts a read or write of len > 0 bytes at off (off + len <= size); the
+ * request is split at object boundaries and all its pieces go out at once.
+ * The buffer must stay valid until cb runs. Holes read as zeros. Returns 0
+ * when started (cb will run exactly once) or -errno (-EINVAL: out of range or
+ * len 0; cb will not run). A write's cb means RADOS acknowledged it on every
+ * replica: it is durable. */
+int pvstore_disk_aio_read(struct pvstore_disk *d, void *buf, uint64_t off, size_t len,
+			  pvstore_disk_cb cb, void *arg);
+int pvstore_disk_aio_write(struct pvstore_disk *d, const void *buf, uint64_t off, size_t len,
+			   pvstore_disk_cb cb, void *arg);
+
+/* The same, waiting for the result. len 0 returns 0. */
+int pvstore_disk_read(struct pvstore_disk *d, void *buf, uint64_t off, size_t len);
+int pvstore_disk_write(struct pvstore_disk *d, const void *buf, uint64_t off, size_t len);
+
+/* Returns once every write started before it has been acknowledged (it may
+ * also wait for writes started meanwhile), with 0 or the first error any
+ * write since the previous flush had. -ESHUTDOWN stays: once fenced, every
+ * later flush fails too. */
+int pvstore_disk_flush(struct pvstore_disk *d);
+
+/* Changes the size (same rules as create). Shrinking removes or truncates the
+ * data beyond the new size before the header changes, so a later grow reads
+ * zeros there. Waits for requests in flight; no other request may be started
+ * on any handle of this disk meanwhile. Returns 0 or -errno. */
+int pvstore_disk_resize(struct pvstore_disk *d, uint64_t new_size);
+
+/* Deletes the disk of guest uuid: the data objects, then the header (an
+ * interrupted delete leaves a disk that can be deleted again). No handle may
+ * be open. Returns 0, -ENOENT or -errno. O(size / 4 MiB) removals, 32 in
+ * flight. */
+int pvstore_disk_delete(struct pvstore *st, const uint8_t uuid[16]);
+
+/* ---- owner locks -------------------------------------------------------- */
+
+struct pvstore_lock_holder {
+	char client[64];  /* "client.<global id>" */
+	char cookie[64];  /* the holder's incarnation */
+	char addr[128];   /* e.g. "v1:10.77.0.2:0/2748" */
+};
+
+/* Takes the exclusive owner lock of an existing guest, cookie = this node's
+ * incarnation. Already holding it (this connection, this cookie) is success.
+ * Returns 0, -EBUSY (another holder; the message names it), -ENOENT (no such
+ * guest), -EINVAL (bad cookie) or -errno. Locks never expire: they are broken
+ * only after their holder is fenced (pvstore_fence_and_break). */
+int pvstore_lock_acquire(struct pvstore *st, const uint8_t uuid[16], const char *cookie);
+
+/* Releases this connection's lock. 0, -ENOENT (not held by this connection
+ * with this cookie) or -errno. */
+int pvstore_lock_release(struct pvstore *st, const uint8_t uuid[16], const char *cookie);
+
+/* Who holds the lock. 0 and *out, -ENOENT (nobody, or no such guest), -errno. */
+int pvstore_lock_holder(struct pvstore *st, const uint8_t uuid[16], struct pvstore_lock_holder *out);
+
+/* Breaks the lock held by h. Safe only once h's address is fenced: prefer
+ * pvstore_fence_and_break. 0, -ENOENT (h does not hold it) or -errno. */
+int pvstore_lock_break(struct pvstore *st, const uint8_t uuid[16], const struct pvstore_lock_holder *h);
+
+/* ---- fencing ------------------------------------------------------------ */
+
+/* Blocklists addr ("IP": every client of that host, new ones too; or
+ * "IP:PORT/NONCE": one client) for expire_s seconds (1 .. 30 days; explicit:
+ * a fence must end by a decision, not a default). Every later op of a fenced
+ * client fails with -ESHUTDOWN. Returns 0, -EINVAL or -errno. */
+int pvstore_blocklist_add(struct pvstore *st, const char *addr, uint32_t expire_s);
+
+struct pvstore_blocklist_entry {
+	char addr[64];   /* as the OSD map has it: a bare IP is "IP:0/0" */
+	char until[48];  /* UTC expiry as Ceph prints it */
+};
+
+/* Lists the blocklist: *out malloc'd (caller frees). Returns 0 or -errno. */
+int pvstore_blocklist_list(struct pvstore *st, struct pvstore_blocklist_entry **out, size_t *n);
+
+/* Removes addr from the blocklist. Only for a host that is dead or runs no
+ * guest: the old handles of a fenced host write again afterwards. Returns 0,
+ * -ENOENT (not listed) or -errno. */
+int pvstore_blocklist_remove(struct pvstore *st, const char *addr);
+
+/* Fences addr: blocklist it, then wait until this client has the OSD map that
+ * carries the entry, so this client's next op makes each OSD catch up before
+ * anything else of ours lands. Returns 0 or -errno. */
+int pvstore_fence(struct pvstore *st, const char *addr, uint32_t expire_s);
+
+/* The recovery order in one call: fence addr, wait for the latest OSD map,
+ * then break the owner lock of guest uuid if its holder's address is covered
+ * by addr (and its cookie is `cookie`, when not NULL). After 0 the lock is free
+ * and the old holder can no longer write: take it with pvstore_lock_acquire.
+ * Returns 0 (broken, or nobody held it), -EBUSY (held by a client the fence
+ * does not cover, or another cookie: not broken), or -errno. */
+int pvstore_fence_and_break(struct pvstore *st, const char *addr, uint32_t expire_s,
+			    const uint8_t uuid[16], const char *cookie);
+
+/* true when a lock holder's address is covered by a blocklist addr (pure). */
+bool pvstore_addr_covers(const char *fence_addr, const char *holder_addr);
+
+/* ---- node records ------------------------------------------------------- */
+
+struct pvstore_node {
+	char name[PVSTORE_NAME_MAX + 1];
+	char addr[64];                    /* what a fence of this node blocklists */
+	char incarnation[PVSTORE_NAME_MAX + 1];
+	uint64_t mem_bytes;
+	uint32_t cpus;
+	uint64_t updated_ms;              /* set by pvstore_node_put */
+};
+
+/* Writes node.<name> (replacing it) and lists it in the nodes index.
+ * Returns 0, -EINVAL or -errno. */
+int pvstore_node_put(struct pvstore *st, struct pvstore_node *n);
+/* Reads node.<name>. 0, -ENOENT, -EBADMSG or -errno. */
+int pvstore_node_get(struct pvstore *st, const char *name, struct pvstore_node *out);
+/* Names in the nodes index, sorted: *names malloc'd (caller frees). */
+int pvstore_node_list(struct pvstore *st, char (**names)[PVSTORE_NAME_MAX + 1], size_t *n);
+/* Removes node.<name> and its index entry. 0, -ENOENT or -errno. */
+int pvstore_node_delete(struct pvstore *st, const char *name);
+
+/* ---- event logs --------------------------------------------------------- */
+
+#define PVSTORE_EVENT_WHAT_MAX 31
+#define PVSTORE_EVENT_WHY_MAX 255
+
+struct pvstore_event {
+	uint64_t seq;          /* 1, 2, 3... within its log */
+	uint64_t time_ms;      /* wall clock when appended */
+	char node[PVSTORE_NAME_MAX + 1];
+	bool has_guest;
+	uint8_t guest[16];
+	char what[PVSTORE_EVENT_WHAT_MAX + 1];
+	char why[PVSTORE_EVENT_WHY_MAX + 1];
+};
+
+/* Appends to the log of guest (NULL: the cluster log). Concurrent appenders
+ * each get their own sequence number, with no gaps and no duplicates. `why`
+ * longer than 255 bytes is cut. Returns 0 (and *seq when seq != NULL) or
+ * -errno. Two round trips; more under contention. */
+int pvstore_event_append(struct pvstore *st, const uint8_t *guest, const char *node,
+			 const char *what, const char *why, uint64_t *seq);
+
+/* Reads up to max events with seq > after, in order. Returns 0 with *n set,
+ * -EBADMSG (a malformed entry, named) or -errno. A missing log has 0 events. */
+int pvstore_event_list(struct pvstore *st, const uint8_t *guest, uint64_t after,
+		       struct pvstore_event *out, size_t max, size_t *n);
+
+/* ---- guest images ------------------------------------------------------- */
+
+#define PVSTORE_IMAGE_MAX (64u << 20)
+
+/* Stores an image as image.<sha256> (idempotent) and returns its hash in hex.
+ * Returns 0, -EFBIG or -errno. */
+int pvstore_image_put(struct pvstore *st, const void *data, size_t len, char sha256_hex[65]);
+
+/* Reads image.<sha256_hex> and checks its hash: *data malloc'd (caller
+ * frees). Returns 0, -EINVAL (not a hash), -ENOENT, -EBADMSG (content does
+ * not match its name) or -errno. */
+int pvstore_image_get(struct pvstore *st, const char *sha256_hex, void **data, size_t *len);
+
+/* Hex SHA-256 of a buffer, as pvstore_image_put names it (pure). */
+void pvstore_sha256_hex(const void *data, size_t len, char out[65]);
+
+#endif /* PVSTORE_PVSTORE_H */

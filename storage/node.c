@@ -1,0 +1,197 @@
+/* Node records: node.<name> holds a NodeRecord, the omap of "nodes" lists the
+ * names. See pvstore.h. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "proto/storage.pb-c.h"
+
+#define NODE_RECORD_MAX 4096
+#define INDEX_PAGE 512
+
+int pvstore_node_put(struct pvstore *st, struct pvstore_node *n)
+{
+	Pvha__NodeRecord m = PVHA__NODE_RECORD__INIT;
+	char oid[PVSTORE_OID_MAX];
+	uint8_t buf[NODE_RECORD_MAX];
+	size_t len;
+	int r;
+
+	if (!pvs_name_ok(n->name))
+		return pvs_failx(-EINVAL, "node name '%.*s' is not 1..63 bytes of [A-Za-z0-9._-]",
+				 PVSTORE_NAME_MAX, n->name);
+	if (!n->addr[0] || strnlen(n->addr, sizeof(n->addr)) >= sizeof(n->addr))
+		return pvs_failx(-EINVAL, "node %s: no address", n->name);
+	if (!pvs_name_ok(n->incarnation))
+		return pvs_failx(-EINVAL, "node %s: incarnation '%.*s' is not 1..63 bytes of [A-Za-z0-9._-]",
+				 n->name, PVSTORE_NAME_MAX, n->incarnation);
+	n->updated_ms = pvs_now_ms();
+	m.version = 1;
+	m.name = n->name;
+	m.addr = n->addr;
+	m.incarnation = n->incarnation;
+	m.mem_bytes = n->mem_bytes;
+	m.cpus = n->cpus;
+	m.updated_ms = n->updated_ms;
+	len = pvha__node_record__get_packed_size(&m);
+	if (len > sizeof(buf))
+		return pvs_failx(-EINVAL, "node %s: record too large", n->name);
+	pvha__node_record__pack(&m, buf);
+
+	pvstore_oid_node(oid, sizeof(oid), n->name);
+	r = pvs_rc(rados_write_full(st->io, oid, (const char *)buf, len));
+	if (r < 0)
+		return pvs_fail(r, "writing %s", oid);
+
+	/* listed after it exists: a listed node always has had a record */
+	rados_write_op_t op = rados_create_write_op();
+	const char *keys[1] = {n->name};
+	const char *vals[1] = {""};
+	size_t klen[1] = {strlen(n->name)};
+	size_t vlen[1] = {0};
+	rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
+	rados_write_op_omap_set2(op, keys, vals, klen, vlen, 1);
+	r = pvs_rc(rados_write_op_operate(op, st->io, PVSTORE_OID_NODES_INDEX, NULL, 0));
+	rados_release_write_op(op);
+	if (r < 0)
+		return pvs_fail(r, "listing node %s in the nodes index", n->name);
+	return 0;
+}
+
+int pvstore_node_get(struct pvstore *st, const char *name, struct pvstore_node *out)
+{
+	char oid[PVSTORE_OID_MAX];
+	uint8_t *buf;
+	size_t len;
+	int r;
+
+	if (!pvs_name_ok(name))
+		return pvs_failx(-EINVAL, "'%s' is not a node name", name ? name : "(null)");
+	pvstore_oid_node(oid, sizeof(oid), name);
+	r = pvs_read_object(st, oid, NODE_RECORD_MAX, &buf, &len);
+	if (r == -EFBIG)
+		return pvs_failx(-EBADMSG, "%s: record larger than %u bytes", oid, NODE_RECORD_MAX);
+	if (r < 0)
+		return r;
+	Pvha__NodeRecord *m = pvha__node_record__unpack(NULL, len, buf);
+	free(buf);
+	if (!m)
+		return pvs_failx(-EBADMSG, "%s: does not decode as a NodeRecord", oid);
+	if (m->version != 1)
+		r = pvs_failx(-EBADMSG, "%s: record version %u is unknown (want 1)", oid, m->version);
+	else if (strcmp(m->name, name) != 0)
+		r = pvs_failx(-EBADMSG, "%s: record names node '%.64s'", oid, m->name);
+	else if (!m->addr[0] || strlen(m->addr) >= sizeof(out->addr))
+		r = pvs_failx(-EBADMSG, "%s: bad address", oid);
+	else if (!pvs_name_ok(m->incarnation))
+		r = pvs_failx(-EBADMSG, "%s: bad incarnation", oid);
+	else {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->name, sizeof(out->name), "%s", m->name);
+		snprintf(out->addr, sizeof(out->addr), "%s", m->addr);
+		snprintf(out->incarnation, sizeof(out->incarnation), "%s", m->incarnation);
+		out->mem_bytes = m->mem_bytes;
+		out->cpus = m->cpus;
+		out->updated_ms = m->updated_ms;
+	}
+	pvha__node_record__free_unpacked(m, NULL);
+	return r;
+}
+
+int pvstore_node_list(struct pvstore *st, char (**names)[PVSTORE_NAME_MAX + 1], size_t *n)
+{
+	char(*v)[PVSTORE_NAME_MAX + 1] = NULL;
+	size_t cnt = 0, cap = 0;
+	char after[PVSTORE_NAME_MAX + 1] = "";
+	unsigned char more = 1;
+	int r = 0;
+
+	*names = NULL;
+	*n = 0;
+	while (more) {
+		rados_read_op_t op = rados_create_read_op();
+		rados_omap_iter_t it = NULL;
+		int prval = 0;
+		char *k, *val;
+		size_t kl, vl;
+
+		more = 0;
+		rados_read_op_omap_get_keys2(op, after, INDEX_PAGE, &it, &more, &prval);
+		r = pvs_rc(rados_read_op_operate(op, st->io, PVSTORE_OID_NODES_INDEX, 0));
+		rados_release_read_op(op);
+		if (r == -ENOENT) {
+			r = 0;
+			break;
+		}
+		if (r == 0 && prval < 0)
+			r = pvs_rc(prval);
+		if (r < 0) {
+			if (it)
+				rados_omap_get_end(it);
+			pvs_fail(r, "listing the nodes index");
+			goto err;
+		}
+		while (rados_omap_get_next2(it, &k, &val, &kl, &vl) == 0 && k) {
+			if (kl > PVSTORE_NAME_MAX) {
+				rados_omap_get_end(it);
+				r = pvs_failx(-EBADMSG, "nodes index entry '%.64s...' is too long", k);
+				goto err;
+			}
+			if (cnt == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				char(*nv)[PVSTORE_NAME_MAX + 1] = realloc(v, ncap * sizeof(*v));
+				if (!nv) {
+					rados_omap_get_end(it);
+					r = pvs_fail(-ENOMEM, "listing the nodes index");
+					goto err;
+				}
+				v = nv;
+				cap = ncap;
+			}
+			memcpy(v[cnt], k, kl);
+			v[cnt][kl] = '\0';
+			if (!pvs_name_ok(v[cnt])) {
+				rados_omap_get_end(it);
+				r = pvs_failx(-EBADMSG, "nodes index entry '%s' is not a node name", v[cnt]);
+				goto err;
+			}
+			snprintf(after, sizeof(after), "%s", v[cnt]);
+			cnt++;
+		}
+		rados_omap_get_end(it);
+	}
+	*names = v;
+	*n = cnt;
+	return 0;
+err:
+	free(v);
+	return r;
+}
+
+int pvstore_node_delete(struct pvstore *st, const char *name)
+{
+	char oid[PVSTORE_OID_MAX];
+	int r;
+
+	if (!pvs_name_ok(name))
+		return pvs_failx(-EINVAL, "'%s' is not a node name", name ? name : "(null)");
+	pvstore_oid_node(oid, sizeof(oid), name);
+	/* unlisted first: a listed node always has a record */
+	rados_write_op_t op = rados_create_write_op();
+	const char *keys[1] = {name};
+	size_t klen[1] = {strlen(name)};
+	rados_write_op_omap_rm_keys2(op, keys, klen, 1);
+	r = pvs_rc(rados_write_op_operate(op, st->io, PVSTORE_OID_NODES_INDEX, NULL, 0));
+	rados_release_write_op(op);
+	if (r < 0 && r != -ENOENT)
+		return pvs_fail(r, "removing %s from the nodes index", name);
+	r = pvs_rc(rados_remove(st->io, oid));
+	if (r == -ENOENT)
+		return pvs_failx(r, "no node %s", name);
+	if (r < 0)
+		return pvs_fail(r, "removing %s", oid);
+	return 0;
+}

@@ -1,0 +1,500 @@
+/*
+ * The guest registry: guest.<uuid> holds a GuestSpec, the omap of "guests"
+ * maps names to uuids. See pvstore.h for the contracts, docs/storage.md for
+ * the order of the two writes of create and delete and why it is safe.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "proto/storage.pb-c.h"
+
+#define INDEX_PAGE 512
+
+static bool hex64_ok(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+			return false;
+	return n == 64;
+}
+
+int pvstore_guest_check(const struct pvstore_guest *g)
+{
+	if (!pvs_name_ok(g->name))
+		return pvs_failx(-EINVAL,
+				 "guest name '%.*s' is not 1..63 bytes of [A-Za-z0-9._-] "
+				 "starting with a letter, digit or '_'",
+				 PVSTORE_NAME_MAX, g->name);
+	if (!g->mem_size || g->mem_size % (1u << 20))
+		return pvs_failx(-EINVAL, "guest %s: mem_size %" PRIu64 " is not a non-zero multiple of 1 MiB",
+				 g->name, g->mem_size);
+	if (g->image_sha256[0] && !hex64_ok(g->image_sha256))
+		return pvs_failx(-EINVAL, "guest %s: image hash is not 64 lower-case hex digits", g->name);
+	if (g->disk_size % 512 || g->disk_size > PVSTORE_DISK_MAX_SIZE)
+		return pvs_failx(-EINVAL, "guest %s: disk_size %" PRIu64 " is not a multiple of 512 up to 16 TiB",
+				 g->name, g->disk_size);
+	if (strnlen(g->cmdline, sizeof(g->cmdline)) > PVSTORE_CMDLINE_MAX)
+		return pvs_failx(-EINVAL, "guest %s: cmdline longer than %u bytes", g->name,
+				 PVSTORE_CMDLINE_MAX);
+	if (g->desired != PVSTORE_DESIRED_STOPPED && g->desired != PVSTORE_DESIRED_RUNNING)
+		return pvs_failx(-EINVAL, "guest %s: desired state %d is unknown", g->name, (int)g->desired);
+	return 0;
+}
+
+/* Encodes g (with generation gen) into a malloc'd buffer. */
+static int encode(const struct pvstore_guest *g, uint64_t gen, uint8_t **buf, size_t *len)
+{
+	Pvha__GuestSpec m = PVHA__GUEST_SPEC__INIT;
+	m.version = 1;
+	m.generation = gen;
+	m.uuid.data = (uint8_t *)g->uuid;
+	m.uuid.len = 16;
+	m.name = (char *)g->name;
+	m.mem_size = g->mem_size;
+	m.image_sha256 = (char *)g->image_sha256;
+	m.disk_size = g->disk_size;
+	m.cmdline = (char *)g->cmdline;
+	m.desired = g->desired == PVSTORE_DESIRED_RUNNING ? PVHA__GUEST_SPEC__DESIRED_STATE__DESIRED_RUNNING
+							   : PVHA__GUEST_SPEC__DESIRED_STATE__DESIRED_STOPPED;
+	m.priority = g->priority;
+	*len = pvha__guest_spec__get_packed_size(&m);
+	if (*len > PVSTORE_RECORD_MAX)
+		return pvs_failx(-EINVAL, "guest %s: record of %zu bytes is too large", g->name, *len);
+	*buf = malloc(*len ? *len : 1);
+	if (!*buf)
+		return pvs_fail(-ENOMEM, "guest %s", g->name);
+	pvha__guest_spec__pack(&m, *buf);
+	return 0;
+}
+
+/* Decodes and checks a record read from oid: everything pvstore_guest_check
+ * checks, plus version, generation and that its uuid is the one in the name. */
+static int decode(const char *oid, const uint8_t uuid[16], const uint8_t *buf, size_t len,
+		  struct pvstore_guest *out)
+{
+	Pvha__GuestSpec *m = pvha__guest_spec__unpack(NULL, len, buf);
+	int r = 0;
+	if (!m)
+		return pvs_failx(-EBADMSG, "%s: record of %zu bytes does not decode as a GuestSpec", oid, len);
+	if (m->version != 1) {
+		r = pvs_failx(-EBADMSG, "%s: record version %u is unknown (want 1)", oid, m->version);
+		goto out;
+	}
+	if (m->uuid.len != 16 || memcmp(m->uuid.data, uuid, 16) != 0) {
+		r = pvs_failx(-EBADMSG, "%s: record uuid does not match the object name", oid);
+		goto out;
+	}
+	if (!m->generation) {
+		r = pvs_failx(-EBADMSG, "%s: record generation is 0", oid);
+		goto out;
+	}
+	if (strlen(m->name) > PVSTORE_NAME_MAX || strlen(m->image_sha256) > 64 ||
+	    strlen(m->cmdline) > PVSTORE_CMDLINE_MAX) {
+		r = pvs_failx(-EBADMSG, "%s: a string field of the record is too long", oid);
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	memcpy(out->uuid, uuid, 16);
+	out->generation = m->generation;
+	snprintf(out->name, sizeof(out->name), "%s", m->name);
+	out->mem_size = m->mem_size;
+	snprintf(out->image_sha256, sizeof(out->image_sha256), "%s", m->image_sha256);
+	out->disk_size = m->disk_size;
+	snprintf(out->cmdline, sizeof(out->cmdline), "%s", m->cmdline);
+	out->desired = (enum pvstore_desired)m->desired;
+	out->priority = m->priority;
+	if (pvstore_guest_check(out) < 0) {
+		/* keep the field's explanation, name the object */
+		char why[400];
+		snprintf(why, sizeof(why), "%s", pvstore_errmsg());
+		r = pvs_failx(-EBADMSG, "%s: bad record: %s", oid, why);
+	}
+out:
+	pvha__guest_spec__free_unpacked(m, NULL);
+	return r;
+}
+
+int pvstore_guest_read(struct pvstore *st, const uint8_t uuid[16], struct pvstore_guest *out)
+{
+	char oid[PVSTORE_OID_MAX];
+	uint8_t *buf;
+	size_t len;
+	int r;
+
+	pvstore_oid_guest(oid, sizeof(oid), uuid);
+	r = pvs_read_object(st, oid, PVSTORE_RECORD_MAX, &buf, &len);
+	if (r == -EFBIG)
+		return pvs_failx(-EBADMSG, "%s: record larger than %u bytes", oid, PVSTORE_RECORD_MAX);
+	if (r < 0)
+		return r;
+	r = decode(oid, uuid, buf, len, out);
+	free(buf);
+	return r;
+}
+
+/* Sets index[name] = uuid if it is absent (or equals `expect`, when given):
+ * one write op with omap_cmp + omap_set. -ECANCELED when the compare fails. */
+static int index_cas(struct pvstore *st, const char *name, const char *expect, const char *uuid_str)
+{
+	rados_write_op_t op = rados_create_write_op();
+	const char *keys[1] = {name};
+	const char *vals[1] = {uuid_str};
+	size_t klen[1] = {strlen(name)};
+	size_t vlen[1] = {strlen(uuid_str)};
+	int prval = 0, r;
+
+	/* omap_cmp on a missing object fails with -ENOENT: create it in the same op */
+	rados_write_op_create(op, LIBRADOS_CREATE_IDEMPOTENT, NULL);
+	/* a missing key compares as the empty value */
+	rados_write_op_omap_cmp(op, name, LIBRADOS_CMPXATTR_OP_EQ, expect ? expect : "",
+				expect ? strlen(expect) : 0, &prval);
+	rados_write_op_omap_set2(op, keys, vals, klen, vlen, 1);
+	r = pvs_rc(rados_write_op_operate(op, st->io, PVSTORE_OID_GUESTS_INDEX, NULL, 0));
+	rados_release_write_op(op);
+	return r;
+}
+
+/* Removes index[name] if it still maps to uuid_str. */
+static int index_remove(struct pvstore *st, const char *name, const char *uuid_str)
+{
+	rados_write_op_t op = rados_create_write_op();
+	const char *keys[1] = {name};
+	size_t klen[1] = {strlen(name)};
+	int prval = 0, r;
+
+	rados_write_op_omap_cmp(op, name, LIBRADOS_CMPXATTR_OP_EQ, uuid_str, strlen(uuid_str), &prval);
+	rados_write_op_omap_rm_keys2(op, keys, klen, 1);
+	r = pvs_rc(rados_write_op_operate(op, st->io, PVSTORE_OID_GUESTS_INDEX, NULL, 0));
+	rados_release_write_op(op);
+	return r;
+}
+
+/* Reads index[name] into uuid_str (37 bytes). -ENOENT when absent. */
+static int index_get(struct pvstore *st, const char *name, char uuid_str[PVSTORE_UUID_STR])
+{
+	rados_read_op_t op = rados_create_read_op();
+	rados_omap_iter_t it = NULL;
+	const char *keys[1] = {name};
+	size_t klen[1] = {strlen(name)};
+	int prval = 0, r;
+	char *k, *v;
+	size_t kl, vl;
+
+	rados_read_op_omap_get_vals_by_keys2(op, keys, 1, klen, &it, &prval);
+	r = pvs_rc(rados_read_op_operate(op, st->io, PVSTORE_OID_GUESTS_INDEX, 0));
+	rados_release_read_op(op);
+	if (r == -ENOENT)
+		return pvs_failx(-ENOENT, "no guest named '%s'", name);
+	if (r < 0)
+		return pvs_fail(r, "reading the guest index");
+	if (prval < 0) {
+		if (it)
+			rados_omap_get_end(it);
+		return pvs_fail(pvs_rc(prval), "reading the guest index");
+	}
+	r = pvs_failx(-ENOENT, "no guest named '%s'", name);
+	while (rados_omap_get_next2(it, &k, &v, &kl, &vl) == 0 && k) {
+		if (kl == klen[0] && memcmp(k, name, kl) == 0) {
+			if (vl != 36) {
+				r = pvs_failx(-EBADMSG, "guest index entry '%s' is not a uuid", name);
+				break;
+			}
+			memcpy(uuid_str, v, 36);
+			uuid_str[36] = '\0';
+			r = 0;
+			break;
+		}
+	}
+	rados_omap_get_end(it);
+	if (r == 0)
+		pvs_clear_error();
+	return r;
+}
+
+int pvstore_guest_lookup(struct pvstore *st, const char *name, uint8_t uuid[16])
+{
+	char u[PVSTORE_UUID_STR];
+	int r;
+	if (!pvs_name_ok(name))
+		return pvs_failx(-EINVAL, "'%s' is not a guest name", name ? name : "(null)");
+	r = index_get(st, name, u);
+	if (r < 0)
+		return r;
+	if (pvstore_uuid_parse(u, uuid) < 0)
+		return pvs_failx(-EBADMSG, "guest index entry '%s' is not a uuid", name);
+	return 0;
+}
+
+static int object_exists(struct pvstore *st, const char *oid)
+{
+	uint64_t size;
+	time_t mtime;
+	int r = pvs_rc(rados_stat(st->io, oid, &size, &mtime));
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return pvs_fail(r, "stat %s", oid);
+	return 1;
+}
+
+/* Writes the new guest object: create exclusive + record + generation and
+ * name xattrs, in one op. */
+static int write_new_object(struct pvstore *st, const char *oid, const struct pvstore_guest *g)
+{
+	uint8_t *buf;
+	size_t len;
+	int r = encode(g, 1, &buf, &len);
+	if (r < 0)
+		return r;
+	rados_write_op_t op = rados_create_write_op();
+	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+	rados_write_op_write_full(op, (const char *)buf, len);
+	rados_write_op_setxattr(op, PVSTORE_XATTR_GEN, "1", 1);
+	rados_write_op_setxattr(op, PVSTORE_XATTR_NAME, g->name, strlen(g->name));
+	r = pvs_rc(rados_write_op_operate(op, st->io, oid, NULL, 0));
+	rados_release_write_op(op);
+	free(buf);
+	if (r == -EEXIST)
+		return pvs_failx(r, "%s already exists", oid);
+	if (r < 0)
+		return pvs_fail(r, "creating %s", oid);
+	return 0;
+}
+
+int pvstore_guest_create(struct pvstore *st, struct pvstore_guest *g)
+{
+	char oid[PVSTORE_OID_MAX], u[PVSTORE_UUID_STR], other[PVSTORE_UUID_STR];
+	int r;
+
+	if ((r = pvstore_guest_check(g)) < 0)
+		return r;
+	if (pvs_uuid_is_nil(g->uuid) && (r = pvstore_uuid_generate(g->uuid)) < 0)
+		return r;
+	pvstore_uuid_format(g->uuid, u);
+	pvstore_oid_guest(oid, sizeof(oid), g->uuid);
+
+	/* 1. The object first: an index entry always names an object that
+	 *    existed, so an entry whose object is missing is left over from an
+	 *    interrupted delete and may be reclaimed. */
+	if ((r = write_new_object(st, oid, g)) < 0)
+		return r;
+
+	/* 2. Claim the name: exactly one of two racing creators wins the CAS. */
+	r = -ECANCELED;
+	for (int tries = 0; tries < 8 && r == -ECANCELED; tries++) {
+		r = index_cas(st, g->name, NULL, u);
+		if (r != -ECANCELED) {
+			if (r < 0)
+				pvs_fail(r, "claiming guest name '%s'", g->name);
+			break;
+		}
+		r = index_get(st, g->name, other);
+		if (r == -ENOENT) {
+			r = -ECANCELED; /* removed meanwhile: try again */
+			continue;
+		}
+		if (r < 0)
+			break;
+		char other_oid[PVSTORE_OID_MAX];
+		snprintf(other_oid, sizeof(other_oid), PVSTORE_OID_GUEST_PREFIX "%s", other);
+		r = object_exists(st, other_oid);
+		if (r < 0)
+			break;
+		if (r == 1) {
+			r = pvs_failx(-EEXIST, "guest name '%s' is taken by %s", g->name, other);
+			break;
+		}
+		/* a leftover of an interrupted delete: take it over, by CAS too */
+		r = index_cas(st, g->name, other, u);
+		if (r < 0 && r != -ECANCELED)
+			pvs_fail(r, "claiming guest name '%s'", g->name);
+	}
+	if (r == -ECANCELED)
+		r = pvs_failx(-EEXIST, "guest name '%s' kept changing under us", g->name);
+	if (r < 0) {
+		/* undo step 1; the message of the real failure stays */
+		char keep[512];
+		snprintf(keep, sizeof(keep), "%s", pvstore_errmsg());
+		rados_remove(st->io, oid);
+		pvs_failx(r, "%s", keep);
+		return r;
+	}
+	g->generation = 1;
+	pvs_clear_error();
+	return 0;
+}
+
+int pvstore_guest_update(struct pvstore *st, struct pvstore_guest *g)
+{
+	char oid[PVSTORE_OID_MAX], gen_old[24], gen_new[24];
+	uint8_t *buf;
+	size_t len;
+	int r;
+
+	if ((r = pvstore_guest_check(g)) < 0)
+		return r;
+	if (!g->generation)
+		return pvs_failx(-EINVAL, "guest %s: generation 0 (update a spec that was read)", g->name);
+	pvstore_oid_guest(oid, sizeof(oid), g->uuid);
+	if ((r = encode(g, g->generation + 1, &buf, &len)) < 0)
+		return r;
+	snprintf(gen_old, sizeof(gen_old), "%" PRIu64, g->generation);
+	snprintf(gen_new, sizeof(gen_new), "%" PRIu64, g->generation + 1);
+
+	/* One op: both guards and the new record land together or not at all. */
+	rados_write_op_t op = rados_create_write_op();
+	rados_write_op_cmpxattr(op, PVSTORE_XATTR_GEN, LIBRADOS_CMPXATTR_OP_EQ, gen_old, strlen(gen_old));
+	rados_write_op_cmpxattr(op, PVSTORE_XATTR_NAME, LIBRADOS_CMPXATTR_OP_EQ, g->name, strlen(g->name));
+	rados_write_op_write_full(op, (const char *)buf, len);
+	rados_write_op_setxattr(op, PVSTORE_XATTR_GEN, gen_new, strlen(gen_new));
+	r = pvs_rc(rados_write_op_operate(op, st->io, oid, NULL, 0));
+	rados_release_write_op(op);
+	free(buf);
+
+	if (r == 0) {
+		g->generation++;
+		return 0;
+	}
+	if (r == -ENOENT)
+		return pvs_failx(r, "%s does not exist", oid);
+	if (r != -ECANCELED)
+		return pvs_fail(r, "updating %s", oid);
+	/* Tell a rename from a lost race, for a clear message. */
+	struct pvstore_guest cur;
+	if (pvstore_guest_read(st, g->uuid, &cur) == 0) {
+		if (cur.generation == g->generation && strcmp(cur.name, g->name) != 0)
+			return pvs_failx(-EINVAL, "%s: renaming '%s' to '%s' is not supported", oid,
+					 cur.name, g->name);
+		return pvs_failx(-ECANCELED, "%s: generation %" PRIu64 " is stale (now %" PRIu64 ")",
+				 oid, g->generation, cur.generation);
+	}
+	return pvs_failx(-ECANCELED, "%s: generation %" PRIu64 " is stale", oid, g->generation);
+}
+
+int pvstore_guest_delete(struct pvstore *st, const uint8_t uuid[16], uint64_t generation)
+{
+	char oid[PVSTORE_OID_MAX], u[PVSTORE_UUID_STR], name[PVSTORE_NAME_MAX + 2], gen[24];
+	struct pvstore_lock_holder h;
+	int r;
+
+	pvstore_uuid_format(uuid, u);
+	pvstore_oid_guest(oid, sizeof(oid), uuid);
+	r = pvs_rc(rados_getxattr(st->io, oid, PVSTORE_XATTR_NAME, name, sizeof(name) - 1));
+	if (r == -ENOENT)
+		return pvs_failx(r, "%s does not exist", oid);
+	if (r < 0 && r != -ENODATA)
+		return pvs_fail(r, "reading the name of %s", oid);
+	name[r > 0 ? r : 0] = '\0';
+
+	r = pvstore_lock_holder(st, uuid, &h);
+	if (r == 0)
+		return pvs_failx(-EBUSY, "%s is locked by %s (cookie %s at %s): stop it first", oid,
+				 h.client, h.cookie, h.addr);
+	if (r != -ENOENT)
+		return r;
+
+	rados_write_op_t op = rados_create_write_op();
+	if (generation) {
+		snprintf(gen, sizeof(gen), "%" PRIu64, generation);
+		rados_write_op_cmpxattr(op, PVSTORE_XATTR_GEN, LIBRADOS_CMPXATTR_OP_EQ, gen, strlen(gen));
+	}
+	rados_write_op_remove(op);
+	r = pvs_rc(rados_write_op_operate(op, st->io, oid, NULL, 0));
+	rados_release_write_op(op);
+	if (r == -ECANCELED)
+		return pvs_failx(r, "%s: generation %" PRIu64 " is stale", oid, generation);
+	if (r == -ENOENT)
+		return pvs_failx(r, "%s does not exist", oid);
+	if (r < 0)
+		return pvs_fail(r, "removing %s", oid);
+
+	/* The object is gone: the index entry is now a leftover whatever happens
+	 * next; remove it unless a new guest took the name over already. */
+	if (pvs_name_ok(name)) {
+		r = index_remove(st, name, u);
+		if (r < 0 && r != -ECANCELED && r != -ENOENT)
+			return pvs_fail(r, "removing '%s' from the guest index (the guest is deleted)", name);
+	}
+	pvs_clear_error();
+	return 0;
+}
+
+int pvstore_guest_list(struct pvstore *st, struct pvstore_guest_entry **out, size_t *n)
+{
+	struct pvstore_guest_entry *v = NULL;
+	size_t cnt = 0, cap = 0;
+	char after[PVSTORE_NAME_MAX + 1] = "";
+	unsigned char more = 1;
+	int r = 0;
+
+	*out = NULL;
+	*n = 0;
+	while (more) {
+		rados_read_op_t op = rados_create_read_op();
+		rados_omap_iter_t it = NULL;
+		int prval = 0;
+		char *k, *val;
+		size_t kl, vl;
+
+		more = 0;
+		rados_read_op_omap_get_vals2(op, after, "", INDEX_PAGE, &it, &more, &prval);
+		r = pvs_rc(rados_read_op_operate(op, st->io, PVSTORE_OID_GUESTS_INDEX, 0));
+		rados_release_read_op(op);
+		if (r == -ENOENT) { /* no guest was ever created */
+			r = 0;
+			break;
+		}
+		if (r == 0 && prval < 0)
+			r = pvs_rc(prval);
+		if (r < 0) {
+			if (it)
+				rados_omap_get_end(it);
+			pvs_fail(r, "listing the guest index");
+			goto err;
+		}
+		while (rados_omap_get_next2(it, &k, &val, &kl, &vl) == 0 && k) {
+			char name[PVSTORE_NAME_MAX + 1], u[PVSTORE_UUID_STR];
+			if (kl > PVSTORE_NAME_MAX || vl != 36) {
+				r = pvs_failx(-EBADMSG, "guest index entry '%.*s' is malformed", (int)(kl > 80 ? 80 : kl), k);
+				rados_omap_get_end(it);
+				goto err;
+			}
+			memcpy(name, k, kl);
+			name[kl] = '\0';
+			memcpy(u, val, 36);
+			u[36] = '\0';
+			if (cnt == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct pvstore_guest_entry *nv = realloc(v, ncap * sizeof(*v));
+				if (!nv) {
+					rados_omap_get_end(it);
+					r = pvs_fail(-ENOMEM, "listing the guest index");
+					goto err;
+				}
+				v = nv;
+				cap = ncap;
+			}
+			if (!pvs_name_ok(name) || pvstore_uuid_parse(u, v[cnt].uuid) < 0) {
+				rados_omap_get_end(it);
+				r = pvs_failx(-EBADMSG, "guest index entry '%s' is malformed", name);
+				goto err;
+			}
+			snprintf(v[cnt].name, sizeof(v[cnt].name), "%s", name);
+			snprintf(after, sizeof(after), "%s", name);
+			cnt++;
+		}
+		rados_omap_get_end(it);
+	}
+	*out = v;
+	*n = cnt;
+	pvs_clear_error();
+	return 0;
+err:
+	free(v);
+	return r;
+}
