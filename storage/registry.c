@@ -119,13 +119,14 @@ out:
 	return r;
 }
 
-int pvstore_guest_read(struct pvstore *st, const uint8_t uuid[16], struct pvstore_guest *out)
+int pvstore_guest_read(struct pvstore *st, const uint8_t uuid_in[16], struct pvstore_guest *out)
 {
 	char oid[PVSTORE_OID_MAX];
-	uint8_t *buf;
+	uint8_t *buf, uuid[16];
 	size_t len;
 	int r;
 
+	memcpy(uuid, uuid_in, 16); /* uuid_in may point into *out */
 	pvstore_oid_guest(oid, sizeof(oid), uuid);
 	r = pvs_read_object(st, oid, PVSTORE_RECORD_MAX, &buf, &len);
 	if (r == -EFBIG)
