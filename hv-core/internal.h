@@ -22,7 +22,7 @@ struct hv_cpu_state {
 	uint8_t xmm[16][16];
 	uint32_t mxcsr;
 	uint16_t fcw, fsw;
-	uint8_t ftw;      /* abridged tag word as FXSAVE stores it: bit i = ST(i) valid */
+	uint8_t ftw;      /* abridged tag word as FXSAVE stores it: bit i = physical register i valid */
 	uint8_t st[8][10]; /* 80-bit x87 registers, ST0..ST7 */
 };
 
@@ -133,6 +133,10 @@ static inline bool hv_range_ok(const struct hv_machine *m, uint64_t gpa, uint64_
 {
 	return gpa <= m->mem_size && len <= m->mem_size - gpa;
 }
+
+/* The name of a CPU exception vector ("divide error"), the same words on every
+ * backend so that stop reasons read alike. */
+const char *hv_vector_name(uint32_t vector);
 
 /* The initial register state for an ABI v1 boot. */
 void hv_cpu_state_boot(struct hv_cpu_state *s, uint64_t entry, uint64_t stack_top);

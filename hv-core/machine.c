@@ -66,6 +66,18 @@ const char *hv_stop_kind_name(enum hv_stop_kind kind)
 	return "unknown";
 }
 
+const char *hv_vector_name(uint32_t v)
+{
+	static const char *const names[] = {
+		"divide error", "debug", "NMI", "breakpoint", "overflow", "bound range",
+		"invalid opcode", "device not available", "double fault", "coprocessor",
+		"invalid TSS", "segment not present", "stack fault", "general protection",
+		"page fault", "reserved", "x87 floating-point error", "alignment check",
+		"machine check", "SIMD floating-point error",
+	};
+	return v < sizeof(names) / sizeof(names[0]) ? names[v] : "interrupt";
+}
+
 static int pick_backend(enum hv_backend_kind kind, const struct hv_vcpu_ops **ops)
 {
 	switch (kind) {

@@ -42,6 +42,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -675,19 +676,6 @@ static void tick_stop(struct hv_kvm *k)
 
 /* ---- exits ------------------------------------------------------------- */
 
-/* Same words as vcpu_tcg.c's vector_name(). */
-static const char *vector_name(uint32_t v)
-{
-	static const char *const names[] = {
-		"divide error", "debug", "NMI", "breakpoint", "overflow", "bound range",
-		"invalid opcode", "device not available", "double fault", "coprocessor",
-		"invalid TSS", "segment not present", "stack fault", "general protection",
-		"page fault", "reserved", "x87 floating-point error", "alignment check",
-		"machine check", "SIMD floating-point error",
-	};
-	return v < sizeof(names) / sizeof(names[0]) ? names[v] : "interrupt";
-}
-
 /* Completes the port I/O KVM still holds (see the top of this file): one
  * KVM_RUN with immediate_exit, which returns -EINTR without running guest
  * code. Returns 0 or -errno. */
@@ -772,7 +760,7 @@ static void exception_stop(struct hv_machine *m, const struct kvm_regs *r)
 		break;
 	}
 	hv_machine_stop(m, HV_STOP_CPU_EXCEPTION, vec, rip, "%s (vector %u) at rip 0x%llx",
-			vector_name(vec), vec, rip);
+			hv_vector_name(vec), vec, rip);
 }
 
 /* KVM_EXIT_IO: a hypercall, the exception stub's report, or a bad port. */
@@ -1253,6 +1241,11 @@ static void kvm_probe(void)
 	}
 	probe_ok = m->stop.kind == HV_STOP_ILLEGAL_INSN &&
 		   m->stop.addr == PV_IMAGE_MIN_GPA + PROBE_UD2 && m->hypercalls == 1;
+	/* The one place libpvhv prints: asked for, to tell why kvm was refused. */
+	if (getenv("PVHA_KVM_DEBUG"))
+		fprintf(stderr, "kvm probe: %s: %s (%s, addr 0x%llx, %llu hypercalls)\n",
+			probe_ok ? "usable" : "refused", m->stop.reason, hv_stop_kind_name(m->stop.kind),
+			(unsigned long long)m->stop.addr, (unsigned long long)m->hypercalls);
 	kvm_destroy(m);
 out_free_dirty:
 	free((void *)m->dirty);

@@ -221,18 +221,6 @@ static const char *access_name(uc_mem_type type)
 	}
 }
 
-static const char *vector_name(uint32_t v)
-{
-	static const char *const names[] = {
-		"divide error", "debug", "NMI", "breakpoint", "overflow", "bound range",
-		"invalid opcode", "device not available", "double fault", "coprocessor",
-		"invalid TSS", "segment not present", "stack fault", "general protection",
-		"page fault", "reserved", "x87 floating-point error", "alignment check",
-		"machine check", "SIMD floating-point error",
-	};
-	return v < sizeof(names) / sizeof(names[0]) ? names[v] : "interrupt";
-}
-
 static int tcg_run(struct hv_machine *m, uint64_t deadline_ns)
 {
 	struct tcg *t = m->vcpu;
@@ -255,7 +243,7 @@ static int tcg_run(struct hv_machine *m, uint64_t deadline_ns)
 					"illegal instruction at rip 0x%llx", (unsigned long long)rip);
 		else
 			hv_machine_stop(m, HV_STOP_CPU_EXCEPTION, v, rip, "%s (vector %u) at rip 0x%llx",
-					vector_name(v), v, (unsigned long long)rip);
+					hv_vector_name(v), v, (unsigned long long)rip);
 		return 0;
 	}
 	switch (e) {

@@ -563,7 +563,7 @@ int main(int argc, char **argv)
 		err = hv_machine_create(&cfg, &v.m);
 		if (err) {
 			fprintf(stderr, "pvha-vmm: cannot create the machine: %s\n",
-				err == -ENODEV ? "backend kvm needs /dev/kvm, which does not open here"
+				err == -ENODEV ? "backend kvm needs a /dev/kvm that opens and runs ABI v1 guests (x87/SSE); none here"
 					       : strerror(-err));
 			free(buf);
 			return err == -ENODEV ? VMM_EXIT_USAGE : VMM_EXIT_HOST;
