@@ -351,6 +351,7 @@ void hv_machine_get_stats(const struct hv_machine *m, struct hv_machine_stats *o
 	out->heartbeat_mono_ns = m->heartbeat_mono_ns;
 	out->mem_size = m->mem_size;
 	out->backend = m->ops->name;
+	memcpy(out->guest_id, m->guest_id, sizeof(out->guest_id));
 }
 
 uint8_t *hv_machine_ram(struct hv_machine *m)

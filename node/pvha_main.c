@@ -62,9 +62,16 @@ static void print_status(const Pvha__VmmStatus *s, bool json)
 		       (unsigned long long)s->guest_mono_ns, (unsigned long long)s->heartbeat_seq,
 		       (unsigned long long)s->heartbeat_age_ms, (unsigned long long)s->mem_size);
 		json_str(s->backend);
-		printf(",\"pid\":%u}\n", s->pid);
+		printf(",\"pid\":%u,\"guest_id\":", s->pid);
+		json_str(id);
+		printf(",\"disk\":");
+		json_str(s->disk);
+		printf(",\"storage_addr\":");
+		json_str(s->storage_addr);
+		printf("}\n");
 		return;
 	}
+	printf("guest:       %s\n", id);
 	printf("state:       %s%s%s\n", s->state, s->reason[0] ? " — " : "", s->reason);
 	printf("backend:     %s, %llu MiB RAM, pid %u\n", s->backend,
 	       (unsigned long long)(s->mem_size >> 20), s->pid);
@@ -75,7 +82,9 @@ static void print_status(const Pvha__VmmStatus *s, bool json)
 		       (unsigned long long)s->heartbeat_age_ms);
 	else
 		printf("heartbeat:   none yet\n");
-	(void)id;
+	if (s->disk[0])
+		printf("disk:        %s%s%s\n", s->disk, s->storage_addr[0] ? ", client " : "",
+		       s->storage_addr);
 }
 
 static int cmd_vmm(int argc, char **argv, bool json)

@@ -1,6 +1,14 @@
 /*
  * pvha-vmm's disk wiring: turns a --disk spec into a struct hv_disk of the
- * right backend (file here in hv-core; rados through libpvstore).
+ * right backend — file (hv-core) or rados (libpvstore, wrapped here).
+ *
+ * The rados backend: writes are started asynchronously from a copy of the
+ * guest's buffer and return at once (ABI v1 promises durability only at
+ * flush); flush waits until RADOS acknowledged every write; a read first waits
+ * for writes in flight, so it always sees them. At most RADOS_INFLIGHT_MAX
+ * bytes are in flight. A write that failed makes the next read, write or
+ * flush fail; -ESHUTDOWN (this host was blocklisted) stays for good, and
+ * hv-core stops the guest as "fenced" on it.
  */
 #ifndef PVHA_VMM_DISK_H
 #define PVHA_VMM_DISK_H
@@ -9,8 +17,20 @@
 
 #include "pvhv/hv.h"
 
+struct vmm_disk_opts {
+	const char *ceph_conf;   /* rados: ceph.conf (NULL: /etc/ceph/ceph.conf) */
+	const char *ceph_client; /* rados: client name (NULL: client.admin) */
+	unsigned timeout_s;      /* rados: mount and OSD op timeout (0: 10 s) */
+};
+
 /* Opens the disk a spec names. Returns 0 and *out, or -errno with a one-line
- * reason in why (-EINVAL: the spec itself is wrong). */
-int vmm_disk_open(const char *spec, struct hv_disk **out, char *why, size_t whylen);
+ * reason in why (-EINVAL: the spec itself is wrong). A rados spec names the
+ * guest by uuid or by its registry name; with size= a missing disk is created. */
+int vmm_disk_open(const char *spec, const struct vmm_disk_opts *opts, struct hv_disk **out,
+		  char *why, size_t whylen);
+
+/* The storage client address of a rados disk ("IP:0/NONCE": blocklisting it
+ * fences this VMM alone). Returns 0, or -ENOTSUP for a disk of another kind. */
+int vmm_disk_client_addr(struct hv_disk *d, char *buf, size_t len);
 
 #endif /* PVHA_VMM_DISK_H */

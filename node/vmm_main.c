@@ -59,6 +59,9 @@ struct vmm {
 	bool sleeping;
 	const char *save_path;
 	const char *control_path;
+	const char *disk_spec;
+	char storage_addr[128]; /* rados disks: our client address, else "" */
+	uint8_t guest_id[16];   /* backing store for status replies */
 	int exit_code;
 	char final[512]; /* the one-line reason printed at exit */
 };
@@ -73,8 +76,12 @@ static void usage(FILE *f)
 		"  --mem SIZE          guest RAM, e.g. 64M (2M..4G, whole MiB)\n"
 		"  --restore FILE      resume a saved state instead of booting (RAM size and\n"
 		"                      guest id come from the state)\n"
-		"  --disk SPEC         file:PATH[,size=SIZE]  raw image (created sparse with size=)\n"
-		"                      rados:POOL/NAME        disk image on Ceph RADOS\n"
+		"  --disk SPEC         file:PATH[,size=SIZE]   raw image (created sparse with size=)\n"
+		"                      rados:POOL/GUEST[,size=SIZE]  the guest's disk on Ceph\n"
+		"                      RADOS; GUEST is its uuid or registry name (created with size=)\n"
+		"  --ceph-conf FILE    ceph.conf for rados disks (default /etc/ceph/ceph.conf)\n"
+		"  --ceph-client NAME  Ceph client name (default client.admin)\n"
+		"  --ceph-timeout S    RADOS connect and I/O timeout in seconds (default 10)\n"
 		"  --backend B         tcg, kvm or auto (default auto: kvm when /dev/kvm opens)\n"
 		"  --cmdline STR       command line the guest reads from its boot info\n"
 		"  --id UUID           guest id (default: a random one)\n"
@@ -222,6 +229,11 @@ static void fill_status(struct vmm *v, Pvha__VmmStatus *st)
 	st->mem_size = s.mem_size;
 	st->backend = (char *)s.backend;
 	st->pid = (uint32_t)getpid();
+	memcpy(v->guest_id, s.guest_id, sizeof(v->guest_id));
+	st->guest_id.data = v->guest_id;
+	st->guest_id.len = sizeof(v->guest_id);
+	st->storage_addr = v->storage_addr;
+	st->disk = (char *)(v->disk_spec ? v->disk_spec : "");
 }
 
 /* Handles one control request; returns false when the client must be dropped. */
@@ -434,11 +446,14 @@ int main(int argc, char **argv)
 		{ "id", required_argument, NULL, 'u' },      { "console", required_argument, NULL, 'o' },
 		{ "control", required_argument, NULL, 'C' }, { "save", required_argument, NULL, 's' },
 		{ "save-after", required_argument, NULL, 'A' }, { "budget", required_argument, NULL, 'B' },
+		{ "ceph-conf", required_argument, NULL, 'K' }, { "ceph-client", required_argument, NULL, 'N' },
+		{ "ceph-timeout", required_argument, NULL, 'T' },
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vmm v = { .console_fd = STDOUT_FILENO, .listen_fd = -1, .sig_fd = -1 };
 	struct hv_config cfg = { 0 };
+	struct vmm_disk_opts dopts = { 0 };
 	const char *image = NULL, *restore = NULL, *disk_spec = NULL, *console = NULL;
 	uint64_t save_after = 0, budget_ms = 0;
 	bool have_id = false, have_mem = false;
@@ -457,6 +472,17 @@ int main(int argc, char **argv)
 		case 'C': v.control_path = optarg; break;
 		case 's': v.save_path = optarg; break;
 		case 'v': pvlog_max_level = PVLOG_DEBUG; break;
+		case 'K': dopts.ceph_conf = optarg; break;
+		case 'N': dopts.ceph_client = optarg; break;
+		case 'T': {
+			uint64_t t;
+			if (pv_parse_u64(optarg, &t) || t == 0 || t > 3600) {
+				fprintf(stderr, "pvha-vmm: --ceph-timeout %s: want 1..3600 seconds\n", optarg);
+				return VMM_EXIT_USAGE;
+			}
+			dopts.timeout_s = (unsigned)t;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		case 'm':
 			if (pv_parse_size(optarg, &cfg.mem_size) || cfg.mem_size < PV_MEM_MIN ||
@@ -541,12 +567,15 @@ int main(int argc, char **argv)
 	}
 	if (disk_spec) {
 		char why[256];
-		err = vmm_disk_open(disk_spec, &v.disk, why, sizeof(why));
+		err = vmm_disk_open(disk_spec, &dopts, &v.disk, why, sizeof(why));
 		if (err) {
 			fprintf(stderr, "pvha-vmm: --disk %s: %s\n", disk_spec, why);
 			return VMM_EXIT_USAGE;
 		}
 		cfg.disk = v.disk;
+		v.disk_spec = disk_spec;
+		if (vmm_disk_client_addr(v.disk, v.storage_addr, sizeof(v.storage_addr)))
+			v.storage_addr[0] = '\0';
 	}
 
 	if (image) {

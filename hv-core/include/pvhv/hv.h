@@ -150,6 +150,7 @@ struct hv_machine_stats {
 	uint64_t heartbeat_mono_ns; /* guest monotonic time of that heartbeat */
 	uint64_t mem_size;
 	const char *backend;        /* "tcg" or "kvm" */
+	uint8_t guest_id[16];
 };
 void hv_machine_get_stats(const struct hv_machine *m, struct hv_machine_stats *out);
 

@@ -1,0 +1,207 @@
+/*
+ * pvha-vmm with its guest's disk on a real Ceph (rados:POOL/GUEST): the counter
+ * guest keeps every flushed record through a kill -9 of its VMM and a restart;
+ * a VMM whose storage client is blocklisted stops its guest as "fenced"
+ * (exit 4) instead of retrying; bad rados specs get clear errors.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ceph_fixture.h"
+#include "harness.h"
+#include "pvstore/pvstore.h"
+#include "vmmctl.h"
+
+static struct ceph_fixture fx;
+static struct pvstore *st;
+
+#define VMM th_build("bin/pvha-vmm")
+#define COUNTER th_build("guests/counter.elf")
+
+static void assert_contains(const char *path, const char *needle)
+{
+	char *s = th_slurp(path);
+	if (!strstr(s, needle))
+		fail_msg("expected \"%s\" in %s, which holds:\n%s", needle, path, s);
+	free(s);
+}
+
+/* The highest "counter: flushed seq N" in a console log (0 if none). */
+static int last_flushed(const char *path)
+{
+	char *s = th_slurp(path);
+	int last = 0;
+	for (char *p = strstr(s, "counter: flushed seq "); p; p = strstr(p + 1, "counter: flushed seq "))
+		last = atoi(p + strlen("counter: flushed seq "));
+	free(s);
+	return last;
+}
+
+/* Copies a guest's RADOS disk into a local file for pvha-counter-check. */
+static void export_disk(const uint8_t uuid[16], const char *path)
+{
+	struct pvstore_disk *d;
+	assert_int_equal(pvstore_disk_open(st, uuid, &d), 0);
+	uint64_t size = pvstore_disk_size(d);
+	uint8_t *buf = malloc(size);
+	assert_int_equal(pvstore_disk_read(d, buf, 0, size), 0);
+	pvstore_disk_close(d);
+	FILE *f = fopen(path, "wb");
+	assert_int_equal(fwrite(buf, 1, size, f), size);
+	fclose(f);
+	free(buf);
+}
+
+static void new_guest(uint8_t uuid[16], char *spec, size_t len)
+{
+	char u[PVSTORE_UUID_STR];
+	assert_int_equal(pvstore_uuid_generate(uuid), 0);
+	pvstore_uuid_format(uuid, u);
+	snprintf(spec, len, "rados:pvha/%s,size=4M", u);
+}
+
+static void counter_on_rados_keeps_flushed_records_through_kill_9(void **state)
+{
+	(void)state;
+	uint8_t uuid[16];
+	char spec[128];
+	struct proc p;
+	new_guest(uuid, spec, sizeof(spec));
+	char *run1[] = { (char *)VMM, "--image", (char *)COUNTER, "--mem", "16M", "--disk", spec,
+			 "--ceph-conf", fx.conf, "--cmdline", "interval=2", NULL };
+	th_spawn(&p, run1);
+	assert_true(th_wait_for_text(p.out_path, "counter: flushed seq 25\n", 60));
+	kill(p.pid, SIGKILL);
+	th_wait(&p, 30);
+	int flushed = last_flushed(p.out_path);
+	assert_true(flushed >= 25);
+
+	struct proc q;
+	char *run2[] = { (char *)VMM, "--image", (char *)COUNTER, "--mem", "16M", "--disk", spec,
+			 "--ceph-conf", fx.conf, "--cmdline", "interval=0 count=5", NULL };
+	assert_int_equal(th_run(&q, 60, run2), 0);
+	char *out = th_slurp(q.out_path);
+	int verified = -1;
+	char *v = strstr(out, "counter: verified ");
+	assert_non_null(v);
+	verified = atoi(v + strlen("counter: verified "));
+	free(out);
+	if (verified < flushed)
+		fail_msg("flushed up to %d before kill -9, only %d on disk after", flushed, verified);
+
+	const char *img = th_tmp("rados-export.img");
+	export_disk(uuid, img);
+	struct proc c;
+	char *check[] = { (char *)th_build("bin/pvha-counter-check"), "--expect-flushed", p.out_path,
+			  (char *)img, NULL };
+	assert_int_equal(th_run(&c, 30, check), 0);
+	char want[64];
+	snprintf(want, sizeof(want), "last_seq %d", verified + 5);
+	assert_contains(c.out_path, want);
+}
+
+static void blocklisted_vmm_stops_as_fenced(void **state)
+{
+	(void)state;
+	uint8_t uuid[16];
+	char spec[128];
+	struct proc p;
+	const char *sock = th_tmp("fence.sock");
+	new_guest(uuid, spec, sizeof(spec));
+	char *argv[] = { (char *)VMM, "--image", (char *)COUNTER, "--mem", "16M", "--disk", spec,
+			 "--ceph-conf", fx.conf, "--cmdline", "interval=2", "--control", (char *)sock, NULL };
+	th_spawn(&p, argv);
+	assert_true(th_wait_for_socket(sock, 60));
+	assert_true(th_wait_for_text(p.out_path, "counter: flushed seq 5\n", 60));
+
+	int fd;
+	Pvha__VmmReply *reply;
+	assert_int_equal(vmmctl_connect(sock, 10000, &fd), 0);
+	assert_int_equal(vmmctl_call(fd, PVHA__VMM_REQUEST__OP__STATUS, NULL, &reply), 0);
+	close(fd);
+	char addr[128];
+	snprintf(addr, sizeof(addr), "%s", reply->status->storage_addr);
+	pvha__vmm_reply__free_unpacked(reply, NULL);
+	assert_non_null(strchr(addr, '/')); /* IP:0/NONCE: this VMM alone */
+
+	double t0 = ceph_fixture_now_ms();
+	assert_int_equal(pvstore_fence(st, addr, 600), 0);
+	assert_int_equal(th_wait(&p, 60), 4);
+	print_message("VMM stopped %.0f ms after the fence\n", ceph_fixture_now_ms() - t0);
+	assert_contains(p.err_path, "pvha-vmm: fenced: ");
+	int flushed = last_flushed(p.out_path);
+
+	/* Everything it was told is durable is there (our own client is not fenced). */
+	const char *img = th_tmp("fenced-export.img");
+	export_disk(uuid, img);
+	struct proc c;
+	char *check[] = { (char *)th_build("bin/pvha-counter-check"), "--expect-flushed", p.out_path,
+			  (char *)img, NULL };
+	assert_int_equal(th_run(&c, 30, check), 0);
+	assert_true(flushed >= 5);
+	assert_int_equal(pvstore_blocklist_remove(st, addr), 0);
+}
+
+static void bad_rados_specs_get_clear_errors(void **state)
+{
+	(void)state;
+	struct proc p;
+	struct { const char *spec; const char *conf; const char *why; } cases[] = {
+		{ "rados:nosuchpool/00000000-0000-4000-8000-000000000001,size=1M", fx.conf, "nosuchpool" },
+		{ "rados:pvha/00000000-0000-4000-8000-000000000002", fx.conf, "add ,size=SIZE" },
+		{ "rados:pvha/no-such-guest-name", fx.conf, "no guest named no-such-guest-name" },
+		{ "rados:pvha/00000000-0000-4000-8000-000000000003,size=1M", "/nonexistent/ceph.conf",
+		  "/nonexistent/ceph.conf" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = { (char *)VMM, "--image", (char *)COUNTER, "--mem", "16M", "--disk",
+				 (char *)cases[i].spec, "--ceph-conf", (char *)cases[i].conf,
+				 "--ceph-timeout", "5", NULL };
+		assert_int_equal(th_run(&p, 60, argv), 2);
+		assert_contains(p.err_path, "pvha-vmm: --disk ");
+		assert_contains(p.err_path, cases[i].why);
+	}
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	if (ceph_fixture_up(&fx, 1) != 0)
+		return -1;
+	st = ceph_fixture_connect(&fx, 10, 10);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	pvstore_disconnect(st);
+	ceph_fixture_down(&fx);
+	th_cleanup();
+	return 0;
+}
+
+int main(void)
+{
+	const char *skip = ceph_fixture_skip_reason();
+	if (skip) {
+		fprintf(stderr, "test_vmm_rados: skipped: %s\n", skip);
+		return 77;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(counter_on_rados_keeps_flushed_records_through_kill_9),
+		cmocka_unit_test(blocklisted_vmm_stops_as_fenced),
+		cmocka_unit_test(bad_rados_specs_get_clear_errors),
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
