@@ -186,8 +186,11 @@ int pvstore_event_list(struct pvstore *st, const uint8_t *guest, uint64_t after,
 		rados_read_op_omap_get_vals2(op, start_after, "", want, &it, &more, &prval);
 		r = pvs_rc(rados_read_op_operate(op, st->io, oid, 0));
 		rados_release_read_op(op);
-		if (r == -ENOENT)
+		if (r == -ENOENT) {
+			if (it) /* allocated by the op even when it fails */
+				rados_omap_get_end(it);
 			return 0; /* nothing logged yet */
+		}
 		if (r == 0 && prval < 0)
 			r = pvs_rc(prval);
 		if (r < 0) {

@@ -123,6 +123,8 @@ int pvstore_node_list(struct pvstore *st, char (**names)[PVSTORE_NAME_MAX + 1], 
 		r = pvs_rc(rados_read_op_operate(op, st->io, PVSTORE_OID_NODES_INDEX, 0));
 		rados_release_read_op(op);
 		if (r == -ENOENT) {
+			if (it) /* allocated by the op even when it fails */
+				rados_omap_get_end(it);
 			r = 0;
 			break;
 		}

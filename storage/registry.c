@@ -189,15 +189,14 @@ static int index_get(struct pvstore *st, const char *name, char uuid_str[PVSTORE
 	rados_read_op_omap_get_vals_by_keys2(op, keys, 1, klen, &it, &prval);
 	r = pvs_rc(rados_read_op_operate(op, st->io, PVSTORE_OID_GUESTS_INDEX, 0));
 	rados_release_read_op(op);
+	if (r == 0 && prval < 0)
+		r = pvs_rc(prval);
+	if (r < 0 && it) /* allocated by the op even when it fails */
+		rados_omap_get_end(it);
 	if (r == -ENOENT)
 		return pvs_failx(-ENOENT, "no guest named '%s'", name);
 	if (r < 0)
 		return pvs_fail(r, "reading the guest index");
-	if (prval < 0) {
-		if (it)
-			rados_omap_get_end(it);
-		return pvs_fail(pvs_rc(prval), "reading the guest index");
-	}
 	r = pvs_failx(-ENOENT, "no guest named '%s'", name);
 	while (rados_omap_get_next2(it, &k, &v, &kl, &vl) == 0 && k) {
 		if (kl == klen[0] && memcmp(k, name, kl) == 0) {
@@ -447,6 +446,8 @@ int pvstore_guest_list(struct pvstore *st, struct pvstore_guest_entry **out, siz
 		r = pvs_rc(rados_read_op_operate(op, st->io, PVSTORE_OID_GUESTS_INDEX, 0));
 		rados_release_read_op(op);
 		if (r == -ENOENT) { /* no guest was ever created */
+			if (it) /* allocated by the op even when it fails */
+				rados_omap_get_end(it);
 			r = 0;
 			break;
 		}

@@ -35,7 +35,7 @@
 #define BIG (4u << 20)
 #define LAT_ROUNDS 4
 #define LAT_PER_ROUND 500
-#define TP_ROUNDS 2
+#define TP_ROUNDS 4
 #define TP_PER_ROUND 64 /* 256 MiB per round per side */
 #define TP_OBJECTS 16   /* overwritten in turn: memstore keeps 64 MiB per side */
 #define QD 8
