@@ -81,7 +81,9 @@ cleanup() {
 	return 0
 }
 trap cleanup EXIT
-trap 'echo "interrupted"; exit 1' INT TERM
+# fd 3: the test's own stdout, even inside a redirected command
+exec 3>&1
+trap 'echo "FAIL interrupted: taking the lab down" >&3; echo "$PASSED passed, $((FAILED + 1)) failed" >&3; exit 1' INT TERM
 
 lab() {
 	"$LAB" "$@"
