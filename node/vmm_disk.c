@@ -9,7 +9,7 @@
 #include "pvstore/pvstore.h"
 #include "vmm_disk.h"
 
-#define RADOS_INFLIGHT_MAX (64u << 20)
+#define RADOS_INFLIGHT_MAX (32u << 20)
 
 struct rados_disk {
 	struct hv_disk hd;
@@ -19,12 +19,17 @@ struct rados_disk {
 	pthread_cond_t idle;
 	size_t inflight_bytes; /* guarded by lock */
 	int err;               /* first failed write not yet reported; guarded by lock */
+	struct write_req *free_reqs; /* guarded by lock */
 };
 
+/* A write's own copy of the guest's data. Requests are recycled through
+ * free_reqs rather than freed: a fresh malloc of this size is an mmap, and its
+ * munmap a TLB shootdown across librados's threads, on every write. */
 struct write_req {
 	struct rados_disk *rd;
+	struct write_req *next;
 	size_t len;
-	uint8_t data[];
+	uint8_t data[PV_DISK_IO_MAX];
 };
 
 static void write_done(void *arg, int result)
@@ -35,9 +40,10 @@ static void write_done(void *arg, int result)
 	if (result < 0 && (rd->err == 0 || result == -ESHUTDOWN))
 		rd->err = result;
 	rd->inflight_bytes -= w->len;
+	w->next = rd->free_reqs;
+	rd->free_reqs = w;
 	pthread_cond_broadcast(&rd->idle);
 	pthread_mutex_unlock(&rd->lock);
-	free(w);
 }
 
 /* Waits until at most `room` bytes are in flight; returns the pending error,
@@ -69,8 +75,14 @@ static int rados_write(struct hv_disk *hd, const void *buf, uint64_t off, size_t
 	int err = wait_inflight(rd, RADOS_INFLIGHT_MAX - len);
 	if (err)
 		return err;
-	struct write_req *w = malloc(sizeof(*w) + len);
-	if (!w)
+	if (len > PV_DISK_IO_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&rd->lock);
+	struct write_req *w = rd->free_reqs;
+	if (w)
+		rd->free_reqs = w->next;
+	pthread_mutex_unlock(&rd->lock);
+	if (!w && !(w = malloc(sizeof(*w))))
 		return -ENOMEM;
 	w->rd = rd;
 	w->len = len;
@@ -82,8 +94,9 @@ static int rados_write(struct hv_disk *hd, const void *buf, uint64_t off, size_t
 	if (err) {
 		pthread_mutex_lock(&rd->lock);
 		rd->inflight_bytes -= len;
+		w->next = rd->free_reqs;
+		rd->free_reqs = w;
 		pthread_mutex_unlock(&rd->lock);
-		free(w);
 	}
 	return err;
 }
@@ -101,6 +114,11 @@ static void rados_close(struct hv_disk *hd)
 	struct rados_disk *rd = hd->priv;
 	pvstore_disk_close(rd->d); /* waits for requests in flight */
 	pvstore_disconnect(rd->st);
+	while (rd->free_reqs) {
+		struct write_req *w = rd->free_reqs;
+		rd->free_reqs = w->next;
+		free(w);
+	}
 	pthread_cond_destroy(&rd->idle);
 	pthread_mutex_destroy(&rd->lock);
 	free(rd);

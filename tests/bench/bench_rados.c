@@ -41,6 +41,8 @@
 #define QD 8
 #define FENCE_RUNS 5
 
+#define GUEST_RUNS 3
+
 static uint64_t rng = 88172645463325252ull;
 
 static uint64_t rnd(void)
@@ -226,6 +228,33 @@ static void fence_once(const struct ceph_fixture *fx, struct pvstore *fencer, co
 	pvstore_disconnect(wst);
 }
 
+/* Runs the diskbench guest under pvha-vmm on a RADOS disk of its own; fills the
+ * guest's 4 KiB write+flush p50 (ms) and 4 MiB write throughput (MiB/s). */
+static int guest_disk(const struct ceph_fixture *fx, double *lat_ms, double *mib_s)
+{
+	uint8_t uuid[16];
+	char u[PVSTORE_UUID_STR], cmd[2048], line[256];
+	pvstore_uuid_generate(uuid);
+	pvstore_uuid_format(uuid, u);
+	snprintf(cmd, sizeof(cmd),
+		 "%s --backend tcg --image %s --mem 16M --disk rados:pvha/%s,size=128M --ceph-conf %s"
+		 " --cmdline 'lat_ops=300 tput_mib=96' 2>&1",
+		 bench_path("bin/pvha-vmm"), bench_path("guests/diskbench.elf"), u, fx->conf);
+	FILE *p = popen(cmd, "r");
+	int got = 0;
+	while (p && fgets(line, sizeof(line), p)) {
+		double v;
+		if (sscanf(line, "figure guest_write_4k_flush_p50_us %lf", &v) == 1)
+			*lat_ms = v / 1000, got |= 1;
+		else if (sscanf(line, "figure guest_write_4m_mib_s %lf", &v) == 1)
+			*mib_s = v, got |= 2;
+		else if (!strstr(line, "figure"))
+			fprintf(stderr, "bench_rados: diskbench: %s", line);
+	}
+	int rc = p ? pclose(p) : -1;
+	return got == 3 && rc == 0 ? 0 : -1;
+}
+
 int main(void)
 {
 	struct ceph_fixture fx;
@@ -296,6 +325,22 @@ int main(void)
 	bench_figure("rados_raw_write_4m_qd8_throughput", raw_tp, "MiB/s");
 	bench_figure("pvstore_disk_write_4m_qd8_throughput", pv_tp, "MiB/s");
 	bench_figure("pvstore_vs_raw_write_4m_throughput_ratio", pv_tp / raw_tp, "x");
+
+	/* The same cluster, seen from inside a guest: pvha-vmm's rados disk. */
+	double gl[GUEST_RUNS], gt[GUEST_RUNS];
+	for (int i = 0; i < GUEST_RUNS; i++) {
+		if (guest_disk(&fx, &gl[i], &gt[i]) < 0) {
+			fprintf(stderr, "bench_rados: the diskbench guest failed (is %s built?)\n",
+				bench_path("bin/pvha-vmm"));
+			ceph_fixture_down(&fx);
+			return 1;
+		}
+	}
+	double g_lat = bench_median(gl, GUEST_RUNS), g_tp = bench_median(gt, GUEST_RUNS);
+	bench_figure("guest_write_4k_flush_p50", g_lat, "ms");
+	bench_figure("guest_vs_raw_write_4k_p50_ratio", g_lat / raw_p50, "x");
+	bench_figure("guest_write_4m_throughput", g_tp, "MiB/s");
+	bench_figure("guest_vs_raw_write_4m_throughput_ratio", g_tp / raw_tp, "x");
 
 	double fr[FENCE_RUNS], fc[FENCE_RUNS];
 	for (int i = 0; i < FENCE_RUNS; i++)

@@ -33,7 +33,7 @@ enum pv_hypercall {
 };
 
 #define PV_CONSOLE_MAX (64u * 1024u)  /* bytes per console write */
-#define PV_DISK_IO_MAX (1024u * 1024u) /* bytes per disk read or write */
+#define PV_DISK_IO_MAX (4u * 1024u * 1024u) /* bytes per disk read or write: one RADOS object */
 
 /* Errors returned in rax, negated (Linux values, so a host -errno passes through). */
 #define PV_EIO 5
