@@ -18,6 +18,7 @@
 
 struct key {
 	uint8_t uuid[16];
+	double size; /* rebalance: the guest's size, see struct planner */
 	int32_t prio;
 	uint32_t idx;
 };
@@ -518,8 +519,13 @@ int pvclus_imbalance(const struct pvclus_view *v, struct pvclus_imbalance *out)
 struct planner {
 	struct sched s;
 	struct load l;
-	uint32_t *list;  /* movable guests grouped by node, by uuid within a node */
+	uint32_t *list;  /* movable guests grouped by node; within a node by size,
+			  * largest first, then uuid */
+	double *size;    /* per list entry: mem / mem_ref + cpu / cpu_ref */
+	double mem_ref;  /* the nodes' mean mem_total and cpu_total */
+	double cpu_ref;
 	size_t *off;     /* node n's guests: list[off[n]] .. list[off[n + 1] - 1] */
+	size_t *head;    /* node n's first guest not yet moved, >= off[n] */
 	bool *moved;
 	uint32_t *order; /* scratch: partner nodes */
 	double *key;     /* scratch: their distance from the mean */
@@ -572,29 +578,45 @@ static bool movable(const struct planner *p, size_t gi)
 /* The best guest to move from src to dst: the largest gain, ties to the
  * lower uuid; it must also bring node w closer to the mean in resource r
  * (0 mem, 1 cpu). Returns the guest's position in p->list or SIZE_MAX.
- * O(guests on src * rules). */
-static size_t best_move(const struct planner *p, uint32_t src, uint32_t dst, uint32_t w, int r,
+ *
+ * A move changes each of the four distances by at most the guest's share of
+ * that node, so its gain is at most mem * (1/Ms + 1/Mt) + cpu * (1/Cs +
+ * 1/Ct) <= k * size, k = max(mem_ref * (1/Ms + 1/Mt), cpu_ref * (1/Cs +
+ * 1/Ct)); the list runs from the largest size down, so the scan stops once
+ * k * size cannot beat the best found. Worst case O(guests on src * rules),
+ * usually a few dozen. */
+static size_t best_move(struct planner *p, uint32_t src, uint32_t dst, uint32_t w, int r,
 			double *gain_out)
 {
 	const struct sched *s = &p->s;
 	const struct load *l = &p->l;
 	double before = pair_distance(p, src, l->mem[src], l->cpu[src], dst, l->mem[dst], l->cpu[dst]);
 	double w_before = r ? fabs(dev_cpu(s, l, w, l->cpu[w])) : fabs(dev_mem(s, l, w, l->mem[w]));
+	double k = fmax(p->mem_ref * (1.0 / (double)s->node[src]->mem_total +
+				      1.0 / (double)s->node[dst]->mem_total),
+			p->cpu_ref * (1.0 / (double)s->node[src]->cpu_total +
+				      1.0 / (double)s->node[dst]->cpu_total));
+	uint64_t room = l->mem[dst] < s->node[dst]->mem_total ? s->node[dst]->mem_total - l->mem[dst] : 0;
 	size_t best = SIZE_MAX;
 	double best_gain = 0;
 
-	for (size_t i = p->off[src]; i < p->off[src + 1]; i++) {
+	while (p->head[src] < p->off[src + 1] && p->moved[p->list[p->head[src]]])
+		p->head[src]++; /* moved guests never come back: skip them for good */
+	for (size_t i = p->head[src]; i < p->off[src + 1]; i++) {
 		uint32_t gi = p->list[i];
 		const struct pvclus_sched_guest *g = &s->g[gi];
-		if (p->moved[gi])
-			continue;
-		if (l->mem[dst] > s->node[dst]->mem_total ||
-		    g->mem > s->node[dst]->mem_total - l->mem[dst])
+		/* the slack keeps rounding from cutting a tie */
+		double bound = k * p->size[i];
+		if (bound * (1 + 1e-9) + 1e-12 < best_gain)
+			break;
+		if (p->moved[gi] || g->mem > room)
 			continue;
 		uint64_t sm = l->mem[src] - g->mem, sc = l->cpu[src] - g->cpu;
 		uint64_t dm = l->mem[dst] + g->mem, dc = l->cpu[dst] + g->cpu;
 		double gain = before - pair_distance(p, src, sm, sc, dst, dm, dc);
-		if (gain <= best_gain)
+		if (gain <= 0 || gain < best_gain)
+			continue;
+		if (gain == best_gain && memcmp(g->uuid, s->g[p->list[best]].uuid, 16) > 0)
 			continue;
 		double w_after = w == src ? (r ? fabs(dev_cpu(s, l, w, sc)) : fabs(dev_mem(s, l, w, sm)))
 					  : (r ? fabs(dev_cpu(s, l, w, dc)) : fabs(dev_mem(s, l, w, dm)));
@@ -609,10 +631,21 @@ static size_t best_move(const struct planner *p, uint32_t src, uint32_t dst, uin
 	return best;
 }
 
+/* Largest size first, then uuid. */
+static int cmp_size_desc(const void *a, const void *b)
+{
+	const struct key *x = a, *y = b;
+	if (x->size != y->size)
+		return x->size > y->size ? -1 : 1;
+	return memcmp(x->uuid, y->uuid, 16);
+}
+
 static void planner_fini(struct planner *p)
 {
 	free(p->list);
+	free(p->size);
 	free(p->off);
+	free(p->head);
 	free(p->moved);
 	free(p->order);
 	free(p->key);
@@ -636,16 +669,19 @@ static int planner_init(struct planner *p, const struct pvclus_view *v,
 	}
 	size_t nn = p->s.nn;
 	p->list = calloc(n + 1, sizeof(*p->list));
+	p->size = calloc(n + 1, sizeof(*p->size));
 	p->off = calloc(nn + 2, sizeof(*p->off));
+	p->head = calloc(nn + 1, sizeof(*p->head));
 	p->moved = calloc(n + 1, sizeof(*p->moved));
 	p->order = calloc(nn + 1, sizeof(*p->order));
 	p->key = calloc(nn + 1, sizeof(*p->key));
 	uint64_t *sum_mem = calloc(nn + 1, sizeof(*sum_mem));
 	uint64_t *sum_cpu = calloc(nn + 1, sizeof(*sum_cpu));
 	size_t *fill = calloc(nn + 1, sizeof(*fill));
+	struct key *by_size = calloc(n + 1, sizeof(*by_size));
 	rc = -ENOMEM;
-	if (!p->list || !p->off || !p->moved || !p->order || !p->key || !sum_mem || !sum_cpu ||
-	    !fill)
+	if (!p->list || !p->size || !p->off || !p->head || !p->moved || !p->order || !p->key || !sum_mem ||
+	    !sum_cpu || !fill || !by_size)
 		goto err;
 
 	/* A node's guests must fit in what it says it uses: moving one away
@@ -662,30 +698,45 @@ static int planner_init(struct planner *p, const struct pvclus_view *v,
 			goto err;
 	}
 
-	/* Counting sort by node, walking guests by uuid. */
+	/* The movable guests by size, then a stable counting sort by node. */
+	uint64_t mem_sum = 0, cpu_sum = 0;
+	for (size_t k = 0; k < nn; k++) {
+		mem_sum += p->s.node[k]->mem_total;
+		cpu_sum += p->s.node[k]->cpu_total;
+	}
+	p->mem_ref = nn ? (double)mem_sum / (double)nn : 1;
+	p->cpu_ref = nn ? (double)cpu_sum / (double)nn : 1;
+	size_t nm = 0;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t gi = p->s.by_uuid[i].idx;
-		if (movable(p, gi))
+		if (movable(p, gi)) {
+			by_size[nm] = p->s.by_uuid[i];
+			by_size[nm++].size = (double)g[gi].mem / p->mem_ref + (double)g[gi].cpu / p->cpu_ref;
 			p->off[p->s.gnode[gi] + 1]++;
+		}
 	}
+	qsort(by_size, nm, sizeof(*by_size), cmp_size_desc);
 	for (size_t k = 0; k < nn; k++)
 		p->off[k + 1] += p->off[k];
 	for (size_t k = 0; k < nn; k++)
-		fill[k] = p->off[k];
-	for (size_t i = 0; i < n; i++) {
-		uint32_t gi = p->s.by_uuid[i].idx;
-		if (movable(p, gi))
-			p->list[fill[p->s.gnode[gi]]++] = gi;
+		fill[k] = p->head[k] = p->off[k];
+	for (size_t i = 0; i < nm; i++) {
+		uint32_t gi = by_size[i].idx;
+		size_t at = fill[p->s.gnode[gi]]++;
+		p->list[at] = gi;
+		p->size[at] = by_size[i].size;
 	}
 	free(sum_mem);
 	free(sum_cpu);
 	free(fill);
+	free(by_size);
 	return 0;
 
 err:
 	free(sum_mem);
 	free(sum_cpu);
 	free(fill);
+	free(by_size);
 	planner_fini(p);
 	return rc;
 }
