@@ -3,23 +3,32 @@
  * Exit status: 0 done; 1 the request was refused or failed; 2 bad usage.
  *
  * Commands so far:
- *   pvha vmm SOCKET status|pause|resume|stop   talk to one pvha-vmm directly
- *   pvha vmm SOCKET save FILE                   (the guest must be paused)
+ *   pvha cluster status | node list | events     ask this node's pvhad
+ *   pvha vmm SOCKET status|pause|resume|stop     talk to one pvha-vmm directly
+ *   pvha vmm SOCKET save FILE                     (the guest must be paused)
  */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <qb/qbipcc.h>
+#include <time.h>
 #include <uuid/uuid.h>
 
+#include "proto/api.pb-c.h"
 #include "vmmctl.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: pvha [--json] COMMAND ...\n\n"
+		"  cluster status              membership, quorum, leader, as this node sees them\n"
+		"  node list                   every configured node and its state\n"
+		"  events [--after N] [--max N]  the cluster event log, oldest first\n"
 		"  vmm SOCKET status           state of one pvha-vmm (its --control socket)\n"
 		"  vmm SOCKET pause|resume     pause or resume its guest\n"
 		"  vmm SOCKET save FILE        write a paused guest's state to FILE\n"
@@ -85,6 +94,162 @@ static void print_status(const Pvha__VmmStatus *s, bool json)
 	if (s->disk[0])
 		printf("disk:        %s%s%s\n", s->disk, s->storage_addr[0] ? ", client " : "",
 		       s->storage_addr);
+}
+
+/* One request to this node's pvhad. Returns 0 and *reply, or an exit code. */
+static int api_call(Pvha__ApiRequest *req, Pvha__ApiReply **reply)
+{
+	qb_ipcc_connection_t *c = qb_ipcc_connect("pvhad", 1u << 20);
+	if (!c) {
+		fprintf(stderr, "pvha: cannot reach pvhad on this node: %s%s\n", strerror(errno),
+			errno == EACCES ? " (the API is for root)" : " (is pvhad running?)");
+		return 1;
+	}
+	size_t len = pvha__api_request__get_packed_size(req);
+	uint8_t *buf = malloc(sizeof(struct qb_ipc_request_header) + len);
+	static uint8_t rbuf[1u << 20];
+	struct qb_ipc_request_header *h = (struct qb_ipc_request_header *)buf;
+	h->id = 1;
+	h->size = (int32_t)(sizeof(*h) + len);
+	pvha__api_request__pack(req, buf + sizeof(*h));
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(*h) + len };
+	ssize_t n = qb_ipcc_sendv_recv(c, &iov, 1, rbuf, sizeof(rbuf), 30000);
+	free(buf);
+	qb_ipcc_disconnect(c);
+	if (n < (ssize_t)sizeof(struct qb_ipc_response_header)) {
+		fprintf(stderr, "pvha: pvhad did not answer: %s\n", n < 0 ? strerror((int)-n) : "short reply");
+		return 1;
+	}
+	*reply = pvha__api_reply__unpack(NULL, (size_t)n - sizeof(struct qb_ipc_response_header),
+					 rbuf + sizeof(struct qb_ipc_response_header));
+	if (!*reply) {
+		fprintf(stderr, "pvha: pvhad's reply does not decode\n");
+		return 1;
+	}
+	if ((*reply)->error) {
+		fprintf(stderr, "pvha: %s\n", (*reply)->message[0] ? (*reply)->message
+								: strerror(-(*reply)->error));
+		pvha__api_reply__free_unpacked(*reply, NULL);
+		return 1;
+	}
+	return 0;
+}
+
+static void print_cluster(const Pvha__ClusterStatus *s, bool nodes_only, bool json)
+{
+	if (json) {
+		printf("{\"local\":");
+		json_str(s->local_name);
+		printf(",\"local_nodeid\":%u,\"quorate\":%s,\"leader\":", s->local_nodeid,
+		       s->quorate ? "true" : "false");
+		json_str(s->leader_name);
+		printf(",\"leader_nodeid\":%u,\"ring_id\":%llu,\"storage_ok\":%s,\"incarnation\":",
+		       s->leader_nodeid, (unsigned long long)s->ring_id, s->storage_ok ? "true" : "false");
+		json_str(s->incarnation);
+		printf(",\"nodes\":[");
+		for (size_t i = 0; i < s->n_nodes; i++) {
+			const Pvha__NodeInfo *n = s->nodes[i];
+			printf("%s{\"nodeid\":%u,\"name\":", i ? "," : "", n->nodeid);
+			json_str(n->name);
+			printf(",\"member\":%s,\"leader\":%s,\"local\":%s,\"addr\":",
+			       n->member ? "true" : "false", n->leader ? "true" : "false",
+			       n->local ? "true" : "false");
+			json_str(n->addr);
+			printf(",\"incarnation\":");
+			json_str(n->incarnation);
+			printf(",\"mem_bytes\":%llu,\"cpus\":%u}", (unsigned long long)n->mem_bytes, n->cpus);
+		}
+		printf("]}\n");
+		return;
+	}
+	if (!nodes_only) {
+		printf("node:     %s (id %u)\n", s->local_name, s->local_nodeid);
+		printf("quorum:   %s\n", s->quorate ? "quorate" : "NOT quorate: guests here must stop");
+		printf("leader:   %s\n", s->leader_nodeid ? s->leader_name : "none");
+		printf("storage:  %s\n", s->storage_ok ? "reachable" : "NOT reachable");
+		printf("\n");
+	}
+	printf("%-4s %-12s %-8s %-16s %s\n", "ID", "NODE", "STATE", "ADDRESS", "ROLE");
+	for (size_t i = 0; i < s->n_nodes; i++) {
+		const Pvha__NodeInfo *n = s->nodes[i];
+		printf("%-4u %-12s %-8s %-16s %s%s\n", n->nodeid, n->name, n->member ? "online" : "offline",
+		       n->addr[0] ? n->addr : "-", n->leader ? "leader" : "",
+		       n->local ? (n->leader ? ", this node" : "this node") : "");
+	}
+}
+
+static int cmd_api(int argc, char **argv, bool json)
+{
+	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
+	Pvha__ApiReply *rep;
+	bool nodes_only = false, events = false;
+	req.version = 1;
+	if (argc >= 2 && !strcmp(argv[0], "cluster") && !strcmp(argv[1], "status") && argc == 2) {
+		req.op = PVHA__API_REQUEST__OP__CLUSTER_STATUS;
+	} else if (argc >= 2 && !strcmp(argv[0], "node") && !strcmp(argv[1], "list") && argc == 2) {
+		req.op = PVHA__API_REQUEST__OP__NODE_LIST;
+		nodes_only = true;
+	} else if (!strcmp(argv[0], "events")) {
+		req.op = PVHA__API_REQUEST__OP__EVENTS;
+		events = true;
+		for (int i = 1; i < argc; i++) {
+			char *end;
+			unsigned long long v = 0;
+			if (i + 1 < argc)
+				v = strtoull(argv[i + 1], &end, 10);
+			if (i + 1 >= argc || !*argv[i + 1] || *end) {
+				fprintf(stderr, "pvha events: want --after N and --max N (numbers)\n");
+				return 2;
+			}
+			if (!strcmp(argv[i], "--after"))
+				req.after = v;
+			else if (!strcmp(argv[i], "--max") && v <= 1000)
+				req.max = (uint32_t)v;
+			else {
+				fprintf(stderr, "pvha events: unknown option '%s' (or --max over 1000)\n", argv[i]);
+				return 2;
+			}
+			i++;
+		}
+	} else {
+		fprintf(stderr, "pvha: unknown command (see pvha --help)\n");
+		return 2;
+	}
+	int rc = api_call(&req, &rep);
+	if (rc)
+		return rc;
+	if (!events) {
+		if (rep->status)
+			print_cluster(rep->status, nodes_only, json);
+	} else {
+		if (json)
+			printf("[");
+		for (size_t i = 0; i < rep->n_events; i++) {
+			const Pvha__EventInfo *e = rep->events[i];
+			if (json) {
+				printf("%s{\"seq\":%llu,\"time_ms\":%llu,\"node\":", i ? "," : "",
+				       (unsigned long long)e->seq, (unsigned long long)e->time_ms);
+				json_str(e->node);
+				printf(",\"what\":");
+				json_str(e->what);
+				printf(",\"why\":");
+				json_str(e->why);
+				printf("}");
+			} else {
+				time_t t = (time_t)(e->time_ms / 1000);
+				struct tm tm;
+				char when[32];
+				gmtime_r(&t, &tm);
+				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+				printf("%6llu %s.%03llu %-6s %-16s %s\n", (unsigned long long)e->seq, when,
+				       (unsigned long long)(e->time_ms % 1000), e->node, e->what, e->why);
+			}
+		}
+		if (json)
+			printf("]\n");
+	}
+	pvha__api_reply__free_unpacked(rep, NULL);
+	return 0;
 }
 
 static int cmd_vmm(int argc, char **argv, bool json)
@@ -153,6 +318,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "vmm") == 0)
 		return cmd_vmm(argc - i - 1, argv + i + 1, json);
+	if (!strcmp(argv[i], "cluster") || !strcmp(argv[i], "node") || !strcmp(argv[i], "events"))
+		return cmd_api(argc - i, argv + i, json);
 	fprintf(stderr, "pvha: unknown command '%s' (see pvha --help)\n", argv[i]);
 	return 2;
 }

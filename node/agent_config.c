@@ -1,0 +1,102 @@
+/* See agent_config.h. */
+#include <ctype.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent_config.h"
+
+struct key {
+	const char *name;
+	size_t off, cap;
+	int required;
+};
+
+#define K(n, req) { #n, offsetof(struct agent_config, n), sizeof(((struct agent_config *)0)->n), req }
+static const struct key keys[] = {
+	K(node_name, 1), K(address, 1), K(ceph_conf, 1), K(ceph_user, 0), K(ceph_keyring, 0),
+	K(pool, 0), K(state_dir, 0), K(log_file, 0), K(vmm, 0), K(run_dir, 0),
+};
+/* Keys the lab writes that this agent does not use (yet). */
+static const char *const ignored[] = { "node_id", "corosync_conf", "control_socket" };
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	char *e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+int agent_config_load(const char *path, struct agent_config *cfg, char *why, size_t whylen)
+{
+	FILE *f = fopen(path, "r");
+	char line[1200];
+	int lineno = 0;
+	unsigned seen = 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->ceph_user, sizeof(cfg->ceph_user), "admin");
+	snprintf(cfg->pool, sizeof(cfg->pool), "pvha");
+	snprintf(cfg->run_dir, sizeof(cfg->run_dir), "/run/pvha");
+	if (!f) {
+		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(why, whylen, "%s:%d: line too long", path, lineno);
+			fclose(f);
+			return -EINVAL;
+		}
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		char *s = trim(line);
+		if (!*s)
+			continue;
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			snprintf(why, whylen, "%s:%d: want key = value", path, lineno);
+			fclose(f);
+			return -EINVAL;
+		}
+		*eq = '\0';
+		char *k = trim(s), *v = trim(eq + 1);
+		size_t i;
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (strcmp(k, keys[i].name) == 0)
+				break;
+		if (i == sizeof(keys) / sizeof(keys[0])) {
+			bool skip = false;
+			for (size_t j = 0; j < sizeof(ignored) / sizeof(ignored[0]); j++)
+				skip |= strcmp(k, ignored[j]) == 0;
+			if (skip)
+				continue;
+			snprintf(why, whylen, "%s:%d: unknown key '%s'", path, lineno, k);
+			fclose(f);
+			return -EINVAL;
+		}
+		if (strlen(v) == 0 || strlen(v) >= keys[i].cap) {
+			snprintf(why, whylen, "%s:%d: %s: value empty or longer than %zu", path, lineno, k,
+				 keys[i].cap - 1);
+			fclose(f);
+			return -EINVAL;
+		}
+		memcpy((char *)cfg + keys[i].off, v, strlen(v) + 1);
+		seen |= 1u << i;
+	}
+	fclose(f);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (keys[i].required && !(seen & (1u << i))) {
+			snprintf(why, whylen, "%s: missing key '%s'", path, keys[i].name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}

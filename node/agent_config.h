@@ -1,0 +1,27 @@
+/*
+ * pvhad's configuration file: `key = value` lines, `#` comments. Unknown keys
+ * and missing required ones are errors that name the line. The lab writes
+ * one per node (docs/lab.md lists the keys).
+ */
+#ifndef PVHA_AGENT_CONFIG_H
+#define PVHA_AGENT_CONFIG_H
+
+#include <stddef.h>
+
+struct agent_config {
+	char node_name[64];      /* required */
+	char address[64];        /* required: what a fence of this node blocklists */
+	char ceph_conf[512];     /* required */
+	char ceph_user[64];      /* default "admin" */
+	char ceph_keyring[512];  /* optional */
+	char pool[64];           /* default "pvha" */
+	char state_dir[512];     /* optional */
+	char log_file[512];      /* optional: append log lines here instead of stderr */
+	char vmm[512];           /* optional: the pvha-vmm program */
+	char run_dir[512];       /* default "/run/pvha": the incarnation lives here */
+};
+
+/* Reads path into cfg. Returns 0, or -errno with a one-line reason in why. */
+int agent_config_load(const char *path, struct agent_config *cfg, char *why, size_t whylen);
+
+#endif

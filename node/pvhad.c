@@ -1,0 +1,619 @@
+/*
+ * pvhad: the node agent. One qb_loop, no hidden threads in the agent logic.
+ * This first part holds the cluster's shape: CPG membership and messages,
+ * votequorum, the leader (the lowest node id of the quorate partition), this
+ * node's record and incarnation in RADOS, the cluster event log, and the
+ * control API (libqb IPC service "pvhad", root only) that `pvha cluster
+ * status`, `pvha node list` and `pvha events` use. Guest supervision, fencing
+ * and recovery build on it (docs/agent.md).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <qb/qbipcs.h>
+#include <qb/qbloop.h>
+#include <qb/qbutil.h>
+
+#include "agent_config.h"
+#include "log.h"
+#include "proto/api.pb-c.h"
+#include "proto/cluster.pb-c.h"
+#include "pvcluster/corosync.h"
+#include "pvstore/pvstore.h"
+
+#define API_MAX (1u << 20)
+#define CPG_GROUP "pvha"
+
+struct peer {
+	bool hello;      /* a NodeHello arrived from it in this membership */
+	char name[64];
+	char addr[64];
+	char incarnation[64];
+	uint64_t mem_bytes;
+	uint32_t cpus;
+};
+
+struct agent {
+	qb_loop_t *loop;
+	struct agent_config cfg;
+	char incarnation[64];
+	struct pvstore *st;
+	bool storage_ok;
+	struct pvclus_cs *cs;
+	qb_loop_timer_handle reconnect_timer;
+	uint32_t local;
+	uint32_t members[PVCLUS_MAX_NODES];
+	size_t nmembers;
+	uint64_t ring_id;
+	bool quorate;
+	uint32_t leader;
+	struct pvclus_cs_node nodes[PVCLUS_MAX_NODES];
+	int nnodes;
+	struct peer peers[PVCLUS_MAX_NODES]; /* by index in nodes[] */
+	qb_ipcs_service_t *ipcs;
+};
+
+/* The process's root context: libqb's IPC poll handlers carry no pointer. */
+static struct agent agent;
+
+static const char *node_name(const struct agent *a, uint32_t id)
+{
+	for (int i = 0; i < a->nnodes; i++)
+		if (a->nodes[i].nodeid == id)
+			return a->nodes[i].name;
+	return "?";
+}
+
+static struct peer *peer_of(struct agent *a, uint32_t id)
+{
+	for (int i = 0; i < a->nnodes; i++)
+		if (a->nodes[i].nodeid == id)
+			return &a->peers[i];
+	return NULL;
+}
+
+static bool is_member(const struct agent *a, uint32_t id)
+{
+	for (size_t i = 0; i < a->nmembers; i++)
+		if (a->members[i] == id)
+			return true;
+	return false;
+}
+
+/* Appends to the cluster event log; a failure is logged, never fatal. */
+static void cluster_event(struct agent *a, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void cluster_event(struct agent *a, const char *what, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	pvlog_info("event %s: %s", what, why);
+	if (!a->st)
+		return;
+	int err = pvstore_event_append(a->st, NULL, a->cfg.node_name, what, why, NULL);
+	if (err) {
+		pvlog_warn("cannot append to the event log: %s", pvstore_errmsg());
+		a->storage_ok = err != -ESHUTDOWN && err != -ETIMEDOUT;
+	}
+}
+
+/* ---- incarnation and node record ----------------------------------------- */
+
+/* The incarnation is per host boot: kept under run_dir (a tmpfs at /run that
+ * a reboot empties); an agent restarted on the same boot finds the same one. */
+static int load_incarnation(struct agent *a)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/incarnation", a->cfg.run_dir);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		bool ok = fgets(a->incarnation, sizeof(a->incarnation), f) != NULL;
+		fclose(f);
+		a->incarnation[strcspn(a->incarnation, "\n")] = '\0';
+		if (ok && a->incarnation[0])
+			return 0;
+	}
+	uint8_t u[16];
+	int err = pvstore_uuid_generate(u);
+	if (err)
+		return err;
+	pvstore_uuid_format(u, a->incarnation);
+	if (mkdir(a->cfg.run_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%s\n", a->incarnation);
+	return fclose(f) == 0 ? 0 : -errno;
+}
+
+static int connect_storage(struct agent *a)
+{
+	char client[80];
+	snprintf(client, sizeof(client), "client.%s", a->cfg.ceph_user);
+	struct pvstore_config sc = {
+		.conf_path = a->cfg.ceph_conf,
+		.client_name = client,
+		.keyring = a->cfg.ceph_keyring[0] ? a->cfg.ceph_keyring : NULL,
+		.pool = a->cfg.pool,
+	};
+	int err = pvstore_connect(&sc, &a->st);
+	if (err) {
+		pvlog_err(err, "storage: %s", pvstore_errmsg());
+		return err;
+	}
+	struct pvstore_node n = { 0 };
+	snprintf(n.name, sizeof(n.name), "%s", a->cfg.node_name);
+	snprintf(n.addr, sizeof(n.addr), "%s", a->cfg.address);
+	snprintf(n.incarnation, sizeof(n.incarnation), "%s", a->incarnation);
+	n.mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	n.cpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	err = pvstore_node_put(a->st, &n);
+	if (err) {
+		pvlog_err(err, "storage: writing node record: %s", pvstore_errmsg());
+		return err;
+	}
+	a->storage_ok = true;
+	return 0;
+}
+
+/* ---- cluster messages ---------------------------------------------------- */
+
+static void send_hello(struct agent *a)
+{
+	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+	Pvha__NodeHello h = PVHA__NODE_HELLO__INIT;
+	h.name = a->cfg.node_name;
+	h.addr = a->cfg.address;
+	h.incarnation = a->incarnation;
+	h.mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	h.cpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	msg.version = 1;
+	msg.body_case = PVHA__CLUSTER_MSG__BODY_HELLO;
+	msg.hello = &h;
+	size_t len = pvha__cluster_msg__get_packed_size(&msg);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return;
+	pvha__cluster_msg__pack(&msg, buf);
+	int err = pvclus_cs_send(a->cs, buf, len);
+	if (err)
+		pvlog_err(err, "cpg: sending hello");
+	free(buf);
+}
+
+static void on_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *data, size_t len)
+{
+	struct agent *a = ctx;
+	(void)pid;
+	Pvha__ClusterMsg *msg = pvha__cluster_msg__unpack(NULL, len, data);
+	if (!msg) {
+		pvlog_warn("cpg: undecodable message of %zu bytes from node %u", len, nodeid);
+		return;
+	}
+	if (msg->version != 1) {
+		pvlog_warn("cpg: message version %u from node %u ignored", msg->version, nodeid);
+	} else if (msg->body_case == PVHA__CLUSTER_MSG__BODY_HELLO) {
+		struct peer *p = peer_of(a, nodeid);
+		const Pvha__NodeHello *h = msg->hello;
+		if (p) {
+			p->hello = true;
+			snprintf(p->name, sizeof(p->name), "%s", h->name);
+			snprintf(p->addr, sizeof(p->addr), "%s", h->addr);
+			snprintf(p->incarnation, sizeof(p->incarnation), "%s", h->incarnation);
+			p->mem_bytes = h->mem_bytes;
+			p->cpus = h->cpus;
+		} else {
+			pvlog_warn("cpg: hello from node %u, which is not in the nodelist", nodeid);
+		}
+	}
+	pvha__cluster_msg__free_unpacked(msg, NULL);
+}
+
+static void update_leader(struct agent *a)
+{
+	uint32_t old = a->leader;
+	a->leader = a->quorate && a->nmembers ? a->members[0] : 0;
+	if (a->leader != old)
+		pvlog_info("leader: %s", a->leader ? node_name(a, a->leader) : "none (not quorate)");
+}
+
+static void on_members(void *ctx, const uint32_t *ids, size_t n, uint64_t ring)
+{
+	struct agent *a = ctx;
+	uint32_t old[PVCLUS_MAX_NODES];
+	size_t nold = a->nmembers;
+	memcpy(old, a->members, sizeof(old));
+	memcpy(a->members, ids, n * sizeof(ids[0]));
+	a->nmembers = n;
+	a->ring_id = ring;
+	update_leader(a);
+	/* The lowest member logs membership changes, quorate or not: each side of
+	 * a partition records what it saw, once. */
+	bool i_lead = n > 0 && ids[0] == a->local;
+	for (size_t i = 0; i < nold; i++) {
+		bool still = false;
+		for (size_t j = 0; j < n; j++)
+			still |= old[i] == ids[j];
+		if (!still) {
+			struct peer *p = peer_of(a, old[i]);
+			if (p)
+				p->hello = false;
+			if (i_lead)
+				cluster_event(a, "node-left", "node %s left the membership (%zu members)",
+					      node_name(a, old[i]), n);
+		}
+	}
+	for (size_t j = 0; j < n; j++) {
+		bool was = false;
+		for (size_t i = 0; i < nold; i++)
+			was |= old[i] == ids[j];
+		if (!was && ids[j] != a->local && i_lead)
+			cluster_event(a, "node-joined", "node %s joined the membership (%zu members)",
+				      node_name(a, ids[j]), n);
+	}
+	send_hello(a);
+}
+
+static void on_quorum(void *ctx, bool quorate, size_t members)
+{
+	struct agent *a = ctx;
+	if (quorate == a->quorate)
+		return;
+	a->quorate = quorate;
+	update_leader(a);
+	cluster_event(a, quorate ? "quorum-regained" : "quorum-lost", "node %s: partition of %zu %s",
+		      a->cfg.node_name, members, quorate ? "is quorate" : "lost quorum");
+}
+
+static void reconnect(void *data);
+
+static void on_lost(void *ctx)
+{
+	struct agent *a = ctx;
+	pvlog_warn("corosync: the local corosync went away; retrying every second");
+	a->quorate = false;
+	a->nmembers = 0;
+	update_leader(a);
+	qb_loop_timer_add(a->loop, QB_LOOP_MED, 1000ull * QB_TIME_NS_IN_MSEC, a, reconnect,
+			  &a->reconnect_timer);
+}
+
+static const struct pvclus_cs_callbacks cs_callbacks = {
+	.members = on_members,
+	.quorum = on_quorum,
+	.deliver = on_deliver,
+	.lost = on_lost,
+};
+
+static int connect_corosync(struct agent *a)
+{
+	int err = pvclus_cs_open(a->loop, CPG_GROUP, &cs_callbacks, a, &a->cs);
+	if (err)
+		return err;
+	a->local = pvclus_cs_local_nodeid(a->cs);
+	int n = pvclus_cs_nodelist(a->cs, a->nodes, PVCLUS_MAX_NODES);
+	a->nnodes = n < 0 ? 0 : n;
+	memset(a->peers, 0, sizeof(a->peers));
+	return 0;
+}
+
+static void reconnect(void *data)
+{
+	struct agent *a = data;
+	pvclus_cs_close(a->cs);
+	a->cs = NULL;
+	int err = connect_corosync(a);
+	if (err)
+		qb_loop_timer_add(a->loop, QB_LOOP_MED, 1000ull * QB_TIME_NS_IN_MSEC, a, reconnect,
+				  &a->reconnect_timer);
+	else
+		pvlog_info("corosync: connected again as node %u", a->local);
+}
+
+/* ---- control API --------------------------------------------------------- */
+
+static void fill_status(struct agent *a, Pvha__ClusterStatus *s, Pvha__NodeInfo *infos,
+			Pvha__NodeInfo **ptrs)
+{
+	s->local_nodeid = a->local;
+	s->local_name = a->cfg.node_name;
+	s->quorate = a->quorate;
+	s->leader_nodeid = a->leader;
+	s->leader_name = (char *)(a->leader ? node_name(a, a->leader) : "");
+	s->ring_id = a->ring_id;
+	s->incarnation = a->incarnation;
+	s->storage_ok = a->storage_ok;
+	for (int i = 0; i < a->nnodes; i++) {
+		Pvha__NodeInfo *n = &infos[i];
+		pvha__node_info__init(n);
+		n->nodeid = a->nodes[i].nodeid;
+		n->name = a->nodes[i].name;
+		n->member = is_member(a, n->nodeid);
+		n->leader = n->nodeid == a->leader;
+		n->local = n->nodeid == a->local;
+		if (a->peers[i].hello) {
+			n->addr = a->peers[i].addr;
+			n->incarnation = a->peers[i].incarnation;
+			n->mem_bytes = a->peers[i].mem_bytes;
+			n->cpus = a->peers[i].cpus;
+		}
+		ptrs[i] = n;
+	}
+	s->n_nodes = (size_t)a->nnodes;
+	s->nodes = ptrs;
+}
+
+static void api_handle(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep,
+		       char *msg, size_t msglen, Pvha__ClusterStatus *status, Pvha__NodeInfo *infos,
+		       Pvha__NodeInfo **ptrs, struct pvstore_event *evs, Pvha__EventInfo *einfo,
+		       Pvha__EventInfo **eptrs)
+{
+	if (req->version != 1) {
+		rep->error = -EPROTO;
+		snprintf(msg, msglen, "API version %u not supported (1)", req->version);
+		return;
+	}
+	switch (req->op) {
+	case PVHA__API_REQUEST__OP__CLUSTER_STATUS:
+	case PVHA__API_REQUEST__OP__NODE_LIST:
+		fill_status(a, status, infos, ptrs);
+		rep->status = status;
+		return;
+	case PVHA__API_REQUEST__OP__EVENTS: {
+		size_t max = req->max ? req->max : 100, n = 0;
+		if (max > 1000)
+			max = 1000;
+		if (!a->st) {
+			rep->error = -ENOTCONN;
+			snprintf(msg, msglen, "this node has no storage connection");
+			return;
+		}
+		int err = pvstore_event_list(a->st, NULL, req->after, evs, max, &n);
+		if (err) {
+			rep->error = err;
+			snprintf(msg, msglen, "reading the event log: %s", pvstore_errmsg());
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			pvha__event_info__init(&einfo[i]);
+			einfo[i].seq = evs[i].seq;
+			einfo[i].time_ms = evs[i].time_ms;
+			einfo[i].node = evs[i].node;
+			einfo[i].what = evs[i].what;
+			einfo[i].why = evs[i].why;
+			eptrs[i] = &einfo[i];
+		}
+		rep->n_events = n;
+		rep->events = eptrs;
+		return;
+	}
+	default:
+		rep->error = -EINVAL;
+		snprintf(msg, msglen, "unknown operation %d", req->op);
+	}
+}
+
+static int32_t ipc_accept(qb_ipcs_connection_t *c, uid_t uid, gid_t gid)
+{
+	(void)c;
+	(void)gid;
+	return uid == 0 ? 0 : -EACCES;
+}
+
+static void ipc_created(qb_ipcs_connection_t *c)
+{
+	(void)c;
+}
+
+static int32_t ipc_closed(qb_ipcs_connection_t *c)
+{
+	(void)c;
+	return 0;
+}
+
+static void ipc_destroyed(qb_ipcs_connection_t *c)
+{
+	(void)c;
+}
+
+static int32_t ipc_msg(qb_ipcs_connection_t *c, void *data, size_t size)
+{
+	struct agent *a = &agent;
+	const struct qb_ipc_request_header *rh = data;
+	Pvha__ApiReply rep = PVHA__API_REPLY__INIT;
+	Pvha__ClusterStatus status = PVHA__CLUSTER_STATUS__INIT;
+	static Pvha__NodeInfo infos[PVCLUS_MAX_NODES];
+	static Pvha__NodeInfo *ptrs[PVCLUS_MAX_NODES];
+	static struct pvstore_event evs[1000];
+	static Pvha__EventInfo einfo[1000];
+	static Pvha__EventInfo *eptrs[1000];
+	char msg[512] = "";
+	Pvha__ApiRequest *req = NULL;
+
+	if (size < sizeof(*rh) || (size_t)rh->size != size) {
+		rep.error = -EBADMSG;
+		snprintf(msg, sizeof(msg), "request frame of %zu bytes is malformed", size);
+	} else {
+		req = pvha__api_request__unpack(NULL, size - sizeof(*rh), (const uint8_t *)data + sizeof(*rh));
+		if (!req) {
+			rep.error = -EBADMSG;
+			snprintf(msg, sizeof(msg), "request does not decode");
+		} else {
+			api_handle(a, req, &rep, msg, sizeof(msg), &status, infos, ptrs, evs, einfo, eptrs);
+		}
+	}
+	rep.message = msg;
+	size_t len = pvha__api_reply__get_packed_size(&rep);
+	uint8_t *buf = malloc(sizeof(struct qb_ipc_response_header) + len);
+	if (buf) {
+		struct qb_ipc_response_header *h = (struct qb_ipc_response_header *)buf;
+		h->id = size >= sizeof(*rh) ? rh->id : 0;
+		h->size = (int32_t)(sizeof(*h) + len);
+		h->error = 0;
+		pvha__api_reply__pack(&rep, buf + sizeof(*h));
+		qb_ipcs_response_send(c, buf, sizeof(*h) + len);
+		free(buf);
+	}
+	if (req)
+		pvha__api_request__free_unpacked(req, NULL);
+	return 0;
+}
+
+static int32_t job_add(enum qb_loop_priority p, void *data, qb_loop_job_dispatch_fn fn)
+{
+	return qb_loop_job_add(agent.loop, p, data, fn);
+}
+
+static int32_t dispatch_add(enum qb_loop_priority p, int32_t fd, int32_t evts, void *data,
+			    qb_ipcs_dispatch_fn_t fn)
+{
+	return qb_loop_poll_add(agent.loop, p, fd, evts, data, fn);
+}
+
+static int32_t dispatch_mod(enum qb_loop_priority p, int32_t fd, int32_t evts, void *data,
+			    qb_ipcs_dispatch_fn_t fn)
+{
+	return qb_loop_poll_mod(agent.loop, p, fd, evts, data, fn);
+}
+
+static int32_t dispatch_del(int32_t fd)
+{
+	return qb_loop_poll_del(agent.loop, fd);
+}
+
+static int start_api(struct agent *a)
+{
+	static struct qb_ipcs_service_handlers sh = {
+		.connection_accept = ipc_accept,
+		.connection_created = ipc_created,
+		.msg_process = ipc_msg,
+		.connection_closed = ipc_closed,
+		.connection_destroyed = ipc_destroyed,
+	};
+	static struct qb_ipcs_poll_handlers ph = {
+		.job_add = job_add,
+		.dispatch_add = dispatch_add,
+		.dispatch_mod = dispatch_mod,
+		.dispatch_del = dispatch_del,
+	};
+	a->ipcs = qb_ipcs_create("pvhad", 0, QB_IPC_SOCKET, &sh);
+	if (!a->ipcs)
+		return -errno ? -errno : -ENOMEM;
+	qb_ipcs_poll_handlers_set(a->ipcs, &ph);
+	return qb_ipcs_run(a->ipcs);
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static int32_t on_signal(int32_t sig, void *data)
+{
+	struct agent *a = data;
+	pvlog_info("signal %d: leaving the cluster", sig);
+	qb_loop_stop(a->loop);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pvhad --config FILE\n"
+		   "The pvha node agent: joins the cluster through the local corosync, keeps\n"
+		   "this node's record in RADOS and serves the control API that `pvha` uses.\n"
+		   "  --config FILE   the agent's configuration (keys: docs/agent.md)\n"
+		   "  --check         read the configuration, report, and exit\n"
+		   "  --verbose       log more\n"
+		   "  -h, --help      this text\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'k' },
+		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct agent *a = &agent;
+	const char *config = NULL;
+	bool check = false;
+	char why[600];
+	int c, err;
+
+	pvlog_prog = "pvhad";
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': config = optarg; break;
+		case 'k': check = true; break;
+		case 'v': pvlog_max_level = PVLOG_DEBUG; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!config || optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	err = agent_config_load(config, &a->cfg, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "pvhad: %s\n", why);
+		return 2;
+	}
+	if (check) {
+		printf("pvhad: %s: node %s, address %s, pool %s\n", config, a->cfg.node_name,
+		       a->cfg.address, a->cfg.pool);
+		return 0;
+	}
+	if (a->cfg.log_file[0] && !freopen(a->cfg.log_file, "a", stderr)) {
+		fprintf(stdout, "pvhad: log_file %s: %s\n", a->cfg.log_file, strerror(errno));
+		return 2;
+	}
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	err = load_incarnation(a);
+	if (err) {
+		pvlog_err(err, "incarnation under %s", a->cfg.run_dir);
+		return 1;
+	}
+	a->loop = qb_loop_create();
+	if (!a->loop) {
+		pvlog_err(-ENOMEM, "qb_loop_create");
+		return 1;
+	}
+	qb_loop_signal_handle sh1, sh2;
+	qb_loop_signal_add(a->loop, QB_LOOP_HIGH, SIGTERM, a, on_signal, &sh1);
+	qb_loop_signal_add(a->loop, QB_LOOP_HIGH, SIGINT, a, on_signal, &sh2);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Storage first: a node that cannot reach RADOS still joins (and says so). */
+	if (connect_storage(a))
+		pvlog_warn("running without storage: guests cannot run on this node");
+	err = connect_corosync(a);
+	if (err) {
+		pvlog_err(err, "corosync: cannot connect (is corosync running?)");
+		return 1;
+	}
+	err = start_api(a);
+	if (err) {
+		pvlog_err(err, "control API");
+		return 1;
+	}
+	pvlog_info("node %s (id %u), incarnation %s, up", a->cfg.node_name, a->local, a->incarnation);
+	qb_loop_run(a->loop);
+
+	qb_ipcs_destroy(a->ipcs);
+	pvclus_cs_close(a->cs);
+	pvstore_disconnect(a->st);
+	qb_loop_destroy(a->loop);
+	pvlog_info("stopped");
+	return 0;
+}
