@@ -163,6 +163,16 @@ bool th_wait_for_socket(const char *path, int timeout_s)
 	}
 }
 
+bool th_file_contains(const char *path, const char *needle)
+{
+	char *s = th_slurp(path);
+	bool found = strstr(s, needle) != NULL;
+	if (!found)
+		fprintf(stderr, "expected \"%s\" in %s, which holds:\n%s\n", needle, path, s);
+	free(s);
+	return found;
+}
+
 int th_count(const char *hay, const char *needle)
 {
 	int n = 0;

@@ -46,6 +46,10 @@ bool th_wait_for_text(const char *path, const char *needle, int timeout_s);
 /* Waits until a unix socket at path accepts connections. */
 bool th_wait_for_socket(const char *path, int timeout_s);
 
+/* True when the file at path contains needle; when not, prints what it holds
+ * (for the failing test's log). */
+bool th_file_contains(const char *path, const char *needle);
+
 /* Counts occurrences of needle in haystack. */
 int th_count(const char *hay, const char *needle);
 
