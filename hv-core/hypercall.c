@@ -30,14 +30,13 @@ static uint64_t bad(struct hv_machine *m, uint64_t nr, const char *what, uint64_
 	return (uint64_t)-PV_EINVAL;
 }
 
-/* Maps a disk backend error to the guest's view; fencing stops the guest. */
+/* Maps a disk backend error to the guest's view (-EIO); fencing also stops the
+ * guest, so the call never returns to it. */
 static uint64_t disk_error(struct hv_machine *m, const char *op, int err)
 {
-	if (err == -ESHUTDOWN) {
+	if (err == -ESHUTDOWN)
 		hv_machine_stop(m, HV_STOP_FENCED, err, 0,
 				"fenced: disk %s refused, this host is blocklisted by the storage", op);
-		return (uint64_t)-PV_EIO;
-	}
 	return (uint64_t)-PV_EIO;
 }
 

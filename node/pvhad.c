@@ -105,7 +105,8 @@ static void cluster_event(struct agent *a, const char *what, const char *fmt, ..
 	int err = pvstore_event_append(a->st, NULL, a->cfg.node_name, what, why, NULL);
 	if (err) {
 		pvlog_warn("cannot append to the event log: %s", pvstore_errmsg());
-		a->storage_ok = err != -ESHUTDOWN && err != -ETIMEDOUT;
+		if (err == -ESHUTDOWN || err == -ETIMEDOUT)
+			a->storage_ok = false;
 	}
 }
 

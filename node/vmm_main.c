@@ -618,7 +618,7 @@ int main(int argc, char **argv)
 		if (err) {
 			fprintf(stderr, "pvha-vmm: --restore %s: %s\n", restore, why[0] ? why : strerror(-err));
 			hv_disk_close(v.disk);
-			return err == -ENODEV ? VMM_EXIT_USAGE : VMM_EXIT_USAGE;
+			return VMM_EXIT_USAGE;
 		}
 	}
 
