@@ -238,7 +238,7 @@ static int guest_disk(const struct ceph_fixture *fx, double *lat_ms, double *mib
 	pvstore_uuid_format(uuid, u);
 	snprintf(cmd, sizeof(cmd),
 		 "%s --backend tcg --image %s --mem 16M --disk rados:pvha/%s,size=128M --ceph-conf %s"
-		 " --cmdline 'lat_ops=300 tput_mib=96' 2>&1",
+		 " --cmdline 'lat_ops=300 tput_mib=256 tput_region_mib=64' 2>&1",
 		 bench_path("bin/pvha-vmm"), bench_path("guests/diskbench.elf"), u, fx->conf);
 	FILE *p = popen(cmd, "r");
 	int got = 0;

@@ -33,10 +33,13 @@ static void us(const char *name, uint64_t ns)
 
 int main(const struct pv_boot_info *bi)
 {
-	uint64_t ops = 200, mib = 64;
+	uint64_t ops = 200, mib = 64, region = 0;
 	pv_cmdline_u64(bi, "lat_ops", &ops);
 	pv_cmdline_u64(bi, "tput_mib", &mib);
-	if (ops > MAX_OPS || ops == 0 || ops * 4096 > bi->disk_size || (mib << 20) > bi->disk_size) {
+	pv_cmdline_u64(bi, "tput_region_mib", &region);
+	if (region == 0 || region > mib)
+		region = mib;
+	if (ops > MAX_OPS || ops == 0 || ops * 4096 > bi->disk_size || (region << 20) > bi->disk_size) {
 		pv_printf("diskbench: the disk (%lu bytes) is too small or lat_ops is over %d\n",
 			  bi->disk_size, MAX_OPS);
 		return 2;
@@ -60,7 +63,7 @@ int main(const struct pv_boot_info *bi)
 	for (int pass = 0; pass < 2; pass++) {
 		t0 = pv_clock_mono();
 		for (uint64_t off = 0; off < (mib << 20); off += PV_DISK_IO_MAX) {
-			if (pv_disk_write(off, buf, PV_DISK_IO_MAX) != PV_DISK_IO_MAX) {
+			if (pv_disk_write(off % (region << 20), buf, PV_DISK_IO_MAX) != PV_DISK_IO_MAX) {
 				pv_printf("diskbench: write failed at %lu\n", off);
 				return 1;
 			}
