@@ -30,14 +30,14 @@ static uint64_t bad(struct hv_machine *m, uint64_t nr, const char *what, uint64_
 	return (uint64_t)-PV_EINVAL;
 }
 
-/* Maps a disk backend error to the guest's view (-EIO); fencing also stops the
- * guest, so the call never returns to it. */
+/* Maps a disk backend error to the guest's view: -ENOSPC (the storage is
+ * full) or -EIO; fencing also stops the guest, so the call never returns. */
 static uint64_t disk_error(struct hv_machine *m, const char *op, int err)
 {
 	if (err == -ESHUTDOWN)
 		hv_machine_stop(m, HV_STOP_FENCED, err, 0,
 				"fenced: disk %s refused, this host is blocklisted by the storage", op);
-	return (uint64_t)-PV_EIO;
+	return (uint64_t)(err == -ENOSPC ? -PV_ENOSPC : -PV_EIO);
 }
 
 static uint64_t disk_io(struct hv_machine *m, uint64_t nr, const uint64_t a[4])

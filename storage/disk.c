@@ -410,6 +410,8 @@ static int sync_io(struct pvstore_disk *d, char *buf, uint64_t off, size_t len, 
 		if (r < 0)
 			pvs_fail(r, "%s: %s of %zu bytes at %" PRIu64, d->header_oid,
 				 write ? "write" : "read", len, off);
+		if (write)
+			r = pvs_explain_write_timeout(d->st, r, d->header_oid);
 	}
 	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
@@ -438,8 +440,10 @@ int pvstore_disk_flush(struct pvstore_disk *d)
 	if (!r && d->fenced)
 		r = -ESHUTDOWN;
 	pthread_mutex_unlock(&d->mu);
-	if (r < 0)
-		return pvs_fail(r, "%s: flush: an earlier write failed", d->header_oid);
+	if (r < 0) {
+		pvs_fail(r, "%s: flush: an earlier write failed", d->header_oid);
+		return pvs_explain_write_timeout(d->st, r, d->header_oid);
+	}
 	return 0;
 }
 

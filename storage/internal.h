@@ -39,6 +39,12 @@ static inline int pvs_rc(int r)
  * strerror(-err), and returns err unchanged. err must be negative. */
 int pvs_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A write that timed out may have met a full cluster, which makes writes wait
+ * rather than fail: asks the monitors (within the mon op timeout) and returns
+ * -ENOSPC with a message naming it when the cluster reports a full OSD or
+ * pool; otherwise err unchanged. Call it only off librados's own threads. */
+int pvs_explain_write_timeout(struct pvstore *st, int err, const char *what);
+
 /* Same, without the strerror suffix. */
 int pvs_failx(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -194,6 +194,27 @@ static int mon_command(struct pvstore *st, const char *json, char **out, size_t 
 	return pvs_rc(rados_mon_command(st->cluster, cmd, 1, "", 0, out, outlen, status, statuslen));
 }
 
+int pvs_explain_write_timeout(struct pvstore *st, int err, const char *what)
+{
+	char *out = NULL, *status = NULL;
+	size_t outlen = 0, statuslen = 0;
+	if (err != -ETIMEDOUT)
+		return err;
+	if (mon_command(st, "{\"prefix\": \"health\", \"format\": \"json\"}", &out, &outlen, &status,
+			&statuslen) < 0)
+		return err;
+	const char *full = NULL;
+	if (out && memmem(out, outlen, "\"OSD_FULL\"", 10))
+		full = "an OSD is full";
+	else if (out && memmem(out, outlen, "\"POOL_FULL\"", 11))
+		full = "a pool is full";
+	rados_buffer_free(out);
+	rados_buffer_free(status);
+	if (!full)
+		return err;
+	return pvs_failx(-ENOSPC, "%s: the cluster refuses writes: %s (ceph health)", what, full);
+}
+
 int pvstore_blocklist_add(struct pvstore *st, const char *addr, uint32_t expire_s)
 {
 	char a[64];

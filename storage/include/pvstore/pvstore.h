@@ -14,6 +14,8 @@
  * (pvstore_errmsg). Errors callers act on:
  *   -ESHUTDOWN   this client was blocklisted (fenced): never retry, stop;
  *   -ETIMEDOUT   the cluster did not answer within the configured timeout;
+ *   -ENOSPC      a disk write or flush timed out because the cluster is full
+ *                (an OSD or the pool; the message says which);
  *   -ECANCELED   a compare-and-set lost a race: re-read and retry;
  *   -EBADMSG     a record read from RADOS is malformed or of an unknown version;
  *   -ENOENT      no such object (guest, pool, node, lock holder...).
