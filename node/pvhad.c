@@ -19,10 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <qb/qbipcs.h>
-#include <qb/qbloop.h>
 #include <qb/qbutil.h>
 
+#include "agent.h"
 #include "agent_config.h"
 #include "log.h"
 #include "proto/api.pb-c.h"
@@ -33,39 +32,10 @@
 #define API_MAX (1u << 20)
 #define CPG_GROUP "pvha"
 
-struct peer {
-	bool hello;      /* a NodeHello arrived from it in this membership */
-	char name[64];
-	char addr[64];
-	char incarnation[64];
-	uint64_t mem_bytes;
-	uint32_t cpus;
-};
-
-struct agent {
-	qb_loop_t *loop;
-	struct agent_config cfg;
-	char incarnation[64];
-	struct pvstore *st;
-	bool storage_ok;
-	struct pvclus_cs *cs;
-	qb_loop_timer_handle reconnect_timer;
-	uint32_t local;
-	uint32_t members[PVCLUS_MAX_NODES];
-	size_t nmembers;
-	uint64_t ring_id;
-	bool quorate;
-	uint32_t leader;
-	struct pvclus_cs_node nodes[PVCLUS_MAX_NODES];
-	int nnodes;
-	struct peer peers[PVCLUS_MAX_NODES]; /* by index in nodes[] */
-	qb_ipcs_service_t *ipcs;
-};
-
 /* The process's root context: libqb's IPC poll handlers carry no pointer. */
 static struct agent agent;
 
-static const char *node_name(const struct agent *a, uint32_t id)
+const char *agent_node_name(const struct agent *a, uint32_t id)
 {
 	for (int i = 0; i < a->nnodes; i++)
 		if (a->nodes[i].nodeid == id)
@@ -73,7 +43,7 @@ static const char *node_name(const struct agent *a, uint32_t id)
 	return "?";
 }
 
-static struct peer *peer_of(struct agent *a, uint32_t id)
+struct peer *agent_peer(struct agent *a, uint32_t id)
 {
 	for (int i = 0; i < a->nnodes; i++)
 		if (a->nodes[i].nodeid == id)
@@ -81,7 +51,7 @@ static struct peer *peer_of(struct agent *a, uint32_t id)
 	return NULL;
 }
 
-static bool is_member(const struct agent *a, uint32_t id)
+bool agent_is_member(const struct agent *a, uint32_t id)
 {
 	for (size_t i = 0; i < a->nmembers; i++)
 		if (a->members[i] == id)
@@ -89,10 +59,7 @@ static bool is_member(const struct agent *a, uint32_t id)
 	return false;
 }
 
-/* Appends to the cluster event log; a failure is logged, never fatal. */
-static void cluster_event(struct agent *a, const char *what, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void cluster_event(struct agent *a, const char *what, const char *fmt, ...)
+void cluster_event(struct agent *a, const char *what, const char *fmt, ...)
 {
 	char why[256];
 	va_list ap;
@@ -172,6 +139,23 @@ static int connect_storage(struct agent *a)
 
 /* ---- cluster messages ---------------------------------------------------- */
 
+int agent_send(struct agent *a, Pvha__ClusterMsg *msg)
+{
+	if (!a->cs)
+		return -ENOTCONN;
+	msg->version = 1;
+	size_t len = pvha__cluster_msg__get_packed_size(msg);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return -ENOMEM;
+	pvha__cluster_msg__pack(msg, buf);
+	int err = pvclus_cs_send(a->cs, buf, len);
+	if (err)
+		pvlog_err(err, "cpg: sending a message of %zu bytes", len);
+	free(buf);
+	return err;
+}
+
 static void send_hello(struct agent *a)
 {
 	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
@@ -181,18 +165,12 @@ static void send_hello(struct agent *a)
 	h.incarnation = a->incarnation;
 	h.mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	h.cpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
-	msg.version = 1;
+	ProtobufCBinaryData running[256];
+	h.n_running = guests_running_here(a, running, 256);
+	h.running = running;
 	msg.body_case = PVHA__CLUSTER_MSG__BODY_HELLO;
 	msg.hello = &h;
-	size_t len = pvha__cluster_msg__get_packed_size(&msg);
-	uint8_t *buf = malloc(len ? len : 1);
-	if (!buf)
-		return;
-	pvha__cluster_msg__pack(&msg, buf);
-	int err = pvclus_cs_send(a->cs, buf, len);
-	if (err)
-		pvlog_err(err, "cpg: sending hello");
-	free(buf);
+	agent_send(a, &msg);
 }
 
 static void on_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *data, size_t len)
@@ -207,7 +185,7 @@ static void on_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *dat
 	if (msg->version != 1) {
 		pvlog_warn("cpg: message version %u from node %u ignored", msg->version, nodeid);
 	} else if (msg->body_case == PVHA__CLUSTER_MSG__BODY_HELLO) {
-		struct peer *p = peer_of(a, nodeid);
+		struct peer *p = agent_peer(a, nodeid);
 		const Pvha__NodeHello *h = msg->hello;
 		if (p) {
 			p->hello = true;
@@ -219,6 +197,8 @@ static void on_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *dat
 		} else {
 			pvlog_warn("cpg: hello from node %u, which is not in the nodelist", nodeid);
 		}
+	} else {
+		guests_on_message(a, nodeid, msg);
 	}
 	pvha__cluster_msg__free_unpacked(msg, NULL);
 }
@@ -228,14 +208,14 @@ static void update_leader(struct agent *a)
 	uint32_t old = a->leader;
 	a->leader = a->quorate && a->nmembers ? a->members[0] : 0;
 	if (a->leader != old)
-		pvlog_info("leader: %s", a->leader ? node_name(a, a->leader) : "none (not quorate)");
+		pvlog_info("leader: %s", a->leader ? agent_node_name(a, a->leader) : "none (not quorate)");
 }
 
 static void on_members(void *ctx, const uint32_t *ids, size_t n, uint64_t ring)
 {
 	struct agent *a = ctx;
-	uint32_t old[PVCLUS_MAX_NODES];
-	size_t nold = a->nmembers;
+	uint32_t old[PVCLUS_MAX_NODES], left[PVCLUS_MAX_NODES];
+	size_t nold = a->nmembers, nleft = 0;
 	memcpy(old, a->members, sizeof(old));
 	memcpy(a->members, ids, n * sizeof(ids[0]));
 	a->nmembers = n;
@@ -249,12 +229,13 @@ static void on_members(void *ctx, const uint32_t *ids, size_t n, uint64_t ring)
 		for (size_t j = 0; j < n; j++)
 			still |= old[i] == ids[j];
 		if (!still) {
-			struct peer *p = peer_of(a, old[i]);
+			struct peer *p = agent_peer(a, old[i]);
 			if (p)
 				p->hello = false;
+			left[nleft++] = old[i];
 			if (i_lead)
 				cluster_event(a, "node-left", "node %s left the membership (%zu members)",
-					      node_name(a, old[i]), n);
+					      agent_node_name(a, old[i]), n);
 		}
 	}
 	for (size_t j = 0; j < n; j++) {
@@ -263,8 +244,16 @@ static void on_members(void *ctx, const uint32_t *ids, size_t n, uint64_t ring)
 			was |= old[i] == ids[j];
 		if (!was && ids[j] != a->local && i_lead)
 			cluster_event(a, "node-joined", "node %s joined the membership (%zu members)",
-				      node_name(a, ids[j]), n);
+				      agent_node_name(a, ids[j]), n);
 	}
+	/* The table's sender: the lowest node that was a member before this change
+	 * and still is (a joiner's previous view is empty: it never sends). */
+	uint32_t sender = 0;
+	for (size_t j = 0; j < n && !sender; j++)
+		for (size_t i = 0; i < nold; i++)
+			if (old[i] == ids[j])
+				sender = ids[j];
+	guests_on_members(a, left, nleft, sender == a->local);
 	send_hello(a);
 }
 
@@ -275,6 +264,7 @@ static void on_quorum(void *ctx, bool quorate, size_t members)
 		return;
 	a->quorate = quorate;
 	update_leader(a);
+	guests_on_quorum(a, quorate);
 	cluster_event(a, quorate ? "quorum-regained" : "quorum-lost", "node %s: partition of %zu %s",
 		      a->cfg.node_name, members, quorate ? "is quorate" : "lost quorum");
 }
@@ -333,7 +323,7 @@ static void fill_status(struct agent *a, Pvha__ClusterStatus *s, Pvha__NodeInfo 
 	s->local_name = a->cfg.node_name;
 	s->quorate = a->quorate;
 	s->leader_nodeid = a->leader;
-	s->leader_name = (char *)(a->leader ? node_name(a, a->leader) : "");
+	s->leader_name = (char *)(a->leader ? agent_node_name(a, a->leader) : "");
 	s->ring_id = a->ring_id;
 	s->incarnation = a->incarnation;
 	s->storage_ok = a->storage_ok;
@@ -342,7 +332,7 @@ static void fill_status(struct agent *a, Pvha__ClusterStatus *s, Pvha__NodeInfo 
 		pvha__node_info__init(n);
 		n->nodeid = a->nodes[i].nodeid;
 		n->name = a->nodes[i].name;
-		n->member = is_member(a, n->nodeid);
+		n->member = agent_is_member(a, n->nodeid);
 		n->leader = n->nodeid == a->leader;
 		n->local = n->nodeid == a->local;
 		if (a->peers[i].hello) {
@@ -382,7 +372,14 @@ static void api_handle(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiRe
 			snprintf(msg, msglen, "this node has no storage connection");
 			return;
 		}
-		int err = pvstore_event_list(a->st, NULL, req->after, evs, max, &n);
+		uint8_t gu[16];
+		bool per_guest = req->guest && req->guest[0];
+		if (per_guest && guests_lookup(a, req->guest, gu) != 0) {
+			rep->error = -ENOENT;
+			snprintf(msg, msglen, "no guest '%s'", req->guest);
+			return;
+		}
+		int err = pvstore_event_list(a->st, per_guest ? gu : NULL, req->after, evs, max, &n);
 		if (err) {
 			rep->error = err;
 			snprintf(msg, msglen, "reading the event log: %s", pvstore_errmsg());
@@ -401,6 +398,14 @@ static void api_handle(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiRe
 		rep->events = eptrs;
 		return;
 	}
+	case PVHA__API_REQUEST__OP__GUEST_CREATE:
+	case PVHA__API_REQUEST__OP__GUEST_LIST:
+	case PVHA__API_REQUEST__OP__GUEST_SHOW:
+	case PVHA__API_REQUEST__OP__GUEST_START:
+	case PVHA__API_REQUEST__OP__GUEST_STOP:
+	case PVHA__API_REQUEST__OP__GUEST_DELETE:
+		guests_api(a, req, rep, msg, msglen);
+		return;
 	default:
 		rep->error = -EINVAL;
 		snprintf(msg, msglen, "unknown operation %d", req->op);
@@ -598,6 +603,10 @@ int main(int argc, char **argv)
 	/* Storage first: a node that cannot reach RADOS still joins (and says so). */
 	if (connect_storage(a))
 		pvlog_warn("running without storage: guests cannot run on this node");
+	guests_start_supervision(a);
+	err = guests_init(a);
+	if (err)
+		pvlog_warn("guests: the registry could not be read (%s); starting with none", strerror(-err));
 	err = connect_corosync(a);
 	if (err) {
 		pvlog_err(err, "corosync: cannot connect (is corosync running?)");

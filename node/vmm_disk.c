@@ -20,6 +20,8 @@ struct rados_disk {
 	size_t inflight_bytes; /* guarded by lock */
 	int err;               /* first failed write not yet reported; guarded by lock */
 	struct write_req *free_reqs; /* guarded by lock */
+	uint8_t uuid[16];
+	char lock_cookie[64];  /* "" unless vmm_disk_lock took the owner lock */
 };
 
 /* A write's own copy of the guest's data. Requests are recycled through
@@ -162,6 +164,7 @@ static int open_rados(const struct pv_disk_spec *ds, const struct vmm_disk_opts 
 			goto err_disconnect;
 		}
 	}
+	memcpy(rd->uuid, uuid, sizeof(rd->uuid));
 	err = pvstore_disk_open(rd->st, uuid, &rd->d);
 	if (err == -ENOENT && ds->size) {
 		err = pvstore_disk_create(rd->st, uuid, ds->size);
@@ -201,6 +204,31 @@ int vmm_disk_client_addr(struct hv_disk *d, char *buf, size_t len)
 		return -ENOTSUP;
 	struct rados_disk *rd = d->priv;
 	return pvstore_client_addr(rd->st, buf, len);
+}
+
+int vmm_disk_lock(struct hv_disk *d, const char *cookie, char *why, size_t whylen)
+{
+	if (!d || d->ops != &rados_ops) {
+		snprintf(why, whylen, "the owner lock needs a rados disk");
+		return -ENOTSUP;
+	}
+	struct rados_disk *rd = d->priv;
+	int err = pvstore_lock_acquire(rd->st, rd->uuid, cookie);
+	if (err) {
+		snprintf(why, whylen, "%s", pvstore_errmsg());
+		return err;
+	}
+	snprintf(rd->lock_cookie, sizeof(rd->lock_cookie), "%s", cookie);
+	return 0;
+}
+
+void vmm_disk_unlock(struct hv_disk *d)
+{
+	if (!d || d->ops != &rados_ops)
+		return;
+	struct rados_disk *rd = d->priv;
+	if (rd->lock_cookie[0] && pvstore_lock_release(rd->st, rd->uuid, rd->lock_cookie) == 0)
+		rd->lock_cookie[0] = '\0';
 }
 
 int vmm_disk_open(const char *spec, const struct vmm_disk_opts *opts, struct hv_disk **out,

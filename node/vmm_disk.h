@@ -33,4 +33,13 @@ int vmm_disk_open(const char *spec, const struct vmm_disk_opts *opts, struct hv_
  * fences this VMM alone). Returns 0, or -ENOTSUP for a disk of another kind. */
 int vmm_disk_client_addr(struct hv_disk *d, char *buf, size_t len);
 
+/* Takes the exclusive owner lock of the guest whose rados disk d is (cookie =
+ * the node's incarnation), with this VMM's own storage client: the lock lives
+ * exactly as long as the process that writes the disk. Returns 0, -EBUSY
+ * (another holder; why names it), -ENOTSUP (not a rados disk) or -errno. */
+int vmm_disk_lock(struct hv_disk *d, const char *cookie, char *why, size_t whylen);
+
+/* Releases the lock vmm_disk_lock took (nothing if none). */
+void vmm_disk_unlock(struct hv_disk *d);
+
 #endif /* PVHA_VMM_DISK_H */

@@ -7,6 +7,7 @@
  *   1  the guest exited with another code  5  stopped from outside (STOP, SIGTERM)
  *   2  bad usage or configuration          6  state saved (--save): restorable
  *   3  the guest misbehaved and was stopped 7  host failure
+ *   8  the owner lock (--lock) is held by someone else: nothing ran
  *
  * Single-threaded: one loop polls the control sockets and signals, then runs
  * the guest for a slice of at most SLICE_NS; a sleeping guest costs no CPU.
@@ -44,6 +45,7 @@
 enum vmm_exit {
 	VMM_EXIT_OK = 0, VMM_EXIT_GUEST_ERROR = 1, VMM_EXIT_USAGE = 2, VMM_EXIT_FAULT = 3,
 	VMM_EXIT_FENCED = 4, VMM_EXIT_STOPPED = 5, VMM_EXIT_SAVED = 6, VMM_EXIT_HOST = 7,
+	VMM_EXIT_LOCKED = 8,
 };
 
 enum vmm_state { ST_RUNNING, ST_PAUSED, ST_DONE };
@@ -82,6 +84,9 @@ static void usage(FILE *f)
 		"  --ceph-conf FILE    ceph.conf for rados disks (default /etc/ceph/ceph.conf)\n"
 		"  --ceph-client NAME  Ceph client name (default client.admin)\n"
 		"  --ceph-timeout S    RADOS connect and I/O timeout in seconds (default 10)\n"
+		"  --lock COOKIE       take the guest's owner lock (rados disks; COOKIE = the\n"
+		"                      node's incarnation) before the first instruction, and\n"
+		"                      release it at a clean end; held elsewhere: exit 8\n"
 		"  --backend B         tcg, kvm or auto (default auto: kvm when /dev/kvm opens)\n"
 		"  --cmdline STR       command line the guest reads from its boot info\n"
 		"  --id UUID           guest id (default: a random one)\n"
@@ -96,7 +101,7 @@ static void usage(FILE *f)
 		"  -h, --help          this text\n\n"
 		"Exit status: 0 guest exited 0; 1 guest exited non-zero; 2 bad usage;\n"
 		"3 guest misbehaved; 4 fenced; 5 stopped from outside; 6 state saved;\n"
-		"7 host failure. The last line on stderr says why.\n");
+		"7 host failure; 8 owner lock held elsewhere. The last line on stderr says why.\n");
 }
 
 static void console_out(void *ctx, const char *buf, size_t len)
@@ -447,7 +452,7 @@ int main(int argc, char **argv)
 		{ "control", required_argument, NULL, 'C' }, { "save", required_argument, NULL, 's' },
 		{ "save-after", required_argument, NULL, 'A' }, { "budget", required_argument, NULL, 'B' },
 		{ "ceph-conf", required_argument, NULL, 'K' }, { "ceph-client", required_argument, NULL, 'N' },
-		{ "ceph-timeout", required_argument, NULL, 'T' },
+		{ "ceph-timeout", required_argument, NULL, 'T' }, { "lock", required_argument, NULL, 'L' },
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -457,6 +462,7 @@ int main(int argc, char **argv)
 	const char *image = NULL, *restore = NULL, *disk_spec = NULL, *console = NULL;
 	uint64_t save_after = 0, budget_ms = 0;
 	bool have_id = false, have_mem = false;
+	const char *lock_cookie = NULL;
 	int c, err;
 
 	pvlog_prog = "pvha-vmm";
@@ -473,6 +479,7 @@ int main(int argc, char **argv)
 		case 's': v.save_path = optarg; break;
 		case 'v': pvlog_max_level = PVLOG_DEBUG; break;
 		case 'K': dopts.ceph_conf = optarg; break;
+		case 'L': lock_cookie = optarg; break;
 		case 'N': dopts.ceph_client = optarg; break;
 		case 'T': {
 			uint64_t t;
@@ -536,6 +543,10 @@ int main(int argc, char **argv)
 	}
 	if (restore && (have_mem || have_id || cfg.cmdline)) {
 		fprintf(stderr, "pvha-vmm: --mem, --id and --cmdline come from the saved state with --restore\n");
+		return VMM_EXIT_USAGE;
+	}
+	if (lock_cookie && (!disk_spec || strncmp(disk_spec, "rados:", 6) != 0)) {
+		fprintf(stderr, "pvha-vmm: --lock needs a rados disk\n");
 		return VMM_EXIT_USAGE;
 	}
 	if (save_after && !v.save_path) {
@@ -622,6 +633,18 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* Nothing of the guest runs before its owner lock is ours. */
+	if (lock_cookie) {
+		char why[256];
+		err = vmm_disk_lock(v.disk, lock_cookie, why, sizeof(why));
+		if (err) {
+			fprintf(stderr, "pvha-vmm: owner lock: %s\n", why);
+			hv_machine_destroy(v.m);
+			hv_disk_close(v.disk);
+			return err == -EBUSY ? VMM_EXIT_LOCKED : VMM_EXIT_HOST;
+		}
+	}
+
 	sigset_t mask;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -652,6 +675,9 @@ int main(int argc, char **argv)
 		unlink(v.control_path);
 	}
 	hv_machine_destroy(v.m);
+	/* A guest that ended cleanly gives its lock back; a fenced one cannot. */
+	if (v.exit_code != VMM_EXIT_FENCED)
+		vmm_disk_unlock(v.disk);
 	hv_disk_close(v.disk);
 	return v.exit_code;
 }

@@ -1,0 +1,94 @@
+/*
+ * pvhad's state, shared by its parts: pvhad.c (membership, quorum, leader,
+ * the control API) and agent_guests.c (the guests: HA records, placement,
+ * VMM supervision, fencing, recovery). One qb_loop thread touches it.
+ */
+#ifndef PVHA_AGENT_H
+#define PVHA_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <qb/qbipcs.h>
+#include <qb/qbloop.h>
+
+#include "agent_config.h"
+#include "proto/api.pb-c.h"
+#include "proto/cluster.pb-c.h"
+#include "pvcluster/corosync.h"
+#include "pvstore/pvstore.h"
+
+struct peer {
+	bool hello;      /* a NodeHello arrived from it in this membership */
+	char name[64];
+	char addr[64];   /* kept after it leaves: a fence needs it */
+	char incarnation[64];
+	uint64_t mem_bytes;
+	uint32_t cpus;
+	bool fenced;     /* fence confirmed, not yet back */
+};
+
+struct guest_table;
+
+struct agent {
+	qb_loop_t *loop;
+	struct agent_config cfg;
+	char incarnation[64];
+	struct pvstore *st;
+	bool storage_ok;
+	struct pvclus_cs *cs;
+	qb_loop_timer_handle reconnect_timer;
+	uint32_t local;
+	uint32_t members[PVCLUS_MAX_NODES];
+	size_t nmembers;
+	uint64_t ring_id;
+	bool quorate;
+	uint32_t leader;
+	struct pvclus_cs_node nodes[PVCLUS_MAX_NODES];
+	int nnodes;
+	struct peer peers[PVCLUS_MAX_NODES]; /* by index in nodes[] */
+	qb_ipcs_service_t *ipcs;
+	struct guest_table *guests;
+};
+
+const char *agent_node_name(const struct agent *a, uint32_t id);
+struct peer *agent_peer(struct agent *a, uint32_t id);
+bool agent_is_member(const struct agent *a, uint32_t id);
+
+/* Appends to the cluster event log; a failure is logged, never fatal. */
+void cluster_event(struct agent *a, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Multicasts a cluster message to every agent. Returns 0 or -errno. */
+int agent_send(struct agent *a, Pvha__ClusterMsg *msg);
+
+/* ---- agent_guests.c ------------------------------------------------------ */
+
+/* Loads the registry into a table of stopped records. Returns 0 or -errno. */
+int guests_init(struct agent *a);
+
+/* The membership changed: `left` nodes are gone (NODE_LEFT for every guest),
+ * and when `send_table` this agent is the one to send its table. */
+void guests_on_members(struct agent *a, const uint32_t *left, size_t nleft, bool send_table);
+
+/* This partition lost or regained quorum. */
+void guests_on_quorum(struct agent *a, bool quorate);
+
+/* A guest message from CPG (GuestAdd, GuestEvent, NodeFenced, GuestTable). */
+void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *msg);
+
+/* Guest operations of the control API. Fills rep (its guests point into
+ * static storage valid until the next call). */
+void guests_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
+		size_t msglen);
+
+/* Finds a guest by name or uuid. Returns 0 or -ENOENT. */
+int guests_lookup(struct agent *a, const char *name_or_uuid, uint8_t uuid[16]);
+
+/* Installs the SIGCHLD watch over this node's VMMs. */
+void guests_start_supervision(struct agent *a);
+
+/* The guests this node runs (uuids), for its NodeHello. */
+size_t guests_running_here(struct agent *a, ProtobufCBinaryData *out, size_t max);
+
+#endif

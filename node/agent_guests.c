@@ -1,0 +1,877 @@
+/*
+ * pvhad's guests: the table of HA records (cluster/ha.h), the same on every
+ * agent because every agent applies the same CPG-ordered events to it; the
+ * actions each step asks for, carried out by the leader (persist, log, place,
+ * fence, delete) or by the node they name (start, recover, stop, release the
+ * lock); and the supervision of this node's pvha-vmm processes.
+ *
+ * Ownership on this node: a pvha-vmm takes the guest's owner lock itself
+ * (--lock, cookie = this node's incarnation) before the guest's first
+ * instruction, so the lock lives exactly as long as the process that writes
+ * the disk. A VMM that died without releasing it leaves a lock with our cookie
+ * held by a dead client: before anything starts the guest again, that exact
+ * client (IP:0/NONCE) is blocklisted and the lock broken, so none of its
+ * in-flight writes can land after the new copy's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <qb/qbutil.h>
+
+#include "agent.h"
+#include "log.h"
+#include "pvcluster/ha.h"
+#include "pvcluster/sched.h"
+#include "vmmctl.h"
+
+#define MAX_GUESTS 1024
+#define FENCE_EXPIRE_S 3600
+#define START_DEADLINE_MS 15000
+
+extern char **environ;
+
+struct guest {
+	bool used;
+	struct pvstore_guest spec;
+	struct pvclus_ha_guest ha;
+	/* this node's VMM, when it runs one for this guest */
+	pid_t pid;
+	bool start_reported;   /* STARTED sent */
+	bool stopping;         /* we asked it to stop */
+	uint64_t spawn_ms;
+	qb_loop_timer_handle timer;
+};
+
+struct guest_table {
+	struct guest g[MAX_GUESTS];
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct guest *find(struct agent *a, const uint8_t uuid[16])
+{
+	for (int i = 0; i < MAX_GUESTS; i++)
+		if (a->guests->g[i].used && !memcmp(a->guests->g[i].spec.uuid, uuid, 16))
+			return &a->guests->g[i];
+	return NULL;
+}
+
+static struct guest *find_name(struct agent *a, const char *s)
+{
+	uint8_t u[16];
+	if (pvstore_uuid_parse(s, u) == 0)
+		return find(a, u);
+	for (int i = 0; i < MAX_GUESTS; i++)
+		if (a->guests->g[i].used && !strcmp(a->guests->g[i].spec.name, s))
+			return &a->guests->g[i];
+	return NULL;
+}
+
+static struct guest *add(struct agent *a, const struct pvstore_guest *spec)
+{
+	struct guest *g = find(a, spec->uuid);
+	if (g)
+		return g;
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		if (!a->guests->g[i].used) {
+			g = &a->guests->g[i];
+			memset(g, 0, sizeof(*g));
+			g->used = true;
+			g->spec = *spec;
+			pvclus_ha_init(&g->ha);
+			return g;
+		}
+	}
+	return NULL;
+}
+
+/* Reads a guest's spec from the registry into the table. */
+static struct guest *load(struct agent *a, const uint8_t uuid[16])
+{
+	struct pvstore_guest spec;
+	if (!a->st || pvstore_guest_read(a->st, uuid, &spec) != 0) {
+		char u[PVSTORE_UUID_STR];
+		pvstore_uuid_format(uuid, u);
+		pvlog_warn("guest %s: cannot read its spec: %s", u, pvstore_errmsg());
+		return NULL;
+	}
+	return add(a, &spec);
+}
+
+int guests_init(struct agent *a)
+{
+	struct pvstore_guest_entry *list = NULL;
+	size_t n = 0;
+	a->guests = calloc(1, sizeof(*a->guests));
+	if (!a->guests)
+		return -ENOMEM;
+	if (!a->st)
+		return -ENOTCONN;
+	int err = pvstore_guest_list(a->st, &list, &n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n; i++)
+		load(a, list[i].uuid);
+	free(list);
+	return 0;
+}
+
+size_t guests_running_here(struct agent *a, ProtobufCBinaryData *out, size_t max)
+{
+	size_t n = 0;
+	for (int i = 0; a->guests && i < MAX_GUESTS && n < max; i++) {
+		struct guest *g = &a->guests->g[i];
+		if (g->used && g->pid > 0) {
+			out[n].data = g->spec.uuid;
+			out[n].len = 16;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* ---- sending events ------------------------------------------------------ */
+
+static void send_event(struct agent *a, const uint8_t uuid[16], enum pvclus_ha_event_type type,
+		       uint32_t node, bool crashed, int err, uint32_t detail)
+{
+	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+	Pvha__GuestEvent ev = PVHA__GUEST_EVENT__INIT;
+	ev.uuid.data = (uint8_t *)uuid;
+	ev.uuid.len = 16;
+	ev.type = type;
+	ev.node = node;
+	ev.crashed = crashed;
+	ev.err = err;
+	ev.detail = detail;
+	msg.body_case = PVHA__CLUSTER_MSG__BODY_GUEST_EVENT;
+	msg.guest_event = &ev;
+	agent_send(a, &msg);
+}
+
+/* ---- this node's VMMs ---------------------------------------------------- */
+
+static void guest_dir(struct agent *a, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/guests", a->cfg.run_dir);
+}
+
+static void sock_path(struct agent *a, const struct guest *g, char *buf, size_t len)
+{
+	char u[PVSTORE_UUID_STR], d[600];
+	pvstore_uuid_format(g->spec.uuid, u);
+	guest_dir(a, d, sizeof(d));
+	snprintf(buf, len, "%s/%s.sock", d, u);
+}
+
+/* Writes the guest's image from RADOS into the local cache; path out. */
+static int fetch_image(struct agent *a, const struct guest *g, char *path, size_t len)
+{
+	char d[600];
+	guest_dir(a, d, sizeof(d));
+	snprintf(path, len, "%s/%s.elf", d, g->spec.image_sha256);
+	if (access(path, R_OK) == 0)
+		return 0;
+	void *data;
+	size_t n;
+	int err = pvstore_image_get(a->st, g->spec.image_sha256, &data, &n);
+	if (err) {
+		pvlog_err(err, "image %s: %s", g->spec.image_sha256, pvstore_errmsg());
+		return err;
+	}
+	char tmp[720];
+	snprintf(tmp, sizeof(tmp), "%.700s.tmp", path);
+	FILE *f = fopen(tmp, "wb");
+	err = f ? 0 : -errno;
+	if (f && fwrite(data, 1, n, f) != n)
+		err = -EIO;
+	if (f && fclose(f) != 0 && !err)
+		err = -errno;
+	free(data);
+	if (!err && rename(tmp, path) < 0)
+		err = -errno;
+	return err;
+}
+
+/* Makes the owner lock free for a new start on this node: a lock with our
+ * cookie whose holder is not a VMM of ours that lives is a dead VMM's; fence
+ * that exact client, then break it. `fenced_addr` (a fenced node's address,
+ * or NULL) covers locks of a fenced node (recovery). */
+static int clear_lock(struct agent *a, struct guest *g, const char *fenced_addr)
+{
+	struct pvstore_lock_holder h;
+	int err = pvstore_lock_holder(a->st, g->spec.uuid, &h);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		return err;
+	if (fenced_addr)
+		return pvstore_fence_and_break(a->st, fenced_addr, FENCE_EXPIRE_S, g->spec.uuid, NULL);
+	if (strcmp(h.cookie, a->incarnation) != 0)
+		return -EBUSY; /* another node's: only a confirmed fence may break it */
+	const char *addr = h.addr;
+	if (!strncmp(addr, "v1:", 3) || !strncmp(addr, "v2:", 3))
+		addr += 3;
+	pvlog_info("guest %s: breaking the lock of a dead VMM of ours (%s)", g->spec.name, addr);
+	return pvstore_fence_and_break(a->st, addr, FENCE_EXPIRE_S, g->spec.uuid, a->incarnation);
+}
+
+static void start_check(void *data);
+
+static int spawn_vmm(struct agent *a, struct guest *g)
+{
+	char image[700], sock[700], u[PVSTORE_UUID_STR], mem[32], disk[128], log[700], d[600];
+	int err;
+
+	guest_dir(a, d, sizeof(d));
+	if (mkdir(a->cfg.run_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (mkdir(d, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	err = fetch_image(a, g, image, sizeof(image));
+	if (err)
+		return err;
+	pvstore_uuid_format(g->spec.uuid, u);
+	sock_path(a, g, sock, sizeof(sock));
+	snprintf(log, sizeof(log), "%s/%s.console", d, u);
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)g->spec.mem_size);
+	snprintf(disk, sizeof(disk), "rados:%s/%s", a->cfg.pool, u);
+	const char *vmm = a->cfg.vmm[0] ? a->cfg.vmm : "pvha-vmm";
+	char *argv[32];
+	int n = 0;
+	argv[n++] = (char *)vmm;
+	argv[n++] = "--image", argv[n++] = image;
+	argv[n++] = "--mem", argv[n++] = mem;
+	argv[n++] = "--id", argv[n++] = u;
+	argv[n++] = "--control", argv[n++] = sock;
+	argv[n++] = "--console", argv[n++] = log;
+	argv[n++] = "--ceph-conf", argv[n++] = a->cfg.ceph_conf;
+	argv[n++] = "--backend", argv[n++] = "tcg";
+	if (g->spec.disk_size) {
+		argv[n++] = "--disk", argv[n++] = disk;
+		argv[n++] = "--lock", argv[n++] = a->incarnation;
+	}
+	if (g->spec.cmdline[0])
+		argv[n++] = "--cmdline", argv[n++] = g->spec.cmdline;
+	argv[n] = NULL;
+	/* Its own session: the guest outlives an agent restart. */
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+	unlink(sock);
+	err = posix_spawnp(&g->pid, vmm, NULL, &at, argv, environ);
+	posix_spawnattr_destroy(&at);
+	if (err) {
+		g->pid = 0;
+		return -err;
+	}
+	g->start_reported = false;
+	g->stopping = false;
+	g->spawn_ms = now_ms();
+	pvlog_info("guest %s: pvha-vmm started (pid %d)", g->spec.name, (int)g->pid);
+	qb_loop_timer_add(a->loop, QB_LOOP_MED, 20ull * QB_TIME_NS_IN_MSEC, g, start_check, &g->timer);
+	return 0;
+}
+
+static struct agent *the_agent; /* for timer callbacks, which carry only the guest */
+
+/* Polls a starting VMM until its control socket answers (it takes the lock
+ * before it listens, so an answer means it runs and owns the guest). */
+static void start_check(void *data)
+{
+	struct guest *g = data;
+	struct agent *a = the_agent;
+	char sock[700];
+	int fd;
+	if (!g->used || g->pid <= 0 || g->start_reported)
+		return;
+	sock_path(a, g, sock, sizeof(sock));
+	if (vmmctl_connect(sock, 1000, &fd) == 0) {
+		close(fd);
+		g->start_reported = true;
+		send_event(a, g->spec.uuid, PVCLUS_HA_EV_STARTED, a->local, false, 0, 0);
+		return;
+	}
+	if (now_ms() - g->spawn_ms > START_DEADLINE_MS) {
+		pvlog_warn("guest %s: pvha-vmm did not come up in %d ms; killing it", g->spec.name,
+			   START_DEADLINE_MS);
+		kill(g->pid, SIGKILL); /* the exit is reported as a failed start */
+		return;
+	}
+	qb_loop_timer_add(a->loop, QB_LOOP_MED, 20ull * QB_TIME_NS_IN_MSEC, g, start_check, &g->timer);
+}
+
+static void stop_vmm(struct agent *a, struct guest *g, bool force)
+{
+	if (g->pid <= 0) {
+		/* Nothing runs here: say so, so that the record moves on. */
+		send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+		return;
+	}
+	g->stopping = true;
+	kill(g->pid, force ? SIGKILL : SIGTERM);
+}
+
+/* SIGCHLD: reports every VMM of ours that ended. */
+static int32_t on_sigchld(int32_t sig, void *data)
+{
+	struct agent *a = data;
+	int status;
+	pid_t pid;
+	(void)sig;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct guest *g = NULL;
+		for (int i = 0; i < MAX_GUESTS; i++)
+			if (a->guests->g[i].used && a->guests->g[i].pid == pid)
+				g = &a->guests->g[i];
+		if (!g)
+			continue;
+		int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+		pvlog_info("guest %s: pvha-vmm %d ended (%s %d)", g->spec.name, (int)pid,
+			   code >= 0 ? "exit" : "signal", code >= 0 ? code : WTERMSIG(status));
+		g->pid = 0;
+		if (g->stopping) {
+			if (code != 0 && code != 1 && code != 5)
+				clear_lock(a, g, NULL); /* killed: its lock is a dead client's */
+			send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+		} else if (!g->start_reported) {
+			send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false,
+				   code == 8 ? -EBUSY : -EIO, 0);
+		} else {
+			/* exit 0: the guest powered itself off; anything else is a crash */
+			send_event(a, g->spec.uuid, PVCLUS_HA_EV_VMM_EXITED, a->local, code != 0, 0, 0);
+		}
+	}
+	return 0;
+}
+
+/* ---- the leader's work --------------------------------------------------- */
+
+static void place(struct agent *a, struct guest *target)
+{
+	static struct pvclus_node nodes[PVCLUS_MAX_NODES];
+	static struct pvclus_sched_guest sg[MAX_GUESTS];
+	static struct pvclus_placement out[MAX_GUESTS];
+	size_t nn = 0, ng = 0, nout = 0;
+	for (int i = 0; i < a->nnodes; i++) {
+		struct pvclus_node *n = &nodes[nn++];
+		memset(n, 0, sizeof(*n));
+		n->id = a->nodes[i].nodeid;
+		snprintf(n->name, sizeof(n->name), "%s", a->nodes[i].name);
+		n->online = agent_is_member(a, n->id) && a->peers[i].hello;
+		n->fenced = a->peers[i].fenced;
+		n->mem_total = a->peers[i].mem_bytes ? a->peers[i].mem_bytes : 1;
+		n->cpu_total = a->peers[i].cpus ? a->peers[i].cpus : 1;
+	}
+	/* What the other guests use or are promised. */
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		struct guest *g = &a->guests->g[i];
+		if (!g->used || g == target || !g->ha.owner)
+			continue;
+		for (size_t j = 0; j < nn; j++)
+			if (nodes[j].id == g->ha.owner)
+				nodes[j].mem_used += g->spec.mem_size;
+	}
+	memset(&sg[0], 0, sizeof(sg[0]));
+	memcpy(sg[0].uuid, target->spec.uuid, 16);
+	sg[0].mem = target->spec.mem_size;
+	sg[0].cpu = 1;
+	sg[0].priority = target->spec.priority;
+	sg[0].avoid = target->ha.avoid;
+	ng = 1;
+	struct pvclus_view v = { .nodes = nodes, .n_nodes = nn };
+	int err = pvclus_sched_place(&v, sg, ng, out, &nout);
+	if (err || nout != 1) {
+		pvlog_err(err, "guest %s: the scheduler failed", target->spec.name);
+		return;
+	}
+	if (out[0].node)
+		send_event(a, target->spec.uuid, PVCLUS_HA_EV_PLACED, out[0].node, false, 0, 0);
+	else
+		send_event(a, target->spec.uuid, PVCLUS_HA_EV_UNPLACEABLE, 0, false, 0, out[0].reason);
+}
+
+static void fence(struct agent *a, uint32_t node)
+{
+	struct peer *p = agent_peer(a, node);
+	char addr[64] = "";
+	if (p && p->addr[0])
+		snprintf(addr, sizeof(addr), "%s", p->addr);
+	if (!addr[0] && a->st) {
+		struct pvstore_node rec;
+		if (pvstore_node_get(a->st, agent_node_name(a, node), &rec) == 0)
+			snprintf(addr, sizeof(addr), "%s", rec.addr);
+	}
+	if (!addr[0]) {
+		pvlog_err(-ENOENT, "fence %s: its address is unknown", agent_node_name(a, node));
+		return;
+	}
+	int err = pvstore_fence(a->st, addr, FENCE_EXPIRE_S);
+	if (err) {
+		cluster_event(a, "fence-failed", "node %s (%s): %s", agent_node_name(a, node), addr,
+			      pvstore_errmsg());
+		return;
+	}
+	cluster_event(a, "fenced", "node %s: blocklisted %s at the storage", agent_node_name(a, node), addr);
+	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+	Pvha__NodeFenced nf = PVHA__NODE_FENCED__INIT;
+	nf.nodeid = node;
+	nf.addr = addr;
+	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
+	msg.node_fenced = &nf;
+	agent_send(a, &msg);
+}
+
+static void persist(struct agent *a, struct guest *g)
+{
+	enum pvstore_desired want = g->ha.want_running ? PVSTORE_DESIRED_RUNNING : PVSTORE_DESIRED_STOPPED;
+	for (int tries = 0; tries < 3 && g->spec.desired != want; tries++) {
+		struct pvstore_guest cur;
+		if (pvstore_guest_read(a->st, g->spec.uuid, &cur) != 0)
+			return;
+		cur.desired = want;
+		if (pvstore_guest_update(a->st, &cur) == 0)
+			g->spec = cur;
+	}
+}
+
+static void log_step(struct agent *a, struct guest *g, const struct pvclus_ha_action *act)
+{
+	char why[256];
+	snprintf(why, sizeof(why), "%s -> %s%s%s%s%s", pvclus_ha_reason_str(act->reason),
+		 pvclus_ha_state_str(g->ha.state), g->ha.owner ? " on " : "",
+		 g->ha.owner ? agent_node_name(a, g->ha.owner) : "", act->err ? ": " : "",
+		 act->err ? strerror(-act->err) : "");
+	pvlog_info("guest %s: %s", g->spec.name, why);
+	if (a->st)
+		pvstore_event_append(a->st, g->spec.uuid, a->cfg.node_name, pvclus_ha_state_str(g->ha.state),
+				     why, NULL);
+}
+
+/* ---- applying events ----------------------------------------------------- */
+
+static void do_actions(struct agent *a, struct guest *g, const struct pvclus_ha_actions *acts)
+{
+	bool leader = a->leader == a->local;
+	for (unsigned i = 0; i < acts->n; i++) {
+		const struct pvclus_ha_action *act = &acts->a[i];
+		bool mine = act->node == a->local;
+		switch (act->kind) {
+		case PVCLUS_HA_ACT_PERSIST:
+			if (leader)
+				persist(a, g);
+			break;
+		case PVCLUS_HA_ACT_LOG:
+			if (leader)
+				log_step(a, g, act);
+			break;
+		case PVCLUS_HA_ACT_PLACE:
+			if (leader)
+				place(a, g);
+			break;
+		case PVCLUS_HA_ACT_FENCE:
+			if (leader)
+				fence(a, act->node);
+			break;
+		case PVCLUS_HA_ACT_DELETE:
+			if (leader && a->st) {
+				pvstore_disk_delete(a->st, g->spec.uuid);
+				pvstore_guest_delete(a->st, g->spec.uuid, 0);
+			}
+			g->used = false;
+			return;
+		case PVCLUS_HA_ACT_START:
+		case PVCLUS_HA_ACT_RECOVER: {
+			if (!mine)
+				break;
+			const char *fenced_addr = NULL;
+			if (act->kind == PVCLUS_HA_ACT_RECOVER && act->peer) {
+				struct peer *p = agent_peer(a, act->peer);
+				fenced_addr = p && p->addr[0] ? p->addr : NULL;
+			}
+			int err = clear_lock(a, g, fenced_addr);
+			if (!err)
+				err = spawn_vmm(a, g);
+			if (err) {
+				pvlog_err(err, "guest %s: start", g->spec.name);
+				send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, err, 0);
+			}
+			break;
+		}
+		case PVCLUS_HA_ACT_STOP:
+			if (mine)
+				stop_vmm(a, g, act->force);
+			break;
+		case PVCLUS_HA_ACT_RELEASE_LOCK:
+			if (mine)
+				clear_lock(a, g, NULL);
+			break;
+		default:
+			break; /* migration: issue 5 */
+		}
+	}
+}
+
+static void apply(struct agent *a, struct guest *g, const struct pvclus_ha_event *ev)
+{
+	struct pvclus_ha_guest next;
+	struct pvclus_ha_actions acts;
+	int err = pvclus_ha_step(&g->ha, ev, &next, &acts);
+	if (err) {
+		pvlog_debug("guest %s: %s refused in state %s", g->spec.name, pvclus_ha_event_str(ev->type),
+			    pvclus_ha_state_str(g->ha.state));
+		return;
+	}
+	g->ha = next;
+	do_actions(a, g, &acts);
+}
+
+static void apply_all(struct agent *a, const struct pvclus_ha_event *ev)
+{
+	for (int i = 0; i < MAX_GUESTS; i++)
+		if (a->guests->g[i].used)
+			apply(a, &a->guests->g[i], ev);
+}
+
+static void record_to_msg(const struct guest *g, Pvha__HaRecord *r, uint32_t *fence)
+{
+	const struct pvclus_ha_guest *h = &g->ha;
+	pvha__ha_record__init(r);
+	r->uuid.data = (uint8_t *)g->spec.uuid;
+	r->uuid.len = 16;
+	r->state = h->state;
+	r->want_running = h->want_running;
+	r->owner = h->owner;
+	r->target = h->target;
+	r->handed_over = h->handed_over;
+	fence[0] = h->fence[0];
+	fence[1] = h->fence[1];
+	r->n_fence = 2;
+	r->fence = fence;
+	r->peer = h->peer;
+	r->peer_is_source = h->peer_is_source;
+	r->fenced = h->fenced;
+	r->avoid = h->avoid;
+	r->start_failures = h->start_failures;
+	r->restarts = h->restarts;
+	r->max_start_failures = h->max_start_failures;
+	r->max_restarts = h->max_restarts;
+	r->reason = h->reason;
+	r->err = h->err;
+}
+
+static int msg_to_record(const Pvha__HaRecord *r, struct pvclus_ha_guest *h)
+{
+	if (r->n_fence != 2 || r->state >= PVCLUS_HA_STATE_COUNT || r->reason >= PVCLUS_HA_R_COUNT ||
+	    r->start_failures > 0xffff || r->restarts > 0xffff || r->max_start_failures > 0xffff ||
+	    r->max_restarts > 0xffff)
+		return -EBADMSG;
+	memset(h, 0, sizeof(*h));
+	h->state = (enum pvclus_ha_state)r->state;
+	h->want_running = r->want_running;
+	h->owner = r->owner;
+	h->target = r->target;
+	h->handed_over = r->handed_over;
+	h->fence[0] = r->fence[0];
+	h->fence[1] = r->fence[1];
+	h->peer = r->peer;
+	h->peer_is_source = r->peer_is_source;
+	h->fenced = r->fenced;
+	h->avoid = r->avoid;
+	h->start_failures = (uint16_t)r->start_failures;
+	h->restarts = (uint16_t)r->restarts;
+	h->max_start_failures = (uint16_t)r->max_start_failures;
+	h->max_restarts = (uint16_t)r->max_restarts;
+	h->reason = (enum pvclus_ha_reason)r->reason;
+	h->err = r->err;
+	return pvclus_ha_check(h);
+}
+
+static void send_table(struct agent *a)
+{
+	static Pvha__HaRecord recs[MAX_GUESTS];
+	static Pvha__HaRecord *ptrs[MAX_GUESTS];
+	static uint32_t fences[MAX_GUESTS][2];
+	uint32_t fenced[PVCLUS_MAX_NODES];
+	size_t n = 0, nf = 0;
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		if (!a->guests->g[i].used)
+			continue;
+		record_to_msg(&a->guests->g[i], &recs[n], fences[n]);
+		ptrs[n] = &recs[n];
+		n++;
+	}
+	for (int i = 0; i < a->nnodes; i++)
+		if (a->peers[i].fenced)
+			fenced[nf++] = a->nodes[i].nodeid;
+	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+	Pvha__GuestTable t = PVHA__GUEST_TABLE__INIT;
+	t.n_guests = n;
+	t.guests = ptrs;
+	t.n_fenced_nodes = nf;
+	t.fenced_nodes = fenced;
+	msg.body_case = PVHA__CLUSTER_MSG__BODY_TABLE;
+	msg.table = &t;
+	agent_send(a, &msg);
+}
+
+void guests_on_members(struct agent *a, const uint32_t *left, size_t nleft, bool send)
+{
+	for (size_t i = 0; i < nleft; i++) {
+		struct pvclus_ha_event ev = { .type = PVCLUS_HA_EV_NODE_LEFT, .node = left[i] };
+		apply_all(a, &ev);
+	}
+	if (send)
+		send_table(a);
+}
+
+void guests_on_quorum(struct agent *a, bool quorate)
+{
+	struct pvclus_ha_event ev = {
+		.type = quorate ? PVCLUS_HA_EV_QUORUM_REGAINED : PVCLUS_HA_EV_QUORUM_LOST,
+		.node = a->local,
+	};
+	apply_all(a, &ev);
+	if (!quorate) {
+		/* Whatever the records say: no guest runs in a partition without quorum. */
+		for (int i = 0; i < MAX_GUESTS; i++) {
+			struct guest *g = &a->guests->g[i];
+			if (g->used && g->pid > 0) {
+				pvlog_warn("guest %s: quorum lost, killing its VMM", g->spec.name);
+				g->stopping = true;
+				kill(g->pid, SIGKILL);
+			}
+		}
+	}
+}
+
+void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
+{
+	(void)from;
+	switch (msg->body_case) {
+	case PVHA__CLUSTER_MSG__BODY_GUEST_ADD:
+		if (msg->guest_add->uuid.len == 16)
+			load(a, msg->guest_add->uuid.data);
+		break;
+	case PVHA__CLUSTER_MSG__BODY_GUEST_EVENT: {
+		const Pvha__GuestEvent *e = msg->guest_event;
+		struct guest *g = e->uuid.len == 16 ? find(a, e->uuid.data) : NULL;
+		if (!g && e->uuid.len == 16)
+			g = load(a, e->uuid.data);
+		if (!g || e->type >= PVCLUS_HA_EV_COUNT)
+			break;
+		struct pvclus_ha_event ev = { .type = (enum pvclus_ha_event_type)e->type, .node = e->node,
+					      .crashed = e->crashed, .err = e->err, .detail = e->detail };
+		apply(a, g, &ev);
+		break;
+	}
+	case PVHA__CLUSTER_MSG__BODY_NODE_FENCED: {
+		struct peer *p = agent_peer(a, msg->node_fenced->nodeid);
+		if (p) {
+			p->fenced = true;
+			if (msg->node_fenced->addr[0])
+				snprintf(p->addr, sizeof(p->addr), "%s", msg->node_fenced->addr);
+		}
+		struct pvclus_ha_event ev = { .type = PVCLUS_HA_EV_NODE_FENCED, .node = msg->node_fenced->nodeid };
+		apply_all(a, &ev);
+		break;
+	}
+	case PVHA__CLUSTER_MSG__BODY_TABLE: {
+		const Pvha__GuestTable *t = msg->table;
+		for (size_t i = 0; i < t->n_guests; i++) {
+			const Pvha__HaRecord *r = t->guests[i];
+			struct pvclus_ha_guest h;
+			if (r->uuid.len != 16 || msg_to_record(r, &h) != 0)
+				continue;
+			struct guest *g = find(a, r->uuid.data);
+			if (!g)
+				g = load(a, r->uuid.data);
+			if (g)
+				g->ha = h;
+		}
+		for (int i = 0; i < a->nnodes; i++) {
+			a->peers[i].fenced = false;
+			for (size_t j = 0; j < t->n_fenced_nodes; j++)
+				if (t->fenced_nodes[j] == a->nodes[i].nodeid)
+					a->peers[i].fenced = true;
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* ---- the control API ----------------------------------------------------- */
+
+static void fill_info(struct agent *a, const struct guest *g, Pvha__GuestInfo *gi, char *uuid_buf)
+{
+	pvha__guest_info__init(gi);
+	pvstore_uuid_format(g->spec.uuid, uuid_buf);
+	gi->uuid = uuid_buf;
+	gi->name = (char *)g->spec.name;
+	gi->state = (char *)pvclus_ha_state_str(g->ha.state);
+	gi->want_running = g->ha.want_running;
+	gi->owner_nodeid = g->ha.owner;
+	gi->owner = (char *)(g->ha.owner ? agent_node_name(a, g->ha.owner) : "");
+	gi->mem_size = g->spec.mem_size;
+	gi->disk_size = g->spec.disk_size;
+	gi->priority = g->spec.priority;
+	gi->cmdline = (char *)g->spec.cmdline;
+	gi->image_sha256 = (char *)g->spec.image_sha256;
+	gi->reason = (char *)(g->ha.state == PVCLUS_HA_ERROR ? pvclus_ha_reason_str(g->ha.reason) : "");
+	gi->restarts = g->ha.restarts;
+}
+
+static int create(struct agent *a, const Pvha__GuestSpecIn *in, struct guest **out, char *msg,
+		  size_t msglen)
+{
+	struct pvstore_guest spec = { 0 };
+	int err;
+	if (!in || !in->name) {
+		snprintf(msg, msglen, "create needs a spec");
+		return -EINVAL;
+	}
+	if (strlen(in->name) > PVSTORE_NAME_MAX || strlen(in->cmdline) > PVSTORE_CMDLINE_MAX) {
+		snprintf(msg, msglen, "name or cmdline too long");
+		return -EINVAL;
+	}
+	if (in->image.len < 4 || memcmp(in->image.data, "\x7f" "ELF", 4) != 0) {
+		snprintf(msg, msglen, "the image is not an ELF file");
+		return -EINVAL;
+	}
+	if (in->mem_size < (2ull << 20) || in->mem_size > (4ull << 30) || in->mem_size % (1u << 20)) {
+		snprintf(msg, msglen, "memory must be whole MiB from 2 MiB to 4 GiB");
+		return -EINVAL;
+	}
+	snprintf(spec.name, sizeof(spec.name), "%s", in->name);
+	snprintf(spec.cmdline, sizeof(spec.cmdline), "%s", in->cmdline);
+	spec.mem_size = in->mem_size;
+	spec.disk_size = in->disk_size;
+	spec.priority = in->priority;
+	spec.desired = PVSTORE_DESIRED_STOPPED;
+	err = pvstore_image_put(a->st, in->image.data, in->image.len, spec.image_sha256);
+	if (!err)
+		err = pvstore_guest_check(&spec);
+	if (!err)
+		err = pvstore_guest_create(a->st, &spec);
+	if (!err && spec.disk_size)
+		err = pvstore_disk_create(a->st, spec.uuid, spec.disk_size);
+	if (err) {
+		snprintf(msg, msglen, "%s", pvstore_errmsg());
+		return err;
+	}
+	*out = add(a, &spec);
+	Pvha__ClusterMsg m = PVHA__CLUSTER_MSG__INIT;
+	Pvha__GuestAdd ga = PVHA__GUEST_ADD__INIT;
+	ga.uuid.data = spec.uuid;
+	ga.uuid.len = 16;
+	m.body_case = PVHA__CLUSTER_MSG__BODY_GUEST_ADD;
+	m.guest_add = &ga;
+	agent_send(a, &m);
+	char u[PVSTORE_UUID_STR];
+	pvstore_uuid_format(spec.uuid, u);
+	if (a->st)
+		pvstore_event_append(a->st, spec.uuid, a->cfg.node_name, "created", u, NULL);
+	if (in->start)
+		send_event(a, spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
+	return 0;
+}
+
+void guests_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
+		size_t msglen)
+{
+	static Pvha__GuestInfo infos[MAX_GUESTS];
+	static Pvha__GuestInfo *ptrs[MAX_GUESTS];
+	static char uuids[MAX_GUESTS][PVSTORE_UUID_STR];
+	struct guest *g = NULL;
+	size_t n = 0;
+
+	if (req->op != PVHA__API_REQUEST__OP__GUEST_LIST && req->op != PVHA__API_REQUEST__OP__GUEST_CREATE) {
+		g = req->guest && req->guest[0] ? find_name(a, req->guest) : NULL;
+		if (!g) {
+			rep->error = -ENOENT;
+			snprintf(msg, msglen, "no guest '%s'", req->guest ? req->guest : "");
+			return;
+		}
+	}
+	if (req->op != PVHA__API_REQUEST__OP__GUEST_LIST && req->op != PVHA__API_REQUEST__OP__GUEST_SHOW &&
+	    !a->quorate) {
+		rep->error = -EAGAIN;
+		snprintf(msg, msglen, "this node's partition has no quorum: no change can be made here");
+		return;
+	}
+	switch (req->op) {
+	case PVHA__API_REQUEST__OP__GUEST_CREATE:
+		rep->error = create(a, req->spec, &g, msg, msglen);
+		if (rep->error)
+			return;
+		break;
+	case PVHA__API_REQUEST__OP__GUEST_LIST:
+		for (int i = 0; i < MAX_GUESTS; i++) {
+			if (!a->guests->g[i].used)
+				continue;
+			fill_info(a, &a->guests->g[i], &infos[n], uuids[n]);
+			ptrs[n] = &infos[n];
+			n++;
+		}
+		rep->n_guests = n;
+		rep->guests = ptrs;
+		return;
+	case PVHA__API_REQUEST__OP__GUEST_SHOW:
+		break;
+	case PVHA__API_REQUEST__OP__GUEST_START:
+		send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
+		break;
+	case PVHA__API_REQUEST__OP__GUEST_STOP:
+		send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOP_REQ, 0, req->force, 0, 0);
+		break;
+	case PVHA__API_REQUEST__OP__GUEST_DELETE:
+		if (g->ha.state != PVCLUS_HA_STOPPED && g->ha.state != PVCLUS_HA_ERROR) {
+			rep->error = -EBUSY;
+			snprintf(msg, msglen, "guest %s is %s: stop it first", g->spec.name,
+				 pvclus_ha_state_str(g->ha.state));
+			return;
+		}
+		send_event(a, g->spec.uuid, PVCLUS_HA_EV_DELETE_REQ, 0, false, 0, 0);
+		break;
+	default:
+		rep->error = -EINVAL;
+		return;
+	}
+	fill_info(a, g, &infos[0], uuids[0]);
+	ptrs[0] = &infos[0];
+	rep->n_guests = 1;
+	rep->guests = ptrs;
+}
+
+int guests_lookup(struct agent *a, const char *s, uint8_t uuid[16])
+{
+	struct guest *g = find_name(a, s);
+	if (!g)
+		return -ENOENT;
+	memcpy(uuid, g->spec.uuid, 16);
+	return 0;
+}
+
+void guests_start_supervision(struct agent *a)
+{
+	static qb_loop_signal_handle h;
+	the_agent = a;
+	qb_loop_signal_add(a->loop, QB_LOOP_HIGH, SIGCHLD, a, on_sigchld, &h);
+}
