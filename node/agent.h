@@ -88,6 +88,9 @@ int guests_lookup(struct agent *a, const char *name_or_uuid, uint8_t uuid[16]);
 /* Installs the SIGCHLD watch over this node's VMMs. */
 void guests_start_supervision(struct agent *a);
 
+/* The leader: a fenced node came back and runs no guest: lift its fence. */
+void guests_unfence(struct agent *a, uint32_t node);
+
 /* The guests this node runs (uuids), for its NodeHello. */
 size_t guests_running_here(struct agent *a, ProtobufCBinaryData *out, size_t max);
 

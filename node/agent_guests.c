@@ -437,6 +437,29 @@ static void fence(struct agent *a, uint32_t node)
 	agent_send(a, &msg);
 }
 
+void guests_unfence(struct agent *a, uint32_t node)
+{
+	struct peer *p = agent_peer(a, node);
+	if (!p || !p->fenced || !p->addr[0] || !a->st)
+		return;
+	int err = pvstore_blocklist_remove(a->st, p->addr);
+	if (err && err != -ENOENT) {
+		cluster_event(a, "unfence-failed", "node %s (%s): %s", agent_node_name(a, node), p->addr,
+			      pvstore_errmsg());
+		return;
+	}
+	cluster_event(a, "unfenced", "node %s came back running no guest: %s may use the storage again",
+		      agent_node_name(a, node), p->addr);
+	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+	Pvha__NodeFenced nf = PVHA__NODE_FENCED__INIT;
+	nf.nodeid = node;
+	nf.addr = p->addr;
+	nf.unfenced = true;
+	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
+	msg.node_fenced = &nf;
+	agent_send(a, &msg);
+}
+
 static void persist(struct agent *a, struct guest *g)
 {
 	enum pvstore_desired want = g->ha.want_running ? PVSTORE_DESIRED_RUNNING : PVSTORE_DESIRED_STOPPED;
@@ -682,6 +705,14 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 	}
 	case PVHA__CLUSTER_MSG__BODY_NODE_FENCED: {
 		struct peer *p = agent_peer(a, msg->node_fenced->nodeid);
+		if (p && msg->node_fenced->unfenced) {
+			p->fenced = false;
+			if (msg->node_fenced->nodeid == a->local) {
+				pvlog_info("this node's fence was lifted: storage usable again");
+				a->storage_ok = true;
+			}
+			break;
+		}
 		if (p) {
 			p->fenced = true;
 			if (msg->node_fenced->addr[0])

@@ -194,6 +194,8 @@ static void on_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *dat
 			snprintf(p->incarnation, sizeof(p->incarnation), "%s", h->incarnation);
 			p->mem_bytes = h->mem_bytes;
 			p->cpus = h->cpus;
+			if (p->fenced && h->n_running == 0 && a->leader == a->local)
+				guests_unfence(a, nodeid);
 		} else {
 			pvlog_warn("cpg: hello from node %u, which is not in the nodelist", nodeid);
 		}

@@ -1,0 +1,132 @@
+#!/bin/bash
+# Scenario test of automatic HA in the lab: 3 nodes, real Corosync, a real
+# Ceph, one pvhad each, counter guests on RADOS disks. A guest is placed and
+# started; its VMM killed -> restarted in place; its node powered off -> it
+# runs on a survivor, its disk log intact (every record the old copy said was
+# flushed is there, and no two copies ever wrote: the guest verifies its log
+# at every boot and stops on any sign of two writers); stop and delete work.
+# Every wait polls `pvha --json guest show` with a deadline. Prints ok/FAIL
+# lines and "N passed, M failed"; exit 77 (skip) when it cannot run here.
+set -uo pipefail
+
+SRC=${PVHA_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BUILD=${PVHA_BUILD_DIR:-$SRC/build}
+LAB=$SRC/deploy/lab/pvha-lab
+PVHA=$BUILD/bin/pvha
+DEADLINE_S=30
+PASSED=0
+FAILED=0
+
+ok() { echo "ok   $*"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
+finish() {
+	echo "$PASSED passed, $FAILED failed"
+	((FAILED == 0))
+	exit $?
+}
+
+if ((EUID != 0)); then echo "skip: the lab needs root"; exit 77; fi
+for t in corosync nft ip ceph-mon; do
+	command -v "$t" >/dev/null || { echo "skip: $t not installed (deploy/install-deps)"; exit 77; }
+done
+if [[ -n $(ip netns list | grep -E '^pvha-n[0-9]+( |$)') ]] || ip link show pvha-br0 >/dev/null 2>&1; then
+	fail "a lab is already up on this machine; not touching it"
+	finish
+fi
+
+DIR=$(mktemp -d /tmp/pvha-failover-test.XXXXXX)
+export PVHA_LAB_DIR=$DIR PVHA_BUILD_DIR=$BUILD
+trap '"$LAB" down --dir "$DIR" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
+
+pv() { local n=$1; shift; "$LAB" exec "$n" "$PVHA" "$@"; }
+show() { pv "$1" --json guest show "$2" 2>/dev/null; }
+field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
+
+# wait_for NODE GUEST PATTERN...: until the guest's JSON (as NODE sees it) matches every pattern.
+wait_for() {
+	local node=$1 guest=$2 end=$((SECONDS + DEADLINE_S)) s p all
+	shift 2
+	while ((SECONDS < end)); do
+		s=$(show "$node" "$guest")
+		all=1
+		for p in "$@"; do [[ $s == *"$p"* ]] || all=0; done
+		((all)) && return 0
+		sleep 0.1
+	done
+	echo "     $guest as $node sees it: ${s:-nothing}" >&2
+	return 1
+}
+check_wait() {
+	local what=$1
+	shift
+	if wait_for "$@"; then ok "$what"; else fail "$what"; fi
+}
+console_of() { # NODE UUID
+	echo "$DIR/$1/run/pvha/guests/$2.console"
+}
+wait_console() { # FILE TEXT
+	local end=$((SECONDS + DEADLINE_S))
+	while ((SECONDS < end)); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+if ! "$LAB" up --dir "$DIR" --nodes 3 --token 500 --token-coefficient 0 >"$DIR.up.log" 2>&1; then
+	fail "pvha-lab up"
+	tail -20 "$DIR.up.log"
+	rm -f "$DIR.up.log"
+	finish
+fi
+rm -f "$DIR.up.log"
+ok "lab up with agents"
+
+if pv n2 guest create c1 --image "$BUILD/guests/counter.elf" --mem 16M --disk 4M \
+	--cmdline "interval=20" --priority 10 --start >/dev/null; then
+	ok "guest create c1 --start"
+else
+	fail "guest create c1 --start"
+	finish
+fi
+check_wait "c1 runs (as n3 sees it)" n3 c1 '"state":"running"'
+owner=$(show n1 c1 | field owner)
+uuid=$(show n1 c1 | field uuid)
+[[ -n $owner ]] && ok "c1 placed on $owner" || fail "c1 has an owner"
+con=$(console_of "$owner" "$uuid")
+if wait_console "$con" "counter: flushed seq 10"; then ok "c1 writes its log on $owner"; else fail "c1 writes its log on $owner"; fi
+
+# A crash of the VMM: restarted in place.
+pid=$("$LAB" exec "$owner" pgrep -f "pvha-vmm.*$uuid" | head -1)
+"$LAB" exec "$owner" kill -9 "$pid"
+check_wait "VMM killed: c1 restarted in place" n1 c1 '"state":"running"' "\"owner\":\"$owner\"" '"restarts":1'
+if wait_console "$con" "counter: verified .* records, boot 2"; then ok "c1 rebooted from its disk, log verified"; else fail "c1 rebooted from its disk, log verified"; tail -5 "$con"; fi
+
+# Power off its node: recovered on a survivor.
+cp "$con" "$DIR/before-poweroff.console"
+"$LAB" poweroff "$owner" >/dev/null
+t0=$SECONDS
+survivor=n1
+[[ $owner == n1 ]] && survivor=n2
+check_wait "power-off $owner: c1 runs on a survivor" "$survivor" c1 '"state":"running"'
+new=$(show "$survivor" c1 | field owner)
+if [[ -n $new && $new != "$owner" ]]; then ok "c1 moved from $owner to $new in $((SECONDS - t0)) s"; else fail "c1 moved (owner now '$new')"; fi
+con2=$(console_of "$new" "$uuid")
+if wait_console "$con2" "counter: flushed seq"; then ok "c1 writes again on $new"; else fail "c1 writes again on $new"; fi
+if grep -q "CORRUPT" "$con2"; then fail "c1's log is intact after failover"; else ok "c1's log is intact after failover (no CORRUPT)"; fi
+last=$(grep -o 'flushed seq [0-9]*' "$DIR/before-poweroff.console" | tail -1 | grep -o '[0-9]*$')
+verified=$(grep -o 'verified [0-9]* records' "$con2" | head -1 | grep -o '[0-9]*')
+if [[ -n $last && -n $verified && $verified -ge $last ]]; then
+	ok "every flushed record survived ($last flushed, $verified on disk)"
+else
+	fail "every flushed record survived ($last flushed, ${verified:-?} on disk)"
+fi
+ev=$(pv "$survivor" events 2>&1)
+if [[ $ev == *"fenced"* ]]; then ok "the event log says the node was fenced"; else fail "the event log says the node was fenced"; fi
+
+pv "$survivor" guest stop c1 >/dev/null
+check_wait "guest stop c1" "$survivor" c1 '"state":"stopped"'
+if pv "$survivor" guest delete c1 >/dev/null; then ok "guest delete c1"; else fail "guest delete c1"; fi
+if pv "$survivor" guest show c1 >/dev/null 2>&1; then fail "c1 is gone"; else ok "c1 is gone"; fi
+
+finish
