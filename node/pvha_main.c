@@ -1,41 +1,182 @@
 /*
  * pvha: the command-line client. Human output by default, --json for scripts.
- * Exit status: 0 done; 1 the request was refused or failed; 2 bad usage.
+ * Exit status: 0 done; 1 the request was refused or failed; 2 bad usage
+ * (including a guest image that cannot be sent), found before pvhad is asked.
  *
- * Commands so far:
- *   pvha cluster status | node list | events     ask this node's pvhad
- *   pvha vmm SOCKET status|pause|resume|stop     talk to one pvha-vmm directly
- *   pvha vmm SOCKET save FILE                     (the guest must be paused)
+ * The commands sit in one table (commands[] below), which also writes --help:
+ * cluster status, node list, events and guest create|list|show|start|stop|delete
+ * ask this node's pvhad over its control API (proto/api.proto); vmm talks to one
+ * pvha-vmm directly.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <qb/qbipcc.h>
-#include <time.h>
 #include <uuid/uuid.h>
 
+#include "parse.h"
 #include "proto/api.pb-c.h"
 #include "vmmctl.h"
 
-static void usage(FILE *f)
+#define MiB (1ull << 20)
+#define IMAGE_MAX (900u << 10)  /* GuestSpecIn.image: what one API message carries */
+#define CMDLINE_MAX 1023        /* GuestSpecIn.cmdline */
+#define WAIT_MAX_S 86400        /* --wait */
+#define POLL_NS 100000000L      /* --wait polls GUEST_SHOW this often */
+
+/* One command: "group verb ARGS", or "group ARGS" when verb is NULL. */
+struct command {
+	const char *group;
+	const char *verb;
+	int (*run)(const struct command *c, int argc, char **argv, bool json);
+	Pvha__ApiRequest__Op op;  /* what it asks pvhad (vmm: unused) */
+	const char *args;         /* synopsis after the command words, for --help */
+	const char *help;
+};
+
+/* Prints "pvha CMD: message" to stderr and returns 2, the exit code of bad usage. */
+static int usage_err(const struct command *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static int usage_err(const struct command *c, const char *fmt, ...)
 {
-	fprintf(f,
-		"usage: pvha [--json] COMMAND ...\n\n"
-		"  cluster status              membership, quorum, leader, as this node sees them\n"
-		"  node list                   every configured node and its state\n"
-		"  events [--after N] [--max N]  the cluster event log, oldest first\n"
-		"  vmm SOCKET status           state of one pvha-vmm (its --control socket)\n"
-		"  vmm SOCKET pause|resume     pause or resume its guest\n"
-		"  vmm SOCKET save FILE        write a paused guest's state to FILE\n"
-		"  vmm SOCKET stop             stop the guest and end the pvha-vmm\n\n"
-		"  --json                      machine-readable output\n"
-		"  -h, --help                  this text\n"
-		"Exit status: 0 done, 1 refused or failed, 2 bad usage.\n");
+	va_list ap;
+	fprintf(stderr, "pvha %s%s%s: ", c->group, c->verb ? " " : "", c->verb ? c->verb : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 2;
+}
+
+/* One option of a command: a flag (arg NULL, flag set) or one that takes a value. */
+struct opt {
+	const char *name;   /* "--mem"; NULL ends a table */
+	const char **arg;   /* its value goes here (NULL: not given) */
+	bool *flag;
+};
+
+/*
+ * Sorts argv into the options of opts and at most one positional word: with
+ * posname set, exactly one, stored in *pos; without, none. An option may come
+ * before or after the word and may be given once. Returns 0, or 2 after a
+ * message that names the argument at fault.
+ */
+static int args_parse(const struct command *c, int argc, char **argv, const struct opt *opts,
+		      const char *posname, const char **pos)
+{
+	bool got = false;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (a[0] != '-') {
+			if (!posname || got)
+				return usage_err(c, "unexpected argument '%s'", a);
+			*pos = a;
+			got = true;
+			continue;
+		}
+		const struct opt *o = opts;
+		while (o && o->name && strcmp(o->name, a))
+			o++;
+		if (!o || !o->name)
+			return usage_err(c, "unknown option '%s'%s", a,
+					 strcmp(a, "--json") ? "" : " (--json goes before the command)");
+		if (o->flag) {
+			*o->flag = true;
+		} else if (i + 1 >= argc) {
+			return usage_err(c, "%s wants a value", a);
+		} else if (*o->arg) {
+			return usage_err(c, "%s given twice", a);
+		} else {
+			*o->arg = argv[++i];
+		}
+	}
+	if (posname && !got)
+		return usage_err(c, "missing %s", posname);
+	return 0;
+}
+
+/* A whole number in lo..hi for option name, "-" allowed. Returns 0 or 2. */
+static int num_arg(const struct command *c, const char *name, const char *s, int64_t lo, int64_t hi,
+		   int64_t *out)
+{
+	bool neg = s[0] == '-';
+	uint64_t v;
+	bool ok = !pv_parse_u64(s + neg, &v) && v <= (uint64_t)INT64_MAX;
+	int64_t x = ok ? (neg ? -(int64_t)v : (int64_t)v) : 0;
+	if (!ok || x < lo || x > hi)
+		return usage_err(c, "%s '%s': want a whole number from %lld to %lld", name, s,
+				 (long long)lo, (long long)hi);
+	*out = x;
+	return 0;
+}
+
+/* A size (pv_parse_size) for option name in min..max and a multiple of align. Returns 0 or 2. */
+static int size_arg(const struct command *c, const char *name, const char *s, uint64_t min,
+		    uint64_t max, uint64_t align, const char *want, uint64_t *out)
+{
+	uint64_t v;
+	if (pv_parse_size(s, &v) || v < min || v > max || v % align)
+		return usage_err(c, "%s '%s': want %s", name, s, want);
+	*out = v;
+	return 0;
+}
+
+/*
+ * A guest as the API names it: [A-Za-z0-9._-], 1..63 bytes, not starting with
+ * '.' or '-' (a uuid passes too). Returns 0 or 2 naming what (e.g. "NAME").
+ */
+static int guest_arg(const struct command *c, const char *what, const char *s)
+{
+	static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
+	size_t n = strlen(s);
+	if (n == 0 || n > 63 || s[0] == '.' || s[0] == '-' || strspn(s, ok) != n)
+		return usage_err(c, "%s '%s': want 1 to 63 of A-Z a-z 0-9 . _ -, not starting with . or -",
+				 what, s);
+	return 0;
+}
+
+/*
+ * Reads the guest image at path into *buf (malloc'd, the caller frees) and
+ * *len. Refuses, with a message and 2, a file that cannot be read, is over
+ * IMAGE_MAX bytes or does not start with the ELF magic. Costs one read of at
+ * most IMAGE_MAX + 1 bytes.
+ */
+static int image_read(const struct command *c, const char *path, uint8_t **buf, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return usage_err(c, "--image '%s': %s", path, strerror(errno));
+	uint8_t *b = malloc(IMAGE_MAX + 1);
+	if (!b) {
+		fclose(f);
+		fprintf(stderr, "pvha: out of memory\n");
+		return 1;
+	}
+	size_t n = fread(b, 1, IMAGE_MAX + 1, f);
+	int rc = 0;
+	if (ferror(f))
+		rc = usage_err(c, "--image '%s': %s", path, strerror(errno));
+	else if (n > IMAGE_MAX)
+		rc = usage_err(c, "--image '%s': over %u KiB, the most one request carries", path,
+			       IMAGE_MAX >> 10);
+	else if (n < 4 || memcmp(b, "\x7f" "ELF", 4))
+		rc = usage_err(c, "--image '%s': not an ELF file", path);
+	fclose(f);
+	if (rc) {
+		free(b);
+		return rc;
+	}
+	*buf = b;
+	*len = n;
+	return 0;
 }
 
 static void json_str(const char *s)
@@ -53,6 +194,13 @@ static void json_str(const char *s)
 	putchar('"');
 }
 
+/* Prints ,"key":"s" (s JSON-escaped): every field of an object but its first. */
+static void json_field(const char *key, const char *s)
+{
+	printf(",\"%s\":", key);
+	json_str(s);
+}
+
 static void print_status(const Pvha__VmmStatus *s, bool json)
 {
 	char id[37] = "";
@@ -61,22 +209,18 @@ static void print_status(const Pvha__VmmStatus *s, bool json)
 	if (json) {
 		printf("{\"state\":");
 		json_str(s->state);
-		printf(",\"stop_kind\":");
-		json_str(s->stop_kind);
-		printf(",\"reason\":");
-		json_str(s->reason);
+		json_field("stop_kind", s->stop_kind);
+		json_field("reason", s->reason);
 		printf(",\"exit_code\":%lld,\"hypercalls\":%llu,\"guest_mono_ns\":%llu,"
-		       "\"heartbeat_seq\":%llu,\"heartbeat_age_ms\":%llu,\"mem_size\":%llu,\"backend\":",
+		       "\"heartbeat_seq\":%llu,\"heartbeat_age_ms\":%llu,\"mem_size\":%llu",
 		       (long long)s->exit_code, (unsigned long long)s->hypercalls,
 		       (unsigned long long)s->guest_mono_ns, (unsigned long long)s->heartbeat_seq,
 		       (unsigned long long)s->heartbeat_age_ms, (unsigned long long)s->mem_size);
-		json_str(s->backend);
-		printf(",\"pid\":%u,\"guest_id\":", s->pid);
-		json_str(id);
-		printf(",\"disk\":");
-		json_str(s->disk);
-		printf(",\"storage_addr\":");
-		json_str(s->storage_addr);
+		json_field("backend", s->backend);
+		printf(",\"pid\":%u", s->pid);
+		json_field("guest_id", id);
+		json_field("disk", s->disk);
+		json_field("storage_addr", s->storage_addr);
 		printf("}\n");
 		return;
 	}
@@ -96,18 +240,28 @@ static void print_status(const Pvha__VmmStatus *s, bool json)
 		       s->storage_addr);
 }
 
-/* One request to this node's pvhad. Returns 0 and *reply, or an exit code. */
+/*
+ * One request to this node's pvhad (version set here). Returns 0 and *reply
+ * (the caller frees it), or 1 after printing why: pvhad unreachable, its
+ * reply short or undecodable, or its refusal with its message.
+ */
 static int api_call(Pvha__ApiRequest *req, Pvha__ApiReply **reply)
 {
+	static uint8_t rbuf[1u << 20];
+	req->version = 1;
+	size_t len = pvha__api_request__get_packed_size(req);
+	uint8_t *buf = malloc(sizeof(struct qb_ipc_request_header) + len);
+	if (!buf) {
+		fprintf(stderr, "pvha: out of memory\n");
+		return 1;
+	}
 	qb_ipcc_connection_t *c = qb_ipcc_connect("pvhad", 1u << 20);
 	if (!c) {
 		fprintf(stderr, "pvha: cannot reach pvhad on this node: %s%s\n", strerror(errno),
 			errno == EACCES ? " (the API is for root)" : " (is pvhad running?)");
+		free(buf);
 		return 1;
 	}
-	size_t len = pvha__api_request__get_packed_size(req);
-	uint8_t *buf = malloc(sizeof(struct qb_ipc_request_header) + len);
-	static uint8_t rbuf[1u << 20];
 	struct qb_ipc_request_header *h = (struct qb_ipc_request_header *)buf;
 	h->id = 1;
 	h->size = (int32_t)(sizeof(*h) + len);
@@ -135,28 +289,45 @@ static int api_call(Pvha__ApiRequest *req, Pvha__ApiReply **reply)
 	return 0;
 }
 
+/* api_call for a request that sets only op and guest (NULL: none). */
+static int api_op(Pvha__ApiRequest__Op op, const char *guest, Pvha__ApiReply **reply)
+{
+	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
+	req.op = op;
+	if (guest)
+		req.guest = (char *)guest;
+	return api_call(&req, reply);
+}
+
+/* The one guest of a GUEST_SHOW or GUEST_CREATE reply, or NULL after saying so. */
+static const Pvha__GuestInfo *reply_guest(const Pvha__ApiReply *rep)
+{
+	if (rep->n_guests == 1)
+		return rep->guests[0];
+	fprintf(stderr, "pvha: pvhad's reply holds %zu guests, not one\n", rep->n_guests);
+	return NULL;
+}
+
 static void print_cluster(const Pvha__ClusterStatus *s, bool nodes_only, bool json)
 {
 	if (json) {
 		printf("{\"local\":");
 		json_str(s->local_name);
-		printf(",\"local_nodeid\":%u,\"quorate\":%s,\"leader\":", s->local_nodeid,
-		       s->quorate ? "true" : "false");
-		json_str(s->leader_name);
-		printf(",\"leader_nodeid\":%u,\"ring_id\":%llu,\"storage_ok\":%s,\"incarnation\":",
+		printf(",\"local_nodeid\":%u,\"quorate\":%s", s->local_nodeid, s->quorate ? "true" : "false");
+		json_field("leader", s->leader_name);
+		printf(",\"leader_nodeid\":%u,\"ring_id\":%llu,\"storage_ok\":%s",
 		       s->leader_nodeid, (unsigned long long)s->ring_id, s->storage_ok ? "true" : "false");
-		json_str(s->incarnation);
+		json_field("incarnation", s->incarnation);
 		printf(",\"nodes\":[");
 		for (size_t i = 0; i < s->n_nodes; i++) {
 			const Pvha__NodeInfo *n = s->nodes[i];
-			printf("%s{\"nodeid\":%u,\"name\":", i ? "," : "", n->nodeid);
-			json_str(n->name);
-			printf(",\"member\":%s,\"leader\":%s,\"local\":%s,\"addr\":",
+			printf("%s{\"nodeid\":%u", i ? "," : "", n->nodeid);
+			json_field("name", n->name);
+			printf(",\"member\":%s,\"leader\":%s,\"local\":%s",
 			       n->member ? "true" : "false", n->leader ? "true" : "false",
 			       n->local ? "true" : "false");
-			json_str(n->addr);
-			printf(",\"incarnation\":");
-			json_str(n->incarnation);
+			json_field("addr", n->addr);
+			json_field("incarnation", n->incarnation);
 			printf(",\"mem_bytes\":%llu,\"cpus\":%u}", (unsigned long long)n->mem_bytes, n->cpus);
 		}
 		printf("]}\n");
@@ -178,100 +349,361 @@ static void print_cluster(const Pvha__ClusterStatus *s, bool nodes_only, bool js
 	}
 }
 
-static int cmd_api(int argc, char **argv, bool json)
+/* One GuestInfo as a JSON object, every field, no newline. */
+static void print_guest_json(const Pvha__GuestInfo *g)
 {
-	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
+	printf("{\"uuid\":");
+	json_str(g->uuid);
+	json_field("name", g->name);
+	json_field("state", g->state);
+	printf(",\"want_running\":%s,\"owner_nodeid\":%u", g->want_running ? "true" : "false",
+	       g->owner_nodeid);
+	json_field("owner", g->owner);
+	printf(",\"mem_size\":%llu,\"disk_size\":%llu,\"priority\":%d",
+	       (unsigned long long)g->mem_size, (unsigned long long)g->disk_size, (int)g->priority);
+	json_field("cmdline", g->cmdline);
+	json_field("image_sha256", g->image_sha256);
+	json_field("reason", g->reason);
+	printf(",\"restarts\":%u}", g->restarts);
+}
+
+/* A string field for the human listings: "-" when empty. */
+static const char *or_dash(const char *s)
+{
+	return s[0] ? s : "-";
+}
+
+/* One GuestInfo, every field, one per line (json: one object). */
+static void print_guest(const Pvha__GuestInfo *g, bool json)
+{
+	if (json) {
+		print_guest_json(g);
+		putchar('\n');
+		return;
+	}
+	printf("name:       %s\n", g->name);
+	printf("uuid:       %s\n", g->uuid);
+	printf("state:      %s\n", g->state);
+	printf("desired:    %s\n", g->want_running ? "running" : "stopped");
+	if (g->owner_nodeid)
+		printf("node:       %s (id %u)\n", or_dash(g->owner), g->owner_nodeid);
+	else
+		printf("node:       -\n");
+	printf("memory:     %llu MiB\n", (unsigned long long)(g->mem_size / MiB));
+	if (g->disk_size % MiB)
+		printf("disk:       %llu bytes\n", (unsigned long long)g->disk_size);
+	else if (g->disk_size)
+		printf("disk:       %llu MiB\n", (unsigned long long)(g->disk_size / MiB));
+	else
+		printf("disk:       none\n");
+	printf("priority:   %d\n", (int)g->priority);
+	printf("cmdline:    %s\n", or_dash(g->cmdline));
+	printf("image:      sha256 %s\n", or_dash(g->image_sha256));
+	printf("restarts:   %u\n", g->restarts);
+	printf("reason:     %s\n", or_dash(g->reason));
+}
+
+/* cluster status, node list. */
+static int cmd_cluster(const struct command *c, int argc, char **argv, bool json)
+{
 	Pvha__ApiReply *rep;
-	bool nodes_only = false, events = false;
-	req.version = 1;
-	if (argc >= 2 && !strcmp(argv[0], "cluster") && !strcmp(argv[1], "status") && argc == 2) {
-		req.op = PVHA__API_REQUEST__OP__CLUSTER_STATUS;
-	} else if (argc >= 2 && !strcmp(argv[0], "node") && !strcmp(argv[1], "list") && argc == 2) {
-		req.op = PVHA__API_REQUEST__OP__NODE_LIST;
-		nodes_only = true;
-	} else if (!strcmp(argv[0], "events")) {
-		req.op = PVHA__API_REQUEST__OP__EVENTS;
-		events = true;
-		for (int i = 1; i < argc; i++) {
-			char *end;
-			unsigned long long v = 0;
-			if (i + 1 < argc)
-				v = strtoull(argv[i + 1], &end, 10);
-			if (i + 1 >= argc || !*argv[i + 1] || *end) {
-				fprintf(stderr, "pvha events: want --after N and --max N (numbers)\n");
-				return 2;
-			}
-			if (!strcmp(argv[i], "--after"))
-				req.after = v;
-			else if (!strcmp(argv[i], "--max") && v <= 1000)
-				req.max = (uint32_t)v;
-			else {
-				fprintf(stderr, "pvha events: unknown option '%s' (or --max over 1000)\n", argv[i]);
-				return 2;
-			}
-			i++;
-		}
-	} else {
-		fprintf(stderr, "pvha: unknown command (see pvha --help)\n");
-		return 2;
-	}
-	int rc = api_call(&req, &rep);
-	if (rc)
+	int rc = args_parse(c, argc, argv, NULL, NULL, NULL);
+	if (rc || (rc = api_op(c->op, NULL, &rep)))
 		return rc;
-	if (!events) {
-		if (rep->status)
-			print_cluster(rep->status, nodes_only, json);
-	} else {
-		if (json)
-			printf("[");
-		for (size_t i = 0; i < rep->n_events; i++) {
-			const Pvha__EventInfo *e = rep->events[i];
-			if (json) {
-				printf("%s{\"seq\":%llu,\"time_ms\":%llu,\"node\":", i ? "," : "",
-				       (unsigned long long)e->seq, (unsigned long long)e->time_ms);
-				json_str(e->node);
-				printf(",\"what\":");
-				json_str(e->what);
-				printf(",\"why\":");
-				json_str(e->why);
-				printf("}");
-			} else {
-				time_t t = (time_t)(e->time_ms / 1000);
-				struct tm tm;
-				char when[32];
-				gmtime_r(&t, &tm);
-				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
-				printf("%6llu %s.%03llu %-6s %-16s %s\n", (unsigned long long)e->seq, when,
-				       (unsigned long long)(e->time_ms % 1000), e->node, e->what, e->why);
-			}
-		}
-		if (json)
-			printf("]\n");
-	}
+	if (rep->status)
+		print_cluster(rep->status, c->op == PVHA__API_REQUEST__OP__NODE_LIST, json);
 	pvha__api_reply__free_unpacked(rep, NULL);
 	return 0;
 }
 
-static int cmd_vmm(int argc, char **argv, bool json)
+/* events [--guest G] [--after N] [--max N]. */
+static int cmd_events(const struct command *c, int argc, char **argv, bool json)
+{
+	const char *after = NULL, *max = NULL, *guest = NULL;
+	const struct opt opts[] = {
+		{ "--guest", &guest, NULL }, { "--after", &after, NULL }, { "--max", &max, NULL }, { NULL },
+	};
+	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
+	Pvha__ApiReply *rep;
+	int64_t v;
+	int rc = args_parse(c, argc, argv, opts, NULL, NULL);
+	if (rc)
+		return rc;
+	req.op = c->op;
+	if (after) {
+		if ((rc = num_arg(c, "--after", after, 0, INT64_MAX, &v)))
+			return rc;
+		req.after = (uint64_t)v;
+	}
+	if (max) {
+		if ((rc = num_arg(c, "--max", max, 1, 1000, &v)))
+			return rc;
+		req.max = (uint32_t)v;
+	}
+	if (guest) {
+		if ((rc = guest_arg(c, "--guest", guest)))
+			return rc;
+		req.guest = (char *)guest;
+	}
+	if ((rc = api_call(&req, &rep)))
+		return rc;
+	if (json)
+		printf("[");
+	for (size_t i = 0; i < rep->n_events; i++) {
+		const Pvha__EventInfo *e = rep->events[i];
+		if (json) {
+			printf("%s{\"seq\":%llu,\"time_ms\":%llu", i ? "," : "",
+			       (unsigned long long)e->seq, (unsigned long long)e->time_ms);
+			json_field("node", e->node);
+			json_field("what", e->what);
+			json_field("why", e->why);
+			printf("}");
+		} else {
+			time_t t = (time_t)(e->time_ms / 1000);
+			struct tm tm;
+			char when[32];
+			gmtime_r(&t, &tm);
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+			printf("%6llu %s.%03llu %-6s %-16s %s\n", (unsigned long long)e->seq, when,
+			       (unsigned long long)(e->time_ms % 1000), e->node, e->what, e->why);
+		}
+	}
+	if (json)
+		printf("]\n");
+	pvha__api_reply__free_unpacked(rep, NULL);
+	return 0;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * Polls GUEST_SHOW for guest every 100 ms, for at most wait_s seconds, until
+ * its state is want; then prints it and returns 0. Returns 1 on a timeout, on
+ * a refusal, or at once when the guest reaches the error state, unless
+ * was_error: a guest in error before the request counts only once it has left
+ * that state, since pvhad may answer the request before it applies it.
+ */
+static int guest_wait(const struct command *c, const char *guest, const char *want, bool was_error,
+		      uint64_t wait_s, bool json)
+{
+	const struct timespec tick = { 0, POLL_NS };
+	double t0 = mono_s();
+	for (;;) {
+		Pvha__ApiReply *rep;
+		int rc = api_op(PVHA__API_REQUEST__OP__GUEST_SHOW, guest, &rep);
+		if (rc)
+			return rc;
+		const Pvha__GuestInfo *g = reply_guest(rep);
+		bool error = g && !strcmp(g->state, "error");
+		rc = -1;
+		if (!g) {
+			rc = 1;
+		} else if (!strcmp(g->state, want)) {
+			if (json)
+				print_guest(g, true);
+			else
+				printf("%s: %s%s%s\n", g->name, g->state, g->owner_nodeid ? " on " : "",
+				       g->owner_nodeid ? g->owner : "");
+			rc = 0;
+		} else if (error && !was_error) {
+			fprintf(stderr, "pvha %s %s: %s: error: %s\n", c->group, c->verb, g->name,
+				or_dash(g->reason));
+			rc = 1;
+		} else if (mono_s() - t0 >= (double)wait_s) {
+			fprintf(stderr, "pvha %s %s: %s: timed out after %llu s: state %s%s%s\n", c->group,
+				c->verb, g->name, (unsigned long long)wait_s, g->state,
+				error ? ", " : "", error ? g->reason : "");
+			rc = 1;
+		}
+		was_error = was_error && error;
+		pvha__api_reply__free_unpacked(rep, NULL);
+		if (rc >= 0)
+			return rc;
+		nanosleep(&tick, NULL);
+	}
+}
+
+/*
+ * guest create NAME --image FILE --mem SIZE [--disk SIZE] [--cmdline STR]
+ * [--priority N] [--start [--wait S]].
+ */
+static int cmd_guest_create(const struct command *c, int argc, char **argv, bool json)
+{
+	const char *name = NULL, *image = NULL, *mem = NULL, *disk = NULL, *cmdline = NULL, *prio = NULL;
+	const char *wait_str = NULL;
+	bool start = false;
+	const struct opt opts[] = {
+		{ "--image", &image, NULL },   { "--mem", &mem, NULL },
+		{ "--disk", &disk, NULL },     { "--cmdline", &cmdline, NULL },
+		{ "--priority", &prio, NULL }, { "--start", NULL, &start },
+		{ "--wait", &wait_str, NULL }, { NULL },
+	};
+	Pvha__GuestSpecIn spec = PVHA__GUEST_SPEC_IN__INIT;
+	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
+	Pvha__ApiReply *rep;
+	uint8_t *img = NULL;
+	int64_t p, wait_s = 0;
+
+	int rc = args_parse(c, argc, argv, opts, "NAME", &name);
+	if (rc || (rc = guest_arg(c, "NAME", name)))
+		return rc;
+	if (!image)
+		return usage_err(c, "missing --image FILE");
+	if (!mem)
+		return usage_err(c, "missing --mem SIZE");
+	if ((rc = size_arg(c, "--mem", mem, 2 * MiB, 4096 * MiB, MiB, "whole MiB from 2M to 4G",
+			   &spec.mem_size)))
+		return rc;
+	if (disk && (rc = size_arg(c, "--disk", disk, 0, UINT64_MAX, 512,
+				   "a multiple of 512 bytes (0: no disk)", &spec.disk_size)))
+		return rc;
+	if (prio) {
+		if ((rc = num_arg(c, "--priority", prio, -1000, 1000, &p)))
+			return rc;
+		spec.priority = (int32_t)p;
+	}
+	if (wait_str && !start)
+		return usage_err(c, "--wait wants --start");
+	if (wait_str && (rc = num_arg(c, "--wait", wait_str, 0, WAIT_MAX_S, &wait_s)))
+		return rc;
+	if (cmdline) {
+		if (strlen(cmdline) > CMDLINE_MAX)
+			return usage_err(c, "--cmdline: %zu bytes, at most %d", strlen(cmdline), CMDLINE_MAX);
+		spec.cmdline = (char *)cmdline;
+	}
+	/* Last of the checks: it reads up to 900 KiB. */
+	if ((rc = image_read(c, image, &img, &spec.image.len)))
+		return rc;
+	spec.image.data = img;
+	spec.name = (char *)name;
+	spec.start = start;
+	req.op = c->op;
+	req.spec = &spec;
+	rc = api_call(&req, &rep);
+	free(img);
+	if (rc)
+		return rc;
+	const Pvha__GuestInfo *g = reply_guest(rep);
+	if (!g)
+		rc = 1;
+	else if (!json)
+		printf("created guest %s, uuid %s%s\n", g->name, g->uuid, start ? ", starting" : "");
+	else if (!wait_str) /* with --wait, the object printed is the running guest */
+		print_guest(g, true);
+	pvha__api_reply__free_unpacked(rep, NULL);
+	if (!rc && wait_str)
+		rc = guest_wait(c, name, "running", false, (uint64_t)wait_s, json);
+	return rc;
+}
+
+/* guest list: a table, or a JSON array of GuestInfo objects. */
+static int cmd_guest_list(const struct command *c, int argc, char **argv, bool json)
+{
+	Pvha__ApiReply *rep;
+	int rc = args_parse(c, argc, argv, NULL, NULL, NULL);
+	if (rc || (rc = api_op(c->op, NULL, &rep)))
+		return rc;
+	if (json)
+		printf("[");
+	else
+		printf("%-16s %-36s %-10s %-8s %6s %5s\n", "NAME", "UUID", "STATE", "NODE", "MEM", "PRIO");
+	for (size_t i = 0; i < rep->n_guests; i++) {
+		const Pvha__GuestInfo *g = rep->guests[i];
+		if (json) {
+			printf("%s", i ? "," : "");
+			print_guest_json(g);
+		} else {
+			printf("%-16s %-36s %-10s %-8s %6llu %5d\n", g->name, g->uuid, g->state,
+			       g->owner_nodeid ? or_dash(g->owner) : "-",
+			       (unsigned long long)(g->mem_size / MiB), (int)g->priority);
+		}
+	}
+	if (json)
+		printf("]\n");
+	pvha__api_reply__free_unpacked(rep, NULL);
+	return 0;
+}
+
+/* guest show G. */
+static int cmd_guest_show(const struct command *c, int argc, char **argv, bool json)
+{
+	const char *guest = NULL;
+	Pvha__ApiReply *rep;
+	int rc = args_parse(c, argc, argv, NULL, "G", &guest);
+	if (rc || (rc = guest_arg(c, "G", guest)) || (rc = api_op(c->op, guest, &rep)))
+		return rc;
+	const Pvha__GuestInfo *g = reply_guest(rep);
+	if (g)
+		print_guest(g, json);
+	pvha__api_reply__free_unpacked(rep, NULL);
+	return g ? 0 : 1;
+}
+
+/* guest start G [--wait S], guest stop G [--force] [--wait S], guest delete G. */
+static int cmd_guest_op(const struct command *c, int argc, char **argv, bool json)
+{
+	const char *guest = NULL, *wait_str = NULL;
+	bool force = false, stop = c->op == PVHA__API_REQUEST__OP__GUEST_STOP;
+	struct opt opts[3] = { { NULL } };
+	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
+	Pvha__ApiReply *rep;
+	bool was_error = false;
+	int64_t wait_s = 0;
+	int n = 0, rc;
+
+	if (c->op != PVHA__API_REQUEST__OP__GUEST_DELETE)
+		opts[n++] = (struct opt){ "--wait", &wait_str, NULL };
+	if (stop)
+		opts[n++] = (struct opt){ "--force", NULL, &force };
+	if ((rc = args_parse(c, argc, argv, opts, "G", &guest)) || (rc = guest_arg(c, "G", guest)))
+		return rc;
+	if (wait_str && (rc = num_arg(c, "--wait", wait_str, 0, WAIT_MAX_S, &wait_s)))
+		return rc;
+	if (wait_str) {
+		/* Its state before the request: see guest_wait on was_error. */
+		if ((rc = api_op(PVHA__API_REQUEST__OP__GUEST_SHOW, guest, &rep)))
+			return rc;
+		const Pvha__GuestInfo *g = reply_guest(rep);
+		if (g)
+			was_error = !strcmp(g->state, "error");
+		pvha__api_reply__free_unpacked(rep, NULL);
+		if (!g)
+			return 1;
+	}
+	req.op = c->op;
+	req.guest = (char *)guest;
+	req.force = force;
+	if ((rc = api_call(&req, &rep)))
+		return rc;
+	pvha__api_reply__free_unpacked(rep, NULL);
+	if (wait_str)
+		return guest_wait(c, guest, stop ? "stopped" : "running", was_error, (uint64_t)wait_s, json);
+	if (!json)
+		printf("%s: %s requested\n", guest, c->verb);
+	return 0;
+}
+
+/* vmm SOCKET status|pause|resume|stop, vmm SOCKET save FILE. */
+static int cmd_vmm(const struct command *c, int argc, char **argv, bool json)
 {
 	Pvha__VmmRequest__Op op;
 	Pvha__VmmReply *reply;
 	const char *path = NULL;
 	int fd;
 
-	if (argc < 2 || vmmctl_op_parse(argv[1], &op)) {
-		fprintf(stderr, "pvha vmm: want SOCKET status|pause|resume|save FILE|stop\n");
-		return 2;
-	}
+	if (argc < 2 || vmmctl_op_parse(argv[1], &op))
+		return usage_err(c, "want SOCKET status|pause|resume|save FILE|stop");
 	if (op == PVHA__VMM_REQUEST__OP__SAVE) {
-		if (argc != 3) {
-			fprintf(stderr, "pvha vmm: save needs exactly one FILE\n");
-			return 2;
-		}
+		if (argc != 3)
+			return usage_err(c, "save needs exactly one FILE");
 		path = argv[2];
 	} else if (argc != 2) {
-		fprintf(stderr, "pvha vmm: unexpected argument '%s'\n", argv[2]);
-		return 2;
+		return usage_err(c, "unexpected argument '%s'", argv[2]);
 	}
 	int err = vmmctl_connect(argv[0], 30000, &fd);
 	if (err) {
@@ -296,6 +728,75 @@ static int cmd_vmm(int argc, char **argv, bool json)
 	return rc;
 }
 
+/* args and help may hold newlines: --help indents what follows each one. */
+static const struct command commands[] = {
+	{ "cluster", "status", cmd_cluster, PVHA__API_REQUEST__OP__CLUSTER_STATUS, "",
+	  "membership, quorum and leader, seen from here" },
+	{ "node", "list", cmd_cluster, PVHA__API_REQUEST__OP__NODE_LIST, "",
+	  "every configured node and its state" },
+	{ "guest", "create", cmd_guest_create, PVHA__API_REQUEST__OP__GUEST_CREATE,
+	  "NAME --image FILE --mem SIZE\n[--disk SIZE] [--cmdline STR] [--priority N]\n[--start [--wait S]]",
+	  "register a guest: an ELF image of at most\n"
+	  "900 KiB, memory in whole MiB from 2M to 4G,\n"
+	  "a disk a multiple of 512 bytes (default none),\n"
+	  "priority -1000..1000 (default 0, higher\n"
+	  "first); --start: want it running; --wait: until\nit runs, at most S seconds" },
+	{ "guest", "list", cmd_guest_list, PVHA__API_REQUEST__OP__GUEST_LIST, "",
+	  "every guest: state, node, memory, priority" },
+	{ "guest", "show", cmd_guest_show, PVHA__API_REQUEST__OP__GUEST_SHOW, "G",
+	  "every field of one guest" },
+	{ "guest", "start", cmd_guest_op, PVHA__API_REQUEST__OP__GUEST_START, "G [--wait S]",
+	  "want it running; --wait: until it runs,\nat most S seconds" },
+	{ "guest", "stop", cmd_guest_op, PVHA__API_REQUEST__OP__GUEST_STOP, "G [--force] [--wait S]",
+	  "want it stopped; --force: kill it at once;\n--wait: until it is stopped" },
+	{ "guest", "delete", cmd_guest_op, PVHA__API_REQUEST__OP__GUEST_DELETE, "G",
+	  "remove a stopped guest, its disk and records" },
+	{ "events", NULL, cmd_events, PVHA__API_REQUEST__OP__EVENTS, "[--guest G] [--after N] [--max N]",
+	  "the cluster's event log, or one guest's,\noldest first; --max 1..1000 (default 100)" },
+	{ "vmm", NULL, cmd_vmm, 0, "SOCKET status|pause|resume|stop",
+	  "ask one pvha-vmm at its --control socket" },
+	/* For --help only: the entry above runs every vmm command. */
+	{ "vmm", NULL, cmd_vmm, 0, "SOCKET save FILE", "write a paused guest's state to FILE" },
+};
+
+#define HELP_COL 34
+
+/* Writes s, indenting what follows each newline by indent. Returns the width of its last line. */
+static int put_indented(FILE *f, const char *s, int indent)
+{
+	int col = 0;
+	for (; *s; s++) {
+		fputc(*s, f);
+		col++;
+		if (*s == '\n')
+			col = fprintf(f, "%*s", indent, "");
+	}
+	return col;
+}
+
+/* --help, from commands[]: a synopsis per command, its help beside or below it. */
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: pvha [--json] COMMAND ...\n\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct command *c = &commands[i];
+		int n = fprintf(f, "  %s%s%s%s", c->group, c->verb ? " " : "", c->verb ? c->verb : "",
+				c->args[0] ? " " : "");
+		n += put_indented(f, c->args, 6);
+		if (n >= HELP_COL)
+			fprintf(f, "\n%*s", HELP_COL, "");
+		else
+			fprintf(f, "%*s", HELP_COL - n, "");
+		put_indented(f, c->help, HELP_COL);
+		fputc('\n', f);
+	}
+	fprintf(f, "\n"
+		   "  --json                          machine-readable output (before the command)\n"
+		   "  -h, --help                      this text\n"
+		   "G is a guest's name or uuid; SIZE is bytes, or a number with K, M or G.\n"
+		   "Exit status: 0 done, 1 refused or failed, 2 bad usage.\n");
+}
+
 int main(int argc, char **argv)
 {
 	bool json = false;
@@ -316,10 +817,23 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (strcmp(argv[i], "vmm") == 0)
-		return cmd_vmm(argc - i - 1, argv + i + 1, json);
-	if (!strcmp(argv[i], "cluster") || !strcmp(argv[i], "node") || !strcmp(argv[i], "events"))
-		return cmd_api(argc - i, argv + i, json);
-	fprintf(stderr, "pvha: unknown command '%s' (see pvha --help)\n", argv[i]);
+	const char *group = argv[i], *verb = i + 1 < argc ? argv[i + 1] : NULL;
+	bool known = false;
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++) {
+		const struct command *c = &commands[k];
+		if (strcmp(c->group, group))
+			continue;
+		known = true;
+		if (!c->verb)
+			return c->run(c, argc - i - 1, argv + i + 1, json);
+		if (verb && !strcmp(c->verb, verb))
+			return c->run(c, argc - i - 2, argv + i + 2, json);
+	}
+	if (known && verb)
+		fprintf(stderr, "pvha %s: unknown subcommand '%s' (see pvha --help)\n", group, verb);
+	else if (known)
+		fprintf(stderr, "pvha %s: missing subcommand (see pvha --help)\n", group);
+	else
+		fprintf(stderr, "pvha: unknown command '%s' (see pvha --help)\n", group);
 	return 2;
 }
