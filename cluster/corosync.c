@@ -93,13 +93,11 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group, const struc
 		       const struct cpg_address *joined, size_t n_joined)
 {
 	struct pvclus_cs *cs;
-	uint32_t ids[PVCLUS_MAX_NODES];
-	size_t n = 0;
+	uint32_t ids[PVCLUS_MAX_NODES], jids[PVCLUS_MAX_NODES];
+	size_t n = 0, nj = 0;
 	(void)group;
 	(void)left;
 	(void)n_left;
-	(void)joined;
-	(void)n_joined;
 	if (cpg_context_get(h, (void **)&cs) != CS_OK || !cs->cb.members)
 		return;
 	/* One agent per node: a node is a member when any process of it is. */
@@ -110,8 +108,10 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group, const struc
 		if (!dup)
 			ids[n++] = members[i].nodeid;
 	}
+	for (size_t i = 0; i < n_joined && nj < PVCLUS_MAX_NODES; i++)
+		jids[nj++] = joined[i].nodeid;
 	qsort(ids, n, sizeof(ids[0]), cmp_u32);
-	cs->cb.members(cs->ctx, ids, n, cs->ring_id);
+	cs->cb.members(cs->ctx, ids, n, jids, nj, cs->ring_id);
 }
 
 static void on_totem(cpg_handle_t h, struct cpg_ring_id ring, uint32_t n, const uint32_t *list)

@@ -67,9 +67,12 @@ int agent_send(struct agent *a, Pvha__ClusterMsg *msg);
 /* Loads the registry into a table of stopped records. Returns 0 or -errno. */
 int guests_init(struct agent *a);
 
-/* The membership changed: `left` nodes are gone (NODE_LEFT for every guest),
- * and when `send_table` this agent is the one to send its table. */
-void guests_on_members(struct agent *a, const uint32_t *left, size_t nleft, bool send_table);
+/* The membership changed: `left` nodes are gone (NODE_LEFT for every guest);
+ * when `send_table` this agent is the one to send its table (its state at this
+ * point of the message order); when `await_table` this agent just joined and
+ * takes that table as its state, then applies what came after it. */
+void guests_on_members(struct agent *a, const uint32_t *left, size_t nleft, bool send_table,
+		       bool await_table);
 
 /* This partition lost or regained quorum. */
 void guests_on_quorum(struct agent *a, bool quorate);

@@ -52,8 +52,20 @@ struct guest {
 	qb_loop_timer_handle timer;
 };
 
+#define HELD_MAX 4096
+
+/* A guest message that reached a joiner before the table it waits for. */
+struct held {
+	uint32_t from;
+	size_t len;
+	uint8_t *data;
+};
+
 struct guest_table {
 	struct guest g[MAX_GUESTS];
+	bool awaiting;       /* a joiner before the table arrived */
+	struct held held[HELD_MAX];
+	size_t nheld;
 };
 
 static uint64_t now_ms(void)
@@ -653,7 +665,7 @@ static void send_table(struct agent *a)
 	agent_send(a, &msg);
 }
 
-void guests_on_members(struct agent *a, const uint32_t *left, size_t nleft, bool send)
+void guests_on_members(struct agent *a, const uint32_t *left, size_t nleft, bool send, bool await)
 {
 	for (size_t i = 0; i < nleft; i++) {
 		struct pvclus_ha_event ev = { .type = PVCLUS_HA_EV_NODE_LEFT, .node = left[i] };
@@ -661,6 +673,25 @@ void guests_on_members(struct agent *a, const uint32_t *left, size_t nleft, bool
 	}
 	if (send)
 		send_table(a);
+	if (await) {
+		a->guests->awaiting = true;
+		a->guests->nheld = 0;
+	}
+}
+
+static void hold(struct agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
+{
+	struct guest_table *t = a->guests;
+	if (t->nheld == HELD_MAX) {
+		pvlog_err(-ENOBUFS, "too many messages before the table: dropping one");
+		return;
+	}
+	size_t len = pvha__cluster_msg__get_packed_size(msg);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return;
+	pvha__cluster_msg__pack(msg, buf);
+	t->held[t->nheld++] = (struct held){ .from = from, .len = len, .data = buf };
 }
 
 void guests_on_quorum(struct agent *a, bool quorate)
@@ -685,7 +716,14 @@ void guests_on_quorum(struct agent *a, bool quorate)
 
 void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
 {
-	(void)from;
+	struct guest_table *t = a->guests;
+	if (msg->body_case == PVHA__CLUSTER_MSG__BODY_TABLE) {
+		if (!t->awaiting)
+			return; /* a member that was there already has this state */
+	} else if (t->awaiting) {
+		hold(a, from, msg);
+		return;
+	}
 	switch (msg->body_case) {
 	case PVHA__CLUSTER_MSG__BODY_GUEST_ADD:
 		if (msg->guest_add->uuid.len == 16)
@@ -723,9 +761,9 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 		break;
 	}
 	case PVHA__CLUSTER_MSG__BODY_TABLE: {
-		const Pvha__GuestTable *t = msg->table;
-		for (size_t i = 0; i < t->n_guests; i++) {
-			const Pvha__HaRecord *r = t->guests[i];
+		const Pvha__GuestTable *tb = msg->table;
+		for (size_t i = 0; i < tb->n_guests; i++) {
+			const Pvha__HaRecord *r = tb->guests[i];
 			struct pvclus_ha_guest h;
 			if (r->uuid.len != 16 || msg_to_record(r, &h) != 0)
 				continue;
@@ -737,10 +775,21 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 		}
 		for (int i = 0; i < a->nnodes; i++) {
 			a->peers[i].fenced = false;
-			for (size_t j = 0; j < t->n_fenced_nodes; j++)
-				if (t->fenced_nodes[j] == a->nodes[i].nodeid)
+			for (size_t j = 0; j < tb->n_fenced_nodes; j++)
+				if (tb->fenced_nodes[j] == a->nodes[i].nodeid)
 					a->peers[i].fenced = true;
 		}
+		/* Then what was delivered after the point the table describes. */
+		t->awaiting = false;
+		for (size_t i = 0; i < t->nheld; i++) {
+			Pvha__ClusterMsg *m = pvha__cluster_msg__unpack(NULL, t->held[i].len, t->held[i].data);
+			if (m) {
+				guests_on_message(a, t->held[i].from, m);
+				pvha__cluster_msg__free_unpacked(m, NULL);
+			}
+			free(t->held[i].data);
+		}
+		t->nheld = 0;
 		break;
 	}
 	default:

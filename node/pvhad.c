@@ -213,7 +213,8 @@ static void update_leader(struct agent *a)
 		pvlog_info("leader: %s", a->leader ? agent_node_name(a, a->leader) : "none (not quorate)");
 }
 
-static void on_members(void *ctx, const uint32_t *ids, size_t n, uint64_t ring)
+static void on_members(void *ctx, const uint32_t *ids, size_t n, const uint32_t *joined,
+		       size_t n_joined, uint64_t ring)
 {
 	struct agent *a = ctx;
 	uint32_t old[PVCLUS_MAX_NODES], left[PVCLUS_MAX_NODES];
@@ -248,14 +249,21 @@ static void on_members(void *ctx, const uint32_t *ids, size_t n, uint64_t ring)
 			cluster_event(a, "node-joined", "node %s joined the membership (%zu members)",
 				      agent_node_name(a, ids[j]), n);
 	}
-	/* The table's sender: the lowest node that was a member before this change
-	 * and still is (a joiner's previous view is empty: it never sends). */
+	/* The table's sender: the lowest member that did not join with this
+	 * change (every member computes the same one from CPG's lists). A joiner
+	 * waits for that table when there is a sender. */
 	uint32_t sender = 0;
-	for (size_t j = 0; j < n && !sender; j++)
-		for (size_t i = 0; i < nold; i++)
-			if (old[i] == ids[j])
-				sender = ids[j];
-	guests_on_members(a, left, nleft, sender == a->local);
+	bool i_joined = false;
+	for (size_t j = 0; j < n && !sender; j++) {
+		bool j_joined = false;
+		for (size_t k = 0; k < n_joined; k++)
+			j_joined |= joined[k] == ids[j];
+		if (!j_joined)
+			sender = ids[j];
+	}
+	for (size_t k = 0; k < n_joined; k++)
+		i_joined |= joined[k] == a->local;
+	guests_on_members(a, left, nleft, sender == a->local, i_joined && sender != 0);
 	send_hello(a);
 }
 

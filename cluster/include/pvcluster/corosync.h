@@ -20,9 +20,11 @@
 #define PVCLUS_MAX_NODES 64
 
 struct pvclus_cs_callbacks {
-	/* The CPG membership changed: ids of the members now (sorted), and the
-	 * ring it belongs to. */
-	void (*members)(void *ctx, const uint32_t *ids, size_t n, uint64_t ring_id);
+	/* The CPG membership changed: ids of the members now (sorted), those
+	 * that joined with this change (every member gets the same lists), and
+	 * the ring it belongs to. */
+	void (*members)(void *ctx, const uint32_t *ids, size_t n, const uint32_t *joined,
+			size_t n_joined, uint64_t ring_id);
 	/* votequorum's view: whether this partition is quorate, and how many
 	 * nodes it counts as members. */
 	void (*quorum)(void *ctx, bool quorate, size_t members);
