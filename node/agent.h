@@ -26,6 +26,7 @@ struct peer {
 	uint64_t mem_bytes;
 	uint32_t cpus;
 	bool fenced;     /* fence confirmed, not yet back */
+	bool has_state;  /* its last hello said its guest table is the cluster's */
 };
 
 struct guest_table;
@@ -52,6 +53,14 @@ struct agent {
 };
 
 const char *agent_node_name(const struct agent *a, uint32_t id);
+
+/* Recomputes the leader: the lowest member of a quorate partition that is not
+ * fenced (0: none). Call it when the membership, quorum or fences change. */
+void agent_update_leader(struct agent *a);
+
+/* True when this agent is the leader and may act as one (a joiner waits for
+ * the table that tells it which nodes are fenced). */
+bool agent_leads(const struct agent *a);
 struct peer *agent_peer(struct agent *a, uint32_t id);
 bool agent_is_member(const struct agent *a, uint32_t id);
 
@@ -67,12 +76,18 @@ int agent_send(struct agent *a, Pvha__ClusterMsg *msg);
 /* Loads the registry into a table of stopped records. Returns 0 or -errno. */
 int guests_init(struct agent *a);
 
-/* The membership changed: `left` nodes are gone (NODE_LEFT for every guest);
- * when `send_table` this agent is the one to send its table (its state at this
- * point of the message order); when `await_table` this agent just joined and
- * takes that table as its state, then applies what came after it. */
-void guests_on_members(struct agent *a, const uint32_t *left, size_t nleft, bool send_table,
-		       bool await_table);
+/* The membership changed: `left` nodes are gone (NODE_LEFT for every guest).
+ * An agent without the cluster's state (just started, or back from a
+ * partition that lost quorum) then waits for a table (see guests_on_hello). */
+void guests_on_members(struct agent *a, const uint32_t *left, size_t nleft);
+
+/* A NodeHello arrived (in CPG order): when it comes from an agent without
+ * state, the lowest member with state sends its table — the state at this
+ * point of the message order. */
+void guests_on_hello(struct agent *a, uint32_t from, bool has_state);
+
+/* Whether this agent's table is the cluster's (for its hello). */
+bool guests_have_state(const struct agent *a);
 
 /* This partition lost or regained quorum. */
 void guests_on_quorum(struct agent *a, bool quorate);
@@ -84,6 +99,13 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
  * static storage valid until the next call). */
 void guests_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
 		size_t msglen);
+
+/* Reads what could not be read while the registry was out of reach: specs of
+ * tabled guests, and guests registered meanwhile. */
+void guests_refresh(struct agent *a);
+
+/* pvhad.c: the storage is usable (again): (re)writes this node's record. */
+void agent_storage_ready(struct agent *a);
 
 /* Finds a guest by name or uuid. Returns 0 or -ENOENT. */
 int guests_lookup(struct agent *a, const char *name_or_uuid, uint8_t uuid[16]);

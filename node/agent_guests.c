@@ -37,11 +37,13 @@
 #define MAX_GUESTS 1024
 #define FENCE_EXPIRE_S 3600
 #define START_DEADLINE_MS 15000
+#define TABLE_WAIT_MS 3000
 
 extern char **environ;
 
 struct guest {
 	bool used;
+	bool spec_loaded;      /* false: only the uuid is known (the registry was out of reach) */
 	struct pvstore_guest spec;
 	struct pvclus_ha_guest ha;
 	/* this node's VMM, when it runs one for this guest */
@@ -63,7 +65,9 @@ struct held {
 
 struct guest_table {
 	struct guest g[MAX_GUESTS];
-	bool awaiting;       /* a joiner before the table arrived */
+	bool have_state;     /* this table is the cluster's */
+	bool awaiting;       /* without state, in a membership with others: a table is due */
+	qb_loop_timer_handle await_timer;
 	struct held held[HELD_MAX];
 	size_t nheld;
 };
@@ -104,6 +108,7 @@ static struct guest *add(struct agent *a, const struct pvstore_guest *spec)
 			g = &a->guests->g[i];
 			memset(g, 0, sizeof(*g));
 			g->used = true;
+			g->spec_loaded = true;
 			g->spec = *spec;
 			pvclus_ha_init(&g->ha);
 			return g;
@@ -112,17 +117,51 @@ static struct guest *add(struct agent *a, const struct pvstore_guest *spec)
 	return NULL;
 }
 
-/* Reads a guest's spec from the registry into the table. */
+/* Reads a guest's spec from the registry into the table. When the registry
+ * is out of reach (this node is fenced, say), the guest is still tabled by
+ * its uuid, and its spec read later (guests_refresh). */
 static struct guest *load(struct agent *a, const uint8_t uuid[16])
 {
 	struct pvstore_guest spec;
-	if (!a->st || pvstore_guest_read(a->st, uuid, &spec) != 0) {
-		char u[PVSTORE_UUID_STR];
-		pvstore_uuid_format(uuid, u);
-		pvlog_warn("guest %s: cannot read its spec: %s", u, pvstore_errmsg());
-		return NULL;
+	struct guest *g = find(a, uuid);
+	int err = a->st ? pvstore_guest_read(a->st, uuid, &spec) : -ENOTCONN;
+	if (err == 0) {
+		if (g) {
+			g->spec = spec;
+			g->spec_loaded = true;
+			return g;
+		}
+		return add(a, &spec);
 	}
-	return add(a, &spec);
+	if (err == -ENOENT)
+		return NULL;
+	char u[PVSTORE_UUID_STR];
+	pvstore_uuid_format(uuid, u);
+	pvlog_warn("guest %s: cannot read its spec yet: %s", u, pvstore_errmsg());
+	if (g)
+		return g;
+	memset(&spec, 0, sizeof(spec));
+	memcpy(spec.uuid, uuid, 16);
+	snprintf(spec.name, sizeof(spec.name), "%s", u);
+	g = add(a, &spec);
+	if (g)
+		g->spec_loaded = false;
+	return g;
+}
+
+void guests_refresh(struct agent *a)
+{
+	struct pvstore_guest_entry *list = NULL;
+	size_t n = 0;
+	for (int i = 0; i < MAX_GUESTS; i++)
+		if (a->guests->g[i].used && !a->guests->g[i].spec_loaded)
+			load(a, a->guests->g[i].spec.uuid);
+	if (a->st && pvstore_guest_list(a->st, &list, &n) == 0) {
+		for (size_t i = 0; i < n; i++)
+			if (!find(a, list[i].uuid))
+				load(a, list[i].uuid);
+		free(list);
+	}
 }
 
 int guests_init(struct agent *a)
@@ -500,9 +539,14 @@ static void log_step(struct agent *a, struct guest *g, const struct pvclus_ha_ac
 
 /* ---- applying events ----------------------------------------------------- */
 
+bool agent_leads(const struct agent *a)
+{
+	return a->leader && a->leader == a->local && !a->guests->awaiting;
+}
+
 static void do_actions(struct agent *a, struct guest *g, const struct pvclus_ha_actions *acts)
 {
-	bool leader = a->leader == a->local;
+	bool leader = agent_leads(a);
 	for (unsigned i = 0; i < acts->n; i++) {
 		const struct pvclus_ha_action *act = &acts->a[i];
 		bool mine = act->node == a->local;
@@ -539,7 +583,9 @@ static void do_actions(struct agent *a, struct guest *g, const struct pvclus_ha_
 				struct peer *p = agent_peer(a, act->peer);
 				fenced_addr = p && p->addr[0] ? p->addr : NULL;
 			}
-			int err = clear_lock(a, g, fenced_addr);
+			if (!g->spec_loaded)
+				load(a, g->spec.uuid);
+			int err = g->spec_loaded ? clear_lock(a, g, fenced_addr) : -EIO;
 			if (!err)
 				err = spawn_vmm(a, g);
 			if (err) {
@@ -665,17 +711,72 @@ static void send_table(struct agent *a)
 	agent_send(a, &msg);
 }
 
-void guests_on_members(struct agent *a, const uint32_t *left, size_t nleft, bool send, bool await)
+static void replay_held(struct agent *a)
+{
+	struct guest_table *t = a->guests;
+	t->awaiting = false;
+	t->have_state = true;
+	agent_update_leader(a);
+	for (size_t i = 0; i < t->nheld; i++) {
+		Pvha__ClusterMsg *m = pvha__cluster_msg__unpack(NULL, t->held[i].len, t->held[i].data);
+		if (m) {
+			guests_on_message(a, t->held[i].from, m);
+			pvha__cluster_msg__free_unpacked(m, NULL);
+		}
+		free(t->held[i].data);
+	}
+	t->nheld = 0;
+}
+
+/* No table came: every member joined at once (a whole-cluster start), so the
+ * registry this agent read is the state. */
+static void table_timeout(void *data)
+{
+	struct agent *a = data;
+	if (!a->guests->awaiting)
+		return;
+	pvlog_info("no guest table came in %d ms: starting from the registry", TABLE_WAIT_MS);
+	replay_held(a);
+}
+
+bool guests_have_state(const struct agent *a)
+{
+	return a->guests->have_state;
+}
+
+void guests_on_hello(struct agent *a, uint32_t from, bool has_state)
+{
+	if (has_state || from == a->local || !a->guests->have_state)
+		return;
+	/* The lowest member with state answers a hello without it. */
+	for (size_t i = 0; i < a->nmembers; i++) {
+		uint32_t id = a->members[i];
+		struct peer *p = agent_peer(a, id);
+		if (id == a->local || (p && p->has_state)) {
+			if (id == a->local) {
+				pvlog_debug("node %u has no state: sending the table", from);
+				send_table(a);
+			}
+			return;
+		}
+	}
+}
+
+void guests_on_members(struct agent *a, const uint32_t *left, size_t nleft)
 {
 	for (size_t i = 0; i < nleft; i++) {
 		struct pvclus_ha_event ev = { .type = PVCLUS_HA_EV_NODE_LEFT, .node = left[i] };
 		apply_all(a, &ev);
 	}
-	if (send)
-		send_table(a);
+	bool await = !a->guests->have_state && !a->guests->awaiting && a->nmembers > 1;
+	if (!a->guests->have_state && a->nmembers <= 1 && a->quorate)
+		a->guests->have_state = true; /* alone and quorate: the registry is all there is */
+	pvlog_debug("membership: %zu left, state %d, await table %d", nleft, a->guests->have_state, await);
 	if (await) {
 		a->guests->awaiting = true;
 		a->guests->nheld = 0;
+		qb_loop_timer_add(a->loop, QB_LOOP_MED, TABLE_WAIT_MS * QB_TIME_NS_IN_MSEC, a, table_timeout,
+				  &a->guests->await_timer);
 	}
 }
 
@@ -701,7 +802,12 @@ void guests_on_quorum(struct agent *a, bool quorate)
 		.node = a->local,
 	};
 	apply_all(a, &ev);
+	if (quorate && !a->guests->have_state && a->nmembers <= 1 && !a->guests->awaiting)
+		a->guests->have_state = true; /* alone and quorate: the registry is all there is */
 	if (!quorate) {
+		/* The majority decides what happened meanwhile: take its table when
+		 * this node is back. */
+		a->guests->have_state = false;
 		/* Whatever the records say: no guest runs in a partition without quorum. */
 		for (int i = 0; i < MAX_GUESTS; i++) {
 			struct guest *g = &a->guests->g[i];
@@ -718,6 +824,8 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 {
 	struct guest_table *t = a->guests;
 	if (msg->body_case == PVHA__CLUSTER_MSG__BODY_TABLE) {
+		pvlog_debug("table of %zu guests from node %u (%s)", msg->table->n_guests, from,
+			    t->awaiting ? "taking it" : "ignored: this node has the state");
 		if (!t->awaiting)
 			return; /* a member that was there already has this state */
 	} else if (t->awaiting) {
@@ -745,14 +853,18 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 		struct peer *p = agent_peer(a, msg->node_fenced->nodeid);
 		if (p && msg->node_fenced->unfenced) {
 			p->fenced = false;
+			agent_update_leader(a);
 			if (msg->node_fenced->nodeid == a->local) {
 				pvlog_info("this node's fence was lifted: storage usable again");
 				a->storage_ok = true;
+				agent_storage_ready(a);
+				guests_refresh(a);
 			}
 			break;
 		}
 		if (p) {
 			p->fenced = true;
+			agent_update_leader(a);
 			if (msg->node_fenced->addr[0])
 				snprintf(p->addr, sizeof(p->addr), "%s", msg->node_fenced->addr);
 		}
@@ -780,16 +892,8 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 					a->peers[i].fenced = true;
 		}
 		/* Then what was delivered after the point the table describes. */
-		t->awaiting = false;
-		for (size_t i = 0; i < t->nheld; i++) {
-			Pvha__ClusterMsg *m = pvha__cluster_msg__unpack(NULL, t->held[i].len, t->held[i].data);
-			if (m) {
-				guests_on_message(a, t->held[i].from, m);
-				pvha__cluster_msg__free_unpacked(m, NULL);
-			}
-			free(t->held[i].data);
-		}
-		t->nheld = 0;
+		qb_loop_timer_del(a->loop, t->await_timer);
+		replay_held(a);
 		break;
 	}
 	default:

@@ -107,6 +107,26 @@ static int load_incarnation(struct agent *a)
 	return fclose(f) == 0 ? 0 : -errno;
 }
 
+static int put_node_record(struct agent *a)
+{
+	struct pvstore_node n = { 0 };
+	snprintf(n.name, sizeof(n.name), "%s", a->cfg.node_name);
+	snprintf(n.addr, sizeof(n.addr), "%s", a->cfg.address);
+	snprintf(n.incarnation, sizeof(n.incarnation), "%s", a->incarnation);
+	n.mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	n.cpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	int err = pvstore_node_put(a->st, &n);
+	if (err)
+		pvlog_err(err, "storage: writing node record: %s", pvstore_errmsg());
+	return err;
+}
+
+void agent_storage_ready(struct agent *a)
+{
+	if (a->st && put_node_record(a) == 0)
+		a->storage_ok = true;
+}
+
 static int connect_storage(struct agent *a)
 {
 	char client[80];
@@ -122,17 +142,9 @@ static int connect_storage(struct agent *a)
 		pvlog_err(err, "storage: %s", pvstore_errmsg());
 		return err;
 	}
-	struct pvstore_node n = { 0 };
-	snprintf(n.name, sizeof(n.name), "%s", a->cfg.node_name);
-	snprintf(n.addr, sizeof(n.addr), "%s", a->cfg.address);
-	snprintf(n.incarnation, sizeof(n.incarnation), "%s", a->incarnation);
-	n.mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
-	n.cpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
-	err = pvstore_node_put(a->st, &n);
-	if (err) {
-		pvlog_err(err, "storage: writing node record: %s", pvstore_errmsg());
+	err = put_node_record(a);
+	if (err)
 		return err;
-	}
 	a->storage_ok = true;
 	return 0;
 }
@@ -165,6 +177,7 @@ static void send_hello(struct agent *a)
 	h.incarnation = a->incarnation;
 	h.mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	h.cpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	h.has_state = guests_have_state(a);
 	ProtobufCBinaryData running[256];
 	h.n_running = guests_running_here(a, running, 256);
 	h.running = running;
@@ -194,8 +207,10 @@ static void on_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *dat
 			snprintf(p->incarnation, sizeof(p->incarnation), "%s", h->incarnation);
 			p->mem_bytes = h->mem_bytes;
 			p->cpus = h->cpus;
-			if (p->fenced && h->n_running == 0 && a->leader == a->local)
+			p->has_state = h->has_state;
+			if (p->fenced && h->n_running == 0 && agent_leads(a))
 				guests_unfence(a, nodeid);
+			guests_on_hello(a, nodeid, h->has_state);
 		} else {
 			pvlog_warn("cpg: hello from node %u, which is not in the nodelist", nodeid);
 		}
@@ -205,10 +220,17 @@ static void on_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *dat
 	pvha__cluster_msg__free_unpacked(msg, NULL);
 }
 
-static void update_leader(struct agent *a)
+void agent_update_leader(struct agent *a)
 {
 	uint32_t old = a->leader;
-	a->leader = a->quorate && a->nmembers ? a->members[0] : 0;
+	/* The lowest member that is not fenced: a fenced node cannot write to
+	 * RADOS (nor lift its own fence) until the leader lets it back. */
+	a->leader = 0;
+	for (size_t i = 0; a->quorate && i < a->nmembers && !a->leader; i++) {
+		struct peer *p = agent_peer(a, a->members[i]);
+		if (!p || !p->fenced)
+			a->leader = a->members[i];
+	}
 	if (a->leader != old)
 		pvlog_info("leader: %s", a->leader ? agent_node_name(a, a->leader) : "none (not quorate)");
 }
@@ -223,18 +245,20 @@ static void on_members(void *ctx, const uint32_t *ids, size_t n, const uint32_t 
 	memcpy(a->members, ids, n * sizeof(ids[0]));
 	a->nmembers = n;
 	a->ring_id = ring;
-	update_leader(a);
+	agent_update_leader(a);
 	/* The lowest member logs membership changes, quorate or not: each side of
 	 * a partition records what it saw, once. */
-	bool i_lead = n > 0 && ids[0] == a->local;
+	bool i_lead = n > 0 && ids[0] == a->local && a->storage_ok;
 	for (size_t i = 0; i < nold; i++) {
 		bool still = false;
 		for (size_t j = 0; j < n; j++)
 			still |= old[i] == ids[j];
 		if (!still) {
 			struct peer *p = agent_peer(a, old[i]);
-			if (p)
+			if (p) {
 				p->hello = false;
+				p->has_state = false;
+			}
 			left[nleft++] = old[i];
 			if (i_lead)
 				cluster_event(a, "node-left", "node %s left the membership (%zu members)",
@@ -249,21 +273,9 @@ static void on_members(void *ctx, const uint32_t *ids, size_t n, const uint32_t 
 			cluster_event(a, "node-joined", "node %s joined the membership (%zu members)",
 				      agent_node_name(a, ids[j]), n);
 	}
-	/* The table's sender: the lowest member that did not join with this
-	 * change (every member computes the same one from CPG's lists). A joiner
-	 * waits for that table when there is a sender. */
-	uint32_t sender = 0;
-	bool i_joined = false;
-	for (size_t j = 0; j < n && !sender; j++) {
-		bool j_joined = false;
-		for (size_t k = 0; k < n_joined; k++)
-			j_joined |= joined[k] == ids[j];
-		if (!j_joined)
-			sender = ids[j];
-	}
-	for (size_t k = 0; k < n_joined; k++)
-		i_joined |= joined[k] == a->local;
-	guests_on_members(a, left, nleft, sender == a->local, i_joined && sender != 0);
+	(void)joined;
+	(void)n_joined;
+	guests_on_members(a, left, nleft);
 	send_hello(a);
 }
 
@@ -273,7 +285,7 @@ static void on_quorum(void *ctx, bool quorate, size_t members)
 	if (quorate == a->quorate)
 		return;
 	a->quorate = quorate;
-	update_leader(a);
+	agent_update_leader(a);
 	guests_on_quorum(a, quorate);
 	cluster_event(a, quorate ? "quorum-regained" : "quorum-lost", "node %s: partition of %zu %s",
 		      a->cfg.node_name, members, quorate ? "is quorate" : "lost quorum");
@@ -287,7 +299,7 @@ static void on_lost(void *ctx)
 	pvlog_warn("corosync: the local corosync went away; retrying every second");
 	a->quorate = false;
 	a->nmembers = 0;
-	update_leader(a);
+	agent_update_leader(a);
 	qb_loop_timer_add(a->loop, QB_LOOP_MED, 1000ull * QB_TIME_NS_IN_MSEC, a, reconnect,
 			  &a->reconnect_timer);
 }
@@ -567,6 +579,8 @@ int main(int argc, char **argv)
 	int c, err;
 
 	pvlog_prog = "pvhad";
+	if (getenv("PVHA_DEBUG"))
+		pvlog_max_level = PVLOG_DEBUG;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c': config = optarg; break;

@@ -37,8 +37,13 @@ for run in $(seq "$RUNS"); do
 		((SECONDS < end)) || { echo "bench_failover: run $run: no recovery in 60 s" >&2; exit 1; }
 		sleep 0.02
 	done
+	# the leader appends the running event once it applied the report: wait for it
+	end=$((SECONDS + 10))
+	until gev=$(pv "$survivor" --json events --guest g --after "${glast:-0}") && [[ $gev == *'"what":"running"'* ]]; do
+		((SECONDS < end)) || break
+		sleep 0.05
+	done
 	ev=$(pv "$survivor" --json events --after "${last:-0}")
-	gev=$(pv "$survivor" --json events --guest g --after "${glast:-0}")
 	left=$(grep -o '{[^}]*"what":"node-left"[^}]*}' <<<"$ev" | head -1 | grep -o '"time_ms":[0-9]*' | cut -d: -f2)
 	fenced=$(grep -o '{[^}]*"what":"fenced"[^}]*}' <<<"$ev" | head -1 | grep -o '"time_ms":[0-9]*' | cut -d: -f2)
 	running=$(grep -o '{[^}]*"what":"running"[^}]*}' <<<"$gev" | tail -1 | grep -o '"time_ms":[0-9]*' | cut -d: -f2)
@@ -54,7 +59,7 @@ for run in $(seq "$RUNS"); do
 	"$LAB" boot "$owner" >/dev/null
 	# wait until the booted node is a member again before the next run
 	end=$((SECONDS + 60))
-	until pv "$owner" --json cluster status 2>/dev/null | grep -q '"quorate":true'; do
+	until pv "$owner" --json cluster status 2>/dev/null | grep -q '"quorate":true.*"storage_ok":true'; do
 		((SECONDS < end)) || { echo "bench_failover: $owner did not come back" >&2; exit 1; }
 		sleep 0.1
 	done
