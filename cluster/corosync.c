@@ -117,10 +117,16 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group, const struc
 static void on_totem(cpg_handle_t h, struct cpg_ring_id ring, uint32_t n, const uint32_t *list)
 {
 	struct pvclus_cs *cs;
-	(void)n;
-	(void)list;
-	if (cpg_context_get(h, (void **)&cs) == CS_OK)
-		cs->ring_id = ring.seq;
+	uint32_t ids[PVCLUS_MAX_NODES];
+	size_t m = 0;
+	if (cpg_context_get(h, (void **)&cs) != CS_OK)
+		return;
+	cs->ring_id = ring.seq;
+	for (uint32_t i = 0; i < n && m < PVCLUS_MAX_NODES; i++)
+		ids[m++] = list[i];
+	qsort(ids, m, sizeof(ids[0]), cmp_u32);
+	if (cs->cb.ring)
+		cs->cb.ring(cs->ctx, ids, m, ring.seq);
 }
 
 static void on_quorum(votequorum_handle_t h, uint64_t context, uint32_t quorate, uint32_t n,

@@ -40,8 +40,11 @@ struct agent {
 	struct pvclus_cs *cs;
 	qb_loop_timer_handle reconnect_timer;
 	uint32_t local;
-	uint32_t members[PVCLUS_MAX_NODES];
+	uint32_t members[PVCLUS_MAX_NODES];  /* nodes whose agent is in the CPG group */
 	size_t nmembers;
+	uint32_t ring[PVCLUS_MAX_NODES];     /* nodes in the totem ring */
+	size_t nring;
+	bool have_ring;
 	uint64_t ring_id;
 	bool quorate;
 	uint32_t leader;
@@ -76,10 +79,13 @@ int agent_send(struct agent *a, Pvha__ClusterMsg *msg);
 /* Loads the registry into a table of stopped records. Returns 0 or -errno. */
 int guests_init(struct agent *a);
 
-/* The membership changed: `left` nodes are gone (NODE_LEFT for every guest).
- * An agent without the cluster's state (just started, or back from a
- * partition that lost quorum) then waits for a table (see guests_on_hello). */
-void guests_on_members(struct agent *a, const uint32_t *left, size_t nleft);
+/* Nodes left the ring (down or cut off): NODE_LEFT for every guest. */
+void guests_on_nodes_left(struct agent *a, const uint32_t *left, size_t nleft);
+
+/* The agents' membership changed. An agent without the cluster's state (just
+ * started, or back from a partition that lost quorum) then waits for a table
+ * (see guests_on_hello). */
+void guests_on_members(struct agent *a);
 
 /* A NodeHello arrived (in CPG order): when it comes from an agent without
  * state, the lowest member with state sends its table — the state at this

@@ -13,6 +13,7 @@
  * client (IP:0/NONCE) is blocklisted and the lock broken, so none of its
  * in-flight writes can land after the new copy's.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -41,6 +42,10 @@
 
 extern char **environ;
 
+static struct agent *the_agent; /* for timer callbacks, which carry only the guest */
+
+static void adopt_running(struct agent *a);
+
 struct guest {
 	bool used;
 	bool spec_loaded;      /* false: only the uuid is known (the registry was out of reach) */
@@ -50,6 +55,7 @@ struct guest {
 	pid_t pid;
 	bool start_reported;   /* STARTED sent */
 	bool stopping;         /* we asked it to stop */
+	bool adopted;          /* started by an earlier agent: not our child, watched by polling */
 	uint64_t spawn_ms;
 	qb_loop_timer_handle timer;
 };
@@ -171,15 +177,19 @@ int guests_init(struct agent *a)
 	a->guests = calloc(1, sizeof(*a->guests));
 	if (!a->guests)
 		return -ENOMEM;
-	if (!a->st)
+	the_agent = a;
+	if (!a->st) {
+		adopt_running(a);
 		return -ENOTCONN;
+	}
 	int err = pvstore_guest_list(a->st, &list, &n);
-	if (err)
-		return err;
-	for (size_t i = 0; i < n; i++)
-		load(a, list[i].uuid);
-	free(list);
-	return 0;
+	if (!err) {
+		for (size_t i = 0; i < n; i++)
+			load(a, list[i].uuid);
+		free(list);
+	}
+	adopt_running(a);
+	return err;
 }
 
 size_t guests_running_here(struct agent *a, ProtobufCBinaryData *out, size_t max)
@@ -339,7 +349,6 @@ static int spawn_vmm(struct agent *a, struct guest *g)
 	return 0;
 }
 
-static struct agent *the_agent; /* for timer callbacks, which carry only the guest */
 
 /* Polls a starting VMM until its control socket answers (it takes the lock
  * before it listens, so an answer means it runs and owns the guest). */
@@ -378,6 +387,81 @@ static void stop_vmm(struct agent *a, struct guest *g, bool force)
 	kill(g->pid, force ? SIGKILL : SIGTERM);
 }
 
+/* A VMM of this node ended with exit status code (-1: killed by a signal, or
+ * unknown for an adopted one): report what that means for its guest. */
+static void vmm_ended(struct agent *a, struct guest *g, int code)
+{
+	g->pid = 0;
+	g->adopted = false;
+	if (g->stopping) {
+		if (code != 0 && code != 1 && code != 5)
+			clear_lock(a, g, NULL); /* killed: its lock is a dead client's */
+		send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+	} else if (!g->start_reported) {
+		send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false,
+			   code == 8 ? -EBUSY : -EIO, 0);
+	} else {
+		/* exit 0: the guest powered itself off; anything else is a crash */
+		send_event(a, g->spec.uuid, PVCLUS_HA_EV_VMM_EXITED, a->local, code != 0, 0, 0);
+	}
+}
+
+/* An adopted VMM is not our child: poll whether it still lives. */
+static void watch_adopted(void *data)
+{
+	struct guest *g = data;
+	struct agent *a = the_agent;
+	if (!g->used || !g->adopted || g->pid <= 0)
+		return;
+	if (kill(g->pid, 0) < 0 && errno == ESRCH) {
+		pvlog_info("guest %s: adopted pvha-vmm %d ended", g->spec.name, (int)g->pid);
+		vmm_ended(a, g, -1);
+		return;
+	}
+	qb_loop_timer_add(a->loop, QB_LOOP_MED, 200ull * QB_TIME_NS_IN_MSEC, g, watch_adopted, &g->timer);
+}
+
+/* After an agent restart on the same boot: the VMMs still running here (their
+ * control sockets answer) are this node's again. */
+static void adopt_running(struct agent *a)
+{
+	char dir[600];
+	guest_dir(a, dir, sizeof(dir));
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l < 6 || strcmp(e->d_name + l - 5, ".sock") != 0)
+			continue;
+		char path[900];
+		int fd;
+		Pvha__VmmReply *rep = NULL;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (vmmctl_connect(path, 2000, &fd) != 0)
+			continue;
+		if (vmmctl_call(fd, PVHA__VMM_REQUEST__OP__STATUS, NULL, &rep) == 0 && rep->status &&
+		    rep->status->guest_id.len == 16 && strcmp(rep->status->state, "stopped") != 0) {
+			struct guest *g = find(a, rep->status->guest_id.data);
+			if (!g)
+				g = load(a, rep->status->guest_id.data);
+			if (g) {
+				g->pid = (pid_t)rep->status->pid;
+				g->adopted = true;
+				g->start_reported = true;
+				pvlog_info("guest %s: adopted its running pvha-vmm (pid %d)", g->spec.name, (int)g->pid);
+				qb_loop_timer_add(a->loop, QB_LOOP_MED, 200ull * QB_TIME_NS_IN_MSEC, g,
+						  watch_adopted, &g->timer);
+			}
+		}
+		if (rep)
+			pvha__vmm_reply__free_unpacked(rep, NULL);
+		close(fd);
+	}
+	closedir(d);
+}
+
 /* SIGCHLD: reports every VMM of ours that ended. */
 static int32_t on_sigchld(int32_t sig, void *data)
 {
@@ -395,18 +479,7 @@ static int32_t on_sigchld(int32_t sig, void *data)
 		int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 		pvlog_info("guest %s: pvha-vmm %d ended (%s %d)", g->spec.name, (int)pid,
 			   code >= 0 ? "exit" : "signal", code >= 0 ? code : WTERMSIG(status));
-		g->pid = 0;
-		if (g->stopping) {
-			if (code != 0 && code != 1 && code != 5)
-				clear_lock(a, g, NULL); /* killed: its lock is a dead client's */
-			send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
-		} else if (!g->start_reported) {
-			send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false,
-				   code == 8 ? -EBUSY : -EIO, 0);
-		} else {
-			/* exit 0: the guest powered itself off; anything else is a crash */
-			send_event(a, g->spec.uuid, PVCLUS_HA_EV_VMM_EXITED, a->local, code != 0, 0, 0);
-		}
+		vmm_ended(a, g, code);
 	}
 	return 0;
 }
@@ -762,16 +835,20 @@ void guests_on_hello(struct agent *a, uint32_t from, bool has_state)
 	}
 }
 
-void guests_on_members(struct agent *a, const uint32_t *left, size_t nleft)
+void guests_on_nodes_left(struct agent *a, const uint32_t *left, size_t nleft)
 {
 	for (size_t i = 0; i < nleft; i++) {
 		struct pvclus_ha_event ev = { .type = PVCLUS_HA_EV_NODE_LEFT, .node = left[i] };
 		apply_all(a, &ev);
 	}
+}
+
+void guests_on_members(struct agent *a)
+{
 	bool await = !a->guests->have_state && !a->guests->awaiting && a->nmembers > 1;
-	if (!a->guests->have_state && a->nmembers <= 1 && a->quorate)
+	if (!a->guests->have_state && a->nmembers == 1 && a->quorate)
 		a->guests->have_state = true; /* alone and quorate: the registry is all there is */
-	pvlog_debug("membership: %zu left, state %d, await table %d", nleft, a->guests->have_state, await);
+	pvlog_debug("membership: state %d, await table %d", a->guests->have_state, await);
 	if (await) {
 		a->guests->awaiting = true;
 		a->guests->nheld = 0;
@@ -802,7 +879,7 @@ void guests_on_quorum(struct agent *a, bool quorate)
 		.node = a->local,
 	};
 	apply_all(a, &ev);
-	if (quorate && !a->guests->have_state && a->nmembers <= 1 && !a->guests->awaiting)
+	if (quorate && !a->guests->have_state && a->nmembers == 1 && !a->guests->awaiting)
 		a->guests->have_state = true; /* alone and quorate: the registry is all there is */
 	if (!quorate) {
 		/* The majority decides what happened meanwhile: take its table when

@@ -220,6 +220,14 @@ static void on_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *dat
 	pvha__cluster_msg__free_unpacked(msg, NULL);
 }
 
+static bool in_list(const uint32_t *ids, size_t n, uint32_t id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
 void agent_update_leader(struct agent *a)
 {
 	uint32_t old = a->leader;
@@ -228,55 +236,66 @@ void agent_update_leader(struct agent *a)
 	a->leader = 0;
 	for (size_t i = 0; a->quorate && i < a->nmembers && !a->leader; i++) {
 		struct peer *p = agent_peer(a, a->members[i]);
-		if (!p || !p->fenced)
+		/* the ring may already say its node is gone, before CPG does */
+		bool in_ring = !a->have_ring || in_list(a->ring, a->nring, a->members[i]);
+		if ((!p || !p->fenced) && in_ring)
 			a->leader = a->members[i];
 	}
 	if (a->leader != old)
 		pvlog_info("leader: %s", a->leader ? agent_node_name(a, a->leader) : "none (not quorate)");
 }
 
+/* The agents' membership (CPG): who can act, who leads. An agent leaving
+ * while its node stays in the ring has only restarted: its guests run on. */
 static void on_members(void *ctx, const uint32_t *ids, size_t n, const uint32_t *joined,
 		       size_t n_joined, uint64_t ring)
 {
 	struct agent *a = ctx;
-	uint32_t old[PVCLUS_MAX_NODES], left[PVCLUS_MAX_NODES];
-	size_t nold = a->nmembers, nleft = 0;
-	memcpy(old, a->members, sizeof(old));
+	(void)joined;
+	(void)n_joined;
+	for (size_t i = 0; i < a->nmembers; i++) {
+		struct peer *p = agent_peer(a, a->members[i]);
+		if (p && !in_list(ids, n, a->members[i])) {
+			p->hello = false;
+			p->has_state = false;
+		}
+	}
 	memcpy(a->members, ids, n * sizeof(ids[0]));
 	a->nmembers = n;
 	a->ring_id = ring;
 	agent_update_leader(a);
-	/* The lowest member logs membership changes, quorate or not: each side of
-	 * a partition records what it saw, once. */
-	bool i_lead = n > 0 && ids[0] == a->local && a->storage_ok;
-	for (size_t i = 0; i < nold; i++) {
-		bool still = false;
-		for (size_t j = 0; j < n; j++)
-			still |= old[i] == ids[j];
-		if (!still) {
-			struct peer *p = agent_peer(a, old[i]);
-			if (p) {
-				p->hello = false;
-				p->has_state = false;
-			}
-			left[nleft++] = old[i];
-			if (i_lead)
+	guests_on_members(a);
+	send_hello(a);
+}
+
+/* The nodes' membership (the totem ring): a node that left is down or cut
+ * off, and its guests go through fencing. The lowest agent logs it. */
+static void on_ring(void *ctx, const uint32_t *ids, size_t n, uint64_t ring_id)
+{
+	struct agent *a = ctx;
+	uint32_t left[PVCLUS_MAX_NODES];
+	size_t nleft = 0;
+	bool first = !a->have_ring;
+	(void)ring_id;
+	bool i_log = a->nmembers > 0 && a->members[0] == a->local && a->storage_ok;
+	for (size_t i = 0; i < a->nring; i++) {
+		if (!in_list(ids, n, a->ring[i])) {
+			left[nleft++] = a->ring[i];
+			if (i_log)
 				cluster_event(a, "node-left", "node %s left the membership (%zu members)",
-					      agent_node_name(a, old[i]), n);
+					      agent_node_name(a, a->ring[i]), n);
 		}
 	}
-	for (size_t j = 0; j < n; j++) {
-		bool was = false;
-		for (size_t i = 0; i < nold; i++)
-			was |= old[i] == ids[j];
-		if (!was && ids[j] != a->local && i_lead)
+	for (size_t j = 0; j < n && !first; j++)
+		if (!in_list(a->ring, a->nring, ids[j]) && ids[j] != a->local && i_log)
 			cluster_event(a, "node-joined", "node %s joined the membership (%zu members)",
 				      agent_node_name(a, ids[j]), n);
-	}
-	(void)joined;
-	(void)n_joined;
-	guests_on_members(a, left, nleft);
-	send_hello(a);
+	memcpy(a->ring, ids, n * sizeof(ids[0]));
+	a->nring = n;
+	a->have_ring = true;
+	agent_update_leader(a);
+	if (nleft)
+		guests_on_nodes_left(a, left, nleft);
 }
 
 static void on_quorum(void *ctx, bool quorate, size_t members)
@@ -299,6 +318,8 @@ static void on_lost(void *ctx)
 	pvlog_warn("corosync: the local corosync went away; retrying every second");
 	a->quorate = false;
 	a->nmembers = 0;
+	a->nring = 0;
+	a->have_ring = false;
 	agent_update_leader(a);
 	qb_loop_timer_add(a->loop, QB_LOOP_MED, 1000ull * QB_TIME_NS_IN_MSEC, a, reconnect,
 			  &a->reconnect_timer);
@@ -306,6 +327,7 @@ static void on_lost(void *ctx)
 
 static const struct pvclus_cs_callbacks cs_callbacks = {
 	.members = on_members,
+	.ring = on_ring,
 	.quorum = on_quorum,
 	.deliver = on_deliver,
 	.lost = on_lost,

@@ -102,6 +102,25 @@ pid=$("$LAB" exec "$owner" pgrep -f "pvha-vmm.*$uuid" | head -1)
 check_wait "VMM killed: c1 restarted in place" n1 c1 '"state":"running"' "\"owner\":\"$owner\"" '"restarts":1'
 if wait_console "$con" "counter: verified .* records, boot 2"; then ok "c1 rebooted from its disk, log verified"; else fail "c1 rebooted from its disk, log verified"; tail -5 "$con"; fi
 
+# Kill the agent alone: the guest keeps running, and the restarted agent
+# (same boot, same incarnation) adopts its VMM: a crash afterwards is seen
+# and restarted in place again.
+pid=$("$LAB" exec "$owner" pgrep -f "pvha-vmm.*$uuid" | head -1)
+seq_before=$(grep -c "flushed seq" "$con")
+"$LAB" agent-restart "$owner" >/dev/null
+end=$((SECONDS + DEADLINE_S))
+until pv "$owner" --json cluster status 2>/dev/null | grep -q '"quorate":true'; do
+	((SECONDS < end)) || break
+	sleep 0.1
+done
+if "$LAB" exec "$owner" kill -0 "$pid" 2>/dev/null; then ok "agent restart: the guest's VMM ($pid) kept running"; else fail "agent restart: the guest's VMM kept running"; fi
+end=$((SECONDS + DEADLINE_S))
+while (($(grep -c "flushed seq" "$con") <= seq_before + 5 && SECONDS < end)); do sleep 0.1; done
+if (($(grep -c "flushed seq" "$con") > seq_before + 5)); then ok "agent restart: the guest kept writing"; else fail "agent restart: the guest kept writing"; fi
+check_wait "agent restart: c1 still running on $owner" n3 c1 '"state":"running"' "\"owner\":\"$owner\""
+"$LAB" exec "$owner" kill -9 "$pid"
+check_wait "adopted VMM killed: c1 restarted in place" n1 c1 '"state":"running"' "\"owner\":\"$owner\"" '"restarts":2'
+
 # Power off its node: recovered on a survivor.
 cp "$con" "$DIR/before-poweroff.console"
 "$LAB" poweroff "$owner" >/dev/null

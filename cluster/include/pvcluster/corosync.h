@@ -25,6 +25,11 @@ struct pvclus_cs_callbacks {
 	 * the ring it belongs to. */
 	void (*members)(void *ctx, const uint32_t *ids, size_t n, const uint32_t *joined,
 			size_t n_joined, uint64_t ring_id);
+	/* The totem ring changed: the nodes (not agents) of this ring, sorted.
+	 * In CPG order with the messages; the first call is the initial ring. A
+	 * node that leaves the ring is down or cut off; an agent that leaves the
+	 * CPG group while its node stays in the ring has only restarted. */
+	void (*ring)(void *ctx, const uint32_t *ids, size_t n, uint64_t ring_id);
 	/* votequorum's view: whether this partition is quorate, and how many
 	 * nodes it counts as members. */
 	void (*quorum)(void *ctx, bool quorate, size_t members);
