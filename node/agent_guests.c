@@ -72,6 +72,7 @@ struct held {
 struct guest_table {
 	struct guest g[MAX_GUESTS];
 	bool have_state;     /* this table is the cluster's */
+	bool seen_others;    /* this agent has been in a membership with another */
 	bool awaiting;       /* without state, in a membership with others: a table is due */
 	qb_loop_timer_handle await_timer;
 	struct held held[HELD_MAX];
@@ -283,13 +284,20 @@ static int clear_lock(struct agent *a, struct guest *g, const char *fenced_addr)
 		return err;
 	if (fenced_addr)
 		return pvstore_fence_and_break(a->st, fenced_addr, FENCE_EXPIRE_S, g->spec.uuid, NULL);
-	if (strcmp(h.cookie, a->incarnation) != 0)
-		return -EBUSY; /* another node's: only a confirmed fence may break it */
+	if (strcmp(h.cookie, a->incarnation) != 0) {
+		/* Another boot's: if that boot is some member's current one, the guest
+		 * runs there. If it is nobody's, the host rebooted or is gone: fencing
+		 * the holder's exact client keeps any write of it out, then it may go. */
+		for (int i = 0; i < a->nnodes; i++)
+			if (a->peers[i].hello && !strcmp(a->peers[i].incarnation, h.cookie))
+				return -EBUSY;
+		pvlog_info("guest %s: lock of a past boot (%s) taken over", g->spec.name, h.cookie);
+	}
 	const char *addr = h.addr;
 	if (!strncmp(addr, "v1:", 3) || !strncmp(addr, "v2:", 3))
 		addr += 3;
-	pvlog_info("guest %s: breaking the lock of a dead VMM of ours (%s)", g->spec.name, addr);
-	return pvstore_fence_and_break(a->st, addr, FENCE_EXPIRE_S, g->spec.uuid, a->incarnation);
+	pvlog_info("guest %s: breaking the lock of a dead VMM (%s)", g->spec.name, addr);
+	return pvstore_fence_and_break(a->st, addr, FENCE_EXPIRE_S, g->spec.uuid, h.cookie);
 }
 
 static void start_check(void *data);
@@ -784,6 +792,23 @@ static void send_table(struct agent *a)
 	agent_send(a, &msg);
 }
 
+/* A whole-cluster start: nobody kept a table, so the registry's desired
+ * states are the truth, and the leader starts what should run. (A guest
+ * whose VMM an agent adopted here is left alone.) */
+static void start_desired(struct agent *a)
+{
+	if (!agent_leads(a))
+		return;
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		struct guest *g = &a->guests->g[i];
+		if (g->used && g->spec_loaded && g->pid <= 0 && g->spec.desired == PVSTORE_DESIRED_RUNNING &&
+		    g->ha.state == PVCLUS_HA_STOPPED) {
+			pvlog_info("guest %s: desired running after a whole-cluster start", g->spec.name);
+			send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
+		}
+	}
+}
+
 static void replay_held(struct agent *a)
 {
 	struct guest_table *t = a->guests;
@@ -810,6 +835,7 @@ static void table_timeout(void *data)
 		return;
 	pvlog_info("no guest table came in %d ms: starting from the registry", TABLE_WAIT_MS);
 	replay_held(a);
+	start_desired(a);
 }
 
 bool guests_have_state(const struct agent *a)
@@ -846,8 +872,12 @@ void guests_on_nodes_left(struct agent *a, const uint32_t *left, size_t nleft)
 void guests_on_members(struct agent *a)
 {
 	bool await = !a->guests->have_state && !a->guests->awaiting && a->nmembers > 1;
-	if (!a->guests->have_state && a->nmembers == 1 && a->quorate)
+	if (a->nmembers > 1)
+		a->guests->seen_others = true;
+	if (!a->guests->have_state && !a->guests->seen_others && a->nmembers == 1 && a->quorate) {
 		a->guests->have_state = true; /* alone and quorate: the registry is all there is */
+		start_desired(a);
+	}
 	pvlog_debug("membership: state %d, await table %d", a->guests->have_state, await);
 	if (await) {
 		a->guests->awaiting = true;
@@ -879,8 +909,11 @@ void guests_on_quorum(struct agent *a, bool quorate)
 		.node = a->local,
 	};
 	apply_all(a, &ev);
-	if (quorate && !a->guests->have_state && a->nmembers == 1 && !a->guests->awaiting)
+	if (quorate && !a->guests->have_state && !a->guests->seen_others && a->nmembers == 1 &&
+	    !a->guests->awaiting) {
 		a->guests->have_state = true; /* alone and quorate: the registry is all there is */
+		start_desired(a);
+	}
 	if (!quorate) {
 		/* The majority decides what happened meanwhile: take its table when
 		 * this node is back. */

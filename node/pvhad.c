@@ -234,7 +234,12 @@ void agent_update_leader(struct agent *a)
 	/* The lowest member that is not fenced: a fenced node cannot write to
 	 * RADOS (nor lift its own fence) until the leader lets it back. */
 	a->leader = 0;
-	for (size_t i = 0; a->quorate && i < a->nmembers && !a->leader; i++) {
+	/* The ring learns of a lost node before votequorum says what it means:
+	 * a ring without a majority of the configured nodes (half of two, with
+	 * two_node) has no leader, whatever quorum said last. */
+	bool majority = !a->have_ring || 2 * a->nring > (size_t)a->nnodes ||
+			(a->nnodes == 2 && a->nring == 1);
+	for (size_t i = 0; a->quorate && majority && i < a->nmembers && !a->leader; i++) {
 		struct peer *p = agent_peer(a, a->members[i]);
 		/* the ring may already say its node is gone, before CPG does */
 		bool in_ring = !a->have_ring || in_list(a->ring, a->nring, a->members[i]);
@@ -277,7 +282,10 @@ static void on_ring(void *ctx, const uint32_t *ids, size_t n, uint64_t ring_id)
 	size_t nleft = 0;
 	bool first = !a->have_ring;
 	(void)ring_id;
-	bool i_log = a->nmembers > 0 && a->members[0] == a->local && a->storage_ok;
+	/* A minority does not log: it may not reach the storage, and must not
+	 * block its loop on it. */
+	bool i_log = a->nmembers > 0 && a->members[0] == a->local && a->storage_ok &&
+		     (2 * n > (size_t)a->nnodes || a->nnodes == 2);
 	for (size_t i = 0; i < a->nring; i++) {
 		if (!in_list(ids, n, a->ring[i])) {
 			left[nleft++] = a->ring[i];

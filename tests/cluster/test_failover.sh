@@ -97,7 +97,7 @@ con=$(console_of "$owner" "$uuid")
 if wait_console "$con" "counter: flushed seq 10"; then ok "c1 writes its log on $owner"; else fail "c1 writes its log on $owner"; fi
 
 # A crash of the VMM: restarted in place.
-pid=$("$LAB" exec "$owner" pgrep -f "pvha-vmm.*$uuid" | head -1)
+pid=$(for p in $(ip netns pids "pvha-$owner"); do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "pvha-vmm.*$uuid" && echo "$p"; done | head -1)
 "$LAB" exec "$owner" kill -9 "$pid"
 check_wait "VMM killed: c1 restarted in place" n1 c1 '"state":"running"' "\"owner\":\"$owner\"" '"restarts":1'
 if wait_console "$con" "counter: verified .* records, boot 2"; then ok "c1 rebooted from its disk, log verified"; else fail "c1 rebooted from its disk, log verified"; tail -5 "$con"; fi
@@ -105,7 +105,7 @@ if wait_console "$con" "counter: verified .* records, boot 2"; then ok "c1 reboo
 # Kill the agent alone: the guest keeps running, and the restarted agent
 # (same boot, same incarnation) adopts its VMM: a crash afterwards is seen
 # and restarted in place again.
-pid=$("$LAB" exec "$owner" pgrep -f "pvha-vmm.*$uuid" | head -1)
+pid=$(for p in $(ip netns pids "pvha-$owner"); do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "pvha-vmm.*$uuid" && echo "$p"; done | head -1)
 seq_before=$(grep -c "flushed seq" "$con")
 "$LAB" agent-restart "$owner" >/dev/null
 end=$((SECONDS + DEADLINE_S))

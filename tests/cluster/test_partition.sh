@@ -1,0 +1,176 @@
+#!/bin/bash
+# Scenario test of partitions in the lab (real Corosync, real Ceph, pvhad,
+# counter guests on RADOS disks): the node running a guest is cut off -> it
+# loses quorum and kills its VMM, the majority fences it and runs the guest,
+# and no two copies ever write (the counter guest verifies its log at every
+# boot and the old VMM is gone); heal -> the node is unfenced and takes the
+# majority's view; a restart of the whole cluster brings the guest back; and
+# in a two-node cluster a partition never runs a guest twice.
+# Every wait polls `pvha --json guest show` with a deadline. Prints ok/FAIL
+# lines and "N passed, M failed"; exit 77 (skip) when it cannot run here.
+set -uo pipefail
+
+SRC=${PVHA_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+BUILD=${PVHA_BUILD_DIR:-$SRC/build}
+LAB=$SRC/deploy/lab/pvha-lab
+PVHA=$BUILD/bin/pvha
+DEADLINE_S=30
+PASSED=0
+FAILED=0
+
+ok() { echo "ok   $*"; PASSED=$((PASSED + 1)); }
+fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
+finish() {
+	echo "$PASSED passed, $FAILED failed"
+	((FAILED == 0))
+	exit $?
+}
+
+if ((EUID != 0)); then echo "skip: the lab needs root"; exit 77; fi
+for t in corosync nft ip ceph-mon; do
+	command -v "$t" >/dev/null || { echo "skip: $t not installed (deploy/install-deps)"; exit 77; }
+done
+if [[ -n $(ip netns list | grep -E '^pvha-n[0-9]+( |$)') ]] || ip link show pvha-br0 >/dev/null 2>&1; then
+	fail "a lab is already up on this machine; not touching it"
+	finish
+fi
+
+DIR=$(mktemp -d /tmp/pvha-failover-test.XXXXXX)
+export PVHA_LAB_DIR=$DIR PVHA_BUILD_DIR=$BUILD
+trap '"$LAB" down --dir "$DIR" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
+
+pv() { local n=$1; shift; "$LAB" exec "$n" "$PVHA" "$@"; }
+show() { pv "$1" --json guest show "$2" 2>/dev/null; }
+field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
+
+# wait_for NODE GUEST PATTERN...: until the guest's JSON (as NODE sees it) matches every pattern.
+wait_for() {
+	local node=$1 guest=$2 end=$((SECONDS + DEADLINE_S)) s p all
+	shift 2
+	while ((SECONDS < end)); do
+		s=$(show "$node" "$guest")
+		all=1
+		for p in "$@"; do [[ $s == *"$p"* ]] || all=0; done
+		((all)) && return 0
+		sleep 0.1
+	done
+	echo "     $guest as $node sees it: ${s:-nothing}" >&2
+	return 1
+}
+check_wait() {
+	local what=$1
+	shift
+	if wait_for "$@"; then ok "$what"; else fail "$what"; fi
+}
+console_of() { # NODE UUID
+	echo "$DIR/$1/run/pvha/guests/$2.console"
+}
+wait_console() { # FILE TEXT
+	local end=$((SECONDS + DEADLINE_S))
+	while ((SECONDS < end)); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+
+up() { # NODES
+	if ! "$LAB" up --dir "$DIR" --nodes "$1" --token 500 --token-coefficient 0 >"$DIR.up.log" 2>&1; then
+		fail "pvha-lab up ($1 nodes)"
+		tail -20 "$DIR.up.log"
+		rm -f "$DIR.up.log"
+		finish
+	fi
+	rm -f "$DIR.up.log"
+	ok "lab up: $1 nodes with agents"
+}
+# pgrep sees every namespace's processes: keep those of the node's namespace.
+vmm_pids() {
+	local p
+	for p in $(ip netns pids "pvha-$1" 2>/dev/null); do
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "pvha-vmm.*$2" && echo "$p"
+	done
+}
+wait_no_vmm() { # NODE UUID
+	local end=$((SECONDS + DEADLINE_S))
+	while [[ -n $(vmm_pids "$1" "$2") ]]; do ((SECONDS < end)) || return 1; sleep 0.1; done
+}
+wait_owner_not() { # NODE GUEST OLD
+	local end=$((SECONDS + DEADLINE_S)) s o
+	while ((SECONDS < end)); do
+		s=$(show "$1" "$2")
+		o=$(field owner <<<"$s")
+		[[ $s == *'"state":"running"'* && -n $o && $o != "$3" ]] && { echo "$o"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+
+up 3
+pv n2 guest create p1 --image "$BUILD/guests/counter.elf" --mem 16M --disk 4M --cmdline "interval=20" --start --wait 30 >/dev/null &&
+	ok "p1 created and running" || fail "p1 created and running"
+owner=$(show n2 p1 | field owner)
+uuid=$(show n2 p1 | field uuid)
+other=n1; [[ $owner == n1 ]] && other=n2
+
+"$LAB" partition "$owner" >/dev/null
+if wait_no_vmm "$owner" "$uuid"; then ok "partition $owner: it lost quorum and killed p1's VMM"; else fail "partition $owner: its VMM is gone"; fi
+if new=$(wait_owner_not "$other" p1 "$owner"); then ok "partition $owner: p1 runs on $new"; else fail "partition $owner: p1 runs on the majority side"; new=; fi
+if [[ -n $new ]]; then
+	con=$(console_of "$new" "$uuid")
+	if wait_console "$con" "counter: flushed seq"; then ok "p1 writes on $new"; else fail "p1 writes on $new"; fi
+	if grep -q CORRUPT "$con"; then fail "no two copies wrote (the log verified)"; else ok "no two copies wrote (the log verified)"; fi
+	if [[ -z $(vmm_pids "$owner" "$uuid") ]]; then ok "only one p1 VMM runs"; else fail "only one p1 VMM runs"; fi
+fi
+
+"$LAB" heal >/dev/null
+end=$((SECONDS + DEADLINE_S))
+until pv "$owner" --json cluster status 2>/dev/null | grep -q '"quorate":true.*"storage_ok":true'; do
+	((SECONDS < end)) || break
+	sleep 0.1
+done
+if pv "$owner" --json cluster status 2>/dev/null | grep -q '"quorate":true.*"storage_ok":true'; then
+	ok "heal: $owner is back, quorate and unfenced"
+else
+	fail "heal: $owner is back, quorate and unfenced"
+fi
+[[ -n ${PVHA_KEEP_LOGS:-} ]] && for n in n1 n2 n3; do cp "$DIR/$n/pvhad.log" "$PVHA_KEEP_LOGS/$n.log"; done
+check_wait "heal: $owner sees p1 where the majority runs it" "$owner" p1 '"state":"running"' "\"owner\":\"$new\""
+ev=$(pv "$other" events 2>&1)
+[[ $ev == *unfenced* ]] && ok "the event log says $owner was unfenced" || fail "the event log says $owner was unfenced"
+
+# The whole cluster powered off and booted again: p1's desired state is running.
+for n in n1 n2 n3; do "$LAB" poweroff "$n" >/dev/null; done
+for n in n1 n2 n3; do "$LAB" boot "$n" >/dev/null; done
+check_wait "whole-cluster restart: p1 runs again" n3 p1 '"state":"running"'
+o=$(show n3 p1 | field owner)
+con=$(console_of "$o" "$uuid")
+if wait_console "$con" "counter: verified"; then ok "p1 came back from its disk"; else fail "p1 came back from its disk"; fi
+if grep -q CORRUPT "$con" 2>/dev/null; then fail "p1's log is intact after the restart"; else ok "p1's log is intact after the restart"; fi
+"$LAB" down --dir "$DIR" >/dev/null 2>&1
+
+# Two nodes (two_node: both halves stay quorate): a partition never runs the guest twice.
+up 2
+pv n1 guest create d1 --image "$BUILD/guests/counter.elf" --mem 16M --disk 4M --cmdline "interval=20" --start --wait 30 >/dev/null &&
+	ok "d1 created and running" || fail "d1 created and running"
+owner=$(show n1 d1 | field owner)
+uuid=$(show n1 d1 | field uuid)
+other=n1; [[ $owner == n1 ]] && other=n2
+"$LAB" partition "$owner" >/dev/null
+two=0
+for _ in $(seq 60); do
+	a=$(vmm_pids n1 "$uuid" | wc -l)
+	b=$(vmm_pids n2 "$uuid" | wc -l)
+	if ((a > 0 && b > 0)); then
+		# both processes may exist for an instant; the cut-off one cannot write
+		con=$(console_of "$other" "$uuid")
+		grep -q CORRUPT "$con" 2>/dev/null && two=1
+	fi
+	sleep 0.25
+done
+if ((two)); then fail "two-node partition: never two writers"; else ok "two-node partition: never two writers (15 s watched)"; fi
+con=$(console_of "$other" "$uuid")
+if grep -q CORRUPT "$con" 2>/dev/null; then fail "two-node: d1's log intact"; else ok "two-node: d1's log intact"; fi
+
+finish
