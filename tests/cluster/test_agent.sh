@@ -6,45 +6,12 @@
 # three back; the cluster event log in RADOS holds what happened. Every wait
 # polls `pvha --json cluster status` with a deadline. Prints ok/FAIL lines and
 # "N passed, M failed"; exit 77 (skip) when it cannot run here.
-set -uo pipefail
-
-SRC=${PVHA_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-BUILD=${PVHA_BUILD_DIR:-$SRC/build}
-LAB=$SRC/deploy/lab/pvha-lab
-PVHA=$BUILD/bin/pvha
-DEADLINE_S=20
-PASSED=0
-FAILED=0
-
-ok() { echo "ok   $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
-finish() {
-	echo "$PASSED passed, $FAILED failed"
-	((FAILED == 0))
-	exit $?
-}
-
-if ((EUID != 0)); then echo "skip: the lab needs root"; exit 77; fi
-for t in corosync nft ip ceph-mon; do
-	command -v "$t" >/dev/null || { echo "skip: $t not installed (deploy/install-deps)"; exit 77; }
-done
-if [[ ! -x $BUILD/bin/pvhad || ! -x $PVHA ]]; then
-	fail "pvhad or pvha is not built in $BUILD"
-	finish
-fi
-if [[ -n $(ip netns list | grep -E '^pvha-n[0-9]+( |$)') ]] || ip link show pvha-br0 >/dev/null 2>&1; then
-	fail "a lab is already up on this machine; not touching it"
-	finish
-fi
-
-DIR=$(mktemp -d /tmp/pvha-agent-test.XXXXXX)
-export PVHA_LAB_DIR=$DIR PVHA_BUILD_DIR=$BUILD
-trap '"$LAB" down --dir "$DIR" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 status() { "$LAB" exec "$1" "$PVHA" --json cluster status 2>/dev/null; }
 
 # wait_for NODE PATTERN...: until NODE's status JSON matches every pattern.
-wait_for() {
+wait_status() {
 	local node=$1 end=$((SECONDS + DEADLINE_S)) s p all
 	shift
 	while ((SECONDS < end)); do
@@ -58,10 +25,10 @@ wait_for() {
 	return 1
 }
 
-check_wait() {
+check_status() {
 	local what=$1
 	shift
-	if wait_for "$@"; then ok "$what"; else fail "$what"; fi
+	if wait_status "$@"; then ok "$what"; else fail "$what"; fi
 }
 
 if ! "$LAB" up --dir "$DIR" --nodes 3 --token 500 --token-coefficient 0 >"$DIR.up.log" 2>&1; then
@@ -74,26 +41,26 @@ rm -f "$DIR.up.log"
 ok "lab up with agents"
 
 for n in n1 n2 n3; do
-	check_wait "$n: quorate, leader n1, storage reachable" "$n" '"quorate":true' '"leader":"n1"' \
+	check_status "$n: quorate, leader n1, storage reachable" "$n" '"quorate":true' '"leader":"n1"' \
 		'"storage_ok":true'
 done
-check_wait "n2 sees all three online with their addresses" n2 '"name":"n1","member":true' \
+check_status "n2 sees all three online with their addresses" n2 '"name":"n1","member":true' \
 	'"addr":"10.99.0.11"' '"name":"n3","member":true'
 
 inc_before=$(status n1 | grep -o '"incarnation":"[^"]*"' | head -1)
 "$LAB" poweroff n1 >/dev/null
-check_wait "power-off n1: n2 leads" n2 '"leader":"n2"' '"name":"n1","member":false'
-check_wait "power-off n1: n3 agrees" n3 '"leader":"n2"' '"quorate":true'
+check_status "power-off n1: n2 leads" n2 '"leader":"n2"' '"name":"n1","member":false'
+check_status "power-off n1: n3 agrees" n3 '"leader":"n2"' '"quorate":true'
 
 "$LAB" partition n3 >/dev/null
-check_wait "partition n3 (with n1 off): n3 lost quorum, no leader" n3 '"quorate":false' '"leader_nodeid":0'
-check_wait "partition n3 (with n1 off): n2 alone lost quorum too" n2 '"quorate":false'
+check_status "partition n3 (with n1 off): n3 lost quorum, no leader" n3 '"quorate":false' '"leader_nodeid":0'
+check_status "partition n3 (with n1 off): n2 alone lost quorum too" n2 '"quorate":false'
 "$LAB" heal >/dev/null
-check_wait "heal: n2 and n3 quorate again" n3 '"quorate":true' '"leader":"n2"'
+check_status "heal: n2 and n3 quorate again" n3 '"quorate":true' '"leader":"n2"'
 
 "$LAB" boot n1 >/dev/null
-check_wait "boot n1: it leads again, everyone agrees" n3 '"leader":"n1"' '"name":"n1","member":true'
-check_wait "boot n1: quorate with its new agent" n1 '"quorate":true' '"leader":"n1"'
+check_status "boot n1: it leads again, everyone agrees" n3 '"leader":"n1"' '"name":"n1","member":true'
+check_status "boot n1: quorate with its new agent" n1 '"quorate":true' '"leader":"n1"'
 inc1=$(status n1 | grep -o '"incarnation":"[^"]*"' | head -1)
 if [[ -n $inc_before && -n $inc1 && $inc1 != "$inc_before" ]]; then
 	ok "boot n1: a new incarnation"

@@ -7,71 +7,7 @@
 # at every boot and stops on any sign of two writers); stop and delete work.
 # Every wait polls `pvha --json guest show` with a deadline. Prints ok/FAIL
 # lines and "N passed, M failed"; exit 77 (skip) when it cannot run here.
-set -uo pipefail
-
-SRC=${PVHA_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
-BUILD=${PVHA_BUILD_DIR:-$SRC/build}
-LAB=$SRC/deploy/lab/pvha-lab
-PVHA=$BUILD/bin/pvha
-DEADLINE_S=30
-PASSED=0
-FAILED=0
-
-ok() { echo "ok   $*"; PASSED=$((PASSED + 1)); }
-fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
-finish() {
-	echo "$PASSED passed, $FAILED failed"
-	((FAILED == 0))
-	exit $?
-}
-
-if ((EUID != 0)); then echo "skip: the lab needs root"; exit 77; fi
-for t in corosync nft ip ceph-mon; do
-	command -v "$t" >/dev/null || { echo "skip: $t not installed (deploy/install-deps)"; exit 77; }
-done
-if [[ -n $(ip netns list | grep -E '^pvha-n[0-9]+( |$)') ]] || ip link show pvha-br0 >/dev/null 2>&1; then
-	fail "a lab is already up on this machine; not touching it"
-	finish
-fi
-
-DIR=$(mktemp -d /tmp/pvha-failover-test.XXXXXX)
-export PVHA_LAB_DIR=$DIR PVHA_BUILD_DIR=$BUILD
-trap '"$LAB" down --dir "$DIR" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
-
-pv() { local n=$1; shift; "$LAB" exec "$n" "$PVHA" "$@"; }
-show() { pv "$1" --json guest show "$2" 2>/dev/null; }
-field() { grep -o "\"$1\":\"[^\"]*\"" | head -1 | cut -d'"' -f4; }
-
-# wait_for NODE GUEST PATTERN...: until the guest's JSON (as NODE sees it) matches every pattern.
-wait_for() {
-	local node=$1 guest=$2 end=$((SECONDS + DEADLINE_S)) s p all
-	shift 2
-	while ((SECONDS < end)); do
-		s=$(show "$node" "$guest")
-		all=1
-		for p in "$@"; do [[ $s == *"$p"* ]] || all=0; done
-		((all)) && return 0
-		sleep 0.1
-	done
-	echo "     $guest as $node sees it: ${s:-nothing}" >&2
-	return 1
-}
-check_wait() {
-	local what=$1
-	shift
-	if wait_for "$@"; then ok "$what"; else fail "$what"; fi
-}
-console_of() { # NODE UUID
-	echo "$DIR/$1/run/pvha/guests/$2.console"
-}
-wait_console() { # FILE TEXT
-	local end=$((SECONDS + DEADLINE_S))
-	while ((SECONDS < end)); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if ! "$LAB" up --dir "$DIR" --nodes 3 --token 500 --token-coefficient 0 >"$DIR.up.log" 2>&1; then
 	fail "pvha-lab up"
@@ -97,7 +33,7 @@ con=$(console_of "$owner" "$uuid")
 if wait_console "$con" "counter: flushed seq 10"; then ok "c1 writes its log on $owner"; else fail "c1 writes its log on $owner"; fi
 
 # A crash of the VMM: restarted in place.
-pid=$(for p in $(ip netns pids "pvha-$owner"); do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "pvha-vmm.*$uuid" && echo "$p"; done | head -1)
+pid=$(vmm_pids "$owner" "$uuid" | head -1)
 "$LAB" exec "$owner" kill -9 "$pid"
 check_wait "VMM killed: c1 restarted in place" n1 c1 '"state":"running"' "\"owner\":\"$owner\"" '"restarts":1'
 if wait_console "$con" "counter: verified .* records, boot 2"; then ok "c1 rebooted from its disk, log verified"; else fail "c1 rebooted from its disk, log verified"; tail -5 "$con"; fi
@@ -105,7 +41,7 @@ if wait_console "$con" "counter: verified .* records, boot 2"; then ok "c1 reboo
 # Kill the agent alone: the guest keeps running, and the restarted agent
 # (same boot, same incarnation) adopts its VMM: a crash afterwards is seen
 # and restarted in place again.
-pid=$(for p in $(ip netns pids "pvha-$owner"); do tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "pvha-vmm.*$uuid" && echo "$p"; done | head -1)
+pid=$(vmm_pids "$owner" "$uuid" | head -1)
 seq_before=$(grep -c "flushed seq" "$con")
 "$LAB" agent-restart "$owner" >/dev/null
 end=$((SECONDS + DEADLINE_S))
