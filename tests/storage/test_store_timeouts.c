@@ -40,11 +40,34 @@ static int group_teardown(void **state)
 	return 0;
 }
 
+/* The process's state letter from /proc/PID/stat ('T' = stopped), or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Sends sig; for SIGSTOP, returns only once every thread has stopped (kill
+ * returns before a multi-threaded daemon is actually stopped, and an I/O
+ * slipping through would make the test pass or fail by luck). */
 static void signal_daemon(const char *name, int sig)
 {
 	pid_t pid = ceph_fixture_pid(&fx, name);
 	assert_true(pid > 0);
 	assert_int_equal(kill(pid, sig), 0);
+	if (sig != SIGSTOP)
+		return;
+	for (int i = 0; i < 2000 && proc_state(pid) != 'T'; i++)
+		usleep(1000);
+	assert_int_equal(proc_state(pid), 'T');
 }
 
 static void test_missing_pool_is_named(void **state)
