@@ -365,3 +365,48 @@ int pvs_read_object(struct pvstore *st, const char *oid, size_t max, uint8_t **b
 	*len = (size_t)r;
 	return 0;
 }
+
+#define INDEX_PAGE 512
+
+int pvs_index_walk(struct pvstore *st, const char *oid, const char *what,
+		   int (*each)(void *ctx, const char *key, size_t kl, const char *val, size_t vl),
+		   void *ctx)
+{
+	char after[PVSTORE_NAME_MAX + 1] = "";
+	unsigned char more = 1;
+
+	while (more) {
+		rados_read_op_t op = rados_create_read_op();
+		rados_omap_iter_t it = NULL;
+		int prval = 0;
+		char *k, *val;
+		size_t kl, vl;
+
+		more = 0;
+		rados_read_op_omap_get_vals2(op, after, "", INDEX_PAGE, &it, &more, &prval);
+		int r = pvs_rc(rados_read_op_operate(op, st->io, oid, 0));
+		rados_release_read_op(op);
+		if (r == 0 && prval < 0)
+			r = pvs_rc(prval);
+		if (r < 0) {
+			if (it) /* allocated by the op even when it fails */
+				rados_omap_get_end(it);
+			return r == -ENOENT ? 0 : pvs_fail(r, "listing the %s", what);
+		}
+		while (rados_omap_get_next2(it, &k, &val, &kl, &vl) == 0 && k) {
+			if (kl > PVSTORE_NAME_MAX) {
+				rados_omap_get_end(it);
+				return pvs_failx(-EBADMSG, "%s entry '%.64s...' is too long", what, k);
+			}
+			r = each(ctx, k, kl, val, vl);
+			if (r < 0) {
+				rados_omap_get_end(it);
+				return r;
+			}
+			memcpy(after, k, kl);
+			after[kl] = '\0';
+		}
+		rados_omap_get_end(it);
+	}
+	return 0;
+}

@@ -55,6 +55,14 @@ void pvs_clear_error(void);
  * [A-Za-z0-9._-], not starting with '.' or '-'. */
 bool pvs_name_ok(const char *s);
 
+/* Walks the omap of an index object in key order, a page at a time, calling
+ * each(ctx, key, key_len, value, value_len) for every entry; each returns 0 or
+ * -errno (having set the message). A missing object is an empty index.
+ * `what` names the index in messages. Returns 0 or -errno. O(entries). */
+int pvs_index_walk(struct pvstore *st, const char *oid, const char *what,
+		   int (*each)(void *ctx, const char *key, size_t kl, const char *val, size_t vl),
+		   void *ctx);
+
 /* Copies the string src into dst[n]; false (and a cut copy) when it does not fit. */
 bool pvs_copy(char *dst, size_t n, const char *src);
 

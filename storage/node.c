@@ -10,7 +10,6 @@
 #include "proto/storage.pb-c.h"
 
 #define NODE_RECORD_MAX 4096
-#define INDEX_PAGE 512
 
 int pvstore_node_put(struct pvstore *st, struct pvstore_node *n)
 {
@@ -101,76 +100,45 @@ int pvstore_node_get(struct pvstore *st, const char *name, struct pvstore_node *
 	return r;
 }
 
+struct name_list {
+	char (*v)[PVSTORE_NAME_MAX + 1];
+	size_t cnt, cap;
+};
+
+static int add_node_name(void *ctx, const char *k, size_t kl, const char *val, size_t vl)
+{
+	struct name_list *l = ctx;
+	(void)val;
+	(void)vl;
+	if (l->cnt == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 16;
+		char(*nv)[PVSTORE_NAME_MAX + 1] = realloc(l->v, ncap * sizeof(*l->v));
+		if (!nv)
+			return pvs_fail(-ENOMEM, "listing the nodes index");
+		l->v = nv;
+		l->cap = ncap;
+	}
+	memcpy(l->v[l->cnt], k, kl);
+	l->v[l->cnt][kl] = '\0';
+	if (!pvs_name_ok(l->v[l->cnt]))
+		return pvs_failx(-EBADMSG, "nodes index entry '%s' is not a node name", l->v[l->cnt]);
+	l->cnt++;
+	return 0;
+}
+
 int pvstore_node_list(struct pvstore *st, char (**names)[PVSTORE_NAME_MAX + 1], size_t *n)
 {
-	char(*v)[PVSTORE_NAME_MAX + 1] = NULL;
-	size_t cnt = 0, cap = 0;
-	char after[PVSTORE_NAME_MAX + 1] = "";
-	unsigned char more = 1;
-	int r = 0;
-
+	struct name_list l = { 0 };
 	*names = NULL;
 	*n = 0;
-	while (more) {
-		rados_read_op_t op = rados_create_read_op();
-		rados_omap_iter_t it = NULL;
-		int prval = 0;
-		char *k, *val;
-		size_t kl, vl;
-
-		more = 0;
-		rados_read_op_omap_get_keys2(op, after, INDEX_PAGE, &it, &more, &prval);
-		r = pvs_rc(rados_read_op_operate(op, st->io, PVSTORE_OID_NODES_INDEX, 0));
-		rados_release_read_op(op);
-		if (r == -ENOENT) {
-			if (it) /* allocated by the op even when it fails */
-				rados_omap_get_end(it);
-			r = 0;
-			break;
-		}
-		if (r == 0 && prval < 0)
-			r = pvs_rc(prval);
-		if (r < 0) {
-			if (it)
-				rados_omap_get_end(it);
-			pvs_fail(r, "listing the nodes index");
-			goto err;
-		}
-		while (rados_omap_get_next2(it, &k, &val, &kl, &vl) == 0 && k) {
-			if (kl > PVSTORE_NAME_MAX) {
-				rados_omap_get_end(it);
-				r = pvs_failx(-EBADMSG, "nodes index entry '%.64s...' is too long", k);
-				goto err;
-			}
-			if (cnt == cap) {
-				size_t ncap = cap ? cap * 2 : 16;
-				char(*nv)[PVSTORE_NAME_MAX + 1] = realloc(v, ncap * sizeof(*v));
-				if (!nv) {
-					rados_omap_get_end(it);
-					r = pvs_fail(-ENOMEM, "listing the nodes index");
-					goto err;
-				}
-				v = nv;
-				cap = ncap;
-			}
-			memcpy(v[cnt], k, kl);
-			v[cnt][kl] = '\0';
-			if (!pvs_name_ok(v[cnt])) {
-				rados_omap_get_end(it);
-				r = pvs_failx(-EBADMSG, "nodes index entry '%s' is not a node name", v[cnt]);
-				goto err;
-			}
-			snprintf(after, sizeof(after), "%s", v[cnt]);
-			cnt++;
-		}
-		rados_omap_get_end(it);
+	int r = pvs_index_walk(st, PVSTORE_OID_NODES_INDEX, "nodes index", add_node_name, &l);
+	if (r < 0) {
+		free(l.v);
+		return r;
 	}
-	*names = v;
-	*n = cnt;
+	*names = l.v;
+	*n = l.cnt;
 	return 0;
-err:
-	free(v);
-	return r;
 }
 
 int pvstore_node_delete(struct pvstore *st, const char *name)

@@ -12,7 +12,6 @@
 #include "internal.h"
 #include "proto/storage.pb-c.h"
 
-#define INDEX_PAGE 512
 
 static bool hex64_ok(const char *s)
 {
@@ -424,79 +423,48 @@ int pvstore_guest_delete(struct pvstore *st, const uint8_t uuid[16], uint64_t ge
 	return 0;
 }
 
+struct guest_list {
+	struct pvstore_guest_entry *v;
+	size_t cnt, cap;
+};
+
+static int add_guest_entry(void *ctx, const char *k, size_t kl, const char *val, size_t vl)
+{
+	struct guest_list *l = ctx;
+	char name[PVSTORE_NAME_MAX + 1], u[PVSTORE_UUID_STR];
+	if (vl != 36)
+		return pvs_failx(-EBADMSG, "guest index entry '%.*s' is malformed", (int)kl, k);
+	memcpy(name, k, kl);
+	name[kl] = '\0';
+	memcpy(u, val, 36);
+	u[36] = '\0';
+	if (l->cnt == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 64;
+		struct pvstore_guest_entry *nv = realloc(l->v, ncap * sizeof(*l->v));
+		if (!nv)
+			return pvs_fail(-ENOMEM, "listing the guest index");
+		l->v = nv;
+		l->cap = ncap;
+	}
+	if (!pvs_name_ok(name) || pvstore_uuid_parse(u, l->v[l->cnt].uuid) < 0)
+		return pvs_failx(-EBADMSG, "guest index entry '%s' is malformed", name);
+	snprintf(l->v[l->cnt].name, sizeof(l->v[l->cnt].name), "%s", name);
+	l->cnt++;
+	return 0;
+}
+
 int pvstore_guest_list(struct pvstore *st, struct pvstore_guest_entry **out, size_t *n)
 {
-	struct pvstore_guest_entry *v = NULL;
-	size_t cnt = 0, cap = 0;
-	char after[PVSTORE_NAME_MAX + 1] = "";
-	unsigned char more = 1;
-	int r = 0;
-
+	struct guest_list l = { 0 };
 	*out = NULL;
 	*n = 0;
-	while (more) {
-		rados_read_op_t op = rados_create_read_op();
-		rados_omap_iter_t it = NULL;
-		int prval = 0;
-		char *k, *val;
-		size_t kl, vl;
-
-		more = 0;
-		rados_read_op_omap_get_vals2(op, after, "", INDEX_PAGE, &it, &more, &prval);
-		r = pvs_rc(rados_read_op_operate(op, st->io, PVSTORE_OID_GUESTS_INDEX, 0));
-		rados_release_read_op(op);
-		if (r == -ENOENT) { /* no guest was ever created */
-			if (it) /* allocated by the op even when it fails */
-				rados_omap_get_end(it);
-			r = 0;
-			break;
-		}
-		if (r == 0 && prval < 0)
-			r = pvs_rc(prval);
-		if (r < 0) {
-			if (it)
-				rados_omap_get_end(it);
-			pvs_fail(r, "listing the guest index");
-			goto err;
-		}
-		while (rados_omap_get_next2(it, &k, &val, &kl, &vl) == 0 && k) {
-			char name[PVSTORE_NAME_MAX + 1], u[PVSTORE_UUID_STR];
-			if (kl > PVSTORE_NAME_MAX || vl != 36) {
-				r = pvs_failx(-EBADMSG, "guest index entry '%.*s' is malformed", (int)(kl > 80 ? 80 : kl), k);
-				rados_omap_get_end(it);
-				goto err;
-			}
-			memcpy(name, k, kl);
-			name[kl] = '\0';
-			memcpy(u, val, 36);
-			u[36] = '\0';
-			if (cnt == cap) {
-				size_t ncap = cap ? cap * 2 : 64;
-				struct pvstore_guest_entry *nv = realloc(v, ncap * sizeof(*v));
-				if (!nv) {
-					rados_omap_get_end(it);
-					r = pvs_fail(-ENOMEM, "listing the guest index");
-					goto err;
-				}
-				v = nv;
-				cap = ncap;
-			}
-			if (!pvs_name_ok(name) || pvstore_uuid_parse(u, v[cnt].uuid) < 0) {
-				rados_omap_get_end(it);
-				r = pvs_failx(-EBADMSG, "guest index entry '%s' is malformed", name);
-				goto err;
-			}
-			snprintf(v[cnt].name, sizeof(v[cnt].name), "%s", name);
-			snprintf(after, sizeof(after), "%s", name);
-			cnt++;
-		}
-		rados_omap_get_end(it);
+	int r = pvs_index_walk(st, PVSTORE_OID_GUESTS_INDEX, "guest index", add_guest_entry, &l);
+	if (r < 0) {
+		free(l.v);
+		return r;
 	}
-	*out = v;
-	*n = cnt;
+	*out = l.v;
+	*n = l.cnt;
 	pvs_clear_error();
 	return 0;
-err:
-	free(v);
-	return r;
 }
