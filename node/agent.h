@@ -27,6 +27,9 @@ struct peer {
 	uint32_t cpus;
 	bool fenced;     /* fence confirmed, not yet back */
 	bool has_state;  /* its last hello said its guest table is the cluster's */
+	bool storage_bad; /* its last hello said it cannot write to RADOS */
+	size_t n_running; /* guests its last hello said it runs */
+	bool unfencing;   /* this leader sent its unfence, not yet delivered */
 };
 
 struct guest_table;
@@ -36,6 +39,7 @@ struct agent {
 	struct agent_config cfg;
 	char incarnation[64];
 	struct pvstore *st;
+	struct event_queue *evq; /* event-log appends, off the loop */
 	bool storage_ok;
 	struct pvclus_cs *cs;
 	qb_loop_timer_handle reconnect_timer;
@@ -73,6 +77,11 @@ void cluster_event(struct agent *a, const char *what, const char *fmt, ...)
 
 /* Multicasts a cluster message to every agent. Returns 0 or -errno. */
 int agent_send(struct agent *a, Pvha__ClusterMsg *msg);
+
+/* Sends this node's NodeHello (its name, address, resources, the guests it
+ * runs): on every membership change, and again whenever a VMM ends, so that
+ * the leader sees a fenced node that has stopped running guests. */
+void agent_send_hello(struct agent *a);
 
 /* ---- agent_guests.c ------------------------------------------------------ */
 
@@ -121,6 +130,15 @@ void guests_start_supervision(struct agent *a);
 
 /* The leader: a fenced node came back and runs no guest: lift its fence. */
 void guests_unfence(struct agent *a, uint32_t node);
+
+/* The leader lifts the fence of every member whose hello says it runs no
+ * guest and is fenced or cannot reach the storage (a node fenced before a
+ * whole-cluster restart comes back blocklisted, and nobody remembers it). */
+void agent_check_unfence(struct agent *a);
+
+/* This node's storage works or stopped working: says so in a hello when it
+ * changed. */
+void agent_set_storage_ok(struct agent *a, bool ok);
 
 /* The guests this node runs (uuids), for its NodeHello. */
 size_t guests_running_here(struct agent *a, ProtobufCBinaryData *out, size_t max);

@@ -30,6 +30,7 @@
 #include <qb/qbutil.h>
 
 #include "agent.h"
+#include "event_queue.h"
 #include "log.h"
 #include "pvcluster/ha.h"
 #include "pvcluster/sched.h"
@@ -74,6 +75,7 @@ struct guest_table {
 	bool have_state;     /* this table is the cluster's */
 	bool seen_others;    /* this agent has been in a membership with another */
 	bool awaiting;       /* without state, in a membership with others: a table is due */
+	bool waiting_storage; /* awaiting, and the table timed out without the storage */
 	qb_loop_timer_handle await_timer;
 	struct held held[HELD_MAX];
 	size_t nheld;
@@ -476,6 +478,7 @@ static int32_t on_sigchld(int32_t sig, void *data)
 	struct agent *a = data;
 	int status;
 	pid_t pid;
+	bool ended = false;
 	(void)sig;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct guest *g = NULL;
@@ -488,7 +491,10 @@ static int32_t on_sigchld(int32_t sig, void *data)
 		pvlog_info("guest %s: pvha-vmm %d ended (%s %d)", g->spec.name, (int)pid,
 			   code >= 0 ? "exit" : "signal", code >= 0 ? code : WTERMSIG(status));
 		vmm_ended(a, g, code);
+		ended = true;
 	}
+	if (ended)
+		agent_send_hello(a);
 	return 0;
 }
 
@@ -505,7 +511,7 @@ static void place(struct agent *a, struct guest *target)
 		memset(n, 0, sizeof(*n));
 		n->id = a->nodes[i].nodeid;
 		snprintf(n->name, sizeof(n->name), "%s", a->nodes[i].name);
-		n->online = agent_is_member(a, n->id) && a->peers[i].hello;
+		n->online = agent_is_member(a, n->id) && a->peers[i].hello && !a->peers[i].storage_bad;
 		n->fenced = a->peers[i].fenced;
 		n->mem_total = a->peers[i].mem_bytes ? a->peers[i].mem_bytes : 1;
 		n->cpu_total = a->peers[i].cpus ? a->peers[i].cpus : 1;
@@ -572,9 +578,14 @@ static void fence(struct agent *a, uint32_t node)
 void guests_unfence(struct agent *a, uint32_t node)
 {
 	struct peer *p = agent_peer(a, node);
-	if (!p || !p->fenced || !p->addr[0] || !a->st)
+	if (!p || !(p->fenced || p->storage_bad) || !p->addr[0] || !a->st)
 		return;
 	int err = pvstore_blocklist_remove(a->st, p->addr);
+	if (err == -ENOENT && !p->fenced) {
+		/* not blocklisted: its storage trouble is its own (network, keys) */
+		pvlog_debug("node %s cannot reach the storage but is not blocklisted", agent_node_name(a, node));
+		return;
+	}
 	if (err && err != -ENOENT) {
 		cluster_event(a, "unfence-failed", "node %s (%s): %s", agent_node_name(a, node), p->addr,
 			      pvstore_errmsg());
@@ -589,7 +600,8 @@ void guests_unfence(struct agent *a, uint32_t node)
 	nf.unfenced = true;
 	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
 	msg.node_fenced = &nf;
-	agent_send(a, &msg);
+	if (agent_send(a, &msg) == 0)
+		p->unfencing = true;
 }
 
 static void persist(struct agent *a, struct guest *g)
@@ -613,9 +625,7 @@ static void log_step(struct agent *a, struct guest *g, const struct pvclus_ha_ac
 		 g->ha.owner ? agent_node_name(a, g->ha.owner) : "", act->err ? ": " : "",
 		 act->err ? strerror(-act->err) : "");
 	pvlog_info("guest %s: %s", g->spec.name, why);
-	if (a->st)
-		pvstore_event_append(a->st, g->spec.uuid, a->cfg.node_name, pvclus_ha_state_str(g->ha.state),
-				     why, NULL);
+	event_queue_push(a->evq, g->spec.uuid, pvclus_ha_state_str(g->ha.state), why);
 }
 
 /* ---- applying events ----------------------------------------------------- */
@@ -813,6 +823,7 @@ static void replay_held(struct agent *a)
 {
 	struct guest_table *t = a->guests;
 	t->awaiting = false;
+	t->waiting_storage = false;
 	t->have_state = true;
 	agent_update_leader(a);
 	for (size_t i = 0; i < t->nheld; i++) {
@@ -824,6 +835,7 @@ static void replay_held(struct agent *a)
 		free(t->held[i].data);
 	}
 	t->nheld = 0;
+	agent_check_unfence(a);
 }
 
 /* No table came: every member joined at once (a whole-cluster start), so the
@@ -831,9 +843,26 @@ static void replay_held(struct agent *a)
 static void table_timeout(void *data)
 {
 	struct agent *a = data;
-	if (!a->guests->awaiting)
+	struct guest_table *t = a->guests;
+	if (!t->awaiting)
 		return;
+	if (!a->storage_ok) {
+		/* Without the registry this node has no state to offer: it keeps
+		 * waiting for a table (the leader lifts a stale fence, and the
+		 * hello this node then sends asks for one). The held messages
+		 * are older than any table that comes. */
+		if (!t->waiting_storage)
+			pvlog_info("no guest table came and the storage is out of reach: waiting for both");
+		t->waiting_storage = true;
+		for (size_t i = 0; i < t->nheld; i++)
+			free(t->held[i].data);
+		t->nheld = 0;
+		qb_loop_timer_add(a->loop, QB_LOOP_MED, TABLE_WAIT_MS * QB_TIME_NS_IN_MSEC, a, table_timeout,
+				  &t->await_timer);
+		return;
+	}
 	pvlog_info("no guest table came in %d ms: starting from the registry", TABLE_WAIT_MS);
+	guests_refresh(a);
 	replay_held(a);
 	start_desired(a);
 }
@@ -939,6 +968,14 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 		if (!t->awaiting)
 			return; /* a member that was there already has this state */
 	} else if (t->awaiting) {
+		/* A node fenced before it started waits for a table that only
+		 * comes once it can reach the storage again: its unfence cannot
+		 * wait in the queue. */
+		if (msg->body_case == PVHA__CLUSTER_MSG__BODY_NODE_FENCED && msg->node_fenced->unfenced &&
+		    msg->node_fenced->nodeid == a->local && !a->storage_ok) {
+			pvlog_info("this node's fence was lifted");
+			agent_storage_ready(a);
+		}
 		hold(a, from, msg);
 		return;
 	}
@@ -963,12 +1000,13 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 		struct peer *p = agent_peer(a, msg->node_fenced->nodeid);
 		if (p && msg->node_fenced->unfenced) {
 			p->fenced = false;
+			p->unfencing = false;
 			agent_update_leader(a);
 			if (msg->node_fenced->nodeid == a->local) {
-				pvlog_info("this node's fence was lifted: storage usable again");
-				a->storage_ok = true;
+				pvlog_info("this node's fence was lifted");
 				agent_storage_ready(a);
-				guests_refresh(a);
+				if (a->storage_ok)
+					guests_refresh(a);
 			}
 			break;
 		}

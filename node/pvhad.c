@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -23,6 +24,7 @@
 
 #include "agent.h"
 #include "agent_config.h"
+#include "event_queue.h"
 #include "log.h"
 #include "proto/api.pb-c.h"
 #include "proto/cluster.pb-c.h"
@@ -67,14 +69,18 @@ void cluster_event(struct agent *a, const char *what, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	pvlog_info("event %s: %s", what, why);
-	if (!a->st)
-		return;
-	int err = pvstore_event_append(a->st, NULL, a->cfg.node_name, what, why, NULL);
-	if (err) {
-		pvlog_warn("cannot append to the event log: %s", pvstore_errmsg());
-		if (err == -ESHUTDOWN || err == -ETIMEDOUT)
-			a->storage_ok = false;
-	}
+	event_queue_push(a->evq, NULL, what, why);
+}
+
+/* The event-log worker saw the storage refuse or time out. */
+static int32_t on_event_queue(int32_t fd, int32_t revents, void *data)
+{
+	struct agent *a = data;
+	(void)fd;
+	(void)revents;
+	if (event_queue_failed(a->evq))
+		agent_set_storage_ok(a, false);
+	return 0;
 }
 
 /* ---- incarnation and node record ----------------------------------------- */
@@ -121,10 +127,30 @@ static int put_node_record(struct agent *a)
 	return err;
 }
 
+void agent_set_storage_ok(struct agent *a, bool ok)
+{
+	if (a->storage_ok == ok)
+		return;
+	a->storage_ok = ok;
+	pvlog_info("storage %s", ok ? "usable" : "NOT usable: this node cannot run guests or lead");
+	agent_send_hello(a);
+}
+
 void agent_storage_ready(struct agent *a)
 {
-	if (a->st && put_node_record(a) == 0)
-		a->storage_ok = true;
+	agent_set_storage_ok(a, a->st && put_node_record(a) == 0);
+}
+
+void agent_check_unfence(struct agent *a)
+{
+	if (!agent_leads(a))
+		return;
+	for (size_t i = 0; i < a->nmembers; i++) {
+		struct peer *p = agent_peer(a, a->members[i]);
+		if (p && p->hello && !p->unfencing && a->members[i] != a->local &&
+		    (p->fenced || p->storage_bad) && p->n_running == 0)
+			guests_unfence(a, a->members[i]);
+	}
 }
 
 static int connect_storage(struct agent *a)
@@ -168,7 +194,7 @@ int agent_send(struct agent *a, Pvha__ClusterMsg *msg)
 	return err;
 }
 
-static void send_hello(struct agent *a)
+void agent_send_hello(struct agent *a)
 {
 	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
 	Pvha__NodeHello h = PVHA__NODE_HELLO__INIT;
@@ -178,6 +204,7 @@ static void send_hello(struct agent *a)
 	h.mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
 	h.cpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
 	h.has_state = guests_have_state(a);
+	h.storage_ok = a->storage_ok;
 	ProtobufCBinaryData running[256];
 	h.n_running = guests_running_here(a, running, 256);
 	h.running = running;
@@ -208,8 +235,12 @@ static void on_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *dat
 			p->mem_bytes = h->mem_bytes;
 			p->cpus = h->cpus;
 			p->has_state = h->has_state;
-			if (p->fenced && h->n_running == 0 && agent_leads(a))
-				guests_unfence(a, nodeid);
+			bool was_bad = p->storage_bad;
+			p->storage_bad = !h->storage_ok;
+			p->n_running = h->n_running;
+			if (was_bad != p->storage_bad)
+				agent_update_leader(a);
+			agent_check_unfence(a);
 			guests_on_hello(a, nodeid, h->has_state);
 		} else {
 			pvlog_warn("cpg: hello from node %u, which is not in the nodelist", nodeid);
@@ -231,8 +262,9 @@ static bool in_list(const uint32_t *ids, size_t n, uint32_t id)
 void agent_update_leader(struct agent *a)
 {
 	uint32_t old = a->leader;
-	/* The lowest member that is not fenced: a fenced node cannot write to
-	 * RADOS (nor lift its own fence) until the leader lets it back. */
+	/* The lowest member that is not fenced and can reach the storage (as its
+	 * hello says, in CPG order, so every agent agrees): a fenced node cannot
+	 * write to RADOS (nor lift its own fence) until the leader lets it back. */
 	a->leader = 0;
 	/* The ring learns of a lost node before votequorum says what it means:
 	 * a ring without a majority of the configured nodes (half of two, with
@@ -243,11 +275,14 @@ void agent_update_leader(struct agent *a)
 		struct peer *p = agent_peer(a, a->members[i]);
 		/* the ring may already say its node is gone, before CPG does */
 		bool in_ring = !a->have_ring || in_list(a->ring, a->nring, a->members[i]);
-		if ((!p || !p->fenced) && in_ring)
+		if ((!p || (!p->fenced && !p->storage_bad)) && in_ring)
 			a->leader = a->members[i];
 	}
-	if (a->leader != old)
+	if (a->leader != old) {
 		pvlog_info("leader: %s", a->leader ? agent_node_name(a, a->leader) : "none (not quorate)");
+		if (a->leader == a->local)
+			agent_check_unfence(a);
+	}
 }
 
 /* The agents' membership (CPG): who can act, who leads. An agent leaving
@@ -263,6 +298,9 @@ static void on_members(void *ctx, const uint32_t *ids, size_t n, const uint32_t 
 		if (p && !in_list(ids, n, a->members[i])) {
 			p->hello = false;
 			p->has_state = false;
+			p->storage_bad = false;
+			p->n_running = 0;
+			p->unfencing = false;
 		}
 	}
 	memcpy(a->members, ids, n * sizeof(ids[0]));
@@ -270,7 +308,7 @@ static void on_members(void *ctx, const uint32_t *ids, size_t n, const uint32_t 
 	a->ring_id = ring;
 	agent_update_leader(a);
 	guests_on_members(a);
-	send_hello(a);
+	agent_send_hello(a);
 }
 
 /* The nodes' membership (the totem ring): a node that left is down or cut
@@ -657,6 +695,14 @@ int main(int argc, char **argv)
 	/* Storage first: a node that cannot reach RADOS still joins (and says so). */
 	if (connect_storage(a))
 		pvlog_warn("running without storage: guests cannot run on this node");
+	if (a->st) {
+		err = event_queue_start(a->st, a->cfg.node_name, &a->evq);
+		if (err) {
+			pvlog_err(err, "event log worker");
+			return 1;
+		}
+		qb_loop_poll_add(a->loop, QB_LOOP_MED, event_queue_fd(a->evq), POLLIN, a, on_event_queue);
+	}
 	guests_start_supervision(a);
 	err = guests_init(a);
 	if (err)
@@ -676,6 +722,7 @@ int main(int argc, char **argv)
 
 	qb_ipcs_destroy(a->ipcs);
 	pvclus_cs_close(a->cs);
+	event_queue_stop(a->evq);
 	pvstore_disconnect(a->st);
 	qb_loop_destroy(a->loop);
 	pvlog_info("stopped");

@@ -35,7 +35,17 @@ fi
 
 DIR=$(mktemp -d /tmp/pvha-lab-test.XXXXXX)
 export PVHA_LAB_DIR=$DIR PVHA_BUILD_DIR=$BUILD
-trap '"$LAB" down --dir "$DIR" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
+# keep_logs TAG: with PVHA_KEEP_LOGS=DIR, copies every agent's log there as
+# TAG-nX.log (called before each lab goes down, and on exit).
+keep_logs() {
+	[[ -n ${PVHA_KEEP_LOGS:-} ]] || return 0
+	local f
+	for f in "$DIR"/n*/pvhad.log; do
+		[[ -f $f ]] && cp "$f" "$PVHA_KEEP_LOGS/$1-$(basename "$(dirname "$f")").log"
+	done
+	return 0
+}
+trap 'keep_logs "$(basename "$0" .sh)-exit"; "$LAB" down --dir "$DIR" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
 
 pv() { local n=$1; shift; "$LAB" exec "$n" "$PVHA" "$@"; }
 show() { pv "$1" --json guest show "$2" 2>/dev/null; }
