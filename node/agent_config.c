@@ -4,7 +4,11 @@
 #include <stddef.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "pvfence/agent.h"
 
 #include "agent_config.h"
 
@@ -18,6 +22,7 @@ struct key {
 static const struct key keys[] = {
 	K(node_name, 1), K(address, 1), K(ceph_conf, 1), K(ceph_user, 0), K(ceph_keyring, 0),
 	K(pool, 0), K(state_dir, 0), K(log_file, 0), K(vmm, 0), K(run_dir, 0),
+	K(fence_agent, 0), K(fence_args, 0), K(fence_timeout, 0),
 };
 /* Keys the lab writes that this agent does not use (yet). */
 static const char *const ignored[] = { "node_id", "corosync_conf", "control_socket" };
@@ -95,6 +100,33 @@ int agent_config_load(const char *path, struct agent_config *cfg, char *why, siz
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		if (keys[i].required && !(seen & (1u << i))) {
 			snprintf(why, whylen, "%s: missing key '%s'", path, keys[i].name);
+			return -EINVAL;
+		}
+	}
+	cfg->fence_timeout_s = 30;
+	if (cfg->fence_timeout[0]) {
+		char *end;
+		long t = strtol(cfg->fence_timeout, &end, 10);
+		if (*end || t < 1 || t > 3600) {
+			snprintf(why, whylen, "%s: fence_timeout: want seconds from 1 to 3600, got '%s'", path,
+				 cfg->fence_timeout);
+			return -EINVAL;
+		}
+		cfg->fence_timeout_s = (int)t;
+	}
+	if ((cfg->fence_args[0] || cfg->fence_timeout[0]) && !cfg->fence_agent[0]) {
+		snprintf(why, whylen, "%s: fence_args and fence_timeout need fence_agent", path);
+		return -EINVAL;
+	}
+	if (cfg->fence_agent[0]) {
+		if (cfg->fence_agent[0] != '/' || access(cfg->fence_agent, X_OK) != 0) {
+			snprintf(why, whylen, "%s: fence_agent %s: not an absolute path to an executable", path,
+				 cfg->fence_agent);
+			return -EINVAL;
+		}
+		char e[200];
+		if (pvfence_args_check(cfg->fence_args, e, sizeof(e)) != 0) {
+			snprintf(why, whylen, "%s: %s", path, e);
 			return -EINVAL;
 		}
 	}

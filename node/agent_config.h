@@ -19,6 +19,10 @@ struct agent_config {
 	char log_file[512];      /* optional: append log lines here instead of stderr */
 	char vmm[512];           /* optional: the pvha-vmm program */
 	char run_dir[512];       /* default "/run/pvha": the incarnation lives here */
+	char fence_agent[512];   /* optional: a fence-agents program, run after the blocklist */
+	char fence_args[1024];   /* its key=value arguments, %n = node name, %a = address */
+	char fence_timeout[16];  /* seconds (default 30) */
+	int fence_timeout_s;     /* parsed */
 };
 
 /* Reads path into cfg. Returns 0, or -errno with a one-line reason in why. */

@@ -30,6 +30,7 @@
 #include <qb/qbutil.h>
 
 #include "agent.h"
+#include "agent_fence.h"
 #include "event_queue.h"
 #include "log.h"
 #include "pvcluster/ha.h"
@@ -485,8 +486,10 @@ static int32_t on_sigchld(int32_t sig, void *data)
 		for (int i = 0; i < MAX_GUESTS; i++)
 			if (a->guests->g[i].used && a->guests->g[i].pid == pid)
 				g = &a->guests->g[i];
-		if (!g)
+		if (!g) {
+			agent_fence_reaped(a, pid, status);
 			continue;
+		}
 		int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 		pvlog_info("guest %s: pvha-vmm %d ended (%s %d)", g->spec.name, (int)pid,
 			   code >= 0 ? "exit" : "signal", code >= 0 ? code : WTERMSIG(status));
@@ -542,37 +545,6 @@ static void place(struct agent *a, struct guest *target)
 		send_event(a, target->spec.uuid, PVCLUS_HA_EV_PLACED, out[0].node, false, 0, 0);
 	else
 		send_event(a, target->spec.uuid, PVCLUS_HA_EV_UNPLACEABLE, 0, false, 0, out[0].reason);
-}
-
-static void fence(struct agent *a, uint32_t node)
-{
-	struct peer *p = agent_peer(a, node);
-	char addr[64] = "";
-	if (p && p->addr[0])
-		snprintf(addr, sizeof(addr), "%s", p->addr);
-	if (!addr[0] && a->st) {
-		struct pvstore_node rec;
-		if (pvstore_node_get(a->st, agent_node_name(a, node), &rec) == 0)
-			snprintf(addr, sizeof(addr), "%s", rec.addr);
-	}
-	if (!addr[0]) {
-		pvlog_err(-ENOENT, "fence %s: its address is unknown", agent_node_name(a, node));
-		return;
-	}
-	int err = pvstore_fence(a->st, addr, FENCE_EXPIRE_S);
-	if (err) {
-		cluster_event(a, "fence-failed", "node %s (%s): %s", agent_node_name(a, node), addr,
-			      pvstore_errmsg());
-		return;
-	}
-	cluster_event(a, "fenced", "node %s: blocklisted %s at the storage", agent_node_name(a, node), addr);
-	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
-	Pvha__NodeFenced nf = PVHA__NODE_FENCED__INIT;
-	nf.nodeid = node;
-	nf.addr = addr;
-	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
-	msg.node_fenced = &nf;
-	agent_send(a, &msg);
 }
 
 void guests_unfence(struct agent *a, uint32_t node)
@@ -656,7 +628,7 @@ static void do_actions(struct agent *a, struct guest *g, const struct pvclus_ha_
 			break;
 		case PVCLUS_HA_ACT_FENCE:
 			if (leader)
-				fence(a, act->node);
+				agent_fence(a, act->node);
 			break;
 		case PVCLUS_HA_ACT_DELETE:
 			if (leader && a->st) {

@@ -224,11 +224,41 @@ int vmm_disk_lock(struct hv_disk *d, const char *cookie, char *why, size_t whyle
 
 void vmm_disk_unlock(struct hv_disk *d)
 {
+	(void)vmm_disk_release(d, NULL, 0);
+}
+
+int vmm_disk_release(struct hv_disk *d, char *why, size_t whylen)
+{
 	if (!d || d->ops != &rados_ops)
-		return;
+		return 0;
 	struct rados_disk *rd = d->priv;
-	if (rd->lock_cookie[0] && pvstore_lock_release(rd->st, rd->uuid, rd->lock_cookie) == 0)
-		rd->lock_cookie[0] = '\0';
+	if (!rd->lock_cookie[0])
+		return 0;
+	int err = pvstore_lock_release(rd->st, rd->uuid, rd->lock_cookie);
+	if (err) {
+		if (why && whylen)
+			snprintf(why, whylen, "%s", pvstore_errmsg());
+		return err;
+	}
+	rd->lock_cookie[0] = '\0';
+	return 0;
+}
+
+bool vmm_disk_locked(const struct hv_disk *d)
+{
+	if (!d || d->ops != &rados_ops)
+		return false;
+	const struct rados_disk *rd = d->priv;
+	return rd->lock_cookie[0] != '\0';
+}
+
+int vmm_disk_guest_uuid(const struct hv_disk *d, uint8_t out[16])
+{
+	if (!d || d->ops != &rados_ops)
+		return -ENOTSUP;
+	const struct rados_disk *rd = d->priv;
+	memcpy(out, rd->uuid, 16);
+	return 0;
 }
 
 int vmm_disk_open(const char *spec, const struct vmm_disk_opts *opts, struct hv_disk **out,

@@ -13,7 +13,9 @@
 #ifndef PVHA_VMM_DISK_H
 #define PVHA_VMM_DISK_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pvhv/hv.h"
 
@@ -41,5 +43,18 @@ int vmm_disk_lock(struct hv_disk *d, const char *cookie, char *why, size_t whyle
 
 /* Releases the lock vmm_disk_lock took (nothing if none). */
 void vmm_disk_unlock(struct hv_disk *d);
+
+/* The same, saying whether it worked: 0 (released, or nothing was held) or
+ * -errno with a one-line reason in why (which may be NULL). After an error the
+ * lock may or may not be held still: take it again to know. One RADOS round
+ * trip. */
+int vmm_disk_release(struct hv_disk *d, char *why, size_t whylen);
+
+/* True while vmm_disk_lock's lock is held (as far as this process knows). */
+bool vmm_disk_locked(const struct hv_disk *d);
+
+/* The uuid of the guest whose rados disk d is. 0, or -ENOTSUP for a disk of
+ * another kind (a file disk names no guest). */
+int vmm_disk_guest_uuid(const struct hv_disk *d, uint8_t out[16]);
 
 #endif /* PVHA_VMM_DISK_H */

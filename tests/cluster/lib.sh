@@ -83,15 +83,17 @@ wait_console() { # FILE TEXT
 }
 
 
-up() { # NODES
-	if ! "$LAB" up --dir "$DIR" --nodes "$1" --token 500 --token-coefficient 0 >"$DIR.up.log" 2>&1; then
-		fail "pvha-lab up ($1 nodes)"
+up() { # NODES [more pvha-lab up arguments]
+	local n=$1
+	shift
+	if ! "$LAB" up --dir "$DIR" --nodes "$n" --token 500 --token-coefficient 0 "$@" >"$DIR.up.log" 2>&1; then
+		fail "pvha-lab up ($n nodes)"
 		tail -20 "$DIR.up.log"
 		rm -f "$DIR.up.log"
 		finish
 	fi
 	rm -f "$DIR.up.log"
-	ok "lab up: $1 nodes with agents"
+	ok "lab up: $n nodes with agents${*:+ ($*)}"
 }
 # pgrep sees every namespace's processes: keep those of the node's namespace.
 vmm_pids() {
