@@ -18,7 +18,16 @@
 #include "pvcluster/corosync.h"
 #include "pvstore/pvstore.h"
 
+/* A node's maintenance mode (pvha node drain / resume), kept in its node
+ * record so that it outlives any agent. */
+enum node_mode {
+	NODE_ACTIVE = 0,      /* takes guests */
+	NODE_DRAINING = 1,    /* its guests are being migrated away; nothing new goes there */
+	NODE_MAINTENANCE = 2, /* drained: runs nothing, gets nothing until resumed */
+};
+
 struct peer {
+	enum node_mode mode;
 	bool hello;      /* a NodeHello arrived from it in this membership */
 	char name[64];
 	char addr[64];   /* kept after it leaves: a fence needs it */

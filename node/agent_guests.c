@@ -31,13 +31,14 @@
 
 #include "agent.h"
 #include "agent_fence.h"
+#include "agent_guests.h"
+#include "agent_sched.h"
 #include "event_queue.h"
 #include "log.h"
 #include "pvcluster/ha.h"
 #include "pvcluster/sched.h"
 #include "vmmctl.h"
 
-#define MAX_GUESTS 1024
 #define FENCE_EXPIRE_S 3600
 #define START_DEADLINE_MS 15000
 #define TABLE_WAIT_MS 3000
@@ -48,40 +49,6 @@ static struct agent *the_agent; /* for timer callbacks, which carry only the gue
 
 static void adopt_running(struct agent *a);
 
-struct guest {
-	bool used;
-	bool spec_loaded;      /* false: only the uuid is known (the registry was out of reach) */
-	struct pvstore_guest spec;
-	struct pvclus_ha_guest ha;
-	/* this node's VMM, when it runs one for this guest */
-	pid_t pid;
-	bool start_reported;   /* STARTED sent */
-	bool stopping;         /* we asked it to stop */
-	bool adopted;          /* started by an earlier agent: not our child, watched by polling */
-	uint64_t spawn_ms;
-	qb_loop_timer_handle timer;
-};
-
-#define HELD_MAX 4096
-
-/* A guest message that reached a joiner before the table it waits for. */
-struct held {
-	uint32_t from;
-	size_t len;
-	uint8_t *data;
-};
-
-struct guest_table {
-	struct guest g[MAX_GUESTS];
-	bool have_state;     /* this table is the cluster's */
-	bool seen_others;    /* this agent has been in a membership with another */
-	bool awaiting;       /* without state, in a membership with others: a table is due */
-	bool waiting_storage; /* awaiting, and the table timed out without the storage */
-	qb_loop_timer_handle await_timer;
-	struct held held[HELD_MAX];
-	size_t nheld;
-};
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -89,7 +56,7 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static struct guest *find(struct agent *a, const uint8_t uuid[16])
+struct guest *guests_find(struct agent *a, const uint8_t uuid[16])
 {
 	for (int i = 0; i < MAX_GUESTS; i++)
 		if (a->guests->g[i].used && !memcmp(a->guests->g[i].spec.uuid, uuid, 16))
@@ -101,7 +68,7 @@ static struct guest *find_name(struct agent *a, const char *s)
 {
 	uint8_t u[16];
 	if (pvstore_uuid_parse(s, u) == 0)
-		return find(a, u);
+		return guests_find(a, u);
 	for (int i = 0; i < MAX_GUESTS; i++)
 		if (a->guests->g[i].used && !strcmp(a->guests->g[i].spec.name, s))
 			return &a->guests->g[i];
@@ -110,7 +77,7 @@ static struct guest *find_name(struct agent *a, const char *s)
 
 static struct guest *add(struct agent *a, const struct pvstore_guest *spec)
 {
-	struct guest *g = find(a, spec->uuid);
+	struct guest *g = guests_find(a, spec->uuid);
 	if (g)
 		return g;
 	for (int i = 0; i < MAX_GUESTS; i++) {
@@ -133,7 +100,7 @@ static struct guest *add(struct agent *a, const struct pvstore_guest *spec)
 static struct guest *load(struct agent *a, const uint8_t uuid[16])
 {
 	struct pvstore_guest spec;
-	struct guest *g = find(a, uuid);
+	struct guest *g = guests_find(a, uuid);
 	int err = a->st ? pvstore_guest_read(a->st, uuid, &spec) : -ENOTCONN;
 	if (err == 0) {
 		if (g) {
@@ -168,7 +135,7 @@ void guests_refresh(struct agent *a)
 			load(a, a->guests->g[i].spec.uuid);
 	if (a->st && pvstore_guest_list(a->st, &list, &n) == 0) {
 		for (size_t i = 0; i < n; i++)
-			if (!find(a, list[i].uuid))
+			if (!guests_find(a, list[i].uuid))
 				load(a, list[i].uuid);
 		free(list);
 	}
@@ -212,7 +179,7 @@ size_t guests_running_here(struct agent *a, ProtobufCBinaryData *out, size_t max
 
 /* ---- sending events ------------------------------------------------------ */
 
-static void send_event(struct agent *a, const uint8_t uuid[16], enum pvclus_ha_event_type type,
+void guests_send_event(struct agent *a, const uint8_t uuid[16], enum pvclus_ha_event_type type,
 		       uint32_t node, bool crashed, int err, uint32_t detail)
 {
 	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
@@ -375,7 +342,7 @@ static void start_check(void *data)
 	if (vmmctl_connect(sock, 1000, &fd) == 0) {
 		close(fd);
 		g->start_reported = true;
-		send_event(a, g->spec.uuid, PVCLUS_HA_EV_STARTED, a->local, false, 0, 0);
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STARTED, a->local, false, 0, 0);
 		return;
 	}
 	if (now_ms() - g->spawn_ms > START_DEADLINE_MS) {
@@ -391,7 +358,7 @@ static void stop_vmm(struct agent *a, struct guest *g, bool force)
 {
 	if (g->pid <= 0) {
 		/* Nothing runs here: say so, so that the record moves on. */
-		send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
 		return;
 	}
 	g->stopping = true;
@@ -407,13 +374,13 @@ static void vmm_ended(struct agent *a, struct guest *g, int code)
 	if (g->stopping) {
 		if (code != 0 && code != 1 && code != 5)
 			clear_lock(a, g, NULL); /* killed: its lock is a dead client's */
-		send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
 	} else if (!g->start_reported) {
-		send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false,
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false,
 			   code == 8 ? -EBUSY : -EIO, 0);
 	} else {
 		/* exit 0: the guest powered itself off; anything else is a crash */
-		send_event(a, g->spec.uuid, PVCLUS_HA_EV_VMM_EXITED, a->local, code != 0, 0, 0);
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_VMM_EXITED, a->local, code != 0, 0, 0);
 	}
 }
 
@@ -454,7 +421,7 @@ static void adopt_running(struct agent *a)
 			continue;
 		if (vmmctl_call(fd, PVHA__VMM_REQUEST__OP__STATUS, NULL, &rep) == 0 && rep->status &&
 		    rep->status->guest_id.len == 16 && strcmp(rep->status->state, "stopped") != 0) {
-			struct guest *g = find(a, rep->status->guest_id.data);
+			struct guest *g = guests_find(a, rep->status->guest_id.data);
 			if (!g)
 				g = load(a, rep->status->guest_id.data);
 			if (g) {
@@ -502,50 +469,6 @@ static int32_t on_sigchld(int32_t sig, void *data)
 }
 
 /* ---- the leader's work --------------------------------------------------- */
-
-static void place(struct agent *a, struct guest *target)
-{
-	static struct pvclus_node nodes[PVCLUS_MAX_NODES];
-	static struct pvclus_sched_guest sg[MAX_GUESTS];
-	static struct pvclus_placement out[MAX_GUESTS];
-	size_t nn = 0, ng = 0, nout = 0;
-	for (int i = 0; i < a->nnodes; i++) {
-		struct pvclus_node *n = &nodes[nn++];
-		memset(n, 0, sizeof(*n));
-		n->id = a->nodes[i].nodeid;
-		snprintf(n->name, sizeof(n->name), "%s", a->nodes[i].name);
-		n->online = agent_is_member(a, n->id) && a->peers[i].hello && !a->peers[i].storage_bad;
-		n->fenced = a->peers[i].fenced;
-		n->mem_total = a->peers[i].mem_bytes ? a->peers[i].mem_bytes : 1;
-		n->cpu_total = a->peers[i].cpus ? a->peers[i].cpus : 1;
-	}
-	/* What the other guests use or are promised. */
-	for (int i = 0; i < MAX_GUESTS; i++) {
-		struct guest *g = &a->guests->g[i];
-		if (!g->used || g == target || !g->ha.owner)
-			continue;
-		for (size_t j = 0; j < nn; j++)
-			if (nodes[j].id == g->ha.owner)
-				nodes[j].mem_used += g->spec.mem_size;
-	}
-	memset(&sg[0], 0, sizeof(sg[0]));
-	memcpy(sg[0].uuid, target->spec.uuid, 16);
-	sg[0].mem = target->spec.mem_size;
-	sg[0].cpu = 1;
-	sg[0].priority = target->spec.priority;
-	sg[0].avoid = target->ha.avoid;
-	ng = 1;
-	struct pvclus_view v = { .nodes = nodes, .n_nodes = nn };
-	int err = pvclus_sched_place(&v, sg, ng, out, &nout);
-	if (err || nout != 1) {
-		pvlog_err(err, "guest %s: the scheduler failed", target->spec.name);
-		return;
-	}
-	if (out[0].node)
-		send_event(a, target->spec.uuid, PVCLUS_HA_EV_PLACED, out[0].node, false, 0, 0);
-	else
-		send_event(a, target->spec.uuid, PVCLUS_HA_EV_UNPLACEABLE, 0, false, 0, out[0].reason);
-}
 
 void guests_unfence(struct agent *a, uint32_t node)
 {
@@ -624,7 +547,7 @@ static void do_actions(struct agent *a, struct guest *g, const struct pvclus_ha_
 			break;
 		case PVCLUS_HA_ACT_PLACE:
 			if (leader)
-				place(a, g);
+				agent_place(a, g);
 			break;
 		case PVCLUS_HA_ACT_FENCE:
 			if (leader)
@@ -653,7 +576,7 @@ static void do_actions(struct agent *a, struct guest *g, const struct pvclus_ha_
 				err = spawn_vmm(a, g);
 			if (err) {
 				pvlog_err(err, "guest %s: start", g->spec.name);
-				send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, err, 0);
+				guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, err, 0);
 			}
 			break;
 		}
@@ -786,7 +709,7 @@ static void start_desired(struct agent *a)
 		if (g->used && g->spec_loaded && g->pid <= 0 && g->spec.desired == PVSTORE_DESIRED_RUNNING &&
 		    g->ha.state == PVCLUS_HA_STOPPED) {
 			pvlog_info("guest %s: desired running after a whole-cluster start", g->spec.name);
-			send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
 		}
 	}
 }
@@ -958,7 +881,7 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 		break;
 	case PVHA__CLUSTER_MSG__BODY_GUEST_EVENT: {
 		const Pvha__GuestEvent *e = msg->guest_event;
-		struct guest *g = e->uuid.len == 16 ? find(a, e->uuid.data) : NULL;
+		struct guest *g = e->uuid.len == 16 ? guests_find(a, e->uuid.data) : NULL;
 		if (!g && e->uuid.len == 16)
 			g = load(a, e->uuid.data);
 		if (!g || e->type >= PVCLUS_HA_EV_COUNT)
@@ -999,7 +922,7 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 			struct pvclus_ha_guest h;
 			if (r->uuid.len != 16 || msg_to_record(r, &h) != 0)
 				continue;
-			struct guest *g = find(a, r->uuid.data);
+			struct guest *g = guests_find(a, r->uuid.data);
 			if (!g)
 				g = load(a, r->uuid.data);
 			if (g)
@@ -1093,7 +1016,7 @@ static int create(struct agent *a, const Pvha__GuestSpecIn *in, struct guest **o
 	if (a->st)
 		pvstore_event_append(a->st, spec.uuid, a->cfg.node_name, "created", u, NULL);
 	if (in->start)
-		send_event(a, spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
+		guests_send_event(a, spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
 	return 0;
 }
 
@@ -1140,10 +1063,10 @@ void guests_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *re
 	case PVHA__API_REQUEST__OP__GUEST_SHOW:
 		break;
 	case PVHA__API_REQUEST__OP__GUEST_START:
-		send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
 		break;
 	case PVHA__API_REQUEST__OP__GUEST_STOP:
-		send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOP_REQ, 0, req->force, 0, 0);
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOP_REQ, 0, req->force, 0, 0);
 		break;
 	case PVHA__API_REQUEST__OP__GUEST_DELETE:
 		if (g->ha.state != PVCLUS_HA_STOPPED && g->ha.state != PVCLUS_HA_ERROR) {
@@ -1152,7 +1075,7 @@ void guests_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *re
 				 pvclus_ha_state_str(g->ha.state));
 			return;
 		}
-		send_event(a, g->spec.uuid, PVCLUS_HA_EV_DELETE_REQ, 0, false, 0, 0);
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_DELETE_REQ, 0, false, 0, 0);
 		break;
 	default:
 		rep->error = -EINVAL;
