@@ -8,9 +8,15 @@
  *   2  bad usage or configuration          6  state saved (--save): restorable
  *   3  the guest misbehaved and was stopped 7  host failure
  *   8  the owner lock (--lock) is held by someone else: nothing ran
+ *   9  --incoming: the migration failed or was refused: nothing ran here
+ *  10  migrated: the guest was handed over (owner lock released) and this
+ *      process never ran it again
  *
- * Single-threaded: one loop polls the control sockets and signals, then runs
- * the guest for a slice of at most SLICE_NS; a sleeping guest costs no CPU.
+ * One loop polls the control sockets and signals, then runs the guest for a
+ * slice of at most SLICE_NS; a sleeping guest costs no CPU. The loop is the
+ * only thread that runs the guest; live migration (vmm_migrate.h) adds one
+ * thread of its own that talks to the other VMM and reports to the loop
+ * through an eventfd.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,19 +43,29 @@
 #include "pvhv/hv.h"
 #include "pvproto/frame.h"
 #include "vmm_disk.h"
+#include "vmm_migrate.h"
 
 #define SLICE_NS (10ull * 1000 * 1000)
 #define MAX_CLIENTS 8
 #define IMAGE_MAX (256u * 1024u * 1024u)
 #define REQUEST_MAX 8192u
+#define MIGRATED_LINGER_NS (30ull * 1000 * 1000 * 1000) /* a migrated source waits for STOP */
+#define INCOMING_TIMEOUT_S 60u
 
 enum vmm_exit {
 	VMM_EXIT_OK = 0, VMM_EXIT_GUEST_ERROR = 1, VMM_EXIT_USAGE = 2, VMM_EXIT_FAULT = 3,
 	VMM_EXIT_FENCED = 4, VMM_EXIT_STOPPED = 5, VMM_EXIT_SAVED = 6, VMM_EXIT_HOST = 7,
-	VMM_EXIT_LOCKED = 8,
+	VMM_EXIT_LOCKED = 8, VMM_EXIT_INCOMING_FAILED = 9, VMM_EXIT_MIGRATED = 10,
 };
 
-enum vmm_state { ST_RUNNING, ST_PAUSED, ST_DONE };
+enum vmm_state {
+	ST_RUNNING = 0, /* (or sleeping) */
+	ST_INCOMING,  /* --incoming: no guest here yet */
+	ST_PAUSED,
+	ST_MIGRATING, /* paused and lent to the migration thread */
+	ST_MIGRATED,  /* handed over: never runs here again; waits for STOP */
+	ST_DONE,
+};
 
 struct vmm {
 	struct hv_machine *m;
@@ -66,18 +83,49 @@ struct vmm {
 	uint8_t guest_id[16];   /* backing store for status replies */
 	int exit_code;
 	char final[512]; /* the one-line reason printed at exit */
+
+	/* live migration */
+	const char *lock_cookie;    /* --lock, NULL when none */
+	int notify_fd;              /* eventfd: the migration thread has news */
+	int incoming_fd;            /* --incoming listening socket, -1 once accepted */
+	uint16_t incoming_port;
+	uint64_t deadline_ns;       /* incoming: accept by; migrated: exit at; 0 none */
+	uint64_t incoming_timeout_s; /* --incoming-timeout */
+	struct hv_config cfg;       /* incoming: what the arriving machine gets */
+	bool have_id;
+	struct mig_source *mig_src; /* outgoing migration in progress */
+	struct mig_target *mig_tgt; /* incoming migration in progress */
+	struct mig_progress mig;    /* the last migration's figures, once its thread is gone */
+	bool handed_over;           /* the guest left: v->m is never run or read again */
+	struct hv_machine_stats snap; /* status while the machine is lent or gone */
 };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: pvha-vmm --image GUEST.elf --mem SIZE [options]\n"
 		"       pvha-vmm --restore STATE [options]\n"
+		"       pvha-vmm --incoming HOST:PORT [options]\n"
 		"Runs one pvha guest on the paravirtual hypervisor core.\n\n"
 		"  --image FILE        ELF64 guest image to boot\n"
 		"  --mem SIZE          guest RAM, e.g. 64M (2M..4G, whole MiB)\n"
 		"  --restore FILE      resume a saved state instead of booting (RAM size and\n"
 		"                      guest id come from the state)\n"
+		"  --incoming HOST:PORT receive a live migration instead of booting: listen on\n"
+		"                      HOST:PORT (PORT 0: any free one, printed and in STATUS\n"
+		"                      incoming_port), accept one source, build the guest from\n"
+		"                      its stream (RAM size and id come from it; --id, if\n"
+		"                      given, must match), and run it only once the source let\n"
+		"                      the owner lock go (--lock is taken then, not at start)\n"
+		"  --incoming-timeout S  give up (exit 9) when no source connected within S\n"
+		"                      seconds (default 60; 0 = wait for ever)\n"
 		"  --disk SPEC         file:PATH[,size=SIZE]   raw image (created sparse with size=)\n"
 		"                      rados:POOL/GUEST[,size=SIZE]  the guest's disk on Ceph\n"
 		"                      RADOS; GUEST is its uuid or registry name (created with size=)\n"
@@ -92,7 +140,7 @@ static void usage(FILE *f)
 		"  --id UUID           guest id (default: a random one)\n"
 		"  --console FILE      append console output to FILE (default: stdout)\n"
 		"  --control PATH      serve the control socket (pause, resume, save, stop,\n"
-		"                      status) at PATH, owner-only\n"
+		"                      status, migrate: see proto/vmm.proto) at PATH, owner-only\n"
 		"  --save FILE         on SIGTERM/SIGINT, or after --save-after, pause the\n"
 		"                      guest and write its state to FILE, then exit 6\n"
 		"  --save-after N      save right after the guest's N-th hypercall (needs --save)\n"
@@ -101,7 +149,9 @@ static void usage(FILE *f)
 		"  -h, --help          this text\n\n"
 		"Exit status: 0 guest exited 0; 1 guest exited non-zero; 2 bad usage;\n"
 		"3 guest misbehaved; 4 fenced; 5 stopped from outside; 6 state saved;\n"
-		"7 host failure; 8 owner lock held elsewhere. The last line on stderr says why.\n");
+		"7 host failure; 8 owner lock held elsewhere; 9 incoming migration failed,\n"
+		"nothing ran here; 10 migrated away (this process never ran the guest after\n"
+		"handing it over). The last line on stderr says why.\n");
 }
 
 static void console_out(void *ctx, const char *buf, size_t len)
@@ -209,24 +259,58 @@ static void finish_saved(struct vmm *v, const char *why)
 	v->state = ST_DONE;
 }
 
+/* The machine may be read here only while it is the loop's own. */
+static bool machine_here(const struct vmm *v)
+{
+	return v->m && !v->handed_over && v->state != ST_MIGRATING && v->state != ST_INCOMING;
+}
+
+/* Keeps the figures STATUS shows while the machine is lent or gone. */
+static void snapshot(struct vmm *v)
+{
+	hv_machine_get_stats(v->m, &v->snap);
+}
+
+static void migration_progress(struct vmm *v, struct mig_progress *p)
+{
+	if (v->mig_src)
+		mig_source_progress(v->mig_src, p);
+	else if (v->mig_tgt)
+		mig_target_progress(v->mig_tgt, p);
+	else
+		*p = v->mig;
+}
+
 static void fill_status(struct vmm *v, Pvha__VmmStatus *st)
 {
 	static char stop_kind[32], reason[256];
+	static struct mig_progress mp;
 	struct hv_machine_stats s;
-	const struct hv_stop_info *si = hv_machine_stop_info(v->m);
+	const struct hv_stop_info *si = NULL;
 
-	hv_machine_get_stats(v->m, &s);
-	if (si->kind != HV_STOP_NONE)
+	if (machine_here(v)) {
+		hv_machine_get_stats(v->m, &s);
+		si = hv_machine_stop_info(v->m);
+	} else {
+		s = v->snap;
+		if (!s.backend)
+			s.backend = "";
+	}
+	if (si && si->kind != HV_STOP_NONE)
 		st->state = "stopped";
-	else if (v->state == ST_PAUSED)
+	else if (v->state == ST_INCOMING)
+		st->state = "incoming";
+	else if (v->handed_over)
+		st->state = "migrated";
+	else if (v->state == ST_PAUSED || v->state == ST_MIGRATING)
 		st->state = "paused";
 	else
 		st->state = v->sleeping ? "sleeping" : "running";
-	snprintf(stop_kind, sizeof(stop_kind), "%s", si->kind ? hv_stop_kind_name(si->kind) : "");
-	snprintf(reason, sizeof(reason), "%s", si->reason);
+	snprintf(stop_kind, sizeof(stop_kind), "%s", si && si->kind ? hv_stop_kind_name(si->kind) : "");
+	snprintf(reason, sizeof(reason), "%s", si ? si->reason : "");
 	st->stop_kind = stop_kind;
 	st->reason = reason;
-	st->exit_code = si->kind == HV_STOP_EXIT ? si->code : 0;
+	st->exit_code = si && si->kind == HV_STOP_EXIT ? si->code : 0;
 	st->hypercalls = s.hypercalls;
 	st->guest_mono_ns = s.guest_mono_ns;
 	st->heartbeat_seq = s.heartbeat_seq;
@@ -239,6 +323,178 @@ static void fill_status(struct vmm *v, Pvha__VmmStatus *st)
 	st->guest_id.len = sizeof(v->guest_id);
 	st->storage_addr = v->storage_addr;
 	st->disk = (char *)(v->disk_spec ? v->disk_spec : "");
+
+	migration_progress(v, &mp);
+	st->incoming_port = v->incoming_port;
+	st->migration_phase = (char *)mig_phase_name(mp.phase);
+	st->migration_round = mp.round;
+	st->migration_bytes_sent = mp.bytes_sent;
+	st->migration_pages_left = mp.pages_left;
+	st->migration_rate = mp.rate;
+	st->migration_downtime_us = mp.downtime_us;
+	st->migration_total_ms = mp.total_ms;
+	st->migration_reason = mp.reason;
+	st->migration_released = mp.released;
+	st->migration_forced = mp.forced;
+	st->migration_peer = mp.peer;
+}
+
+/* A source migration's thread has ended (or was made to): apply its result.
+ * A source that let the owner lock go is migrated and never runs the guest
+ * again; one that did not gets its machine back, running again if the
+ * migration had paused it. */
+static void source_ended(struct vmm *v)
+{
+	mig_source_destroy(v->mig_src, &v->mig); /* joins */
+	v->mig_src = NULL;
+	if (v->mig.released) {
+		v->state = ST_MIGRATED;
+		v->handed_over = true;
+		v->deadline_ns = mono_ns() + MIGRATED_LINGER_NS;
+		if (v->mig.phase == MIG_DONE)
+			snprintf(v->final, sizeof(v->final),
+				 "migrated: the guest runs at %.200s (downtime %.3f ms, %u rounds, %llu MiB, %llu ms)",
+				 v->mig.peer, (double)v->mig.downtime_us / 1000.0, v->mig.round,
+				 (unsigned long long)(v->mig.bytes_sent >> 20),
+				 (unsigned long long)v->mig.total_ms);
+		else
+			snprintf(v->final, sizeof(v->final), "migrated: owner lock released to %.200s, but %.250s",
+				 v->mig.peer, v->mig.reason);
+		return;
+	}
+	if (v->state == ST_MIGRATING)
+		v->state = ST_RUNNING;
+	pvlog_warn("migration to %s failed: %s; the guest runs on here", v->mig.peer, v->mig.reason);
+}
+
+/* The incoming migration failed: nothing ran here. */
+static void target_failed(struct vmm *v)
+{
+	mig_target_destroy(v->mig_tgt, &v->mig);
+	v->mig_tgt = NULL;
+	v->exit_code = VMM_EXIT_INCOMING_FAILED;
+	snprintf(v->final, sizeof(v->final), "migration failed: %s; nothing ran here", v->mig.reason);
+	v->state = ST_DONE;
+}
+
+/* Ends a migration thread that is still there, because the VMM must move on
+ * (STOP, a signal, the guest stopped, exit); why goes into its reason. */
+static void end_migration(struct vmm *v, const char *why)
+{
+	if (v->mig_src) {
+		mig_source_cancel(v->mig_src, why);
+		source_ended(v);
+	}
+	if (v->mig_tgt) {
+		mig_target_cancel(v->mig_tgt, why);
+		mig_target_destroy(v->mig_tgt, &v->mig); /* a machine not yet taken goes too */
+		v->mig_tgt = NULL;
+	}
+}
+
+/* A migrated source ends (STOP, a signal, or its linger time is over). */
+static void finish_migrated(struct vmm *v)
+{
+	v->exit_code = VMM_EXIT_MIGRATED;
+	v->state = ST_DONE; /* v->final was written when the hand-over ended */
+}
+
+/* The VMM is told to end before an incoming guest ran. */
+static void finish_incoming_stopped(struct vmm *v, const char *by)
+{
+	v->exit_code = VMM_EXIT_STOPPED;
+	snprintf(v->final, sizeof(v->final), "killed: %s before the incoming guest arrived; nothing ran here",
+		 by);
+	v->state = ST_DONE;
+}
+
+/* News from a migration thread (called every loop turn; cheap). */
+static void migration_step(struct vmm *v)
+{
+	if (v->mig_src) {
+		switch (mig_source_poll(v->mig_src)) {
+		case MIG_WANT_PAUSE:
+			if (v->state == ST_RUNNING) {
+				hv_machine_pause_clock(v->m);
+				snapshot(v);
+				v->state = ST_MIGRATING;
+				mig_source_paused(v->mig_src, mono_ns());
+			}
+			break;
+		case MIG_WANT_JOIN:
+			source_ended(v);
+			break;
+		case MIG_WANT_NOTHING:
+			break;
+		}
+	}
+	if (v->mig_tgt) {
+		bool failed = false;
+		struct hv_machine *m = mig_target_take(v->mig_tgt, &failed);
+		if (m) {
+			v->m = m;
+			v->state = ST_RUNNING;
+			v->sleeping = false;
+		} else if (failed) {
+			target_failed(v);
+			return;
+		}
+		if (mig_target_finished(v->mig_tgt)) {
+			mig_target_destroy(v->mig_tgt, &v->mig);
+			v->mig_tgt = NULL;
+		}
+	}
+}
+
+/* Starts an outgoing migration for a MIGRATE request. Returns 0 or -errno
+ * with the reason in errmsg. */
+static int start_migration(struct vmm *v, const Pvha__VmmRequest *req, char *errmsg, size_t len)
+{
+	if (v->mig_src || v->mig_tgt) {
+		snprintf(errmsg, len, "a migration is in progress");
+		return -EALREADY;
+	}
+	if (v->state == ST_INCOMING) {
+		snprintf(errmsg, len, "no guest here yet: it is still arriving");
+		return -EBUSY;
+	}
+	if (v->state == ST_MIGRATED) {
+		snprintf(errmsg, len, "the guest was migrated away");
+		return -EBUSY;
+	}
+	if (hv_machine_stop_info(v->m)->kind != HV_STOP_NONE) {
+		snprintf(errmsg, len, "the guest has stopped");
+		return -ESRCH;
+	}
+	if (v->state != ST_RUNNING) {
+		snprintf(errmsg, len, "the guest is paused: resume it before migrating it");
+		return -EBUSY;
+	}
+	if (!req->migrate_host || !req->migrate_host[0] || req->migrate_port == 0 ||
+	    req->migrate_port > 65535) {
+		snprintf(errmsg, len, "migrate needs the target's host and port (1..65535)");
+		return -EINVAL;
+	}
+	if (req->migrate_downtime_ms > 60000 || req->migrate_max_rounds > 10000) {
+		snprintf(errmsg, len, "migrate: downtime budget at most 60000 ms, at most 10000 rounds");
+		return -EINVAL;
+	}
+	struct mig_source_params p = {
+		.host = req->migrate_host,
+		.port = (uint16_t)req->migrate_port,
+		.downtime_ms = req->migrate_downtime_ms,
+		.max_rounds = req->migrate_max_rounds,
+		.m = v->m,
+		.disk = v->disk,
+		.disk_spec = v->disk_spec,
+		.lock_cookie = vmm_disk_locked(v->disk) ? v->lock_cookie : NULL,
+		.notify_fd = v->notify_fd,
+	};
+	memset(&v->mig, 0, sizeof(v->mig));
+	int err = mig_source_start(&p, &v->mig_src);
+	if (err)
+		snprintf(errmsg, len, "cannot start the migration: %s", strerror(-err));
+	return err;
 }
 
 /* Handles one control request; returns false when the client must be dropped. */
@@ -264,8 +520,21 @@ static bool serve_client(struct vmm *v, int fd)
 		err = -EPROTO;
 		snprintf(errmsg, sizeof(errmsg), "request version %u not supported (1)", req->version);
 	} else {
-		switch (req->op) {
+		const char *busy = v->state == ST_INCOMING   ? "no guest here yet: it is still arriving"
+				   : v->state == ST_MIGRATED ? "the guest was migrated away"
+				   : v->mig_src		     ? "a migration is in progress"
+							     : NULL;
+		bool plain_op = req->op == PVHA__VMM_REQUEST__OP__PAUSE ||
+				req->op == PVHA__VMM_REQUEST__OP__RESUME ||
+				req->op == PVHA__VMM_REQUEST__OP__SAVE;
+		if (plain_op && busy) {
+			err = -EBUSY;
+			snprintf(errmsg, sizeof(errmsg), "%s", busy);
+		} else switch (req->op) {
 		case PVHA__VMM_REQUEST__OP__STATUS:
+			break;
+		case PVHA__VMM_REQUEST__OP__MIGRATE:
+			err = start_migration(v, req, errmsg, sizeof(errmsg));
 			break;
 		case PVHA__VMM_REQUEST__OP__PAUSE:
 			if (hv_machine_stop_info(v->m)->kind != HV_STOP_NONE) {
@@ -295,8 +564,15 @@ static bool serve_client(struct vmm *v, int fd)
 			}
 			break;
 		case PVHA__VMM_REQUEST__OP__STOP:
-			hv_machine_stop(v->m, HV_STOP_KILLED, 0, 0, "stopped by its supervisor");
-			finish_stopped(v);
+			end_migration(v, "stopped by its supervisor");
+			if (v->state == ST_MIGRATED) {
+				finish_migrated(v);
+			} else if (!v->m) {
+				finish_incoming_stopped(v, "stopped by its supervisor");
+			} else {
+				hv_machine_stop(v->m, HV_STOP_KILLED, 0, 0, "stopped by its supervisor");
+				finish_stopped(v);
+			}
 			break;
 		default:
 			err = -EINVAL;
@@ -357,6 +633,17 @@ static void handle_signal(struct vmm *v)
 	struct signalfd_siginfo si;
 	if (read(v->sig_fd, &si, sizeof(si)) != sizeof(si))
 		return;
+	char by[64];
+	snprintf(by, sizeof(by), "stopped by signal %u", si.ssi_signo);
+	end_migration(v, by);
+	if (v->state == ST_MIGRATED) {
+		finish_migrated(v);
+		return;
+	}
+	if (!v->m) {
+		finish_incoming_stopped(v, by);
+		return;
+	}
 	if (v->save_path) {
 		char why[64];
 		snprintf(why, sizeof(why), "signal %u", si.ssi_signo);
@@ -367,9 +654,57 @@ static void handle_signal(struct vmm *v)
 	finish_stopped(v);
 }
 
+/* The ppoll timeout for this turn: none while running, until the wake-up
+ * while sleeping, until the deadline (incoming, migrated), else for ever. */
+static struct timespec *poll_timeout(struct vmm *v, struct timespec *ts)
+{
+	uint64_t until;
+	if (v->state == ST_RUNNING && !v->sleeping)
+		until = 0;
+	else if (v->state == ST_RUNNING)
+		until = hv_machine_wake_at(v->m);
+	else if ((v->state == ST_INCOMING || v->state == ST_MIGRATED) && v->deadline_ns)
+		until = v->deadline_ns;
+	else
+		return NULL;
+	uint64_t now = mono_ns();
+	uint64_t d = until > now ? until - now : 0;
+	ts->tv_sec = (time_t)(d / 1000000000ull);
+	ts->tv_nsec = (long)(d % 1000000000ull);
+	return ts;
+}
+
+/* --incoming: the one source connects; the receiver thread takes it over. */
+static void accept_incoming(struct vmm *v)
+{
+	int c = accept4(v->incoming_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	close(v->incoming_fd); /* one source only */
+	v->incoming_fd = -1;
+	v->deadline_ns = 0;
+	struct mig_target_params p = {
+		.fd = c,
+		.cfg = v->cfg,
+		.lock_cookie = v->lock_cookie,
+		.have_id = v->have_id,
+		.notify_fd = v->notify_fd,
+	};
+	memcpy(p.id, v->cfg.guest_id, sizeof(p.id));
+	int err = mig_target_start(&p, &v->mig_tgt);
+	if (err) {
+		close(c);
+		v->exit_code = VMM_EXIT_HOST;
+		snprintf(v->final, sizeof(v->final), "internal: cannot start the receiver: %s; nothing ran here",
+			 strerror(-err));
+		v->state = ST_DONE;
+	}
+}
+
 static void run_loop(struct vmm *v, uint64_t save_after)
 {
-	struct pollfd pfd[2 + MAX_CLIENTS];
+	enum { P_SIG, P_CONTROL, P_NOTIFY, P_INCOMING, P_CLIENTS };
+	struct pollfd pfd[P_CLIENTS + MAX_CLIENTS];
 	if (save_after)
 		hv_machine_break_after(v->m, save_after);
 
@@ -377,40 +712,54 @@ static void run_loop(struct vmm *v, uint64_t save_after)
 		int n = 0;
 		pfd[n++] = (struct pollfd){ .fd = v->sig_fd, .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = v->listen_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = v->notify_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = v->incoming_fd, .events = POLLIN };
 		for (int i = 0; i < MAX_CLIENTS; i++)
 			pfd[n++] = (struct pollfd){ .fd = v->clients[i], .events = POLLIN };
 
-		struct timespec ts = { 0, 0 }, *tp = &ts;
-		if (v->state == ST_PAUSED) {
-			tp = NULL;
-		} else if (v->sleeping) {
-			struct timespec now;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
-			uint64_t wake = hv_machine_wake_at(v->m);
-			uint64_t d = wake > now_ns ? wake - now_ns : 0;
-			ts.tv_sec = (time_t)(d / 1000000000ull);
-			ts.tv_nsec = (long)(d % 1000000000ull);
-		}
-		if (ppoll(pfd, (nfds_t)n, tp, NULL) < 0 && errno != EINTR) {
+		struct timespec ts;
+		if (ppoll(pfd, (nfds_t)n, poll_timeout(v, &ts), NULL) < 0 && errno != EINTR) {
 			pvlog_err(-errno, "poll");
 			v->exit_code = VMM_EXIT_HOST;
 			snprintf(v->final, sizeof(v->final), "internal: poll failed");
 			return;
 		}
-		if (pfd[0].revents & POLLIN)
+		if (pfd[P_NOTIFY].revents & POLLIN) {
+			uint64_t cnt;
+			if (read(v->notify_fd, &cnt, sizeof(cnt)) < 0) {
+				/* drained already */
+			}
+		}
+		if (pfd[P_SIG].revents & POLLIN)
 			handle_signal(v);
-		if (v->state != ST_DONE && (pfd[1].revents & POLLIN)) {
+		if (v->state == ST_INCOMING && v->incoming_fd >= 0 && (pfd[P_INCOMING].revents & POLLIN))
+			accept_incoming(v);
+		if (v->state != ST_DONE && (pfd[P_CONTROL].revents & POLLIN)) {
 			int c = accept4(v->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 			if (c >= 0)
 				add_client(v, c);
 		}
 		for (int i = 0; i < MAX_CLIENTS && v->state != ST_DONE; i++) {
-			if (v->clients[i] >= 0 && (pfd[2 + i].revents & (POLLIN | POLLHUP | POLLERR))) {
+			if (v->clients[i] >= 0 &&
+			    (pfd[P_CLIENTS + i].revents & (POLLIN | POLLHUP | POLLERR))) {
 				if (!serve_client(v, v->clients[i])) {
 					close(v->clients[i]);
 					v->clients[i] = -1;
 				}
+			}
+		}
+		if (v->state == ST_DONE)
+			break;
+		migration_step(v);
+		if (v->deadline_ns && mono_ns() >= v->deadline_ns) {
+			if (v->state == ST_MIGRATED) {
+				finish_migrated(v);
+			} else if (v->state == ST_INCOMING && v->incoming_fd >= 0) {
+				v->exit_code = VMM_EXIT_INCOMING_FAILED;
+				snprintf(v->final, sizeof(v->final),
+					 "migration failed: no source connected within %llu s; nothing ran here",
+					 (unsigned long long)v->incoming_timeout_s);
+				v->state = ST_DONE;
 			}
 		}
 		if (v->state != ST_RUNNING)
@@ -422,12 +771,14 @@ static void run_loop(struct vmm *v, uint64_t save_after)
 			pvlog_err(err, "running the guest");
 		switch (res) {
 		case HV_RUN_STOPPED:
+			end_migration(v, "the guest stopped");
 			finish_stopped(v);
 			break;
 		case HV_RUN_BREAK:
 			if (v->save_path) {
 				char why[64];
 				snprintf(why, sizeof(why), "after hypercall %llu", (unsigned long long)save_after);
+				end_migration(v, "the guest is being saved");
 				finish_saved(v, why);
 			}
 			break;
@@ -453,13 +804,17 @@ int main(int argc, char **argv)
 		{ "save-after", required_argument, NULL, 'A' }, { "budget", required_argument, NULL, 'B' },
 		{ "ceph-conf", required_argument, NULL, 'K' }, { "ceph-client", required_argument, NULL, 'N' },
 		{ "ceph-timeout", required_argument, NULL, 'T' }, { "lock", required_argument, NULL, 'L' },
+		{ "incoming", required_argument, NULL, 'I' },
+		{ "incoming-timeout", required_argument, NULL, 'W' },
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct vmm v = { .console_fd = STDOUT_FILENO, .listen_fd = -1, .sig_fd = -1 };
+	struct vmm v = { .console_fd = STDOUT_FILENO, .listen_fd = -1, .sig_fd = -1,
+			 .notify_fd = -1, .incoming_fd = -1, .incoming_timeout_s = INCOMING_TIMEOUT_S };
 	struct hv_config cfg = { 0 };
 	struct vmm_disk_opts dopts = { 0 };
 	const char *image = NULL, *restore = NULL, *disk_spec = NULL, *console = NULL;
+	const char *incoming = NULL;
 	uint64_t save_after = 0, budget_ms = 0;
 	bool have_id = false, have_mem = false;
 	const char *lock_cookie = NULL;
@@ -480,6 +835,13 @@ int main(int argc, char **argv)
 		case 'v': pvlog_max_level = PVLOG_DEBUG; break;
 		case 'K': dopts.ceph_conf = optarg; break;
 		case 'L': lock_cookie = optarg; break;
+		case 'I': incoming = optarg; break;
+		case 'W':
+			if (pv_parse_u64(optarg, &v.incoming_timeout_s) || v.incoming_timeout_s > 86400) {
+				fprintf(stderr, "pvha-vmm: --incoming-timeout %s: want 0..86400 seconds\n", optarg);
+				return VMM_EXIT_USAGE;
+			}
+			break;
 		case 'N': dopts.ceph_client = optarg; break;
 		case 'T': {
 			uint64_t t;
@@ -533,8 +895,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvha-vmm: unexpected argument '%s'\n", argv[optind]);
 		return VMM_EXIT_USAGE;
 	}
-	if (!image == !restore) {
-		fprintf(stderr, "pvha-vmm: give exactly one of --image and --restore (see --help)\n");
+	if ((image != NULL) + (restore != NULL) + (incoming != NULL) != 1) {
+		fprintf(stderr, "pvha-vmm: give exactly one of --image and --restore, or --incoming (see --help)\n");
+		return VMM_EXIT_USAGE;
+	}
+	if (incoming && (have_mem || cfg.cmdline || save_after)) {
+		fprintf(stderr, "pvha-vmm: --mem and --cmdline come from the migration stream with "
+				"--incoming, and --save-after counts from a boot\n");
 		return VMM_EXIT_USAGE;
 	}
 	if (image && !have_mem) {
@@ -617,7 +984,7 @@ int main(int argc, char **argv)
 			hv_machine_destroy(v.m);
 			return VMM_EXIT_USAGE;
 		}
-	} else {
+	} else if (restore) {
 		char why[256] = "";
 		int fd = open(restore, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
@@ -631,10 +998,41 @@ int main(int argc, char **argv)
 			hv_disk_close(v.disk);
 			return VMM_EXIT_USAGE;
 		}
+	} else {
+		/* The machine comes from the source; the lock is taken once the
+		 * source has let it go (vmm_migrate.c), not here. */
+		char why[256];
+		if (cfg.backend == HV_BACKEND_KVM && !hv_kvm_available()) {
+			fprintf(stderr, "pvha-vmm: --backend kvm needs a /dev/kvm that opens; none here\n");
+			hv_disk_close(v.disk);
+			return VMM_EXIT_USAGE;
+		}
+		int fd = mig_listen(incoming, &v.incoming_port, why, sizeof(why));
+		if (fd < 0) {
+			fprintf(stderr, "pvha-vmm: --incoming %s: %s\n", incoming, why);
+			hv_disk_close(v.disk);
+			return VMM_EXIT_USAGE;
+		}
+		v.incoming_fd = fd;
+		v.cfg = cfg;
+		v.have_id = have_id;
+		v.state = ST_INCOMING;
+		if (v.incoming_timeout_s)
+			v.deadline_ns = mono_ns() + v.incoming_timeout_s * 1000000000ull;
+		fprintf(stderr, "pvha-vmm: incoming: listening on %s, port %u\n", incoming,
+			(unsigned)v.incoming_port);
+	}
+	v.lock_cookie = lock_cookie;
+	v.notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (v.notify_fd < 0) {
+		fprintf(stderr, "pvha-vmm: eventfd: %s\n", strerror(errno));
+		hv_machine_destroy(v.m);
+		hv_disk_close(v.disk);
+		return VMM_EXIT_HOST;
 	}
 
 	/* Nothing of the guest runs before its owner lock is ours. */
-	if (lock_cookie) {
+	if (lock_cookie && !incoming) {
 		char why[256];
 		err = vmm_disk_lock(v.disk, lock_cookie, why, sizeof(why));
 		if (err) {
@@ -665,8 +1063,12 @@ int main(int argc, char **argv)
 	}
 
 	run_loop(&v, save_after);
+	end_migration(&v, "the VMM is ending");
 
 	fprintf(stderr, "pvha-vmm: %s\n", v.final);
+	if (v.incoming_fd >= 0)
+		close(v.incoming_fd);
+	close(v.notify_fd);
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (v.clients[i] >= 0)
 			close(v.clients[i]);

@@ -419,11 +419,21 @@ static int src_wait_paused(struct mig_source *s)
 	pthread_mutex_lock(&s->lock);
 	s->want_pause = true;
 	pthread_mutex_unlock(&s->lock);
-	hv_machine_kick(s->m);
 	notify(s->notify_fd);
 	pthread_mutex_lock(&s->lock);
-	while (!s->paused && !s->cancel)
-		pthread_cond_wait(&s->cond, &s->lock);
+	/* A kick that lands between two runs is lost (a run starts by clearing
+	 * requests): kick again every millisecond until the main loop answers. */
+	while (!s->paused && !s->cancel) {
+		hv_machine_kick(s->m);
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+	}
 	int err = s->paused ? 0 : -ECANCELED;
 	pthread_mutex_unlock(&s->lock);
 	return err;
@@ -485,8 +495,8 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 				pthread_mutex_lock(&s->lock);
 				s->prog.released = false;
 				pthread_mutex_unlock(&s->lock);
-				char m[300];
-				snprintf(m, sizeof(m), "the source could not release the owner lock: %s", lwhy);
+				char m[400];
+				snprintf(m, sizeof(m), "the source could not release the owner lock: %.250s", lwhy);
 				msg_send(fd, PVHA__MIGRATE_MSG__KIND__ABORT, m);
 				return src_fail(s, err, why, wl,
 						"releasing the owner lock: %s (the source keeps it and runs on)",
@@ -519,7 +529,7 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 
 static int src_run(struct mig_source *s, char *why, size_t wl)
 {
-	int fd, err;
+	int fd = -1, err;
 
 	err = src_connect(s, &fd, why, wl);
 	if (err)
@@ -716,12 +726,14 @@ void mig_source_cancel(struct mig_source *s, const char *why)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void mig_source_destroy(struct mig_source *s)
+void mig_source_destroy(struct mig_source *s, struct mig_progress *last)
 {
 	if (!s)
 		return;
 	mig_source_cancel(s, "the VMM is ending");
 	pthread_join(s->thread, NULL);
+	if (last)
+		*last = s->prog;
 	pthread_cond_destroy(&s->cond);
 	pthread_mutex_destroy(&s->lock);
 	free(s->dirty);
@@ -961,7 +973,7 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 		int lerr = tgt_take_lock(t, lwhy, sizeof(lwhy));
 		if (lerr) {
 			snprintf(why, wl, "the link to the source was lost after READY (%s), and the "
-				 "owner lock stayed with it: %s",
+				 "owner lock stayed with it: %.120s",
 				 link_error(err), lwhy);
 			err = lerr;
 			goto err_destroy;
@@ -989,7 +1001,7 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 		char lwhy[256];
 		err = tgt_take_lock(t, lwhy, sizeof(lwhy));
 		if (err) {
-			snprintf(why, wl, "taking the owner lock: %s",
+			snprintf(why, wl, "taking the owner lock: %.200s",
 				 err == -ECANCELED ? "cancelled" : lwhy);
 			goto err_fail;
 		}
@@ -1118,12 +1130,14 @@ void mig_target_cancel(struct mig_target *t, const char *why)
 	pthread_mutex_unlock(&t->lock);
 }
 
-void mig_target_destroy(struct mig_target *t)
+void mig_target_destroy(struct mig_target *t, struct mig_progress *last)
 {
 	if (!t)
 		return;
 	mig_target_cancel(t, "the VMM is ending");
 	pthread_join(t->thread, NULL);
+	if (last)
+		*last = t->prog;
 	hv_machine_destroy(t->m);
 	close(t->fd);
 	pthread_mutex_destroy(&t->lock);

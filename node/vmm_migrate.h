@@ -88,8 +88,9 @@ void mig_source_progress(struct mig_source *s, struct mig_progress *out);
  * lock was released the migration fails; after, nothing changes. */
 void mig_source_cancel(struct mig_source *s, const char *why);
 
-/* Joins the thread (cancel first unless it has finished) and frees it. */
-void mig_source_destroy(struct mig_source *s);
+/* Joins the thread (cancelling it unless it has finished), copies its last
+ * progress to *last (when not NULL) and frees it. */
+void mig_source_destroy(struct mig_source *s, struct mig_progress *last);
 
 /* ---- target --------------------------------------------------------------- */
 
@@ -124,7 +125,8 @@ void mig_target_progress(struct mig_target *t, struct mig_progress *out);
 /* Asks the thread to give up before it takes the lock. */
 void mig_target_cancel(struct mig_target *t, const char *why);
 
-/* Joins and frees; a machine not taken is destroyed. */
-void mig_target_destroy(struct mig_target *t);
+/* Joins (cancelling), copies the last progress to *last (when not NULL) and
+ * frees; a machine not taken is destroyed. */
+void mig_target_destroy(struct mig_target *t, struct mig_progress *last);
 
 #endif /* PVHA_VMM_MIGRATE_H */

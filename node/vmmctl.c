@@ -32,14 +32,11 @@ int vmmctl_connect(const char *path, int timeout_ms, int *fd)
 	return 0;
 }
 
-int vmmctl_call(int fd, Pvha__VmmRequest__Op op, const char *path, Pvha__VmmReply **reply)
+/* One request out, one reply back. */
+static int exchange(int fd, Pvha__VmmRequest *req, Pvha__VmmReply **reply)
 {
-	Pvha__VmmRequest req = PVHA__VMM_REQUEST__INIT;
 	ProtobufCMessage *msg;
-	req.version = 1;
-	req.op = op;
-	req.path = (char *)(path ? path : "");
-	int err = pvproto_frame_write(fd, &req.base);
+	int err = pvproto_frame_write(fd, &req->base);
 	if (err)
 		return err;
 	err = pvproto_frame_read(fd, &pvha__vmm_reply__descriptor, REPLY_MAX, &msg);
@@ -51,6 +48,28 @@ int vmmctl_call(int fd, Pvha__VmmRequest__Op op, const char *path, Pvha__VmmRepl
 		return err;
 	*reply = (Pvha__VmmReply *)msg;
 	return 0;
+}
+
+int vmmctl_call(int fd, Pvha__VmmRequest__Op op, const char *path, Pvha__VmmReply **reply)
+{
+	Pvha__VmmRequest req = PVHA__VMM_REQUEST__INIT;
+	req.version = 1;
+	req.op = op;
+	req.path = (char *)(path ? path : "");
+	return exchange(fd, &req, reply);
+}
+
+int vmmctl_migrate(int fd, const char *host, uint32_t port, uint32_t downtime_ms,
+		   uint32_t max_rounds, Pvha__VmmReply **reply)
+{
+	Pvha__VmmRequest req = PVHA__VMM_REQUEST__INIT;
+	req.version = 1;
+	req.op = PVHA__VMM_REQUEST__OP__MIGRATE;
+	req.migrate_host = (char *)(host ? host : "");
+	req.migrate_port = port;
+	req.migrate_downtime_ms = downtime_ms;
+	req.migrate_max_rounds = max_rounds;
+	return exchange(fd, &req, reply);
 }
 
 int vmmctl_op_parse(const char *s, Pvha__VmmRequest__Op *op)

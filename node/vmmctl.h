@@ -18,6 +18,14 @@ int vmmctl_connect(const char *path, int timeout_ms, int *fd);
  * itself failed. */
 int vmmctl_call(int fd, Pvha__VmmRequest__Op op, const char *path, Pvha__VmmReply **reply);
 
+/* Asks the VMM to live-migrate its guest to a pvha-vmm listening with
+ * --incoming at host:port (downtime_ms, max_rounds: 0 = the VMM's defaults).
+ * The reply comes at once; the migration goes on in the VMM, and its
+ * progress is in the migration_* fields of later STATUS replies. Returns as
+ * vmmctl_call. */
+int vmmctl_migrate(int fd, const char *host, uint32_t port, uint32_t downtime_ms,
+		   uint32_t max_rounds, Pvha__VmmReply **reply);
+
 /* Parses "status", "pause", "resume", "save", "stop". Returns 0 or -EINVAL. */
 int vmmctl_op_parse(const char *s, Pvha__VmmRequest__Op *op);
 
