@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -33,6 +35,10 @@
 #define DEFAULT_MAX_ROUNDS 30u
 #define STALL_ROUNDS 3u          /* rounds without fewer dirty pages: stop-copy anyway */
 #define WINDOW_PAGES_MIN 4096u   /* pre-copy sends in windows of at least 16 MiB */
+/* Socket buffers: what is in them when the guest pauses is sent during the
+ * downtime, so they are kept small (the kernel doubles these). */
+#define LINK_BUF_BYTES (128 * 1024)
+#define DRAIN_MAX_MS 1000        /* source: wait at most this for its queue to empty */
 
 typedef Pvha__MigrateMsg__Kind msg_kind;
 
@@ -159,7 +165,8 @@ static void linger_close(int fd)
 
 static void set_link_options(int fd)
 {
-	int one = 1;
+	int one = 1, buf = LINK_BUF_BYTES;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	struct timeval tv = { .tv_sec = IO_TIMEOUT_S };
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
@@ -413,6 +420,18 @@ static int src_hello(struct mig_source *s, int fd, char *why, size_t wl)
 	return 0;
 }
 
+/* Waits (at most DRAIN_MAX_MS) until the target has acknowledged every byte
+ * sent so far. */
+static void src_drain(struct mig_source *s, int fd)
+{
+	uint64_t end = now_ns() + DRAIN_MAX_MS * 1000000ull;
+	int queued = 0;
+	while (ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0 && now_ns() < end && !src_cancelled(s)) {
+		struct timespec ts = { 0, 100000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
 /* Asks the main loop for the paused machine and waits for it. */
 static int src_wait_paused(struct mig_source *s)
 {
@@ -593,6 +612,9 @@ static int src_run(struct mig_source *s, char *why, size_t wl)
 			return err;
 	}
 
+	/* What still sits in our send queue would be sent during the pause:
+	 * let it go out first, the guest still running. */
+	src_drain(s, fd);
 	src_set_phase(s, MIG_STOPCOPY);
 	err = src_wait_paused(s);
 	if (err)
@@ -791,8 +813,10 @@ int mig_listen(const char *hostport, uint16_t *port, char *why, size_t wl)
 			err = -errno;
 			continue;
 		}
-		int one = 1;
+		int one = 1, buf = LINK_BUF_BYTES;
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* before listen: accepted sockets inherit it, and the window fits it */
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1) < 0) {
 			err = -errno;
 			close(fd);
