@@ -92,6 +92,10 @@ int agent_send(struct agent *a, Pvha__ClusterMsg *msg);
  * the leader sees a fenced node that has stopped running guests. */
 void agent_send_hello(struct agent *a);
 
+/* What this node offers guests: guest_mem / guest_cpus, else the host's. */
+uint64_t agent_mem_offered(const struct agent *a);
+uint32_t agent_cpus_offered(const struct agent *a);
+
 /* ---- agent_guests.c ------------------------------------------------------ */
 
 /* Loads the registry into a table of stopped records. Returns 0 or -errno. */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "parse.h"
 #include "pvfence/agent.h"
 
 #include "agent_config.h"
@@ -23,6 +24,7 @@ static const struct key keys[] = {
 	K(node_name, 1), K(address, 1), K(ceph_conf, 1), K(ceph_user, 0), K(ceph_keyring, 0),
 	K(pool, 0), K(state_dir, 0), K(log_file, 0), K(vmm, 0), K(run_dir, 0),
 	K(fence_agent, 0), K(fence_args, 0), K(fence_timeout, 0),
+	K(guest_mem, 0), K(guest_cpus, 0), K(rebalance, 0),
 };
 /* Keys the lab writes that this agent does not use (yet). */
 static const char *const ignored[] = { "node_id", "corosync_conf", "control_socket" };
@@ -113,6 +115,31 @@ int agent_config_load(const char *path, struct agent_config *cfg, char *why, siz
 			return -EINVAL;
 		}
 		cfg->fence_timeout_s = (int)t;
+	}
+	if (cfg->guest_mem[0] && (pv_parse_size(cfg->guest_mem, &cfg->guest_mem_bytes) != 0 ||
+				  cfg->guest_mem_bytes < (1u << 20))) {
+		snprintf(why, whylen, "%s: guest_mem: want a size of at least 1M, as 512M or 4G, got '%s'", path,
+			 cfg->guest_mem);
+		return -EINVAL;
+	}
+	if (cfg->guest_cpus[0]) {
+		char *end;
+		long c = strtol(cfg->guest_cpus, &end, 10);
+		if (*end || c < 1 || c > 4096) {
+			snprintf(why, whylen, "%s: guest_cpus: want 1..4096, got '%s'", path, cfg->guest_cpus);
+			return -EINVAL;
+		}
+		cfg->guest_cpus_n = (uint32_t)c;
+	}
+	if (cfg->rebalance[0] && strcmp(cfg->rebalance, "off") != 0) {
+		char *end;
+		double t = strtod(cfg->rebalance, &end);
+		if (*end || !(t >= 0.01 && t <= 0.99)) {
+			snprintf(why, whylen, "%s: rebalance: want off or a threshold from 0.01 to 0.99, got '%s'", path,
+				 cfg->rebalance);
+			return -EINVAL;
+		}
+		cfg->rebalance_threshold = t;
 	}
 	if ((cfg->fence_args[0] || cfg->fence_timeout[0]) && !cfg->fence_agent[0]) {
 		snprintf(why, whylen, "%s: fence_args and fence_timeout need fence_agent", path);

@@ -7,6 +7,7 @@
 #define PVHA_AGENT_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct agent_config {
 	char node_name[64];      /* required */
@@ -23,6 +24,12 @@ struct agent_config {
 	char fence_args[1024];   /* its key=value arguments, %n = node name, %a = address */
 	char fence_timeout[16];  /* seconds (default 30) */
 	int fence_timeout_s;     /* parsed */
+	char guest_mem[32];      /* optional: memory offered to guests (e.g. 512M); default: the host's */
+	char guest_cpus[16];     /* optional: vCPUs offered to guests; default: the host's */
+	char rebalance[16];      /* optional: "off" (default) or the imbalance threshold, 0.01..0.99 */
+	uint64_t guest_mem_bytes; /* parsed; 0: the host's */
+	uint32_t guest_cpus_n;    /* parsed; 0: the host's */
+	double rebalance_threshold; /* parsed; 0: off */
 };
 
 /* Reads path into cfg. Returns 0, or -errno with a one-line reason in why. */

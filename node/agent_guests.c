@@ -32,6 +32,7 @@
 #include "agent.h"
 #include "agent_fence.h"
 #include "agent_guests.h"
+#include "agent_migrate.h"
 #include "agent_sched.h"
 #include "event_queue.h"
 #include "log.h"
@@ -64,7 +65,7 @@ struct guest *guests_find(struct agent *a, const uint8_t uuid[16])
 	return NULL;
 }
 
-static struct guest *find_name(struct agent *a, const char *s)
+struct guest *guests_by_name(struct agent *a, const char *s)
 {
 	uint8_t u[16];
 	if (pvstore_uuid_parse(s, u) == 0)
@@ -149,6 +150,7 @@ int guests_init(struct agent *a)
 	if (!a->guests)
 		return -ENOMEM;
 	the_agent = a;
+	agent_sched_init(a);
 	if (!a->st) {
 		adopt_running(a);
 		return -ENOTCONN;
@@ -203,7 +205,7 @@ static void guest_dir(struct agent *a, char *buf, size_t len)
 	snprintf(buf, len, "%s/guests", a->cfg.run_dir);
 }
 
-static void sock_path(struct agent *a, const struct guest *g, char *buf, size_t len)
+void guests_sock_path(struct agent *a, const struct guest *g, char *buf, size_t len)
 {
 	char u[PVSTORE_UUID_STR], d[600];
 	pvstore_uuid_format(g->spec.uuid, u);
@@ -272,7 +274,7 @@ static int clear_lock(struct agent *a, struct guest *g, const char *fenced_addr)
 
 static void start_check(void *data);
 
-static int spawn_vmm(struct agent *a, struct guest *g)
+int guests_spawn_vmm(struct agent *a, struct guest *g, const char *incoming)
 {
 	char image[700], sock[700], u[PVSTORE_UUID_STR], mem[32], disk[128], log[700], d[600];
 	int err;
@@ -282,11 +284,13 @@ static int spawn_vmm(struct agent *a, struct guest *g)
 		return -errno;
 	if (mkdir(d, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	err = fetch_image(a, g, image, sizeof(image));
-	if (err)
-		return err;
+	if (!incoming) {
+		err = fetch_image(a, g, image, sizeof(image));
+		if (err)
+			return err;
+	}
 	pvstore_uuid_format(g->spec.uuid, u);
-	sock_path(a, g, sock, sizeof(sock));
+	guests_sock_path(a, g, sock, sizeof(sock));
 	snprintf(log, sizeof(log), "%s/%s.console", d, u);
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)g->spec.mem_size);
 	snprintf(disk, sizeof(disk), "rados:%s/%s", a->cfg.pool, u);
@@ -294,7 +298,12 @@ static int spawn_vmm(struct agent *a, struct guest *g)
 	char *argv[32];
 	int n = 0;
 	argv[n++] = (char *)vmm;
-	argv[n++] = "--image", argv[n++] = image;
+	if (incoming) {
+		/* a migration target: RAM, registers and devices come from the source */
+		argv[n++] = "--incoming", argv[n++] = (char *)incoming;
+	} else {
+		argv[n++] = "--image", argv[n++] = image;
+	}
 	argv[n++] = "--mem", argv[n++] = mem;
 	argv[n++] = "--id", argv[n++] = u;
 	argv[n++] = "--control", argv[n++] = sock;
@@ -305,7 +314,7 @@ static int spawn_vmm(struct agent *a, struct guest *g)
 		argv[n++] = "--disk", argv[n++] = disk;
 		argv[n++] = "--lock", argv[n++] = a->incarnation;
 	}
-	if (g->spec.cmdline[0])
+	if (g->spec.cmdline[0] && !incoming)
 		argv[n++] = "--cmdline", argv[n++] = g->spec.cmdline;
 	argv[n] = NULL;
 	/* Its own session: the guest outlives an agent restart. */
@@ -322,8 +331,10 @@ static int spawn_vmm(struct agent *a, struct guest *g)
 	g->start_reported = false;
 	g->stopping = false;
 	g->spawn_ms = now_ms();
-	pvlog_info("guest %s: pvha-vmm started (pid %d)", g->spec.name, (int)g->pid);
-	qb_loop_timer_add(a->loop, QB_LOOP_MED, 20ull * QB_TIME_NS_IN_MSEC, g, start_check, &g->timer);
+	pvlog_info("guest %s: pvha-vmm started (pid %d)%s%s", g->spec.name, (int)g->pid,
+		   incoming ? " to receive it on " : "", incoming ? incoming : "");
+	if (!incoming) /* an incoming one is watched by agent_migrate.c */
+		qb_loop_timer_add(a->loop, QB_LOOP_MED, 20ull * QB_TIME_NS_IN_MSEC, g, start_check, &g->timer);
 	return 0;
 }
 
@@ -338,7 +349,7 @@ static void start_check(void *data)
 	int fd;
 	if (!g->used || g->pid <= 0 || g->start_reported)
 		return;
-	sock_path(a, g, sock, sizeof(sock));
+	guests_sock_path(a, g, sock, sizeof(sock));
 	if (vmmctl_connect(sock, 1000, &fd) == 0) {
 		close(fd);
 		g->start_reported = true;
@@ -371,6 +382,8 @@ static void vmm_ended(struct agent *a, struct guest *g, int code)
 {
 	g->pid = 0;
 	g->adopted = false;
+	if (agent_migrate_vmm_ended(a, g, code))
+		return;
 	if (g->stopping) {
 		if (code != 0 && code != 1 && code != 5)
 			clear_lock(a, g, NULL); /* killed: its lock is a dead client's */
@@ -515,7 +528,9 @@ static void persist(struct agent *a, struct guest *g)
 static void log_step(struct agent *a, struct guest *g, const struct pvclus_ha_action *act)
 {
 	char why[256];
-	snprintf(why, sizeof(why), "%s -> %s%s%s%s%s", pvclus_ha_reason_str(act->reason),
+	snprintf(why, sizeof(why), "%s%s%s -> %s%s%s%s%s", pvclus_ha_reason_str(act->reason),
+		 act->reason == PVCLUS_HA_R_UNPLACEABLE ? ": " : "",
+		 act->reason == PVCLUS_HA_R_UNPLACEABLE ? pvclus_sched_reason_str(act->detail) : "",
 		 pvclus_ha_state_str(g->ha.state), g->ha.owner ? " on " : "",
 		 g->ha.owner ? agent_node_name(a, g->ha.owner) : "", act->err ? ": " : "",
 		 act->err ? strerror(-act->err) : "");
@@ -573,7 +588,7 @@ static void do_actions(struct agent *a, struct guest *g, const struct pvclus_ha_
 				load(a, g->spec.uuid);
 			int err = g->spec_loaded ? clear_lock(a, g, fenced_addr) : -EIO;
 			if (!err)
-				err = spawn_vmm(a, g);
+				err = guests_spawn_vmm(a, g, NULL);
 			if (err) {
 				pvlog_err(err, "guest %s: start", g->spec.name);
 				guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, err, 0);
@@ -588,8 +603,13 @@ static void do_actions(struct agent *a, struct guest *g, const struct pvclus_ha_
 			if (mine)
 				clear_lock(a, g, NULL);
 			break;
+		case PVCLUS_HA_ACT_MIGRATE:
+		case PVCLUS_HA_ACT_ABORT_MIGRATION:
+		case PVCLUS_HA_ACT_PLACE_MIGRATION:
+			agent_migrate_action(a, g, act, leader);
+			break;
 		default:
-			break; /* migration: issue 5 */
+			break;
 		}
 	}
 }
@@ -604,6 +624,7 @@ static void apply(struct agent *a, struct guest *g, const struct pvclus_ha_event
 			    pvclus_ha_state_str(g->ha.state));
 		return;
 	}
+	agent_sched_on_step(a, g, &next, ev);
 	g->ha = next;
 	do_actions(a, g, &acts);
 }
@@ -934,11 +955,18 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 				if (tb->fenced_nodes[j] == a->nodes[i].nodeid)
 					a->peers[i].fenced = true;
 		}
+		agent_migrate_reload_modes(a);
 		/* Then what was delivered after the point the table describes. */
 		qb_loop_timer_del(a->loop, t->await_timer);
 		replay_held(a);
 		break;
 	}
+	case PVHA__CLUSTER_MSG__BODY_NODE_MODE:
+	case PVHA__CLUSTER_MSG__BODY_MIGRATE_READY:
+	case PVHA__CLUSTER_MSG__BODY_MIGRATE_PROGRESS:
+	case PVHA__CLUSTER_MSG__BODY_MIGRATE_REQUEST:
+		agent_migrate_message(a, from, msg);
+		break;
 	default:
 		break;
 	}
@@ -963,6 +991,8 @@ static void fill_info(struct agent *a, const struct guest *g, Pvha__GuestInfo *g
 	gi->image_sha256 = (char *)g->spec.image_sha256;
 	gi->reason = (char *)(g->ha.state == PVCLUS_HA_ERROR ? pvclus_ha_reason_str(g->ha.reason) : "");
 	gi->restarts = g->ha.restarts;
+	agent_sched_fill_info(a, g, gi);
+	agent_migrate_fill_info(a, g, gi);
 }
 
 static int create(struct agent *a, const Pvha__GuestSpecIn *in, struct guest **out, char *msg,
@@ -992,6 +1022,9 @@ static int create(struct agent *a, const Pvha__GuestSpecIn *in, struct guest **o
 	spec.disk_size = in->disk_size;
 	spec.priority = in->priority;
 	spec.desired = PVSTORE_DESIRED_STOPPED;
+	if ((err = agent_sched_spec_from_api(a, &spec, true, in->rules, in->n_rules, true, in->depends_on,
+					     in->n_depends_on, msg, msglen)))
+		return err;
 	err = pvstore_image_put(a->st, in->image.data, in->image.len, spec.image_sha256);
 	if (!err)
 		err = pvstore_guest_check(&spec);
@@ -1030,7 +1063,7 @@ void guests_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *re
 	size_t n = 0;
 
 	if (req->op != PVHA__API_REQUEST__OP__GUEST_LIST && req->op != PVHA__API_REQUEST__OP__GUEST_CREATE) {
-		g = req->guest && req->guest[0] ? find_name(a, req->guest) : NULL;
+		g = req->guest && req->guest[0] ? guests_by_name(a, req->guest) : NULL;
 		if (!g) {
 			rep->error = -ENOENT;
 			snprintf(msg, msglen, "no guest '%s'", req->guest ? req->guest : "");
@@ -1068,6 +1101,10 @@ void guests_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *re
 	case PVHA__API_REQUEST__OP__GUEST_STOP:
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOP_REQ, 0, req->force, 0, 0);
 		break;
+	case PVHA__API_REQUEST__OP__GUEST_SET:
+		if ((rep->error = agent_sched_guest_set(a, g, req->set, msg, msglen)))
+			return;
+		break;
 	case PVHA__API_REQUEST__OP__GUEST_DELETE:
 		if (g->ha.state != PVCLUS_HA_STOPPED && g->ha.state != PVCLUS_HA_ERROR) {
 			rep->error = -EBUSY;
@@ -1089,7 +1126,7 @@ void guests_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *re
 
 int guests_lookup(struct agent *a, const char *s, uint8_t uuid[16])
 {
-	struct guest *g = find_name(a, s);
+	struct guest *g = guests_by_name(a, s);
 	if (!g)
 		return -ENOENT;
 	memcpy(uuid, g->spec.uuid, 16);

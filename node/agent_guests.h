@@ -52,6 +52,18 @@ struct guest_table {
 	size_t nheld;
 };
 
+/* The guest with this name or uuid (text), or NULL. */
+struct guest *guests_by_name(struct agent *a, const char *name_or_uuid);
+
+/* This node's control socket path of the guest's VMM. */
+void guests_sock_path(struct agent *a, const struct guest *g, char *buf, size_t len);
+
+/* Starts this node's pvha-vmm for the guest (its pid in g->pid): a fresh
+ * start from its image, or with incoming ("HOST:PORT") a migration target
+ * that waits for the source (watched by agent_migrate.c, not by the start
+ * check). Returns 0 or -errno. */
+int guests_spawn_vmm(struct agent *a, struct guest *g, const char *incoming);
+
 /* The guest with this uuid, or NULL. */
 struct guest *guests_find(struct agent *a, const uint8_t uuid[16]);
 

@@ -1,21 +1,112 @@
-/* The leader's placement decisions: see agent_sched.h. */
+/* The leader's placement decisions: see agent_sched.h and docs/placement.md. */
 #include "agent_sched.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
-#include "agent_guests.h"
+#include <qb/qbloop.h>
+#include <qb/qbutil.h>
+
+#include "agent.h"
+#include "event_queue.h"
 #include "log.h"
-#include "pvcluster/sched.h"
+#include "pvcluster/ha.h"
 
-void agent_place(struct agent *a, struct guest *target)
+#define RETRY_MS 2000   /* the leader tries waiting guests again this often */
+#define PROMISE_MS 5000 /* a PLACED not applied by then is forgotten (and placed again) */
+#define PRIORITY_MAX 1000
+
+/* What this agent keeps per table entry besides the HA record. */
+struct note {
+	bool used;
+	uint8_t uuid[16];
+	/* leader */
+	bool pending;           /* a PLACE action asked for it: answer even if nothing changed */
+	uint32_t promised;      /* PLACED sent to this node, not applied yet */
+	uint64_t promised_ms;
+	int last_sent;          /* the last UNPLACEABLE reason sent (-1: none since it was placed) */
+	bool waiting_dep;       /* "waiting" logged for waiting_on */
+	uint8_t waiting_on[16];
+	/* every agent */
+	uint32_t unplaceable;   /* the scheduler's last reason for it (0: none) */
+	/* agent_sched_fill_info's storage */
+	Pvha__GuestRule rule_msg[PVSTORE_GUEST_RULES_MAX];
+	Pvha__GuestRule *rule_ptr[PVSTORE_GUEST_RULES_MAX];
+	char dep_name[PVSTORE_GUEST_DEPS_MAX][PVSTORE_NAME_MAX + 1];
+	char *dep_ptr[PVSTORE_GUEST_DEPS_MAX];
+	char waiting[160];
+};
+
+static struct note notes[MAX_GUESTS];
+static bool job_queued;
+static qb_loop_timer_handle retry_timer;
+
+static uint64_t now_ms(void)
 {
-	static struct pvclus_node nodes[PVCLUS_MAX_NODES];
-	static struct pvclus_sched_guest sg[MAX_GUESTS];
-	static struct pvclus_placement out[MAX_GUESTS];
-	size_t nn = 0, ng = 0, nout = 0;
-	for (int i = 0; i < a->nnodes; i++) {
-		struct pvclus_node *n = &nodes[nn++];
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The note of g's table entry, fresh when the entry now holds another guest. */
+static struct note *note_of(struct agent *a, const struct guest *g)
+{
+	struct note *n = &notes[g - a->guests->g];
+	if (!n->used || memcmp(n->uuid, g->spec.uuid, 16)) {
+		memset(n, 0, sizeof(*n));
+		n->used = true;
+		memcpy(n->uuid, g->spec.uuid, 16);
+		n->last_sent = -1;
+	}
+	return n;
+}
+
+/* Wants to run and waits for a node (starting or recovering, not placed). */
+static bool unplaced(const struct guest *g)
+{
+	return g->used && g->ha.want_running && !g->ha.owner &&
+	       (g->ha.state == PVCLUS_HA_STARTING || g->ha.state == PVCLUS_HA_RECOVERING);
+}
+
+/* The node this leader placed g on whose PLACED is still on its way, or 0. */
+static uint32_t promised(struct agent *a, const struct guest *g)
+{
+	struct note *n = note_of(a, g);
+	if (n->promised && (!unplaced(g) || now_ms() - n->promised_ms > PROMISE_MS))
+		n->promised = 0;
+	return n->promised;
+}
+
+/* The first dependency of g that holds it back, or NULL. */
+static struct guest *blocking_dep(struct agent *a, const struct guest *g)
+{
+	for (unsigned i = 0; g->spec_loaded && i < g->spec.n_depends; i++) {
+		struct guest *d = guests_find(a, g->spec.depends_on[i]);
+		if (d && placement_dep_blocks(&d->ha))
+			return d;
+	}
+	return NULL;
+}
+
+static size_t node_index(const struct agent_view *v, uint32_t id)
+{
+	for (size_t i = 0; i < v->view.n_nodes; i++)
+		if (v->nodes[i].id == id)
+			return i;
+	return SIZE_MAX;
+}
+
+int agent_sched_view(struct agent *a, struct agent_view *out)
+{
+	static const struct pvstore_guest *specs[MAX_GUESTS];
+	size_t nn = 0, ns = 0;
+
+	out->n_guests = 0;
+	out->view = (struct pvclus_view){ .nodes = out->nodes, .rules = out->rules };
+	for (int i = 0; i < a->nnodes && nn < PVCLUS_MAX_NODES; i++) {
+		struct pvclus_node *n = &out->nodes[nn++];
 		memset(n, 0, sizeof(*n));
 		n->id = a->nodes[i].nodeid;
 		snprintf(n->name, sizeof(n->name), "%s", a->nodes[i].name);
@@ -25,31 +116,412 @@ void agent_place(struct agent *a, struct guest *target)
 		n->mem_total = a->peers[i].mem_bytes ? a->peers[i].mem_bytes : 1;
 		n->cpu_total = a->peers[i].cpus ? a->peers[i].cpus : 1;
 	}
-	/* What the other guests use or are promised. */
+	out->view.n_nodes = nn;
+
+	for (int i = 0; i < MAX_GUESTS; i++)
+		if (a->guests->g[i].used && a->guests->g[i].spec_loaded)
+			specs[ns++] = &a->guests->g[i].spec;
+	int nr = placement_rules_derive(specs, ns, out->defs, AGENT_VIEW_RULES_MAX);
+	if (nr < 0)
+		return nr;
+	placement_rules_to_sched(out->defs, (size_t)nr, out->rules);
+	out->view.n_rules = (size_t)nr;
+
 	for (int i = 0; i < MAX_GUESTS; i++) {
 		struct guest *g = &a->guests->g[i];
-		if (!g->used || g == target || !g->ha.owner)
+		if (!g->used)
 			continue;
-		for (size_t j = 0; j < nn; j++)
-			if (nodes[j].id == g->ha.owner)
-				nodes[j].mem_used += g->spec.mem_size;
+		uint32_t node = g->ha.owner ? g->ha.owner : promised(a, g);
+		size_t pos = node ? node_index(out, node) : SIZE_MAX;
+		if (pos == SIZE_MAX)
+			continue;
+		struct pvclus_sched_guest *sg = &out->guests[out->n_guests];
+		memset(sg, 0, sizeof(*sg));
+		memcpy(sg->uuid, g->spec.uuid, 16);
+		/* A guest whose spec could not be read yet still runs: count it. */
+		sg->mem = g->spec_loaded && g->spec.mem_size ? g->spec.mem_size : 1;
+		sg->cpu = 1;
+		sg->priority = g->spec.priority;
+		sg->node = node;
+		sg->avoid = g->ha.avoid;
+		if (g->spec_loaded)
+			placement_rule_ids(out->defs, (size_t)nr, &g->spec, sg->rules);
+		out->of[out->n_guests++] = g;
+		out->nodes[pos].mem_used += sg->mem;
+		out->nodes[pos].cpu_used += sg->cpu;
+		if (g->ha.state == PVCLUS_HA_MIGRATING && g->ha.target) {
+			size_t t = node_index(out, g->ha.target);
+			if (t != SIZE_MAX) {
+				out->nodes[t].mem_used += sg->mem;
+				out->nodes[t].cpu_used += sg->cpu;
+			}
+		}
 	}
-	memset(&sg[0], 0, sizeof(sg[0]));
-	memcpy(sg[0].uuid, target->spec.uuid, 16);
-	sg[0].mem = target->spec.mem_size;
-	sg[0].cpu = 1;
-	sg[0].priority = target->spec.priority;
-	sg[0].avoid = target->ha.avoid;
-	ng = 1;
-	struct pvclus_view v = { .nodes = nodes, .n_nodes = nn };
-	int err = pvclus_sched_place(&v, sg, ng, out, &nout);
-	if (err || nout != 1) {
-		pvlog_err(err, "guest %s: the scheduler failed", target->spec.name);
-		return;
-	}
-	if (out[0].node)
-		guests_send_event(a, target->spec.uuid, PVCLUS_HA_EV_PLACED, out[0].node, false, 0, 0);
-	else
-		guests_send_event(a, target->spec.uuid, PVCLUS_HA_EV_UNPLACEABLE, 0, false, 0, out[0].reason);
+	return 0;
 }
 
+int agent_sched_view_add(struct agent *a, struct agent_view *v, struct guest *g)
+{
+	(void)a;
+	if (!g->spec_loaded || !g->spec.mem_size)
+		return -EINVAL;
+	for (size_t i = 0; i < v->n_guests; i++)
+		if (v->of[i] == g)
+			return -EEXIST;
+	if (v->n_guests == MAX_GUESTS)
+		return -ENOSPC;
+	struct pvclus_sched_guest *sg = &v->guests[v->n_guests];
+	memset(sg, 0, sizeof(*sg));
+	memcpy(sg->uuid, g->spec.uuid, 16);
+	sg->mem = g->spec.mem_size;
+	sg->cpu = 1;
+	sg->priority = g->spec.priority;
+	sg->avoid = g->ha.avoid;
+	if (placement_rule_ids(v->defs, v->view.n_rules, &g->spec, sg->rules) < 0)
+		return -EINVAL;
+	v->of[v->n_guests] = g;
+	return (int)v->n_guests++;
+}
+
+/* A guest waits for dep: say so once per dependency it waits for. */
+static void note_waiting(struct agent *a, struct guest *g, struct note *n, const struct guest *dep)
+{
+	if (n->waiting_dep && !memcmp(n->waiting_on, dep->spec.uuid, 16))
+		return;
+	char why[200];
+	snprintf(why, sizeof(why), "for %s (%s) to run first", dep->spec.name,
+		 pvclus_ha_state_str(dep->ha.state));
+	pvlog_info("guest %s: waiting %s", g->spec.name, why);
+	event_queue_push(a->evq, g->spec.uuid, "waiting", why);
+	n->waiting_dep = true;
+	memcpy(n->waiting_on, dep->spec.uuid, 16);
+}
+
+/*
+ * The leader places every guest that waits for a node and not for a
+ * dependency, in one scheduler call over the current view: highest priority
+ * first, each decision counting the memory and rule members of the ones
+ * before it. A guest a PLACE action asked for always gets an answer; one
+ * tried again (the timer, a dependency that came up) is told UNPLACEABLE
+ * only when the reason changed. O(G log G + G*N).
+ */
+static void place_waiting(struct agent *a)
+{
+	static struct agent_view v;
+	static struct pvclus_placement out[MAX_GUESTS];
+	size_t nout = 0, base;
+	bool any = false;
+
+	if (!agent_leads(a)) {
+		for (int i = 0; i < MAX_GUESTS; i++)
+			notes[i].pending = false;
+		return;
+	}
+	for (int i = 0; i < MAX_GUESTS && !any; i++)
+		any = unplaced(&a->guests->g[i]);
+	if (!any)
+		return;
+	int err = agent_sched_view(a, &v);
+	if (err) {
+		pvlog_err(err, "the scheduler's view");
+		return;
+	}
+	base = v.n_guests;
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		struct guest *g = &a->guests->g[i];
+		if (!unplaced(g) || promised(a, g))
+			continue;
+		struct note *n = note_of(a, g);
+		struct guest *dep = blocking_dep(a, g);
+		if (dep) {
+			note_waiting(a, g, n, dep);
+			n->pending = false;
+			continue;
+		}
+		if (n->waiting_dep) {
+			pvlog_info("guest %s: its dependencies run or are not wanted: placing it", g->spec.name);
+			n->waiting_dep = false;
+		}
+		err = agent_sched_view_add(a, &v, g);
+		if (err < 0 && err != -EEXIST)
+			pvlog_debug("guest %s: not placed now: %s", g->spec.name,
+				    err == -EINVAL ? "its spec is not loaded" : strerror(-err));
+	}
+	if (v.n_guests == base)
+		return;
+	err = pvclus_sched_place(&v.view, v.guests, v.n_guests, out, &nout);
+	if (err) {
+		pvlog_err(err, "the scheduler failed for %zu guests", v.n_guests - base);
+		return;
+	}
+	for (size_t i = 0; i < nout; i++) {
+		struct guest *g = v.of[out[i].index];
+		struct note *n = note_of(a, g);
+		if (out[i].node) {
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_PLACED, out[i].node, false, 0, 0);
+			n->promised = out[i].node;
+			n->promised_ms = now_ms();
+			n->last_sent = -1;
+		} else if (n->pending || n->last_sent != (int)out[i].reason) {
+			pvlog_info("guest %s: unplaceable: %s", g->spec.name,
+				   pvclus_sched_reason_str(out[i].reason));
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_UNPLACEABLE, 0, false, 0, out[i].reason);
+			n->last_sent = (int)out[i].reason;
+		}
+		n->pending = false;
+	}
+}
+
+static void place_job(void *data)
+{
+	job_queued = false;
+	place_waiting(data);
+}
+
+static void queue_placement(struct agent *a)
+{
+	if (job_queued)
+		return;
+	if (qb_loop_job_add(a->loop, QB_LOOP_MED, a, place_job) == 0)
+		job_queued = true;
+	else
+		place_waiting(a); /* cannot defer: place now */
+}
+
+void agent_place(struct agent *a, struct guest *target)
+{
+	note_of(a, target)->pending = true;
+	queue_placement(a);
+}
+
+static void retry_tick(void *data)
+{
+	struct agent *a = data;
+	if (agent_leads(a))
+		place_waiting(a);
+	qb_loop_timer_add(a->loop, QB_LOOP_LOW, RETRY_MS * QB_TIME_NS_IN_MSEC, a, retry_tick, &retry_timer);
+}
+
+void agent_sched_init(struct agent *a)
+{
+	qb_loop_timer_add(a->loop, QB_LOOP_LOW, RETRY_MS * QB_TIME_NS_IN_MSEC, a, retry_tick, &retry_timer);
+}
+
+void agent_sched_on_step(struct agent *a, struct guest *g, const struct pvclus_ha_guest *next,
+			 const struct pvclus_ha_event *ev)
+{
+	const struct pvclus_ha_guest *old = &g->ha;
+	struct note *n = note_of(a, g);
+	if (ev->type == PVCLUS_HA_EV_UNPLACEABLE)
+		n->unplaceable = ev->detail;
+	else if (next->owner || !(next->state == PVCLUS_HA_STARTING || next->state == PVCLUS_HA_RECOVERING))
+		n->unplaceable = 0;
+	/* What a dependent may wait for changed: it runs now, or is no longer wanted. */
+	bool came_up = next->state == PVCLUS_HA_RUNNING && old->state != PVCLUS_HA_RUNNING;
+	bool let_go = old->want_running && (!next->want_running || next->state == PVCLUS_HA_ERROR);
+	if ((came_up || let_go) && agent_leads(a))
+		queue_placement(a);
+}
+
+/* ---- the API --------------------------------------------------------------- */
+
+void agent_sched_fill_info(struct agent *a, const struct guest *g, Pvha__GuestInfo *gi)
+{
+	struct note *n = note_of(a, g);
+	for (unsigned i = 0; g->spec_loaded && i < g->spec.n_rules; i++) {
+		pvha__guest_rule__init(&n->rule_msg[i]);
+		n->rule_msg[i].group = (char *)g->spec.rules[i].group;
+		n->rule_msg[i].anti = g->spec.rules[i].anti;
+		n->rule_msg[i].soft = g->spec.rules[i].soft;
+		n->rule_ptr[i] = &n->rule_msg[i];
+	}
+	gi->n_rules = g->spec_loaded ? g->spec.n_rules : 0;
+	gi->rules = n->rule_ptr;
+	for (unsigned i = 0; g->spec_loaded && i < g->spec.n_depends; i++) {
+		const struct guest *d = guests_find(a, g->spec.depends_on[i]);
+		if (d && d->spec_loaded)
+			snprintf(n->dep_name[i], sizeof(n->dep_name[i]), "%s", d->spec.name);
+		else
+			pvstore_uuid_format(g->spec.depends_on[i], n->dep_name[i]);
+		n->dep_ptr[i] = n->dep_name[i];
+	}
+	gi->n_depends_on = g->spec_loaded ? g->spec.n_depends : 0;
+	gi->depends_on = n->dep_ptr;
+	n->waiting[0] = '\0';
+	if (unplaced(g)) {
+		const struct guest *d = blocking_dep(a, g);
+		if (d)
+			snprintf(n->waiting, sizeof(n->waiting), "for %s (%s)", d->spec.name,
+				 pvclus_ha_state_str(d->ha.state));
+		else if (n->unplaceable)
+			snprintf(n->waiting, sizeof(n->waiting), "unplaceable: %s",
+				 pvclus_sched_reason_str((enum pvclus_sched_reason)n->unplaceable));
+		else
+			snprintf(n->waiting, sizeof(n->waiting), "for a node");
+	}
+	gi->waiting = n->waiting;
+}
+
+static int set_rules(struct pvstore_guest *spec, Pvha__GuestRule *const *rules, size_t n, char *msg,
+		     size_t msglen)
+{
+	if (n > PVSTORE_GUEST_RULES_MAX) {
+		snprintf(msg, msglen, "%zu placement rules: at most %d", n, PVSTORE_GUEST_RULES_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *grp = rules[i]->group;
+		if (!grp[0] || strlen(grp) > PVSTORE_NAME_MAX) {
+			snprintf(msg, msglen, "placement group '%.63s': want 1 to 63 of A-Z a-z 0-9 . _ -", grp);
+			return -EINVAL;
+		}
+		snprintf(spec->rules[i].group, sizeof(spec->rules[i].group), "%s", grp);
+		spec->rules[i].anti = rules[i]->anti;
+		spec->rules[i].soft = rules[i]->soft;
+	}
+	spec->n_rules = (unsigned)n;
+	return 0;
+}
+
+static int set_deps(struct agent *a, struct pvstore_guest *spec, char *const *deps, size_t n, char *msg,
+		    size_t msglen)
+{
+	if (n > PVSTORE_GUEST_DEPS_MAX) {
+		snprintf(msg, msglen, "%zu dependencies: at most %d", n, PVSTORE_GUEST_DEPS_MAX);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint8_t u[16];
+		if (!strcmp(deps[i], spec->name)) {
+			snprintf(msg, msglen, "guest %s cannot depend on itself", spec->name);
+			return -EINVAL;
+		}
+		if (guests_lookup(a, deps[i], u) < 0) {
+			snprintf(msg, msglen, "dependency '%.63s': no such guest", deps[i]);
+			return -ENOENT;
+		}
+		if (!memcmp(u, spec->uuid, 16)) {
+			snprintf(msg, msglen, "guest %s cannot depend on itself", spec->name);
+			return -EINVAL;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (!memcmp(spec->depends_on[j], u, 16)) {
+				snprintf(msg, msglen, "dependency '%.63s' named twice", deps[i]);
+				return -EINVAL;
+			}
+		memcpy(spec->depends_on[i], u, 16);
+	}
+	spec->n_depends = (unsigned)n;
+	/* A cycle through spec: cheap to see, since every other guest is tabled. */
+	static const struct pvstore_guest *specs[MAX_GUESTS];
+	size_t ns = 0;
+	uint8_t via[16];
+	for (int i = 0; i < MAX_GUESTS; i++)
+		if (a->guests->g[i].used && a->guests->g[i].spec_loaded)
+			specs[ns++] = &a->guests->g[i].spec;
+	int err = placement_deps_cycle(specs, ns, spec, via);
+	if (err == -ELOOP) {
+		const struct guest *d = guests_find(a, via);
+		snprintf(msg, msglen, "dependency '%s' would make a cycle: it depends on %s, directly or not",
+			 d ? d->spec.name : "?", spec->name);
+	} else if (err) {
+		snprintf(msg, msglen, "checking for a dependency cycle: %s", strerror(-err));
+	}
+	return err;
+}
+
+int agent_sched_spec_from_api(struct agent *a, struct pvstore_guest *spec, bool with_rules,
+			      Pvha__GuestRule *const *rules, size_t n_rules, bool with_deps,
+			      char *const *deps, size_t n_deps, char *msg, size_t msglen)
+{
+	int err = 0;
+	if (with_rules && (err = set_rules(spec, rules, n_rules, msg, msglen)))
+		return err;
+	if (with_deps && (err = set_deps(a, spec, deps, n_deps, msg, msglen)))
+		return err;
+	/* Group names, pairs named twice: the registry's own check says it. */
+	if (pvstore_guest_check(spec) < 0) {
+		snprintf(msg, msglen, "%s", pvstore_errmsg());
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* "priority 5; rules anti:web, aff:db:soft; depends on db" for the event log. */
+static void describe(struct agent *a, const struct pvstore_guest *s, char *buf, size_t len)
+{
+	size_t o = (size_t)snprintf(buf, len, "priority %d; rules", (int)s->priority);
+	for (unsigned i = 0; i < s->n_rules && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s %s%s%s", i ? "," : "",
+				      s->rules[i].anti ? "anti-affinity " : "affinity ", s->rules[i].group,
+				      s->rules[i].soft ? ":soft" : "");
+	if (!s->n_rules && o < len)
+		o += (size_t)snprintf(buf + o, len - o, " none");
+	if (o < len)
+		o += (size_t)snprintf(buf + o, len - o, "; depends on");
+	for (unsigned i = 0; i < s->n_depends && o < len; i++) {
+		const struct guest *d = guests_find(a, s->depends_on[i]);
+		char u[PVSTORE_UUID_STR];
+		pvstore_uuid_format(s->depends_on[i], u);
+		o += (size_t)snprintf(buf + o, len - o, "%s %s", i ? "," : "", d ? d->spec.name : u);
+	}
+	if (!s->n_depends && o < len)
+		snprintf(buf + o, len - o, " nothing");
+}
+
+int agent_sched_guest_set(struct agent *a, struct guest *g, const Pvha__GuestSetIn *in, char *msg,
+			  size_t msglen)
+{
+	struct pvstore_guest cur;
+	int err = -ECANCELED;
+
+	if (!in || (!in->set_priority && !in->set_rules && !in->set_depends_on)) {
+		snprintf(msg, msglen, "nothing to change");
+		return -EINVAL;
+	}
+	if (in->set_priority && (in->priority < -PRIORITY_MAX || in->priority > PRIORITY_MAX)) {
+		snprintf(msg, msglen, "priority %d: want -%d..%d", (int)in->priority, PRIORITY_MAX, PRIORITY_MAX);
+		return -EINVAL;
+	}
+	if (!a->st) {
+		snprintf(msg, msglen, "the storage is out of reach");
+		return -ENOTCONN;
+	}
+	for (int tries = 0; tries < 5 && err == -ECANCELED; tries++) {
+		err = pvstore_guest_read(a->st, g->spec.uuid, &cur);
+		if (err) {
+			snprintf(msg, msglen, "%s", pvstore_errmsg());
+			return err;
+		}
+		if (in->set_priority)
+			cur.priority = in->priority;
+		err = agent_sched_spec_from_api(a, &cur, in->set_rules, in->rules, in->n_rules,
+						in->set_depends_on, in->depends_on, in->n_depends_on, msg, msglen);
+		if (err)
+			return err;
+		err = pvstore_guest_update(a->st, &cur);
+		if (err && err != -ECANCELED) {
+			snprintf(msg, msglen, "%s", pvstore_errmsg());
+			return err;
+		}
+	}
+	if (err) {
+		snprintf(msg, msglen, "guest %s kept changing under us: try again", g->spec.name);
+		return err;
+	}
+	g->spec = cur;
+	g->spec_loaded = true;
+	char why[600];
+	describe(a, &cur, why, sizeof(why));
+	pvlog_info("guest %s: changed: %s", cur.name, why);
+	event_queue_push(a->evq, cur.uuid, "changed", why);
+	/* Every agent re-reads the spec. */
+	Pvha__ClusterMsg m = PVHA__CLUSTER_MSG__INIT;
+	Pvha__GuestAdd ga = PVHA__GUEST_ADD__INIT;
+	ga.uuid.data = cur.uuid;
+	ga.uuid.len = 16;
+	m.body_case = PVHA__CLUSTER_MSG__BODY_GUEST_ADD;
+	m.guest_add = &ga;
+	agent_send(a, &m);
+	return 0;
+}

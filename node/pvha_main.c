@@ -23,6 +23,7 @@
 #include <uuid/uuid.h>
 
 #include "parse.h"
+#include "pvha_cli.h"
 #include "proto/api.pb-c.h"
 #include "vmmctl.h"
 
@@ -32,20 +33,8 @@
 #define WAIT_MAX_S 86400        /* --wait */
 #define POLL_NS 100000000L      /* --wait polls GUEST_SHOW this often */
 
-/* One command: "group verb ARGS", or "group ARGS" when verb is NULL. */
-struct command {
-	const char *group;
-	const char *verb;
-	int (*run)(const struct command *c, int argc, char **argv, bool json);
-	Pvha__ApiRequest__Op op;  /* what it asks pvhad (vmm: unused) */
-	const char *args;         /* synopsis after the command words, for --help */
-	const char *help;
-};
-
 /* Prints "pvha CMD: message" to stderr and returns 2, the exit code of bad usage. */
-static int usage_err(const struct command *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static int usage_err(const struct command *c, const char *fmt, ...)
+int usage_err(const struct command *c, const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "pvha %s%s%s: ", c->group, c->verb ? " " : "", c->verb ? c->verb : "");
@@ -56,20 +45,13 @@ static int usage_err(const struct command *c, const char *fmt, ...)
 	return 2;
 }
 
-/* One option of a command: a flag (arg NULL, flag set) or one that takes a value. */
-struct opt {
-	const char *name;   /* "--mem"; NULL ends a table */
-	const char **arg;   /* its value goes here (NULL: not given) */
-	bool *flag;
-};
-
 /*
  * Sorts argv into the options of opts and at most one positional word: with
  * posname set, exactly one, stored in *pos; without, none. An option may come
  * before or after the word and may be given once. Returns 0, or 2 after a
  * message that names the argument at fault.
  */
-static int args_parse(const struct command *c, int argc, char **argv, const struct opt *opts,
+int args_parse(const struct command *c, int argc, char **argv, const struct opt *opts,
 		      const char *posname, const char **pos)
 {
 	bool got = false;
@@ -104,7 +86,7 @@ static int args_parse(const struct command *c, int argc, char **argv, const stru
 }
 
 /* A whole number in lo..hi for option name, "-" allowed. Returns 0 or 2. */
-static int num_arg(const struct command *c, const char *name, const char *s, int64_t lo, int64_t hi,
+int num_arg(const struct command *c, const char *name, const char *s, int64_t lo, int64_t hi,
 		   int64_t *out)
 {
 	bool neg = s[0] == '-';
@@ -133,7 +115,7 @@ static int size_arg(const struct command *c, const char *name, const char *s, ui
  * A guest as the API names it: [A-Za-z0-9._-], 1..63 bytes, not starting with
  * '.' or '-' (a uuid passes too). Returns 0 or 2 naming what (e.g. "NAME").
  */
-static int guest_arg(const struct command *c, const char *what, const char *s)
+int guest_arg(const struct command *c, const char *what, const char *s)
 {
 	static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
 	size_t n = strlen(s);
@@ -179,7 +161,7 @@ static int image_read(const struct command *c, const char *path, uint8_t **buf, 
 	return 0;
 }
 
-static void json_str(const char *s)
+void json_str(const char *s)
 {
 	putchar('"');
 	for (; *s; s++) {
@@ -195,7 +177,7 @@ static void json_str(const char *s)
 }
 
 /* Prints ,"key":"s" (s JSON-escaped): every field of an object but its first. */
-static void json_field(const char *key, const char *s)
+void json_field(const char *key, const char *s)
 {
 	printf(",\"%s\":", key);
 	json_str(s);
@@ -245,7 +227,7 @@ static void print_status(const Pvha__VmmStatus *s, bool json)
  * (the caller frees it), or 1 after printing why: pvhad unreachable, its
  * reply short or undecodable, or its refusal with its message.
  */
-static int api_call(Pvha__ApiRequest *req, Pvha__ApiReply **reply)
+int api_call(Pvha__ApiRequest *req, Pvha__ApiReply **reply)
 {
 	static uint8_t rbuf[1u << 20];
 	req->version = 1;
@@ -290,7 +272,7 @@ static int api_call(Pvha__ApiRequest *req, Pvha__ApiReply **reply)
 }
 
 /* api_call for a request that sets only op and guest (NULL: none). */
-static int api_op(Pvha__ApiRequest__Op op, const char *guest, Pvha__ApiReply **reply)
+int api_op(Pvha__ApiRequest__Op op, const char *guest, Pvha__ApiReply **reply)
 {
 	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
 	req.op = op;
@@ -300,7 +282,7 @@ static int api_op(Pvha__ApiRequest__Op op, const char *guest, Pvha__ApiReply **r
 }
 
 /* The one guest of a GUEST_SHOW or GUEST_CREATE reply, or NULL after saying so. */
-static const Pvha__GuestInfo *reply_guest(const Pvha__ApiReply *rep)
+const Pvha__GuestInfo *reply_guest(const Pvha__ApiReply *rep)
 {
 	if (rep->n_guests == 1)
 		return rep->guests[0];
@@ -328,6 +310,8 @@ static void print_cluster(const Pvha__ClusterStatus *s, bool nodes_only, bool js
 			       n->local ? "true" : "false");
 			json_field("addr", n->addr);
 			json_field("incarnation", n->incarnation);
+			json_field("mode", n->mode);
+			printf(",\"guests\":%u", n->guests);
 			printf(",\"mem_bytes\":%llu,\"cpus\":%u}", (unsigned long long)n->mem_bytes, n->cpus);
 		}
 		printf("]}\n");
@@ -340,11 +324,11 @@ static void print_cluster(const Pvha__ClusterStatus *s, bool nodes_only, bool js
 		printf("storage:  %s\n", s->storage_ok ? "reachable" : "NOT reachable");
 		printf("\n");
 	}
-	printf("%-4s %-12s %-8s %-16s %s\n", "ID", "NODE", "STATE", "ADDRESS", "ROLE");
+	printf("%-4s %-12s %-8s %-12s %6s %-16s %s\n", "ID", "NODE", "STATE", "MODE", "GUESTS", "ADDRESS", "ROLE");
 	for (size_t i = 0; i < s->n_nodes; i++) {
 		const Pvha__NodeInfo *n = s->nodes[i];
-		printf("%-4u %-12s %-8s %-16s %s%s\n", n->nodeid, n->name, n->member ? "online" : "offline",
-		       n->addr[0] ? n->addr : "-", n->leader ? "leader" : "",
+		printf("%-4u %-12s %-8s %-12s %6u %-16s %s%s\n", n->nodeid, n->name, n->member ? "online" : "offline",
+		       or_dash(n->mode), n->guests, n->addr[0] ? n->addr : "-", n->leader ? "leader" : "",
 		       n->local ? (n->leader ? ", this node" : "this node") : "");
 	}
 }
@@ -364,11 +348,30 @@ static void print_guest_json(const Pvha__GuestInfo *g)
 	json_field("cmdline", g->cmdline);
 	json_field("image_sha256", g->image_sha256);
 	json_field("reason", g->reason);
-	printf(",\"restarts\":%u}", g->restarts);
+	printf(",\"restarts\":%u", g->restarts);
+	if (g->target_nodeid) {
+		json_field("target", g->target);
+		printf(",\"target_nodeid\":%u", g->target_nodeid);
+	}
+	if (g->migration) {
+		const Pvha__MigrationInfo *m = g->migration;
+		printf(",\"migration\":{\"phase\":");
+		json_str(m->phase);
+		json_field("source", m->source);
+		json_field("target", m->target);
+		printf(",\"round\":%u,\"bytes_sent\":%llu,\"pages_left\":%llu,\"rate_bps\":%llu,"
+		       "\"downtime_us\":%llu,\"total_ms\":%llu",
+		       m->round, (unsigned long long)m->bytes_sent, (unsigned long long)m->pages_left,
+		       (unsigned long long)m->rate_bps, (unsigned long long)m->downtime_us,
+		       (unsigned long long)m->total_ms);
+		json_field("error", m->error);
+		printf("}");
+	}
+	printf("}");
 }
 
 /* A string field for the human listings: "-" when empty. */
-static const char *or_dash(const char *s)
+const char *or_dash(const char *s)
 {
 	return s[0] ? s : "-";
 }
@@ -401,6 +404,17 @@ static void print_guest(const Pvha__GuestInfo *g, bool json)
 	printf("image:      sha256 %s\n", or_dash(g->image_sha256));
 	printf("restarts:   %u\n", g->restarts);
 	printf("reason:     %s\n", or_dash(g->reason));
+	if (g->target_nodeid)
+		printf("moving to:  %s (id %u)\n", or_dash(g->target), g->target_nodeid);
+	if (g->migration) {
+		const Pvha__MigrationInfo *m = g->migration;
+		printf("migration:  %s -> %s: %s, %u rounds, %llu bytes sent", m->source, m->target, m->phase, m->round,
+		       (unsigned long long)m->bytes_sent);
+		if (!strcmp(m->phase, "done"))
+			printf(", downtime %.2f ms, %llu ms in all", (double)m->downtime_us / 1000.0,
+			       (unsigned long long)m->total_ms);
+		printf("%s%s\n", m->error[0] ? ": " : "", m->error);
+	}
 }
 
 /* cluster status, node list. */
@@ -474,7 +488,7 @@ static int cmd_events(const struct command *c, int argc, char **argv, bool json)
 	return 0;
 }
 
-static double mono_s(void)
+double mono_s(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -751,6 +765,30 @@ static const struct command commands[] = {
 	  "want it stopped; --force: kill it at once;\n--wait: until it is stopped" },
 	{ "guest", "delete", cmd_guest_op, PVHA__API_REQUEST__OP__GUEST_DELETE, "G",
 	  "remove a stopped guest, its disk and records" },
+	{ "guest", "migrate", cmd_guest_migrate, PVHA__API_REQUEST__OP__GUEST_MIGRATE,
+	  "G NODE [--downtime MS] [--wait S | --no-wait]",
+	  "live-migrate a running guest to NODE, showing\n"
+	  "each round; at the end the downtime (budget\n"
+	  "--downtime, default 10 ms); --wait: give up\n"
+	  "following after S seconds (default 600)" },
+	{ "node", "drain", cmd_node_drain, PVHA__API_REQUEST__OP__NODE_DRAIN,
+	  "N [--force] [--wait S | --no-wait]",
+	  "migrate every guest away from N and place\n"
+	  "nothing new there: draining, then maintenance\n"
+	  "(kept in RADOS); refused when a guest would\n"
+	  "have no place, unless --force" },
+	{ "node", "resume", cmd_node_resume, PVHA__API_REQUEST__OP__NODE_RESUME, "N",
+	  "end N's drain or maintenance" },
+	{ "cluster", "rebalance", cmd_cluster_rebalance, PVHA__API_REQUEST__OP__CLUSTER_REBALANCE,
+	  "[--dry-run] [--threshold X] [--no-wait]",
+	  "plan the fewest migrations that bring the\n"
+	  "memory and CPU imbalance under X (default\n"
+	  "0.20, or pvhad's rebalance setting), show the\n"
+	  "scores before and after, and make them" },
+	{ "cluster", "roll", cmd_cluster_roll, 0, "--hook CMD | --wait-operator [--nodes N,N...]",
+	  "rolling maintenance: per node drain, run CMD\n"
+	  "(PVHA_NODE=the node) or wait for Enter,\n"
+	  "resume once it is back, then the next" },
 	{ "events", NULL, cmd_events, PVHA__API_REQUEST__OP__EVENTS, "[--guest G] [--after N] [--max N]",
 	  "the cluster's event log, or one guest's,\noldest first; --max 1..1000 (default 100)" },
 	{ "vmm", NULL, cmd_vmm, 0, "SOCKET status|pause|resume|stop",

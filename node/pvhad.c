@@ -24,6 +24,7 @@
 
 #include "agent.h"
 #include "agent_config.h"
+#include "agent_migrate.h"
 #include "event_queue.h"
 #include "log.h"
 #include "proto/api.pb-c.h"
@@ -113,14 +114,26 @@ static int load_incarnation(struct agent *a)
 	return fclose(f) == 0 ? 0 : -errno;
 }
 
+uint64_t agent_mem_offered(const struct agent *a)
+{
+	if (a->cfg.guest_mem_bytes)
+		return a->cfg.guest_mem_bytes;
+	return (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+uint32_t agent_cpus_offered(const struct agent *a)
+{
+	return a->cfg.guest_cpus_n ? a->cfg.guest_cpus_n : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static int put_node_record(struct agent *a)
 {
 	struct pvstore_node n = { 0 };
 	snprintf(n.name, sizeof(n.name), "%s", a->cfg.node_name);
 	snprintf(n.addr, sizeof(n.addr), "%s", a->cfg.address);
 	snprintf(n.incarnation, sizeof(n.incarnation), "%s", a->incarnation);
-	n.mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
-	n.cpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	n.mem_bytes = agent_mem_offered(a);
+	n.cpus = agent_cpus_offered(a);
 	int err = pvstore_node_put(a->st, &n);
 	if (err)
 		pvlog_err(err, "storage: writing node record: %s", pvstore_errmsg());
@@ -201,8 +214,8 @@ void agent_send_hello(struct agent *a)
 	h.name = a->cfg.node_name;
 	h.addr = a->cfg.address;
 	h.incarnation = a->incarnation;
-	h.mem_bytes = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
-	h.cpus = (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	h.mem_bytes = agent_mem_offered(a);
+	h.cpus = agent_cpus_offered(a);
 	h.has_state = guests_have_state(a);
 	h.storage_ok = a->storage_ok;
 	ProtobufCBinaryData running[256];
@@ -431,6 +444,8 @@ static void fill_status(struct agent *a, Pvha__ClusterStatus *s, Pvha__NodeInfo 
 			n->mem_bytes = a->peers[i].mem_bytes;
 			n->cpus = a->peers[i].cpus;
 		}
+		n->mode = (char *)pvstore_node_mode_str((enum pvstore_node_mode)a->peers[i].mode);
+		n->guests = agent_migrate_guests_on(a, n->nodeid);
 		ptrs[i] = n;
 	}
 	s->n_nodes = (size_t)a->nnodes;
@@ -494,7 +509,14 @@ static void api_handle(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiRe
 	case PVHA__API_REQUEST__OP__GUEST_START:
 	case PVHA__API_REQUEST__OP__GUEST_STOP:
 	case PVHA__API_REQUEST__OP__GUEST_DELETE:
+	case PVHA__API_REQUEST__OP__GUEST_SET:
 		guests_api(a, req, rep, msg, msglen);
+		return;
+	case PVHA__API_REQUEST__OP__NODE_DRAIN:
+	case PVHA__API_REQUEST__OP__NODE_RESUME:
+	case PVHA__API_REQUEST__OP__GUEST_MIGRATE:
+	case PVHA__API_REQUEST__OP__CLUSTER_REBALANCE:
+		agent_migrate_api(a, req, rep, msg, msglen);
 		return;
 	default:
 		rep->error = -EINVAL;
@@ -712,6 +734,7 @@ int main(int argc, char **argv)
 		pvlog_err(err, "corosync: cannot connect (is corosync running?)");
 		return 1;
 	}
+	agent_migrate_init(a); /* after the nodelist: node modes are by name */
 	err = start_api(a);
 	if (err) {
 		pvlog_err(err, "control API");

@@ -10,113 +10,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "proto/storage.pb-c.h"
-
-
-static bool hex64_ok(const char *s)
-{
-	size_t n = 0;
-	for (; s[n]; n++)
-		if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
-			return false;
-	return n == 64;
-}
-
-int pvstore_guest_check(const struct pvstore_guest *g)
-{
-	if (!pvs_name_ok(g->name))
-		return pvs_failx(-EINVAL,
-				 "guest name '%.*s' is not 1..63 bytes of [A-Za-z0-9._-] "
-				 "starting with a letter, digit or '_'",
-				 PVSTORE_NAME_MAX, g->name);
-	if (!g->mem_size || g->mem_size % (1u << 20))
-		return pvs_failx(-EINVAL, "guest %s: mem_size %" PRIu64 " is not a non-zero multiple of 1 MiB",
-				 g->name, g->mem_size);
-	if (g->image_sha256[0] && !hex64_ok(g->image_sha256))
-		return pvs_failx(-EINVAL, "guest %s: image hash is not 64 lower-case hex digits", g->name);
-	if (g->disk_size % 512 || g->disk_size > PVSTORE_DISK_MAX_SIZE)
-		return pvs_failx(-EINVAL, "guest %s: disk_size %" PRIu64 " is not a multiple of 512 up to 16 TiB",
-				 g->name, g->disk_size);
-	if (strnlen(g->cmdline, sizeof(g->cmdline)) > PVSTORE_CMDLINE_MAX)
-		return pvs_failx(-EINVAL, "guest %s: cmdline longer than %u bytes", g->name,
-				 PVSTORE_CMDLINE_MAX);
-	if (g->desired != PVSTORE_DESIRED_STOPPED && g->desired != PVSTORE_DESIRED_RUNNING)
-		return pvs_failx(-EINVAL, "guest %s: desired state %d is unknown", g->name, (int)g->desired);
-	return 0;
-}
-
-/* Encodes g (with generation gen) into a malloc'd buffer. */
-static int encode(const struct pvstore_guest *g, uint64_t gen, uint8_t **buf, size_t *len)
-{
-	Pvha__GuestSpec m = PVHA__GUEST_SPEC__INIT;
-	m.version = 1;
-	m.generation = gen;
-	m.uuid.data = (uint8_t *)g->uuid;
-	m.uuid.len = 16;
-	m.name = (char *)g->name;
-	m.mem_size = g->mem_size;
-	m.image_sha256 = (char *)g->image_sha256;
-	m.disk_size = g->disk_size;
-	m.cmdline = (char *)g->cmdline;
-	m.desired = g->desired == PVSTORE_DESIRED_RUNNING ? PVHA__GUEST_SPEC__DESIRED_STATE__DESIRED_RUNNING
-							   : PVHA__GUEST_SPEC__DESIRED_STATE__DESIRED_STOPPED;
-	m.priority = g->priority;
-	*len = pvha__guest_spec__get_packed_size(&m);
-	if (*len > PVSTORE_RECORD_MAX)
-		return pvs_failx(-EINVAL, "guest %s: record of %zu bytes is too large", g->name, *len);
-	*buf = malloc(*len ? *len : 1);
-	if (!*buf)
-		return pvs_fail(-ENOMEM, "guest %s", g->name);
-	pvha__guest_spec__pack(&m, *buf);
-	return 0;
-}
-
-/* Decodes and checks a record read from oid: everything pvstore_guest_check
- * checks, plus version, generation and that its uuid is the one in the name. */
-static int decode(const char *oid, const uint8_t uuid[16], const uint8_t *buf, size_t len,
-		  struct pvstore_guest *out)
-{
-	Pvha__GuestSpec *m = pvha__guest_spec__unpack(NULL, len, buf);
-	int r = 0;
-	if (!m)
-		return pvs_failx(-EBADMSG, "%s: record of %zu bytes does not decode as a GuestSpec", oid, len);
-	if (m->version != 1) {
-		r = pvs_failx(-EBADMSG, "%s: record version %u is unknown (want 1)", oid, m->version);
-		goto out;
-	}
-	if (m->uuid.len != 16 || memcmp(m->uuid.data, uuid, 16) != 0) {
-		r = pvs_failx(-EBADMSG, "%s: record uuid does not match the object name", oid);
-		goto out;
-	}
-	if (!m->generation) {
-		r = pvs_failx(-EBADMSG, "%s: record generation is 0", oid);
-		goto out;
-	}
-	if (strlen(m->name) > PVSTORE_NAME_MAX || strlen(m->image_sha256) > 64 ||
-	    strlen(m->cmdline) > PVSTORE_CMDLINE_MAX) {
-		r = pvs_failx(-EBADMSG, "%s: a string field of the record is too long", oid);
-		goto out;
-	}
-	memset(out, 0, sizeof(*out));
-	memcpy(out->uuid, uuid, 16);
-	out->generation = m->generation;
-	snprintf(out->name, sizeof(out->name), "%s", m->name);
-	out->mem_size = m->mem_size;
-	snprintf(out->image_sha256, sizeof(out->image_sha256), "%s", m->image_sha256);
-	out->disk_size = m->disk_size;
-	snprintf(out->cmdline, sizeof(out->cmdline), "%s", m->cmdline);
-	out->desired = (enum pvstore_desired)m->desired;
-	out->priority = m->priority;
-	if (pvstore_guest_check(out) < 0) {
-		/* keep the field's explanation, name the object */
-		char why[400];
-		snprintf(why, sizeof(why), "%s", pvstore_errmsg());
-		r = pvs_failx(-EBADMSG, "%s: bad record: %s", oid, why);
-	}
-out:
-	pvha__guest_spec__free_unpacked(m, NULL);
-	return r;
-}
 
 int pvstore_guest_read(struct pvstore *st, const uint8_t uuid_in[16], struct pvstore_guest *out)
 {
@@ -132,7 +25,7 @@ int pvstore_guest_read(struct pvstore *st, const uint8_t uuid_in[16], struct pvs
 		return pvs_failx(-EBADMSG, "%s: record larger than %u bytes", oid, PVSTORE_RECORD_MAX);
 	if (r < 0)
 		return r;
-	r = decode(oid, uuid, buf, len, out);
+	r = pvstore_guest_decode(oid, uuid, buf, len, out);
 	free(buf);
 	return r;
 }
@@ -247,7 +140,7 @@ static int write_new_object(struct pvstore *st, const char *oid, const struct pv
 {
 	uint8_t *buf;
 	size_t len;
-	int r = encode(g, 1, &buf, &len);
+	int r = pvstore_guest_encode(g, 1, &buf, &len);
 	if (r < 0)
 		return r;
 	rados_write_op_t op = rados_create_write_op();
@@ -340,7 +233,7 @@ int pvstore_guest_update(struct pvstore *st, struct pvstore_guest *g)
 	if (!g->generation)
 		return pvs_failx(-EINVAL, "guest %s: generation 0 (update a spec that was read)", g->name);
 	pvstore_oid_guest(oid, sizeof(oid), g->uuid);
-	if ((r = encode(g, g->generation + 1, &buf, &len)) < 0)
+	if ((r = pvstore_guest_encode(g, g->generation + 1, &buf, &len)) < 0)
 		return r;
 	snprintf(gen_old, sizeof(gen_old), "%" PRIu64, g->generation);
 	snprintf(gen_new, sizeof(gen_new), "%" PRIu64, g->generation + 1);

@@ -29,6 +29,8 @@
 #define PVSTORE_OID_NODE_PREFIX "node."
 /* nodes: omap name -> "" , the list of node records. */
 #define PVSTORE_OID_NODES_INDEX "nodes"
+/* node-modes: omap node name -> "draining" | "maintenance" (no entry: active). */
+#define PVSTORE_OID_NODE_MODES "node-modes"
 /* image.<sha256>: a guest image, content-addressed (64 lower-case hex digits). */
 #define PVSTORE_OID_IMAGE_PREFIX "image."
 /* events.cluster and events.guest.<uuid>: omap seq (20 digits) -> Event,

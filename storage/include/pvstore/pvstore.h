@@ -100,6 +100,18 @@ enum pvstore_desired {
 	PVSTORE_DESIRED_RUNNING = 1,
 };
 
+#define PVSTORE_GUEST_RULES_MAX 4   /* placement rules per guest (the scheduler's limit) */
+#define PVSTORE_GUEST_DEPS_MAX 8    /* start dependencies per guest */
+
+/* Membership of a placement group (docs/placement.md): anti = false is
+ * affinity (the group's guests run on one node), anti = true anti-affinity
+ * (no two on one node); soft: kept when it can be. */
+struct pvstore_rule {
+	char group[PVSTORE_NAME_MAX + 1]; /* the guest name rule */
+	bool anti;
+	bool soft;
+};
+
 struct pvstore_guest {
 	uint8_t uuid[16];
 	uint64_t generation;            /* set by create/read/update: the compare-and-set token */
@@ -109,13 +121,33 @@ struct pvstore_guest {
 	uint64_t disk_size;             /* bytes, a multiple of 512; 0 = no disk */
 	char cmdline[PVSTORE_CMDLINE_MAX + 1];
 	enum pvstore_desired desired;
-	int32_t priority;
+	int32_t priority;               /* higher is placed and recovered first */
+	unsigned n_rules;               /* <= PVSTORE_GUEST_RULES_MAX */
+	struct pvstore_rule rules[PVSTORE_GUEST_RULES_MAX];
+	unsigned n_depends;             /* <= PVSTORE_GUEST_DEPS_MAX */
+	uint8_t depends_on[PVSTORE_GUEST_DEPS_MAX][16]; /* guests to be running before this one starts */
 };
 
 /* Checks a spec without touching RADOS: the name rule ([A-Za-z0-9._-], 1..63
- * bytes, not starting with '.' or '-'), sizes, hash form, desired state.
- * Returns 0 or -EINVAL with a message naming the field. */
+ * bytes, not starting with '.' or '-'), sizes, hash form, desired state; at
+ * most 4 rules, each group a valid name, no (group, anti) pair twice; at most
+ * 8 dependencies, none nil, none twice, none the guest itself. Whether the
+ * dependencies exist or form a cycle is the caller's business (it needs the
+ * registry). Returns 0 or -EINVAL with a message naming the field. O(1). */
 int pvstore_guest_check(const struct pvstore_guest *g);
+
+/* The record of g as stored in guest.<uuid> (GuestSpec, version 1) with
+ * generation gen: *buf (malloc'd, the caller frees) and *len. Pure: no RADOS.
+ * Returns 0, -EINVAL (bad spec, or over PVSTORE_RECORD_MAX) or -ENOMEM. */
+int pvstore_guest_encode(const struct pvstore_guest *g, uint64_t gen, uint8_t **buf, size_t *len);
+
+/* Decodes and checks a record read from the object named what, which must
+ * belong to guest uuid: everything pvstore_guest_check checks, plus version
+ * 1, a non-zero generation and the uuid inside. A record written before rules
+ * and dependencies existed has none. Pure: no RADOS. Returns 0 or -EBADMSG
+ * (the message names what and the fault); *out is meaningful only on 0. */
+int pvstore_guest_decode(const char *what, const uint8_t uuid[16], const uint8_t *buf, size_t len,
+			 struct pvstore_guest *out);
 
 /* Creates a guest: g->uuid (a nil uuid gets a random one, written back) and
  * g->name must be new. On success g->generation is 1. Two clients creating
@@ -288,6 +320,21 @@ struct pvstore_node {
 	uint32_t cpus;
 	uint64_t updated_ms;              /* set by pvstore_node_put */
 };
+
+/* A node's maintenance mode (pvha node drain / resume): kept apart from its
+ * record, which its agent rewrites at every start. */
+enum pvstore_node_mode {
+	PVSTORE_NODE_ACTIVE = 0,
+	PVSTORE_NODE_DRAINING = 1,
+	PVSTORE_NODE_MAINTENANCE = 2,
+};
+const char *pvstore_node_mode_str(enum pvstore_node_mode m);
+/* Sets it (ACTIVE removes the entry). Returns 0, -EINVAL or -errno. */
+int pvstore_node_mode_set(struct pvstore *st, const char *name, enum pvstore_node_mode mode);
+/* Calls each(ctx, name, mode) for every node not active; each returns 0 or
+ * -errno (which ends the walk). Returns 0, -EBADMSG (a bad entry) or -errno. */
+int pvstore_node_modes(struct pvstore *st,
+		       int (*each)(void *ctx, const char *name, enum pvstore_node_mode mode), void *ctx);
 
 /* Writes node.<name> (replacing it) and lists it in the nodes index.
  * Returns 0, -EINVAL or -errno. */
