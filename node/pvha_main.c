@@ -333,6 +333,31 @@ static void print_cluster(const Pvha__ClusterStatus *s, bool nodes_only, bool js
 	}
 }
 
+/* A guest's rules and dependencies on one line: "anti-affinity web, affinity
+ * db (soft); after db" (compact: "anti:web aff:db:soft after:db"); "-" when
+ * it has none. */
+static void print_placement(const Pvha__GuestInfo *g, bool compact)
+{
+	if (!g->n_rules && !g->n_depends_on) {
+		printf("-");
+		return;
+	}
+	for (size_t i = 0; i < g->n_rules; i++) {
+		const Pvha__GuestRule *r = g->rules[i];
+		if (compact)
+			printf("%s%s:%s%s", i ? " " : "", r->anti ? "anti" : "aff", r->group, r->soft ? ":soft" : "");
+		else
+			printf("%s%s %s%s", i ? ", " : "", r->anti ? "anti-affinity" : "affinity", r->group,
+			       r->soft ? " (soft)" : "");
+	}
+	for (size_t i = 0; i < g->n_depends_on; i++) {
+		if (compact)
+			printf("%safter:%s", i || g->n_rules ? " " : "", g->depends_on[i]);
+		else
+			printf("%s%s", i ? ", " : (g->n_rules ? "; after " : "after "), g->depends_on[i]);
+	}
+}
+
 /* One GuestInfo as a JSON object, every field, no newline. */
 static void print_guest_json(const Pvha__GuestInfo *g)
 {
@@ -349,6 +374,20 @@ static void print_guest_json(const Pvha__GuestInfo *g)
 	json_field("image_sha256", g->image_sha256);
 	json_field("reason", g->reason);
 	printf(",\"restarts\":%u", g->restarts);
+	printf(",\"rules\":[");
+	for (size_t i = 0; i < g->n_rules; i++) {
+		printf("%s{\"group\":", i ? "," : "");
+		json_str(g->rules[i]->group);
+		printf(",\"anti\":%s,\"soft\":%s}", g->rules[i]->anti ? "true" : "false",
+		       g->rules[i]->soft ? "true" : "false");
+	}
+	printf("],\"depends_on\":[");
+	for (size_t i = 0; i < g->n_depends_on; i++) {
+		printf("%s", i ? "," : "");
+		json_str(g->depends_on[i]);
+	}
+	printf("]");
+	json_field("waiting", g->waiting);
 	if (g->target_nodeid) {
 		json_field("target", g->target);
 		printf(",\"target_nodeid\":%u", g->target_nodeid);
@@ -404,6 +443,10 @@ static void print_guest(const Pvha__GuestInfo *g, bool json)
 	printf("image:      sha256 %s\n", or_dash(g->image_sha256));
 	printf("restarts:   %u\n", g->restarts);
 	printf("reason:     %s\n", or_dash(g->reason));
+	printf("placement:  ");
+	print_placement(g, false);
+	printf("\n");
+	printf("waiting:    %s\n", or_dash(g->waiting));
 	if (g->target_nodeid)
 		printf("moving to:  %s (id %u)\n", or_dash(g->target), g->target_nodeid);
 	if (g->migration) {
@@ -542,9 +585,165 @@ static int guest_wait(const struct command *c, const char *guest, const char *wa
 	}
 }
 
+#define RULES_MAX 4 /* placement rules per guest (GuestSpecIn.rules) */
+#define DEPS_MAX 8  /* dependencies per guest (GuestSpecIn.depends_on) */
+
+/* The repeatable placement options of guest create and guest set. */
+struct placement_args {
+	Pvha__GuestRule rule[RULES_MAX];
+	Pvha__GuestRule *rule_ptr[RULES_MAX];
+	char group[RULES_MAX][64];
+	size_t n_rules;
+	char *dep[DEPS_MAX];
+	size_t n_deps;
+};
+
+/* GROUP[:soft] of --affinity or --anti-affinity (opt) into p. Returns 0 or 2. */
+static int rule_arg(const struct command *c, const char *opt, const char *s, bool anti,
+		    struct placement_args *p)
+{
+	const char *colon = strchr(s, ':');
+	size_t glen = colon ? (size_t)(colon - s) : strlen(s);
+	if (colon && strcmp(colon + 1, "soft") && strcmp(colon + 1, "hard"))
+		return usage_err(c, "%s '%s': want GROUP or GROUP:soft (or GROUP:hard)", opt, s);
+	if (glen == 0 || glen > 63)
+		return usage_err(c, "%s '%s': the group wants 1 to 63 of A-Z a-z 0-9 . _ -, not starting with . or -",
+				 opt, s);
+	if (p->n_rules == RULES_MAX)
+		return usage_err(c, "%s '%s': at most %d placement rules (--affinity and --anti-affinity together)",
+				 opt, s, RULES_MAX);
+	char *g = p->group[p->n_rules];
+	memcpy(g, s, glen);
+	g[glen] = '\0';
+	int rc = guest_arg(c, opt, g);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < p->n_rules; i++)
+		if (p->rule[i].anti == anti && !strcmp(p->rule[i].group, g))
+			return usage_err(c, "%s %s given twice", opt, g);
+	Pvha__GuestRule *r = &p->rule[p->n_rules];
+	pvha__guest_rule__init(r);
+	r->group = g;
+	r->anti = anti;
+	r->soft = colon && !strcmp(colon + 1, "soft");
+	p->rule_ptr[p->n_rules++] = r;
+	return 0;
+}
+
+/*
+ * Takes --affinity GROUP[:soft], --anti-affinity GROUP[:soft] and
+ * --depends-on GUEST (each may be repeated) out of argv into p, leaving the
+ * rest, in order, for args_parse (*argc updated). opts are the command's
+ * other options: the value of one of those is never taken for ours. Returns
+ * 0, or 2 after a message naming the argument at fault.
+ */
+static int placement_args_take(const struct command *c, int *argc, char **argv, const struct opt *opts,
+			       struct placement_args *p)
+{
+	int n = 0, rc;
+	memset(p, 0, sizeof(*p));
+	for (int i = 0; i < *argc; i++) {
+		const char *a = argv[i];
+		bool aff = !strcmp(a, "--affinity"), anti = !strcmp(a, "--anti-affinity");
+		bool dep = !strcmp(a, "--depends-on");
+		if (!aff && !anti && !dep) {
+			argv[n++] = argv[i];
+			for (const struct opt *o = opts; o && o->name; o++)
+				if (o->arg && !strcmp(o->name, a) && i + 1 < *argc) {
+					argv[n++] = argv[++i]; /* its value, whatever it looks like */
+					break;
+				}
+			continue;
+		}
+		if (i + 1 >= *argc)
+			return usage_err(c, "%s wants a value", a);
+		const char *v = argv[++i];
+		if (!dep) {
+			if ((rc = rule_arg(c, a, v, anti, p)))
+				return rc;
+			continue;
+		}
+		if ((rc = guest_arg(c, "--depends-on", v)))
+			return rc;
+		if (p->n_deps == DEPS_MAX)
+			return usage_err(c, "--depends-on '%s': at most %d dependencies", v, DEPS_MAX);
+		for (size_t k = 0; k < p->n_deps; k++)
+			if (!strcmp(p->dep[k], v))
+				return usage_err(c, "--depends-on %s given twice", v);
+		p->dep[p->n_deps++] = (char *)v;
+	}
+	*argc = n;
+	return 0;
+}
+
+/*
+ * guest set G [--priority N] [--affinity GROUP[:soft]]... [--anti-affinity
+ * GROUP[:soft]]... | --no-rules] [--depends-on GUEST... | --no-depends]:
+ * rules given replace the guest's rules, dependencies given replace its
+ * dependencies; what is not named stays.
+ */
+static int cmd_guest_set(const struct command *c, int argc, char **argv, bool json)
+{
+	const char *guest = NULL, *prio = NULL;
+	bool no_rules = false, no_deps = false;
+	const struct opt opts[] = {
+		{ "--priority", &prio, NULL },
+		{ "--no-rules", NULL, &no_rules },
+		{ "--no-depends", NULL, &no_deps },
+		{ NULL },
+	};
+	struct placement_args pa;
+	Pvha__GuestSetIn set = PVHA__GUEST_SET_IN__INIT;
+	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
+	Pvha__ApiReply *rep;
+	int64_t p;
+	int rc;
+
+	if ((rc = placement_args_take(c, &argc, argv, opts, &pa)) ||
+	    (rc = args_parse(c, argc, argv, opts, "G", &guest)) || (rc = guest_arg(c, "G", guest)))
+		return rc;
+	if (no_rules && pa.n_rules)
+		return usage_err(c, "--no-rules and --affinity/--anti-affinity exclude each other");
+	if (no_deps && pa.n_deps)
+		return usage_err(c, "--no-depends and --depends-on exclude each other");
+	if (prio) {
+		if ((rc = num_arg(c, "--priority", prio, -1000, 1000, &p)))
+			return rc;
+		set.set_priority = true;
+		set.priority = (int32_t)p;
+	}
+	set.set_rules = no_rules || pa.n_rules;
+	set.n_rules = pa.n_rules;
+	set.rules = pa.rule_ptr;
+	set.set_depends_on = no_deps || pa.n_deps;
+	set.n_depends_on = pa.n_deps;
+	set.depends_on = pa.dep;
+	if (!set.set_priority && !set.set_rules && !set.set_depends_on)
+		return usage_err(c, "nothing to change: give --priority, --affinity, --anti-affinity, "
+				    "--no-rules, --depends-on or --no-depends");
+	req.op = c->op;
+	req.guest = (char *)guest;
+	req.set = &set;
+	if ((rc = api_call(&req, &rep)))
+		return rc;
+	const Pvha__GuestInfo *g = reply_guest(rep);
+	if (!g) {
+		rc = 1;
+	} else if (json) {
+		print_guest(g, true);
+	} else {
+		printf("%s: priority %d, placement ", g->name, (int)g->priority);
+		print_placement(g, false);
+		printf("\n");
+	}
+	pvha__api_reply__free_unpacked(rep, NULL);
+	return rc;
+}
+
 /*
  * guest create NAME --image FILE --mem SIZE [--disk SIZE] [--cmdline STR]
- * [--priority N] [--start [--wait S]].
+ * [--priority N] [--affinity GROUP[:soft]]... [--anti-affinity
+ * GROUP[:soft]]... [--depends-on GUEST]... [--start [--wait S]].
  */
 static int cmd_guest_create(const struct command *c, int argc, char **argv, bool json)
 {
@@ -562,10 +761,20 @@ static int cmd_guest_create(const struct command *c, int argc, char **argv, bool
 	Pvha__ApiReply *rep;
 	uint8_t *img = NULL;
 	int64_t p, wait_s = 0;
+	struct placement_args pa;
 
-	int rc = args_parse(c, argc, argv, opts, "NAME", &name);
-	if (rc || (rc = guest_arg(c, "NAME", name)))
+	int rc = placement_args_take(c, &argc, argv, opts, &pa);
+	if (rc || (rc = args_parse(c, argc, argv, opts, "NAME", &name)))
 		return rc;
+	if ((rc = guest_arg(c, "NAME", name)))
+		return rc;
+	for (size_t i = 0; i < pa.n_deps; i++)
+		if (!strcmp(pa.dep[i], name))
+			return usage_err(c, "--depends-on %s: a guest cannot depend on itself", name);
+	spec.n_rules = pa.n_rules;
+	spec.rules = pa.rule_ptr;
+	spec.n_depends_on = pa.n_deps;
+	spec.depends_on = pa.dep;
 	if (!image)
 		return usage_err(c, "missing --image FILE");
 	if (!mem)
@@ -625,16 +834,19 @@ static int cmd_guest_list(const struct command *c, int argc, char **argv, bool j
 	if (json)
 		printf("[");
 	else
-		printf("%-16s %-36s %-10s %-8s %6s %5s\n", "NAME", "UUID", "STATE", "NODE", "MEM", "PRIO");
+		printf("%-16s %-36s %-10s %-8s %6s %5s %s\n", "NAME", "UUID", "STATE", "NODE", "MEM", "PRIO",
+		       "PLACEMENT");
 	for (size_t i = 0; i < rep->n_guests; i++) {
 		const Pvha__GuestInfo *g = rep->guests[i];
 		if (json) {
 			printf("%s", i ? "," : "");
 			print_guest_json(g);
 		} else {
-			printf("%-16s %-36s %-10s %-8s %6llu %5d\n", g->name, g->uuid, g->state,
+			printf("%-16s %-36s %-10s %-8s %6llu %5d ", g->name, g->uuid, g->state,
 			       g->owner_nodeid ? or_dash(g->owner) : "-",
 			       (unsigned long long)(g->mem_size / MiB), (int)g->priority);
+			print_placement(g, true);
+			printf("\n");
 		}
 	}
 	if (json)
@@ -749,12 +961,24 @@ static const struct command commands[] = {
 	{ "node", "list", cmd_cluster, PVHA__API_REQUEST__OP__NODE_LIST, "",
 	  "every configured node and its state" },
 	{ "guest", "create", cmd_guest_create, PVHA__API_REQUEST__OP__GUEST_CREATE,
-	  "NAME --image FILE --mem SIZE\n[--disk SIZE] [--cmdline STR] [--priority N]\n[--start [--wait S]]",
+	  "NAME --image FILE --mem SIZE\n[--disk SIZE] [--cmdline STR] [--priority N]\n"
+	  "[--affinity GROUP[:soft]] [--anti-affinity GROUP[:soft]]\n[--depends-on G]\n"
+	  "[--start [--wait S]]",
 	  "register a guest: an ELF image of at most\n"
 	  "900 KiB, memory in whole MiB from 2M to 4G,\n"
 	  "a disk a multiple of 512 bytes (default none),\n"
 	  "priority -1000..1000 (default 0, higher\n"
-	  "first); --start: want it running; --wait: until\nit runs, at most S seconds" },
+	  "first); --affinity: run with the GROUP's other\n"
+	  "guests, --anti-affinity: never with them\n"
+	  "(:soft: when it can be; up to 4 rules);\n"
+	  "--depends-on: start only once G runs (up to 8);\n"
+	  "--start: want it running; --wait: until\nit runs, at most S seconds" },
+	{ "guest", "set", cmd_guest_set, PVHA__API_REQUEST__OP__GUEST_SET,
+	  "G [--priority N]\n[--affinity GROUP[:soft]]... [--anti-affinity GROUP[:soft]]...\n"
+	  "[--no-rules] [--depends-on G]... [--no-depends]",
+	  "change a guest's priority, rules (those given\n"
+	  "replace its rules) or dependencies; a running\n"
+	  "guest stays where it is" },
 	{ "guest", "list", cmd_guest_list, PVHA__API_REQUEST__OP__GUEST_LIST, "",
 	  "every guest: state, node, memory, priority" },
 	{ "guest", "show", cmd_guest_show, PVHA__API_REQUEST__OP__GUEST_SHOW, "G",
