@@ -139,11 +139,12 @@ static void bad_rules_are_refused_by_the_check(void **state)
 {
 	(void)state;
 	struct pvstore_guest g = spec();
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < PVSTORE_GUEST_RULES_MAX; i++) {
 		char name[8];
 		snprintf(name, sizeof(name), "g%d", i);
 		rule(&g, name, false, false);
 	}
+	g.n_rules++; /* one more than the array holds: the count alone is refused */
 	expect_refused(&g, -EINVAL, "5 placement rules, at most 4");
 
 	const char *bad[] = { "", ".x", "-x", "a b", "a:b", "x/y", "a\tb", "\xc3\xa9" };
@@ -169,8 +170,9 @@ static void bad_dependencies_are_refused_by_the_check(void **state)
 {
 	(void)state;
 	struct pvstore_guest g = spec();
-	for (uint8_t k = 1; k <= PVSTORE_GUEST_DEPS_MAX + 1; k++)
+	for (uint8_t k = 1; k <= PVSTORE_GUEST_DEPS_MAX; k++)
 		dep(&g, k);
+	g.n_depends++; /* as above */
 	expect_refused(&g, -EINVAL, "9 dependencies, at most 8");
 
 	g = spec();
