@@ -19,7 +19,7 @@
 
 #include "harness.h"
 
-#define MAX_ARGS 16
+#define MAX_ARGS 40
 
 /* Runs pvha with args (NULL-terminated); its stdout and stderr in *out and *err (malloc'd). */
 static int pvha(const char *const *args, char **out, char **err)
@@ -75,7 +75,8 @@ static void help_names_every_command(void **state)
 	const char *want[] = {
 		"cluster status", "node list", "guest create NAME --image FILE --mem SIZE",
 		"[--disk SIZE] [--cmdline STR] [--priority N]", "[--start [--wait S]]", "guest list",
-		"guest show G",
+		"guest show G", "[--affinity GROUP[:soft]] [--anti-affinity GROUP[:soft]]", "[--depends-on G]",
+		"guest set G [--priority N]", "[--no-rules] [--depends-on G]... [--no-depends]",
 		"guest start G [--wait S]", "guest stop G [--force] [--wait S]", "guest delete G",
 		"events [--guest G] [--after N] [--max N]", "vmm SOCKET status|pause|resume|stop",
 		"vmm SOCKET save FILE", "--json",
@@ -149,6 +150,55 @@ static void bad_usage_exits_2_naming_the_argument(void **state)
 		expect(cases[i].args, 2, cases[i].msg);
 }
 
+/* --affinity, --anti-affinity, --depends-on (guest create, guest set) and
+ * guest set's other options. */
+static void placement_options_exit_2_naming_the_argument(void **state)
+{
+	(void)state;
+	const char *elf = make_file("ok.elf", "\x7f" "ELF", 64);
+#define CREATE "guest", "create", "vm", "--image", elf, "--mem", "64M"
+	const struct {
+		const char *args[MAX_ARGS + 1];
+		const char *msg;
+	} cases[] = {
+		{ { CREATE, "--affinity", NULL }, "--affinity wants a value" },
+		{ { CREATE, "--affinity", "a b", NULL }, "--affinity 'a b': want 1 to 63 of" },
+		{ { CREATE, "--affinity", "", NULL }, "--affinity '': the group wants 1 to 63" },
+		{ { CREATE, "--affinity", ":soft", NULL }, "--affinity ':soft': the group wants" },
+		{ { CREATE, "--anti-affinity", ".web", NULL }, "--anti-affinity '.web'" },
+		{ { CREATE, "--anti-affinity", "web:sometimes", NULL },
+		  "--anti-affinity 'web:sometimes': want GROUP or GROUP:soft" },
+		{ { CREATE, "--anti-affinity", "a:b:soft", NULL }, "want GROUP or GROUP:soft" },
+		{ { CREATE, "--anti-affinity",
+		    "g123456789012345678901234567890123456789012345678901234567890123", NULL },
+		  "the group wants 1 to 63" },
+		{ { CREATE, "--affinity", "web", "--affinity", "web:soft", NULL }, "--affinity web given twice" },
+		{ { CREATE, "--affinity", "a", "--anti-affinity", "b", "--affinity", "c", "--anti-affinity", "d",
+		    "--affinity", "e", NULL },
+		  "--affinity 'e': at most 4 placement rules" },
+		{ { CREATE, "--depends-on", NULL }, "--depends-on wants a value" },
+		{ { CREATE, "--depends-on", "-db", NULL }, "--depends-on '-db'" },
+		{ { CREATE, "--depends-on", "vm", NULL }, "--depends-on vm: a guest cannot depend on itself" },
+		{ { CREATE, "--depends-on", "db", "--depends-on", "db", NULL }, "--depends-on db given twice" },
+		{ { CREATE, "--depends-on", "d1", "--depends-on", "d2", "--depends-on", "d3", "--depends-on", "d4",
+		    "--depends-on", "d5", "--depends-on", "d6", "--depends-on", "d7", "--depends-on", "d8",
+		    "--depends-on", "d9", NULL },
+		  "--depends-on 'd9': at most 8 dependencies" },
+		{ { "guest", "set", NULL }, "missing G" },
+		{ { "guest", "set", "vm", NULL }, "nothing to change" },
+		{ { "guest", "set", "vm", "--priority", "2000", NULL }, "--priority '2000'" },
+		{ { "guest", "set", "vm", "--no-rules", "--affinity", "a", NULL },
+		  "--no-rules and --affinity/--anti-affinity exclude each other" },
+		{ { "guest", "set", "vm", "--no-depends", "--depends-on", "a", NULL },
+		  "--no-depends and --depends-on exclude each other" },
+		{ { "guest", "set", "vm", "--anti-affinity", "x y", NULL }, "--anti-affinity 'x y'" },
+		{ { "guest", "set", "vm", "--mem", "64M", NULL }, "unknown option '--mem'" },
+	};
+#undef CREATE
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		expect(cases[i].args, 2, cases[i].msg);
+}
+
 static void cmdline_over_1023_bytes_is_refused(void **state)
 {
 	(void)state;
@@ -218,6 +268,16 @@ static void limits_pass_the_local_checks(void **state)
 	expect(wait, 1, "cannot reach pvhad");
 	const char *events[] = { "events", "--guest", "vm", "--max", "1000", "--after", "0", NULL };
 	expect(events, 1, "cannot reach pvhad");
+	/* the most rules and dependencies; an option's value that looks like ours is its value */
+	const char *placed[] = { "guest", "create", "vm", "--mem", "2M", "--image", elf,
+				 "--cmdline", "--affinity", "--affinity", "a", "--anti-affinity", "a:soft",
+				 "--affinity", "b:hard", "--anti-affinity", "c", "--depends-on", "d1",
+				 "--depends-on", "d2", "--depends-on", "d3", "--depends-on", "d4",
+				 "--depends-on", "d5", "--depends-on", "d6", "--depends-on", "d7",
+				 "--depends-on", "d8", NULL };
+	expect(placed, 1, "cannot reach pvhad");
+	const char *set[] = { "guest", "set", "vm", "--no-rules", "--no-depends", "--priority", "-1000", NULL };
+	expect(set, 1, "cannot reach pvhad");
 }
 
 static int teardown(void **state)
@@ -232,6 +292,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(help_names_every_command),
 		cmocka_unit_test(bad_usage_exits_2_naming_the_argument),
+		cmocka_unit_test(placement_options_exit_2_naming_the_argument),
 		cmocka_unit_test(cmdline_over_1023_bytes_is_refused),
 		cmocka_unit_test(images_that_cannot_be_sent_exit_2),
 		cmocka_unit_test(limits_pass_the_local_checks),
