@@ -298,10 +298,10 @@ static void fill_status(struct vmm *v, Pvha__VmmStatus *st)
 	}
 	if (si && si->kind != HV_STOP_NONE)
 		st->state = "stopped";
-	else if (v->state == ST_INCOMING)
-		st->state = "incoming";
 	else if (v->handed_over)
 		st->state = "migrated";
+	else if (!v->m)
+		st->state = v->state == ST_INCOMING ? "incoming" : "stopped";
 	else if (v->state == ST_PAUSED || v->state == ST_MIGRATING)
 		st->state = "paused";
 	else
@@ -479,12 +479,15 @@ static int start_migration(struct vmm *v, const Pvha__VmmRequest *req, char *err
 		snprintf(errmsg, len, "migrate: downtime budget at most 60000 ms, at most 10000 rounds");
 		return -EINVAL;
 	}
+	struct hv_machine_stats s;
+	hv_machine_get_stats(v->m, &s);
 	struct mig_source_params p = {
 		.host = req->migrate_host,
 		.port = (uint16_t)req->migrate_port,
 		.downtime_ms = req->migrate_downtime_ms,
 		.max_rounds = req->migrate_max_rounds,
 		.m = v->m,
+		.stats = &s,
 		.disk = v->disk,
 		.disk_spec = v->disk_spec,
 		.lock_cookie = vmm_disk_locked(v->disk) ? v->lock_cookie : NULL,
@@ -535,6 +538,16 @@ static bool serve_client(struct vmm *v, int fd)
 			break;
 		case PVHA__VMM_REQUEST__OP__MIGRATE:
 			err = start_migration(v, req, errmsg, sizeof(errmsg));
+			break;
+		case PVHA__VMM_REQUEST__OP__MIGRATE_CANCEL:
+			/* the thread gives up before the lock is let go (the guest
+			 * then runs on here), or changes nothing after */
+			if (!v->mig_src) {
+				err = -ESRCH;
+				snprintf(errmsg, sizeof(errmsg), "no migration is in progress");
+			} else {
+				mig_source_cancel(v->mig_src, "cancelled by the supervisor");
+			}
 			break;
 		case PVHA__VMM_REQUEST__OP__PAUSE:
 			if (hv_machine_stop_info(v->m)->kind != HV_STOP_NONE) {

@@ -201,7 +201,11 @@ struct mig_source {
 	char host[256];
 	uint16_t port;
 	uint32_t downtime_ms, max_rounds;
+	bool stop_on_stall; /* no round cap was asked for: give up early on no progress */
 	struct hv_machine *m;
+	uint8_t guest_id[16];
+	uint64_t mem_size;
+	char backend[16];
 	struct hv_disk *disk;
 	char disk_spec[512];
 	char cookie[64]; /* "" = no owner lock */
@@ -395,18 +399,16 @@ static int src_round(struct mig_source *s, int fd, const uint64_t *bm, char *why
 static int src_hello(struct mig_source *s, int fd, char *why, size_t wl)
 {
 	Pvha__MigrateHello h = PVHA__MIGRATE_HELLO__INIT;
-	struct hv_machine_stats st;
 	msg_kind k;
 	char r[200];
 
-	hv_machine_get_stats(s->m, &st); /* fields fixed for the machine's life */
 	h.version = MIG_VERSION;
-	h.guest_id.data = st.guest_id;
-	h.guest_id.len = sizeof(st.guest_id);
-	h.mem_size = st.mem_size;
+	h.guest_id.data = s->guest_id;
+	h.guest_id.len = sizeof(s->guest_id);
+	h.mem_size = s->mem_size;
 	h.disk_size = s->disk ? s->disk->size : 0;
 	h.disk = s->disk_spec;
-	h.backend = (char *)st.backend;
+	h.backend = s->backend;
 	int err = pvproto_frame_write(fd, &h.base);
 	if (err)
 		return src_link_fail(s, fd, err, "sending the hello", why, wl);
@@ -591,7 +593,7 @@ static int src_run(struct mig_source *s, char *why, size_t wl)
 		if (left < best) {
 			best = left;
 			stall = 0;
-		} else if (++stall >= STALL_ROUNDS) {
+		} else if (++stall >= STALL_ROUNDS && s->stop_on_stall) {
 			forced = "no progress";
 		}
 		if (!forced && round >= s->max_rounds)
@@ -653,7 +655,7 @@ static void *src_main(void *arg)
 
 int mig_source_start(const struct mig_source_params *p, struct mig_source **out)
 {
-	if (!p->host || !p->host[0] || strlen(p->host) >= 256 || p->port == 0 || !p->m)
+	if (!p->host || !p->host[0] || strlen(p->host) >= 256 || p->port == 0 || !p->m || !p->stats)
 		return -EINVAL;
 	struct mig_source *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -662,7 +664,11 @@ int mig_source_start(const struct mig_source_params *p, struct mig_source **out)
 	s->port = p->port;
 	s->downtime_ms = p->downtime_ms ? p->downtime_ms : DEFAULT_DOWNTIME_MS;
 	s->max_rounds = p->max_rounds ? p->max_rounds : DEFAULT_MAX_ROUNDS;
+	s->stop_on_stall = p->max_rounds == 0;
 	s->m = p->m;
+	memcpy(s->guest_id, p->stats->guest_id, sizeof(s->guest_id));
+	s->mem_size = p->stats->mem_size;
+	snprintf(s->backend, sizeof(s->backend), "%s", p->stats->backend ? p->stats->backend : "");
 	s->disk = p->disk;
 	snprintf(s->disk_spec, sizeof(s->disk_spec), "%s", p->disk_spec ? p->disk_spec : "");
 	snprintf(s->cookie, sizeof(s->cookie), "%s", p->lock_cookie ? p->lock_cookie : "");

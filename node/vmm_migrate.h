@@ -59,8 +59,10 @@ struct mig_source_params {
 	const char *host;         /* the target */
 	uint16_t port;
 	uint32_t downtime_ms;     /* 0: 10 */
-	uint32_t max_rounds;      /* 0: 30 */
+	uint32_t max_rounds;      /* 0: 30, and stop early after 3 rounds without
+				   * progress; N: up to N rounds, no early stop */
 	struct hv_machine *m;     /* running; lent to the thread only after mig_source_paused */
+	const struct hv_machine_stats *stats; /* of m, taken by its thread: id, RAM, backend */
 	struct hv_disk *disk;     /* may be NULL */
 	const char *disk_spec;    /* for the hello; may be NULL */
 	const char *lock_cookie;  /* the owner lock held (rados disks), or NULL */
