@@ -303,8 +303,8 @@ int guests_spawn_vmm(struct agent *a, struct guest *g, const char *incoming)
 		argv[n++] = "--incoming", argv[n++] = (char *)incoming;
 	} else {
 		argv[n++] = "--image", argv[n++] = image;
+		argv[n++] = "--mem", argv[n++] = mem;
 	}
-	argv[n++] = "--mem", argv[n++] = mem;
 	argv[n++] = "--id", argv[n++] = u;
 	argv[n++] = "--control", argv[n++] = sock;
 	argv[n++] = "--console", argv[n++] = log;

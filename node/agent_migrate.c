@@ -24,6 +24,7 @@
 #define TARGET_POLL_MS 10
 #define PROGRESS_EVERY_MS 200
 #define INCOMING_DEADLINE_MS 15000
+#define MIGRATE_DEADLINE_MS 120000 /* a migration not handed over by then is cancelled */
 #define REBALANCE_EVERY_MS 10000
 #define REBALANCE_COOLDOWN_MS (10 * 60 * 1000) /* a guest the rebalancer moved stays put this long */
 #define REBALANCE_DEFAULT_THRESHOLD 0.20
@@ -43,6 +44,7 @@ struct mig {
 	uint32_t src_target;
 	bool handed_over_sent;
 	bool stop_sent;
+	bool cancel_sent;
 	uint64_t last_progress_ms;
 	qb_loop_timer_handle src_timer;
 	/* the target */
@@ -309,6 +311,7 @@ static void target_poll(void *data)
 /* ---- the source's side --------------------------------------------------- */
 
 static void source_poll(void *data);
+static void abort_source(struct agent *a, struct guest *g);
 
 static void send_progress(struct agent *a, struct guest *g, const Pvha__VmmStatus *st, uint32_t target)
 {
@@ -358,6 +361,7 @@ static void source_begin(struct agent *a, struct guest *g, const Pvha__MigrateRe
 	m->src_target = r->target;
 	m->handed_over_sent = false;
 	m->stop_sent = false;
+	m->cancel_sent = false;
 	m->last_progress_ms = 0;
 	pvlog_info("guest %s: migrating to %s (%s:%u, downtime budget %u ms)", g->spec.name,
 		   agent_node_name(a, r->target), r->addr, r->port, m->downtime_ms ? m->downtime_ms : 10);
@@ -404,11 +408,37 @@ static void source_poll(void *data)
 			}
 			if (released && (done || failed))
 				m->stop_sent = true; /* it never runs the guest again: let it go */
+			if (!released && !m->cancel_sent && st->migration_total_ms > MIGRATE_DEADLINE_MS) {
+				pvlog_warn("guest %s: migration not handed over after %d ms: cancelling it", g->spec.name,
+					   MIGRATE_DEADLINE_MS);
+				m->cancel_sent = true;
+				abort_source(a, g);
+			}
 		}
 		if (rep)
 			pvha__vmm_reply__free_unpacked(rep, NULL);
 	}
 	qb_loop_timer_add(a->loop, QB_LOOP_MED, SOURCE_POLL_MS * QB_TIME_NS_IN_MSEC, g, source_poll, &m->src_timer);
+}
+
+/* ABORT_MIGRATION while the VMM sends: it gives up unless it has already let
+ * go of the lock (then the handover goes on and is reported as such). */
+static void abort_source(struct agent *a, struct guest *g)
+{
+	char sock[700];
+	int fd;
+	Pvha__VmmReply *rep = NULL;
+	guests_sock_path(a, g, sock, sizeof(sock));
+	if (vmmctl_connect(sock, 1000, &fd) == 0) {
+		int err = vmmctl_call(fd, PVHA__VMM_REQUEST__OP__MIGRATE_CANCEL, NULL, &rep);
+		close(fd);
+		if (err || !rep || rep->error)
+			pvlog_warn("guest %s: its VMM did not take the cancel: %s", g->spec.name,
+				   rep && rep->message[0] ? rep->message : strerror(err ? -err : EIO));
+		if (rep)
+			pvha__vmm_reply__free_unpacked(rep, NULL);
+	}
+	/* source_poll reports what the VMM did: failed (kept the lock) or handed over */
 }
 
 bool agent_migrate_vmm_ended(struct agent *a, struct guest *g, int code)
@@ -453,13 +483,14 @@ void agent_migrate_action(struct agent *a, struct guest *g, const struct pvclus_
 		/* the source starts once the target says where it listens */
 		break;
 	case PVCLUS_HA_ACT_ABORT_MIGRATION:
-		if (act->node == a->local && mig_of(a, g)->src_active) {
-			/* The VMM gives up by itself when the target goes away; a
-			 * migration that must stop while both sides live ends at
-			 * the VMM's own deadlines. */
-			pvlog_info("guest %s: migration to %s to be abandoned", g->spec.name,
-				   agent_node_name(a, act->peer));
+		if (act->node != a->local)
+			break;
+		if (!mig_of(a, g)->src_active) {
+			/* the VMM was never asked: it keeps the guest and the lock */
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_FAILED, a->local, false, -ECANCELED, 0);
+			break;
 		}
+		abort_source(a, g);
 		break;
 	default:
 		break;

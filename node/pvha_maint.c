@@ -469,7 +469,7 @@ int cmd_cluster_roll(const struct command *c, int argc, char **argv, bool json)
 		}
 		if (hook) {
 			char cmd[2048];
-			snprintf(cmd, sizeof(cmd), "PVHA_NODE='%s' %s", names[i], hook);
+			snprintf(cmd, sizeof(cmd), "PVHA_NODE='%s'; export PVHA_NODE; %s", names[i], hook);
 			printf("%s: running the hook\n", names[i]);
 			fflush(stdout);
 			int st = system(cmd);

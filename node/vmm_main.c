@@ -545,8 +545,10 @@ static bool serve_client(struct vmm *v, int fd)
 			if (!v->mig_src) {
 				err = -ESRCH;
 				snprintf(errmsg, sizeof(errmsg), "no migration is in progress");
-			} else {
-				mig_source_cancel(v->mig_src, "cancelled by the supervisor");
+			} else if (!mig_source_cancel(v->mig_src, "cancelled by the supervisor")) {
+				err = -EALREADY;
+				snprintf(errmsg, sizeof(errmsg),
+					 "too late: the owner lock was already let go; the hand-over goes on");
 			}
 			break;
 		case PVHA__VMM_REQUEST__OP__PAUSE:
