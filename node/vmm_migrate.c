@@ -495,16 +495,18 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 		return src_fail(s, -ECONNABORTED, why, wl, "the target failed: %s", r);
 	if (k != PVHA__MIGRATE_MSG__KIND__READY)
 		return src_fail(s, -EBADMSG, why, wl, "the target sent %s instead of READY", kind_name(k));
-	if (src_cancelled(s)) {
+	/* The point of no return: from here this process never runs the guest
+	 * again, unless it holds the owner lock again for certain. A cancel
+	 * counts only before it (mig_source_cancel checks under the same lock). */
+	pthread_mutex_lock(&s->lock);
+	bool cancelled = s->cancel;
+	if (!cancelled)
+		s->prog.released = true;
+	pthread_mutex_unlock(&s->lock);
+	if (cancelled) {
 		msg_send(fd, PVHA__MIGRATE_MSG__KIND__ABORT, "the source was told to stop");
 		return -ECANCELED;
 	}
-
-	/* The point of no return: from here this process never runs the guest
-	 * again, unless it holds the owner lock again for certain. */
-	pthread_mutex_lock(&s->lock);
-	s->prog.released = true;
-	pthread_mutex_unlock(&s->lock);
 	notify(s->notify_fd);
 	if (s->cookie[0]) {
 		char lwhy[256];
@@ -741,10 +743,11 @@ void mig_source_progress(struct mig_source *s, struct mig_progress *out)
 	pthread_mutex_unlock(&s->lock);
 }
 
-void mig_source_cancel(struct mig_source *s, const char *why)
+bool mig_source_cancel(struct mig_source *s, const char *why)
 {
 	pthread_mutex_lock(&s->lock);
-	if (!s->cancel && !s->finished) {
+	bool late = s->prog.released || s->finished;
+	if (!s->cancel && !late) {
 		s->cancel = true;
 		snprintf(s->cancel_why, sizeof(s->cancel_why), "%s", why ? why : "");
 		if (s->fd >= 0)
@@ -752,6 +755,7 @@ void mig_source_cancel(struct mig_source *s, const char *why)
 		pthread_cond_broadcast(&s->cond);
 	}
 	pthread_mutex_unlock(&s->lock);
+	return !late;
 }
 
 void mig_source_destroy(struct mig_source *s, struct mig_progress *last)

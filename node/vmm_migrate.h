@@ -86,9 +86,11 @@ void mig_source_paused(struct mig_source *s, uint64_t pause_ns);
 
 void mig_source_progress(struct mig_source *s, struct mig_progress *out);
 
-/* Asks the thread to give up (why: for the reason); it ends soon. Before the
- * lock was released the migration fails; after, nothing changes. */
-void mig_source_cancel(struct mig_source *s, const char *why);
+/* Asks the thread to give up (why: for the reason); it ends soon, the
+ * migration failed and the machine given back. Returns false, changing
+ * nothing, once the owner lock was let go (or the thread has finished): the
+ * hand-over then runs to its end. */
+bool mig_source_cancel(struct mig_source *s, const char *why);
 
 /* Joins the thread (cancelling it unless it has finished), copies its last
  * progress to *last (when not NULL) and frees it. */

@@ -370,6 +370,45 @@ static void target_killed_mid_precopy_leaves_the_source_running(void **state)
 	free(out);
 }
 
+static void cancel_during_precopy_keeps_the_guest_here(void **state)
+{
+	(void)state;
+	struct proc a, b;
+	const char *sa = th_tmp("cx-a.sock"), *sb = th_tmp("cx-b.sock");
+	const char *con = th_tmp("cx.console");
+	char *src[] = { (char *)VMM, "--image", (char *)GUEST("memwriter"), "--mem", "64M",
+			"--cmdline", "mib=48 report=5", "--control", (char *)sa, "--console", (char *)con, NULL };
+	th_spawn(&a, src);
+	assert_true(th_wait_for_socket(sa, 30));
+	Pvha__VmmReply *r = ctl(sa, PVHA__VMM_REQUEST__OP__MIGRATE_CANCEL);
+	assert_int_equal(r->error, -ESRCH);
+	assert_non_null(strstr(r->message, "no migration is in progress"));
+	pvha__vmm_reply__free_unpacked(r, NULL);
+
+	uint16_t port = start_target(&b, sb, NULL, NULL);
+	r = migrate(sa, port, 1);
+	pvha__vmm_reply__free_unpacked(r, NULL);
+	wait_precopy_started(sa, 30);
+	r = ctl(sa, PVHA__VMM_REQUEST__OP__MIGRATE_CANCEL);
+	assert_int_equal(r->error, 0);
+	pvha__vmm_reply__free_unpacked(r, NULL);
+	r = wait_migration(sa, 60);
+	assert_string_equal(r->status->migration_phase, "failed");
+	assert_string_equal(r->status->migration_reason, "cancelled: cancelled by the supervisor");
+	assert_false(r->status->migration_released);
+	uint64_t hc = r->status->hypercalls;
+	pvha__vmm_reply__free_unpacked(r, NULL);
+	wait_hypercalls(sa, hc + 20, 30);
+	/* the target saw the stream cut, and ran nothing */
+	assert_int_equal(th_wait(&b, 60), 9);
+	assert_contains(b.err_path, "nothing ran here");
+	stop(sa);
+	assert_int_equal(th_wait(&a, 30), 5);
+	char *out = th_slurp(con);
+	assert_null(strstr(out, "BAD"));
+	free(out);
+}
+
 /* ---- a fake target, to cut the link at chosen points ------------------- */
 
 enum cut { CUT_AT_CPU_RECORD, CUT_AFTER_READY };
@@ -762,6 +801,7 @@ int main(void)
 		cmocka_unit_test(counter_migrated_back_and_forth_matches_an_uninterrupted_run),
 		cmocka_unit_test(memory_writing_guest_keeps_every_word),
 		cmocka_unit_test(target_killed_mid_precopy_leaves_the_source_running),
+		cmocka_unit_test(cancel_during_precopy_keeps_the_guest_here),
 		cmocka_unit_test(link_cut_during_stopcopy_resumes_the_source),
 		cmocka_unit_test(link_cut_after_the_release_leaves_the_source_migrated),
 		cmocka_unit_test(source_killed_mid_migration_leaves_a_target_that_ran_nothing),
