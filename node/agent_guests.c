@@ -627,6 +627,7 @@ static void apply(struct agent *a, struct guest *g, const struct pvclus_ha_event
 	agent_sched_on_step(a, g, &next, ev);
 	g->ha = next;
 	do_actions(a, g, &acts);
+	agent_migrate_after_step(a, g);
 }
 
 static void apply_all(struct agent *a, const struct pvclus_ha_event *ev)

@@ -13,6 +13,7 @@
 
 #include "agent.h"
 #include "agent_guests.h"
+#include "agent_sched.h"
 #include "event_queue.h"
 #include "log.h"
 #include "pvcluster/sched.h"
@@ -104,72 +105,22 @@ unsigned agent_migrate_guests_on(struct agent *a, uint32_t node)
 
 /* ---- the scheduler's view ------------------------------------------------ */
 
-struct view {
-	struct pvclus_node nodes[PVCLUS_MAX_NODES];
-	size_t nn;
-	struct pvclus_sched_guest *sg;
-	struct guest **gs; /* sg[i]'s guest */
-	size_t ng;
-};
-
 static bool node_online(struct agent *a, int i)
 {
 	return agent_is_member(a, a->nodes[i].nodeid) && a->peers[i].hello && !a->peers[i].storage_bad;
 }
 
-/* Nodes with what runs on them (a migrating guest counts on both sides), and
- * the guests that run, each with its node. */
-static int view_build(struct agent *a, struct view *v)
+/* The placement view (agent_sched_view: nodes, rules, every running or placed
+ * guest) with only running guests free to move. */
+static int view_build(struct agent *a, struct agent_view *v)
 {
-	static struct pvclus_sched_guest sg[MAX_GUESTS];
-	static struct guest *gs[MAX_GUESTS];
-	memset(v, 0, sizeof(*v));
-	v->sg = sg;
-	v->gs = gs;
-	for (int i = 0; i < a->nnodes; i++) {
-		struct pvclus_node *n = &v->nodes[v->nn++];
-		n->id = a->nodes[i].nodeid;
-		snprintf(n->name, sizeof(n->name), "%s", a->nodes[i].name);
-		n->online = node_online(a, i);
-		n->fenced = a->peers[i].fenced;
-		n->maintenance = a->peers[i].mode != NODE_ACTIVE;
-		n->mem_total = a->peers[i].mem_bytes ? a->peers[i].mem_bytes : 1;
-		n->cpu_total = a->peers[i].cpus ? a->peers[i].cpus : 1;
-	}
-	for (int i = 0; i < MAX_GUESTS; i++) {
-		struct guest *g = &a->guests->g[i];
-		if (!g->used || !g->ha.owner || !g->spec.mem_size)
-			continue;
-		int oi = node_index(a, g->ha.owner);
-		if (oi < 0)
-			continue;
-		v->nodes[oi].mem_used += g->spec.mem_size;
-		v->nodes[oi].cpu_used += 1;
-		if (g->ha.state == PVCLUS_HA_MIGRATING && g->ha.target) {
-			int ti = node_index(a, g->ha.target);
-			if (ti >= 0) {
-				v->nodes[ti].mem_used += g->spec.mem_size;
-				v->nodes[ti].cpu_used += 1;
-			}
-		}
-		if (g->ha.state != PVCLUS_HA_RUNNING && g->ha.state != PVCLUS_HA_MIGRATING)
-			continue;
-		struct pvclus_sched_guest *s = &sg[v->ng];
-		memset(s, 0, sizeof(*s));
-		memcpy(s->uuid, g->spec.uuid, 16);
-		s->mem = g->spec.mem_size;
-		s->cpu = 1;
-		s->priority = g->spec.priority;
-		s->node = g->ha.owner;
-		s->pinned = g->ha.state == PVCLUS_HA_MIGRATING;
-		gs[v->ng++] = g;
-	}
+	int err = agent_sched_view(a, v);
+	if (err)
+		return err;
+	for (size_t k = 0; k < v->n_guests; k++)
+		if (v->of[k]->ha.state != PVCLUS_HA_RUNNING)
+			v->guests[k].pinned = true;
 	return 0;
-}
-
-static struct pvclus_view view_of(struct view *v)
-{
-	return (struct pvclus_view){ .nodes = v->nodes, .n_nodes = v->nn };
 }
 
 /* ---- starting a migration ------------------------------------------------ */
@@ -192,35 +143,40 @@ static void send_request(struct agent *a, struct guest *g, uint32_t target, uint
 /* PLACE_MIGRATION: a target away from `from` for a drained guest. */
 static void place_migration(struct agent *a, struct guest *g, uint32_t from)
 {
-	static struct view v;
+	static struct agent_view v;
 	static struct pvclus_placement out[MAX_GUESTS];
-	view_build(a, &v);
 	int fi = node_index(a, from);
-	/* the scheduler evacuates a node in maintenance; the guest moves alone */
+	int err = view_build(a, &v);
 	size_t k;
-	for (k = 0; k < v.ng && v.gs[k] != g; k++)
+	for (k = 0; !err && k < v.n_guests && v.of[k] != g; k++)
 		;
-	if (k == v.ng || fi < 0) {
+	if (err || k == v.n_guests || fi < 0 || v.guests[k].node != from) {
 		pvlog_info("guest %s: no longer runs on %s: nothing to move", g->spec.name, agent_node_name(a, from));
 		return;
 	}
-	v.sg[0] = v.sg[k];
-	v.gs[0] = g;
+	/* the scheduler evacuates a node in maintenance: every guest of it, by
+	 * priority, with the rules and memory of the others; this one's answer
+	 * is taken */
 	v.nodes[fi].maintenance = true;
-	struct pvclus_view pv = view_of(&v);
 	size_t nout = 0;
-	int err = pvclus_sched_evacuate(&pv, v.sg, 1, from, out, &nout);
-	if (err || nout != 1) {
+	err = pvclus_sched_evacuate(&v.view, v.guests, v.n_guests, from, out, &nout);
+	if (err) {
 		pvlog_err(err, "guest %s: the scheduler failed", g->spec.name);
 		return;
 	}
-	if (!out[0].node) {
-		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_UNPLACEABLE, 0, false, 0, out[0].reason);
+	for (size_t o = 0; o < nout; o++) {
+		if (out[o].index != k)
+			continue;
+		if (!out[o].node) {
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_UNPLACEABLE, 0, false, 0, out[o].reason);
+			return;
+		}
+		char why[64];
+		snprintf(why, sizeof(why), "drain of %s", agent_node_name(a, from));
+		send_request(a, g, out[o].node, 0, why);
 		return;
 	}
-	char why[64];
-	snprintf(why, sizeof(why), "drain of %s", agent_node_name(a, from));
-	send_request(a, g, out[0].node, 0, why);
+	pvlog_info("guest %s: the scheduler left it where it is", g->spec.name);
 }
 
 /* ---- the target's side --------------------------------------------------- */
@@ -441,6 +397,17 @@ static void abort_source(struct agent *a, struct guest *g)
 	/* source_poll reports what the VMM did: failed (kept the lock) or handed over */
 }
 
+void agent_migrate_after_step(struct agent *a, struct guest *g)
+{
+	struct mig *m = mig_of(a, g);
+	if (g->ha.state == PVCLUS_HA_FENCE_WAIT && g->ha.peer == a->local && g->ha.peer_is_source && m->src_active &&
+	    !m->handed_over_sent && !m->cancel_sent) {
+		pvlog_info("guest %s: the migration target left: giving the migration up", g->spec.name);
+		m->cancel_sent = true;
+		abort_source(a, g);
+	}
+}
+
 bool agent_migrate_vmm_ended(struct agent *a, struct guest *g, int code)
 {
 	struct mig *m = mig_of(a, g);
@@ -637,30 +604,32 @@ static int announce_mode(struct agent *a, int i, enum node_mode mode, char *msg,
 /* ---- the leader's pump: drains and automatic rebalancing ----------------- */
 
 static int plan(struct agent *a, double threshold, struct pvclus_move *moves, struct pvclus_rebalance_result *res,
-		struct view *v, bool skip_recent)
+		struct agent_view *v, bool skip_recent)
 {
-	view_build(a, v);
+	int err = view_build(a, v);
+	if (err)
+		return err;
 	uint64_t now = now_ms();
-	for (size_t k = 0; skip_recent && k < v->ng; k++) {
-		struct mig *m = mig_of(a, v->gs[k]);
+	for (size_t k = 0; skip_recent && k < v->n_guests; k++) {
+		struct mig *m = mig_of(a, v->of[k]);
 		if (m->rebalanced_ms && now - m->rebalanced_ms < REBALANCE_COOLDOWN_MS)
-			v->sg[k].pinned = true;
+			v->guests[k].pinned = true;
 	}
-	struct pvclus_view pv = view_of(v);
 	struct pvclus_rebalance_params p = {
 		.threshold = threshold,
 		.target = threshold / 2,
 		.min_gain = REBALANCE_MIN_GAIN,
 		.max_moves = PLAN_MAX_MOVES,
 	};
-	return pvclus_rebalance_plan(&pv, v->sg, v->ng, &p, moves, res);
+	return pvclus_rebalance_plan(&v->view, v->guests, v->n_guests, &p, moves, res);
 }
 
-static void start_moves(struct agent *a, struct view *v, const struct pvclus_move *moves, size_t n, const char *why)
+static void start_moves(struct agent *a, struct agent_view *v, const struct pvclus_move *moves, size_t n,
+			const char *why)
 {
 	uint64_t now = now_ms();
 	for (size_t i = 0; i < n; i++) {
-		struct guest *g = v->gs[moves[i].index];
+		struct guest *g = v->of[moves[i].index];
 		mig_of(a, g)->rebalanced_ms = now;
 		send_request(a, g, moves[i].to, 0, why);
 	}
@@ -668,7 +637,7 @@ static void start_moves(struct agent *a, struct view *v, const struct pvclus_mov
 
 static void auto_rebalance(struct agent *a)
 {
-	static struct view v;
+	static struct agent_view v;
 	static struct pvclus_move moves[PLAN_MAX_MOVES];
 	double threshold = a->cfg.rebalance_threshold;
 	if (threshold <= 0 || now_ms() - last_rebalance_ms < REBALANCE_EVERY_MS)
@@ -735,7 +704,7 @@ void agent_migrate_init(struct agent *a)
 /* ---- the control API ------------------------------------------------------ */
 
 static void fill_plan(struct agent *a, Pvha__ApiReply *rep, const struct pvclus_rebalance_result *res,
-		      double threshold, struct view *v, const struct pvclus_move *moves, size_t n)
+		      double threshold, struct agent_view *v, const struct pvclus_move *moves, size_t n)
 {
 	static Pvha__RebalancePlan p;
 	static Pvha__PlannedMove pm[PLAN_MAX_MOVES];
@@ -751,7 +720,7 @@ static void fill_plan(struct agent *a, Pvha__ApiReply *rep, const struct pvclus_
 	p.threshold = threshold;
 	for (size_t i = 0; i < n && i < PLAN_MAX_MOVES; i++) {
 		pvha__planned_move__init(&pm[i]);
-		pm[i].guest = v->gs[moves[i].index]->spec.name;
+		pm[i].guest = v->of[moves[i].index]->spec.name;
 		pm[i].from = (char *)agent_node_name(a, moves[i].from);
 		pm[i].to = (char *)agent_node_name(a, moves[i].to);
 		pm[i].gain = moves[i].gain;
@@ -766,24 +735,25 @@ static void fill_plan(struct agent *a, Pvha__ApiReply *rep, const struct pvclus_
  * those with no place. */
 static int drain_plan(struct agent *a, int i, Pvha__ApiReply *rep, size_t *unplaceable)
 {
-	static struct view v;
+	static struct agent_view v;
 	static struct pvclus_placement out[MAX_GUESTS];
 	static Pvha__RebalancePlan p;
 	static Pvha__PlannedMove pm[MAX_GUESTS];
 	static Pvha__PlannedMove *pp[MAX_GUESTS];
 	static char why[MAX_GUESTS][128];
 	static char *whyp[MAX_GUESTS];
-	view_build(a, &v);
+	int err = view_build(a, &v);
+	if (err)
+		return err;
 	v.nodes[i].maintenance = true;
-	struct pvclus_view pv = view_of(&v);
 	size_t nout = 0;
-	int err = pvclus_sched_evacuate(&pv, v.sg, v.ng, a->nodes[i].nodeid, out, &nout);
+	err = pvclus_sched_evacuate(&v.view, v.guests, v.n_guests, a->nodes[i].nodeid, out, &nout);
 	if (err)
 		return err;
 	pvha__rebalance_plan__init(&p);
 	size_t nm = 0, nu = 0;
 	for (size_t k = 0; k < nout; k++) {
-		struct guest *g = v.gs[out[k].index];
+		struct guest *g = v.of[out[k].index];
 		if (out[k].node) {
 			pvha__planned_move__init(&pm[nm]);
 			pm[nm].guest = g->spec.name;
@@ -806,10 +776,49 @@ static int drain_plan(struct agent *a, int i, Pvha__ApiReply *rep, size_t *unpla
 	return 0;
 }
 
+/* Whether moving g to node `to` would break one of its hard rules (v from
+ * view_build); says which in msg. */
+static bool breaks_hard_rule(struct agent *a, const struct agent_view *v, const struct guest *g, uint32_t to,
+			     char *msg, size_t msglen)
+{
+	size_t kg;
+	for (kg = 0; kg < v->n_guests && v->of[kg] != g; kg++)
+		;
+	if (kg == v->n_guests)
+		return false;
+	for (int r = 0; r < PVCLUS_GUEST_RULES_MAX; r++) {
+		uint32_t id = v->guests[kg].rules[r];
+		if (!id || !v->defs[id - 1].hard)
+			continue;
+		bool anti = v->defs[id - 1].anti;
+		for (size_t k = 0; k < v->n_guests; k++) {
+			if (k == kg || !v->guests[k].node)
+				continue;
+			bool member = false;
+			for (int q = 0; q < PVCLUS_GUEST_RULES_MAX; q++)
+				member |= v->guests[k].rules[q] == id;
+			if (!member)
+				continue;
+			if (anti && v->guests[k].node == to) {
+				snprintf(msg, msglen, "guest %s: hard anti-affinity '%s': %s runs on %s", g->spec.name,
+					 v->defs[id - 1].group, v->of[k]->spec.name, agent_node_name(a, to));
+				return true;
+			}
+			if (!anti && v->guests[k].node != to) {
+				snprintf(msg, msglen, "guest %s: hard affinity '%s': %s runs on %s", g->spec.name,
+					 v->defs[id - 1].group, v->of[k]->spec.name,
+					 agent_node_name(a, v->guests[k].node));
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
 void agent_migrate_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
 		       size_t msglen)
 {
-	static struct view v;
+	static struct agent_view v;
 	static struct pvclus_move moves[PLAN_MAX_MOVES];
 	if (!a->quorate || !a->leader) {
 		rep->error = -EAGAIN;
@@ -891,12 +900,15 @@ void agent_migrate_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiRe
 				 pvstore_node_mode_str((enum pvstore_node_mode)a->peers[ni].mode));
 			return;
 		}
-		view_build(a, &v);
-		if (v.nodes[ni].mem_used + g->spec.mem_size > v.nodes[ni].mem_total) {
+		if (view_build(a, &v) == 0 && v.nodes[ni].mem_used + g->spec.mem_size > v.nodes[ni].mem_total) {
 			rep->error = -ENOSPC;
 			snprintf(msg, msglen, "node %s has %llu MiB free, guest %s needs %llu MiB", a->nodes[ni].name,
 				 (unsigned long long)((v.nodes[ni].mem_total - v.nodes[ni].mem_used) >> 20),
 				 g->spec.name, (unsigned long long)(g->spec.mem_size >> 20));
+			return;
+		}
+		if (breaks_hard_rule(a, &v, g, to, msg, msglen)) {
+			rep->error = -EPERM;
 			return;
 		}
 		if (req->downtime_ms > 60000) {

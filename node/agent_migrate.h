@@ -42,6 +42,11 @@ void agent_migrate_init(struct agent *a);
 /* The migration actions of a step (MIGRATE, ABORT_MIGRATION, PLACE_MIGRATION). */
 void agent_migrate_action(struct agent *a, struct guest *g, const struct pvclus_ha_action *act, bool leader);
 
+/* After every HA step of a guest: a source still sending to a target that
+ * left the membership (the guest waits in fence-wait for the source's word)
+ * gives the migration up, so that the guest runs on here. */
+void agent_migrate_after_step(struct agent *a, struct guest *g);
+
 /* A VMM of this node ended: true when it belonged to a migration and was
  * reported here. */
 bool agent_migrate_vmm_ended(struct agent *a, struct guest *g, int code);

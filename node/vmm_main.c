@@ -596,6 +596,10 @@ static bool serve_client(struct vmm *v, int fd)
 		}
 	}
 	pvha__vmm_request__free_unpacked(req, NULL);
+	/* A migration thread that has just finished is applied first, so that a
+	 * reply never pairs phase "done" with a state from before it. */
+	if (v->state != ST_DONE)
+		migration_step(v);
 	fill_status(v, &status);
 	reply.error = err;
 	reply.message = errmsg;

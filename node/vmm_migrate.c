@@ -27,7 +27,7 @@
 #define MIG_VERSION 1u
 #define MSG_MAX 4096u
 #define CONNECT_TIMEOUT_MS 10000
-#define IO_TIMEOUT_S 30          /* nothing moves on the link for this long: it is dead */
+#define IO_TIMEOUT_S 10          /* nothing moves on the link for this long: it is dead */
 #define LOCK_GRACE_MS 5000       /* target: how long it tries for a released lock */
 #define LOCK_STEP_MS 50
 #define LINGER_MS 2000           /* a failing side waits this long for the other to read why */

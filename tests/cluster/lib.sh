@@ -99,7 +99,7 @@ up() { # NODES [more pvha-lab up arguments]
 vmm_pids() {
 	local p
 	for p in $(ip netns pids "pvha-$1" 2>/dev/null); do
-		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "pvha-vmm.*$2" && echo "$p"
+		{ tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q "pvha-vmm.*$2" && echo "$p"
 	done
 }
 wait_no_vmm() { # NODE UUID
