@@ -63,6 +63,8 @@ static struct mig migs[MAX_GUESTS];
 static struct agent *ag; /* for timer callbacks */
 static qb_loop_timer_handle pump_timer;
 static uint64_t last_rebalance_ms;
+static uint64_t rebalance_checks;
+static double last_imbalance;
 
 static uint64_t now_ms(void)
 {
@@ -650,7 +652,11 @@ static void auto_rebalance(struct agent *a)
 		if (a->guests->g[i].used && a->guests->g[i].ha.state == PVCLUS_HA_MIGRATING)
 			return;
 	struct pvclus_rebalance_result res;
-	if (plan(a, threshold, moves, &res, &v, true) != 0 || !res.n_moves)
+	if (plan(a, threshold, moves, &res, &v, true) != 0)
+		return;
+	rebalance_checks++;
+	last_imbalance = res.before.score;
+	if (!res.n_moves)
 		return;
 	cluster_event(a, "rebalance", "imbalance %.3f above %.3f: %zu migration(s), %.3f after", res.before.score,
 		      threshold, res.n_moves, res.after.score);
@@ -692,6 +698,14 @@ static void pump(void *data)
 		auto_rebalance(a);
 	}
 	qb_loop_timer_add(a->loop, QB_LOOP_LOW, PUMP_MS * QB_TIME_NS_IN_MSEC, a, pump, &pump_timer);
+}
+
+void agent_migrate_status(struct agent *a, Pvha__ClusterStatus *s)
+{
+	s->rebalance_auto = a->cfg.rebalance_threshold > 0;
+	s->rebalance_threshold = a->cfg.rebalance_threshold;
+	s->rebalance_checks = rebalance_checks;
+	s->imbalance = last_imbalance;
 }
 
 void agent_migrate_init(struct agent *a)

@@ -62,6 +62,9 @@ void agent_migrate_fill_info(struct agent *a, const struct guest *g, Pvha__Guest
 void agent_migrate_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
 		       size_t msglen);
 
+/* The automatic rebalancer's part of the cluster status. */
+void agent_migrate_status(struct agent *a, Pvha__ClusterStatus *s);
+
 /* Re-reads the node modes from RADOS (after this agent took a table). */
 void agent_migrate_reload_modes(struct agent *a);
 

@@ -300,6 +300,9 @@ static void print_cluster(const Pvha__ClusterStatus *s, bool nodes_only, bool js
 		printf(",\"leader_nodeid\":%u,\"ring_id\":%llu,\"storage_ok\":%s",
 		       s->leader_nodeid, (unsigned long long)s->ring_id, s->storage_ok ? "true" : "false");
 		json_field("incarnation", s->incarnation);
+		printf(",\"rebalance_auto\":%s,\"rebalance_threshold\":%.4f,\"rebalance_checks\":%llu,"
+		       "\"imbalance\":%.4f", s->rebalance_auto ? "true" : "false", s->rebalance_threshold,
+		       (unsigned long long)s->rebalance_checks, s->imbalance);
 		printf(",\"nodes\":[");
 		for (size_t i = 0; i < s->n_nodes; i++) {
 			const Pvha__NodeInfo *n = s->nodes[i];
@@ -322,6 +325,11 @@ static void print_cluster(const Pvha__ClusterStatus *s, bool nodes_only, bool js
 		printf("quorum:   %s\n", s->quorate ? "quorate" : "NOT quorate: guests here must stop");
 		printf("leader:   %s\n", s->leader_nodeid ? s->leader_name : "none");
 		printf("storage:  %s\n", s->storage_ok ? "reachable" : "NOT reachable");
+		if (s->rebalance_auto)
+			printf("balance:  automatic above %.2f%s\n", s->rebalance_threshold,
+			       s->rebalance_checks ? "" : " (this node has not led a check yet)");
+		else
+			printf("balance:  by hand (pvha cluster rebalance)\n");
 		printf("\n");
 	}
 	printf("%-4s %-12s %-8s %-12s %6s %-16s %s\n", "ID", "NODE", "STATE", "MODE", "GUESTS", "ADDRESS", "ROLE");

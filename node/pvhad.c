@@ -430,6 +430,7 @@ static void fill_status(struct agent *a, Pvha__ClusterStatus *s, Pvha__NodeInfo 
 	s->ring_id = a->ring_id;
 	s->incarnation = a->incarnation;
 	s->storage_ok = a->storage_ok;
+	agent_migrate_status(a, s);
 	for (int i = 0; i < a->nnodes; i++) {
 		Pvha__NodeInfo *n = &infos[i];
 		pvha__node_info__init(n);

@@ -225,4 +225,32 @@ out=$(pv n1 guest migrate a1 "$o2" --wait 30 2>&1) && fail "a1 migrated next to 
 	{ [[ $out == *"anti-affinity 'pair'"* ]] && ok "a migration next to a2 is refused: ${out#pvha: }" || fail "refused for its rule: $out"; }
 
 keep_logs migrate
+"$LAB" down --dir "$DIR" >/dev/null 2>&1
+
+# ---- automatic rebalancing, with hysteresis -----------------------------------
+up 3 --rebalance 0.3
+pv n1 node drain n2 --wait 30 >/dev/null && pv n1 node drain n3 --wait 30 >/dev/null
+for g in r1 r2 r3; do create "$g" counter.elf 16M "interval=50" || fail "$g created"; done
+[[ $(show n1 r1 | field owner)$(show n1 r2 | field owner)$(show n1 r3 | field owner) == n1n1n1 ]] &&
+	ok "skewed start: r1..r3 on n1" || fail "skewed start: r1..r3 on n1"
+pv n1 node resume n2 >/dev/null && pv n1 node resume n3 >/dev/null
+end=$((SECONDS + 3 * DEADLINE_S))
+spread=0
+while ((SECONDS < end)); do
+	spread=$(for g in r1 r2 r3; do show n1 "$g" | field owner; done | sort -u | wc -l)
+	((spread == 3)) && break
+	sleep 0.2
+done
+((spread == 3)) && ok "the leader rebalanced by itself: one guest a node" || fail "automatic rebalance ($spread nodes used)"
+[[ $(pv n1 events --max 1000) == *"rebalance"*"migration(s)"* ]] && ok "the event log says why it moved them" ||
+	fail "the event log says why it moved them"
+count() { for g in r1 r2 r3; do pv n1 events --guest "$g" --max 1000; done | grep -c ' migrated '; }
+checks() { pv n1 --json cluster status | grep -o '"rebalance_checks":[0-9]*' | cut -d: -f2; }
+before=$(count)
+c0=$(checks)
+end=$((SECONDS + 3 * DEADLINE_S))
+until (($(checks) >= c0 + 2)); do ((SECONDS < end)) || break; sleep 0.2; done
+(($(checks) >= c0 + 2)) && [[ $(count) == "$before" ]] &&
+	ok "two more checks of the balance: nothing moved again" || fail "no moves once balanced ($before -> $(count) migrations, checks $c0 -> $(checks))"
+keep_logs rebalance
 finish
