@@ -144,6 +144,10 @@ void guests_start_supervision(struct agent *a);
 /* The leader: a fenced node came back and runs no guest: lift its fence. */
 void guests_unfence(struct agent *a, uint32_t node);
 
+/* This agent just became the leader: fence again every node that a guest in
+ * fence-wait still waits for (the previous leader may have died fencing). */
+void guests_leader_takeover(struct agent *a);
+
 /* The leader lifts the fence of every member whose hello says it runs no
  * guest and is fenced or cannot reach the storage (a node fenced before a
  * whole-cluster restart comes back blocklisted, and nobody remembers it). */

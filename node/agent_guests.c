@@ -483,6 +483,18 @@ static int32_t on_sigchld(int32_t sig, void *data)
 
 /* ---- the leader's work --------------------------------------------------- */
 
+void guests_leader_takeover(struct agent *a)
+{
+	for (int i = 0; a->guests && i < MAX_GUESTS; i++) {
+		struct guest *g = &a->guests->g[i];
+		if (!g->used || g->ha.state != PVCLUS_HA_FENCE_WAIT)
+			continue;
+		for (int k = 0; k < 2; k++)
+			if (g->ha.fence[k])
+				agent_fence(a, g->ha.fence[k]);
+	}
+}
+
 void guests_unfence(struct agent *a, uint32_t node)
 {
 	struct peer *p = agent_peer(a, node);

@@ -293,8 +293,10 @@ void agent_update_leader(struct agent *a)
 	}
 	if (a->leader != old) {
 		pvlog_info("leader: %s", a->leader ? agent_node_name(a, a->leader) : "none (not quorate)");
-		if (a->leader == a->local)
+		if (a->leader == a->local && agent_leads(a)) {
 			agent_check_unfence(a);
+			guests_leader_takeover(a);
+		}
 	}
 }
 
