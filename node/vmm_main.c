@@ -288,6 +288,9 @@ static void fill_status(struct vmm *v, Pvha__VmmStatus *st)
 	struct hv_machine_stats s;
 	const struct hv_stop_info *si = NULL;
 
+	/* The progress first: the thread may finish while we look, and a
+	 * released lock means "migrated" whatever the loop has applied yet. */
+	migration_progress(v, &mp);
 	if (machine_here(v)) {
 		hv_machine_get_stats(v->m, &s);
 		si = hv_machine_stop_info(v->m);
@@ -298,7 +301,7 @@ static void fill_status(struct vmm *v, Pvha__VmmStatus *st)
 	}
 	if (si && si->kind != HV_STOP_NONE)
 		st->state = "stopped";
-	else if (v->handed_over)
+	else if (v->handed_over || mp.released)
 		st->state = "migrated";
 	else if (!v->m)
 		st->state = v->state == ST_INCOMING ? "incoming" : "stopped";
@@ -324,7 +327,6 @@ static void fill_status(struct vmm *v, Pvha__VmmStatus *st)
 	st->storage_addr = v->storage_addr;
 	st->disk = (char *)(v->disk_spec ? v->disk_spec : "");
 
-	migration_progress(v, &mp);
 	st->incoming_port = v->incoming_port;
 	st->migration_phase = (char *)mig_phase_name(mp.phase);
 	st->migration_round = mp.round;

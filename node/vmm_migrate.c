@@ -28,6 +28,8 @@
 #define MSG_MAX 4096u
 #define CONNECT_TIMEOUT_MS 10000
 #define IO_TIMEOUT_S 10          /* nothing moves on the link for this long: it is dead */
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define LOCK_GRACE_MS 5000       /* target: how long it tries for a released lock */
 #define LOCK_STEP_MS 50
 #define LINGER_MS 2000           /* a failing side waits this long for the other to read why */
@@ -90,7 +92,7 @@ static const char *link_error(int err)
 {
 	switch (err) {
 	case -ENODATA: return "the other side closed the connection";
-	case -EAGAIN: return "no progress on the link for 30 s";
+	case -EAGAIN: return "no progress on the link for " STR(IO_TIMEOUT_S) " s";
 	case -ECONNRESET: return "the connection was reset";
 	case -EPIPE: return "the other side closed the connection";
 	case -EBADMSG: return "a truncated or undecodable message";
@@ -974,7 +976,7 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 	err = hv_machine_restore_fd(&t->cfg, fd, &m, sub, sizeof(sub));
 	if (err) {
 		snprintf(why, wl, "the state stream: %s",
-			 err == -EAGAIN ? "no data from the source for 30 s"
+			 err == -EAGAIN ? "no data from the source for " STR(IO_TIMEOUT_S) " s"
 			 : sub[0]	? sub
 					: strerror(-err));
 		goto err_fail;

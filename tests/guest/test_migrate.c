@@ -188,7 +188,10 @@ static void hop(struct proc *src, const char *src_sock, struct proc *dst, const 
 	r = wait_migration(src_sock, 60);
 	if (strcmp(r->status->migration_phase, "done") != 0)
 		fail_msg("migration failed: %s", r->status->migration_reason);
-	assert_string_equal(r->status->state, "migrated");
+	if (strcmp(r->status->state, "migrated") != 0)
+		fail_msg("phase done but state %s (released %d, round %u, downtime %llu us)",
+			 r->status->state, r->status->migration_released, r->status->migration_round,
+			 (unsigned long long)r->status->migration_downtime_us);
 	assert_true(r->status->migration_released);
 	assert_true(r->status->migration_downtime_us > 0);
 	assert_true(r->status->migration_round >= 1);
