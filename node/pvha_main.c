@@ -4,9 +4,10 @@
  * (including a guest image that cannot be sent), found before pvhad is asked.
  *
  * The commands sit in one table (commands[] below), which also writes --help:
- * cluster status, node list, events and guest create|list|show|start|stop|delete
- * ask this node's pvhad over its control API (proto/api.proto); vmm talks to one
- * pvha-vmm directly.
+ * cluster status|rebalance|roll, node list|drain|resume, events and guest
+ * create|list|show|start|stop|delete|set|migrate ask this node's pvhad over its
+ * control API (proto/api.proto; the maintenance commands are in pvha_maint.c);
+ * vmm talks to one pvha-vmm directly.
  */
 #include <errno.h>
 #include <stdarg.h>

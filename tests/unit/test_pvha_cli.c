@@ -79,7 +79,9 @@ static void help_names_every_command(void **state)
 		"guest set G [--priority N]", "[--no-rules] [--depends-on G]... [--no-depends]",
 		"guest start G [--wait S]", "guest stop G [--force] [--wait S]", "guest delete G",
 		"events [--guest G] [--after N] [--max N]", "vmm SOCKET status|pause|resume|stop",
-		"vmm SOCKET save FILE", "--json",
+		"vmm SOCKET save FILE", "--json", "guest migrate G NODE [--downtime MS]",
+		"node drain N [--force]", "node resume N", "cluster rebalance [--dry-run] [--threshold X]",
+		"cluster roll --hook CMD | --wait-operator",
 	};
 	char *out, *err;
 	assert_int_equal(pvha(args, &out, &err), 0);
@@ -145,6 +147,25 @@ static void bad_usage_exits_2_naming_the_argument(void **state)
 		{ { "events", "--after", "-1", NULL }, "--after '-1'" },
 		{ { "events", "--guest", "-vm", NULL }, "--guest '-vm'" },
 		{ { "vmm", "/nonexistent.sock", "frobnicate", NULL }, "pvha vmm: want SOCKET" },
+		/* the maintenance commands (pvha_maint.c) */
+		{ { "guest", "migrate", "vm", NULL }, "want G NODE" },
+		{ { "guest", "migrate", "vm", "--downtime", "5", NULL }, "want G NODE" },
+		{ { "guest", "migrate", "vm", "n/2", NULL }, "NODE 'n/2'" },
+		{ { "guest", "migrate", "vm", "n2", "--downtime", "0", NULL }, "--downtime '0'" },
+		{ { "guest", "migrate", "vm", "n2", "--downtime", "60001", NULL }, "--downtime '60001'" },
+		{ { "guest", "migrate", "vm", "n2", "--wait", "5", "--no-wait", NULL }, "--wait and --no-wait" },
+		{ { "guest", "migrate", "vm", "n2", "n3", NULL }, "unexpected argument 'n3'" },
+		{ { "node", "drain", NULL }, "missing N" },
+		{ { "node", "drain", "n1", "--wait", "never", NULL }, "--wait 'never'" },
+		{ { "node", "drain", "n1", "--soon", NULL }, "unknown option '--soon'" },
+		{ { "node", "resume", NULL }, "missing N" },
+		{ { "node", "resume", "n1", "--force", NULL }, "unknown option '--force'" },
+		{ { "cluster", "rebalance", "--threshold", "2", NULL }, "--threshold '2'" },
+		{ { "cluster", "rebalance", "--threshold", "x", NULL }, "--threshold 'x'" },
+		{ { "cluster", "rebalance", "now", NULL }, "unexpected argument 'now'" },
+		{ { "cluster", "roll", NULL }, "--hook CMD or --wait-operator" },
+		{ { "cluster", "roll", "--hook", "true", "--wait-operator", NULL }, "--hook and --wait-operator" },
+		{ { "cluster", "roll", "--hook", "true", "--nodes", "n1,n/2", NULL }, "--nodes 'n/2'" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		expect(cases[i].args, 2, cases[i].msg);
