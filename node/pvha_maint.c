@@ -18,7 +18,8 @@
 #define MIGRATE_WAIT_S 600
 #define DRAIN_WAIT_S 1800
 #define ROLL_BACK_WAIT_S 1800
-#define FIGURES_GRACE_S 3.0 /* the source's last figures follow the migrate-done event */
+#define FIGURES_GRACE_S 3.0
+#define MODE_GRACE_S 5.0     /* a drain's mode reaches this node's pvhad in message order */ /* the source's last figures follow the migrate-done event */
 
 static void tick(void)
 {
@@ -214,12 +215,20 @@ static int drain_wait(const char *verb, const char *node, uint64_t wait_s, bool 
 {
 	double t0 = mono_s();
 	unsigned left = ~0u;
+	bool seen = false;
 	for (;;) {
 		char mode[32];
 		unsigned guests;
 		bool online;
 		if (node_state(node, mode, sizeof(mode), &guests, &online))
 			return 1;
+		/* the mode reaches this node's pvhad in the cluster's message order,
+		 * a moment after its answer to the drain */
+		if (!seen && !strcmp(mode, "active") && mono_s() - t0 < MODE_GRACE_S) {
+			tick();
+			continue;
+		}
+		seen = true;
 		if (!strcmp(mode, "maintenance")) {
 			if (json)
 				printf("{\"node\":\"%s\",\"mode\":\"maintenance\"}\n", node);

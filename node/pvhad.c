@@ -149,9 +149,32 @@ void agent_set_storage_ok(struct agent *a, bool ok)
 	agent_send_hello(a);
 }
 
+#define STORAGE_RETRY_MS 500
+#define STORAGE_RETRIES 60
+
+static qb_loop_timer_handle storage_timer;
+static int storage_tries;
+
+/* After an unfence the OSDs may still hold the old map for a moment: the
+ * node retries until its record is written (or gives up after 30 s, when it
+ * says so in a hello anyway). */
+static void storage_retry(void *data)
+{
+	struct agent *a = data;
+	agent_set_storage_ok(a, a->st && put_node_record(a) == 0);
+	if (!a->storage_ok && ++storage_tries < STORAGE_RETRIES)
+		qb_loop_timer_add(a->loop, QB_LOOP_MED, STORAGE_RETRY_MS * QB_TIME_NS_IN_MSEC, a, storage_retry,
+				  &storage_timer);
+	else if (!a->storage_ok)
+		pvlog_warn("storage: still not usable %d ms after this node's fence was lifted",
+			   STORAGE_RETRY_MS * STORAGE_RETRIES);
+}
+
 void agent_storage_ready(struct agent *a)
 {
-	agent_set_storage_ok(a, a->st && put_node_record(a) == 0);
+	qb_loop_timer_del(a->loop, storage_timer);
+	storage_tries = 0;
+	storage_retry(a);
 }
 
 void agent_check_unfence(struct agent *a)

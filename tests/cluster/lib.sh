@@ -15,6 +15,15 @@ FAILED=0
 ok() { echo "ok   $*"; PASSED=$((PASSED + 1)); }
 fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
 finish() {
+	if ((FAILED > 0)) && [[ -n ${LOGS_KEPT:-} ]]; then
+		keep_logs "$(basename "$0" .sh)-end"
+		local f
+		for f in "$LOGS_KEPT"/*.log; do
+			[[ -f $f ]] || continue
+			echo "---- the last lines of $(basename "$f")"
+			tail -n 25 "$f" | sed 's/^/  /'
+		done
+	fi
 	echo "$PASSED passed, $FAILED failed"
 	((FAILED == 0))
 	exit $?
@@ -37,15 +46,17 @@ DIR=$(mktemp -d /tmp/pvha-lab-test.XXXXXX)
 export PVHA_LAB_DIR=$DIR PVHA_BUILD_DIR=$BUILD
 # keep_logs TAG: with PVHA_KEEP_LOGS=DIR, copies every agent's log there as
 # TAG-nX.log (called before each lab goes down, and on exit).
+# Without it they go to a directory of the test's own, whose tails finish
+# prints when something failed (so that a CI log says what the agents did).
+LOGS_KEPT=${PVHA_KEEP_LOGS:-$(mktemp -d /tmp/pvha-lab-logs.XXXXXX)}
 keep_logs() {
-	[[ -n ${PVHA_KEEP_LOGS:-} ]] || return 0
 	local f
 	for f in "$DIR"/n*/pvhad.log; do
-		[[ -f $f ]] && cp "$f" "$PVHA_KEEP_LOGS/$1-$(basename "$(dirname "$f")").log"
+		[[ -f $f ]] && cp "$f" "$LOGS_KEPT/$1-$(basename "$(dirname "$f")").log"
 	done
 	return 0
 }
-trap 'keep_logs "$(basename "$0" .sh)-exit"; "$LAB" down --dir "$DIR" >/dev/null 2>&1; rm -rf "$DIR"' EXIT
+trap '"$LAB" down --dir "$DIR" >/dev/null 2>&1; rm -rf "$DIR"; [[ -n ${PVHA_KEEP_LOGS:-} ]] || rm -rf "$LOGS_KEPT"' EXIT
 
 pv() { local n=$1; shift; "$LAB" exec "$n" "$PVHA" "$@"; }
 show() { pv "$1" --json guest show "$2" 2>/dev/null; }

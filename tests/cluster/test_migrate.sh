@@ -175,10 +175,13 @@ for g in c1 c2 w1 late; do
 done
 out=$(pv n1 cluster roll --hook 'test -n "$PVHA_NODE"' 2>&1)
 [[ $out == *"rolled: 3 node(s)"* ]] && ok "cluster roll over all 3 nodes" || fail "cluster roll: $out"
-stopped=0 moved=0
+stopped=0 moved=0 worst=0
 for g in c1 c2 w1 late; do
 	ev=$(pv n1 events --guest "$g" --after "${last[$g]:-0}" --max 1000)
 	moved=$((moved + $(grep -c ' migrated ' <<<"$ev")))
+	for d in $(grep -o 'downtime [0-9.]* ms' <<<"$ev" | cut -d' ' -f2 | cut -d. -f1); do
+		((d > worst)) && worst=$d
+	done
 	# the state column of every step: only migrating and running
 	if grep -qE '^ *[0-9]+ [^ ]+ [^ ]+ [^ ]+ +(stopping|stopped|starting|recovering|fence-wait|error) ' <<<"$ev"; then
 		stopped=1
@@ -190,6 +193,9 @@ done
 for g in c1 c2 w1 late; do [[ $(show n1 "$g") == *'"state":"running"'* ]] || stopped=1; done
 ((stopped == 0 && moved >= 4)) && ok "no guest stopped during the roll, only paused ($moved migrations)" ||
 	fail "no guest stopped during the roll ($moved migrations)"
+# one migration's pause: the downtime budget is 10 ms; a loaded 2-core
+# machine may stretch one, never to a stop
+((worst < 500)) && ok "the longest pause of the roll: ${worst} ms" || fail "a pause of ${worst} ms during the roll"
 
 # ---- rebalance from a skewed start ------------------------------------------
 for g in c1 c2 w1 late; do pv n1 guest stop "$g" --wait 30 >/dev/null; done
