@@ -204,6 +204,21 @@ static void print_status(const Pvha__VmmStatus *s, bool json)
 		json_field("guest_id", id);
 		json_field("disk", s->disk);
 		json_field("storage_addr", s->storage_addr);
+		if (s->incoming_port)
+			printf(",\"incoming_port\":%u", s->incoming_port);
+		if (s->migration_phase[0]) {
+			printf(",\"migration\":{\"phase\":");
+			json_str(s->migration_phase);
+			printf(",\"round\":%u,\"bytes_sent\":%llu,\"pages_left\":%llu,\"rate_bps\":%llu,"
+			       "\"downtime_us\":%llu,\"total_ms\":%llu,\"released\":%s,\"forced\":%s",
+			       s->migration_round, (unsigned long long)s->migration_bytes_sent,
+			       (unsigned long long)s->migration_pages_left, (unsigned long long)s->migration_rate,
+			       (unsigned long long)s->migration_downtime_us, (unsigned long long)s->migration_total_ms,
+			       s->migration_released ? "true" : "false", s->migration_forced ? "true" : "false");
+			json_field("peer", s->migration_peer);
+			json_field("reason", s->migration_reason);
+			printf("}");
+		}
 		printf("}\n");
 		return;
 	}
@@ -221,6 +236,17 @@ static void print_status(const Pvha__VmmStatus *s, bool json)
 	if (s->disk[0])
 		printf("disk:        %s%s%s\n", s->disk, s->storage_addr[0] ? ", client " : "",
 		       s->storage_addr);
+	if (s->incoming_port)
+		printf("incoming:    listening on port %u\n", s->incoming_port);
+	if (s->migration_phase[0]) {
+		printf("migration:   %s with %s: round %u, %llu bytes sent, %llu pages left, %llu bytes/s",
+		       s->migration_phase, or_dash(s->migration_peer), s->migration_round,
+		       (unsigned long long)s->migration_bytes_sent, (unsigned long long)s->migration_pages_left,
+		       (unsigned long long)s->migration_rate);
+		if (s->migration_downtime_us)
+			printf(", downtime %.2f ms", (double)s->migration_downtime_us / 1000.0);
+		printf("%s%s\n", s->migration_reason[0] ? ": " : "", s->migration_reason);
+	}
 }
 
 /*
@@ -923,6 +949,57 @@ static int cmd_guest_op(const struct command *c, int argc, char **argv, bool jso
 	return 0;
 }
 
+/* vmm SOCKET migrate HOST:PORT [--downtime MS], vmm SOCKET cancel: by hand,
+ * what pvhad does for a migration (the target: pvha-vmm --incoming). */
+static int vmm_migrate(const struct command *c, int argc, char **argv, bool json)
+{
+	bool cancel = !strcmp(argv[1], "cancel");
+	int64_t down = 0;
+	char host[256] = "";
+	uint64_t port = 0;
+	if (cancel && argc != 2)
+		return usage_err(c, "cancel takes nothing more");
+	if (!cancel) {
+		if (argc != 3 && !(argc == 5 && !strcmp(argv[3], "--downtime")))
+			return usage_err(c, "want SOCKET migrate HOST:PORT [--downtime MS]");
+		const char *colon = strrchr(argv[2], ':');
+		if (!colon || colon == argv[2] || (size_t)(colon - argv[2]) >= sizeof(host) ||
+		    pv_parse_u64(colon + 1, &port) || port == 0 || port > 65535)
+			return usage_err(c, "HOST:PORT '%s': want a host and a port from 1 to 65535", argv[2]);
+		memcpy(host, argv[2], (size_t)(colon - argv[2]));
+		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+			memmove(host, host + 1, strlen(host));
+			host[strlen(host) - 1] = '\0';
+		}
+		int rc;
+		if (argc == 5 && (rc = num_arg(c, "--downtime", argv[4], 1, 60000, &down)))
+			return rc;
+	}
+	int fd, err = vmmctl_connect(argv[0], 30000, &fd);
+	if (err) {
+		fprintf(stderr, "pvha vmm: cannot reach %s: %s\n", argv[0], strerror(-err));
+		return 1;
+	}
+	Pvha__VmmReply *reply;
+	err = cancel ? vmmctl_call(fd, PVHA__VMM_REQUEST__OP__MIGRATE_CANCEL, NULL, &reply)
+		     : vmmctl_migrate(fd, host, (uint32_t)port, (uint32_t)down, 0, &reply);
+	close(fd);
+	if (err) {
+		fprintf(stderr, "pvha vmm: %s: %s\n", argv[0], strerror(-err));
+		return 1;
+	}
+	int rc = 0;
+	if (reply->error) {
+		fprintf(stderr, "pvha vmm: %s refused: %s\n", argv[1],
+			reply->message[0] ? reply->message : strerror(-reply->error));
+		rc = 1;
+	}
+	if (reply->status)
+		print_status(reply->status, json);
+	pvha__vmm_reply__free_unpacked(reply, NULL);
+	return rc;
+}
+
 /* vmm SOCKET status|pause|resume|stop, vmm SOCKET save FILE. */
 static int cmd_vmm(const struct command *c, int argc, char **argv, bool json)
 {
@@ -931,8 +1008,10 @@ static int cmd_vmm(const struct command *c, int argc, char **argv, bool json)
 	const char *path = NULL;
 	int fd;
 
+	if (argc >= 2 && (!strcmp(argv[1], "migrate") || !strcmp(argv[1], "cancel")))
+		return vmm_migrate(c, argc, argv, json);
 	if (argc < 2 || vmmctl_op_parse(argv[1], &op))
-		return usage_err(c, "want SOCKET status|pause|resume|save FILE|stop");
+		return usage_err(c, "want SOCKET status|pause|resume|save FILE|stop|migrate HOST:PORT|cancel");
 	if (op == PVHA__VMM_REQUEST__OP__SAVE) {
 		if (argc != 3)
 			return usage_err(c, "save needs exactly one FILE");
@@ -1028,6 +1107,9 @@ static const struct command commands[] = {
 	  "ask one pvha-vmm at its --control socket" },
 	/* For --help only: the entry above runs every vmm command. */
 	{ "vmm", NULL, cmd_vmm, 0, "SOCKET save FILE", "write a paused guest's state to FILE" },
+	{ "vmm", NULL, cmd_vmm, 0, "SOCKET migrate HOST:PORT [--downtime MS]",
+	  "live-migrate its guest to a pvha-vmm started\nwith --incoming HOST:PORT (status shows the\nprogress)" },
+	{ "vmm", NULL, cmd_vmm, 0, "SOCKET cancel", "give its running migration up" },
 };
 
 #define HELP_COL 34

@@ -147,6 +147,12 @@ static void bad_usage_exits_2_naming_the_argument(void **state)
 		{ { "events", "--after", "-1", NULL }, "--after '-1'" },
 		{ { "events", "--guest", "-vm", NULL }, "--guest '-vm'" },
 		{ { "vmm", "/nonexistent.sock", "frobnicate", NULL }, "pvha vmm: want SOCKET" },
+		{ { "vmm", "/nonexistent.sock", "migrate", NULL }, "want SOCKET migrate HOST:PORT" },
+		{ { "vmm", "/nonexistent.sock", "migrate", "host", NULL }, "HOST:PORT 'host'" },
+		{ { "vmm", "/nonexistent.sock", "migrate", "host:0", NULL }, "HOST:PORT 'host:0'" },
+		{ { "vmm", "/nonexistent.sock", "migrate", "host:70000", NULL }, "HOST:PORT 'host:70000'" },
+		{ { "vmm", "/nonexistent.sock", "migrate", "h:1", "--downtime", "0", NULL }, "--downtime '0'" },
+		{ { "vmm", "/nonexistent.sock", "cancel", "now", NULL }, "cancel takes nothing more" },
 		/* the maintenance commands (pvha_maint.c) */
 		{ { "guest", "migrate", "vm", NULL }, "want G NODE" },
 		{ { "guest", "migrate", "vm", "--downtime", "5", NULL }, "want G NODE" },
