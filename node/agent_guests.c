@@ -585,6 +585,7 @@ static void do_actions(struct agent *a, struct guest *g, const struct pvclus_ha_
 				pvstore_disk_delete(a->st, g->spec.uuid);
 				pvstore_guest_delete(a->st, g->spec.uuid, 0);
 			}
+			agent_migrate_forget(a, g);
 			g->used = false;
 			return;
 		case PVCLUS_HA_ACT_START:

@@ -399,6 +399,16 @@ static void abort_source(struct agent *a, struct guest *g)
 	/* source_poll reports what the VMM did: failed (kept the lock) or handed over */
 }
 
+void agent_migrate_forget(struct agent *a, const struct guest *g)
+{
+	struct mig *m = mig_of(a, g);
+	if (m->src_active)
+		qb_loop_timer_del(a->loop, m->src_timer);
+	if (m->incoming)
+		qb_loop_timer_del(a->loop, m->in_timer);
+	memset(m, 0, sizeof(*m));
+}
+
 void agent_migrate_after_step(struct agent *a, struct guest *g)
 {
 	struct mig *m = mig_of(a, g);

@@ -47,6 +47,9 @@ void agent_migrate_action(struct agent *a, struct guest *g, const struct pvclus_
  * gives the migration up, so that the guest runs on here. */
 void agent_migrate_after_step(struct agent *a, struct guest *g);
 
+/* The guest is gone from the table: its slot starts afresh. */
+void agent_migrate_forget(struct agent *a, const struct guest *g);
+
 /* A VMM of this node ended: true when it belonged to a migration and was
  * reported here. */
 bool agent_migrate_vmm_ended(struct agent *a, struct guest *g, int code);

@@ -153,6 +153,7 @@ void agent_set_storage_ok(struct agent *a, bool ok)
 #define STORAGE_RETRIES 60
 
 static qb_loop_timer_handle storage_timer;
+static bool storage_timer_armed;
 static int storage_tries;
 
 /* After an unfence the OSDs may still hold the old map for a moment: the
@@ -161,10 +162,11 @@ static int storage_tries;
 static void storage_retry(void *data)
 {
 	struct agent *a = data;
+	storage_timer_armed = false;
 	agent_set_storage_ok(a, a->st && put_node_record(a) == 0);
 	if (!a->storage_ok && ++storage_tries < STORAGE_RETRIES)
-		qb_loop_timer_add(a->loop, QB_LOOP_MED, STORAGE_RETRY_MS * QB_TIME_NS_IN_MSEC, a, storage_retry,
-				  &storage_timer);
+		storage_timer_armed = qb_loop_timer_add(a->loop, QB_LOOP_MED, STORAGE_RETRY_MS * QB_TIME_NS_IN_MSEC, a,
+							storage_retry, &storage_timer) == 0;
 	else if (!a->storage_ok)
 		pvlog_warn("storage: still not usable %d ms after this node's fence was lifted",
 			   STORAGE_RETRY_MS * STORAGE_RETRIES);
@@ -172,7 +174,9 @@ static void storage_retry(void *data)
 
 void agent_storage_ready(struct agent *a)
 {
-	qb_loop_timer_del(a->loop, storage_timer);
+	if (storage_timer_armed)
+		qb_loop_timer_del(a->loop, storage_timer);
+	storage_timer_armed = false;
 	storage_tries = 0;
 	storage_retry(a);
 }
