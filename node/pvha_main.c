@@ -949,48 +949,28 @@ static int cmd_guest_op(const struct command *c, int argc, char **argv, bool jso
 	return 0;
 }
 
-/* vmm SOCKET migrate HOST:PORT [--downtime MS], vmm SOCKET cancel: by hand,
- * what pvhad does for a migration (the target: pvha-vmm --incoming). */
-static int vmm_migrate(const struct command *c, int argc, char **argv, bool json)
+/* One control request to the pvha-vmm at sock (MIGRATE with host, port and
+ * downtime; SAVE with path), its refusal on stderr and its status printed.
+ * Returns 0, or 1 when it could not be asked or refused. */
+static int vmm_ask(const char *sock, const char *what, Pvha__VmmRequest__Op op, const char *path,
+		   const char *host, uint32_t port, uint32_t downtime_ms, bool json)
 {
-	bool cancel = !strcmp(argv[1], "cancel");
-	int64_t down = 0;
-	char host[256] = "";
-	uint64_t port = 0;
-	if (cancel && argc != 2)
-		return usage_err(c, "cancel takes nothing more");
-	if (!cancel) {
-		if (argc != 3 && !(argc == 5 && !strcmp(argv[3], "--downtime")))
-			return usage_err(c, "want SOCKET migrate HOST:PORT [--downtime MS]");
-		const char *colon = strrchr(argv[2], ':');
-		if (!colon || colon == argv[2] || (size_t)(colon - argv[2]) >= sizeof(host) ||
-		    pv_parse_u64(colon + 1, &port) || port == 0 || port > 65535)
-			return usage_err(c, "HOST:PORT '%s': want a host and a port from 1 to 65535", argv[2]);
-		memcpy(host, argv[2], (size_t)(colon - argv[2]));
-		if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-			memmove(host, host + 1, strlen(host));
-			host[strlen(host) - 1] = '\0';
-		}
-		int rc;
-		if (argc == 5 && (rc = num_arg(c, "--downtime", argv[4], 1, 60000, &down)))
-			return rc;
-	}
-	int fd, err = vmmctl_connect(argv[0], 30000, &fd);
+	int fd, err = vmmctl_connect(sock, 30000, &fd);
 	if (err) {
-		fprintf(stderr, "pvha vmm: cannot reach %s: %s\n", argv[0], strerror(-err));
+		fprintf(stderr, "pvha vmm: cannot reach %s: %s\n", sock, strerror(-err));
 		return 1;
 	}
 	Pvha__VmmReply *reply;
-	err = cancel ? vmmctl_call(fd, PVHA__VMM_REQUEST__OP__MIGRATE_CANCEL, NULL, &reply)
-		     : vmmctl_migrate(fd, host, (uint32_t)port, (uint32_t)down, 0, &reply);
+	err = op == PVHA__VMM_REQUEST__OP__MIGRATE ? vmmctl_migrate(fd, host, port, downtime_ms, 0, &reply)
+						    : vmmctl_call(fd, op, path, &reply);
 	close(fd);
 	if (err) {
-		fprintf(stderr, "pvha vmm: %s: %s\n", argv[0], strerror(-err));
+		fprintf(stderr, "pvha vmm: %s: %s\n", sock, strerror(-err));
 		return 1;
 	}
 	int rc = 0;
 	if (reply->error) {
-		fprintf(stderr, "pvha vmm: %s refused: %s\n", argv[1],
+		fprintf(stderr, "pvha vmm: %s refused: %s\n", what,
 			reply->message[0] ? reply->message : strerror(-reply->error));
 		rc = 1;
 	}
@@ -1000,13 +980,41 @@ static int vmm_migrate(const struct command *c, int argc, char **argv, bool json
 	return rc;
 }
 
+/* vmm SOCKET migrate HOST:PORT [--downtime MS], vmm SOCKET cancel: by hand,
+ * what pvhad does for a migration (the target: pvha-vmm --incoming). */
+static int vmm_migrate(const struct command *c, int argc, char **argv, bool json)
+{
+	int64_t down = 0;
+	char host[256] = "";
+	uint64_t port = 0;
+	if (!strcmp(argv[1], "cancel")) {
+		if (argc != 2)
+			return usage_err(c, "cancel takes nothing more");
+		return vmm_ask(argv[0], argv[1], PVHA__VMM_REQUEST__OP__MIGRATE_CANCEL, NULL, NULL, 0, 0, json);
+	}
+	if (argc != 3 && !(argc == 5 && !strcmp(argv[3], "--downtime")))
+		return usage_err(c, "want SOCKET migrate HOST:PORT [--downtime MS]");
+	const char *colon = strrchr(argv[2], ':');
+	if (!colon || colon == argv[2] || (size_t)(colon - argv[2]) >= sizeof(host) || pv_parse_u64(colon + 1, &port) ||
+	    port == 0 || port > 65535)
+		return usage_err(c, "HOST:PORT '%s': want a host and a port from 1 to 65535", argv[2]);
+	memcpy(host, argv[2], (size_t)(colon - argv[2]));
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	int rc;
+	if (argc == 5 && (rc = num_arg(c, "--downtime", argv[4], 1, 60000, &down)))
+		return rc;
+	return vmm_ask(argv[0], argv[1], PVHA__VMM_REQUEST__OP__MIGRATE, NULL, host, (uint32_t)port, (uint32_t)down,
+		       json);
+}
+
 /* vmm SOCKET status|pause|resume|stop, vmm SOCKET save FILE. */
 static int cmd_vmm(const struct command *c, int argc, char **argv, bool json)
 {
 	Pvha__VmmRequest__Op op;
-	Pvha__VmmReply *reply;
 	const char *path = NULL;
-	int fd;
 
 	if (argc >= 2 && (!strcmp(argv[1], "migrate") || !strcmp(argv[1], "cancel")))
 		return vmm_migrate(c, argc, argv, json);
@@ -1019,27 +1027,7 @@ static int cmd_vmm(const struct command *c, int argc, char **argv, bool json)
 	} else if (argc != 2) {
 		return usage_err(c, "unexpected argument '%s'", argv[2]);
 	}
-	int err = vmmctl_connect(argv[0], 30000, &fd);
-	if (err) {
-		fprintf(stderr, "pvha vmm: cannot reach %s: %s\n", argv[0], strerror(-err));
-		return 1;
-	}
-	err = vmmctl_call(fd, op, path, &reply);
-	close(fd);
-	if (err) {
-		fprintf(stderr, "pvha vmm: %s: %s\n", argv[0], strerror(-err));
-		return 1;
-	}
-	int rc = 0;
-	if (reply->error) {
-		fprintf(stderr, "pvha vmm: %s refused: %s\n", argv[1],
-			reply->message[0] ? reply->message : strerror(-reply->error));
-		rc = 1;
-	}
-	if (reply->status)
-		print_status(reply->status, json);
-	pvha__vmm_reply__free_unpacked(reply, NULL);
-	return rc;
+	return vmm_ask(argv[0], argv[1], op, path, NULL, 0, 0, json);
 }
 
 /* args and help may hold newlines: --help indents what follows each one. */

@@ -117,6 +117,14 @@ wait_no_vmm() { # NODE UUID
 	local end=$((SECONDS + DEADLINE_S))
 	while [[ -n $(vmm_pids "$1" "$2") ]]; do ((SECONDS < end)) || return 1; sleep 0.1; done
 }
+# wait_unfenced NODE: until NODE's agent is quorate and reaches the storage.
+wait_unfenced() {
+	local end=$((SECONDS + DEADLINE_S))
+	until pv "$1" --json cluster status 2>/dev/null | grep -q '"quorate":true.*"storage_ok":true'; do
+		((SECONDS < end)) || return 1
+		sleep 0.1
+	done
+}
 wait_owner_not() { # NODE GUEST OLD
 	local end=$((SECONDS + DEADLINE_S)) s o
 	while ((SECONDS < end)); do

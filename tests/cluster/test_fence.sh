@@ -89,16 +89,7 @@ else
 fi
 "$LAB" heal >/dev/null
 "$LAB" boot "$owner" >/dev/null || fail "boot $owner"
-end=$((SECONDS + DEADLINE_S))
-until pv "$owner" --json cluster status 2>/dev/null | grep -q '"quorate":true.*"storage_ok":true'; do
-	((SECONDS < end)) || break
-	sleep 0.1
-done
-if pv "$owner" --json cluster status 2>/dev/null | grep -q '"quorate":true.*"storage_ok":true'; then
-	ok "booted again, $owner rejoined and was unfenced"
-else
-	fail "booted again, $owner rejoined and was unfenced"
-fi
+if wait_unfenced "$owner"; then ok "booted again, $owner rejoined and was unfenced"; else fail "booted again, $owner rejoined and was unfenced"; fi
 check_wait "g1 still runs on $new" "$owner" g1 '"state":"running"' "\"owner\":\"$new\""
 keep_logs fence-lab
 

@@ -134,11 +134,7 @@ if wait_phase n1 w1 precopy; then
 	check_wait "link to $dst cut mid-migration: w1 runs on $src" n1 w1 '"state":"running"' "\"owner\":\"$src\""
 	[[ $(vmm_pids "$src" "$wu") == "$spid" ]] && ok "the source VMM ran on through the cut" || fail "the source VMM ran on through the cut"
 	"$LAB" heal >/dev/null
-	end=$((SECONDS + DEADLINE_S))
-	until pv "$dst" --json cluster status 2>/dev/null | grep -q '"quorate":true.*"storage_ok":true'; do
-		((SECONDS < end)) || break
-		sleep 0.1
-	done
+	wait_unfenced "$dst"
 	[[ $(all_vmms "$wu") == 1 ]] && ok "after the heal one copy of w1 runs" || fail "after the heal one copy of w1 runs"
 else
 	fail "w1's third migration reached pre-copy"

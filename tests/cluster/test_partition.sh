@@ -28,16 +28,7 @@ if [[ -n $new ]]; then
 fi
 
 "$LAB" heal >/dev/null
-end=$((SECONDS + DEADLINE_S))
-until pv "$owner" --json cluster status 2>/dev/null | grep -q '"quorate":true.*"storage_ok":true'; do
-	((SECONDS < end)) || break
-	sleep 0.1
-done
-if pv "$owner" --json cluster status 2>/dev/null | grep -q '"quorate":true.*"storage_ok":true'; then
-	ok "heal: $owner is back, quorate and unfenced"
-else
-	fail "heal: $owner is back, quorate and unfenced"
-fi
+if wait_unfenced "$owner"; then ok "heal: $owner is back, quorate and unfenced"; else fail "heal: $owner is back, quorate and unfenced"; fi
 check_wait "heal: $owner sees p1 where the majority runs it" "$owner" p1 '"state":"running"' "\"owner\":\"$new\""
 ev=$(pv "$other" events 2>&1)
 [[ $ev == *unfenced* ]] && ok "the event log says $owner was unfenced" || fail "the event log says $owner was unfenced"
