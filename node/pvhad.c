@@ -679,7 +679,7 @@ static void usage(FILE *f)
 	fprintf(f, "usage: pvhad --config FILE\n"
 		   "The pvha node agent: joins the cluster through the local corosync, keeps\n"
 		   "this node's record in RADOS and serves the control API that `pvha` uses.\n"
-		   "  --config FILE   the agent's configuration (keys: docs/agent.md)\n"
+		   "  --config FILE   the agent's configuration (keys: docs/lab.md, docs/agent.md)\n"
 		   "  --check         read the configuration, report, and exit\n"
 		   "  --verbose       log more\n"
 		   "  -h, --help      this text\n");
