@@ -937,6 +937,15 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 				agent_storage_ready(a);
 				if (a->storage_ok)
 					guests_refresh(a);
+				if (t->have_state && a->nmembers > 1) {
+					/* Fenced, it went on with a view of its own (the
+					 * two halves of a two-node cluster both stay
+					 * quorate): the cluster's table replaces it. */
+					pvlog_info("taking the cluster's guest table: this node's is older");
+					t->have_state = false;
+					guests_on_members(a);
+					agent_send_hello(a);
+				}
 			}
 			break;
 		}

@@ -81,5 +81,14 @@ done
 if ((two)); then fail "two-node partition: never two writers"; else ok "two-node partition: never two writers (15 s watched)"; fi
 con=$(console_of "$other" "$uuid")
 if grep -q CORRUPT "$con" 2>/dev/null; then fail "two-node: d1's log intact"; else ok "two-node: d1's log intact"; fi
+# Heal: the fenced node is let back and takes the view of the one that runs d1.
+"$LAB" heal >/dev/null
+if wait_unfenced "$owner"; then ok "two-node heal: $owner is unfenced"; else fail "two-node heal: $owner is unfenced"; fi
+check_wait "two-node heal: $owner sees d1 where it runs" "$owner" d1 '"state":"running"' "\"owner\":\"$other\""
+check_wait "two-node heal: $other agrees" "$other" d1 '"state":"running"' "\"owner\":\"$other\""
+a=$(vmm_pids n1 "$uuid" | wc -l)
+b=$(vmm_pids n2 "$uuid" | wc -l)
+((a + b == 1)) && ok "two-node heal: one copy of d1 runs" || fail "two-node heal: one copy of d1 runs ($a + $b)"
+keep_logs partition-2
 
 finish
