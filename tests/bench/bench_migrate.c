@@ -36,12 +36,6 @@
 static struct ceph_fixture fx;
 static struct pvstore *st;
 
-static void pause_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000l };
-	nanosleep(&ts, NULL);
-}
-
 static Pvha__VmmReply *ctl(const char *sock, Pvha__VmmRequest__Op op)
 {
 	int fd;
@@ -172,7 +166,7 @@ static int one(const char *cmdline, const char *wait_text, const char *disk, con
 		pvha__vmm_reply__free_unpacked(r, NULL);
 		if (over)
 			break;
-		pause_ms(1);
+		th_pause_ms(1);
 	}
 	char *text = th_slurp(con);
 	if (strstr(text, "BAD")) {

@@ -181,3 +181,16 @@ int th_count(const char *hay, const char *needle)
 		n++;
 	return n;
 }
+
+double th_now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void th_pause_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000l };
+	nanosleep(&ts, NULL);
+}

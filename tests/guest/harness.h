@@ -53,4 +53,9 @@ bool th_file_contains(const char *path, const char *needle);
 /* Counts occurrences of needle in haystack. */
 int th_count(const char *hay, const char *needle);
 
+/* CLOCK_MONOTONIC in seconds; a pause of ms milliseconds (for pacing a
+ * poll loop, never as synchronisation). */
+double th_now_s(void);
+void th_pause_ms(int ms);
+
 #endif

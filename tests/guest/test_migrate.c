@@ -40,19 +40,6 @@
 
 #define assert_contains(path, needle) assert_true(th_file_contains((path), (needle)))
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void pause_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000l };
-	nanosleep(&ts, NULL);
-}
-
 /* One STATUS (or other) exchange; NULL when the VMM does not answer. */
 static Pvha__VmmReply *ctl(const char *sock, Pvha__VmmRequest__Op op)
 {
@@ -125,15 +112,15 @@ static uint16_t start_target(struct proc *p, const char *sock, const char *disk,
 /* Polls STATUS until the migration is done or failed; returns that reply. */
 static Pvha__VmmReply *wait_migration(const char *sock, int timeout_s)
 {
-	double end = now_s() + timeout_s;
-	while (now_s() < end) {
+	double end = th_now_s() + timeout_s;
+	while (th_now_s() < end) {
 		Pvha__VmmReply *r = status(sock);
 		assert_non_null(r);
 		const char *ph = r->status->migration_phase;
 		if (!strcmp(ph, "done") || !strcmp(ph, "failed"))
 			return r;
 		pvha__vmm_reply__free_unpacked(r, NULL);
-		pause_ms(2);
+		th_pause_ms(2);
 	}
 	fail_msg("migration from %s did not end within %d s", sock, timeout_s);
 	return NULL;
@@ -142,8 +129,8 @@ static Pvha__VmmReply *wait_migration(const char *sock, int timeout_s)
 /* Polls STATUS until pre-copy has sent something (the migration is under way). */
 static void wait_precopy_started(const char *sock, int timeout_s)
 {
-	double end = now_s() + timeout_s;
-	while (now_s() < end) {
+	double end = th_now_s() + timeout_s;
+	while (th_now_s() < end) {
 		Pvha__VmmReply *r = status(sock);
 		assert_non_null(r);
 		bool started = !strcmp(r->status->migration_phase, "precopy") && r->status->migration_bytes_sent > 0;
@@ -154,7 +141,7 @@ static void wait_precopy_started(const char *sock, int timeout_s)
 			fail_msg("the migration left pre-copy before the test could act");
 		if (started)
 			return;
-		pause_ms(1);
+		th_pause_ms(1);
 	}
 	fail_msg("pre-copy did not start within %d s", timeout_s);
 }
@@ -162,15 +149,15 @@ static void wait_precopy_started(const char *sock, int timeout_s)
 /* Polls STATUS until the guest's hypercall count reaches n. */
 static void wait_hypercalls(const char *sock, uint64_t n, int timeout_s)
 {
-	double end = now_s() + timeout_s;
-	while (now_s() < end) {
+	double end = th_now_s() + timeout_s;
+	while (th_now_s() < end) {
 		Pvha__VmmReply *r = status(sock);
 		assert_non_null(r);
 		uint64_t hc = r->status->hypercalls;
 		pvha__vmm_reply__free_unpacked(r, NULL);
 		if (hc >= n)
 			return;
-		pause_ms(2);
+		th_pause_ms(2);
 	}
 	fail_msg("%s: the guest did not reach %llu hypercalls in %d s", sock, (unsigned long long)n,
 		 timeout_s);
@@ -564,7 +551,7 @@ static void link_cut_after_the_release_leaves_the_source_migrated(void **state)
 	pvha__vmm_reply__free_unpacked(q, NULL);
 	/* Not synchronisation: a window in which a guest wrongly run would
 	 * make hypercalls (the counter makes one every 2 ms). */
-	pause_ms(100);
+	th_pause_ms(100);
 	q = ctl(sa, PVHA__VMM_REQUEST__OP__STATUS);
 	assert_int_equal(q->status->hypercalls, hc);
 	pvha__vmm_reply__free_unpacked(q, NULL);

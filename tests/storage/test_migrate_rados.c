@@ -60,19 +60,6 @@ static void new_guest(struct guest *g, const char *name)
 	snprintf(g->spec, sizeof(g->spec), "rados:pvha/%s,size=4M", g->id);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void pause_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000l };
-	nanosleep(&ts, NULL);
-}
-
 static Pvha__VmmReply *ctl(const char *sock, Pvha__VmmRequest__Op op)
 {
 	int fd;
@@ -111,15 +98,15 @@ static uint16_t start_target(struct proc *p, const char *sock, const struct gues
 
 static Pvha__VmmReply *wait_migration(const char *sock, int timeout_s)
 {
-	double end = now_s() + timeout_s;
-	while (now_s() < end) {
+	double end = th_now_s() + timeout_s;
+	while (th_now_s() < end) {
 		Pvha__VmmReply *r = ctl(sock, PVHA__VMM_REQUEST__OP__STATUS);
 		assert_non_null(r);
 		const char *ph = r->status->migration_phase;
 		if (!strcmp(ph, "done") || !strcmp(ph, "failed"))
 			return r;
 		pvha__vmm_reply__free_unpacked(r, NULL);
-		pause_ms(2);
+		th_pause_ms(2);
 	}
 	fail_msg("migration from %s did not end within %d s", sock, timeout_s);
 	return NULL;
@@ -333,10 +320,10 @@ static void link_lost_after_ready_the_lock_decides(void **state)
 	assert_int_equal(pvstore_lock_acquire(st, g.uuid, "fake-source"), 0);
 	const char *sock = th_tmp("lr.sock"), *con = th_tmp("lr.console");
 	uint16_t port = start_target(&t, sock, &g, "node-b", con);
-	double t0 = now_s();
+	double t0 = th_now_s();
 	fake_source_drops_after_ready(port, &g, st_path);
 	assert_int_equal(th_wait(&t, 60), 9);
-	print_message("target gave up %.1f s after the link died\n", now_s() - t0);
+	print_message("target gave up %.1f s after the link died\n", th_now_s() - t0);
 	assert_contains(t.err_path, "the link to the source was lost after READY");
 	assert_contains(t.err_path, "owner lock stayed with it");
 	assert_contains(t.err_path, "nothing ran here");
