@@ -92,7 +92,15 @@ static void writes_to_a_full_cluster_fail_with_enospc(void **state)
 	assert_int_equal(ceph_cli("osd set-full-ratio 0.0001", NULL, 0), 0);
 	assert_true(wait_full());
 
-	int r = pvstore_disk_write(d, block, 4096, sizeof(block));
+	/* Health says full before the OSD map that flags it has reached every
+	 * OSD and this client: a write may still land in that moment. Retry
+	 * (the data does not matter) until the flag is everywhere. */
+	int r = 0;
+	for (int i = 0; i < 100 && r == 0; i++) {
+		r = pvstore_disk_write(d, block, 4096, sizeof(block));
+		if (r == 0)
+			usleep(100 * 1000);
+	}
 	assert_int_equal(r, -ENOSPC);
 	if (!strstr(pvstore_errmsg(), "an OSD is full"))
 		fail_msg("message: %s", pvstore_errmsg());
