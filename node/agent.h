@@ -78,6 +78,13 @@ void agent_update_leader(struct agent *a);
  * the table that tells it which nodes are fenced). */
 bool agent_leads(const struct agent *a);
 struct peer *agent_peer(struct agent *a, uint32_t id);
+
+/* Node i of the nodelist can take guests now: its agent is a member, said
+ * hello and reaches the storage. */
+bool agent_node_online(struct agent *a, int i);
+
+/* CLOCK_MONOTONIC in ms: deadlines and timers of the agent. */
+uint64_t agent_now_ms(void);
 bool agent_is_member(const struct agent *a, uint32_t id);
 
 /* Appends to the cluster event log; a failure is logged, never fatal. */

@@ -33,13 +33,6 @@ struct fence_op {
 static struct fence_op ops[PVCLUS_MAX_NODES];
 static struct agent *fence_agent_of; /* for timer callbacks */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void step(struct fence_op *op);
 
 static void on_retry(void *data)
@@ -111,7 +104,7 @@ static void step(struct fence_op *op)
 	}
 	op->tries++;
 	op->timed_out = false;
-	op->started_ms = now_ms();
+	op->started_ms = agent_now_ms();
 	int err = pvfence_agent_spawn(a->cfg.fence_agent, input, (size_t)len, STDERR_FILENO, &op->pid);
 	if (err) {
 		op->pid = 0;
@@ -163,7 +156,7 @@ bool agent_fence_reaped(struct agent *a, pid_t pid, int st)
 		qb_loop_timer_del(a->loop, op->timer);
 		op->pid = 0;
 		const char *name = agent_node_name(a, op->node);
-		uint64_t ms = now_ms() - op->started_ms;
+		uint64_t ms = agent_now_ms() - op->started_ms;
 		char s[64];
 		if (!op->timed_out && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 			cluster_event(a, "power-fenced", "node %s: powered off by %s in %llu ms", name,

@@ -50,13 +50,6 @@ static struct agent *the_agent; /* for timer callbacks, which carry only the gue
 
 static void adopt_running(struct agent *a);
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 struct guest *guests_find(struct agent *a, const uint8_t uuid[16])
 {
 	for (int i = 0; i < MAX_GUESTS; i++)
@@ -330,7 +323,7 @@ int guests_spawn_vmm(struct agent *a, struct guest *g, const char *incoming)
 	}
 	g->start_reported = false;
 	g->stopping = false;
-	g->spawn_ms = now_ms();
+	g->spawn_ms = agent_now_ms();
 	pvlog_info("guest %s: pvha-vmm started (pid %d)%s%s", g->spec.name, (int)g->pid,
 		   incoming ? " to receive it on " : "", incoming ? incoming : "");
 	if (!incoming) /* an incoming one is watched by agent_migrate.c */
@@ -356,7 +349,7 @@ static void start_check(void *data)
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STARTED, a->local, false, 0, 0);
 		return;
 	}
-	if (now_ms() - g->spawn_ms > START_DEADLINE_MS) {
+	if (agent_now_ms() - g->spawn_ms > START_DEADLINE_MS) {
 		pvlog_warn("guest %s: pvha-vmm did not come up in %d ms; killing it", g->spec.name,
 			   START_DEADLINE_MS);
 		kill(g->pid, SIGKILL); /* the exit is reported as a failed start */

@@ -66,13 +66,6 @@ static uint64_t last_rebalance_ms;
 static uint64_t rebalance_checks;
 static double last_imbalance;
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static struct mig *mig_of(struct agent *a, const struct guest *g)
 {
 	return &migs[g - a->guests->g];
@@ -106,11 +99,6 @@ unsigned agent_migrate_guests_on(struct agent *a, uint32_t node)
 }
 
 /* ---- the scheduler's view ------------------------------------------------ */
-
-static bool node_online(struct agent *a, int i)
-{
-	return agent_is_member(a, a->nodes[i].nodeid) && a->peers[i].hello && !a->peers[i].storage_bad;
-}
 
 /* The placement view (agent_sched_view: nodes, rules, every running or placed
  * guest) with only running guests free to move. */
@@ -207,7 +195,7 @@ static void target_begin(struct agent *a, struct guest *g, uint32_t source)
 	m->incoming = true;
 	m->ready_sent = false;
 	m->in_source = source;
-	m->in_spawn_ms = now_ms();
+	m->in_spawn_ms = agent_now_ms();
 	int err = guests_spawn_vmm(a, g, hp);
 	if (err) {
 		pvlog_err(err, "guest %s: starting the incoming VMM", g->spec.name);
@@ -257,7 +245,7 @@ static void target_poll(void *data)
 		}
 		if (rep)
 			pvha__vmm_reply__free_unpacked(rep, NULL);
-	} else if (now_ms() - m->in_spawn_ms > INCOMING_DEADLINE_MS) {
+	} else if (agent_now_ms() - m->in_spawn_ms > INCOMING_DEADLINE_MS) {
 		pvlog_warn("guest %s: the incoming VMM did not answer in %d ms; killing it", g->spec.name,
 			   INCOMING_DEADLINE_MS);
 		kill(g->pid, SIGKILL); /* reported when it is reaped */
@@ -346,7 +334,7 @@ static void source_poll(void *data)
 			bool released = st->migration_released;
 			bool done = !strcmp(st->migration_phase, "done");
 			bool failed = !strcmp(st->migration_phase, "failed");
-			uint64_t now = now_ms();
+			uint64_t now = agent_now_ms();
 			if (done || failed || released != m->handed_over_sent ||
 			    now - m->last_progress_ms >= PROGRESS_EVERY_MS) {
 				send_progress(a, g, st, m->src_target);
@@ -486,7 +474,6 @@ static void set_mode(struct agent *a, int i, enum node_mode mode)
 
 void agent_migrate_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
 {
-	(void)from;
 	switch (msg->body_case) {
 	case PVHA__CLUSTER_MSG__BODY_NODE_MODE: {
 		int i = node_index(a, msg->node_mode->nodeid);
@@ -510,6 +497,11 @@ void agent_migrate_message(struct agent *a, uint32_t from, const Pvha__ClusterMs
 		struct guest *g = r->uuid.len == 16 ? guests_find(a, r->uuid.data) : NULL;
 		if (!g || g->ha.state != PVCLUS_HA_MIGRATING || g->ha.target != r->target || g->ha.handed_over)
 			break;
+		if (!r->addr[0] || r->port == 0 || r->port > 65535) {
+			pvlog_warn("guest %s: MigrateReady from node %u with address '%.64s' port %u: ignored",
+				   g->spec.name, from, r->addr, r->port);
+			break;
+		}
 		if (g->ha.owner == a->local && g->pid > 0 && !mig_of(a, g)->src_active)
 			source_begin(a, g, r);
 		break;
@@ -621,7 +613,7 @@ static int plan(struct agent *a, double threshold, struct pvclus_move *moves, st
 	int err = view_build(a, v);
 	if (err)
 		return err;
-	uint64_t now = now_ms();
+	uint64_t now = agent_now_ms();
 	for (size_t k = 0; skip_recent && k < v->n_guests; k++) {
 		struct mig *m = mig_of(a, v->of[k]);
 		if (m->rebalanced_ms && now - m->rebalanced_ms < REBALANCE_COOLDOWN_MS)
@@ -639,7 +631,7 @@ static int plan(struct agent *a, double threshold, struct pvclus_move *moves, st
 static void start_moves(struct agent *a, struct agent_view *v, const struct pvclus_move *moves, size_t n,
 			const char *why)
 {
-	uint64_t now = now_ms();
+	uint64_t now = agent_now_ms();
 	for (size_t i = 0; i < n; i++) {
 		struct guest *g = v->of[moves[i].index];
 		mig_of(a, g)->rebalanced_ms = now;
@@ -652,9 +644,9 @@ static void auto_rebalance(struct agent *a)
 	static struct agent_view v;
 	static struct pvclus_move moves[PLAN_MAX_MOVES];
 	double threshold = a->cfg.rebalance_threshold;
-	if (threshold <= 0 || now_ms() - last_rebalance_ms < REBALANCE_EVERY_MS)
+	if (threshold <= 0 || agent_now_ms() - last_rebalance_ms < REBALANCE_EVERY_MS)
 		return;
-	last_rebalance_ms = now_ms();
+	last_rebalance_ms = agent_now_ms();
 	for (int i = 0; i < a->nnodes; i++)
 		if (a->peers[i].mode == NODE_DRAINING)
 			return;
@@ -677,7 +669,7 @@ static void pump(void *data)
 {
 	struct agent *a = data;
 	if (agent_leads(a)) {
-		uint64_t now = now_ms();
+		uint64_t now = agent_now_ms();
 		for (int i = 0; i < a->nnodes; i++) {
 			if (a->peers[i].mode != NODE_DRAINING)
 				continue;
@@ -912,7 +904,7 @@ void agent_migrate_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiRe
 			snprintf(msg, msglen, "guest %s already runs on %s", g->spec.name, a->nodes[ni].name);
 			return;
 		}
-		if (!node_online(a, ni) || a->peers[ni].fenced) {
+		if (!agent_node_online(a, ni) || a->peers[ni].fenced) {
 			rep->error = -EHOSTUNREACH;
 			snprintf(msg, msglen, "node %s is not up in this partition (or cannot reach the storage)",
 				 a->nodes[ni].name);

@@ -43,13 +43,6 @@ static struct note notes[MAX_GUESTS];
 static bool job_queued;
 static qb_loop_timer_handle retry_timer;
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* The note of g's table entry, fresh when the entry now holds another guest. */
 static struct note *note_of(struct agent *a, const struct guest *g)
 {
@@ -74,7 +67,7 @@ static bool unplaced(const struct guest *g)
 static uint32_t promised(struct agent *a, const struct guest *g)
 {
 	struct note *n = note_of(a, g);
-	if (n->promised && (!unplaced(g) || now_ms() - n->promised_ms > PROMISE_MS))
+	if (n->promised && (!unplaced(g) || agent_now_ms() - n->promised_ms > PROMISE_MS))
 		n->promised = 0;
 	return n->promised;
 }
@@ -110,7 +103,7 @@ int agent_sched_view(struct agent *a, struct agent_view *out)
 		memset(n, 0, sizeof(*n));
 		n->id = a->nodes[i].nodeid;
 		snprintf(n->name, sizeof(n->name), "%s", a->nodes[i].name);
-		n->online = agent_is_member(a, n->id) && a->peers[i].hello && !a->peers[i].storage_bad;
+		n->online = agent_node_online(a, i);
 		n->fenced = a->peers[i].fenced;
 		n->maintenance = a->peers[i].mode != NODE_ACTIVE;
 		n->mem_total = a->peers[i].mem_bytes ? a->peers[i].mem_bytes : 1;
@@ -260,7 +253,7 @@ static void place_waiting(struct agent *a)
 		if (out[i].node) {
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_PLACED, out[i].node, false, 0, 0);
 			n->promised = out[i].node;
-			n->promised_ms = now_ms();
+			n->promised_ms = agent_now_ms();
 			n->last_sent = -1;
 		} else if (n->pending || n->last_sent != (int)out[i].reason) {
 			pvlog_info("guest %s: unplaceable: %s", g->spec.name,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <qb/qbutil.h>
@@ -52,6 +53,18 @@ struct peer *agent_peer(struct agent *a, uint32_t id)
 		if (a->nodes[i].nodeid == id)
 			return &a->peers[i];
 	return NULL;
+}
+
+bool agent_node_online(struct agent *a, int i)
+{
+	return agent_is_member(a, a->nodes[i].nodeid) && a->peers[i].hello && !a->peers[i].storage_bad;
+}
+
+uint64_t agent_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 bool agent_is_member(const struct agent *a, uint32_t id)
