@@ -1,4 +1,4 @@
-/* The CLI parsers (node/parse.c): sizes, numbers and disk specs, with every
+/* The CLI parsers (node/lib/parse.c): sizes, numbers and disk specs, with every
  * malformed input refused with -EINVAL (or -ERANGE when it does not fit). */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* node/placement.c: the scheduler's rules derived from guests' specs (the
+/* node/pvhad/placement.c: the scheduler's rules derived from guests' specs (the
  * same ids whatever the order of the specs, hard unless every member is
  * soft), the ids of one guest's rules, which dependency states hold a guest
  * back, the dependency cycle check, and the derived rules driving the real

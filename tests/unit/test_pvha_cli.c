@@ -1,5 +1,5 @@
 /*
- * The pvha CLI (node/pvha_main.c) as a script sees it: --help names every
+ * The pvha CLI (node/cli/pvha_main.c) as a script sees it: --help names every
  * command, and bad usage — a malformed argument or a guest image that cannot
  * be sent — exits 2 with a message naming the argument, before pvhad is asked.
  * Runs $PVHA_BUILD_DIR/bin/pvha; nothing here needs an agent, and nothing here
