@@ -1,37 +1,24 @@
-/* pvhad's fencing: see agent_fence.h. */
-#include "agent_fence.h"
-
+/*
+ * The leader's fencing of a node that left the membership:
+ *
+ *   1. the storage blocklist (always): the node's bare IP, so that neither
+ *      its agent nor any of its VMMs can write to RADOS any more;
+ *   2. the power fence (when one is configured): the fence-agents program
+ *      (ops->fence_spawn) within its timeout; exit 0 confirms;
+ *   3. only then a NodeFenced message, after which its guests are recovered.
+ *
+ * A failed or timed-out step is an event with its reason and is retried
+ * (every FENCE_RETRY_MS) as long as this agent leads: a guest whose node is
+ * not confirmed fenced is never started elsewhere.
+ */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
-#include <qb/qbutil.h>
+#include "internal.h"
 
-#include "agent.h"
-#include "log.h"
-#include "pvfence/agent.h"
-
-#define FENCE_EXPIRE_S 3600
 #define FENCE_RETRY_MS 2000
-
-struct fence_op {
-	bool active;
-	uint32_t node;
-	char addr[64];
-	bool blocklisted;
-	pid_t pid;            /* the power fence program, while it runs */
-	bool timed_out;
-	int tries;
-	uint64_t started_ms;
-	qb_loop_timer_handle timer;
-};
-
-static struct fence_op ops[PVCLUS_MAX_NODES];
-static struct agent *fence_agent_of; /* for timer callbacks */
 
 static void step(struct fence_op *op);
 
@@ -42,11 +29,10 @@ static void on_retry(void *data)
 
 static void retry_later(struct fence_op *op)
 {
-	qb_loop_timer_add(fence_agent_of->loop, QB_LOOP_MED, FENCE_RETRY_MS * QB_TIME_NS_IN_MSEC, op, on_retry,
-			  &op->timer);
+	agent_timer(op->agent, FENCE_RETRY_MS, on_retry, op, &op->timer);
 }
 
-static void confirmed(struct agent *a, struct fence_op *op)
+static void confirmed(struct pvclus_agent *a, struct fence_op *op)
 {
 	op->active = false;
 	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
@@ -64,18 +50,18 @@ static void on_timeout(void *data)
 	if (!op->active || op->pid <= 0)
 		return;
 	op->timed_out = true;
-	kill(-op->pid, SIGKILL); /* its whole process group; the reap goes on */
+	op->agent->ops->fence_kill(op->agent->ctx, op->pid); /* the reap goes on */
 }
 
 static void step(struct fence_op *op)
 {
-	struct agent *a = fence_agent_of;
+	struct pvclus_agent *a = op->agent;
 	const char *name = agent_node_name(a, op->node);
 	if (!op->active)
 		return;
 	if (!agent_leads(a)) {
 		/* whoever leads now fences it again from the guests' fence-wait */
-		pvlog_info("fence %s: no longer the leader, leaving it", name);
+		alog_info(a, "fence %s: no longer the leader, leaving it", name);
 		op->active = false;
 		return;
 	}
@@ -90,42 +76,31 @@ static void step(struct fence_op *op)
 		op->blocklisted = true;
 		cluster_event(a, "fenced", "node %s: blocklisted %s at the storage", name, op->addr);
 	}
-	if (!a->cfg.fence_agent[0]) {
+	if (!a->cfg.fence_power) {
 		confirmed(a, op);
 		return;
 	}
-	char input[PVFENCE_INPUT_MAX + 1], why[256];
-	int len = pvfence_agent_input("off", a->cfg.fence_args, name, op->addr, input, sizeof(input), why,
-				      sizeof(why));
-	if (len < 0) {
-		cluster_event(a, "fence-failed", "node %s: power fence: %s", name, why);
-		retry_later(op);
-		return;
-	}
+	const char *prog = a->ops->fence_name(a->ctx);
+	char why[256] = "";
 	op->tries++;
 	op->timed_out = false;
-	op->started_ms = agent_now_ms();
-	int err = pvfence_agent_spawn(a->cfg.fence_agent, input, (size_t)len, STDERR_FILENO, &op->pid);
+	op->started_ms = agent_now_ms(a);
+	int err = a->ops->fence_spawn(a->ctx, name, op->addr, &op->pid, why, sizeof(why));
 	if (err) {
 		op->pid = 0;
-		cluster_event(a, "fence-failed", "node %s: power fence %s: %s; retrying", name, a->cfg.fence_agent,
-			      strerror(-err));
+		cluster_event(a, "fence-failed", "node %s: power fence %s: %s; retrying", name, prog,
+			      why[0] ? why : strerror(-err));
 		retry_later(op);
 		return;
 	}
-	pvlog_info("fence %s: power fence %s started (pid %d, try %d)", name, a->cfg.fence_agent, (int)op->pid,
-		   op->tries);
-	qb_loop_timer_add(a->loop, QB_LOOP_HIGH, (uint64_t)a->cfg.fence_timeout_s * 1000 * QB_TIME_NS_IN_MSEC,
-			  op, on_timeout, &op->timer);
+	alog_info(a, "fence %s: power fence %s started (pid %d, try %d)", name, prog, (int)op->pid, op->tries);
+	agent_timer(a, (uint64_t)a->ops->fence_timeout_s(a->ctx) * 1000, on_timeout, op, &op->timer);
 }
 
-void agent_fence(struct agent *a, uint32_t node)
+void agent_fence(struct pvclus_agent *a, uint32_t node)
 {
-	fence_agent_of = a;
-	struct fence_op *op = NULL;
-	for (int i = 0; i < a->nnodes; i++)
-		if (a->nodes[i].nodeid == node)
-			op = &ops[i];
+	int i = agent_node_index(a, node);
+	struct fence_op *op = i < 0 ? NULL : &a->fences[i];
 	if (!op || op->active)
 		return;
 	struct peer *p = agent_peer(a, node);
@@ -142,33 +117,39 @@ void agent_fence(struct agent *a, uint32_t node)
 			      agent_node_name(a, node));
 		return;
 	}
-	*op = (struct fence_op){ .active = true, .node = node };
+	*op = (struct fence_op){ .active = true, .node = node, .agent = a };
 	snprintf(op->addr, sizeof(op->addr), "%s", addr);
 	step(op);
 }
 
-bool agent_fence_reaped(struct agent *a, pid_t pid, int st)
+bool agent_fence_reaped(struct pvclus_agent *a, pid_t pid, int st)
 {
 	for (int i = 0; i < a->nnodes; i++) {
-		struct fence_op *op = &ops[i];
+		struct fence_op *op = &a->fences[i];
 		if (!op->active || op->pid != pid)
 			continue;
-		qb_loop_timer_del(a->loop, op->timer);
+		agent_timer_del(a, &op->timer);
 		op->pid = 0;
 		const char *name = agent_node_name(a, op->node);
-		uint64_t ms = agent_now_ms() - op->started_ms;
+		uint64_t ms = agent_now_ms(a) - op->started_ms;
+		const char *prog = a->ops->fence_name(a->ctx);
 		char s[64];
+		if (WIFEXITED(st))
+			snprintf(s, sizeof(s), "exit %d", WEXITSTATUS(st));
+		else if (WIFSIGNALED(st))
+			snprintf(s, sizeof(s), "killed by signal %d", WTERMSIG(st));
+		else
+			snprintf(s, sizeof(s), "status 0x%x", (unsigned)st);
 		if (!op->timed_out && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
 			cluster_event(a, "power-fenced", "node %s: powered off by %s in %llu ms", name,
-				      a->cfg.fence_agent, (unsigned long long)ms);
+				      prog, (unsigned long long)ms);
 			if (agent_leads(a))
 				confirmed(a, op);
 			else
 				op->active = false;
 		} else {
 			cluster_event(a, "fence-failed", "node %s: power fence %s %s after %llu ms (try %d); retrying",
-				      name, a->cfg.fence_agent,
-				      op->timed_out ? "timed out" : pvfence_status_str(st, s, sizeof(s)),
+				      name, prog, op->timed_out ? "timed out" : s,
 				      (unsigned long long)ms, op->tries);
 			retry_later(op);
 		}

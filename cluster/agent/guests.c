@@ -1,5 +1,5 @@
 /*
- * pvhad's guests: the table of HA records (cluster/ha.h), the same on every
+ * The agent's guests: the table of HA records (cluster/ha.h), the same on every
  * agent because every agent applies the same CPG-ordered events to it; the
  * actions each step asks for, carried out by the leader (persist, log, place,
  * fence, delete) or by the node they name (start, recover, stop, release the
@@ -13,70 +13,46 @@
  * client (IP:0/NONCE) is blocklisted and the lock broken, so none of its
  * in-flight writes can land after the new copy's.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <qb/qbutil.h>
+#include "internal.h"
 
-#include "agent.h"
-#include "agent_fence.h"
-#include "agent_guests.h"
-#include "agent_migrate.h"
-#include "agent_sched.h"
-#include "event_queue.h"
-#include "log.h"
-#include "pvcluster/ha.h"
-#include "pvcluster/sched.h"
-#include "vmmctl.h"
-
-#define FENCE_EXPIRE_S 3600
 #define START_DEADLINE_MS 15000
 #define TABLE_WAIT_MS 3000
+#define ADOPTED_POLL_MS 200
 
-extern char **environ;
 
-static struct agent *the_agent; /* for timer callbacks, which carry only the guest */
-
-static void adopt_running(struct agent *a);
-
-struct guest *guests_find(struct agent *a, const uint8_t uuid[16])
+struct guest *guests_find(struct pvclus_agent *a, const uint8_t uuid[16])
 {
 	for (int i = 0; i < MAX_GUESTS; i++)
-		if (a->guests->g[i].used && !memcmp(a->guests->g[i].spec.uuid, uuid, 16))
-			return &a->guests->g[i];
+		if (a->g[i].used && !memcmp(a->g[i].spec.uuid, uuid, 16))
+			return &a->g[i];
 	return NULL;
 }
 
-struct guest *guests_by_name(struct agent *a, const char *s)
+struct guest *guests_by_name(struct pvclus_agent *a, const char *s)
 {
 	uint8_t u[16];
 	if (pvstore_uuid_parse(s, u) == 0)
 		return guests_find(a, u);
 	for (int i = 0; i < MAX_GUESTS; i++)
-		if (a->guests->g[i].used && !strcmp(a->guests->g[i].spec.name, s))
-			return &a->guests->g[i];
+		if (a->g[i].used && !strcmp(a->g[i].spec.name, s))
+			return &a->g[i];
 	return NULL;
 }
 
-static struct guest *add(struct agent *a, const struct pvstore_guest *spec)
+static struct guest *add(struct pvclus_agent *a, const struct pvstore_guest *spec)
 {
 	struct guest *g = guests_find(a, spec->uuid);
 	if (g)
 		return g;
 	for (int i = 0; i < MAX_GUESTS; i++) {
-		if (!a->guests->g[i].used) {
-			g = &a->guests->g[i];
+		if (!a->g[i].used) {
+			g = &a->g[i];
 			memset(g, 0, sizeof(*g));
 			g->used = true;
 			g->spec_loaded = true;
@@ -91,7 +67,7 @@ static struct guest *add(struct agent *a, const struct pvstore_guest *spec)
 /* Reads a guest's spec from the registry into the table. When the registry
  * is out of reach (this node is fenced, say), the guest is still tabled by
  * its uuid, and its spec read later (guests_refresh). */
-static struct guest *load(struct agent *a, const uint8_t uuid[16])
+static struct guest *load(struct pvclus_agent *a, const uint8_t uuid[16])
 {
 	struct pvstore_guest spec;
 	struct guest *g = guests_find(a, uuid);
@@ -108,7 +84,7 @@ static struct guest *load(struct agent *a, const uint8_t uuid[16])
 		return NULL;
 	char u[PVSTORE_UUID_STR];
 	pvstore_uuid_format(uuid, u);
-	pvlog_warn("guest %s: cannot read its spec yet: %s", u, pvstore_errmsg());
+	alog_warn(a, "guest %s: cannot read its spec yet: %s", u, pvstore_errmsg());
 	if (g)
 		return g;
 	memset(&spec, 0, sizeof(spec));
@@ -120,13 +96,13 @@ static struct guest *load(struct agent *a, const uint8_t uuid[16])
 	return g;
 }
 
-void guests_refresh(struct agent *a)
+void guests_refresh(struct pvclus_agent *a)
 {
 	struct pvstore_guest_entry *list = NULL;
 	size_t n = 0;
 	for (int i = 0; i < MAX_GUESTS; i++)
-		if (a->guests->g[i].used && !a->guests->g[i].spec_loaded)
-			load(a, a->guests->g[i].spec.uuid);
+		if (a->g[i].used && !a->g[i].spec_loaded)
+			load(a, a->g[i].spec.uuid);
 	if (a->st && pvstore_guest_list(a->st, &list, &n) == 0) {
 		for (size_t i = 0; i < n; i++)
 			if (!guests_find(a, list[i].uuid))
@@ -135,34 +111,26 @@ void guests_refresh(struct agent *a)
 	}
 }
 
-int guests_init(struct agent *a)
+int guests_init(struct pvclus_agent *a)
 {
 	struct pvstore_guest_entry *list = NULL;
 	size_t n = 0;
-	a->guests = calloc(1, sizeof(*a->guests));
-	if (!a->guests)
-		return -ENOMEM;
-	the_agent = a;
-	agent_sched_init(a);
-	if (!a->st) {
-		adopt_running(a);
+	if (!a->st)
 		return -ENOTCONN;
-	}
 	int err = pvstore_guest_list(a->st, &list, &n);
 	if (!err) {
 		for (size_t i = 0; i < n; i++)
 			load(a, list[i].uuid);
 		free(list);
 	}
-	adopt_running(a);
 	return err;
 }
 
-size_t guests_running_here(struct agent *a, ProtobufCBinaryData *out, size_t max)
+size_t guests_running_here(struct pvclus_agent *a, ProtobufCBinaryData *out, size_t max)
 {
 	size_t n = 0;
-	for (int i = 0; a->guests && i < MAX_GUESTS && n < max; i++) {
-		struct guest *g = &a->guests->g[i];
+	for (int i = 0; i < MAX_GUESTS && n < max; i++) {
+		struct guest *g = &a->g[i];
 		if (g->used && g->pid > 0) {
 			out[n].data = g->spec.uuid;
 			out[n].len = 16;
@@ -174,7 +142,7 @@ size_t guests_running_here(struct agent *a, ProtobufCBinaryData *out, size_t max
 
 /* ---- sending events ------------------------------------------------------ */
 
-void guests_send_event(struct agent *a, const uint8_t uuid[16], enum pvclus_ha_event_type type,
+void guests_send_event(struct pvclus_agent *a, const uint8_t uuid[16], enum pvclus_ha_event_type type,
 		       uint32_t node, bool crashed, int err, uint32_t detail)
 {
 	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
@@ -193,53 +161,11 @@ void guests_send_event(struct agent *a, const uint8_t uuid[16], enum pvclus_ha_e
 
 /* ---- this node's VMMs ---------------------------------------------------- */
 
-static void guest_dir(struct agent *a, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s/guests", a->cfg.run_dir);
-}
-
-void guests_sock_path(struct agent *a, const struct guest *g, char *buf, size_t len)
-{
-	char u[PVSTORE_UUID_STR], d[600];
-	pvstore_uuid_format(g->spec.uuid, u);
-	guest_dir(a, d, sizeof(d));
-	snprintf(buf, len, "%s/%s.sock", d, u);
-}
-
-/* Writes the guest's image from RADOS into the local cache; path out. */
-static int fetch_image(struct agent *a, const struct guest *g, char *path, size_t len)
-{
-	char d[600];
-	guest_dir(a, d, sizeof(d));
-	snprintf(path, len, "%s/%s.elf", d, g->spec.image_sha256);
-	if (access(path, R_OK) == 0)
-		return 0;
-	void *data;
-	size_t n;
-	int err = pvstore_image_get(a->st, g->spec.image_sha256, &data, &n);
-	if (err) {
-		pvlog_err(err, "image %s: %s", g->spec.image_sha256, pvstore_errmsg());
-		return err;
-	}
-	char tmp[720];
-	snprintf(tmp, sizeof(tmp), "%.700s.tmp", path);
-	FILE *f = fopen(tmp, "wb");
-	err = f ? 0 : -errno;
-	if (f && fwrite(data, 1, n, f) != n)
-		err = -EIO;
-	if (f && fclose(f) != 0 && !err)
-		err = -errno;
-	free(data);
-	if (!err && rename(tmp, path) < 0)
-		err = -errno;
-	return err;
-}
-
 /* Makes the owner lock free for a new start on this node: a lock with our
  * cookie whose holder is not a VMM of ours that lives is a dead VMM's; fence
  * that exact client, then break it. `fenced_addr` (a fenced node's address,
  * or NULL) covers locks of a fenced node (recovery). */
-static int clear_lock(struct agent *a, struct guest *g, const char *fenced_addr)
+static int clear_lock(struct pvclus_agent *a, struct guest *g, const char *fenced_addr)
 {
 	struct pvstore_lock_holder h;
 	int err = pvstore_lock_holder(a->st, g->spec.uuid, &h);
@@ -249,116 +175,75 @@ static int clear_lock(struct agent *a, struct guest *g, const char *fenced_addr)
 		return err;
 	if (fenced_addr)
 		return pvstore_fence_and_break(a->st, fenced_addr, FENCE_EXPIRE_S, g->spec.uuid, NULL);
-	if (strcmp(h.cookie, a->incarnation) != 0) {
+	if (strcmp(h.cookie, a->cfg.incarnation) != 0) {
 		/* Another boot's: if that boot is some member's current one, the guest
 		 * runs there. If it is nobody's, the host rebooted or is gone: fencing
 		 * the holder's exact client keeps any write of it out, then it may go. */
 		for (int i = 0; i < a->nnodes; i++)
 			if (a->peers[i].hello && !strcmp(a->peers[i].incarnation, h.cookie))
 				return -EBUSY;
-		pvlog_info("guest %s: lock of a past boot (%s) taken over", g->spec.name, h.cookie);
+		alog_info(a, "guest %s: lock of a past boot (%s) taken over", g->spec.name, h.cookie);
 	}
 	const char *addr = h.addr;
 	if (!strncmp(addr, "v1:", 3) || !strncmp(addr, "v2:", 3))
 		addr += 3;
-	pvlog_info("guest %s: breaking the lock of a dead VMM (%s)", g->spec.name, addr);
+	alog_info(a, "guest %s: breaking the lock of a dead VMM (%s)", g->spec.name, addr);
 	return pvstore_fence_and_break(a->st, addr, FENCE_EXPIRE_S, g->spec.uuid, h.cookie);
 }
 
 static void start_check(void *data);
 
-int guests_spawn_vmm(struct agent *a, struct guest *g, const char *incoming)
+int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incoming)
 {
-	char image[700], sock[700], u[PVSTORE_UUID_STR], mem[32], disk[128], log[700], d[600];
-	int err;
-
-	guest_dir(a, d, sizeof(d));
-	if (mkdir(a->cfg.run_dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if (mkdir(d, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if (!incoming) {
-		err = fetch_image(a, g, image, sizeof(image));
-		if (err)
-			return err;
-	}
-	pvstore_uuid_format(g->spec.uuid, u);
-	guests_sock_path(a, g, sock, sizeof(sock));
-	snprintf(log, sizeof(log), "%s/%s.console", d, u);
-	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)g->spec.mem_size);
-	snprintf(disk, sizeof(disk), "rados:%s/%s", a->cfg.pool, u);
-	const char *vmm = a->cfg.vmm[0] ? a->cfg.vmm : "pvha-vmm";
-	char *argv[32];
-	int n = 0;
-	argv[n++] = (char *)vmm;
-	if (incoming) {
-		/* a migration target: RAM, registers and devices come from the source */
-		argv[n++] = "--incoming", argv[n++] = (char *)incoming;
-	} else {
-		argv[n++] = "--image", argv[n++] = image;
-		argv[n++] = "--mem", argv[n++] = mem;
-	}
-	argv[n++] = "--id", argv[n++] = u;
-	argv[n++] = "--control", argv[n++] = sock;
-	argv[n++] = "--console", argv[n++] = log;
-	argv[n++] = "--ceph-conf", argv[n++] = a->cfg.ceph_conf;
-	argv[n++] = "--backend", argv[n++] = "tcg";
-	if (g->spec.disk_size) {
-		argv[n++] = "--disk", argv[n++] = disk;
-		argv[n++] = "--lock", argv[n++] = a->incarnation;
-	}
-	if (g->spec.cmdline[0] && !incoming)
-		argv[n++] = "--cmdline", argv[n++] = g->spec.cmdline;
-	argv[n] = NULL;
-	/* Its own session: the guest outlives an agent restart. */
-	posix_spawnattr_t at;
-	posix_spawnattr_init(&at);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
-	unlink(sock);
-	err = posix_spawnp(&g->pid, vmm, NULL, &at, argv, environ);
-	posix_spawnattr_destroy(&at);
+	struct pvclus_vmm_start vs = {
+		.name = g->spec.name,
+		.image_sha256 = g->spec.image_sha256,
+		.mem_size = g->spec.mem_size,
+		.disk_size = g->spec.disk_size,
+		.cmdline = g->spec.cmdline,
+		.lock_cookie = a->cfg.incarnation,
+		.incoming = incoming,
+	};
+	memcpy(vs.uuid, g->spec.uuid, 16);
+	int err = a->ops->vmm_spawn(a->ctx, &vs, &g->pid);
 	if (err) {
 		g->pid = 0;
-		return -err;
+		return err;
 	}
 	g->start_reported = false;
 	g->stopping = false;
-	g->spawn_ms = agent_now_ms();
-	pvlog_info("guest %s: pvha-vmm started (pid %d)%s%s", g->spec.name, (int)g->pid,
-		   incoming ? " to receive it on " : "", incoming ? incoming : "");
-	if (!incoming) /* an incoming one is watched by agent_migrate.c */
-		qb_loop_timer_add(a->loop, QB_LOOP_MED, 20ull * QB_TIME_NS_IN_MSEC, g, start_check, &g->timer);
+	g->spawn_ms = agent_now_ms(a);
+	alog_info(a, "guest %s: pvha-vmm started (pid %d)%s%s", g->spec.name, (int)g->pid,
+		  incoming ? " to receive it on " : "", incoming ? incoming : "");
+	if (!incoming) /* an incoming one is watched by migrate.c */
+		agent_timer(a, 20, start_check, g, &g->timer);
 	return 0;
 }
-
 
 /* Polls a starting VMM until its control socket answers (it takes the lock
  * before it listens, so an answer means it runs and owns the guest). */
 static void start_check(void *data)
 {
 	struct guest *g = data;
-	struct agent *a = the_agent;
-	char sock[700];
-	int fd;
+	struct pvclus_agent *a = g->agent;
+	struct pvclus_vmm_status st;
 	if (!g->used || g->pid <= 0 || g->start_reported)
 		return;
-	guests_sock_path(a, g, sock, sizeof(sock));
-	if (vmmctl_connect(sock, 1000, &fd) == 0) {
-		close(fd);
+	if (a->ops->vmm_status(a->ctx, g->spec.uuid, &st) == 0) {
 		g->start_reported = true;
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STARTED, a->local, false, 0, 0);
 		return;
 	}
-	if (agent_now_ms() - g->spawn_ms > START_DEADLINE_MS) {
-		pvlog_warn("guest %s: pvha-vmm did not come up in %d ms; killing it", g->spec.name,
+	if (agent_now_ms(a) - g->spawn_ms > START_DEADLINE_MS) {
+		alog_warn(a, "guest %s: pvha-vmm did not come up in %d ms; killing it", g->spec.name,
 			   START_DEADLINE_MS);
-		kill(g->pid, SIGKILL); /* the exit is reported as a failed start */
+		a->ops->vmm_kill(a->ctx, g->pid, true); /* the exit is reported as a failed start */
 		return;
 	}
-	qb_loop_timer_add(a->loop, QB_LOOP_MED, 20ull * QB_TIME_NS_IN_MSEC, g, start_check, &g->timer);
+	agent_timer(a, 20, start_check, g, &g->timer);
 }
 
-static void stop_vmm(struct agent *a, struct guest *g, bool force)
+static void stop_vmm(struct pvclus_agent *a, struct guest *g, bool force)
 {
 	if (g->pid <= 0) {
 		/* Nothing runs here: say so, so that the record moves on. */
@@ -366,12 +251,12 @@ static void stop_vmm(struct agent *a, struct guest *g, bool force)
 		return;
 	}
 	g->stopping = true;
-	kill(g->pid, force ? SIGKILL : SIGTERM);
+	a->ops->vmm_kill(a->ctx, g->pid, force);
 }
 
 /* A VMM of this node ended with exit status code (-1: killed by a signal, or
  * unknown for an adopted one): report what that means for its guest. */
-static void vmm_ended(struct agent *a, struct guest *g, int code)
+static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 {
 	g->pid = 0;
 	g->adopted = false;
@@ -394,92 +279,54 @@ static void vmm_ended(struct agent *a, struct guest *g, int code)
 static void watch_adopted(void *data)
 {
 	struct guest *g = data;
-	struct agent *a = the_agent;
+	struct pvclus_agent *a = g->agent;
 	if (!g->used || !g->adopted || g->pid <= 0)
 		return;
-	if (kill(g->pid, 0) < 0 && errno == ESRCH) {
-		pvlog_info("guest %s: adopted pvha-vmm %d ended", g->spec.name, (int)g->pid);
+	if (!a->ops->vmm_alive(a->ctx, g->pid)) {
+		alog_info(a, "guest %s: adopted pvha-vmm %d ended", g->spec.name, (int)g->pid);
 		vmm_ended(a, g, -1);
 		return;
 	}
-	qb_loop_timer_add(a->loop, QB_LOOP_MED, 200ull * QB_TIME_NS_IN_MSEC, g, watch_adopted, &g->timer);
+	agent_timer(a, ADOPTED_POLL_MS, watch_adopted, g, &g->timer);
 }
 
-/* After an agent restart on the same boot: the VMMs still running here (their
- * control sockets answer) are this node's again. */
-static void adopt_running(struct agent *a)
+void pvclus_agent_adopt(struct pvclus_agent *a, const uint8_t uuid[16], pid_t pid)
 {
-	char dir[600];
-	guest_dir(a, dir, sizeof(dir));
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	if (!d)
+	struct guest *g = guests_find(a, uuid);
+	if (!g)
+		g = load(a, uuid);
+	if (!g)
 		return;
-	while ((e = readdir(d))) {
-		size_t l = strlen(e->d_name);
-		if (l < 6 || strcmp(e->d_name + l - 5, ".sock") != 0)
-			continue;
-		char path[900];
-		int fd;
-		Pvha__VmmReply *rep = NULL;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		if (vmmctl_connect(path, 2000, &fd) != 0)
-			continue;
-		if (vmmctl_call(fd, PVHA__VMM_REQUEST__OP__STATUS, NULL, &rep) == 0 && rep->status &&
-		    rep->status->guest_id.len == 16 && strcmp(rep->status->state, "stopped") != 0) {
-			struct guest *g = guests_find(a, rep->status->guest_id.data);
-			if (!g)
-				g = load(a, rep->status->guest_id.data);
-			if (g) {
-				g->pid = (pid_t)rep->status->pid;
-				g->adopted = true;
-				g->start_reported = true;
-				pvlog_info("guest %s: adopted its running pvha-vmm (pid %d)", g->spec.name, (int)g->pid);
-				qb_loop_timer_add(a->loop, QB_LOOP_MED, 200ull * QB_TIME_NS_IN_MSEC, g,
-						  watch_adopted, &g->timer);
-			}
-		}
-		if (rep)
-			pvha__vmm_reply__free_unpacked(rep, NULL);
-		close(fd);
-	}
-	closedir(d);
+	g->pid = pid;
+	g->adopted = true;
+	g->start_reported = true;
+	alog_info(a, "guest %s: adopted its running pvha-vmm (pid %d)", g->spec.name, (int)g->pid);
+	agent_timer(a, ADOPTED_POLL_MS, watch_adopted, g, &g->timer);
 }
 
-/* SIGCHLD: reports every VMM of ours that ended. */
-static int32_t on_sigchld(int32_t sig, void *data)
+/* A VMM of this node that is our child ended: report it. */
+bool guests_reaped(struct pvclus_agent *a, pid_t pid, int status)
 {
-	struct agent *a = data;
-	int status;
-	pid_t pid;
-	bool ended = false;
-	(void)sig;
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		struct guest *g = NULL;
-		for (int i = 0; i < MAX_GUESTS; i++)
-			if (a->guests->g[i].used && a->guests->g[i].pid == pid)
-				g = &a->guests->g[i];
-		if (!g) {
-			agent_fence_reaped(a, pid, status);
-			continue;
-		}
-		int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-		pvlog_info("guest %s: pvha-vmm %d ended (%s %d)", g->spec.name, (int)pid,
-			   code >= 0 ? "exit" : "signal", code >= 0 ? code : WTERMSIG(status));
-		vmm_ended(a, g, code);
-		ended = true;
-	}
-	if (ended)
-		agent_send_hello(a);
-	return 0;
+	struct guest *g = NULL;
+	for (int i = 0; i < MAX_GUESTS && !g; i++)
+		if (a->g[i].used && a->g[i].pid == pid)
+			g = &a->g[i];
+	if (!g)
+		return false;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	alog_info(a, "guest %s: pvha-vmm %d ended (%s %d)", g->spec.name, (int)pid, code >= 0 ? "exit" : "signal",
+		  code >= 0 ? code : WTERMSIG(status));
+	vmm_ended(a, g, code);
+	agent_send_hello(a);
+	return true;
 }
 
 /* ---- the leader's work --------------------------------------------------- */
 
-void guests_leader_takeover(struct agent *a)
+void guests_leader_takeover(struct pvclus_agent *a)
 {
-	for (int i = 0; a->guests && i < MAX_GUESTS; i++) {
-		struct guest *g = &a->guests->g[i];
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		struct guest *g = &a->g[i];
 		if (!g->used || g->ha.state != PVCLUS_HA_FENCE_WAIT)
 			continue;
 		for (int k = 0; k < 2; k++)
@@ -488,7 +335,7 @@ void guests_leader_takeover(struct agent *a)
 	}
 }
 
-void guests_unfence(struct agent *a, uint32_t node)
+void guests_unfence(struct pvclus_agent *a, uint32_t node)
 {
 	struct peer *p = agent_peer(a, node);
 	if (!p || !(p->fenced || p->storage_bad) || !p->addr[0] || !a->st)
@@ -496,7 +343,7 @@ void guests_unfence(struct agent *a, uint32_t node)
 	int err = pvstore_blocklist_remove(a->st, p->addr);
 	if (err == -ENOENT && !p->fenced) {
 		/* not blocklisted: its storage trouble is its own (network, keys) */
-		pvlog_debug("node %s cannot reach the storage but is not blocklisted", agent_node_name(a, node));
+		alog_debug(a, "node %s cannot reach the storage but is not blocklisted", agent_node_name(a, node));
 		return;
 	}
 	if (err && err != -ENOENT) {
@@ -517,7 +364,7 @@ void guests_unfence(struct agent *a, uint32_t node)
 		p->unfencing = true;
 }
 
-static void persist(struct agent *a, struct guest *g)
+static void persist(struct pvclus_agent *a, struct guest *g)
 {
 	enum pvstore_desired want = g->ha.want_running ? PVSTORE_DESIRED_RUNNING : PVSTORE_DESIRED_STOPPED;
 	for (int tries = 0; tries < 3 && g->spec.desired != want; tries++) {
@@ -530,7 +377,7 @@ static void persist(struct agent *a, struct guest *g)
 	}
 }
 
-static void log_step(struct agent *a, struct guest *g, const struct pvclus_ha_action *act)
+static void log_step(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_action *act)
 {
 	char why[256];
 	snprintf(why, sizeof(why), "%s%s%s -> %s%s%s%s%s", pvclus_ha_reason_str(act->reason),
@@ -539,18 +386,13 @@ static void log_step(struct agent *a, struct guest *g, const struct pvclus_ha_ac
 		 pvclus_ha_state_str(g->ha.state), g->ha.owner ? " on " : "",
 		 g->ha.owner ? agent_node_name(a, g->ha.owner) : "", act->err ? ": " : "",
 		 act->err ? strerror(-act->err) : "");
-	pvlog_info("guest %s: %s", g->spec.name, why);
-	event_queue_push(a->evq, g->spec.uuid, pvclus_ha_state_str(g->ha.state), why);
+	alog_info(a, "guest %s: %s", g->spec.name, why);
+	guest_event(a, g->spec.uuid, pvclus_ha_state_str(g->ha.state), why);
 }
 
 /* ---- applying events ----------------------------------------------------- */
 
-bool agent_leads(const struct agent *a)
-{
-	return a->leader && a->leader == a->local && !a->guests->awaiting;
-}
-
-static void do_actions(struct agent *a, struct guest *g, const struct pvclus_ha_actions *acts)
+static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_actions *acts)
 {
 	bool leader = agent_leads(a);
 	for (unsigned i = 0; i < acts->n; i++) {
@@ -596,7 +438,7 @@ static void do_actions(struct agent *a, struct guest *g, const struct pvclus_ha_
 			if (!err)
 				err = guests_spawn_vmm(a, g, NULL);
 			if (err) {
-				pvlog_err(err, "guest %s: start", g->spec.name);
+				alog_err(a, err, "guest %s: start", g->spec.name);
 				guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, err, 0);
 			}
 			break;
@@ -620,13 +462,13 @@ static void do_actions(struct agent *a, struct guest *g, const struct pvclus_ha_
 	}
 }
 
-static void apply(struct agent *a, struct guest *g, const struct pvclus_ha_event *ev)
+static void apply(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_event *ev)
 {
 	struct pvclus_ha_guest next;
 	struct pvclus_ha_actions acts;
 	int err = pvclus_ha_step(&g->ha, ev, &next, &acts);
 	if (err) {
-		pvlog_debug("guest %s: %s refused in state %s", g->spec.name, pvclus_ha_event_str(ev->type),
+		alog_debug(a, "guest %s: %s refused in state %s", g->spec.name, pvclus_ha_event_str(ev->type),
 			    pvclus_ha_state_str(g->ha.state));
 		return;
 	}
@@ -636,11 +478,11 @@ static void apply(struct agent *a, struct guest *g, const struct pvclus_ha_event
 	agent_migrate_after_step(a, g);
 }
 
-static void apply_all(struct agent *a, const struct pvclus_ha_event *ev)
+static void apply_all(struct pvclus_agent *a, const struct pvclus_ha_event *ev)
 {
 	for (int i = 0; i < MAX_GUESTS; i++)
-		if (a->guests->g[i].used)
-			apply(a, &a->guests->g[i], ev);
+		if (a->g[i].used)
+			apply(a, &a->g[i], ev);
 }
 
 static void record_to_msg(const struct guest *g, Pvha__HaRecord *r, uint32_t *fence)
@@ -697,17 +539,21 @@ static int msg_to_record(const Pvha__HaRecord *r, struct pvclus_ha_guest *h)
 	return pvclus_ha_check(h);
 }
 
-static void send_table(struct agent *a)
+static void send_table(struct pvclus_agent *a)
 {
-	static Pvha__HaRecord recs[MAX_GUESTS];
-	static Pvha__HaRecord *ptrs[MAX_GUESTS];
-	static uint32_t fences[MAX_GUESTS][2];
+	Pvha__HaRecord *recs = calloc(MAX_GUESTS, sizeof(*recs));
+	Pvha__HaRecord **ptrs = calloc(MAX_GUESTS, sizeof(*ptrs));
+	uint32_t (*fences)[2] = calloc(MAX_GUESTS, sizeof(*fences));
+	if (!recs || !ptrs || !fences) {
+		alog_err(a, -ENOMEM, "sending the guest table");
+		goto out_free;
+	}
 	uint32_t fenced[PVCLUS_MAX_NODES];
 	size_t n = 0, nf = 0;
 	for (int i = 0; i < MAX_GUESTS; i++) {
-		if (!a->guests->g[i].used)
+		if (!a->g[i].used)
 			continue;
-		record_to_msg(&a->guests->g[i], &recs[n], fences[n]);
+		record_to_msg(&a->g[i], &recs[n], fences[n]);
 		ptrs[n] = &recs[n];
 		n++;
 	}
@@ -723,41 +569,44 @@ static void send_table(struct agent *a)
 	msg.body_case = PVHA__CLUSTER_MSG__BODY_TABLE;
 	msg.table = &t;
 	agent_send(a, &msg);
+out_free:
+	free(recs);
+	free(ptrs);
+	free(fences);
 }
 
 /* A whole-cluster start: nobody kept a table, so the registry's desired
  * states are the truth, and the leader starts what should run. (A guest
  * whose VMM an agent adopted here is left alone.) */
-static void start_desired(struct agent *a)
+static void start_desired(struct pvclus_agent *a)
 {
 	if (!agent_leads(a))
 		return;
 	for (int i = 0; i < MAX_GUESTS; i++) {
-		struct guest *g = &a->guests->g[i];
+		struct guest *g = &a->g[i];
 		if (g->used && g->spec_loaded && g->pid <= 0 && g->spec.desired == PVSTORE_DESIRED_RUNNING &&
 		    g->ha.state == PVCLUS_HA_STOPPED) {
-			pvlog_info("guest %s: desired running after a whole-cluster start", g->spec.name);
+			alog_info(a, "guest %s: desired running after a whole-cluster start", g->spec.name);
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
 		}
 	}
 }
 
-static void replay_held(struct agent *a)
+static void replay_held(struct pvclus_agent *a)
 {
-	struct guest_table *t = a->guests;
-	t->awaiting = false;
-	t->waiting_storage = false;
-	t->have_state = true;
+	a->awaiting = false;
+	a->waiting_storage = false;
+	a->have_state = true;
 	agent_update_leader(a);
-	for (size_t i = 0; i < t->nheld; i++) {
-		Pvha__ClusterMsg *m = pvha__cluster_msg__unpack(NULL, t->held[i].len, t->held[i].data);
+	for (size_t i = 0; i < a->nheld; i++) {
+		Pvha__ClusterMsg *m = pvha__cluster_msg__unpack(NULL, a->held[i].len, a->held[i].data);
 		if (m) {
-			guests_on_message(a, t->held[i].from, m);
+			guests_on_message(a, a->held[i].from, m);
 			pvha__cluster_msg__free_unpacked(m, NULL);
 		}
-		free(t->held[i].data);
+		free(a->held[i].data);
 	}
-	t->nheld = 0;
+	a->nheld = 0;
 	agent_check_unfence(a);
 }
 
@@ -765,39 +614,32 @@ static void replay_held(struct agent *a)
  * registry this agent read is the state. */
 static void table_timeout(void *data)
 {
-	struct agent *a = data;
-	struct guest_table *t = a->guests;
-	if (!t->awaiting)
+	struct pvclus_agent *a = data;
+	if (!a->awaiting)
 		return;
 	if (!a->storage_ok) {
 		/* Without the registry this node has no state to offer: it keeps
 		 * waiting for a table (the leader lifts a stale fence, and the
 		 * hello this node then sends asks for one). The held messages
 		 * are older than any table that comes. */
-		if (!t->waiting_storage)
-			pvlog_info("no guest table came and the storage is out of reach: waiting for both");
-		t->waiting_storage = true;
-		for (size_t i = 0; i < t->nheld; i++)
-			free(t->held[i].data);
-		t->nheld = 0;
-		qb_loop_timer_add(a->loop, QB_LOOP_MED, TABLE_WAIT_MS * QB_TIME_NS_IN_MSEC, a, table_timeout,
-				  &t->await_timer);
+		if (!a->waiting_storage)
+			alog_info(a, "no guest table came and the storage is out of reach: waiting for both");
+		a->waiting_storage = true;
+		for (size_t i = 0; i < a->nheld; i++)
+			free(a->held[i].data);
+		a->nheld = 0;
+		agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
 		return;
 	}
-	pvlog_info("no guest table came in %d ms: starting from the registry", TABLE_WAIT_MS);
+	alog_info(a, "no guest table came in %d ms: starting from the registry", TABLE_WAIT_MS);
 	guests_refresh(a);
 	replay_held(a);
 	start_desired(a);
 }
 
-bool guests_have_state(const struct agent *a)
+void guests_on_hello(struct pvclus_agent *a, uint32_t from, bool has_state)
 {
-	return a->guests->have_state;
-}
-
-void guests_on_hello(struct agent *a, uint32_t from, bool has_state)
-{
-	if (has_state || from == a->local || !a->guests->have_state)
+	if (has_state || from == a->local || !a->have_state)
 		return;
 	/* The lowest member with state answers a hello without it. */
 	for (size_t i = 0; i < a->nmembers; i++) {
@@ -805,7 +647,7 @@ void guests_on_hello(struct agent *a, uint32_t from, bool has_state)
 		struct peer *p = agent_peer(a, id);
 		if (id == a->local || (p && p->has_state)) {
 			if (id == a->local) {
-				pvlog_debug("node %u has no state: sending the table", from);
+				alog_debug(a, "node %u has no state: sending the table", from);
 				send_table(a);
 			}
 			return;
@@ -813,7 +655,7 @@ void guests_on_hello(struct agent *a, uint32_t from, bool has_state)
 	}
 }
 
-void guests_on_nodes_left(struct agent *a, const uint32_t *left, size_t nleft)
+void guests_on_nodes_left(struct pvclus_agent *a, const uint32_t *left, size_t nleft)
 {
 	for (size_t i = 0; i < nleft; i++) {
 		struct pvclus_ha_event ev = { .type = PVCLUS_HA_EV_NODE_LEFT, .node = left[i] };
@@ -821,29 +663,27 @@ void guests_on_nodes_left(struct agent *a, const uint32_t *left, size_t nleft)
 	}
 }
 
-void guests_on_members(struct agent *a)
+void guests_on_members(struct pvclus_agent *a)
 {
-	bool await = !a->guests->have_state && !a->guests->awaiting && a->nmembers > 1;
+	bool await = !a->have_state && !a->awaiting && a->nmembers > 1;
 	if (a->nmembers > 1)
-		a->guests->seen_others = true;
-	if (!a->guests->have_state && !a->guests->seen_others && a->nmembers == 1 && a->quorate) {
-		a->guests->have_state = true; /* alone and quorate: the registry is all there is */
+		a->seen_others = true;
+	if (!a->have_state && !a->seen_others && a->nmembers == 1 && a->quorate) {
+		a->have_state = true; /* alone and quorate: the registry is all there is */
 		start_desired(a);
 	}
-	pvlog_debug("membership: state %d, await table %d", a->guests->have_state, await);
+	alog_debug(a, "membership: state %d, await table %d", a->have_state, await);
 	if (await) {
-		a->guests->awaiting = true;
-		a->guests->nheld = 0;
-		qb_loop_timer_add(a->loop, QB_LOOP_MED, TABLE_WAIT_MS * QB_TIME_NS_IN_MSEC, a, table_timeout,
-				  &a->guests->await_timer);
+		a->awaiting = true;
+		a->nheld = 0;
+		agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
 	}
 }
 
-static void hold(struct agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
+static void hold(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
 {
-	struct guest_table *t = a->guests;
-	if (t->nheld == HELD_MAX) {
-		pvlog_err(-ENOBUFS, "too many messages before the table: dropping one");
+	if (a->nheld == HELD_MAX) {
+		alog_err(a, -ENOBUFS, "too many messages before the table: dropping one");
 		return;
 	}
 	size_t len = pvha__cluster_msg__get_packed_size(msg);
@@ -851,30 +691,30 @@ static void hold(struct agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
 	if (!buf)
 		return;
 	pvha__cluster_msg__pack(msg, buf);
-	t->held[t->nheld++] = (struct held){ .from = from, .len = len, .data = buf };
+	a->held[a->nheld++] = (struct held){ .from = from, .len = len, .data = buf };
 }
 
-void guests_on_quorum(struct agent *a, bool quorate)
+void guests_on_quorum(struct pvclus_agent *a, bool quorate)
 {
 	struct pvclus_ha_event ev = {
 		.type = quorate ? PVCLUS_HA_EV_QUORUM_REGAINED : PVCLUS_HA_EV_QUORUM_LOST,
 		.node = a->local,
 	};
 	apply_all(a, &ev);
-	if (quorate && !a->guests->have_state && !a->guests->seen_others && a->nmembers == 1 &&
-	    !a->guests->awaiting) {
-		a->guests->have_state = true; /* alone and quorate: the registry is all there is */
+	if (quorate && !a->have_state && !a->seen_others && a->nmembers == 1 &&
+	    !a->awaiting) {
+		a->have_state = true; /* alone and quorate: the registry is all there is */
 		start_desired(a);
 	}
 	if (!quorate) {
 		/* The majority decides what happened meanwhile: take its table when
 		 * this node is back. */
-		a->guests->have_state = false;
+		a->have_state = false;
 		/* Whatever the records say: no guest runs in a partition without quorum. */
 		for (int i = 0; i < MAX_GUESTS; i++) {
-			struct guest *g = &a->guests->g[i];
+			struct guest *g = &a->g[i];
 			if (g->used && g->pid > 0) {
-				pvlog_warn("guest %s: quorum lost, killing its VMM", g->spec.name);
+				alog_warn(a, "guest %s: quorum lost, killing its VMM", g->spec.name);
 				g->stopping = true;
 				kill(g->pid, SIGKILL);
 			}
@@ -882,21 +722,20 @@ void guests_on_quorum(struct agent *a, bool quorate)
 	}
 }
 
-void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
+void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
 {
-	struct guest_table *t = a->guests;
 	if (msg->body_case == PVHA__CLUSTER_MSG__BODY_TABLE) {
-		pvlog_debug("table of %zu guests from node %u (%s)", msg->table->n_guests, from,
-			    t->awaiting ? "taking it" : "ignored: this node has the state");
-		if (!t->awaiting)
+		alog_debug(a, "table of %zu guests from node %u (%s)", msg->table->n_guests, from,
+			    a->awaiting ? "taking it" : "ignored: this node has the state");
+		if (!a->awaiting)
 			return; /* a member that was there already has this state */
-	} else if (t->awaiting) {
+	} else if (a->awaiting) {
 		/* A node fenced before it started waits for a table that only
 		 * comes once it can reach the storage again: its unfence cannot
 		 * wait in the queue. */
 		if (msg->body_case == PVHA__CLUSTER_MSG__BODY_NODE_FENCED && msg->node_fenced->unfenced &&
 		    msg->node_fenced->nodeid == a->local && !a->storage_ok) {
-			pvlog_info("this node's fence was lifted");
+			alog_info(a, "this node's fence was lifted");
 			agent_storage_ready(a);
 		}
 		hold(a, from, msg);
@@ -926,16 +765,16 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 			p->unfencing = false;
 			agent_update_leader(a);
 			if (msg->node_fenced->nodeid == a->local) {
-				pvlog_info("this node's fence was lifted");
+				alog_info(a, "this node's fence was lifted");
 				agent_storage_ready(a);
 				if (a->storage_ok)
 					guests_refresh(a);
-				if (t->have_state && a->nmembers > 1) {
+				if (a->have_state && a->nmembers > 1) {
 					/* Fenced, it went on with a view of its own (the
 					 * two halves of a two-node cluster both stay
 					 * quorate): the cluster's table replaces it. */
-					pvlog_info("taking the cluster's guest table: this node's is older");
-					t->have_state = false;
+					alog_info(a, "taking the cluster's guest table: this node's is older");
+					a->have_state = false;
 					guests_on_members(a);
 					agent_send_hello(a);
 				}
@@ -973,7 +812,7 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 		}
 		agent_migrate_reload_modes(a);
 		/* Then what was delivered after the point the table describes. */
-		qb_loop_timer_del(a->loop, t->await_timer);
+		agent_timer_del(a, &a->await_timer);
 		replay_held(a);
 		break;
 	}
@@ -990,7 +829,7 @@ void guests_on_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *m
 
 /* ---- the control API ----------------------------------------------------- */
 
-static void fill_info(struct agent *a, const struct guest *g, Pvha__GuestInfo *gi, char *uuid_buf)
+static void fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__GuestInfo *gi, char *uuid_buf)
 {
 	pvha__guest_info__init(gi);
 	pvstore_uuid_format(g->spec.uuid, uuid_buf);
@@ -1011,7 +850,7 @@ static void fill_info(struct agent *a, const struct guest *g, Pvha__GuestInfo *g
 	agent_migrate_fill_info(a, g, gi);
 }
 
-static int create(struct agent *a, const Pvha__GuestSpecIn *in, struct guest **out, char *msg,
+static int create(struct pvclus_agent *a, const Pvha__GuestSpecIn *in, struct guest **out, char *msg,
 		  size_t msglen)
 {
 	struct pvstore_guest spec = { 0 };
@@ -1069,12 +908,12 @@ static int create(struct agent *a, const Pvha__GuestSpecIn *in, struct guest **o
 	return 0;
 }
 
-void guests_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
+void guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
 		size_t msglen)
 {
-	static Pvha__GuestInfo infos[MAX_GUESTS];
-	static Pvha__GuestInfo *ptrs[MAX_GUESTS];
-	static char uuids[MAX_GUESTS][PVSTORE_UUID_STR];
+	Pvha__GuestInfo *infos = a->api.guests;
+	Pvha__GuestInfo **ptrs = a->api.guest_ptrs;
+	char (*uuids)[PVSTORE_UUID_STR] = a->api.uuids;
 	struct guest *g = NULL;
 	size_t n = 0;
 
@@ -1100,9 +939,9 @@ void guests_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *re
 		break;
 	case PVHA__API_REQUEST__OP__GUEST_LIST:
 		for (int i = 0; i < MAX_GUESTS; i++) {
-			if (!a->guests->g[i].used)
+			if (!a->g[i].used)
 				continue;
-			fill_info(a, &a->guests->g[i], &infos[n], uuids[n]);
+			fill_info(a, &a->g[i], &infos[n], uuids[n]);
 			ptrs[n] = &infos[n];
 			n++;
 		}
@@ -1140,18 +979,11 @@ void guests_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *re
 	rep->guests = ptrs;
 }
 
-int guests_lookup(struct agent *a, const char *s, uint8_t uuid[16])
+int guests_lookup(struct pvclus_agent *a, const char *s, uint8_t uuid[16])
 {
 	struct guest *g = guests_by_name(a, s);
 	if (!g)
 		return -ENOENT;
 	memcpy(uuid, g->spec.uuid, 16);
 	return 0;
-}
-
-void guests_start_supervision(struct agent *a)
-{
-	static qb_loop_signal_handle h;
-	the_agent = a;
-	qb_loop_signal_add(a->loop, QB_LOOP_HIGH, SIGCHLD, a, on_sigchld, &h);
 }
