@@ -13,8 +13,13 @@
  * the simulator (tests/sim) implements them with fakes and virtual time, and
  * runs many agents in one process.
  *
- * Storage: the agent calls libpvstore on the connection it is given
- * (pvstore.h). The simulator links a fake libpvstore with the same header.
+ * Storage: the agent's every libpvstore call (pvstore.h) runs as a storage
+ * job (ops->storage_submit): its run function on a worker thread of the
+ * embedder (pvhad: a pool of threads over its librados connection), its done
+ * function back on the agent's thread. So no storage call ever blocks the
+ * agent's thread, and a slow or unreachable OSD delays only the jobs that
+ * need it. The simulator links a fake libpvstore with the same header and
+ * runs the jobs at virtual times.
  *
  * Threading: one thread (the embedding program's loop) makes every call, and
  * every op is called from that thread. The agent never blocks on anything
@@ -74,6 +79,24 @@ struct pvclus_vmm_status {
 	char migration_reason[256];
 };
 
+/*
+ * One storage job. The agent fills run, done and its own fields (it embeds
+ * this struct in a larger one), and submits it. run(st, job) is called once,
+ * on a thread that is not the agent's, with the node's storage connection;
+ * it may only call libpvstore and touch the job: it sets job->err (0 or
+ * -errno) and, when it failed, copies pvstore_errmsg() into job->errmsg.
+ * done(job) is then called once on the agent's thread and owns the job.
+ * Jobs of one agent may run in any order and concurrently: a job that must
+ * follow another is submitted from the other's done.
+ */
+struct pvclus_job {
+	int (*run)(struct pvstore *st, struct pvclus_job *job);
+	void (*done)(struct pvclus_job *job);
+	int err;
+	char errmsg[256];
+	const char *what; /* for logs: "fence n2", "persist g1", ... */
+};
+
 enum pvclus_log_level { PVCLUS_LOG_ERROR = 0, PVCLUS_LOG_WARN, PVCLUS_LOG_INFO, PVCLUS_LOG_DEBUG };
 
 struct pvclus_agent_ops {
@@ -95,6 +118,10 @@ struct pvclus_agent_ops {
 	/* Appends to the event log (guest NULL: the cluster's) without blocking;
 	 * a failure is the embedder's to report. */
 	void (*event)(void *ctx, const uint8_t *guest, const char *what, const char *why);
+	/* Runs a storage job (see struct pvclus_job). Returns 0, or -errno when
+	 * it cannot be queued (done is then never called). Without a storage
+	 * connection run gets st == NULL and must fail with -ENOTCONN. */
+	int (*storage_submit)(void *ctx, struct pvclus_job *job);
 	/* Starts this node's VMM for a guest; its pid out. Its end comes back
 	 * through pvclus_agent_child_exited. Returns 0 or -errno. */
 	int (*vmm_spawn)(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid);
