@@ -54,6 +54,7 @@ static struct guest *add(struct pvclus_agent *a, const struct pvstore_guest *spe
 		if (!a->g[i].used) {
 			g = &a->g[i];
 			memset(g, 0, sizeof(*g));
+			g->agent = a; /* the timers' way back to the agent */
 			g->used = true;
 			g->spec_loaded = true;
 			g->spec = *spec;
