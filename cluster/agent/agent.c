@@ -113,20 +113,80 @@ void guest_event(struct pvclus_agent *a, const uint8_t uuid[16], const char *wha
 	a->ops->event(a->ctx, uuid, what, why);
 }
 
+/* ---- storage jobs ---------------------------------------------------------- */
+
+void agent_submit(struct pvclus_agent *a, struct pvclus_job *j)
+{
+	int err = a->ops->storage_submit(a->ctx, j);
+	if (err) {
+		j->err = err;
+		snprintf(j->errmsg, sizeof(j->errmsg), "cannot queue a storage job: %s", strerror(-err));
+		j->done(j);
+	}
+}
+
+void agent_job_fail(struct pvclus_job *j, int err)
+{
+	j->err = err;
+	snprintf(j->errmsg, sizeof(j->errmsg), "%s", err == -ENOTCONN ? "no storage connection" : pvstore_errmsg());
+}
+
 /* ---- the node record ----------------------------------------------------------- */
 
-static int put_node_record(struct pvclus_agent *a)
+struct record_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	struct pvstore_node n;
+	bool retry; /* after an unfence: retry until it is written */
+};
+
+static int record_run(struct pvstore *st, struct pvclus_job *j)
 {
-	struct pvstore_node n = { 0 };
-	snprintf(n.name, sizeof(n.name), "%s", a->cfg.node_name);
-	snprintf(n.addr, sizeof(n.addr), "%s", a->cfg.address);
-	snprintf(n.incarnation, sizeof(n.incarnation), "%s", a->cfg.incarnation);
-	n.mem_bytes = a->cfg.mem_offered;
-	n.cpus = a->cfg.cpus_offered;
-	int err = pvstore_node_put(a->st, &n);
+	struct record_job *r = (struct record_job *)j;
+	int err = st ? pvstore_node_put(st, &r->n) : -ENOTCONN;
 	if (err)
-		alog_err(a, err, "storage: writing node record: %s", pvstore_errmsg());
+		agent_job_fail(j, err);
 	return err;
+}
+
+static void storage_retry(void *data);
+
+static void record_done(struct pvclus_job *j)
+{
+	struct record_job *r = (struct record_job *)j;
+	struct pvclus_agent *a = r->a;
+	if (j->err)
+		alog_err(a, j->err, "storage: writing node record: %s", j->errmsg);
+	agent_set_storage_ok(a, j->err == 0);
+	if (r->retry && j->err) {
+		if (++a->storage_tries < STORAGE_RETRIES) {
+			agent_timer(a, STORAGE_RETRY_MS, storage_retry, a, &a->storage_timer);
+			a->storage_timer_armed = true;
+		} else {
+			alog_warn(a, "storage: still not usable %d ms after this node's fence was lifted",
+				  STORAGE_RETRY_MS * STORAGE_RETRIES);
+		}
+	}
+	free(r);
+}
+
+/* Writes this node's record (a job): the storage is usable when it lands. */
+static void put_node_record(struct pvclus_agent *a, bool retry)
+{
+	struct record_job *r = calloc(1, sizeof(*r));
+	if (!r) {
+		alog_err(a, -ENOMEM, "storage: writing node record");
+		return;
+	}
+	r->j = (struct pvclus_job){ .run = record_run, .done = record_done, .what = "node record" };
+	r->a = a;
+	r->retry = retry;
+	snprintf(r->n.name, sizeof(r->n.name), "%s", a->cfg.node_name);
+	snprintf(r->n.addr, sizeof(r->n.addr), "%s", a->cfg.address);
+	snprintf(r->n.incarnation, sizeof(r->n.incarnation), "%s", a->cfg.incarnation);
+	r->n.mem_bytes = a->cfg.mem_offered;
+	r->n.cpus = a->cfg.cpus_offered;
+	agent_submit(a, &r->j);
 }
 
 void agent_set_storage_ok(struct pvclus_agent *a, bool ok)
@@ -146,14 +206,7 @@ static void storage_retry(void *data)
 	struct pvclus_agent *a = data;
 	a->storage_timer = 0;
 	a->storage_timer_armed = false;
-	agent_set_storage_ok(a, a->st && put_node_record(a) == 0);
-	if (!a->storage_ok && ++a->storage_tries < STORAGE_RETRIES) {
-		agent_timer(a, STORAGE_RETRY_MS, storage_retry, a, &a->storage_timer);
-		a->storage_timer_armed = true;
-	} else if (!a->storage_ok) {
-		alog_warn(a, "storage: still not usable %d ms after this node's fence was lifted",
-			  STORAGE_RETRY_MS * STORAGE_RETRIES);
-	}
+	put_node_record(a, true);
 }
 
 void agent_storage_ready(struct pvclus_agent *a)
@@ -438,61 +491,107 @@ static void fill_status(struct pvclus_agent *a, Pvha__ClusterStatus *s)
 	s->nodes = a->api.info_ptrs;
 }
 
-static void api_events(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
-		       size_t msglen)
+struct events_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	void *token;
+	bool per_guest;
+	uint8_t guest[16];
+	uint64_t after;
+	size_t max, n;
+	struct pvstore_event evs[];
+};
+
+static int events_run(struct pvstore *st, struct pvclus_job *j)
 {
-	size_t max = req->max ? req->max : 100, n = 0;
+	struct events_job *e = (struct events_job *)j;
+	int err = st ? pvstore_event_list(st, e->per_guest ? e->guest : NULL, e->after, e->evs, e->max, &e->n)
+		     : -ENOTCONN;
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void events_done(struct pvclus_job *j)
+{
+	struct events_job *e = (struct events_job *)j;
+	struct pvclus_agent *a = e->a;
+	Pvha__ApiReply rep = PVHA__API_REPLY__INIT;
+	char msg[300] = "";
+	if (j->err) {
+		rep.error = j->err;
+		snprintf(msg, sizeof(msg), "reading the event log: %s", j->errmsg);
+	}
+	for (size_t i = 0; !j->err && i < e->n; i++) {
+		Pvha__EventInfo *ei = &a->api.einfo[i];
+		pvha__event_info__init(ei);
+		ei->seq = e->evs[i].seq;
+		ei->time_ms = e->evs[i].time_ms;
+		ei->node = e->evs[i].node;
+		ei->what = e->evs[i].what;
+		ei->why = e->evs[i].why;
+		a->api.eptrs[i] = ei;
+	}
+	if (!j->err) {
+		rep.n_events = e->n;
+		rep.events = a->api.eptrs;
+	}
+	a->ops->api_reply(a->ctx, e->token, &rep, msg);
+	free(e);
+}
+
+static int api_events(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep,
+		      char *msg, size_t msglen)
+{
+	size_t max = req->max ? req->max : 100;
 	if (max > 1000)
 		max = 1000;
 	if (!a->st) {
 		rep->error = -ENOTCONN;
 		snprintf(msg, msglen, "this node has no storage connection");
-		return;
+		return 0;
 	}
 	struct guest *g = NULL;
 	bool per_guest = req->guest && req->guest[0];
 	if (per_guest && !(g = guests_by_name(a, req->guest))) {
 		rep->error = -ENOENT;
 		snprintf(msg, msglen, "no guest '%s'", req->guest);
-		return;
+		return 0;
 	}
-	int err = pvstore_event_list(a->st, g ? g->spec.uuid : NULL, req->after, a->api.evs, max, &n);
-	if (err) {
-		rep->error = err;
-		snprintf(msg, msglen, "reading the event log: %s", pvstore_errmsg());
-		return;
+	struct events_job *e = calloc(1, sizeof(*e) + max * sizeof(e->evs[0]));
+	if (!e) {
+		rep->error = -ENOMEM;
+		snprintf(msg, msglen, "reading the event log: out of memory");
+		return 0;
 	}
-	for (size_t i = 0; i < n; i++) {
-		Pvha__EventInfo *e = &a->api.einfo[i];
-		pvha__event_info__init(e);
-		e->seq = a->api.evs[i].seq;
-		e->time_ms = a->api.evs[i].time_ms;
-		e->node = a->api.evs[i].node;
-		e->what = a->api.evs[i].what;
-		e->why = a->api.evs[i].why;
-		a->api.eptrs[i] = e;
-	}
-	rep->n_events = n;
-	rep->events = a->api.eptrs;
+	e->j = (struct pvclus_job){ .run = events_run, .done = events_done, .what = "event list" };
+	e->a = a;
+	e->token = token;
+	e->per_guest = g != NULL;
+	if (g)
+		memcpy(e->guest, g->spec.uuid, 16);
+	e->after = req->after;
+	e->max = max;
+	agent_submit(a, &e->j);
+	return -EINPROGRESS;
 }
 
-void pvclus_agent_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
-		      size_t msglen)
+int pvclus_agent_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep,
+		     char *msg, size_t msglen)
 {
 	if (req->version != 1) {
 		rep->error = -EPROTO;
 		snprintf(msg, msglen, "API version %u not supported (1)", req->version);
-		return;
+		return 0;
 	}
 	switch (req->op) {
 	case PVHA__API_REQUEST__OP__CLUSTER_STATUS:
 	case PVHA__API_REQUEST__OP__NODE_LIST:
 		fill_status(a, &a->api.status);
 		rep->status = &a->api.status;
-		return;
+		return 0;
 	case PVHA__API_REQUEST__OP__EVENTS:
-		api_events(a, req, rep, msg, msglen);
-		return;
+		return api_events(a, req, token, rep, msg, msglen);
 	case PVHA__API_REQUEST__OP__GUEST_CREATE:
 	case PVHA__API_REQUEST__OP__GUEST_LIST:
 	case PVHA__API_REQUEST__OP__GUEST_SHOW:
@@ -500,17 +599,16 @@ void pvclus_agent_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha_
 	case PVHA__API_REQUEST__OP__GUEST_STOP:
 	case PVHA__API_REQUEST__OP__GUEST_DELETE:
 	case PVHA__API_REQUEST__OP__GUEST_SET:
-		guests_api(a, req, rep, msg, msglen);
-		return;
+		return guests_api(a, req, token, rep, msg, msglen);
 	case PVHA__API_REQUEST__OP__NODE_DRAIN:
 	case PVHA__API_REQUEST__OP__NODE_RESUME:
 	case PVHA__API_REQUEST__OP__GUEST_MIGRATE:
 	case PVHA__API_REQUEST__OP__CLUSTER_REBALANCE:
-		agent_migrate_api(a, req, rep, msg, msglen);
-		return;
+		return agent_migrate_api(a, req, token, rep, msg, msglen);
 	default:
 		rep->error = -EINVAL;
 		snprintf(msg, msglen, "unknown operation %d", req->op);
+		return 0;
 	}
 }
 
@@ -542,8 +640,11 @@ int pvclus_agent_create(const struct pvclus_agent_config *cfg, const struct pvcl
 
 int pvclus_agent_start(struct pvclus_agent *a)
 {
-	if (a->st && put_node_record(a) == 0)
-		a->storage_ok = true;
+	/* Connected: usable until the record's write (or any later use) says
+	 * otherwise, so that this node's first hellos do not say it is not. */
+	a->storage_ok = a->st != NULL;
+	if (a->st)
+		put_node_record(a, false);
 	else
 		alog_warn(a, "running without storage: guests cannot run on this node");
 	agent_sched_init(a);

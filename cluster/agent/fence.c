@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -21,6 +22,65 @@
 #define FENCE_RETRY_MS 2000
 
 static void step(struct fence_op *op);
+static void retry_later(struct fence_op *op);
+
+/* The storage half of a fence (a storage job): the node's record for its
+ * address when no hello gave it, then the blocklist. */
+struct fence_job {
+	struct pvclus_job j;
+	struct fence_op *op;
+	char node_name[64];
+	char addr[64];
+};
+
+static int fence_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct fence_job *f = (struct fence_job *)j;
+	int err = st ? 0 : -ENOTCONN;
+	if (!err && !f->addr[0]) {
+		struct pvstore_node rec;
+		err = pvstore_node_get(st, f->node_name, &rec);
+		if (!err && !rec.addr[0])
+			err = -ENOENT;
+		if (err) {
+			j->err = err;
+			snprintf(j->errmsg, sizeof(j->errmsg), "its address is unknown (no hello; node record: %s)",
+				 err == -ENOENT ? "none" : pvstore_errmsg());
+			return err;
+		}
+		snprintf(f->addr, sizeof(f->addr), "%s", rec.addr);
+	}
+	if (!err)
+		err = pvstore_fence(st, f->addr, FENCE_EXPIRE_S);
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void fence_done(struct pvclus_job *j)
+{
+	struct fence_job *f = (struct fence_job *)j;
+	struct fence_op *op = f->op;
+	struct pvclus_agent *a = op->agent;
+	const char *name = agent_node_name(a, op->node);
+	op->job = false;
+	if (f->addr[0])
+		snprintf(op->addr, sizeof(op->addr), "%s", f->addr);
+	if (!op->active) {
+		free(f);
+		return;
+	}
+	if (j->err) {
+		cluster_event(a, "fence-failed", "node %s (%s): blocklist: %s; retrying", name,
+			      op->addr[0] ? op->addr : "?", j->errmsg);
+		retry_later(op);
+	} else {
+		op->blocklisted = true;
+		cluster_event(a, "fenced", "node %s: blocklisted %s at the storage", name, op->addr);
+		step(op);
+	}
+	free(f);
+}
 
 static void on_retry(void *data)
 {
@@ -66,15 +126,20 @@ static void step(struct fence_op *op)
 		return;
 	}
 	if (!op->blocklisted) {
-		int err = a->st ? pvstore_fence(a->st, op->addr, FENCE_EXPIRE_S) : -ENOTCONN;
-		if (err) {
-			cluster_event(a, "fence-failed", "node %s (%s): blocklist: %s; retrying", name, op->addr,
-				      a->st ? pvstore_errmsg() : "no storage");
+		if (op->job)
+			return; /* its done steps on */
+		struct fence_job *f = calloc(1, sizeof(*f));
+		if (!f) {
 			retry_later(op);
 			return;
 		}
-		op->blocklisted = true;
-		cluster_event(a, "fenced", "node %s: blocklisted %s at the storage", name, op->addr);
+		f->j = (struct pvclus_job){ .run = fence_run, .done = fence_done, .what = "fence" };
+		f->op = op;
+		snprintf(f->node_name, sizeof(f->node_name), "%s", name);
+		snprintf(f->addr, sizeof(f->addr), "%s", op->addr);
+		op->job = true;
+		agent_submit(a, &f->j);
+		return;
 	}
 	if (!a->cfg.fence_power) {
 		confirmed(a, op);
@@ -103,22 +168,13 @@ void agent_fence(struct pvclus_agent *a, uint32_t node)
 	struct fence_op *op = i < 0 ? NULL : &a->fences[i];
 	if (!op || op->active)
 		return;
+	if (op->job)
+		return; /* a storage job of an earlier fence of it is still out */
 	struct peer *p = agent_peer(a, node);
-	char addr[64] = "";
-	if (p && p->addr[0])
-		snprintf(addr, sizeof(addr), "%s", p->addr);
-	if (!addr[0] && a->st) {
-		struct pvstore_node rec;
-		if (pvstore_node_get(a->st, agent_node_name(a, node), &rec) == 0)
-			snprintf(addr, sizeof(addr), "%s", rec.addr);
-	}
-	if (!addr[0]) {
-		cluster_event(a, "fence-failed", "node %s: its address is unknown (no hello, no node record)",
-			      agent_node_name(a, node));
-		return;
-	}
 	*op = (struct fence_op){ .active = true, .node = node, .agent = a };
-	snprintf(op->addr, sizeof(op->addr), "%s", addr);
+	/* "" : the fence job reads it from the node's record */
+	if (p && p->addr[0])
+		snprintf(op->addr, sizeof(op->addr), "%s", p->addr);
 	step(op);
 }
 

@@ -54,7 +54,7 @@ static struct guest *add(struct pvclus_agent *a, const struct pvstore_guest *spe
 		if (!a->g[i].used) {
 			g = &a->g[i];
 			memset(g, 0, sizeof(*g));
-			g->agent = a; /* the timers' way back to the agent */
+			g->agent = a;
 			g->used = true;
 			g->spec_loaded = true;
 			g->spec = *spec;
@@ -65,66 +65,138 @@ static struct guest *add(struct pvclus_agent *a, const struct pvstore_guest *spe
 	return NULL;
 }
 
-/* Reads a guest's spec from the registry into the table. When the registry
- * is out of reach (this node is fenced, say), the guest is still tabled by
- * its uuid, and its spec read later (guests_refresh). */
-static struct guest *load(struct pvclus_agent *a, const uint8_t uuid[16])
-{
+/* ---- reading specs (storage jobs) ------------------------------------------- */
+
+struct load_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	uint8_t uuid[16];
 	struct pvstore_guest spec;
-	struct guest *g = guests_find(a, uuid);
-	int err = a->st ? pvstore_guest_read(a->st, uuid, &spec) : -ENOTCONN;
-	if (err == 0) {
-		if (g) {
-			g->spec = spec;
-			g->spec_loaded = true;
-			return g;
+};
+
+static int load_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct load_job *l = (struct load_job *)j;
+	int err = st ? pvstore_guest_read(st, l->uuid, &l->spec) : -ENOTCONN;
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void load_done(struct pvclus_job *j)
+{
+	struct load_job *l = (struct load_job *)j;
+	struct pvclus_agent *a = l->a;
+	struct guest *g = guests_find(a, l->uuid);
+	if (g)
+		g->loading = false;
+	if (!g) {
+		/* deleted meanwhile: nothing to fill */
+	} else if (!j->err) {
+		g->spec = l->spec;
+		g->spec_loaded = true;
+		if (agent_leads(a))
+			agent_sched_kick(a); /* it may wait for a node, which needs its spec */
+	} else if (j->err == -ENOENT) {
+		if (!g->spec_loaded && g->ha.state == PVCLUS_HA_STOPPED && !g->ha.want_running) {
+			alog_info(a, "guest %s: not in the registry: forgotten", g->spec.name);
+			agent_migrate_forget(a, g);
+			g->used = false;
 		}
-		return add(a, &spec);
+	} else {
+		alog_warn(a, "guest %s: cannot read its spec yet: %s", g->spec.name, j->errmsg);
 	}
-	if (err == -ENOENT)
-		return NULL;
-	char u[PVSTORE_UUID_STR];
-	pvstore_uuid_format(uuid, u);
-	alog_warn(a, "guest %s: cannot read its spec yet: %s", u, pvstore_errmsg());
-	if (g)
-		return g;
-	memset(&spec, 0, sizeof(spec));
-	memcpy(spec.uuid, uuid, 16);
-	snprintf(spec.name, sizeof(spec.name), "%s", u);
-	g = add(a, &spec);
-	if (g)
+	free(l);
+}
+
+/* Tables a guest by its uuid (and name, when known) and reads its spec from
+ * the registry (a storage job: the spec is there once it is done). When the
+ * registry is out of reach (this node is fenced, say), the guest stays
+ * tabled by its uuid, and its spec is read later (guests_refresh). */
+static struct guest *load(struct pvclus_agent *a, const uint8_t uuid[16], const char *name)
+{
+	struct guest *g = guests_find(a, uuid);
+	if (!g) {
+		struct pvstore_guest spec;
+		memset(&spec, 0, sizeof(spec));
+		memcpy(spec.uuid, uuid, 16);
+		if (name && name[0] && strlen(name) <= PVSTORE_NAME_MAX)
+			snprintf(spec.name, sizeof(spec.name), "%s", name);
+		else
+			pvstore_uuid_format(uuid, spec.name);
+		g = add(a, &spec);
+		if (!g) {
+			alog_err(a, -ENOSPC, "guest %s: the table is full", spec.name);
+			return NULL;
+		}
 		g->spec_loaded = false;
+	}
+	if (g->loading)
+		return g;
+	struct load_job *l = calloc(1, sizeof(*l));
+	if (!l)
+		return g;
+	l->j = (struct pvclus_job){ .run = load_run, .done = load_done, .what = "guest spec" };
+	l->a = a;
+	memcpy(l->uuid, uuid, 16);
+	g->loading = true;
+	agent_submit(a, &l->j);
 	return g;
+}
+
+struct list_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	struct pvstore_guest_entry *list;
+	size_t n;
+};
+
+static int list_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct list_job *l = (struct list_job *)j;
+	int err = st ? pvstore_guest_list(st, &l->list, &l->n) : -ENOTCONN;
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void list_done(struct pvclus_job *j)
+{
+	struct list_job *l = (struct list_job *)j;
+	if (j->err)
+		alog_warn(l->a, "guests: the registry could not be read: %s", j->errmsg);
+	for (size_t i = 0; !j->err && i < l->n; i++)
+		if (!guests_find(l->a, l->list[i].uuid))
+			load(l->a, l->list[i].uuid, l->list[i].name);
+	free(l->list);
+	free(l);
+}
+
+/* Tables every guest of the registry that is not yet (a storage job). */
+static void load_registry(struct pvclus_agent *a)
+{
+	struct list_job *l = calloc(1, sizeof(*l));
+	if (!l)
+		return;
+	l->j = (struct pvclus_job){ .run = list_run, .done = list_done, .what = "guest list" };
+	l->a = a;
+	agent_submit(a, &l->j);
 }
 
 void guests_refresh(struct pvclus_agent *a)
 {
-	struct pvstore_guest_entry *list = NULL;
-	size_t n = 0;
 	for (int i = 0; i < MAX_GUESTS; i++)
 		if (a->g[i].used && !a->g[i].spec_loaded)
-			load(a, a->g[i].spec.uuid);
-	if (a->st && pvstore_guest_list(a->st, &list, &n) == 0) {
-		for (size_t i = 0; i < n; i++)
-			if (!guests_find(a, list[i].uuid))
-				load(a, list[i].uuid);
-		free(list);
-	}
+			load(a, a->g[i].spec.uuid, NULL);
+	load_registry(a);
 }
 
 int guests_init(struct pvclus_agent *a)
 {
-	struct pvstore_guest_entry *list = NULL;
-	size_t n = 0;
 	if (!a->st)
 		return -ENOTCONN;
-	int err = pvstore_guest_list(a->st, &list, &n);
-	if (!err) {
-		for (size_t i = 0; i < n; i++)
-			load(a, list[i].uuid);
-		free(list);
-	}
-	return err;
+	load_registry(a);
+	return 0;
 }
 
 size_t guests_running_here(struct pvclus_agent *a, ProtobufCBinaryData *out, size_t max)
@@ -162,43 +234,224 @@ void guests_send_event(struct pvclus_agent *a, const uint8_t uuid[16], enum pvcl
 
 /* ---- this node's VMMs ---------------------------------------------------- */
 
-/* Makes the owner lock free for a new start on this node: a lock with our
- * cookie whose holder is not a VMM of ours that lives is a dead VMM's; fence
- * that exact client, then break it. `fenced_addr` (a fenced node's address,
- * or NULL) covers locks of a fenced node (recovery). */
-static int clear_lock(struct pvclus_agent *a, struct guest *g, const char *fenced_addr)
+/* What clearing a guest's owner lock needs of the agent's state, copied for
+ * the storage worker. */
+struct lock_ctx {
+	uint8_t uuid[16];
+	char name[PVSTORE_NAME_MAX + 1];
+	char fenced_addr[64];             /* "" or a fenced node's address (recovery) */
+	char incarnation[64];             /* this boot's */
+	char live[PVCLUS_MAX_NODES][64];  /* the current incarnation of every node that said hello */
+	size_t nlive;
+	char note[300];                   /* what it did, for the log */
+};
+
+static void lock_ctx_fill(struct pvclus_agent *a, const struct guest *g, const char *fenced_addr,
+			  struct lock_ctx *c)
+{
+	memcpy(c->uuid, g->spec.uuid, 16);
+	snprintf(c->name, sizeof(c->name), "%s", g->spec.name);
+	snprintf(c->fenced_addr, sizeof(c->fenced_addr), "%s", fenced_addr ? fenced_addr : "");
+	snprintf(c->incarnation, sizeof(c->incarnation), "%s", a->cfg.incarnation);
+	c->nlive = 0;
+	for (int i = 0; i < a->nnodes; i++)
+		if (a->peers[i].hello)
+			snprintf(c->live[c->nlive++], sizeof(c->live[0]), "%s", a->peers[i].incarnation);
+}
+
+/* (On a storage worker.) Makes the owner lock free for a new start on this
+ * node: a lock with our cookie whose holder is not a VMM of ours that lives
+ * is a dead VMM's; fence that exact client, then break it. A fenced node's
+ * address (recovery) covers locks of a fenced node. Returns 0 or -errno. */
+static int clear_lock_run(struct pvstore *st, struct lock_ctx *c, struct pvclus_job *j)
 {
 	struct pvstore_lock_holder h;
-	int err = pvstore_lock_holder(a->st, g->spec.uuid, &h);
+	int err = pvstore_lock_holder(st, c->uuid, &h);
 	if (err == -ENOENT)
 		return 0;
 	if (err)
-		return err;
-	if (fenced_addr)
-		return pvstore_fence_and_break(a->st, fenced_addr, FENCE_EXPIRE_S, g->spec.uuid, NULL);
-	if (strcmp(h.cookie, a->cfg.incarnation) != 0) {
+		goto fail;
+	if (c->fenced_addr[0]) {
+		err = pvstore_fence_and_break(st, c->fenced_addr, FENCE_EXPIRE_S, c->uuid, NULL);
+		goto out;
+	}
+	size_t o = 0;
+	if (strcmp(h.cookie, c->incarnation) != 0) {
 		/* Another boot's: if that boot is some member's current one, the guest
 		 * runs there. If it is nobody's, the host rebooted or is gone: fencing
 		 * the holder's exact client keeps any write of it out, then it may go. */
-		for (int i = 0; i < a->nnodes; i++)
-			if (a->peers[i].hello && !strcmp(a->peers[i].incarnation, h.cookie))
+		for (size_t i = 0; i < c->nlive; i++) {
+			if (!strcmp(c->live[i], h.cookie)) {
+				j->err = -EBUSY;
+				snprintf(j->errmsg, sizeof(j->errmsg), "the owner lock is held by a live boot (%s)",
+					 h.cookie);
 				return -EBUSY;
-		alog_info(a, "guest %s: lock of a past boot (%s) taken over", g->spec.name, h.cookie);
+			}
+		}
+		o = (size_t)snprintf(c->note, sizeof(c->note), "lock of a past boot (%.64s) taken over; ", h.cookie);
 	}
 	const char *addr = h.addr;
 	if (!strncmp(addr, "v1:", 3) || !strncmp(addr, "v2:", 3))
 		addr += 3;
-	alog_info(a, "guest %s: breaking the lock of a dead VMM (%s)", g->spec.name, addr);
-	return pvstore_fence_and_break(a->st, addr, FENCE_EXPIRE_S, g->spec.uuid, h.cookie);
+	if (o < sizeof(c->note))
+		snprintf(c->note + o, sizeof(c->note) - o, "broke the lock of a dead VMM (%.80s)", addr);
+	err = pvstore_fence_and_break(st, addr, FENCE_EXPIRE_S, c->uuid, h.cookie);
+out:
+	if (!err)
+		return 0;
+fail:
+	agent_job_fail(j, err);
+	return err;
+}
+
+/* Frees the owner lock (RELEASE_LOCK, or after this node killed its VMM),
+ * then, with send_stopped, reports the guest stopped here. */
+struct release_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	bool send_stopped;
+	struct lock_ctx lc;
+};
+
+static int release_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct release_job *r = (struct release_job *)j;
+	if (!st) {
+		agent_job_fail(j, -ENOTCONN);
+		return -ENOTCONN;
+	}
+	return clear_lock_run(st, &r->lc, j);
+}
+
+static void release_done(struct pvclus_job *j)
+{
+	struct release_job *r = (struct release_job *)j;
+	struct pvclus_agent *a = r->a;
+	if (r->lc.note[0])
+		alog_info(a, "guest %s: %s", r->lc.name, r->lc.note);
+	if (j->err)
+		alog_warn(a, "guest %s: clearing its owner lock: %s", r->lc.name, j->errmsg);
+	if (r->send_stopped)
+		guests_send_event(a, r->lc.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+	free(r);
+}
+
+static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stopped)
+{
+	struct release_job *r = calloc(1, sizeof(*r));
+	if (!r) {
+		alog_err(a, -ENOMEM, "guest %s: clearing its owner lock", g->spec.name);
+		if (send_stopped)
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+		return;
+	}
+	r->j = (struct pvclus_job){ .run = release_run, .done = release_done, .what = "release lock" };
+	r->a = a;
+	r->send_stopped = send_stopped;
+	lock_ctx_fill(a, g, NULL, &r->lc);
+	agent_submit(a, &r->j);
+}
+
+/* A start here (START or RECOVER): the spec if it is not read yet, the
+ * owner lock cleared, the image read unless cached (a storage job), then the
+ * VMM spawned on the agent's thread. */
+struct start_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	bool read_spec;
+	struct pvstore_guest spec;
+	bool fetch_image;
+	void *image;
+	size_t image_len;
+	struct lock_ctx lc;
+};
+
+static int start_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct start_job *sj = (struct start_job *)j;
+	int err = st ? 0 : -ENOTCONN;
+	if (!err && sj->read_spec)
+		err = pvstore_guest_read(st, sj->lc.uuid, &sj->spec);
+	if (err) {
+		agent_job_fail(j, err);
+		return err;
+	}
+	err = clear_lock_run(st, &sj->lc, j);
+	if (err)
+		return err;
+	if (sj->fetch_image) {
+		err = pvstore_image_get(st, sj->spec.image_sha256, &sj->image, &sj->image_len);
+		if (err) {
+			agent_job_fail(j, err);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void start_done(struct pvclus_job *j)
+{
+	struct start_job *sj = (struct start_job *)j;
+	struct pvclus_agent *a = sj->a;
+	struct guest *g = guests_find(a, sj->lc.uuid);
+	if (!g)
+		goto out;
+	g->start_job = false;
+	if (sj->read_spec && !j->err) {
+		g->spec = sj->spec;
+		g->spec_loaded = true;
+	}
+	if (g->start_cancelled) {
+		g->start_cancelled = false;
+		goto out;
+	}
+	bool still = g->ha.owner == a->local && g->pid <= 0 &&
+		     (g->ha.state == PVCLUS_HA_STARTING || g->ha.state == PVCLUS_HA_RECOVERING);
+	if (!still)
+		goto out;
+	if (sj->lc.note[0])
+		alog_info(a, "guest %s: %s", g->spec.name, sj->lc.note);
+	int err = j->err;
+	if (!err)
+		err = guests_spawn_vmm(a, g, NULL, sj->image, sj->image_len);
+	if (err) {
+		alog_err(a, err, "guest %s: start%s%s", g->spec.name, j->err ? ": " : "", j->err ? j->errmsg : "");
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, err, 0);
+	}
+out:
+	free(sj->image);
+	free(sj);
+}
+
+static void start_here(struct pvclus_agent *a, struct guest *g, const char *fenced_addr)
+{
+	struct start_job *sj = calloc(1, sizeof(*sj));
+	if (!sj) {
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, -ENOMEM, 0);
+		return;
+	}
+	sj->j = (struct pvclus_job){ .run = start_run, .done = start_done, .what = "start" };
+	sj->a = a;
+	sj->read_spec = !g->spec_loaded;
+	if (g->spec_loaded)
+		sj->spec = g->spec;
+	sj->fetch_image = sj->read_spec || !a->ops->image_cached(a->ctx, g->spec.image_sha256);
+	lock_ctx_fill(a, g, fenced_addr, &sj->lc);
+	g->start_job = true;
+	g->start_cancelled = false;
+	agent_submit(a, &sj->j);
 }
 
 static void start_check(void *data);
 
-int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incoming)
+int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incoming, const void *image,
+		     size_t image_len)
 {
 	struct pvclus_vmm_start vs = {
 		.name = g->spec.name,
 		.image_sha256 = g->spec.image_sha256,
+		.image = image,
+		.image_len = image_len,
 		.mem_size = g->spec.mem_size,
 		.disk_size = g->spec.disk_size,
 		.cmdline = g->spec.cmdline,
@@ -247,7 +500,10 @@ static void start_check(void *data)
 static void stop_vmm(struct pvclus_agent *a, struct guest *g, bool force)
 {
 	if (g->pid <= 0) {
-		/* Nothing runs here: say so, so that the record moves on. */
+		/* Nothing runs here: say so, so that the record moves on (and a
+		 * start whose storage work is still running spawns nothing). */
+		if (g->start_job)
+			g->start_cancelled = true;
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
 		return;
 	}
@@ -265,8 +521,9 @@ static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 		return;
 	if (g->stopping) {
 		if (code != 0 && code != 1 && code != 5)
-			clear_lock(a, g, NULL); /* killed: its lock is a dead client's */
-		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+			release_lock(a, g, true); /* killed: its lock is a dead client's; then STOPPED */
+		else
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
 	} else if (!g->start_reported) {
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false,
 			   code == 8 ? -EBUSY : -EIO, 0);
@@ -295,7 +552,7 @@ void pvclus_agent_adopt(struct pvclus_agent *a, const uint8_t uuid[16], pid_t pi
 {
 	struct guest *g = guests_find(a, uuid);
 	if (!g)
-		g = load(a, uuid);
+		g = load(a, uuid, NULL);
 	if (!g)
 		return;
 	g->pid = pid;
@@ -336,46 +593,177 @@ void guests_leader_takeover(struct pvclus_agent *a)
 	}
 }
 
-void guests_unfence(struct pvclus_agent *a, uint32_t node)
+struct unfence_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	uint32_t node;
+	char addr[64];
+};
+
+static int unfence_run(struct pvstore *st, struct pvclus_job *j)
 {
-	struct peer *p = agent_peer(a, node);
-	if (!p || !(p->fenced || p->storage_bad) || !p->addr[0] || !a->st)
-		return;
-	int err = pvstore_blocklist_remove(a->st, p->addr);
+	struct unfence_job *u = (struct unfence_job *)j;
+	int err = st ? pvstore_blocklist_remove(st, u->addr) : -ENOTCONN;
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void unfence_done(struct pvclus_job *j)
+{
+	struct unfence_job *u = (struct unfence_job *)j;
+	struct pvclus_agent *a = u->a;
+	struct peer *p = agent_peer(a, u->node);
+	const char *name = agent_node_name(a, u->node);
+	int err = j->err;
+	if (!p || !p->unfencing)
+		goto out; /* it left meanwhile (its membership reset it) */
+	p->unfencing = false;
 	if (err == -ENOENT && !p->fenced) {
 		/* not blocklisted: its storage trouble is its own (network, keys) */
-		alog_debug(a, "node %s cannot reach the storage but is not blocklisted", agent_node_name(a, node));
-		return;
+		alog_debug(a, "node %s cannot reach the storage but is not blocklisted", name);
+		goto out;
 	}
 	if (err && err != -ENOENT) {
-		cluster_event(a, "unfence-failed", "node %s (%s): %s", agent_node_name(a, node), p->addr,
-			      pvstore_errmsg());
-		return;
+		cluster_event(a, "unfence-failed", "node %s (%s): %s", name, u->addr, j->errmsg);
+		goto out;
 	}
-	cluster_event(a, "unfenced", "node %s came back running no guest: %s may use the storage again",
-		      agent_node_name(a, node), p->addr);
+	if (!agent_leads(a))
+		goto out; /* whoever leads now lifts it again */
+	cluster_event(a, "unfenced", "node %s came back running no guest: %s may use the storage again", name,
+		      u->addr);
 	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
 	Pvha__NodeFenced nf = PVHA__NODE_FENCED__INIT;
-	nf.nodeid = node;
-	nf.addr = p->addr;
+	nf.nodeid = u->node;
+	nf.addr = u->addr;
 	nf.unfenced = true;
 	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
 	msg.node_fenced = &nf;
 	if (agent_send(a, &msg) == 0)
-		p->unfencing = true;
+		p->unfencing = true; /* until the message is delivered */
+out:
+	free(u);
 }
 
+void guests_unfence(struct pvclus_agent *a, uint32_t node)
+{
+	struct peer *p = agent_peer(a, node);
+	if (!p || !(p->fenced || p->storage_bad) || !p->addr[0] || !a->st || p->unfencing)
+		return;
+	struct unfence_job *u = calloc(1, sizeof(*u));
+	if (!u)
+		return;
+	u->j = (struct pvclus_job){ .run = unfence_run, .done = unfence_done, .what = "unfence" };
+	u->a = a;
+	u->node = node;
+	snprintf(u->addr, sizeof(u->addr), "%s", p->addr);
+	p->unfencing = true; /* one lifting at a time */
+	agent_submit(a, &u->j);
+}
+
+struct persist_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	uint8_t uuid[16];
+	enum pvstore_desired want;
+};
+
+static int persist_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct persist_job *p = (struct persist_job *)j;
+	int err = st ? -ECANCELED : -ENOTCONN;
+	for (int tries = 0; tries < 3 && err == -ECANCELED; tries++) {
+		struct pvstore_guest cur;
+		err = pvstore_guest_read(st, p->uuid, &cur);
+		if (err || cur.desired == p->want)
+			break;
+		cur.desired = p->want;
+		err = pvstore_guest_update(st, &cur);
+	}
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void persist(struct pvclus_agent *a, struct guest *g);
+
+static void persist_done(struct pvclus_job *j)
+{
+	struct persist_job *p = (struct persist_job *)j;
+	struct pvclus_agent *a = p->a;
+	struct guest *g = guests_find(a, p->uuid);
+	if (g) {
+		g->persisting = false;
+		if (!j->err)
+			g->spec.desired = p->want;
+		else
+			alog_warn(a, "guest %s: writing its desired state: %s", g->spec.name, j->errmsg);
+		if (g->persist_again) {
+			g->persist_again = false;
+			persist(a, g);
+		}
+	}
+	free(p);
+}
+
+/* Writes the desired state to the registry (a storage job; one at a time per
+ * guest, the latest wins). */
 static void persist(struct pvclus_agent *a, struct guest *g)
 {
 	enum pvstore_desired want = g->ha.want_running ? PVSTORE_DESIRED_RUNNING : PVSTORE_DESIRED_STOPPED;
-	for (int tries = 0; tries < 3 && g->spec.desired != want; tries++) {
-		struct pvstore_guest cur;
-		if (pvstore_guest_read(a->st, g->spec.uuid, &cur) != 0)
-			return;
-		cur.desired = want;
-		if (pvstore_guest_update(a->st, &cur) == 0)
-			g->spec = cur;
+	if (g->persisting) {
+		g->persist_again = true;
+		return;
 	}
+	if (g->spec_loaded && g->spec.desired == want)
+		return;
+	struct persist_job *p = calloc(1, sizeof(*p));
+	if (!p)
+		return;
+	p->j = (struct pvclus_job){ .run = persist_run, .done = persist_done, .what = "persist" };
+	p->a = a;
+	memcpy(p->uuid, g->spec.uuid, 16);
+	p->want = want;
+	g->persisting = true;
+	agent_submit(a, &p->j);
+}
+
+struct delete_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	uint8_t uuid[16];
+	char name[PVSTORE_NAME_MAX + 1];
+};
+
+static int delete_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct delete_job *d = (struct delete_job *)j;
+	int err = st ? pvstore_disk_delete(st, d->uuid) : -ENOTCONN;
+	if (!err || err == -ENOENT)
+		err = pvstore_guest_delete(st, d->uuid, 0);
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void delete_done(struct pvclus_job *j)
+{
+	struct delete_job *d = (struct delete_job *)j;
+	if (j->err)
+		alog_warn(d->a, "guest %s: deleting it from the registry: %s", d->name, j->errmsg);
+	free(d);
+}
+
+static void delete_stored(struct pvclus_agent *a, struct guest *g)
+{
+	struct delete_job *d = calloc(1, sizeof(*d));
+	if (!d)
+		return;
+	d->j = (struct pvclus_job){ .run = delete_run, .done = delete_done, .what = "delete" };
+	d->a = a;
+	memcpy(d->uuid, g->spec.uuid, 16);
+	snprintf(d->name, sizeof(d->name), "%s", g->spec.name);
+	agent_submit(a, &d->j);
 }
 
 static void log_step(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_action *act)
@@ -417,10 +805,8 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 				agent_fence(a, act->node);
 			break;
 		case PVCLUS_HA_ACT_DELETE:
-			if (leader && a->st) {
-				pvstore_disk_delete(a->st, g->spec.uuid);
-				pvstore_guest_delete(a->st, g->spec.uuid, 0);
-			}
+			if (leader && a->st)
+				delete_stored(a, g);
 			agent_migrate_forget(a, g);
 			g->used = false;
 			return;
@@ -433,15 +819,7 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 				struct peer *p = agent_peer(a, act->peer);
 				fenced_addr = p && p->addr[0] ? p->addr : NULL;
 			}
-			if (!g->spec_loaded)
-				load(a, g->spec.uuid);
-			int err = g->spec_loaded ? clear_lock(a, g, fenced_addr) : -EIO;
-			if (!err)
-				err = guests_spawn_vmm(a, g, NULL);
-			if (err) {
-				alog_err(a, err, "guest %s: start", g->spec.name);
-				guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, err, 0);
-			}
+			start_here(a, g, fenced_addr);
 			break;
 		}
 		case PVCLUS_HA_ACT_STOP:
@@ -450,7 +828,7 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 			break;
 		case PVCLUS_HA_ACT_RELEASE_LOCK:
 			if (mine)
-				clear_lock(a, g, NULL);
+				release_lock(a, g, false);
 			break;
 		case PVCLUS_HA_ACT_MIGRATE:
 		case PVCLUS_HA_ACT_ABORT_MIGRATION:
@@ -745,13 +1123,13 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 	switch (msg->body_case) {
 	case PVHA__CLUSTER_MSG__BODY_GUEST_ADD:
 		if (msg->guest_add->uuid.len == 16)
-			load(a, msg->guest_add->uuid.data);
+			load(a, msg->guest_add->uuid.data, msg->guest_add->name);
 		break;
 	case PVHA__CLUSTER_MSG__BODY_GUEST_EVENT: {
 		const Pvha__GuestEvent *e = msg->guest_event;
 		struct guest *g = e->uuid.len == 16 ? guests_find(a, e->uuid.data) : NULL;
 		if (!g && e->uuid.len == 16)
-			g = load(a, e->uuid.data);
+			g = load(a, e->uuid.data, NULL);
 		if (!g || e->type >= PVCLUS_HA_EV_COUNT)
 			break;
 		struct pvclus_ha_event ev = { .type = (enum pvclus_ha_event_type)e->type, .node = e->node,
@@ -801,7 +1179,7 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 				continue;
 			struct guest *g = guests_find(a, r->uuid.data);
 			if (!g)
-				g = load(a, r->uuid.data);
+				g = load(a, r->uuid.data, NULL);
 			if (g)
 				g->ha = h;
 		}
@@ -851,8 +1229,82 @@ static void fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__Guest
 	agent_migrate_fill_info(a, g, gi);
 }
 
-static int create(struct pvclus_agent *a, const Pvha__GuestSpecIn *in, struct guest **out, char *msg,
-		  size_t msglen)
+void guests_reply(struct pvclus_agent *a, void *token, struct guest *g, int err, const char *msg)
+{
+	Pvha__ApiReply rep = PVHA__API_REPLY__INIT;
+	rep.error = err;
+	if (!err && g) {
+		fill_info(a, g, &a->api.guests[0], a->api.uuids[0]);
+		a->api.guest_ptrs[0] = &a->api.guests[0];
+		rep.n_guests = 1;
+		rep.guests = a->api.guest_ptrs;
+	}
+	a->ops->api_reply(a->ctx, token, &rep, msg);
+}
+
+/* Has every agent table the guest (and read its spec). */
+void guests_announce(struct pvclus_agent *a, const struct pvstore_guest *spec)
+{
+	Pvha__ClusterMsg m = PVHA__CLUSTER_MSG__INIT;
+	Pvha__GuestAdd ga = PVHA__GUEST_ADD__INIT;
+	ga.uuid.data = (uint8_t *)spec->uuid;
+	ga.uuid.len = 16;
+	ga.name = (char *)spec->name;
+	m.body_case = PVHA__CLUSTER_MSG__BODY_GUEST_ADD;
+	m.guest_add = &ga;
+	agent_send(a, &m);
+}
+
+/* GUEST_CREATE after its checks: the image, the record, the disk and the
+ * "created" event in RADOS (a storage job), then the guest is tabled,
+ * announced, started when asked, and the request answered. */
+struct create_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	void *token;
+	bool start;
+	struct pvstore_guest spec;
+	char node[64];
+	size_t image_len;
+	uint8_t image[];
+};
+
+static int create_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct create_job *c = (struct create_job *)j;
+	char u[PVSTORE_UUID_STR];
+	int err = st ? pvstore_image_put(st, c->image, c->image_len, c->spec.image_sha256) : -ENOTCONN;
+	if (!err)
+		err = pvstore_guest_check(&c->spec);
+	if (!err)
+		err = pvstore_guest_create(st, &c->spec);
+	if (!err && c->spec.disk_size)
+		err = pvstore_disk_create(st, c->spec.uuid, c->spec.disk_size);
+	if (err) {
+		agent_job_fail(j, err);
+		return err;
+	}
+	pvstore_uuid_format(c->spec.uuid, u);
+	pvstore_event_append(st, c->spec.uuid, c->node, "created", u, NULL);
+	return 0;
+}
+
+static void create_done(struct pvclus_job *j)
+{
+	struct create_job *c = (struct create_job *)j;
+	struct pvclus_agent *a = c->a;
+	struct guest *g = NULL;
+	if (!j->err) {
+		g = add(a, &c->spec);
+		guests_announce(a, &c->spec);
+		if (c->start)
+			guests_send_event(a, c->spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
+	}
+	guests_reply(a, c->token, g, j->err, j->err ? j->errmsg : "");
+	free(c);
+}
+
+static int create(struct pvclus_agent *a, const Pvha__GuestSpecIn *in, void *token, char *msg, size_t msglen)
 {
 	struct pvstore_guest spec = { 0 };
 	int err;
@@ -881,36 +1333,29 @@ static int create(struct pvclus_agent *a, const Pvha__GuestSpecIn *in, struct gu
 	if ((err = agent_sched_spec_from_api(a, &spec, true, in->rules, in->n_rules, true, in->depends_on,
 					     in->n_depends_on, msg, msglen)))
 		return err;
-	err = pvstore_image_put(a->st, in->image.data, in->image.len, spec.image_sha256);
-	if (!err)
-		err = pvstore_guest_check(&spec);
-	if (!err)
-		err = pvstore_guest_create(a->st, &spec);
-	if (!err && spec.disk_size)
-		err = pvstore_disk_create(a->st, spec.uuid, spec.disk_size);
-	if (err) {
-		snprintf(msg, msglen, "%s", pvstore_errmsg());
-		return err;
+	if (!a->st) {
+		snprintf(msg, msglen, "this node has no storage connection");
+		return -ENOTCONN;
 	}
-	*out = add(a, &spec);
-	Pvha__ClusterMsg m = PVHA__CLUSTER_MSG__INIT;
-	Pvha__GuestAdd ga = PVHA__GUEST_ADD__INIT;
-	ga.uuid.data = spec.uuid;
-	ga.uuid.len = 16;
-	m.body_case = PVHA__CLUSTER_MSG__BODY_GUEST_ADD;
-	m.guest_add = &ga;
-	agent_send(a, &m);
-	char u[PVSTORE_UUID_STR];
-	pvstore_uuid_format(spec.uuid, u);
-	if (a->st)
-		pvstore_event_append(a->st, spec.uuid, a->cfg.node_name, "created", u, NULL);
-	if (in->start)
-		guests_send_event(a, spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
-	return 0;
+	struct create_job *c = calloc(1, sizeof(*c) + in->image.len);
+	if (!c) {
+		snprintf(msg, msglen, "out of memory for an image of %zu bytes", in->image.len);
+		return -ENOMEM;
+	}
+	c->j = (struct pvclus_job){ .run = create_run, .done = create_done, .what = "create" };
+	c->a = a;
+	c->token = token;
+	c->start = in->start;
+	c->spec = spec;
+	snprintf(c->node, sizeof(c->node), "%s", a->cfg.node_name);
+	c->image_len = in->image.len;
+	memcpy(c->image, in->image.data, in->image.len);
+	agent_submit(a, &c->j);
+	return -EINPROGRESS;
 }
 
-void guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
-		size_t msglen)
+int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep, char *msg,
+	       size_t msglen)
 {
 	Pvha__GuestInfo *infos = a->api.guests;
 	Pvha__GuestInfo **ptrs = a->api.guest_ptrs;
@@ -923,21 +1368,19 @@ void guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha__ApiRe
 		if (!g) {
 			rep->error = -ENOENT;
 			snprintf(msg, msglen, "no guest '%s'", req->guest ? req->guest : "");
-			return;
+			return 0;
 		}
 	}
 	if (req->op != PVHA__API_REQUEST__OP__GUEST_LIST && req->op != PVHA__API_REQUEST__OP__GUEST_SHOW &&
 	    !a->quorate) {
 		rep->error = -EAGAIN;
 		snprintf(msg, msglen, "this node's partition has no quorum: no change can be made here");
-		return;
+		return 0;
 	}
 	switch (req->op) {
 	case PVHA__API_REQUEST__OP__GUEST_CREATE:
-		rep->error = create(a, req->spec, &g, msg, msglen);
-		if (rep->error)
-			return;
-		break;
+		rep->error = create(a, req->spec, token, msg, msglen);
+		return rep->error == -EINPROGRESS ? -EINPROGRESS : 0;
 	case PVHA__API_REQUEST__OP__GUEST_LIST:
 		for (int i = 0; i < MAX_GUESTS; i++) {
 			if (!a->g[i].used)
@@ -948,7 +1391,7 @@ void guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha__ApiRe
 		}
 		rep->n_guests = n;
 		rep->guests = ptrs;
-		return;
+		return 0;
 	case PVHA__API_REQUEST__OP__GUEST_SHOW:
 		break;
 	case PVHA__API_REQUEST__OP__GUEST_START:
@@ -958,26 +1401,26 @@ void guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha__ApiRe
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOP_REQ, 0, req->force, 0, 0);
 		break;
 	case PVHA__API_REQUEST__OP__GUEST_SET:
-		if ((rep->error = agent_sched_guest_set(a, g, req->set, msg, msglen)))
-			return;
-		break;
+		rep->error = agent_sched_guest_set(a, g, req->set, token, msg, msglen);
+		return rep->error == -EINPROGRESS ? -EINPROGRESS : 0;
 	case PVHA__API_REQUEST__OP__GUEST_DELETE:
 		if (g->ha.state != PVCLUS_HA_STOPPED && g->ha.state != PVCLUS_HA_ERROR) {
 			rep->error = -EBUSY;
 			snprintf(msg, msglen, "guest %s is %s: stop it first", g->spec.name,
 				 pvclus_ha_state_str(g->ha.state));
-			return;
+			return 0;
 		}
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_DELETE_REQ, 0, false, 0, 0);
 		break;
 	default:
 		rep->error = -EINVAL;
-		return;
+		return 0;
 	}
 	fill_info(a, g, &infos[0], uuids[0]);
 	ptrs[0] = &infos[0];
 	rep->n_guests = 1;
 	rep->guests = ptrs;
+	return 0;
 }
 
 int guests_lookup(struct pvclus_agent *a, const char *s, uint8_t uuid[16])

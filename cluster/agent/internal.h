@@ -60,6 +60,7 @@ struct fence_op {
 	uint32_t node;
 	char addr[64];
 	bool blocklisted;
+	bool job;             /* its storage job is out */
 	pid_t pid;            /* the power fence program, while it runs */
 	bool timed_out;
 	int tries;
@@ -83,6 +84,12 @@ struct guest {
 	uint64_t spawn_ms;
 	uint64_t timer;
 	struct pvclus_agent *agent; /* for timer callbacks */
+	/* storage jobs in flight for it */
+	bool loading;          /* its spec is being read */
+	bool start_job;        /* a start's lock clearing (and spec read) runs */
+	bool start_cancelled;  /* ... and it was stopped meanwhile: do not spawn */
+	bool persisting;       /* its desired state is being written */
+	bool persist_again;    /* ... and it changed meanwhile */
 };
 
 /* A guest message that reached a joiner before the table it waits for. */
@@ -231,6 +238,7 @@ struct pvclus_agent {
 	struct agent_view *mig_view;
 	struct pvclus_placement mig_out[MAX_GUESTS];
 	struct pvclus_move mig_moves[PLAN_MAX_MOVES];
+	bool mode_busy[PVCLUS_MAX_NODES];  /* a node's new mode is being written */
 
 	/* scratch */
 	const struct pvstore_guest *specs[MAX_GUESTS];
@@ -245,6 +253,12 @@ void agent_log(struct pvclus_agent *a, enum pvclus_log_level lvl, const char *fu
 #define alog_warn(a, ...) agent_log((a), PVCLUS_LOG_WARN, __func__, 0, __VA_ARGS__)
 #define alog_info(a, ...) agent_log((a), PVCLUS_LOG_INFO, __func__, 0, __VA_ARGS__)
 #define alog_debug(a, ...) agent_log((a), PVCLUS_LOG_DEBUG, __func__, 0, __VA_ARGS__)
+
+/* Submits a storage job; when it cannot be queued, its done runs at once
+ * with the error. */
+void agent_submit(struct pvclus_agent *a, struct pvclus_job *j);
+/* In a job's run: records a failed pvstore call (err, pvstore_errmsg). */
+void agent_job_fail(struct pvclus_job *j, int err);
 
 /* The ops, with the context. */
 uint64_t agent_now_ms(struct pvclus_agent *a);
@@ -322,8 +336,8 @@ void guests_on_quorum(struct pvclus_agent *a, bool quorate);
 void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg);
 
 /* Guest operations of the control API. */
-void guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
-		size_t msglen);
+int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep,
+	       char *msg, size_t msglen);
 
 /* Reads what could not be read while the registry was out of reach: specs of
  * tabled guests, and guests registered meanwhile. */
@@ -331,6 +345,12 @@ void guests_refresh(struct pvclus_agent *a);
 
 /* A child ended: true when it was one of this node's VMMs (then reported). */
 bool guests_reaped(struct pvclus_agent *a, pid_t pid, int wait_status);
+
+/* The late answer to an API request about g (NULL, or err, for none). */
+void guests_reply(struct pvclus_agent *a, void *token, struct guest *g, int err, const char *msg);
+
+/* Has every agent table the guest and (re)read its spec (GuestAdd). */
+void guests_announce(struct pvclus_agent *a, const struct pvstore_guest *spec);
 
 /* Finds a guest by name or uuid. Returns 0 or -ENOENT. */
 int guests_lookup(struct pvclus_agent *a, const char *name_or_uuid, uint8_t uuid[16]);
@@ -340,10 +360,12 @@ struct guest *guests_find(struct pvclus_agent *a, const uint8_t uuid[16]);
 struct guest *guests_by_name(struct pvclus_agent *a, const char *name_or_uuid);
 
 /* Starts this node's pvha-vmm for the guest (its pid in g->pid): a fresh
- * start from its image, or with incoming ("HOST:PORT") a migration target
+ * start from its image (its bytes when read from RADOS for this start, else
+ * NULL: the embedder has it cached), or with incoming ("HOST:PORT") a migration target
  * that waits for the source (watched by migrate.c, not by the start
  * check). Returns 0 or -errno. */
-int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incoming);
+int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incoming, const void *image,
+		     size_t image_len);
 
 /* Multicasts one HA event of a guest (applied by every agent in CPG order). */
 void guests_send_event(struct pvclus_agent *a, const uint8_t uuid[16], enum pvclus_ha_event_type type,
@@ -403,6 +425,9 @@ int agent_sched_view_add(struct pvclus_agent *a, struct agent_view *v, struct gu
  * scheduler's reason). */
 void agent_place(struct pvclus_agent *a, struct guest *target);
 
+/* Places the waiting guests once the current input is handled (leader). */
+void agent_sched_kick(struct pvclus_agent *a);
+
 /* Starts the leader's retry timer (every 2 s: guests still waiting for a node
  * or a dependency are tried again). */
 void agent_sched_init(struct pvclus_agent *a);
@@ -432,13 +457,15 @@ int agent_sched_spec_from_api(struct pvclus_agent *a, struct pvstore_guest *spec
 			      char *const *deps, size_t n_deps, char *msg, size_t msglen);
 
 /*
- * GUEST_SET: changes g's priority, rules or dependencies in its spec by
- * compare-and-set (re-read and retried on a race), then has every agent
- * reload it (GuestAdd). A running guest is not moved; the new rules bind its
- * next placement. Returns 0 or -errno with a message in msg.
+ * GUEST_SET: checks the change against the table, then (a storage job)
+ * changes g's priority, rules or dependencies in its spec by compare-and-set
+ * (re-read and retried on a race), has every agent reload it (GuestAdd) and
+ * answers through ops->api_reply. A running guest is not moved; the new
+ * rules bind its next placement. Returns -EINPROGRESS, or -errno with a
+ * message in msg when the change is refused at once.
  */
-int agent_sched_guest_set(struct pvclus_agent *a, struct guest *g, const Pvha__GuestSetIn *in, char *msg,
-			  size_t msglen);
+int agent_sched_guest_set(struct pvclus_agent *a, struct guest *g, const Pvha__GuestSetIn *in, void *token,
+			  char *msg, size_t msglen);
 
 /* ---- migrate.c --------------------------------------------------------------- */
 
@@ -469,8 +496,8 @@ void agent_migrate_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cl
 void agent_migrate_fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__GuestInfo *gi);
 
 /* NODE_DRAIN, NODE_RESUME, GUEST_MIGRATE, CLUSTER_REBALANCE. */
-void agent_migrate_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
-		       size_t msglen);
+int agent_migrate_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep,
+		      char *msg, size_t msglen);
 
 /* The automatic rebalancer's part of the cluster status. */
 void agent_migrate_status(struct pvclus_agent *a, Pvha__ClusterStatus *s);

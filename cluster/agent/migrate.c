@@ -156,7 +156,7 @@ static void target_begin(struct pvclus_agent *a, struct guest *g, uint32_t sourc
 	m->ready_sent = false;
 	m->in_source = source;
 	m->in_spawn_ms = agent_now_ms(a);
-	int err = guests_spawn_vmm(a, g, hp);
+	int err = guests_spawn_vmm(a, g, hp, NULL, 0);
 	if (err) {
 		alog_err(a, err, "guest %s: starting the incoming VMM", g->spec.name);
 		target_failed(a, g, err);
@@ -481,46 +481,156 @@ void agent_migrate_fill_info(struct pvclus_agent *a, const struct guest *g, Pvha
 
 /* ---- node modes ------------------------------------------------------------ */
 
+struct modes_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	size_t n;
+	struct {
+		char name[PVSTORE_NAME_MAX + 1];
+		enum pvstore_node_mode mode;
+	} e[PVCLUS_MAX_NODES];
+};
+
 static int mode_entry(void *ctx, const char *name, enum pvstore_node_mode mode)
 {
-	struct pvclus_agent *a = ctx;
-	int i = agent_node_by_name(a, name);
-	if (i >= 0)
-		set_mode(a, i, (enum pvstore_node_mode)mode);
+	struct modes_job *m = ctx;
+	if (m->n == PVCLUS_MAX_NODES)
+		return 0; /* not a node of a cluster this size */
+	snprintf(m->e[m->n].name, sizeof(m->e[m->n].name), "%s", name);
+	m->e[m->n].mode = mode;
+	m->n++;
 	return 0;
+}
+
+static int modes_run(struct pvstore *st, struct pvclus_job *j)
+{
+	int err = st ? pvstore_node_modes(st, mode_entry, j) : -ENOTCONN;
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void modes_done(struct pvclus_job *j)
+{
+	struct modes_job *m = (struct modes_job *)j;
+	struct pvclus_agent *a = m->a;
+	if (j->err) {
+		alog_warn(a, "reading the node modes: %s", j->errmsg);
+	} else {
+		enum pvstore_node_mode want[PVCLUS_MAX_NODES];
+		for (int i = 0; i < a->nnodes; i++)
+			want[i] = NODE_ACTIVE;
+		for (size_t k = 0; k < m->n; k++) {
+			int i = agent_node_by_name(a, m->e[k].name);
+			if (i >= 0)
+				want[i] = m->e[k].mode;
+		}
+		for (int i = 0; i < a->nnodes; i++)
+			set_mode(a, i, want[i]);
+	}
+	free(m);
 }
 
 void agent_migrate_reload_modes(struct pvclus_agent *a)
 {
-	if (!a->st || !a->storage_ok)
+	if (!a->st)
 		return;
-	enum pvstore_node_mode before[PVCLUS_MAX_NODES];
-	for (int i = 0; i < a->nnodes; i++) {
-		before[i] = a->peers[i].mode;
-		a->peers[i].mode = NODE_ACTIVE;
-	}
-	if (pvstore_node_modes(a->st, mode_entry, a) != 0) {
-		alog_warn(a, "reading the node modes: %s", pvstore_errmsg());
-		for (int i = 0; i < a->nnodes; i++)
-			a->peers[i].mode = before[i];
-	}
+	struct modes_job *m = calloc(1, sizeof(*m));
+	if (!m)
+		return;
+	m->j = (struct pvclus_job){ .run = modes_run, .done = modes_done, .what = "node modes" };
+	m->a = a;
+	agent_submit(a, &m->j);
 }
 
-static int announce_mode(struct pvclus_agent *a, int i, enum pvstore_node_mode mode, char *msg, size_t msglen)
+/* A node's new mode: written to RADOS (a storage job), then multicast
+ * (NodeMode), logged, and (for an API request) answered. */
+enum mode_why { MODE_DRAIN, MODE_RESUME, MODE_DRAINED };
+
+static int drain_plan(struct pvclus_agent *a, int i, Pvha__ApiReply *rep, size_t *unplaceable);
+
+struct mode_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	void *token;
+	enum mode_why why;
+	uint32_t node;
+	char name[PVSTORE_NAME_MAX + 1];
+	enum pvstore_node_mode mode;
+	size_t to_move;
+};
+
+static int mode_run(struct pvstore *st, struct pvclus_job *j)
 {
-	int err = a->st ? pvstore_node_mode_set(a->st, a->nodes[i].name, (enum pvstore_node_mode)mode) : -ENOTCONN;
+	struct mode_job *m = (struct mode_job *)j;
+	int err = st ? pvstore_node_mode_set(st, m->name, m->mode) : -ENOTCONN;
 	if (err) {
-		snprintf(msg, msglen, "writing the mode of %s: %s", a->nodes[i].name,
-			 a->st ? pvstore_errmsg() : "no storage");
-		return err;
+		j->err = err;
+		snprintf(j->errmsg, sizeof(j->errmsg), "writing the mode of %s: %s", m->name,
+			 st ? pvstore_errmsg() : "no storage");
 	}
-	Pvha__ClusterMsg m = PVHA__CLUSTER_MSG__INIT;
-	Pvha__NodeMode nm = PVHA__NODE_MODE__INIT;
-	nm.nodeid = a->nodes[i].nodeid;
-	nm.mode = mode;
-	m.body_case = PVHA__CLUSTER_MSG__BODY_NODE_MODE;
-	m.node_mode = &nm;
-	return agent_send(a, &m);
+	return err;
+}
+
+static void mode_done(struct pvclus_job *j)
+{
+	struct mode_job *m = (struct mode_job *)j;
+	struct pvclus_agent *a = m->a;
+	int i = agent_node_index(a, m->node);
+	int err = j->err;
+	if (i >= 0)
+		a->mode_busy[i] = false;
+	if (!err) {
+		Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+		Pvha__NodeMode nm = PVHA__NODE_MODE__INIT;
+		nm.nodeid = m->node;
+		nm.mode = m->mode;
+		msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_MODE;
+		msg.node_mode = &nm;
+		err = agent_send(a, &msg);
+	}
+	if (!err && m->why == MODE_DRAIN)
+		cluster_event(a, "drain", "node %s: draining (%zu guest(s) to move)", m->name, m->to_move);
+	else if (!err && m->why == MODE_RESUME)
+		cluster_event(a, "resume", "node %s: active again", m->name);
+	else if (!err)
+		cluster_event(a, "maintenance", "node %s is drained: in maintenance", m->name);
+	else if (m->why == MODE_DRAINED)
+		alog_warn(a, "%s", j->errmsg);
+	if (m->why != MODE_DRAINED) {
+		Pvha__ApiReply rep = PVHA__API_REPLY__INIT;
+		size_t nu = 0;
+		rep.error = err;
+		if (!err && m->why == MODE_DRAIN && i >= 0)
+			drain_plan(a, i, &rep, &nu); /* what the drain moves, for the answer */
+		a->ops->api_reply(a->ctx, m->token, &rep, err ? (j->err ? j->errmsg : strerror(-err)) : "");
+	}
+	free(m);
+}
+
+static int announce_mode(struct pvclus_agent *a, int i, enum pvstore_node_mode mode, enum mode_why why,
+			 void *token, size_t to_move, char *msg, size_t msglen)
+{
+	if (a->mode_busy[i]) {
+		snprintf(msg, msglen, "the mode of %s is being written: try again", a->nodes[i].name);
+		return -EBUSY;
+	}
+	struct mode_job *m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	m->j = (struct pvclus_job){ .run = mode_run, .done = mode_done, .what = "node mode" };
+	m->a = a;
+	m->token = token;
+	m->why = why;
+	m->node = a->nodes[i].nodeid;
+	snprintf(m->name, sizeof(m->name), "%s", a->nodes[i].name);
+	m->mode = mode;
+	m->to_move = to_move;
+	a->mode_busy[i] = true;
+	agent_submit(a, &m->j);
+	return -EINPROGRESS;
 }
 
 /* ---- the leader's pump: drains and automatic rebalancing ----------------- */
@@ -608,11 +718,8 @@ static void pump(void *data)
 			}
 			if (!busy) {
 				char msg[256];
-				if (announce_mode(a, i, NODE_MAINTENANCE, msg, sizeof(msg)) == 0)
-					cluster_event(a, "maintenance", "node %s is drained: in maintenance",
-						      a->nodes[i].name);
-				else
-					alog_warn(a, "%s", msg);
+				if (!a->mode_busy[i])
+					announce_mode(a, i, NODE_MAINTENANCE, MODE_DRAINED, NULL, 0, msg, sizeof(msg));
 			}
 		}
 		auto_rebalance(a);
@@ -748,15 +855,15 @@ static bool breaks_hard_rule(struct pvclus_agent *a, const struct agent_view *v,
 	return false;
 }
 
-void agent_migrate_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
-		       size_t msglen)
+int agent_migrate_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep,
+		      char *msg, size_t msglen)
 {
 	struct agent_view *v = a->mig_view;
 	struct pvclus_move *moves = a->mig_moves;
 	if (!a->quorate || !a->leader) {
 		rep->error = -EAGAIN;
 		snprintf(msg, msglen, "this node's partition has no quorum (or no leader yet): no change can be made here");
-		return;
+		return 0;
 	}
 	int ni = -1;
 	if (req->op != PVHA__API_REQUEST__OP__CLUSTER_REBALANCE) {
@@ -764,7 +871,7 @@ void agent_migrate_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha
 		if (ni < 0) {
 			rep->error = -ENOENT;
 			snprintf(msg, msglen, "no node '%s' in the cluster", req->node ? req->node : "");
-			return;
+			return 0;
 		}
 	}
 	switch (req->op) {
@@ -772,87 +879,82 @@ void agent_migrate_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha
 		if (a->peers[ni].mode != NODE_ACTIVE) {
 			snprintf(msg, msglen, "node %s is already %s", a->nodes[ni].name,
 				 pvstore_node_mode_str((enum pvstore_node_mode)a->peers[ni].mode));
-			return;
+			return 0;
 		}
 		size_t nu = 0;
 		int err = drain_plan(a, ni, rep, &nu);
 		if (err) {
 			rep->error = err;
 			snprintf(msg, msglen, "the scheduler failed: %s", strerror(-err));
-			return;
+			return 0;
 		}
 		if (nu && !req->force) {
 			rep->error = -ENOSPC;
 			snprintf(msg, msglen, "%zu guest(s) of %s would have no place to run: nothing changed (--force drains anyway: they stay until a place frees up)",
 				 nu, a->nodes[ni].name);
-			return;
+			return 0;
 		}
-		rep->error = announce_mode(a, ni, NODE_DRAINING, msg, msglen);
-		if (!rep->error)
-			cluster_event(a, "drain", "node %s: draining (%zu guest(s) to move)", a->nodes[ni].name,
-				      rep->plan->n_moves + nu);
-		return;
+		rep->error = announce_mode(a, ni, NODE_DRAINING, MODE_DRAIN, token, rep->plan->n_moves + nu, msg, msglen);
+		return rep->error == -EINPROGRESS ? -EINPROGRESS : 0;
 	}
 	case PVHA__API_REQUEST__OP__NODE_RESUME:
 		if (a->peers[ni].mode == NODE_ACTIVE) {
 			snprintf(msg, msglen, "node %s is already active", a->nodes[ni].name);
-			return;
+			return 0;
 		}
-		rep->error = announce_mode(a, ni, NODE_ACTIVE, msg, msglen);
-		if (!rep->error)
-			cluster_event(a, "resume", "node %s: active again", a->nodes[ni].name);
-		return;
+		rep->error = announce_mode(a, ni, NODE_ACTIVE, MODE_RESUME, token, 0, msg, msglen);
+		return rep->error == -EINPROGRESS ? -EINPROGRESS : 0;
 	case PVHA__API_REQUEST__OP__GUEST_MIGRATE: {
 		struct guest *g = req->guest && req->guest[0] ? guests_by_name(a, req->guest) : NULL;
 		if (!g) {
 			rep->error = -ENOENT;
 			snprintf(msg, msglen, "no guest '%s'", req->guest ? req->guest : "");
-			return;
+			return 0;
 		}
 		uint32_t to = a->nodes[ni].nodeid;
 		if (g->ha.state != PVCLUS_HA_RUNNING) {
 			rep->error = -EBUSY;
 			snprintf(msg, msglen, "guest %s is %s: only a running guest migrates", g->spec.name,
 				 pvclus_ha_state_str(g->ha.state));
-			return;
+			return 0;
 		}
 		if (g->ha.owner == to) {
 			rep->error = -EINVAL;
 			snprintf(msg, msglen, "guest %s already runs on %s", g->spec.name, a->nodes[ni].name);
-			return;
+			return 0;
 		}
 		if (!agent_node_online(a, ni) || a->peers[ni].fenced) {
 			rep->error = -EHOSTUNREACH;
 			snprintf(msg, msglen, "node %s is not up in this partition (or cannot reach the storage)",
 				 a->nodes[ni].name);
-			return;
+			return 0;
 		}
 		if (a->peers[ni].mode != NODE_ACTIVE) {
 			rep->error = -EBUSY;
 			snprintf(msg, msglen, "node %s is %s: it takes no guests", a->nodes[ni].name,
 				 pvstore_node_mode_str((enum pvstore_node_mode)a->peers[ni].mode));
-			return;
+			return 0;
 		}
 		if (view_build(a, v) == 0 && v->nodes[ni].mem_used + g->spec.mem_size > v->nodes[ni].mem_total) {
 			rep->error = -ENOSPC;
 			snprintf(msg, msglen, "node %s has %llu MiB free, guest %s needs %llu MiB", a->nodes[ni].name,
 				 (unsigned long long)((v->nodes[ni].mem_total - v->nodes[ni].mem_used) >> 20),
 				 g->spec.name, (unsigned long long)(g->spec.mem_size >> 20));
-			return;
+			return 0;
 		}
 		if (breaks_hard_rule(a, v, g, to, msg, msglen)) {
 			rep->error = -EPERM;
-			return;
+			return 0;
 		}
 		if (req->downtime_ms > 60000) {
 			rep->error = -EINVAL;
 			snprintf(msg, msglen, "a downtime budget of %u ms is beyond 60000", req->downtime_ms);
-			return;
+			return 0;
 		}
 		send_request(a, g, to, req->downtime_ms, "requested");
 		snprintf(msg, msglen, "guest %s: migrating from %s to %s", g->spec.name, agent_node_name(a, g->ha.owner),
 			 a->nodes[ni].name);
-		return;
+		return 0;
 	}
 	case PVHA__API_REQUEST__OP__CLUSTER_REBALANCE: {
 		double threshold = req->threshold > 0 ? req->threshold
@@ -860,14 +962,14 @@ void agent_migrate_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha
 		if (threshold >= 1.0) {
 			rep->error = -EINVAL;
 			snprintf(msg, msglen, "threshold %.3f: want a fraction in (0, 1)", threshold);
-			return;
+			return 0;
 		}
 		for (int i = 0; i < MAX_GUESTS; i++) {
 			if (a->g[i].used && a->g[i].ha.state == PVCLUS_HA_MIGRATING && !req->dry_run) {
 				rep->error = -EBUSY;
 				snprintf(msg, msglen, "guest %s is migrating: rebalance once it is done",
 					 a->g[i].spec.name);
-				return;
+				return 0;
 			}
 		}
 		struct pvclus_rebalance_result res;
@@ -875,7 +977,7 @@ void agent_migrate_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha
 		if (err) {
 			rep->error = err;
 			snprintf(msg, msglen, "the planner failed: %s", strerror(-err));
-			return;
+			return 0;
 		}
 		fill_plan(a, rep, &res, threshold, v, moves, res.n_moves);
 		if (!req->dry_run && res.n_moves) {
@@ -883,10 +985,11 @@ void agent_migrate_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha
 				      res.before.score, res.n_moves, res.after.score);
 			start_moves(a, v, moves, res.n_moves, "rebalance");
 		}
-		return;
+		return 0;
 	}
 	default:
 		rep->error = -EINVAL;
 		snprintf(msg, msglen, "unknown operation %d", req->op);
 	}
+	return 0;
 }

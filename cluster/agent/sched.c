@@ -1,6 +1,7 @@
 /* The leader's placement decisions: see internal.h and docs/placement.md. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -248,6 +249,11 @@ static void queue_placement(struct pvclus_agent *a)
 		place_waiting(a); /* cannot defer: place now */
 }
 
+void agent_sched_kick(struct pvclus_agent *a)
+{
+	queue_placement(a);
+}
+
 void agent_place(struct pvclus_agent *a, struct guest *target)
 {
 	note_of(a, target)->pending = true;
@@ -429,12 +435,68 @@ static void describe(struct pvclus_agent *a, const struct pvstore_guest *s, char
 		snprintf(buf + o, len - o, " nothing");
 }
 
-int agent_sched_guest_set(struct pvclus_agent *a, struct guest *g, const Pvha__GuestSetIn *in, char *msg,
-			  size_t msglen)
-{
-	struct pvstore_guest cur;
-	int err = -ECANCELED;
+struct set_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	void *token;
+	bool set_priority, set_rules, set_deps;
+	struct pvstore_guest want; /* the checked change: its priority, rules, dependencies */
+	struct pvstore_guest cur;  /* the record as written */
+};
 
+static int set_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct set_job *sj = (struct set_job *)j;
+	int err = st ? -ECANCELED : -ENOTCONN;
+	for (int tries = 0; tries < 5 && err == -ECANCELED; tries++) {
+		err = pvstore_guest_read(st, sj->want.uuid, &sj->cur);
+		if (err)
+			break;
+		if (sj->set_priority)
+			sj->cur.priority = sj->want.priority;
+		if (sj->set_rules) {
+			memcpy(sj->cur.rules, sj->want.rules, sizeof(sj->cur.rules));
+			sj->cur.n_rules = sj->want.n_rules;
+		}
+		if (sj->set_deps) {
+			memcpy(sj->cur.depends_on, sj->want.depends_on, sizeof(sj->cur.depends_on));
+			sj->cur.n_depends = sj->want.n_depends;
+		}
+		err = pvstore_guest_check(&sj->cur);
+		if (!err)
+			err = pvstore_guest_update(st, &sj->cur);
+	}
+	if (err == -ECANCELED) {
+		j->err = err;
+		snprintf(j->errmsg, sizeof(j->errmsg), "guest %s kept changing under us: try again", sj->want.name);
+	} else if (err) {
+		agent_job_fail(j, err);
+	}
+	return err;
+}
+
+static void set_done(struct pvclus_job *j)
+{
+	struct set_job *sj = (struct set_job *)j;
+	struct pvclus_agent *a = sj->a;
+	struct guest *g = guests_find(a, sj->want.uuid);
+	if (!j->err && g) {
+		g->spec = sj->cur;
+		g->spec_loaded = true;
+		char why[600];
+		describe(a, &sj->cur, why, sizeof(why));
+		alog_info(a, "guest %s: changed: %s", sj->cur.name, why);
+		guest_event(a, sj->cur.uuid, "changed", why);
+		guests_announce(a, &sj->cur); /* every agent re-reads the spec */
+	}
+	guests_reply(a, sj->token, g, j->err ? j->err : g ? 0 : -ENOENT,
+		     j->err ? j->errmsg : g ? "" : "the guest was deleted meanwhile");
+	free(sj);
+}
+
+int agent_sched_guest_set(struct pvclus_agent *a, struct guest *g, const Pvha__GuestSetIn *in, void *token,
+			  char *msg, size_t msglen)
+{
 	if (!in || (!in->set_priority && !in->set_rules && !in->set_depends_on)) {
 		snprintf(msg, msglen, "nothing to change");
 		return -EINVAL;
@@ -447,41 +509,31 @@ int agent_sched_guest_set(struct pvclus_agent *a, struct guest *g, const Pvha__G
 		snprintf(msg, msglen, "the storage is out of reach");
 		return -ENOTCONN;
 	}
-	for (int tries = 0; tries < 5 && err == -ECANCELED; tries++) {
-		err = pvstore_guest_read(a->st, g->spec.uuid, &cur);
-		if (err) {
-			snprintf(msg, msglen, "%s", pvstore_errmsg());
-			return err;
-		}
-		if (in->set_priority)
-			cur.priority = in->priority;
-		err = agent_sched_spec_from_api(a, &cur, in->set_rules, in->rules, in->n_rules,
-						in->set_depends_on, in->depends_on, in->n_depends_on, msg, msglen);
-		if (err)
-			return err;
-		err = pvstore_guest_update(a->st, &cur);
-		if (err && err != -ECANCELED) {
-			snprintf(msg, msglen, "%s", pvstore_errmsg());
-			return err;
-		}
+	if (!g->spec_loaded) {
+		snprintf(msg, msglen, "guest %s: its spec is not read yet: try again", g->spec.name);
+		return -EAGAIN;
 	}
+	struct set_job *sj = calloc(1, sizeof(*sj));
+	if (!sj) {
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	/* checked against the table here; written onto the record as it is then */
+	sj->want = g->spec;
+	if (in->set_priority)
+		sj->want.priority = in->priority;
+	int err = agent_sched_spec_from_api(a, &sj->want, in->set_rules, in->rules, in->n_rules,
+					    in->set_depends_on, in->depends_on, in->n_depends_on, msg, msglen);
 	if (err) {
-		snprintf(msg, msglen, "guest %s kept changing under us: try again", g->spec.name);
+		free(sj);
 		return err;
 	}
-	g->spec = cur;
-	g->spec_loaded = true;
-	char why[600];
-	describe(a, &cur, why, sizeof(why));
-	alog_info(a, "guest %s: changed: %s", cur.name, why);
-	guest_event(a, cur.uuid, "changed", why);
-	/* Every agent re-reads the spec. */
-	Pvha__ClusterMsg m = PVHA__CLUSTER_MSG__INIT;
-	Pvha__GuestAdd ga = PVHA__GUEST_ADD__INIT;
-	ga.uuid.data = cur.uuid;
-	ga.uuid.len = 16;
-	m.body_case = PVHA__CLUSTER_MSG__BODY_GUEST_ADD;
-	m.guest_add = &ga;
-	agent_send(a, &m);
-	return 0;
+	sj->j = (struct pvclus_job){ .run = set_run, .done = set_done, .what = "guest set" };
+	sj->a = a;
+	sj->token = token;
+	sj->set_priority = in->set_priority;
+	sj->set_rules = in->set_rules;
+	sj->set_deps = in->set_depends_on;
+	agent_submit(a, &sj->j);
+	return -EINPROGRESS;
 }

@@ -31,6 +31,7 @@
 
 #include "agent_config.h"
 #include "event_queue.h"
+#include "jobs.h"
 #include "log.h"
 #include "proto/api.pb-c.h"
 #include "pvcluster/agent.h"
@@ -40,8 +41,15 @@
 #include "vmmctl.h"
 
 #define CPG_GROUP "pvha"
+#define STORAGE_WORKERS 4
 
 extern char **environ;
+
+/* A control-API request the agent answers later (its token). */
+struct api_wait {
+	qb_ipcs_connection_t *c; /* referenced until the answer is sent */
+	uint64_t id;
+};
 
 /* One armed timer of the agent: libqb's timer callbacks carry one pointer. */
 struct timer_rec {
@@ -60,6 +68,7 @@ struct pvhad {
 	char incarnation[64];
 	struct pvstore *st;
 	struct event_queue *evq;
+	struct job_pool *jobs;
 	struct pvclus_cs *cs;
 	qb_loop_timer_handle reconnect_timer;
 	qb_ipcs_service_t *ipcs;
@@ -161,6 +170,32 @@ static int op_send(void *ctx, const void *buf, size_t len)
 	return d->cs ? pvclus_cs_send(d->cs, buf, len) : -ENOTCONN;
 }
 
+static int op_storage_submit(void *ctx, struct pvclus_job *j)
+{
+	struct pvhad *d = ctx;
+	return d->jobs ? job_pool_submit(d->jobs, j) : -ENOTCONN;
+}
+
+static int32_t on_jobs_done(int32_t fd, int32_t revents, void *data)
+{
+	struct pvhad *d = data;
+	(void)fd;
+	(void)revents;
+	job_pool_complete(d->jobs);
+	return 0;
+}
+
+static void send_reply(qb_ipcs_connection_t *c, uint64_t id, Pvha__ApiReply *rep, const char *msg);
+
+static void op_api_reply(void *ctx, void *token, Pvha__ApiReply *rep, const char *msg)
+{
+	struct api_wait *w = token;
+	(void)ctx;
+	send_reply(w->c, w->id, rep, msg);
+	qb_ipcs_connection_unref(w->c);
+	free(w);
+}
+
 static void op_event(void *ctx, const uint8_t *guest, const char *what, const char *why)
 {
 	struct pvhad *d = ctx;
@@ -183,23 +218,28 @@ static void sock_path(struct pvhad *d, const uint8_t uuid[16], char *buf, size_t
 	snprintf(buf, len, "%s/%s.sock", dir, u);
 }
 
-/* Writes the guest's image from RADOS into the local cache; path out. */
-static int fetch_image(struct pvhad *d, const char *sha256, char *path, size_t len)
+static void image_path(struct pvhad *d, const char *sha256, char *path, size_t len)
 {
 	char dir[600];
 	guest_dir(d, dir, sizeof(dir));
 	snprintf(path, len, "%s/%s.elf", dir, sha256);
-	if (access(path, R_OK) == 0)
-		return 0;
-	if (!d->st)
-		return -ENOTCONN;
-	void *data;
-	size_t n;
-	int err = pvstore_image_get(d->st, sha256, &data, &n);
-	if (err) {
-		pvlog_err(err, "image %s: %s", sha256, pvstore_errmsg());
-		return err;
-	}
+}
+
+static bool op_image_cached(void *ctx, const char *sha256)
+{
+	char path[700];
+	image_path(ctx, sha256, path, sizeof(path));
+	return access(path, R_OK) == 0;
+}
+
+/* Puts the image the agent read from RADOS (data: NULL when it found it
+ * cached) into the local cache; its path out. */
+static int cache_image(struct pvhad *d, const char *sha256, const void *data, size_t n, char *path, size_t len)
+{
+	image_path(d, sha256, path, len);
+	if (!data || access(path, R_OK) == 0)
+		return access(path, R_OK) == 0 ? 0 : -ENOENT;
+	int err;
 	char tmp[720];
 	snprintf(tmp, sizeof(tmp), "%.700s.tmp", path);
 	FILE *f = fopen(tmp, "wb");
@@ -208,7 +248,6 @@ static int fetch_image(struct pvhad *d, const char *sha256, char *path, size_t l
 		err = -EIO;
 	if (f && fclose(f) != 0 && !err)
 		err = -errno;
-	free(data);
 	if (!err && rename(tmp, path) < 0)
 		err = -errno;
 	return err;
@@ -226,8 +265,10 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 		return -errno;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	if (!incoming && (err = fetch_image(d, s->image_sha256, image, sizeof(image))))
+	if (!incoming && (err = cache_image(d, s->image_sha256, s->image, s->image_len, image, sizeof(image)))) {
+		pvlog_err(err, "image %s", s->image_sha256);
 		return err;
+	}
 	pvstore_uuid_format(s->uuid, u);
 	sock_path(d, s->uuid, sock, sizeof(sock));
 	snprintf(log, sizeof(log), "%s/%s.console", dir, u);
@@ -445,6 +486,9 @@ static const struct pvclus_agent_ops agent_ops = {
 	.defer = op_defer,
 	.log = op_log,
 	.event = op_event,
+	.storage_submit = op_storage_submit,
+	.api_reply = op_api_reply,
+	.image_cached = op_image_cached,
 	.vmm_spawn = op_vmm_spawn,
 	.vmm_kill = op_vmm_kill,
 	.vmm_alive = op_vmm_alive,
@@ -612,6 +656,24 @@ static void ipc_destroyed(qb_ipcs_connection_t *c)
 	(void)c;
 }
 
+static void send_reply(qb_ipcs_connection_t *c, uint64_t id, Pvha__ApiReply *rep, const char *msg)
+{
+	rep->message = (char *)msg;
+	size_t len = pvha__api_reply__get_packed_size(rep);
+	uint8_t *buf = malloc(sizeof(struct qb_ipc_response_header) + len);
+	if (!buf) {
+		pvlog_err(-ENOMEM, "an API reply of %zu bytes", len);
+		return;
+	}
+	struct qb_ipc_response_header *h = (struct qb_ipc_response_header *)buf;
+	h->id = (int32_t)id;
+	h->size = (int32_t)(sizeof(*h) + len);
+	h->error = 0;
+	pvha__api_reply__pack(rep, buf + sizeof(*h));
+	qb_ipcs_response_send(c, buf, sizeof(*h) + len);
+	free(buf);
+}
+
 static int32_t ipc_msg(qb_ipcs_connection_t *c, void *data, size_t size)
 {
 	struct pvhad *d = &pvhad;
@@ -619,6 +681,7 @@ static int32_t ipc_msg(qb_ipcs_connection_t *c, void *data, size_t size)
 	Pvha__ApiReply rep = PVHA__API_REPLY__INIT;
 	char msg[512] = "";
 	Pvha__ApiRequest *req = NULL;
+	uint64_t id = size >= sizeof(*rh) ? (uint64_t)rh->id : 0;
 
 	if (size < sizeof(*rh) || (size_t)rh->size != size) {
 		rep.error = -EBADMSG;
@@ -628,22 +691,26 @@ static int32_t ipc_msg(qb_ipcs_connection_t *c, void *data, size_t size)
 		if (!req) {
 			rep.error = -EBADMSG;
 			snprintf(msg, sizeof(msg), "request does not decode");
-		} else {
-			pvclus_agent_api(d->agent, req, &rep, msg, sizeof(msg));
 		}
 	}
-	rep.message = msg;
-	size_t len = pvha__api_reply__get_packed_size(&rep);
-	uint8_t *buf = malloc(sizeof(struct qb_ipc_response_header) + len);
-	if (buf) {
-		struct qb_ipc_response_header *h = (struct qb_ipc_response_header *)buf;
-		h->id = size >= sizeof(*rh) ? rh->id : 0;
-		h->size = (int32_t)(sizeof(*h) + len);
-		h->error = 0;
-		pvha__api_reply__pack(&rep, buf + sizeof(*h));
-		qb_ipcs_response_send(c, buf, sizeof(*h) + len);
-		free(buf);
+	if (req) {
+		struct api_wait *w = malloc(sizeof(*w));
+		if (!w) {
+			rep.error = -ENOMEM;
+			snprintf(msg, sizeof(msg), "out of memory");
+		} else {
+			*w = (struct api_wait){ .c = c, .id = id };
+			qb_ipcs_connection_ref(c);
+			if (pvclus_agent_api(d->agent, req, w, &rep, msg, sizeof(msg)) == -EINPROGRESS) {
+				/* answered by op_api_reply once its storage job is done */
+				pvha__api_request__free_unpacked(req, NULL);
+				return 0;
+			}
+			qb_ipcs_connection_unref(c);
+			free(w);
+		}
 	}
+	send_reply(c, id, &rep, msg);
 	if (req)
 		pvha__api_request__free_unpacked(req, NULL);
 	return 0;
@@ -781,6 +848,12 @@ static int start(struct pvhad *d)
 		}
 		qb_loop_poll_add(d->loop, QB_LOOP_MED, event_queue_fd(d->evq), POLLIN, d, on_event_queue);
 	}
+	err = job_pool_start(d->st, STORAGE_WORKERS, &d->jobs);
+	if (err) {
+		pvlog_err(err, "storage workers");
+		return err;
+	}
+	qb_loop_poll_add(d->loop, QB_LOOP_MED, job_pool_fd(d->jobs), POLLIN, d, on_jobs_done);
 	err = create_agent(d);
 	if (err) {
 		pvlog_err(err, "the agent");
@@ -788,7 +861,7 @@ static int start(struct pvhad *d)
 	}
 	err = pvclus_agent_start(d->agent);
 	if (err)
-		pvlog_warn("guests: the registry could not be read (%s); starting with none", strerror(-err));
+		pvlog_warn("guests: no registry (%s): starting with none", strerror(-err));
 	adopt_running(d);
 	err = connect_corosync(d);
 	if (err) {
@@ -811,6 +884,7 @@ static void stop(struct pvhad *d)
 		qb_ipcs_destroy(d->ipcs);
 	pvclus_cs_close(d->cs);
 	event_queue_stop(d->evq);
+	job_pool_stop(d->jobs);
 	pvclus_agent_destroy(d->agent);
 	pvstore_disconnect(d->st);
 	while (d->timers) {

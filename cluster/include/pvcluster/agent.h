@@ -56,7 +56,10 @@ struct pvclus_agent_config {
 struct pvclus_vmm_start {
 	uint8_t uuid[16];
 	const char *name;
-	const char *image_sha256; /* the image in RADOS (not for incoming) */
+	const char *image_sha256; /* the image (not for incoming): its hash... */
+	const void *image;        /* ...and its bytes, read from RADOS (NULL: the
+				   * embedder has it cached, see image_cached) */
+	size_t image_len;
 	uint64_t mem_size;
 	uint64_t disk_size;       /* 0: no disk */
 	const char *cmdline;
@@ -122,9 +125,15 @@ struct pvclus_agent_ops {
 	 * it cannot be queued (done is then never called). Without a storage
 	 * connection run gets st == NULL and must fail with -ENOTCONN. */
 	int (*storage_submit)(void *ctx, struct pvclus_job *job);
+	/* The late answer to a control-API request (pvclus_agent_api returned
+	 * -EINPROGRESS for token): rep's pointers are valid during the call. */
+	void (*api_reply)(void *ctx, void *token, Pvha__ApiReply *rep, const char *msg);
 	/* Starts this node's VMM for a guest; its pid out. Its end comes back
 	 * through pvclus_agent_child_exited. Returns 0 or -errno. */
 	int (*vmm_spawn)(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid);
+	/* Whether this node keeps the image with this hash already (then a
+	 * start does not read it from RADOS). */
+	bool (*image_cached)(void *ctx, const char *sha256);
 	/* SIGTERM (force false) or SIGKILL to a VMM. */
 	void (*vmm_kill)(void *ctx, pid_t pid, bool force);
 	/* Whether a process (an adopted VMM, not a child) still lives. */
@@ -193,11 +202,16 @@ void pvclus_agent_adopt(struct pvclus_agent *a, const uint8_t uuid[16], pid_t pi
 void pvclus_agent_storage_failed(struct pvclus_agent *a);
 
 /*
- * Answers one control-API request. rep's pointers stay valid until the next
- * call; msg gets the human message. The request's version is checked here.
+ * Answers one control-API request. Most requests are answered at once: rep
+ * and msg are filled and 0 is returned; rep's pointers stay valid until the
+ * next call. Requests that need the storage (guest create and set, node
+ * drain and resume, events) are answered later: -EINPROGRESS is returned,
+ * what the request needs is kept, and ops->api_reply(ctx, token, ...) is
+ * called once, on the agent's thread, with the answer. The request's
+ * version is checked here.
  */
-void pvclus_agent_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
-		      size_t msglen);
+int pvclus_agent_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep,
+		     char *msg, size_t msglen);
 
 /* For status lines and tests. */
 uint32_t pvclus_agent_leader(const struct pvclus_agent *a);
