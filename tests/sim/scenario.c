@@ -421,6 +421,13 @@ static void say(struct scn *s, const struct item *it, bool ok, const char *fmt, 
 
 /* ---- commands ------------------------------------------------------------------- */
 
+/* What an API request was, for its answer (the token). */
+struct pending {
+	char node[16];
+	char what[256];
+	int op;
+};
+
 static void api_reply(struct sim *w, const char *node, const char *what, int err, const char *msg)
 {
 	if (err)
@@ -506,18 +513,40 @@ static void api_ev(struct sim *w, struct sim_event *e)
 	} else if (!strcmp(v, "list")) {
 		req.op = PVHA__API_REQUEST__OP__GUEST_LIST;
 	}
-	Pvha__ApiReply *rep = NULL;
-	int err = sim_api(w, e->node, &req, msg, sizeof(msg), &rep);
-	if (!err && rep && req.op == PVHA__API_REQUEST__OP__GUEST_LIST) {
+	struct pending *pd = calloc(1, sizeof(*pd));
+	if (!pd)
+		abort();
+	snprintf(pd->node, sizeof(pd->node), "%s", w->nodes[e->node].name);
+	snprintf(pd->what, sizeof(pd->what), "%s", what);
+	pd->op = req.op;
+	Pvha__ApiReply *rep = NULL, failed = PVHA__API_REPLY__INIT;
+	int err = sim_api(w, e->node, &req, pd, msg, sizeof(msg), &rep);
+	if (err == -EINPROGRESS)
+		return; /* sim_api_answer prints it */
+	if (err) {
+		rep = &failed;
+		rep->error = err;
+	}
+	sim_api_answer(w, pd, rep, msg);
+}
+
+void sim_api_answer(struct sim *w, void *token, Pvha__ApiReply *rep, const char *msg_in)
+{
+	struct pending *pd = token;
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s", msg_in ? msg_in : "");
+	int err = rep ? rep->error : -EIO;
+	if (!err && rep && pd->op == PVHA__API_REQUEST__OP__GUEST_LIST) {
 		size_t k = strlen(msg);
 		for (size_t i = 0; i < rep->n_guests && k < sizeof(msg) - 80; i++)
 			k += (size_t)snprintf(msg + k, sizeof(msg) - k, "%s%s %s%s%s", i ? ", " : "", rep->guests[i]->name,
 					      rep->guests[i]->state, rep->guests[i]->owner[0] ? " on " : "",
 					      rep->guests[i]->owner);
 	}
-	if (!err && rep && req.op == PVHA__API_REQUEST__OP__CLUSTER_STATUS && rep->status)
+	if (!err && rep && pd->op == PVHA__API_REQUEST__OP__CLUSTER_STATUS && rep->status)
 		snprintf(msg, sizeof(msg), "quorate %d leader %s", rep->status->quorate, rep->status->leader_name);
-	api_reply(w, w->nodes[e->node].name, what, err, msg);
+	api_reply(w, pd->node, pd->what, err, msg);
+	free(pd);
 }
 
 static void flap_ev(struct sim *w, struct sim_event *e);
@@ -539,9 +568,9 @@ static void do_command(struct scn *s, const struct item *it)
 	if (!strcmp(v, "power-off") || !strcmp(v, "power-on") || !strcmp(v, "reboot")) {
 		if (n < 0)
 			goto bad_node;
-		if (v[6] != 'n')
+		if (strcmp(v, "power-on"))
 			sim_power_off(w, n);
-		if (v[6] != 'f')
+		if (strcmp(v, "power-off"))
 			sim_power_on(w, n);
 	} else if (!strcmp(v, "partition") || !strcmp(v, "heal") || !strcmp(v, "isolate")) {
 		int label[SIM_MAX_NODES] = { 0 }, group = 1;
@@ -657,7 +686,7 @@ static const Pvha__GuestInfo *guest_view(struct sim *w, int node, const char *na
 	req.version = 1;
 	req.op = PVHA__API_REQUEST__OP__GUEST_SHOW;
 	req.guest = (char *)name;
-	if (node < 0 || sim_api(w, node, &req, msg, sizeof(msg), &rep) != 0 || rep->n_guests != 1)
+	if (node < 0 || sim_api(w, node, &req, NULL, msg, sizeof(msg), &rep) != 0 || rep->n_guests != 1)
 		return NULL;
 	return rep->guests[0];
 }

@@ -350,8 +350,12 @@ bool sim_agent_quorate(struct sim *w, int n);
 void sim_crash_loop(struct sim *w, int gi, unsigned period, unsigned count);
 void sim_storage_cut(struct sim *w, int n, bool cut);
 void sim_net_changed(struct sim *w, bool heal);
-/* A control API request on node n's agent (none: -EHOSTDOWN). */
-int sim_api(struct sim *w, int n, const Pvha__ApiRequest *req, char *msg, size_t msglen, Pvha__ApiReply **rep);
+/* A control API request on node n's agent (none: -EHOSTDOWN). Returns its
+ * error, or -EINPROGRESS: the answer comes later through
+ * sim_api_answer(token) (scenario.c). */
+int sim_api(struct sim *w, int n, const Pvha__ApiRequest *req, void *token, char *msg, size_t msglen,
+	    Pvha__ApiReply **rep);
+void sim_api_answer(struct sim *w, void *token, Pvha__ApiReply *rep, const char *msg);
 
 /* VMMs */
 struct vmm *sim_vmm_by_pid(struct sim *w, pid_t pid);

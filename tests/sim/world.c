@@ -453,6 +453,9 @@ static int op_storage_submit(void *ctx, struct pvclus_job *job)
 	return 0;
 }
 
+static bool op_image_cached(void *ctx, const char *sha256);
+static void op_api_reply(void *ctx, void *token, Pvha__ApiReply *rep, const char *msg);
+
 static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 {
 	struct agent_ctx *c = ctx;
@@ -464,22 +467,26 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 		return -ENOENT;
 	int gi = (int)(g - w->store.guests);
 	bool incoming = s->incoming && s->incoming[0];
-	struct sim_node *n = &w->nodes[c->node];
-	if (!incoming && !n->image_cached[gi]) {
-		/* pvhad fetches the image into its cache, on its loop */
-		void *data;
-		size_t len;
-		int err = pvstore_image_get(c->conn, s->image_sha256, &data, &len);
-		if (err)
-			return err;
-		free(data);
-		n->image_cached[gi] = true;
-	}
+	if (!incoming && !s->image && !op_image_cached(ctx, s->image_sha256))
+		return -ENOENT;
+	if (!incoming)
+		w->nodes[c->node].image_cached[gi] = true; /* pvhad writes it to its cache */
 	*pid = w->next_pid++;
 	vmm_spawn_fake(w, c->node, s, *pid, gi);
 	struct vmm *v = sim_vmm_by_pid(w, *pid);
 	v->parent_gen = c->gen;
 	return 0;
+}
+
+static bool op_image_cached(void *ctx, const char *sha256)
+{
+	struct agent_ctx *c = ctx;
+	struct sim *w = c->w;
+	for (int i = 0; i < SIM_MAX_GUESTS; i++)
+		if (w->nodes[c->node].image_cached[i] && w->store.guests[i].used &&
+		    !strcmp(w->store.guests[i].spec.image_sha256, sha256))
+			return true;
+	return false;
 }
 
 static void op_vmm_kill(void *ctx, pid_t pid, bool force)
@@ -564,6 +571,8 @@ static const struct pvclus_agent_ops sim_ops = {
 	.log = op_log,
 	.event = op_event,
 	.storage_submit = op_storage_submit,
+	.api_reply = op_api_reply,
+	.image_cached = op_image_cached,
 	.vmm_spawn = op_vmm_spawn,
 	.vmm_kill = op_vmm_kill,
 	.vmm_alive = op_vmm_alive,
@@ -766,7 +775,8 @@ void sim_storage_cut(struct sim *w, int node, bool cut)
 
 /* ---- the control API ------------------------------------------------------------- */
 
-int sim_api(struct sim *w, int node, const Pvha__ApiRequest *req, char *msg, size_t msglen, Pvha__ApiReply **rep)
+int sim_api(struct sim *w, int node, const Pvha__ApiRequest *req, void *token, char *msg, size_t msglen,
+	    Pvha__ApiReply **rep)
 {
 	struct agent_ctx *c = ctx_of(w, node);
 	static Pvha__ApiReply r;
@@ -776,10 +786,16 @@ int sim_api(struct sim *w, int node, const Pvha__ApiRequest *req, char *msg, siz
 	}
 	pvha__api_reply__init(&r);
 	msg[0] = '\0';
-	pvclus_agent_api(c->agent, req, &r, msg, msglen);
+	int err = pvclus_agent_api(c->agent, req, token, &r, msg, msglen);
 	run_defers(c);
 	*rep = &r;
-	return r.error;
+	return err ? err : r.error;
+}
+
+static void op_api_reply(void *ctx, void *token, Pvha__ApiReply *rep, const char *msg)
+{
+	struct agent_ctx *c = ctx;
+	sim_api_answer(c->w, token, rep, msg);
 }
 
 /* ---- delayed monitor commands ----------------------------------------------------- */
