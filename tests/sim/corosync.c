@@ -257,13 +257,17 @@ static void evaluate(struct sim *w, struct sim_event *e)
 				n->seen_all = true;
 			n->quorate = ring_quorate(w, r, r->nodes[k]);
 		}
-		/* Corosync's order at a change: the totem ring, votequorum, then
-		 * the CPG members (docs/simulator.md) */
+		/* The order at a change: the totem ring, votequorum, then the CPG
+		 * members, or (members_first) the CPG members first: the agent
+		 * must cope with both (docs/simulator.md) */
+		if (w->p.members_first)
+			tell_members(w, r);
 		for (int k = 0; k < r->n; k++) {
 			tell_ring(w, r->nodes[k], r);
 			tell_quorum(w, r->nodes[k], r);
 		}
-		tell_members(w, r);
+		if (!w->p.members_first)
+			tell_members(w, r);
 	}
 	/* rings nobody belongs to any more */
 	for (size_t i = 0; i < w->nrings; i++) {

@@ -17,7 +17,6 @@
 #include "scenario.h"
 #include "sim.h"
 
-#define LIVENESS_BOUND_MS 60000 /* docs/simulator.md derives it */
 
 static void usage(FILE *f)
 {
@@ -41,7 +40,7 @@ static void usage(FILE *f)
 		"  -h, --help   this text\n\n"
 		"Exit status: 0 every run passed; 1 a run failed; 2 bad usage or file.\n"
 		"docs/simulator.md describes the model and the scenario format.\n",
-		LIVENESS_BOUND_MS);
+		SIM_RANDOM_LIVENESS_MS);
 }
 
 static char *read_file(const char *path)
@@ -206,7 +205,6 @@ static int run_random(uint64_t a, uint64_t b, bool stats, bool verbose)
 			free(text);
 			return 2;
 		}
-		scn_set_liveness(s, LIVENESS_BOUND_MS);
 		if (run_to_buffer(s, verbose, &res, &log, &len) != 0) {
 			fprintf(stderr, "pvha-sim: seed %llu: could not run\n", (unsigned long long)seed);
 			return 2;

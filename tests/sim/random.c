@@ -63,7 +63,9 @@ int sim_random_scenario(uint64_t seed, char **text)
 	unsigned nn = 2 + pick(&g, 7);
 	bool two_node = nn == 2;
 	put(&g, "# random scenario, seed %llu\n", (unsigned long long)seed);
-	put(&g, "set seed %llu\n", (unsigned long long)seed + 1);
+	put(&g, "set seed %llu\nset liveness %u\n", (unsigned long long)seed + 1, SIM_RANDOM_LIVENESS_MS);
+	if (pick(&g, 2))
+		put(&g, "set cs-order members-first\n");
 	if (two_node)
 		put(&g, "set two-node on\n");
 	if (pick(&g, 3) == 0)

@@ -11,6 +11,9 @@
 
 /* The last fault of a random scenario is at or before this (ms). */
 #define SIM_RANDOM_FAULTS_END 40000
+/* Every guest that should run runs this long after the last fault
+ * (docs/simulator.md derives it). */
+#define SIM_RANDOM_LIVENESS_MS 60000
 
 /* Writes the scenario of seed into *text (malloc'd). Returns 0 or -ENOMEM. */
 int sim_random_scenario(uint64_t seed, char **text);

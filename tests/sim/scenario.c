@@ -143,6 +143,11 @@ static int set_param(struct scn *s, const char *k, const char *v)
 	if (!strcmp(k, "fence"))
 		return !strcmp(v, "power") ? (s->p.fence_power = true, 0)
 		       : !strcmp(v, "storage") ? (s->p.fence_power = false, 0) : -EINVAL;
+	if (!strcmp(k, "liveness"))
+		return num ? (s->liveness_ms = x, 0) : -EINVAL;
+	if (!strcmp(k, "cs-order"))
+		return !strcmp(v, "members-first") ? (s->p.members_first = true, 0)
+		       : !strcmp(v, "ring-first") ? (s->p.members_first = false, 0) : -EINVAL;
 	if (!strcmp(k, "two-node"))
 		return !strcmp(v, "on") ? (s->p.two_node = true, 0) : !strcmp(v, "off") ? 0 : -EINVAL;
 	if (!strcmp(k, "seed"))
@@ -364,11 +369,6 @@ const char *scn_expected(const struct scn *s)
 size_t scn_head_len(const struct scn *s)
 {
 	return s->expected ? s->head_len : strlen(s->text);
-}
-
-void scn_set_liveness(struct scn *s, uint64_t bound_ms)
-{
-	s->liveness_ms = bound_ms;
 }
 
 /* ---- running: helpers ------------------------------------------------------------ */

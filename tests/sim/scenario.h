@@ -36,8 +36,4 @@ int scn_run(struct scn *s, FILE *out, bool verbose, struct scn_result *res);
 const char *scn_expected(const struct scn *s);
 size_t scn_head_len(const struct scn *s);
 
-/* Liveness check for random runs: after the scenario's last fault, every
- * guest that should run must run within bound_ms (see docs/simulator.md). */
-void scn_set_liveness(struct scn *s, uint64_t bound_ms);
-
 #endif

@@ -82,6 +82,7 @@ struct sim_params {
 	unsigned fence_timeout_s;   /* the agent's fence_timeout */
 	bool fence_power;           /* a power fence agent is configured */
 	bool two_node;
+	bool members_first;         /* at a change: CPG members before ring and quorum */
 };
 
 void sim_params_default(struct sim_params *p);
