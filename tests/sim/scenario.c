@@ -213,7 +213,8 @@ static int parse_guest(struct scn *s, char tok[][ARG_LEN], int n, char *err, siz
 
 static const char *const commands[] = {
 	"power-off", "power-on", "reboot", "partition", "heal", "isolate", "flap", "freeze", "resume",
-	"agent-restart", "agent-crash", "agent-start", "vmm-kill", "vmm-crash", "vmm-term", "crash-loop",
+	"agent-restart", "agent-crash", "agent-start", "vmm-kill", "vmm-crash", "vmm-term", "vmm-kill-incoming",
+	"crash-loop",
 	"storage-down", "storage-up", "storage-slow", "storage-cut", "storage-uncut", "mon-delay",
 	"fence-mode", "guest-create", "guest-start", "guest-stop", "guest-delete", "guest-migrate",
 	"guest-set", "node-drain", "node-resume", "rebalance", "status", "list", "events", NULL,
@@ -625,6 +626,13 @@ static void do_command(struct scn *s, const struct item *it)
 			vmm_crash(w, vm);
 		else
 			vmm_kill_fake(w, vm, v[4] == 'k');
+	} else if (!strcmp(v, "vmm-kill-incoming")) {
+		struct vmm *in = gi >= 0 ? sim_vmm_incoming(w, gi) : NULL;
+		if (!in) {
+			sim_log(w, "# (no incoming VMM of %s)", it->nargs ? it->arg[0] : "?");
+			return;
+		}
+		vmm_kill_fake(w, in, true);
 	} else if (!strcmp(v, "crash-loop")) {
 		/* crash-loop GUEST PERIOD COUNT: its VMM crashes every PERIOD ms */
 		if (gi < 0 || it->nargs < 3)

@@ -362,6 +362,8 @@ void sim_api_answer(struct sim *w, void *token, Pvha__ApiReply *rep, const char 
 struct vmm *sim_vmm_by_pid(struct sim *w, pid_t pid);
 /* The live VMM of guest gi that runs it (state running, owns), or NULL. */
 struct vmm *sim_vmm_running(struct sim *w, int gi);
+/* The live incoming (migration target) VMM of guest gi, or NULL. */
+struct vmm *sim_vmm_incoming(struct sim *w, int gi);
 void vmm_spawn_fake(struct sim *w, int node, const struct pvclus_vmm_start *s, pid_t pid, int gi);
 void vmm_kill_fake(struct sim *w, struct vmm *v, bool force);
 void vmm_crash(struct sim *w, struct vmm *v);

@@ -72,6 +72,14 @@ struct vmm *sim_vmm_running(struct sim *w, int gi)
 	return NULL;
 }
 
+struct vmm *sim_vmm_incoming(struct sim *w, int gi)
+{
+	for (size_t i = 0; i < w->nvmms; i++)
+		if (w->vmms[i].used && w->vmms[i].gi == gi && w->vmms[i].state == VMM_INCOMING)
+			return &w->vmms[i];
+	return NULL;
+}
+
 static const char *gname(struct sim *w, const struct vmm *v)
 {
 	return w->store.guests[v->gi].spec.name;
