@@ -864,6 +864,7 @@ int scn_run(struct scn *s, FILE *out, bool verbose, struct scn_result *res)
 	res->expect_fail = s->expect_fail;
 	sim_init(w, &s->p, s->seed ? s->seed : 1, out);
 	w->verbose = verbose;
+	w->debug = verbose && getenv("PVHA_SIM_DEBUG");
 	w->rebalance_threshold = s->rebalance;
 	s->w = w;
 	s->res = res;

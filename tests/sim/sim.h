@@ -304,6 +304,7 @@ struct sim {
 	/* output */
 	FILE *out;              /* the log (events, commands, checks) */
 	bool verbose;           /* agents' log lines too */
+	bool debug;             /* and their debug lines */
 	struct sim_violation_counts bad;
 	/* gaps in a guest's writes longer than 2 I/O periods (outages), ms */
 	uint64_t outages[SIM_MAX_OUTAGES];

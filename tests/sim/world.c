@@ -351,7 +351,7 @@ static void op_log(void *ctx, enum pvclus_log_level level, const char *func, con
 {
 	struct agent_ctx *c = ctx;
 	static const char *const lv[] = { "error", "warn", "info", "debug" };
-	if (c->w->verbose && live(c) && level <= PVCLUS_LOG_INFO)
+	if (c->w->verbose && live(c) && (level <= PVCLUS_LOG_INFO || c->w->debug))
 		sim_log(c->w, "   %s %s %s: %s", c->w->nodes[c->node].name, lv[level], func, line);
 }
 
