@@ -11,12 +11,7 @@
 
 static struct sim_ring *ring_new(struct sim *w)
 {
-	if (w->nrings == w->caprings) {
-		w->caprings = w->caprings ? 2 * w->caprings : 16;
-		w->rings = realloc(w->rings, w->caprings * sizeof(*w->rings));
-		if (!w->rings)
-			abort();
-	}
+	sim_grow(&w->rings, w->nrings, &w->caprings, sizeof(*w->rings));
 	struct sim_ring *r = &w->rings[w->nrings++];
 	memset(r, 0, sizeof(*r));
 	r->id = ++w->ring_ids;
@@ -151,12 +146,7 @@ void cs_send(struct sim *w, int node, const void *buf, size_t len)
 {
 	int ri = w->nodes[node].ring;
 	struct sim_ring *r = &w->rings[ri];
-	if (r->nq == r->capq) {
-		r->capq = r->capq ? 2 * r->capq : 16;
-		r->q = realloc(r->q, r->capq * sizeof(r->q[0]));
-		if (!r->q)
-			abort();
-	}
+	sim_grow(&r->q, r->nq, &r->capq, sizeof(r->q[0]));
 	struct sim_msg *m = &r->q[r->nq++];
 	m->seq = ++w->msg_seq;
 	m->from = node;

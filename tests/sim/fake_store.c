@@ -773,12 +773,7 @@ int pvstore_event_append(struct pvstore *st, const uint8_t *guest, const char *n
 			return pvs_failx(-ENOENT, "no such guest"); /* its log object would be created: close enough */
 		log = &g->events;
 	}
-	if (log->n == log->cap) {
-		log->cap = log->cap ? 2 * log->cap : 16;
-		log->ev = realloc(log->ev, log->cap * sizeof(*log->ev));
-		if (!log->ev)
-			abort();
-	}
+	sim_grow(&log->ev, log->n, &log->cap, sizeof(*log->ev));
 	struct fs_event *e = &log->ev[log->n++];
 	memset(e, 0, sizeof(*e));
 	e->seq = log->n;

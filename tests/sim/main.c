@@ -222,12 +222,7 @@ static int run_random(uint64_t a, uint64_t b, bool stats, bool verbose)
 			}
 		}
 		for (unsigned i = 0; stats && i < res.noutages; i++) {
-			if (nall == capall) {
-				capall = capall ? 2 * capall : 1024;
-				all = realloc(all, capall * sizeof(*all));
-				if (!all)
-					return 2;
-			}
+			sim_grow(&all, nall, &capall, sizeof(*all));
 			all[nall++] = res.outages[i];
 		}
 		free(log);

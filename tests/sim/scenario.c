@@ -235,12 +235,7 @@ static bool in(const char *const *list, const char *w)
 
 static int add_item(struct scn *s, uint64_t t, int line, char tok[][ARG_LEN], int first, int n, bool check)
 {
-	if (s->nitems == s->capitems) {
-		s->capitems = s->capitems ? 2 * s->capitems : 32;
-		s->items = realloc(s->items, s->capitems * sizeof(*s->items));
-		if (!s->items)
-			return -ENOMEM;
-	}
+	sim_grow(&s->items, s->nitems, &s->capitems, sizeof(*s->items));
 	struct item *it = &s->items[s->nitems++];
 	memset(it, 0, sizeof(*it));
 	it->t = t;

@@ -314,6 +314,11 @@ struct sim {
 	double rebalance_threshold;
 };
 
+/* Makes room for one more element in *arr (n used of *cap, each size
+ * bytes), doubling; aborts when memory runs out (the simulator cannot go on
+ * without it). O(1) amortised. */
+void sim_grow(void *arr, size_t n, size_t *cap, size_t size);
+
 int sim_init(struct sim *w, const struct sim_params *p, uint64_t seed, FILE *out);
 void sim_fini(struct sim *w);
 uint64_t sim_rand(struct sim *w);

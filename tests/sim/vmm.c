@@ -260,12 +260,7 @@ static void incoming_timeout(struct sim *w, struct sim_event *e)
 
 void vmm_spawn_fake(struct sim *w, int node, const struct pvclus_vmm_start *s, pid_t pid, int gi)
 {
-	if (w->nvmms == w->capvmms) {
-		w->capvmms = w->capvmms ? 2 * w->capvmms : 64;
-		w->vmms = realloc(w->vmms, w->capvmms * sizeof(*w->vmms));
-		if (!w->vmms)
-			abort();
-	}
+	sim_grow(&w->vmms, w->nvmms, &w->capvmms, sizeof(*w->vmms));
 	struct vmm *v = &w->vmms[w->nvmms++];
 	memset(v, 0, sizeof(*v));
 	v->used = true;

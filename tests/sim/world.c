@@ -96,6 +96,19 @@ void sim_violation(struct sim *w, unsigned *counter, const char *fmt, ...)
 	va_end(ap);
 }
 
+void sim_grow(void *arr, size_t n, size_t *cap, size_t size)
+{
+	void **p = arr;
+	if (n < *cap)
+		return;
+	size_t c = *cap ? 2 * *cap : 16;
+	void *np = realloc(*p, c * size);
+	if (!np)
+		abort();
+	*p = np;
+	*cap = c;
+}
+
 /* ---- the queue (a binary heap on (time, seq)) -------------------------------- */
 
 static bool before(const struct sim_event *a, const struct sim_event *b)
@@ -105,12 +118,7 @@ static bool before(const struct sim_event *a, const struct sim_event *b)
 
 static void heap_push(struct sim *w, struct sim_event *e)
 {
-	if (w->nheap == w->capheap) {
-		w->capheap = w->capheap ? 2 * w->capheap : 256;
-		w->heap = realloc(w->heap, w->capheap * sizeof(*w->heap));
-		if (!w->heap)
-			abort();
-	}
+	sim_grow(&w->heap, w->nheap, &w->capheap, sizeof(*w->heap));
 	size_t i = w->nheap++;
 	while (i > 0 && before(e, w->heap[(i - 1) / 2])) {
 		w->heap[i] = w->heap[(i - 1) / 2];
