@@ -1345,10 +1345,6 @@ static int create(struct pvclus_agent *a, const Pvha__GuestSpecIn *in, void *tok
 		snprintf(msg, msglen, "the image is not an ELF file");
 		return -EINVAL;
 	}
-	if (in->mem_size < (2ull << 20) || in->mem_size > (4ull << 30) || in->mem_size % (1u << 20)) {
-		snprintf(msg, msglen, "memory must be whole MiB from 2 MiB to 4 GiB");
-		return -EINVAL;
-	}
 	snprintf(spec.name, sizeof(spec.name), "%s", in->name);
 	snprintf(spec.cmdline, sizeof(spec.cmdline), "%s", in->cmdline);
 	spec.mem_size = in->mem_size;
