@@ -222,7 +222,7 @@ static const char *const commands[] = {
 
 static const char *const checks[] = {
 	"running", "stopped", "state", "fenced", "not-fenced", "leader", "mode", "event", "no-event",
-	"agree", "quorate", "owner", NULL,
+	"agree", "quorate", "owner", "answer", NULL,
 };
 
 static bool in(const char *const *list, const char *w)
@@ -680,18 +680,31 @@ static void flap_ev(struct sim *w, struct sim_event *e)
 
 /* ---- checks ---------------------------------------------------------------------- */
 
-/* The guest's info as node's agent has it (NULL: no agent, or unknown). */
-static const Pvha__GuestInfo *guest_view(struct sim *w, int node, const char *name)
+/* The guest's info as node's agent has it (NULL: no agent, or it did not
+ * answer: why in msg). */
+static const Pvha__GuestInfo *guest_view_why(struct sim *w, int node, const char *name, char *msg, size_t msglen)
 {
 	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
 	Pvha__ApiReply *rep;
-	char msg[256];
 	req.version = 1;
 	req.op = PVHA__API_REQUEST__OP__GUEST_SHOW;
 	req.guest = (char *)name;
-	if (node < 0 || sim_api(w, node, &req, NULL, msg, sizeof(msg), &rep) != 0 || rep->n_guests != 1)
+	snprintf(msg, msglen, "no agent");
+	if (node < 0)
 		return NULL;
+	int err = sim_api(w, node, &req, NULL, msg, msglen, &rep);
+	if (err || rep->n_guests != 1) {
+		if (!msg[0])
+			snprintf(msg, msglen, "%s", strerror(err ? -err : ENOENT));
+		return NULL;
+	}
 	return rep->guests[0];
+}
+
+static const Pvha__GuestInfo *guest_view(struct sim *w, int node, const char *name)
+{
+	char msg[256];
+	return guest_view_why(w, node, name, msg, sizeof(msg));
 }
 
 static bool bare_fenced(struct sim *w, int n)
@@ -747,6 +760,19 @@ static void do_check(struct scn *s, const struct item *it)
 		for (size_t i = 0; i < w->nvmms; i++)
 			live += w->vmms[i].used && w->vmms[i].gi == gi && w->vmms[i].state != VMM_DEAD;
 		say(s, it, gi >= 0 && live == 0, "%d VMM(s) alive", live);
+	} else if (!strcmp(v, "answer")) {
+		/* answer G STATE via N: N's answer about G is STATE, or N says it
+		 * cannot answer (it has no view yet); never a wrong one */
+		int n = leader_node(w);
+		for (int i = 2; i + 1 < it->nargs; i++)
+			if (!strcmp(it->arg[i], "via"))
+				n = sim_node_by_name(w, it->arg[i + 1]);
+		char why[256];
+		const Pvha__GuestInfo *g = guest_view_why(w, n, a0, why, sizeof(why));
+		if (!g)
+			say(s, it, n >= 0 && w->nodes[n].agent_up, "no answer: %s", why);
+		else
+			say(s, it, !strcmp(g->state, a1), "says %s", g->state);
 	} else if (!strcmp(v, "state") || !strcmp(v, "owner")) {
 		int n = leader_node(w);
 		for (int i = 2; i + 1 < it->nargs; i++)

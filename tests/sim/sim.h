@@ -72,7 +72,7 @@ struct sim_params {
 	unsigned vmm_boot_ms;       /* spawn -> the VMM tries the owner lock */
 	unsigned vmm_io_ms;         /* a VMM writes and flushes its counter this often */
 	unsigned vmm_stop_ms;       /* SIGTERM/STOP -> exit */
-	unsigned runaway_ms;        /* a VMM blocked in a flush this long stops (exit 3) */
+	unsigned runaway_ms;        /* a VMM blocked in a flush this long stops (exit 3); 0: never */
 	unsigned mig_precopy_ms;    /* a migration's pre-copy */
 	unsigned mig_stopcopy_ms;   /* its stop-copy (the downtime) */
 	unsigned incoming_timeout_ms; /* pvha-vmm --incoming-timeout (default 60 s) */

@@ -8,9 +8,10 @@
  *     after the op timeout), reads its disk, then listens (STATUS answers
  *     "running") and runs;
  *   - it is a counter guest: every vmm_io_ms it writes the next value and
- *     flushes; a flush refused as fenced stops it (exit 4), a flush that
- *     waits on the storage counts as guest run time, and after runaway_ms
- *     the VMM stops the guest as a runaway (exit 3: campaign failure 5);
+ *     flushes; a flush refused as fenced stops it (exit 4); a flush that
+ *     waits on the storage just waits (hv-core no longer counts it as guest
+ *     run time); `set runaway MS` models the older VMM that did and stopped
+ *     the guest as a runaway after MS (exit 3: campaign failure 5);
  *   - SIGTERM / STOP: it releases the lock (a clean end) and exits 5;
  *     SIGKILL, a crash, a power-off: it dies holding the lock;
  *   - migrations: the target (--incoming) listens at once and gives up after
@@ -175,8 +176,8 @@ static bool write_once(struct sim *w, struct vmm *v)
 	if (err) {
 		if (!v->blocked_since)
 			v->blocked_since = w->now;
-		if (w->now - v->blocked_since >= w->p.runaway_ms) {
-			vmm_exit_later(w, v, 0, EXIT_FAULT, true, "runaway: no hypercall for 10 s of guest time (blocked in a disk flush)");
+		if (w->p.runaway_ms && w->now - v->blocked_since >= w->p.runaway_ms) {
+			vmm_exit_later(w, v, 0, EXIT_FAULT, true, "runaway: blocked in a disk flush counted as guest time");
 			return false;
 		}
 		return true;

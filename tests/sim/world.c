@@ -45,7 +45,7 @@ void sim_params_default(struct sim_params *p)
 		.vmm_boot_ms = 100,
 		.vmm_io_ms = 50,
 		.vmm_stop_ms = 20,
-		.runaway_ms = 10000,
+		.runaway_ms = 0, /* hv-core c3f0dd0: time blocked on the disk is not guest time */
 		.mig_precopy_ms = 300,
 		.mig_stopcopy_ms = 20,
 		.incoming_timeout_ms = 60000,
