@@ -274,7 +274,6 @@ int scn_parse(const char *text, const char *path, struct scn **out, char *err, s
 		}
 		memcpy(buf, p, len);
 		buf[len] = '\0';
-		char *lp = p;
 		p = nl ? nl + 1 : p + len;
 		char tok[MAX_ARGS + 3][ARG_LEN];
 		if (!strncmp(buf, "expect-fail", 11)) {
@@ -287,7 +286,6 @@ int scn_parse(const char *text, const char *path, struct scn **out, char *err, s
 		if (!strcmp(tok[0], "expect") && n == 1) {
 			s->head_len = (size_t)(p - s->text);
 			s->expected = p;
-			(void)lp;
 			break;
 		}
 		uint64_t t = 0;
@@ -483,8 +481,8 @@ static void api_ev(struct sim *w, struct sim_event *e)
 		spec.depends_on = deps;
 		req.spec = &spec;
 	} else if (!strcmp(v, "guest-start") || !strcmp(v, "guest-stop") || !strcmp(v, "guest-delete")) {
-		req.op = v[6] == 's' && v[8] == 'a' ? PVHA__API_REQUEST__OP__GUEST_START
-			 : v[6] == 's' ? PVHA__API_REQUEST__OP__GUEST_STOP : PVHA__API_REQUEST__OP__GUEST_DELETE;
+		req.op = !strcmp(v, "guest-start") ? PVHA__API_REQUEST__OP__GUEST_START
+			 : !strcmp(v, "guest-stop") ? PVHA__API_REQUEST__OP__GUEST_STOP : PVHA__API_REQUEST__OP__GUEST_DELETE;
 		req.guest = (char *)it->arg[0];
 		req.force = it->nargs > 1 && !strcmp(it->arg[1], "force");
 	} else if (!strcmp(v, "guest-migrate")) {
@@ -499,7 +497,7 @@ static void api_ev(struct sim *w, struct sim_event *e)
 				set.set_priority = true, set.priority = atoi(it->arg[i] + 5);
 		req.set = &set;
 	} else if (!strcmp(v, "node-drain") || !strcmp(v, "node-resume")) {
-		req.op = v[5] == 'd' ? PVHA__API_REQUEST__OP__NODE_DRAIN : PVHA__API_REQUEST__OP__NODE_RESUME;
+		req.op = !strcmp(v, "node-drain") ? PVHA__API_REQUEST__OP__NODE_DRAIN : PVHA__API_REQUEST__OP__NODE_RESUME;
 		req.node = (char *)it->arg[0];
 		req.force = it->nargs > 1 && !strcmp(it->arg[1], "force");
 	} else if (!strcmp(v, "rebalance")) {
@@ -599,7 +597,7 @@ static void do_command(struct scn *s, const struct item *it)
 	} else if (!strcmp(v, "freeze") || !strcmp(v, "resume")) {
 		if (n < 0)
 			goto bad_node;
-		sim_agent_freeze(w, n, v[0] == 'f');
+		sim_agent_freeze(w, n, !strcmp(v, "freeze"));
 	} else if (!strcmp(v, "agent-restart")) {
 		if (n < 0)
 			goto bad_node;
@@ -617,10 +615,10 @@ static void do_command(struct scn *s, const struct item *it)
 			sim_log(w, "# (no running VMM of %s)", it->nargs ? it->arg[0] : "?");
 			return;
 		}
-		if (v[4] == 'c')
+		if (!strcmp(v, "vmm-crash"))
 			vmm_crash(w, vm);
 		else
-			vmm_kill_fake(w, vm, v[4] == 'k');
+			vmm_kill_fake(w, vm, !strcmp(v, "vmm-kill"));
 	} else if (!strcmp(v, "vmm-kill-incoming")) {
 		struct vmm *in = gi >= 0 ? sim_vmm_incoming(w, gi) : NULL;
 		if (!in) {
@@ -634,19 +632,19 @@ static void do_command(struct scn *s, const struct item *it)
 			goto bad_node;
 		sim_crash_loop(w, gi, (unsigned)atoi(it->arg[1]), (unsigned)atoi(it->arg[2]));
 	} else if (!strcmp(v, "storage-down") || !strcmp(v, "storage-up")) {
-		w->store.down = v[8] == 'd';
+		w->store.down = !strcmp(v, "storage-down");
 		if (!w->store.down)
 			w->store.slow_ms = 0;
 	} else if (!strcmp(v, "storage-slow") || !strcmp(v, "mon-delay")) {
 		unsigned ms = it->nargs ? (unsigned)atoi(it->arg[0]) : 0;
-		if (v[0] == 's')
+		if (!strcmp(v, "storage-slow"))
 			w->store.slow_ms = ms;
 		else
 			w->store.mon_delay_ms = ms;
 	} else if (!strcmp(v, "storage-cut") || !strcmp(v, "storage-uncut")) {
 		if (n < 0)
 			goto bad_node;
-		sim_storage_cut(w, n, v[8] == 'c');
+		sim_storage_cut(w, n, !strcmp(v, "storage-cut"));
 	} else if (!strcmp(v, "fence-mode")) {
 		w->fence_mode = !strcmp(it->arg[0], "fail") ? 1 : !strcmp(it->arg[0], "hang") ? 2 : 0;
 	} else {
@@ -783,14 +781,14 @@ static void do_check(struct scn *s, const struct item *it)
 			say(s, it, false, "no view of %s", a0);
 			return;
 		}
-		if (v[0] == 's')
+		if (!strcmp(v, "state"))
 			say(s, it, !strcmp(g->state, a1), "%s says %s", w->nodes[n].name, g->state);
 		else
 			say(s, it, !strcmp(g->owner, a1), "%s says owner '%s'", w->nodes[n].name, g->owner);
 	} else if (!strcmp(v, "fenced") || !strcmp(v, "not-fenced")) {
 		int n = sim_node_by_name(w, a0);
 		bool f = n >= 0 && bare_fenced(w, n);
-		say(s, it, v[0] == 'f' ? f : !f, "%s", f ? "blocklisted" : "not blocklisted");
+		say(s, it, !strcmp(v, "fenced") ? f : !f, "%s", f ? "blocklisted" : "not blocklisted");
 	} else if (!strcmp(v, "leader")) {
 		char views[256] = "";
 		bool ok = true;
@@ -820,7 +818,7 @@ static void do_check(struct scn *s, const struct item *it)
 		for (int i = 0; i < it->nargs; i++)
 			snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s%s", i ? " " : "", it->arg[i]);
 		bool seen = event_seen(w, text);
-		say(s, it, v[0] == 'e' ? seen : !seen, "%s", seen ? "logged" : "not logged");
+		say(s, it, !strcmp(v, "event") ? seen : !seen, "%s", seen ? "logged" : "not logged");
 	} else if (!strcmp(v, "agree")) {
 		/* every live quorate agent has the same state and owner for the guest */
 		char first[96] = "", views[400] = "";

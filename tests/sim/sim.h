@@ -268,7 +268,7 @@ struct sim_fence {
 #define SIM_MAX_OUTAGES 512
 
 struct sim_violation_counts {
-	unsigned two_writers, lost_write, fenced_member, assert_failed, stuck, not_running;
+	unsigned two_writers, lost_write, fenced_member, stuck, not_running;
 };
 
 struct sim {
@@ -279,7 +279,6 @@ struct sim {
 	size_t nheap, capheap;
 	uint64_t next_timer;
 	uint64_t rng;
-	bool eval_armed_at[2];
 	/* nodes */
 	struct sim_node nodes[SIM_MAX_NODES];
 	int nnodes;
@@ -300,7 +299,6 @@ struct sim {
 	struct fake_store store;
 	bool in_job;
 	uint64_t job_cost;
-	char errmsg[512];
 	/* output */
 	FILE *out;              /* the log (events, commands, checks) */
 	bool verbose;           /* agents' log lines too */
@@ -309,8 +307,6 @@ struct sim {
 	/* gaps in a guest's writes longer than 2 I/O periods (outages), ms */
 	uint64_t outages[SIM_MAX_OUTAGES];
 	unsigned noutages;
-	uint64_t last_fault_ms; /* the last fault command's time (liveness bounds) */
-	bool quiet_violations;
 	double rebalance_threshold;
 };
 
@@ -342,7 +338,7 @@ int sim_node_by_name(struct sim *w, const char *name);
 int sim_add_guest(struct sim *w, const struct pvstore_guest *spec);
 int sim_guest_index(struct sim *w, const char *name);
 
-/* Commands (scenario.c calls them). Each returns 0 or -errno with a reason in w->errmsg. */
+/* Commands (scenario.c calls them): faults and their repair, at the current time. */
 void sim_power_on(struct sim *w, int n);
 void sim_power_off(struct sim *w, int n);
 void sim_partition(struct sim *w, const int *label);
