@@ -56,7 +56,8 @@ struct scn {
 	size_t nitems, capitems;
 	uint64_t end;
 	bool expect_fail;
-	size_t head_len;
+	size_t head_len;   /* up to and with the `expect` line */
+	size_t body_len;   /* up to the `expect` line */
 	const char *expected;
 	uint64_t liveness_ms;  /* 0: no liveness check */
 	/* while running */
@@ -274,6 +275,7 @@ int scn_parse(const char *text, const char *path, struct scn **out, char *err, s
 		}
 		memcpy(buf, p, len);
 		buf[len] = '\0';
+		const char *line_start = p;
 		p = nl ? nl + 1 : p + len;
 		char tok[MAX_ARGS + 3][ARG_LEN];
 		if (!strncmp(buf, "expect-fail", 11)) {
@@ -285,6 +287,7 @@ int scn_parse(const char *text, const char *path, struct scn **out, char *err, s
 			continue;
 		if (!strcmp(tok[0], "expect") && n == 1) {
 			s->head_len = (size_t)(p - s->text);
+			s->body_len = (size_t)(line_start - s->text);
 			s->expected = p;
 			break;
 		}
@@ -363,6 +366,11 @@ const char *scn_expected(const struct scn *s)
 size_t scn_head_len(const struct scn *s)
 {
 	return s->expected ? s->head_len : strlen(s->text);
+}
+
+size_t scn_body_len(const struct scn *s)
+{
+	return s->expected ? s->body_len : strlen(s->text);
 }
 
 /* ---- running: helpers ------------------------------------------------------------ */

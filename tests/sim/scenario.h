@@ -35,5 +35,7 @@ int scn_run(struct scn *s, FILE *out, bool verbose, struct scn_result *res);
  * comes before it (for --update). */
 const char *scn_expected(const struct scn *s);
 size_t scn_head_len(const struct scn *s);
+/* How much of the file comes before the `expect` line (all of it: none). */
+size_t scn_body_len(const struct scn *s);
 
 #endif

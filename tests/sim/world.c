@@ -90,7 +90,9 @@ void sim_log(struct sim *w, const char *fmt, ...)
 void sim_violation(struct sim *w, unsigned *counter, const char *fmt, ...)
 {
 	va_list ap;
-	(*counter)++;
+	/* the first few of each kind tell the story; the count says the rest */
+	if (++*counter > 20)
+		return;
 	va_start(ap, fmt);
 	vlog_line(w, "!! ", fmt, ap);
 	va_end(ap);
