@@ -103,7 +103,7 @@ int sim_random_scenario(uint64_t seed, char **text)
 	for (unsigned f = 0; f < nf && t < SIM_RANDOM_FAULTS_END - 8000; f++) {
 		unsigned n = 1 + pick(&g, nn);
 		unsigned gi = 1 + pick(&g, ng);
-		switch (pick(&g, 12)) {
+		switch (pick(&g, 15)) {
 		case 0:
 		case 1:
 			if (!down[n - 1]) {
@@ -139,8 +139,24 @@ int sim_random_scenario(uint64_t seed, char **text)
 			put(&g, "at %llu node-drain n%u force\n", (unsigned long long)t, n);
 			put(&g, "at %llu node-resume n%u\n", (unsigned long long)(t + 3000 + pick(&g, 5000)), n);
 			break;
+		case 12:
+			/* slow monitors: a fence's blocklist may time out and land later */
+			put(&g, "at %llu mon-delay %u\n", (unsigned long long)t, 2000 + pick(&g, 14000));
+			put(&g, "at %llu mon-delay 0\n", (unsigned long long)(t + 2000 + pick(&g, 6000)));
+			break;
+		case 13:
+			put(&g, "at %llu storage-cut n%u\n", (unsigned long long)t, n);
+			put(&g, "at %llu storage-uncut n%u\n", (unsigned long long)(t + 500 + pick(&g, 5000)), n);
+			break;
+		case 14:
+			put(&g, "at %llu fence-mode %s\n", (unsigned long long)t, pick(&g, 2) ? "fail" : "hang");
+			put(&g, "at %llu fence-mode ok\n", (unsigned long long)(t + 1000 + pick(&g, 6000)));
+			break;
 		case 10:
-			if (nn > 2) {
+			if (nn == 2) {
+				put(&g, "at %llu partition n1 | n2\n", (unsigned long long)t);
+				put(&g, "at %llu heal\n", (unsigned long long)(t + 1000 + pick(&g, 6000)));
+			} else {
 				unsigned cut = 1 + pick(&g, nn - 1);
 				put(&g, "at %llu partition", (unsigned long long)t);
 				for (unsigned i = 1; i <= nn; i++)
