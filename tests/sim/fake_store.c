@@ -571,17 +571,23 @@ static int mon_command(struct pvstore *st, const char *addr, bool add, bool wait
 	return 0;
 }
 
-int pvstore_blocklist_add(struct pvstore *st, const char *addr, uint32_t expire_s)
+/* A blocklist add (wait_map: and the wait for the OSD map that carries it). */
+static int blocklist_add(struct pvstore *st, const char *addr, uint32_t expire_s, bool wait_map)
 {
 	if (!fence_addr_ok(addr))
 		return pvs_failx(-EINVAL, "'%s' is not an address to blocklist (IP or IP:PORT/NONCE)",
 				 addr ? addr : "(null)");
 	if (expire_s < 1 || expire_s > 30u * 24 * 3600)
 		return pvs_failx(-EINVAL, "blocklist expiry %u s is not within 1 s .. 30 days", expire_s);
-	int err = mon_command(st, addr, true, false);
+	int err = mon_command(st, addr, true, wait_map);
 	if (err)
 		return pvs_fail(err, "blocklisting %s", addr);
 	return 0;
+}
+
+int pvstore_blocklist_add(struct pvstore *st, const char *addr, uint32_t expire_s)
+{
+	return blocklist_add(st, addr, expire_s, false);
 }
 
 int pvstore_blocklist_list(struct pvstore *st, struct pvstore_blocklist_entry **out, size_t *n)
@@ -628,17 +634,9 @@ int pvstore_blocklist_remove(struct pvstore *st, const char *addr)
 
 int pvstore_fence(struct pvstore *st, const char *addr, uint32_t expire_s)
 {
-	if (!fence_addr_ok(addr))
-		return pvs_failx(-EINVAL, "'%s' is not an address to blocklist (IP or IP:PORT/NONCE)",
-				 addr ? addr : "(null)");
-	if (expire_s < 1 || expire_s > 30u * 24 * 3600)
-		return pvs_failx(-EINVAL, "blocklist expiry %u s is not within 1 s .. 30 days", expire_s);
 	/* blocklist, then wait for the latest OSD map: our next op makes each
 	 * OSD catch up, so the entry binds at once for everything after it */
-	int err = mon_command(st, addr, true, true);
-	if (err)
-		return pvs_fail(err, "blocklisting %s", addr);
-	return 0;
+	return blocklist_add(st, addr, expire_s, true);
 }
 
 int pvstore_fence_and_break(struct pvstore *st, const char *addr, uint32_t expire_s, const uint8_t uuid[16],
