@@ -47,11 +47,11 @@ static void in_deliver(struct sim *w, struct sim_event *e)
 	pvclus_agent_on_deliver(ctx_of(w, e->node)->agent, (uint32_t)e->v, e->p, e->u);
 }
 
-static void input_ids(struct sim *w, int node, sim_fn fn, const uint32_t *ids, size_t n, uint64_t v)
+static void input_ids(struct sim *w, int node, sim_fn fn, const uint32_t *ids, size_t n, uint64_t v, uint64_t at)
 {
 	if (!ctx_of(w, node))
 		return;
-	struct sim_event *e = sim_input(w, node, w->now, fn);
+	struct sim_event *e = sim_input(w, node, at, fn);
 	e->p = malloc((n ? n : 1) * sizeof(uint32_t));
 	if (!e->p)
 		abort();
@@ -82,7 +82,7 @@ static void tell_ring(struct sim *w, int node, const struct sim_ring *r)
 	uint32_t ids[SIM_MAX_NODES];
 	for (int i = 0; i < r->n; i++)
 		ids[i] = w->nodes[r->nodes[i]].id;
-	input_ids(w, node, in_ring, ids, (size_t)r->n, r->id);
+	input_ids(w, node, in_ring, ids, (size_t)r->n, r->id, w->now);
 }
 
 static void tell_quorum(struct sim *w, int node, const struct sim_ring *r)
@@ -94,12 +94,17 @@ static void tell_quorum(struct sim *w, int node, const struct sim_ring *r)
 	e->v = (uint64_t)r->n;
 }
 
-static void tell_members(struct sim *w, const struct sim_ring *r)
+static void tell_members_at(struct sim *w, const struct sim_ring *r, uint64_t at)
 {
 	uint32_t ids[SIM_MAX_NODES];
 	size_t n = cpg_members(w, r, ids);
 	for (int i = 0; i < r->n; i++)
-		input_ids(w, r->nodes[i], in_members, ids, n, r->id);
+		input_ids(w, r->nodes[i], in_members, ids, n, r->id, at);
+}
+
+static void tell_members(struct sim *w, const struct sim_ring *r)
+{
+	tell_members_at(w, r, w->now);
 }
 
 /* ---- CPG messages -------------------------------------------------------------- */
@@ -248,8 +253,9 @@ static void evaluate(struct sim *w, struct sim_event *e)
 			n->quorate = ring_quorate(w, r, r->nodes[k]);
 		}
 		/* The order at a change: the totem ring, votequorum, then the CPG
-		 * members, or (members_first) the CPG members first: the agent
-		 * must cope with both (docs/simulator.md) */
+		 * members (cs_gap_ms later: other inputs may come between), or
+		 * (members_first) the CPG members first: the agent must cope
+		 * with each (docs/simulator.md) */
 		if (w->p.members_first)
 			tell_members(w, r);
 		for (int k = 0; k < r->n; k++) {
@@ -257,7 +263,7 @@ static void evaluate(struct sim *w, struct sim_event *e)
 			tell_quorum(w, r->nodes[k], r);
 		}
 		if (!w->p.members_first)
-			tell_members(w, r);
+			tell_members_at(w, r, w->now + w->p.cs_gap_ms);
 	}
 	/* rings nobody belongs to any more */
 	for (size_t i = 0; i < w->nrings; i++) {

@@ -64,8 +64,11 @@ int sim_random_scenario(uint64_t seed, char **text)
 	bool two_node = nn == 2;
 	put(&g, "# random scenario, seed %llu\n", (unsigned long long)seed);
 	put(&g, "set seed %llu\nset liveness %u\n", (unsigned long long)seed + 1, SIM_RANDOM_LIVENESS_MS);
-	if (pick(&g, 2))
+	unsigned order = pick(&g, 3);
+	if (order == 1)
 		put(&g, "set cs-order members-first\n");
+	else if (order == 2)
+		put(&g, "set cs-gap %u\n", 5 + pick(&g, 50));
 	if (two_node)
 		put(&g, "set two-node on\n");
 	if (pick(&g, 3) == 0)

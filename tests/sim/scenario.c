@@ -131,7 +131,7 @@ static int set_param(struct scn *s, const char *k, const char *v)
 		{ "runaway", &s->p.runaway_ms }, { "osd-timeout", &s->p.osd_timeout_ms },
 		{ "mon-timeout", &s->p.mon_timeout_ms }, { "osd-map-lag", &s->p.osd_map_lag_ms },
 		{ "precopy", &s->p.mig_precopy_ms }, { "agent-restart", &s->p.agent_restart_ms },
-		{ "vmm-boot", &s->p.vmm_boot_ms },
+		{ "vmm-boot", &s->p.vmm_boot_ms }, { "cs-gap", &s->p.cs_gap_ms },
 	};
 	for (size_t i = 0; i < sizeof(u) / sizeof(u[0]); i++) {
 		if (!strcmp(k, u[i].name)) {

@@ -83,6 +83,7 @@ struct sim_params {
 	bool fence_power;           /* a power fence agent is configured */
 	bool two_node;
 	bool members_first;         /* at a change: CPG members before ring and quorum */
+	unsigned cs_gap_ms;         /* else the CPG members this long after them */
 };
 
 void sim_params_default(struct sim_params *p);
