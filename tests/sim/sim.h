@@ -309,6 +309,7 @@ struct sim {
 	uint64_t outages[SIM_MAX_OUTAGES];
 	unsigned noutages;
 	double rebalance_threshold;
+	Pvha__ApiReply api_reply; /* sim_api's answer: valid until the next call */
 };
 
 /* Makes room for one more element in *arr (n used of *cap, each size

@@ -789,17 +789,17 @@ int sim_api(struct sim *w, int node, const Pvha__ApiRequest *req, void *token, c
 	    Pvha__ApiReply **rep)
 {
 	struct agent_ctx *c = ctx_of(w, node);
-	static Pvha__ApiReply r;
+	Pvha__ApiReply *r = &w->api_reply;
 	if (!c) {
 		snprintf(msg, msglen, "no agent runs on %s", w->nodes[node].name);
 		return -EHOSTDOWN;
 	}
-	pvha__api_reply__init(&r);
+	pvha__api_reply__init(r);
 	msg[0] = '\0';
-	int err = pvclus_agent_api(c->agent, req, token, &r, msg, msglen);
+	int err = pvclus_agent_api(c->agent, req, token, r, msg, msglen);
 	run_defers(c);
-	*rep = &r;
-	return err ? err : r.error;
+	*rep = r;
+	return err ? err : r->error;
 }
 
 static void op_api_reply(void *ctx, void *token, Pvha__ApiReply *rep, const char *msg)
