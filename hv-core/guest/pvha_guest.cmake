@@ -16,6 +16,10 @@
 # with no C library, no runtime and no unwinder.
 include_guard(GLOBAL)
 
+# check_image.sh reads GNU objdump's syntax; with clang, CMAKE_OBJDUMP is
+# llvm-objdump, so look for binutils' own (the linker's package ships it).
+find_program(PVHA_GUEST_OBJDUMP NAMES objdump)
+
 function(pvha_guest_flags t)
   # -fcf-protection=none: no endbr64 (Unicorn and old hosts need not know it).
   # -mno-avx: Unicorn's AVX is unreliable; SSE/x87 are fine.
@@ -42,7 +46,8 @@ function(pvha_guest name)
   pvha_guest_flags(${t})
   target_link_libraries(${t} PRIVATE pv_guest_start pv_guest_lib gcc)
   target_link_options(${t} PRIVATE
-    -nostdlib -static -no-pie
+    # clang's -static already means no PIE (and it warns that -no-pie is unused)
+    -nostdlib -static $<$<C_COMPILER_ID:GNU>:-no-pie>
     -Wl,-T,${sdk}/guest.ld
     -Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack)
   set_target_properties(${t} PROPERTIES
@@ -52,9 +57,9 @@ function(pvha_guest name)
     LINK_DEPENDS ${sdk}/guest.ld)
   # Refuse an image that breaks a rule the hypervisor relies on (a hypercall
   # not followed by `jmp 1f; 1:`, a wrong entry, AVX): see check_image.sh.
-  if(CMAKE_OBJDUMP)
+  if(PVHA_GUEST_OBJDUMP)
     add_custom_command(TARGET ${t} POST_BUILD
-      COMMAND sh ${sdk}/check_image.sh ${CMAKE_OBJDUMP} $<TARGET_FILE:${t}>
+      COMMAND sh ${sdk}/check_image.sh ${PVHA_GUEST_OBJDUMP} $<TARGET_FILE:${t}>
       VERBATIM)
   endif()
   if(NOT TARGET guests)
