@@ -12,33 +12,41 @@
 #  - a guest built with find_package(pvha-guest) from the installed SDK runs.
 # Env: PVHA_BUILD_DIR, PVHA_INSTALL_PREFIX, PVHA_INSTALL_{BIN,SBIN,SYSCONF,
 # MAN,DATA,INCLUDE,LIB}DIR (the configured GNUInstallDirs, from ctest),
-# PVHA_SYSTEMD_UNITDIR.
+# PVHA_SYSTEMD_UNITDIR. Or PVHA_DEB_ROOT: a folder the Debian packages were
+# unpacked into (tests/dist/test_debs.sh): no install, Debian's paths, man
+# pages compressed, the packages' own docs besides.
 set -uo pipefail
-BUILD=${PVHA_BUILD_DIR:?}
 FAILED=0
 fail() { echo "FAIL $*"; FAILED=$((FAILED + 1)); }
 ok() { echo "ok   $*"; }
 
 T=$(mktemp -d /tmp/pvha-install.XXXXXX)
 trap 'rm -rf "$T"' EXIT
-D=$T/root
-abs() { case $1 in /*) echo "$1" ;; *) echo "$PVHA_INSTALL_PREFIX/$1" ;; esac; }
-BIN=$(abs "$PVHA_INSTALL_BINDIR") SBIN=$(abs "$PVHA_INSTALL_SBINDIR")
-ETC=$(abs "$PVHA_INSTALL_SYSCONFDIR") MAN=$(abs "$PVHA_INSTALL_MANDIR")
-DATA=$(abs "$PVHA_INSTALL_DATADIR") INC=$(abs "$PVHA_INSTALL_INCLUDEDIR")
-LIB=$(abs "$PVHA_INSTALL_LIBDIR") UNITDIR=$(abs "$PVHA_SYSTEMD_UNITDIR")
-
-if ! DESTDIR=$D cmake --install "$BUILD" >"$T/install.out" 2>&1; then
-	cat "$T/install.out"
-	echo "FAIL cmake --install"
-	exit 1
+gz=
+if [[ -n ${PVHA_DEB_ROOT:-} ]]; then
+	D=$PVHA_DEB_ROOT PREFIX=/usr gz=.gz
+	BIN=/usr/bin SBIN=/usr/sbin ETC=/etc MAN=/usr/share/man DATA=/usr/share INC=/usr/include
+	LIB=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH) UNITDIR=/lib/systemd/system
+else
+	BUILD=${PVHA_BUILD_DIR:?}
+	D=$T/root PREFIX=$PVHA_INSTALL_PREFIX
+	abs() { case $1 in /*) echo "$1" ;; *) echo "$PREFIX/$1" ;; esac; }
+	BIN=$(abs "$PVHA_INSTALL_BINDIR") SBIN=$(abs "$PVHA_INSTALL_SBINDIR")
+	ETC=$(abs "$PVHA_INSTALL_SYSCONFDIR") MAN=$(abs "$PVHA_INSTALL_MANDIR")
+	DATA=$(abs "$PVHA_INSTALL_DATADIR") INC=$(abs "$PVHA_INSTALL_INCLUDEDIR")
+	LIB=$(abs "$PVHA_INSTALL_LIBDIR") UNITDIR=$(abs "$PVHA_SYSTEMD_UNITDIR")
+	if ! DESTDIR=$D cmake --install "$BUILD" >"$T/install.out" 2>&1; then
+		cat "$T/install.out"
+		echo "FAIL cmake --install"
+		exit 1
+	fi
 fi
 
 # ---- every file where expected, and nothing else
 want=(
 	"$BIN/pvha" "$SBIN/pvhad" "$SBIN/pvha-vmm"
 	"$UNITDIR/pvhad.service" "$ETC/pvha/pvhad.conf"
-	"$MAN/man1/pvha.1" "$MAN/man5/pvhad.conf.5" "$MAN/man8/pvhad.8" "$MAN/man8/pvha-vmm.8"
+	"$MAN/man1/pvha.1$gz" "$MAN/man5/pvhad.conf.5$gz" "$MAN/man8/pvhad.8$gz" "$MAN/man8/pvha-vmm.8$gz"
 	"$DATA/bash-completion/completions/pvha"
 	"$INC/pvha-guest/pv.h" "$INC/pvha-guest/counter_log.h" "$INC/pvha-guest/pvhv/abi.h"
 	"$LIB/pvha-guest/libpv.a" "$LIB/pvha-guest/pv_start.o" "$LIB/pvha-guest/guest.ld"
@@ -53,7 +61,9 @@ done
 for f in "$BIN/pvha" "$SBIN/pvhad" "$SBIN/pvha-vmm" "$LIB/pvha-guest/check_image.sh"; do
 	[[ -x $D$f ]] || fail "not executable: $f"
 done
-(cd "$D" && find . -type f | sed 's|^\.||' | sort) >"$T/got"
+# (the packages' copyright, changelogs and lintian overrides besides)
+(cd "$D" && find . -type f | sed 's|^\.||' | grep -v -e '^/usr/share/doc/' -e '^/usr/share/lintian/' |
+	sort) >"$T/got"
 printf '%s\n' "${want[@]}" | sort >"$T/want"
 extra=$(comm -23 "$T/got" "$T/want")
 [[ -z $extra ]] || fail "installed but not expected: $extra"
@@ -142,7 +152,7 @@ int main(const struct pv_boot_info *bi)
 	return 0;
 }
 C
-if cmake -S "$T/guest" -B "$T/guest/b" -DCMAKE_PREFIX_PATH="$D$PVHA_INSTALL_PREFIX" >"$T/sdk.out" 2>&1 &&
+if cmake -S "$T/guest" -B "$T/guest/b" -DCMAKE_PREFIX_PATH="$D$PREFIX" >"$T/sdk.out" 2>&1 &&
 	cmake --build "$T/guest/b" >>"$T/sdk.out" 2>&1; then
 	out=$(env -i PATH="$dpath" pvha-vmm --image "$T/guest/b/guests/tick.elf" --mem 4M --cmdline n=5 \
 		--backend tcg 2>&1)
@@ -150,7 +160,7 @@ if cmake -S "$T/guest" -B "$T/guest/b" -DCMAKE_PREFIX_PATH="$D$PVHA_INSTALL_PREF
 		fail "SDK guest output: $out"
 else
 	cat "$T/sdk.out"
-	fail "building a guest with find_package(pvha-guest) from $D$PVHA_INSTALL_PREFIX"
+	fail "building a guest with find_package(pvha-guest) from $D$PREFIX"
 fi
 
 [[ $FAILED -eq 0 ]] && echo "PASS test_install" || echo "FAILED: $FAILED"
