@@ -1059,6 +1059,18 @@ void guests_on_members(struct pvclus_agent *a)
 	}
 }
 
+/* Whether a migration may start towards node: its agent is a member and
+ * its node in the ring, not fenced (the same answer on every agent at the
+ * same point of the message order). */
+static bool migration_target_ok(struct pvclus_agent *a, uint32_t node)
+{
+	struct peer *p = agent_peer(a, node);
+	bool in_ring = !a->have_ring;
+	for (size_t i = 0; i < a->nring; i++)
+		in_ring |= a->ring[i] == node;
+	return p && !p->fenced && agent_is_member(a, node) && in_ring;
+}
+
 static void hold(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
 {
 	if (a->nheld == HELD_MAX) {
@@ -1134,6 +1146,19 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 			break;
 		struct pvclus_ha_event ev = { .type = (enum pvclus_ha_event_type)e->type, .node = e->node,
 					      .crashed = e->crashed, .err = e->err, .detail = e->detail };
+		if (ev.type == PVCLUS_HA_EV_MIGRATE_START && !migration_target_ok(a, ev.node)) {
+			/* It left (or was fenced) after the leader chose it, before
+			 * this point of the message order: every agent drops the
+			 * start here alike, and the guest runs on where it is. */
+			if (agent_leads(a)) {
+				char why[160];
+				snprintf(why, sizeof(why), "migration to %s not started: it is no longer in the cluster",
+					 agent_node_name(a, ev.node));
+				alog_info(a, "guest %s: %s", g->spec.name, why);
+				guest_event(a, g->spec.uuid, "migration-failed", why);
+			}
+			break;
+		}
 		apply(a, g, &ev);
 		break;
 	}
@@ -1363,6 +1388,14 @@ int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token,
 	struct guest *g = NULL;
 	size_t n = 0;
 
+	if (a->awaiting) {
+		/* Its table is not the cluster's yet (it just joined or came
+		 * back): whatever it would say could be wrong. */
+		rep->error = -EAGAIN;
+		snprintf(msg, msglen, "node %s has not received the cluster's guest table yet: ask again in a "
+			 "moment (or ask another node)", a->cfg.node_name);
+		return 0;
+	}
 	if (req->op != PVHA__API_REQUEST__OP__GUEST_LIST && req->op != PVHA__API_REQUEST__OP__GUEST_CREATE) {
 		g = req->guest && req->guest[0] ? guests_by_name(a, req->guest) : NULL;
 		if (!g) {
