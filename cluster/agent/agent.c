@@ -193,6 +193,8 @@ void agent_set_storage_ok(struct pvclus_agent *a, bool ok)
 		return;
 	a->storage_ok = ok;
 	alog_info(a, "storage %s", ok ? "usable" : "NOT usable: this node cannot run guests or lead");
+	if (ok)
+		guests_refresh(a); /* what could not be read meanwhile */
 	agent_send_hello(a);
 	if (!ok && a->st && !a->storage_timer_armed) {
 		/* it tells by itself when it works again: its node record is

@@ -67,6 +67,8 @@ static struct guest *add(struct pvclus_agent *a, const struct pvstore_guest *spe
 
 /* ---- reading specs (storage jobs) ------------------------------------------- */
 
+static struct guest *load(struct pvclus_agent *a, const uint8_t uuid[16], const char *name);
+
 struct load_job {
 	struct pvclus_job j;
 	struct pvclus_agent *a;
@@ -88,8 +90,9 @@ static void load_done(struct pvclus_job *j)
 	struct load_job *l = (struct load_job *)j;
 	struct pvclus_agent *a = l->a;
 	struct guest *g = guests_find(a, l->uuid);
+	bool again = g && g->load_again;
 	if (g)
-		g->loading = false;
+		g->loading = g->load_again = false;
 	if (!g) {
 		/* deleted meanwhile: nothing to fill */
 	} else if (!j->err) {
@@ -107,6 +110,8 @@ static void load_done(struct pvclus_job *j)
 		alog_warn(a, "guest %s: cannot read its spec yet: %s", g->spec.name, j->errmsg);
 	}
 	free(l);
+	if (again && g->used)
+		load(a, g->spec.uuid, NULL); /* it changed while this read ran */
 }
 
 /* Tables a guest by its uuid (and name, when known) and reads its spec from
@@ -131,8 +136,10 @@ static struct guest *load(struct pvclus_agent *a, const uint8_t uuid[16], const 
 		}
 		g->spec_loaded = false;
 	}
-	if (g->loading)
+	if (g->loading) {
+		g->load_again = true;
 		return g;
+	}
 	struct load_job *l = calloc(1, sizeof(*l));
 	if (!l)
 		return g;
@@ -1343,10 +1350,6 @@ static int create(struct pvclus_agent *a, const Pvha__GuestSpecIn *in, void *tok
 	}
 	if (in->image.len < 4 || memcmp(in->image.data, "\x7f" "ELF", 4) != 0) {
 		snprintf(msg, msglen, "the image is not an ELF file");
-		return -EINVAL;
-	}
-	if (in->mem_size < (2ull << 20) || in->mem_size > (4ull << 30) || in->mem_size % (1u << 20)) {
-		snprintf(msg, msglen, "memory must be whole MiB from 2 MiB to 4 GiB");
 		return -EINVAL;
 	}
 	snprintf(spec.name, sizeof(spec.name), "%s", in->name);
