@@ -173,10 +173,13 @@ int sim_random_scenario(uint64_t seed, char **text)
 		}
 		t += 500 + pick(&g, 5000);
 	}
-	/* everything back */
+	/* everything back (a power fence leaves its node off, as the lab's
+	 * fence_pvha_lab does: the operator boots every node) */
 	for (unsigned i = 0; i < nn; i++)
 		if (down[i])
 			put(&g, "at %llu power-on n%u\n", (unsigned long long)t, i + 1);
+	for (unsigned i = 0; i < nn; i++)
+		put(&g, "at %u power-on n%u\n", SIM_RANDOM_FAULTS_END, i + 1);
 	put(&g, "at %u heal\n", SIM_RANDOM_FAULTS_END);
 	put(&g, "end %u\n", SIM_RANDOM_FAULTS_END);
 	*text = g.buf;
