@@ -636,7 +636,17 @@ int pvstore_fence(struct pvstore *st, const char *addr, uint32_t expire_s)
 {
 	/* blocklist, then wait for the latest OSD map: our next op makes each
 	 * OSD catch up, so the entry binds at once for everything after it */
-	return blocklist_add(st, addr, expire_s, true);
+	int err = blocklist_add(st, addr, expire_s, true);
+	if (err == -ETIMEDOUT) {
+		/* as storage/lock.c since ea34e8c: withdrawn at once, on the same
+		 * monitor session, so that a late commit of the add is undone by
+		 * the removal committed right after it */
+		char msg[sizeof(errbuf)];
+		memcpy(msg, errbuf, sizeof(msg));
+		pvstore_blocklist_remove(st, addr);
+		return pvs_failx(err, "%.380s (the request is withdrawn)", msg);
+	}
+	return err;
 }
 
 int pvstore_fence_and_break(struct pvstore *st, const char *addr, uint32_t expire_s, const uint8_t uuid[16],

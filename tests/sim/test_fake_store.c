@@ -137,13 +137,20 @@ static void test_timeouts_and_a_late_monitor_commit(void **state)
 	assert_int_equal(pvstore_guest_read(f->a, f->g.uuid, &out), -ETIMEDOUT);
 	assert_int_equal(pvstore_guest_read(f->c, f->g.uuid, &out), 0);
 	f->w.nodes[0].storage_cut = false;
-	/* the monitor answers after the caller's timeout: -ETIMEDOUT, and the
-	 * entry lands later all the same */
+	/* the monitor answers after the caller's timeout: -ETIMEDOUT, and a
+	 * plain add lands later all the same */
 	f->w.store.mon_delay_ms = f->w.p.mon_timeout_ms + 5000;
-	assert_int_equal(pvstore_fence(f->c, "10.0.0.1", 3600), -ETIMEDOUT);
+	assert_int_equal(pvstore_blocklist_add(f->c, "10.0.0.1", 3600), -ETIMEDOUT);
 	assert_int_equal(pvstore_guest_read(f->a, f->g.uuid, &out), 0);
 	sim_run_until(&f->w, f->w.now + f->w.store.mon_delay_ms + f->w.p.osd_map_lag_ms);
 	assert_int_equal(pvstore_guest_read(f->a, f->g.uuid, &out), -ESHUTDOWN);
+	/* a fence withdraws its unconfirmed request: nothing is left later */
+	f->w.store.mon_delay_ms = 0;
+	assert_int_equal(pvstore_blocklist_remove(f->c, "10.0.0.1"), 0);
+	f->w.store.mon_delay_ms = f->w.p.mon_timeout_ms + 5000;
+	assert_int_equal(pvstore_fence(f->c, "10.0.0.1", 3600), -ETIMEDOUT);
+	sim_run_until(&f->w, f->w.now + 2 * f->w.store.mon_delay_ms);
+	assert_int_equal(pvstore_guest_read(f->a, f->g.uuid, &out), 0);
 }
 
 static void test_registry_compare_and_set(void **state)
