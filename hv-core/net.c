@@ -128,8 +128,10 @@ static uint64_t guest_err(long err)
 	case EAGAIN: case EBADF: case EINVAL: case EMFILE: case ENOMEM: case EACCES:
 	case EPIPE: case EOPNOTSUPP: case EADDRINUSE: case EADDRNOTAVAIL: case ENETDOWN:
 	case ENETUNREACH: case ECONNABORTED: case ECONNRESET: case ENOBUFS: case ENOTCONN:
-	case ETIMEDOUT: case ECONNREFUSED: case EHOSTUNREACH: case EINTR:
+	case ETIMEDOUT: case ECONNREFUSED: case EHOSTUNREACH:
 		return (uint64_t)err;
+	case EINTR: /* a host signal cut a call short: try again, as for a full buffer */
+		return (uint64_t)-PV_EAGAIN;
 	case ENFILE:
 		return (uint64_t)-PV_EMFILE;
 	default:
