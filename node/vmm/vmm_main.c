@@ -70,6 +70,8 @@ enum vmm_state {
 struct vmm {
 	struct hv_machine *m;
 	struct hv_disk *disk;
+	struct hv_net *net;         /* --address: the guest's sockets; NULL = none */
+	const char *address;
 	int console_fd;
 	int listen_fd;
 	int sig_fd;
@@ -137,6 +139,12 @@ static void usage(FILE *f)
 		"                      release it at a clean end; held elsewhere: exit 8\n"
 		"  --backend B         tcg, kvm or auto (default auto: kvm when /dev/kvm opens)\n"
 		"  --cmdline STR       command line the guest reads from its boot info\n"
+		"  --address IP        the guest's IPv4 address (IP or IP/PREFIX; loopback\n"
+		"                      is fine): its sockets (ABI v2) listen and connect\n"
+		"                      from it, and it must be configured on this host.\n"
+		"                      Without it the guest has no network (-ENODEV). Give\n"
+		"                      it again with --restore and --incoming when the\n"
+		"                      guest has sockets: listeners listen again there\n"
 		"  --id UUID           guest id (default: a random one)\n"
 		"  --console FILE      append console output to FILE (default: stdout)\n"
 		"  --control PATH      serve the control socket (pause, resume, save, stop,\n"
@@ -339,6 +347,11 @@ static void fill_status(struct vmm *v, Pvha__VmmStatus *st)
 	st->migration_released = mp.released;
 	st->migration_forced = mp.forced;
 	st->migration_peer = mp.peer;
+	st->net_address = (char *)(v->address ? v->address : "");
+	unsigned handles, listeners;
+	hv_net_counts(v->net, &handles, &listeners);
+	st->net_handles = handles;
+	st->net_listeners = listeners;
 }
 
 /* A source migration's thread has ended (or was made to): apply its result.
@@ -350,6 +363,9 @@ static void source_ended(struct vmm *v)
 	mig_source_destroy(v->mig_src, &v->mig); /* joins */
 	v->mig_src = NULL;
 	if (v->mig.released) {
+		/* the guest's sockets live on at the target (listeners) or end
+		 * (connections): none may stay open here */
+		hv_net_reset(v->net, -ECONNRESET);
 		v->state = ST_MIGRATED;
 		v->handed_over = true;
 		v->deadline_ns = mono_ns() + MIGRATED_LINGER_NS;
@@ -688,6 +704,8 @@ static struct timespec *poll_timeout(struct vmm *v, struct timespec *ts)
 		until = v->deadline_ns;
 	else
 		return NULL;
+	if (until == UINT64_MAX)
+		return NULL; /* a guest asleep with no deadline: only events wake it */
 	uint64_t now = mono_ns();
 	uint64_t d = until > now ? until - now : 0;
 	ts->tv_sec = (time_t)(d / 1000000000ull);
@@ -725,7 +743,8 @@ static void accept_incoming(struct vmm *v)
 static void run_loop(struct vmm *v, uint64_t save_after)
 {
 	enum { P_SIG, P_CONTROL, P_NOTIFY, P_INCOMING, P_CLIENTS };
-	struct pollfd pfd[P_CLIENTS + MAX_CLIENTS];
+	/* then the sockets a guest asleep in net_poll waits on */
+	struct pollfd pfd[P_CLIENTS + MAX_CLIENTS + PV_NET_POLL_MAX];
 	if (save_after)
 		hv_machine_break_after(v->m, save_after);
 
@@ -737,6 +756,8 @@ static void run_loop(struct vmm *v, uint64_t save_after)
 		pfd[n++] = (struct pollfd){ .fd = v->incoming_fd, .events = POLLIN };
 		for (int i = 0; i < MAX_CLIENTS; i++)
 			pfd[n++] = (struct pollfd){ .fd = v->clients[i], .events = POLLIN };
+		if (v->state == ST_RUNNING && v->sleeping)
+			n += (int)hv_machine_wait_fds(v->m, pfd + n, PV_NET_POLL_MAX);
 
 		struct timespec ts;
 		if (ppoll(pfd, (nfds_t)n, poll_timeout(v, &ts), NULL) < 0 && errno != EINTR) {
@@ -827,6 +848,7 @@ int main(int argc, char **argv)
 		{ "ceph-timeout", required_argument, NULL, 'T' }, { "lock", required_argument, NULL, 'L' },
 		{ "incoming", required_argument, NULL, 'I' },
 		{ "incoming-timeout", required_argument, NULL, 'W' },
+		{ "address", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -857,6 +879,7 @@ int main(int argc, char **argv)
 		case 'K': dopts.ceph_conf = optarg; break;
 		case 'L': lock_cookie = optarg; break;
 		case 'I': incoming = optarg; break;
+		case 'a': v.address = optarg; break;
 		case 'W':
 			if (pv_parse_u64(optarg, &v.incoming_timeout_s) || v.incoming_timeout_s > 86400) {
 				fprintf(stderr, "pvha-vmm: --incoming-timeout %s: want 0..86400 seconds\n", optarg);
@@ -976,6 +999,29 @@ int main(int argc, char **argv)
 		if (vmm_disk_client_addr(v.disk, v.storage_addr, sizeof(v.storage_addr)))
 			v.storage_addr[0] = '\0';
 	}
+	if (v.address) {
+		/* IP or IP/PREFIX (the form the cluster keeps); the prefix is the
+		 * host's business, not the VMM's */
+		char ip[64];
+		const char *slash = strchr(v.address, '/');
+		size_t len = slash ? (size_t)(slash - v.address) : strlen(v.address);
+		uint64_t prefix = 0;
+		if (len >= sizeof(ip) || (slash && (pv_parse_u64(slash + 1, &prefix) || prefix > 32))) {
+			fprintf(stderr, "pvha-vmm: --address %s: want an IPv4 address, optionally /PREFIX (0..32)\n",
+				v.address);
+			return VMM_EXIT_USAGE;
+		}
+		memcpy(ip, v.address, len);
+		ip[len] = '\0';
+		err = hv_net_host_open(ip, &v.net);
+		if (err) {
+			fprintf(stderr, "pvha-vmm: --address %s: %s\n", v.address,
+				err == -EINVAL ? "not an IPv4 address" : strerror(-err));
+			hv_disk_close(v.disk);
+			return VMM_EXIT_USAGE;
+		}
+		cfg.net = v.net;
+	}
 
 	if (image) {
 		uint8_t *buf = NULL;
@@ -1017,6 +1063,7 @@ int main(int argc, char **argv)
 		if (err) {
 			fprintf(stderr, "pvha-vmm: --restore %s: %s\n", restore, why[0] ? why : strerror(-err));
 			hv_disk_close(v.disk);
+			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
 	} else {
@@ -1026,12 +1073,14 @@ int main(int argc, char **argv)
 		if (cfg.backend == HV_BACKEND_KVM && !hv_kvm_available()) {
 			fprintf(stderr, "pvha-vmm: --backend kvm needs a /dev/kvm that opens; none here\n");
 			hv_disk_close(v.disk);
+			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
 		int fd = mig_listen(incoming, &v.incoming_port, why, sizeof(why));
 		if (fd < 0) {
 			fprintf(stderr, "pvha-vmm: --incoming %s: %s\n", incoming, why);
 			hv_disk_close(v.disk);
+			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
 		v.incoming_fd = fd;
@@ -1049,6 +1098,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvha-vmm: eventfd: %s\n", strerror(errno));
 		hv_machine_destroy(v.m);
 		hv_disk_close(v.disk);
+		hv_net_destroy(v.net);
 		return VMM_EXIT_HOST;
 	}
 
@@ -1060,6 +1110,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "pvha-vmm: owner lock: %s\n", why);
 			hv_machine_destroy(v.m);
 			hv_disk_close(v.disk);
+			hv_net_destroy(v.net);
 			return err == -EBUSY ? VMM_EXIT_LOCKED : VMM_EXIT_HOST;
 		}
 	}
@@ -1079,6 +1130,7 @@ int main(int argc, char **argv)
 						       : strerror(-v.listen_fd));
 			hv_machine_destroy(v.m);
 			hv_disk_close(v.disk);
+			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
 	}
@@ -1098,6 +1150,7 @@ int main(int argc, char **argv)
 		unlink(v.control_path);
 	}
 	hv_machine_destroy(v.m);
+	hv_net_destroy(v.net);
 	/* A guest that ended cleanly gives its lock back; a fenced one cannot. */
 	if (v.exit_code != VMM_EXIT_FENCED)
 		vmm_disk_unlock(v.disk);
