@@ -30,9 +30,11 @@ int kv_buf_reserve(struct kv_buf *b, size_t n)
 		b->len = held;
 		return 0;
 	}
-	size_t cap = b->cap ? b->cap : 256;
-	while (cap - held < n)
-		cap *= 2;
+	/* Double, or exactly what is needed when that is more: a buddy block of
+	 * 2^k bytes holds 2^k - KV_HEAP_HDR, so exact sizes matter. */
+	size_t cap = b->cap ? b->cap * 2 : 256;
+	if (cap < held + n)
+		cap = held + n;
 	uint8_t *d = kv_heap_alloc(b->heap, cap);
 	if (!d)
 		return -KV_ENOMEM;

@@ -48,8 +48,10 @@
 #define KV_LOG_MIN_REGION 4096u
 #define KV_LOG_HDR 40u
 #define KV_LOG_MAX_REC (KV_LOG_HDR + 16u + 2u * KV_MAX_BULK + 8u)
-/* Pending records of one round, and the window replay reads through. */
-#define KV_LOG_BATCH (2u * KV_LOG_MAX_REC)
+/* Pending records of one round, and the window replay reads through: one
+ * 4 MiB heap block (a whole power of two less its header), >= one record. */
+#define KV_LOG_BATCH (4u * 1024u * 1024u - KV_HEAP_HDR)
+_Static_assert(KV_LOG_MAX_REC <= KV_LOG_BATCH, "a record fits the batch");
 
 enum kv_log_op {
 	KV_LOG_SET = 1,
