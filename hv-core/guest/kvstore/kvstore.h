@@ -18,6 +18,8 @@
  *             disk, switched by a double superblock.
  *   kv_engine the commands: argv in, reply bytes out, writes logged before
  *             they are applied.
+ *   kv_conn   one client: its input buffer through the parser and the
+ *             engine into its reply buffer, with backpressure.
  * main.c (the guest) owns the sockets and the event loop: one poll round
  * reads every ready client, executes what it sent, commits the round's log
  * records with one disk write and one flush, and only then sends the

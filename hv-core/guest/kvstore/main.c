@@ -30,7 +30,7 @@
  * sends a protocol error gets the error and is closed; one whose replies
  * cannot be queued (KV_MAX_OUTPUT or memory) is closed.
  */
-#include "kv_engine.h"
+#include "kv_conn.h"
 #include "pv.h"
 
 #define STACK_RESERVE (256u * 1024u)
@@ -51,8 +51,7 @@ enum {
 
 struct conn {
 	int h;            /* -1: slot free */
-	struct kv_buf in, out;
-	bool closing;     /* close once out has drained (QUIT, protocol error) */
+	struct kv_conn kc;
 	bool peer_closed; /* the client shut its side: finish, then close */
 };
 
@@ -130,8 +129,7 @@ static void conn_close(struct server *s, struct conn *c)
 	pv_net_close(c->h);
 	s->conn_of[c->h] = -1;
 	c->h = -1;
-	kv_buf_release(&c->in);
-	kv_buf_release(&c->out);
+	kv_conn_release(&c->kc);
 	s->nclients--;
 	s->eng.stats.clients = s->nclients;
 }
@@ -160,79 +158,48 @@ static void accept_all(struct server *s)
 			i++;
 		struct conn *c = &s->conns[i];
 		c->h = h;
-		c->closing = c->peer_closed = false;
-		kv_buf_init(&c->in, &s->heap, IN_LIMIT);
-		kv_buf_init(&c->out, &s->heap, KV_MAX_OUTPUT);
+		c->peer_closed = false;
+		kv_conn_init(&c->kc, &s->heap, IN_LIMIT);
 		s->conn_of[h] = (short)i;
 		s->nclients++;
 		s->eng.stats.clients = s->nclients;
 	}
 }
 
-/* Runs the whole commands c has sent, while its replies stay under OUT_HIGH.
- * Returns false when c must be closed at once. */
-static bool run_commands(struct server *s, struct conn *c)
-{
-	while (!c->closing && kv_buf_size(&c->in) && kv_buf_size(&c->out) < OUT_HIGH) {
-		const char *err = NULL;
-		enum kv_parse_result r = kv_resp_parse(kv_buf_head(&c->in), kv_buf_size(&c->in),
-						       &s->req, &err);
-		if (r == KV_PARSE_MORE)
-			break;
-		if (r == KV_PARSE_ERROR) {
-			kv_buf_append(&c->out, "-ERR ", 5);
-			kv_buf_append(&c->out, err, strlen(err));
-			kv_buf_append(&c->out, "\r\n", 2);
-			kv_buf_consume(&c->in, kv_buf_size(&c->in));
-			c->closing = true;
-			break;
-		}
-		int flags = s->req.argc ? kv_engine_exec(&s->eng, &s->req, &c->out) : 0;
-		kv_buf_consume(&c->in, s->req.consumed);
-		if (flags & KV_EXEC_CLOSE)
-			c->closing = true;
-	}
-	return !c->out.failed;
-}
-
 /* Reads what c has sent (one recv). Returns false when c must be closed. */
 static bool read_client(struct conn *c)
 {
-	if (kv_buf_reserve(&c->in, READ_CHUNK) < 0)
+	struct kv_buf *in = &c->kc.in;
+	if (kv_buf_reserve(in, READ_CHUNK) < 0)
 		return false; /* the parser refuses requests long before this */
-	long n = pv_net_recv(c->h, kv_buf_tail(&c->in), READ_CHUNK);
+	long n = pv_net_recv(c->h, kv_buf_tail(in), READ_CHUNK);
 	if (n == -PV_EAGAIN)
 		return true;
 	if (n < 0)
 		return false;
 	if (n == 0)
 		c->peer_closed = true;
-	kv_buf_commit(&c->in, (size_t)n);
+	kv_buf_commit(in, (size_t)n);
 	return true;
 }
 
 /* Sends what is queued for c. Returns false when c must be closed. */
 static bool write_client(struct conn *c)
 {
-	while (kv_buf_size(&c->out)) {
-		size_t len = kv_buf_size(&c->out);
-		long n = pv_net_send(c->h, kv_buf_head(&c->out), len > PV_NET_IO_MAX ? PV_NET_IO_MAX : len);
+	struct kv_buf *out = &c->kc.out;
+	while (kv_buf_size(out)) {
+		size_t len = kv_buf_size(out);
+		long n = pv_net_send(c->h, kv_buf_head(out), len > PV_NET_IO_MAX ? PV_NET_IO_MAX : len);
 		if (n == -PV_EAGAIN)
 			return true;
 		if (n < 0)
 			return false;
-		kv_buf_consume(&c->out, (size_t)n);
+		kv_buf_consume(out, (size_t)n);
 	}
 	/* Give a burst's big buffer back once it drained. */
-	if (c->out.cap > OUT_HIGH)
-		kv_buf_release(&c->out);
+	if (out->cap > OUT_HIGH)
+		kv_buf_release(out);
 	return true;
-}
-
-/* Whether c has whole commands it could run now (backpressure lifted). */
-static bool runnable(const struct conn *c)
-{
-	return !c->closing && kv_buf_size(&c->in) && kv_buf_size(&c->out) < OUT_HIGH;
 }
 
 static unsigned build_pollset(struct server *s, bool *busy)
@@ -247,14 +214,14 @@ static unsigned build_pollset(struct server *s, bool *busy)
 		if (c->h < 0)
 			continue;
 		uint16_t ev = 0;
-		if (!c->closing && !c->peer_closed && kv_buf_size(&c->out) < OUT_HIGH)
+		if (!c->kc.closing && !c->peer_closed && kv_buf_size(&c->kc.out) < OUT_HIGH)
 			ev |= PV_POLLIN;
-		if (kv_buf_size(&c->out))
+		if (kv_buf_size(&c->kc.out))
 			ev |= PV_POLLOUT;
 		s->fds[n] = (struct pv_pollfd){ .handle = c->h, .events = ev };
 		s->fd_conn[n++] = (short)i;
 		/* Input left over from backpressure: do not sleep on it. */
-		if (runnable(c) && !c->peer_closed)
+		if (kv_conn_runnable(&c->kc, OUT_HIGH) && !c->peer_closed)
 			*busy = true;
 	}
 	return n;
@@ -283,7 +250,7 @@ static void serve(struct server *s)
 			if (s->fds[f].revents & (PV_POLLIN | PV_POLLHUP | PV_POLLERR))
 				ok = read_client(c);
 			if (ok)
-				ok = run_commands(s, c);
+				ok = kv_conn_run(&c->kc, &s->eng, &s->req, OUT_HIGH);
 			if (!ok)
 				conn_close(s, c);
 		}
@@ -296,8 +263,9 @@ static void serve(struct server *s)
 			if (c->h < 0 || c->h != s->fds[f].handle)
 				continue;
 			bool ok = write_client(c);
-			bool done = kv_buf_size(&c->out) == 0 &&
-				    (c->closing || (c->peer_closed && !runnable(c)));
+			bool done = kv_buf_size(&c->kc.out) == 0 &&
+				    (c->kc.closing ||
+				     (c->peer_closed && !kv_conn_runnable(&c->kc, OUT_HIGH)));
 			if (!ok || done)
 				conn_close(s, c);
 		}
