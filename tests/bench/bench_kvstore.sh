@@ -1,0 +1,80 @@
+#!/bin/bash
+# kvstore against Debian's redis-server, same machine, same run:
+# redis-benchmark -t set,get -P 16 -c 50 -n N -r 100000 against
+#   - kvstore in a guest (pvha-vmm --address 127.0.0.1, tcg backend, 256 MiB
+#     of RAM, a 1 GiB file disk: every write logged and flushed before its
+#     reply, one flush per poll round), and
+#   - redis-server with appendonly yes and appendfsync always on a local file
+#     (its GET figure is the GET baseline too; persistence does not touch reads).
+# RUNS rounds (default 5), alternating which server goes first; medians.
+# Finds the build through BUILD_DIR (default build). Prints `figure NAME VALUE
+# UNIT` lines: kvstore_get_vs_redis_ratio (goal >= 0.5),
+# kvstore_set_vs_redis_aof_always_ratio, and the raw ops/s behind them.
+set -uo pipefail
+BUILD=$(cd "${BUILD_DIR:-build}" && pwd)
+RUNS=${RUNS:-5}
+N=${N:-200000}
+DIR=$(mktemp -d /tmp/pvha-bench-kvstore.XXXXXX)
+VMM_PID= REDIS_PID=
+cleanup() {
+	[[ -n $VMM_PID ]] && kill "$VMM_PID" 2>/dev/null
+	[[ -n $REDIS_PID ]] && kill "$REDIS_PID" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$DIR"
+}
+trap cleanup EXIT
+
+for p in redis-server redis-benchmark redis-cli; do
+	command -v $p >/dev/null || { echo "bench_kvstore: $p missing (deploy/install-deps)" >&2; exit 1; }
+done
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+# A free loopback port: the kernel's pick, as redis-server's --port 0 cannot tell us.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ping() { # port: until PONG or 60 s
+	local end=$((SECONDS + 60))
+	until [[ $(redis-cli -p "$1" ping 2>/dev/null) == PONG ]]; do
+		((SECONDS < end)) || { echo "bench_kvstore: nothing answers on port $1" >&2; exit 1; }
+		sleep 0.05
+	done
+}
+
+RPORT=$(free_port)
+redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$DIR" --save "" --appendonly yes \
+	--appendfsync always --daemonize no >"$DIR/redis.log" 2>&1 &
+REDIS_PID=$!
+KPORT=$(free_port)
+"$BUILD/bin/pvha-vmm" --image "$BUILD/guests/kvstore.elf" --mem 256M --backend tcg \
+	--disk "file:$DIR/kv.img,size=1G" --address 127.0.0.1 --cmdline "port=$KPORT" \
+	>"$DIR/kvstore.log" 2>&1 &
+VMM_PID=$!
+wait_ping "$RPORT"
+wait_ping "$KPORT"
+
+# bench PORT -> "SET_RPS GET_RPS"
+bench() {
+	redis-benchmark -p "$1" -t set,get -P 16 -c 50 -n "$N" -r 100000 --csv 2>/dev/null |
+		awk -F'"' '$2=="SET"{s=$4} $2=="GET"{g=$4} END {print s, g}'
+}
+
+: >"$DIR/k.set"; : >"$DIR/k.get"; : >"$DIR/r.set"; : >"$DIR/r.get"
+for run in $(seq "$RUNS"); do
+	if ((run % 2)); then order="k r"; else order="r k"; fi
+	for who in $order; do
+		port=$KPORT; [[ $who == r ]] && port=$RPORT
+		read -r s g < <(bench "$port")
+		[[ -n $s && -n $g ]] || { echo "bench_kvstore: run $run: redis-benchmark against $who failed" >&2; exit 1; }
+		echo "$s" >>"$DIR/$who.set"
+		echo "$g" >>"$DIR/$who.get"
+		echo "bench_kvstore: run $run $who: SET $s/s GET $g/s" >&2
+	done
+done
+kill -0 "$VMM_PID" 2>/dev/null || { echo "bench_kvstore: the kvstore VMM died" >&2; cat "$DIR/kvstore.log" >&2; exit 1; }
+
+ks=$(median <"$DIR/k.set"); kg=$(median <"$DIR/k.get")
+rs=$(median <"$DIR/r.set"); rg=$(median <"$DIR/r.get")
+echo "figure kvstore_set_ops_per_s $ks ops/s"
+echo "figure kvstore_get_ops_per_s $kg ops/s"
+echo "figure redis_aof_always_set_ops_per_s $rs ops/s"
+echo "figure redis_get_ops_per_s $rg ops/s"
+awk -v a="$kg" -v b="$rg" 'BEGIN {printf "figure kvstore_get_vs_redis_ratio %.3f ratio\n", a / b}'
+awk -v a="$ks" -v b="$rs" 'BEGIN {printf "figure kvstore_set_vs_redis_aof_always_ratio %.3f ratio\n", a / b}'
