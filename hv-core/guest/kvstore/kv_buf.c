@@ -56,7 +56,7 @@ void kv_buf_append(struct kv_buf *b, const void *p, size_t n)
 		b->failed = true;
 		return;
 	}
-	memcpy(b->data + b->len, p, n);
+	kv_copy(b->data + b->len, p, n);
 	b->len += n;
 }
 

@@ -27,7 +27,7 @@ static struct kv_entry **slot_of(struct kv_db *db, const void *key, size_t klen,
 	struct kv_entry **pp = &db->table[h & (db->buckets - 1)];
 	for (; *pp; pp = &(*pp)->next) {
 		struct kv_entry *e = *pp;
-		if (e->hash == h && e->klen == klen && memcmp(e->data, key, klen) == 0)
+		if (e->hash == h && e->klen == klen && kv_mem_eq(e->data, key, klen))
 			return pp;
 	}
 	return pp;
@@ -109,7 +109,7 @@ int kv_db_set(struct kv_db *db, const void *key, size_t klen, const void *val, s
 	/* In place when the block is big enough: no allocation, fewest stores. */
 	if (old && kv_heap_usable(old) >= entry_bytes(klen, vlen)) {
 		db->payload = db->payload - old->vlen + vlen;
-		memcpy(kv_entry_value(old), val, vlen);
+		kv_copy(kv_entry_value(old), val, vlen);
 		old->vlen = (uint32_t)vlen;
 		old->expire = expire;
 		return 0;
@@ -123,8 +123,8 @@ int kv_db_set(struct kv_db *db, const void *key, size_t klen, const void *val, s
 	e->expire = expire;
 	e->klen = (uint32_t)klen;
 	e->vlen = (uint32_t)vlen;
-	memcpy(e->data, key, klen);
-	memcpy(e->data + klen, val, vlen);
+	kv_copy(e->data, key, klen);
+	kv_copy(e->data + klen, val, vlen);
 	if (old) {
 		e->next = old->next;
 		*pp = e;

@@ -15,6 +15,7 @@
 
 struct kv_cmd {
 	const char *name;
+	size_t len; /* strlen(name) */
 	int arity;  /* as Redis counts it: n exactly, or -n for at least n */
 	const char *flag; /* COMMAND's one flag word */
 	int first_key, last_key, step;
@@ -307,7 +308,7 @@ static void cmd_set(struct kv_engine *e, const struct kv_req *r, struct kv_buf *
 	else if (keepttl && x)
 		expire = x->expire;
 	if (do_set(e, r->argv[1], r->len[1], r->argv[2], r->len[2], expire, out))
-		kv_reply_status(out, "OK");
+		kv_buf_append(out, "+OK\r\n", 5);
 }
 
 static void cmd_del(struct kv_engine *e, const struct kv_req *r, struct kv_buf *out)
@@ -509,6 +510,7 @@ static void cmd_info(struct kv_engine *e, const struct kv_req *r, struct kv_buf 
 	info_line(&b, "total_connections_received", e->stats.connections);
 	info_line(&b, "total_commands_processed", e->stats.commands);
 	info_line(&b, "rejected_connections", e->stats.rejected);
+	info_line(&b, "kv_poll_rounds", e->stats.rounds);
 	info_line(&b, "expired_keys", e->db.expired);
 	append_cstr(&b, "\r\n# Keyspace\r\n");
 	if (e->db.count) {
@@ -566,34 +568,34 @@ static void cmd_quit(struct kv_engine *e, const struct kv_req *r, struct kv_buf 
 static void cmd_command(struct kv_engine *e, const struct kv_req *r, struct kv_buf *out);
 
 static const struct kv_cmd commands[] = {
-	{ "PING", -1, "fast", 0, 0, 0, cmd_ping },
-	{ "ECHO", 2, "fast", 0, 0, 0, cmd_echo },
-	{ "GET", 2, "readonly", 1, 1, 1, cmd_get },
-	{ "SET", -3, "write", 1, 1, 1, cmd_set },
-	{ "DEL", -2, "write", 1, -1, 1, cmd_del },
-	{ "EXISTS", -2, "readonly", 1, -1, 1, cmd_exists },
-	{ "INCR", 2, "write", 1, 1, 1, cmd_incr },
-	{ "INCRBY", 3, "write", 1, 1, 1, cmd_incrby },
-	{ "DECR", 2, "write", 1, 1, 1, cmd_decr },
-	{ "DECRBY", 3, "write", 1, 1, 1, cmd_decrby },
-	{ "MGET", -2, "readonly", 1, -1, 1, cmd_mget },
-	{ "MSET", -3, "write", 1, -1, 2, cmd_mset },
-	{ "APPEND", 3, "write", 1, 1, 1, cmd_append },
-	{ "STRLEN", 2, "readonly", 1, 1, 1, cmd_strlen },
-	{ "DBSIZE", 1, "readonly", 0, 0, 0, cmd_dbsize },
-	{ "FLUSHALL", -1, "write", 0, 0, 0, cmd_flushall },
-	{ "SELECT", 2, "fast", 0, 0, 0, cmd_select },
-	{ "INFO", -1, "loading", 0, 0, 0, cmd_info },
-	{ "COMMAND", -1, "loading", 0, 0, 0, cmd_command },
-	{ "CONFIG", -2, "admin", 0, 0, 0, cmd_config },
-	{ "QUIT", -1, "fast", 0, 0, 0, cmd_quit },
+	{ "PING", 4, -1, "fast", 0, 0, 0, cmd_ping },
+	{ "ECHO", 4, 2, "fast", 0, 0, 0, cmd_echo },
+	{ "GET", 3, 2, "readonly", 1, 1, 1, cmd_get },
+	{ "SET", 3, -3, "write", 1, 1, 1, cmd_set },
+	{ "DEL", 3, -2, "write", 1, -1, 1, cmd_del },
+	{ "EXISTS", 6, -2, "readonly", 1, -1, 1, cmd_exists },
+	{ "INCR", 4, 2, "write", 1, 1, 1, cmd_incr },
+	{ "INCRBY", 6, 3, "write", 1, 1, 1, cmd_incrby },
+	{ "DECR", 4, 2, "write", 1, 1, 1, cmd_decr },
+	{ "DECRBY", 6, 3, "write", 1, 1, 1, cmd_decrby },
+	{ "MGET", 4, -2, "readonly", 1, -1, 1, cmd_mget },
+	{ "MSET", 4, -3, "write", 1, -1, 2, cmd_mset },
+	{ "APPEND", 6, 3, "write", 1, 1, 1, cmd_append },
+	{ "STRLEN", 6, 2, "readonly", 1, 1, 1, cmd_strlen },
+	{ "DBSIZE", 6, 1, "readonly", 0, 0, 0, cmd_dbsize },
+	{ "FLUSHALL", 8, -1, "write", 0, 0, 0, cmd_flushall },
+	{ "SELECT", 6, 2, "fast", 0, 0, 0, cmd_select },
+	{ "INFO", 4, -1, "loading", 0, 0, 0, cmd_info },
+	{ "COMMAND", 7, -1, "loading", 0, 0, 0, cmd_command },
+	{ "CONFIG", 6, -2, "admin", 0, 0, 0, cmd_config },
+	{ "QUIT", 4, -1, "fast", 0, 0, 0, cmd_quit },
 };
 static const size_t n_commands = sizeof(commands) / sizeof(commands[0]);
 
 static const struct kv_cmd *find_cmd(const uint8_t *name, size_t n)
 {
 	for (size_t i = 0; i < n_commands; i++) {
-		if (word_is(name, n, commands[i].name))
+		if (commands[i].len == n && word_is(name, n, commands[i].name))
 			return &commands[i];
 	}
 	return NULL;
@@ -604,7 +606,7 @@ static void command_info(const struct kv_cmd *c, struct kv_buf *out)
 	kv_reply_array(out, 6);
 	/* COMMAND names commands in lower case. */
 	char name[16];
-	size_t n = strlen(c->name);
+	size_t n = c->len;
 	for (size_t i = 0; i < n; i++)
 		name[i] = (char)(c->name[i] >= 'A' && c->name[i] <= 'Z' ? c->name[i] + 32 : c->name[i]);
 	kv_reply_bulk(out, name, n);

@@ -30,6 +30,7 @@ struct kv_stats {
 	uint64_t rejected;    /* connections refused: too many clients (the caller counts) */
 	uint64_t clients;     /* clients connected now (the caller sets) */
 	uint64_t max_clients; /* the caller's limit, for INFO */
+	uint64_t rounds;      /* poll rounds (the caller counts) */
 };
 
 struct kv_engine {

@@ -109,9 +109,11 @@ static enum kv_parse_result parse_inline(const uint8_t *buf, size_t len, struct 
 	return KV_PARSE_OK;
 }
 
-/* Parses "<c>N\r\n" at buf[pos]: *n and *next (just after the line). */
-static enum kv_parse_result parse_count(const uint8_t *buf, size_t len, size_t pos,
-					int64_t *n, size_t *next, bool multibulk, const char **err)
+/* Parses "<c>N\r\n" at buf[pos] the careful way: *n and *next (just after
+ * the line), or the exact error. */
+static enum kv_parse_result parse_count_slow(const uint8_t *buf, size_t len, size_t pos,
+					     int64_t *n, size_t *next, bool multibulk,
+					     const char **err)
 {
 	long cr = find_cr(buf, pos, len, KV_MAX_COUNT_LINE);
 
@@ -133,6 +135,28 @@ static enum kv_parse_result parse_count(const uint8_t *buf, size_t len, size_t p
 	}
 	*next = (size_t)cr + 2;
 	return KV_PARSE_OK;
+}
+
+/* The same, in one pass over the digits for the common case (1 to 9 digits,
+ * no sign, no leading zero, then CRLF); anything else, or a line not whole
+ * yet, takes the careful way. */
+static enum kv_parse_result parse_count(const uint8_t *buf, size_t len, size_t pos,
+					int64_t *n, size_t *next, bool multibulk, const char **err)
+{
+	size_t i = pos + 1;
+	int64_t v = 0;
+
+	if (i < len && buf[i] >= '1' && buf[i] <= '9') {
+		size_t end = len - i > 9 ? i + 9 : len;
+		for (; i < end && buf[i] >= '0' && buf[i] <= '9'; i++)
+			v = v * 10 + (buf[i] - '0');
+		if (i + 1 < len && buf[i] == '\r' && buf[i + 1] == '\n') {
+			*n = v;
+			*next = i + 2;
+			return KV_PARSE_OK;
+		}
+	}
+	return parse_count_slow(buf, len, pos, n, next, multibulk, err);
 }
 
 /* "Protocol error: expected '$', got 'X'" in req->errbuf, X shown printable. */
@@ -233,15 +257,19 @@ void kv_reply_error(struct kv_buf *out, const char *s)
 	kv_buf_append(out, "\r\n", 2);
 }
 
+/* "<c><v>\r\n", written in place. */
 static void reply_count(struct kv_buf *out, char c, int64_t v)
 {
-	char tmp[32];
-	size_t n = 0;
-	tmp[n++] = c;
-	n += kv_fmt_i64(tmp + n, v);
-	tmp[n++] = '\r';
-	tmp[n++] = '\n';
-	kv_buf_append(out, tmp, n);
+	if (kv_buf_reserve(out, 24) < 0) {
+		out->failed = true;
+		return;
+	}
+	uint8_t *t = kv_buf_tail(out);
+	t[0] = (uint8_t)c;
+	size_t n = 1 + kv_fmt_i64((char *)t + 1, v);
+	t[n] = '\r';
+	t[n + 1] = '\n';
+	kv_buf_commit(out, n + 2);
 }
 
 void kv_reply_int(struct kv_buf *out, int64_t v)
@@ -251,14 +279,20 @@ void kv_reply_int(struct kv_buf *out, int64_t v)
 
 void kv_reply_bulk(struct kv_buf *out, const void *p, size_t n)
 {
-	/* One reservation for the whole reply: one store pass, no partial reply. */
+	/* One reservation for the whole reply: no partial reply, one pass. */
 	if (kv_buf_reserve(out, n + 32) < 0) {
 		out->failed = true;
 		return;
 	}
-	reply_count(out, '$', (int64_t)n);
-	kv_buf_append(out, p, n);
-	kv_buf_append(out, "\r\n", 2);
+	uint8_t *t = kv_buf_tail(out);
+	t[0] = '$';
+	size_t h = 1 + kv_fmt_i64((char *)t + 1, (int64_t)n);
+	t[h] = '\r';
+	t[h + 1] = '\n';
+	kv_copy(t + h + 2, p, n);
+	t[h + 2 + n] = '\r';
+	t[h + 3 + n] = '\n';
+	kv_buf_commit(out, h + 4 + n);
 }
 
 void kv_reply_null(struct kv_buf *out)

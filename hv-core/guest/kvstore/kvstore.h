@@ -69,4 +69,54 @@ size_t strlen(const char *s);
  * the result. Used for the hash table (random seed) and the log checksums. */
 uint64_t kv_hash(uint64_t seed, const void *p, size_t len);
 
+/* ---- small copies and compares -------------------------------------------
+ * On the software CPU every executed basic block and every store costs far
+ * more than a load: these move and compare 8 bytes a step and finish with one
+ * overlapping word instead of a byte loop (libpv's memcmp goes byte by byte). */
+typedef uint64_t __attribute__((may_alias, aligned(1))) kv_u64u;
+typedef uint32_t __attribute__((may_alias, aligned(1))) kv_u32u;
+
+/* Copies n bytes; dst and src must not overlap. */
+static inline void kv_copy(void *dst, const void *src, size_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+
+	if (n >= 8) {
+		uint64_t last = *(const kv_u64u *)(s + n - 8);
+		for (size_t i = 0; i + 8 <= n; i += 8)
+			*(kv_u64u *)(d + i) = *(const kv_u64u *)(s + i);
+		*(kv_u64u *)(d + n - 8) = last;
+	} else if (n >= 4) {
+		uint32_t a = *(const kv_u32u *)s, b = *(const kv_u32u *)(s + n - 4);
+		*(kv_u32u *)d = a;
+		*(kv_u32u *)(d + n - 4) = b;
+	} else {
+		for (size_t i = 0; i < n; i++)
+			d[i] = s[i];
+	}
+}
+
+/* Whether a[0..n) and b[0..n) hold the same bytes. */
+static inline bool kv_mem_eq(const void *a, const void *b, size_t n)
+{
+	const uint8_t *x = a, *y = b;
+
+	if (n >= 8) {
+		for (size_t i = 0; i + 8 <= n; i += 8) {
+			if (*(const kv_u64u *)(x + i) != *(const kv_u64u *)(y + i))
+				return false;
+		}
+		return *(const kv_u64u *)(x + n - 8) == *(const kv_u64u *)(y + n - 8);
+	}
+	if (n >= 4)
+		return *(const kv_u32u *)x == *(const kv_u32u *)y &&
+		       *(const kv_u32u *)(x + n - 4) == *(const kv_u32u *)(y + n - 4);
+	for (size_t i = 0; i < n; i++) {
+		if (x[i] != y[i])
+			return false;
+	}
+	return true;
+}
+
 #endif /* KVSTORE_H */

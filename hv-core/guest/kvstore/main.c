@@ -241,6 +241,7 @@ static void serve(struct server *s)
 			pv_exit(EXIT_NET);
 		}
 		tick_clock(s);
+		s->eng.stats.rounds++;
 		if (s->fds[0].revents & PV_POLLIN)
 			accept_all(s);
 		/* Read and run. */
