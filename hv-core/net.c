@@ -152,6 +152,11 @@ static uint64_t net_listen(struct hv_machine *m, struct hv_net *n, const uint64_
 	unsigned backlog = a[1] == 0 ? 1 : a[1] > PV_NET_BACKLOG_MAX ? PV_NET_BACKLOG_MAX : (unsigned)a[1];
 	if (n->nlisten >= PV_NET_LISTEN_MAX)
 		return (uint64_t)-PV_EMFILE;
+	/* a backend may share ports between processes (net_host.c, for a
+	 * migration on one host); within one guest a port is listened on once */
+	for (unsigned i = 0; a[0] && i < PV_NET_HANDLES_MAX; i++)
+		if (n->h[i].kind == HV_NS_LISTEN && n->h[i].port == a[0])
+			return (uint64_t)-PV_EADDRINUSE;
 	int h = sock_alloc(n);
 	if (h < 0)
 		return (uint64_t)(int64_t)h;

@@ -11,7 +11,9 @@
  * Connections get TCP_NODELAY (request/response services want their small
  * replies out at once; a guest batches by sending larger buffers). Listeners
  * get SO_REUSEADDR so that a restored guest listens again while the old
- * connections sit in TIME_WAIT.
+ * connections sit in TIME_WAIT, and SO_REUSEPORT so that a migration target
+ * on the same host listens while the source still does (until the hand-over,
+ * when the source closes its sockets).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -53,6 +55,7 @@ static int host_listen(struct hv_net *n, uint16_t port, unsigned backlog)
 		return fd;
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	struct sockaddr_in sa = h->addr;
 	sa.sin_port = htons(port);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, (int)backlog) < 0)

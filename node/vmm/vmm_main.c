@@ -21,12 +21,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -107,6 +110,51 @@ static uint64_t mono_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Memory: what one more VMM costs is its private memory beyond guest RAM
+ * (BENCHMARKS.md, goal 5 MiB). Two things inflated it that the VMM itself
+ * never needs: with THP in "madvise" mode Unicorn asks for a huge page for
+ * its translation cache, so a few hundred KiB of code cost 2 MiB; and
+ * librados's libceph-common builds its option table on the stack in a static
+ * initialiser, leaving about 1 MiB of stack pages dirty before main runs. The
+ * VMM turns THP off for itself (guest RAM is not madvised for huge pages
+ * either, so nothing else changes) and gives back the stack pages below what
+ * it uses once it is set up.
+ */
+static void no_huge_pages(void)
+{
+	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+}
+
+/* Releases the main thread's stack pages from the bottom of its mapping up to
+ * 64 KiB below the current frame (the loop's deepest frames, hv-core's
+ * net_poll included, use far less): pages written once by start-up code and
+ * never again; they come back as zero pages if ever touched. Then the heap's
+ * free tail (the image buffer, start-up garbage). */
+static void trim_stack(void)
+{
+	char line[512];
+	uintptr_t lo = 0, hi = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "[stack]")) {
+			if (sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+				lo = hi = 0;
+			break;
+		}
+	}
+	fclose(f);
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+	if (!lo || here < lo || here > hi)
+		return;
+	uintptr_t keep = (here - 64 * 1024) & ~(uintptr_t)4095;
+	if (keep > lo)
+		madvise((void *)lo, keep - lo, MADV_DONTNEED);
+	malloc_trim(0);
 }
 
 static void usage(FILE *f)
@@ -864,6 +912,7 @@ int main(int argc, char **argv)
 	int c, err;
 
 	pvlog_prog = "pvha-vmm";
+	no_huge_pages();
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		v.clients[i] = -1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1135,6 +1184,7 @@ int main(int argc, char **argv)
 		}
 	}
 
+	trim_stack();
 	run_loop(&v, save_after);
 	end_migration(&v, "the VMM is ending");
 
