@@ -6,20 +6,29 @@
 #     reply, one flush per poll round), and
 #   - redis-server with appendonly yes and appendfsync always on a local file
 #     (its GET figure is the GET baseline too; persistence does not touch reads).
+# With --rados, a third series: kvstore with its disk on RADOS (a Ceph of its
+# own from deploy/ceph/pvha-ceph, one memstore OSD, on an address of its own
+# in 127.0.0.0/8; needs root and the Ceph packages).
 # RUNS rounds (default 5), alternating which server goes first; medians.
 # Finds the build through BUILD_DIR (default build). Prints `figure NAME VALUE
 # UNIT` lines: kvstore_get_vs_redis_ratio (goal >= 0.5),
-# kvstore_set_vs_redis_aof_always_ratio, and the raw ops/s behind them.
+# kvstore_set_vs_redis_aof_always_ratio (file disk),
+# kvstore_rados_set_vs_redis_aof_always_ratio (--rados), and the raw ops/s.
 set -uo pipefail
+SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=$(cd "${BUILD_DIR:-build}" && pwd)
+RADOS=0
+[[ ${1:-} == --rados ]] && RADOS=1
 RUNS=${RUNS:-5}
 N=${N:-200000}
 DIR=$(mktemp -d /tmp/pvha-bench-kvstore.XXXXXX)
-VMM_PID= REDIS_PID=
+VMM_PID= REDIS_PID= RVMM_PID=
 cleanup() {
 	[[ -n $VMM_PID ]] && kill "$VMM_PID" 2>/dev/null
+	[[ -n $RVMM_PID ]] && kill "$RVMM_PID" 2>/dev/null
 	[[ -n $REDIS_PID ]] && kill "$REDIS_PID" 2>/dev/null
 	wait 2>/dev/null
+	((RADOS)) && "$SRC/deploy/ceph/pvha-ceph" down "$DIR/ceph" >/dev/null 2>&1
 	rm -rf "$DIR"
 }
 trap cleanup EXIT
@@ -49,6 +58,19 @@ KPORT=$(free_port)
 VMM_PID=$!
 wait_ping "$RPORT"
 wait_ping "$KPORT"
+if ((RADOS)); then
+	x=$(( ($$ + RANDOM) % 60000 ))
+	CADDR=127.$((100 + x / 2500)).$(( (x / 10) % 250 + 1 )).$((x % 10 + 1))
+	"$SRC/deploy/ceph/pvha-ceph" up "$DIR/ceph" --addr "$CADDR" --timeout 90 >"$DIR/ceph.log" 2>&1 ||
+		{ echo "bench_kvstore: pvha-ceph up failed" >&2; cat "$DIR/ceph.log" >&2; exit 1; }
+	KRPORT=$(free_port)
+	GID=$(cat /proc/sys/kernel/random/uuid)
+	"$BUILD/bin/pvha-vmm" --image "$BUILD/guests/kvstore.elf" --mem 256M --backend tcg --id "$GID" \
+		--disk "rados:pvha/$GID,size=1G" --ceph-conf "$DIR/ceph/ceph.conf" \
+		--address 127.0.0.1 --cmdline "port=$KRPORT" >"$DIR/kvstore-rados.log" 2>&1 &
+	RVMM_PID=$!
+	wait_ping "$KRPORT"
+fi
 
 # bench PORT -> "SET_RPS GET_RPS"
 bench() {
@@ -56,11 +78,12 @@ bench() {
 		awk -F'"' '$2=="SET"{s=$4} $2=="GET"{g=$4} END {print s, g}'
 }
 
-: >"$DIR/k.set"; : >"$DIR/k.get"; : >"$DIR/r.set"; : >"$DIR/r.get"
+: >"$DIR/k.set"; : >"$DIR/k.get"; : >"$DIR/r.set"; : >"$DIR/r.get"; : >"$DIR/c.set"; : >"$DIR/c.get"
 for run in $(seq "$RUNS"); do
 	if ((run % 2)); then order="k r"; else order="r k"; fi
+	((RADOS)) && order="$order c"
 	for who in $order; do
-		port=$KPORT; [[ $who == r ]] && port=$RPORT
+		port=$KPORT; [[ $who == r ]] && port=$RPORT; [[ $who == c ]] && port=$KRPORT
 		read -r s g < <(bench "$port")
 		[[ -n $s && -n $g ]] || { echo "bench_kvstore: run $run: redis-benchmark against $who failed" >&2; exit 1; }
 		echo "$s" >>"$DIR/$who.set"
@@ -78,3 +101,9 @@ echo "figure redis_aof_always_set_ops_per_s $rs ops/s"
 echo "figure redis_get_ops_per_s $rg ops/s"
 awk -v a="$kg" -v b="$rg" 'BEGIN {printf "figure kvstore_get_vs_redis_ratio %.3f ratio\n", a / b}'
 awk -v a="$ks" -v b="$rs" 'BEGIN {printf "figure kvstore_set_vs_redis_aof_always_ratio %.3f ratio\n", a / b}'
+if ((RADOS)); then
+	cs=$(median <"$DIR/c.set"); cg=$(median <"$DIR/c.get")
+	echo "figure kvstore_rados_set_ops_per_s $cs ops/s"
+	echo "figure kvstore_rados_get_ops_per_s $cg ops/s"
+	awk -v a="$cs" -v b="$rs" 'BEGIN {printf "figure kvstore_rados_set_vs_redis_aof_always_ratio %.3f ratio\n", a / b}'
+fi
