@@ -72,6 +72,16 @@ static const char *const corpus[] = {
 	"\r\n",
 };
 
+/* Appends as much of s as fits to buf[*n..cap). */
+static void put_str(uint8_t *buf, size_t *n, size_t cap, const char *s)
+{
+	size_t l = strlen(s);
+	if (l > cap - *n)
+		l = cap - *n;
+	memcpy(buf + *n, s, l);
+	*n += l;
+}
+
 /* Appends a random piece of input to buf (cap bytes), returns its length. */
 static size_t make_input(uint8_t *buf, size_t cap)
 {
@@ -80,12 +90,7 @@ static size_t make_input(uint8_t *buf, size_t cap)
 	for (unsigned p = 0; p < pieces && n < cap; p++) {
 		unsigned kind = (unsigned)rnd_below(10);
 		if (kind < 6) { /* a corpus command */
-			const char *c = corpus[rnd_below(sizeof(corpus) / sizeof(corpus[0]))];
-			size_t l = strlen(c);
-			if (l > cap - n)
-				l = cap - n;
-			memcpy(buf + n, c, l);
-			n += l;
+			put_str(buf, &n, cap, corpus[rnd_below(sizeof(corpus) / sizeof(corpus[0]))]);
 		} else if (kind < 8) { /* random bytes, often protocol characters */
 			size_t l = rnd_below(64);
 			static const char alphabet[] = "*$\r\n-+:0123456789 aAsSeEtT";
@@ -98,12 +103,7 @@ static size_t make_input(uint8_t *buf, size_t cap)
 				"*1\r\n$-7\r\n", "*99999999999999999999999\r\n", "$", "*1\r\n$4\r\nPI",
 				"*1025\r\n", "*1024\r\n",
 			};
-			const char *h = heads[rnd_below(sizeof(heads) / sizeof(heads[0]))];
-			size_t l = strlen(h);
-			if (l > cap - n)
-				l = cap - n;
-			memcpy(buf + n, h, l);
-			n += l;
+			put_str(buf, &n, cap, heads[rnd_below(sizeof(heads) / sizeof(heads[0]))]);
 		} else { /* a long run of one byte (inline and count limits) */
 			size_t l = rnd_below(2) ? rnd_below(70000) : rnd_below(40);
 			uint8_t b = rnd() % 2 ? 'a' : (uint8_t)rnd();

@@ -77,27 +77,37 @@ static size_t encode(uint8_t *dst, uint64_t gen, uint64_t boot, uint64_t *sum,
 	return size;
 }
 
+/* Decodes "u32 klen, u32 vlen, key, value" filling len bytes exactly. */
+static int decode_key_value(const uint8_t *p, uint32_t len, struct kv_log_rec *r)
+{
+	uint32_t k, v;
+
+	if (len < 8)
+		return -KV_EBADMSG;
+	memcpy(&k, p, 4);
+	memcpy(&v, p + 4, 4);
+	if ((uint64_t)8 + k + v != len)
+		return -KV_EBADMSG;
+	r->key = p + 8;
+	r->klen = k;
+	r->val = p + 8 + k;
+	r->vlen = v;
+	return 0;
+}
+
 /* Decodes a payload whose sum matched. Returns 0 or -KV_EBADMSG. */
 static int decode(const struct kv_log_rec_hdr *h, const uint8_t *p, struct kv_log_rec *r)
 {
-	uint32_t k, v;
+	uint32_t k;
 
 	memset(r, 0, sizeof(*r));
 	r->op = (enum kv_log_op)h->op;
 	switch (h->op) {
 	case KV_LOG_SET:
-		if (h->len < 16)
+		if (h->len < 8)
 			return -KV_EBADMSG;
 		memcpy(&r->expire_wall, p, 8);
-		memcpy(&k, p + 8, 4);
-		memcpy(&v, p + 12, 4);
-		if ((uint64_t)16 + k + v != h->len)
-			return -KV_EBADMSG;
-		r->key = p + 16;
-		r->klen = k;
-		r->val = p + 16 + k;
-		r->vlen = v;
-		return 0;
+		return decode_key_value(p + 8, h->len - 8, r);
 	case KV_LOG_DEL:
 		if (h->len < 4)
 			return -KV_EBADMSG;
@@ -108,17 +118,7 @@ static int decode(const struct kv_log_rec_hdr *h, const uint8_t *p, struct kv_lo
 		r->klen = k;
 		return 0;
 	case KV_LOG_APPEND:
-		if (h->len < 8)
-			return -KV_EBADMSG;
-		memcpy(&k, p, 4);
-		memcpy(&v, p + 4, 4);
-		if ((uint64_t)8 + k + v != h->len)
-			return -KV_EBADMSG;
-		r->key = p + 8;
-		r->klen = k;
-		r->val = p + 8 + k;
-		r->vlen = v;
-		return 0;
+		return decode_key_value(p, h->len, r);
 	case KV_LOG_FLUSHALL:
 		return h->len == 0 ? 0 : -KV_EBADMSG;
 	}
@@ -191,11 +191,23 @@ static int load_super(struct kv_log *log, uint64_t disk_nonce, struct kv_log_rep
 	return 0;
 }
 
+/* Makes the replay window hold region bytes [t, t + need): when it does not,
+ * reads up to KV_LOG_BATCH bytes from t into it. Returns 0 or an I/O error. */
+static int window_hold(struct kv_log *log, uint8_t *win, uint64_t *win_off, uint64_t *win_len,
+		       uint64_t t, uint64_t need)
+{
+	if (t >= *win_off && t + need <= *win_off + *win_len)
+		return 0;
+	*win_off = t;
+	*win_len = log->region_len - t < KV_LOG_BATCH ? log->region_len - t : KV_LOG_BATCH;
+	return log->disk.ops->read(log->disk.ctx, region_offset(log, log->region) + t, win,
+				   *win_len);
+}
+
 /* Replays the active region; sets tail, prev_sum and the report. */
 static int replay(struct kv_log *log, kv_log_apply_fn apply, void *ctx, struct kv_log_report *rep)
 {
 	uint8_t *win = log->pending.data;
-	uint64_t base = region_offset(log, log->region);
 	uint64_t t = 0, win_off = 0, win_len = 0;
 	uint64_t prev = chain_seed(log->nonce, log->gen, log->region);
 	struct kv_log_rec_hdr h;
@@ -204,13 +216,9 @@ static int replay(struct kv_log *log, kv_log_apply_fn apply, void *ctx, struct k
 	for (;;) {
 		if (t + KV_LOG_HDR > log->region_len)
 			break;
-		if (t + KV_LOG_HDR > win_off + win_len) {
-			win_off = t;
-			win_len = log->region_len - t < KV_LOG_BATCH ? log->region_len - t : KV_LOG_BATCH;
-			rc = log->disk.ops->read(log->disk.ctx, base + win_off, win, win_len);
-			if (rc < 0)
-				return rc;
-		}
+		rc = window_hold(log, win, &win_off, &win_len, t, KV_LOG_HDR);
+		if (rc < 0)
+			return rc;
 		memcpy(&h, win + (t - win_off), sizeof(h));
 		if (h.magic != KV_LOG_REC_MAGIC || h.gen != log->gen ||
 		    h.len > KV_LOG_MAX_REC - KV_LOG_HDR)
@@ -218,13 +226,9 @@ static int replay(struct kv_log *log, kv_log_apply_fn apply, void *ctx, struct k
 		uint64_t size = KV_LOG_HDR + pad8(h.len);
 		if (t + size > log->region_len)
 			break;
-		if (t + size > win_off + win_len) {
-			win_off = t;
-			win_len = log->region_len - t < KV_LOG_BATCH ? log->region_len - t : KV_LOG_BATCH;
-			rc = log->disk.ops->read(log->disk.ctx, base + win_off, win, win_len);
-			if (rc < 0)
-				return rc;
-		}
+		rc = window_hold(log, win, &win_off, &win_len, t, size);
+		if (rc < 0)
+			return rc;
 		const uint8_t *payload = win + (t - win_off) + KV_LOG_HDR;
 		uint64_t sum = kv_hash(kv_hash(prev, &h, offsetof(struct kv_log_rec_hdr, sum)),
 				       payload, h.len);
@@ -241,12 +245,9 @@ static int replay(struct kv_log *log, kv_log_apply_fn apply, void *ctx, struct k
 	/* Anything but zeros where the log stops is a torn or corrupt record. */
 	if (t < log->region_len) {
 		uint64_t n = log->region_len - t < KV_LOG_HDR ? log->region_len - t : KV_LOG_HDR;
-		if (t + n > win_off + win_len) {
-			rc = log->disk.ops->read(log->disk.ctx, base + t, win, n);
-			if (rc < 0)
-				return rc;
-			win_off = t;
-		}
+		rc = window_hold(log, win, &win_off, &win_len, t, n);
+		if (rc < 0)
+			return rc;
 		rep->cut = !all_zero(win + (t - win_off), n);
 	}
 	log->tail = t;
