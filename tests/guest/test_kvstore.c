@@ -2,8 +2,8 @@
  * The kvstore guest under pvha-vmm on 127.0.0.1, driven by Debian's real
  * redis-cli (package redis-tools) and by raw sockets for what redis-cli will
  * not send: commands, pipelining, 64 clients at once, bad input over the
- * wire, a crash of the VMM with the data still there afterwards, and a torn
- * log tail cut at boot.
+ * wire, a crash of the VMM with the data still there afterwards, a torn log
+ * tail cut at boot, and the log compacting on a small disk.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,6 +32,7 @@ struct kvs {
 	struct proc vmm;
 	int port;
 	char disk[512];
+	const char *disk_size; /* for a new image, e.g. "64M" */
 };
 
 /* A port nobody listens on right now. */
@@ -51,7 +52,7 @@ static int free_port(void)
 static void kvs_start(struct kvs *k)
 {
 	char spec[600], cmdline[64];
-	snprintf(spec, sizeof(spec), "file:%s,size=64M", k->disk);
+	snprintf(spec, sizeof(spec), "file:%s,size=%s", k->disk, k->disk_size ? k->disk_size : "64M");
 	snprintf(cmdline, sizeof(cmdline), "port=%d", k->port);
 	char *argv[] = { (char *)VMM, "--image", (char *)KVSTORE, "--mem", "64M", "--backend", "tcg",
 			 "--disk", spec, "--address", "127.0.0.1", "--cmdline", cmdline, NULL };
@@ -356,15 +357,23 @@ static void acknowledged_writes_survive_a_vmm_crash(void **state)
 	kvs_crash(&k);
 }
 
-/* aof_current_size from INFO: the log's bytes in the active region. */
-static long log_size(const struct kvs *k)
+/* A number from INFO, e.g. "aof_current_size" (the log's bytes in the
+ * active region). */
+static long info_field(const struct kvs *k, const char *name)
 {
-	char *info = cli(k, (const char *const[]){ "INFO", "persistence", NULL });
-	char *p = strstr(info, "aof_current_size:");
+	char *info = cli(k, (const char *const[]){ "INFO", NULL });
+	char key[64];
+	snprintf(key, sizeof(key), "\r\n%s:", name);
+	char *p = strstr(info, key);
 	assert_non_null(p);
-	long v = atol(p + strlen("aof_current_size:"));
+	long v = atol(p + strlen(key));
 	free(info);
 	return v;
+}
+
+static long log_size(const struct kvs *k)
+{
+	return info_field(k, "aof_current_size");
 }
 
 static void a_torn_log_tail_is_cut_at_boot(void **state)
@@ -400,6 +409,43 @@ static void a_torn_log_tail_is_cut_at_boot(void **state)
 	kvs_crash(&k);
 }
 
+static void the_log_compacts_on_a_small_disk_and_keeps_every_key(void **state)
+{
+	(void)state;
+	struct kvs k;
+	memset(&k, 0, sizeof(k));
+	k.port = free_port();
+	k.disk_size = "1M"; /* two regions of 508 KiB */
+	snprintf(k.disk, sizeof(k.disk), "%s", th_tmp("compact.img"));
+	kvs_start(&k);
+	/* 30000 rewrites of 100 keys: about 2.6 MB of log records. */
+	const char *path = th_tmp("compact.resp");
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 30000; i++) {
+		char key[16], val[32];
+		int kl = snprintf(key, sizeof(key), "k%d", i % 100);
+		int vl = snprintf(val, sizeof(val), "value-%08d", i);
+		fprintf(f, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", kl, key, vl, val);
+	}
+	fclose(f);
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "redis-cli -p %d --pipe < %s", k.port, path);
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	struct proc p;
+	assert_int_equal(th_run(&p, 300, argv), 0);
+	assert_true(th_file_contains(p.out_path, "errors: 0, replies: 30000"));
+	long rewrites = info_field(&k, "aof_rewrites");
+	assert_true(rewrites >= 3);
+	kvs_crash(&k);
+	kvs_start(&k);
+	CLI(&k, "100\n", "DBSIZE");
+	CLI(&k, "value-00029999\n", "GET", "k99");
+	CLI(&k, "value-00029900\n", "GET", "k0");
+	assert_true(info_field(&k, "kv_log_generation") == rewrites + 1);
+	kvs_crash(&k);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -417,6 +463,7 @@ int main(void)
 		cmocka_unit_test(bad_input_gets_an_error_and_a_close_and_others_go_on),
 		cmocka_unit_test(acknowledged_writes_survive_a_vmm_crash),
 		cmocka_unit_test(a_torn_log_tail_is_cut_at_boot),
+		cmocka_unit_test(the_log_compacts_on_a_small_disk_and_keeps_every_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown);
 }
