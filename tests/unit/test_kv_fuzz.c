@@ -247,7 +247,8 @@ static void feed(struct kv_heap *heap, struct kv_req *req, const uint8_t *input,
 	}
 	res->out_len = kv_buf_size(&c.out);
 	res->out = malloc(res->out_len + 1);
-	memcpy(res->out, kv_buf_head(&c.out), res->out_len);
+	if (res->out_len)
+		memcpy(res->out, kv_buf_head(&c.out), res->out_len);
 	res->commands = e.stats.commands;
 	res->closed = c.closing;
 	res->left = kv_buf_size(&c.in);

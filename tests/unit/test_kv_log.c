@@ -43,7 +43,8 @@ static int model_apply(void *ctx, const struct kv_log_rec *r)
 	struct model *m = ctx;
 	char k[32] = { 0 };
 	assert_true(r->klen < sizeof(k));
-	memcpy(k, r->key, r->klen);
+	if (r->klen)
+		memcpy(k, r->key, r->klen);
 	if (m->applied < 256)
 		m->ops[m->applied] = r->op;
 	m->applied++;
