@@ -16,7 +16,7 @@ void kv_buf_release(struct kv_buf *b)
 	b->failed = false;
 }
 
-int kv_buf_reserve(struct kv_buf *b, size_t n)
+int kv_buf_make_room(struct kv_buf *b, size_t n)
 {
 	size_t held = b->len - b->off;
 

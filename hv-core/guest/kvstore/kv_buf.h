@@ -36,10 +36,18 @@ static inline const uint8_t *kv_buf_head(const struct kv_buf *b)
 	return b->data + b->off;
 }
 
+/* kv_buf_reserve's slow path: moves or grows the buffer. */
+int kv_buf_make_room(struct kv_buf *b, size_t n);
+
 /* Room for n more bytes at the end: 0, -KV_EMSGSIZE over the limit, or
  * -KV_ENOMEM. Moves the held bytes to the front first when that is enough.
- * O(held) when it moves or grows. */
-int kv_buf_reserve(struct kv_buf *b, size_t n);
+ * O(1) when there is room already, O(held) when it moves or grows. */
+static inline int kv_buf_reserve(struct kv_buf *b, size_t n)
+{
+	if (b->cap - b->len >= n && n <= b->limit && b->len - b->off <= b->limit - n)
+		return 0;
+	return kv_buf_make_room(b, n);
+}
 
 /* The end of the held bytes, where up to the reserved room may be written;
  * kv_buf_commit(b, n) then adds n of them. */

@@ -9,6 +9,7 @@ uint64_t kv_hash(uint64_t seed, const void *p, size_t len)
 {
 	const uint8_t *b = p;
 	uint64_t h = seed ^ ((uint64_t)len * 0x9e3779b97f4a7c15ull);
+	bool long_enough = len >= 8;
 
 	for (; len >= 8; len -= 8, b += 8) {
 		h ^= *(const u64_unaligned *)b;
@@ -17,8 +18,11 @@ uint64_t kv_hash(uint64_t seed, const void *p, size_t len)
 	}
 	if (len) {
 		uint64_t w = 0;
-		for (size_t i = 0; i < len; i++)
-			w |= (uint64_t)b[i] << (8 * i);
+		if (long_enough) /* the last 8 bytes, shifted down to the tail's */
+			w = *(const u64_unaligned *)(b + len - 8) >> (8 * (8 - len));
+		else
+			for (size_t i = 0; i < len; i++)
+				w |= (uint64_t)b[i] << (8 * i);
 		h ^= w;
 		h *= MUL;
 		h ^= h >> 32;
