@@ -13,7 +13,9 @@
 # Finds the build through BUILD_DIR (default build). Prints `figure NAME VALUE
 # UNIT` lines: kvstore_get_vs_redis_ratio (goal >= 0.5),
 # kvstore_set_vs_redis_aof_always_ratio (file disk),
-# kvstore_rados_set_vs_redis_aof_always_ratio (--rados), and the raw ops/s.
+# kvstore_rados_set_vs_redis_aof_always_ratio (--rados), the raw ops/s, and
+# each server's CPU time per request (user + system, from /proc: a figure the
+# load of a shared machine leaves alone, unlike ops/s).
 set -uo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BUILD=$(cd "${BUILD_DIR:-build}" && pwd)
@@ -72,35 +74,55 @@ if ((RADOS)); then
 	wait_ping "$KRPORT"
 fi
 
-# bench PORT -> "SET_RPS GET_RPS"
+# CPU seconds (user + system, all threads) a process has used so far.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# bench PORT PID TEST -> "RPS CPU_US_PER_OP" (the server's CPU per request:
+# what the load on a shared machine does not change)
 bench() {
-	redis-benchmark -p "$1" -t set,get -P 16 -c 50 -n "$N" -r 100000 --csv 2>/dev/null |
-		awk -F'"' '$2=="SET"{s=$4} $2=="GET"{g=$4} END {print s, g}'
+	local c0 c1 rps
+	c0=$(cpu_s "$2")
+	rps=$(redis-benchmark -p "$1" -t "$3" -P 16 -c 50 -n "$N" -r 100000 --csv 2>/dev/null |
+		awk -F'"' 'NR > 1 {print $4}')
+	c1=$(cpu_s "$2")
+	[[ -n $rps ]] || return 1
+	echo "$rps $(awk -v a="$c0" -v b="$c1" -v n="$N" 'BEGIN {printf "%.3f", (b - a) * 1e6 / n}')"
 }
 
-: >"$DIR/k.set"; : >"$DIR/k.get"; : >"$DIR/r.set"; : >"$DIR/r.get"; : >"$DIR/c.set"; : >"$DIR/c.get"
+for f in k r c; do for t in set get; do : >"$DIR/$f.$t"; : >"$DIR/$f.$t.cpu"; done; done
 for run in $(seq "$RUNS"); do
 	if ((run % 2)); then order="k r"; else order="r k"; fi
 	((RADOS)) && order="$order c"
 	for who in $order; do
-		port=$KPORT; [[ $who == r ]] && port=$RPORT; [[ $who == c ]] && port=$KRPORT
-		read -r s g < <(bench "$port")
-		[[ -n $s && -n $g ]] || { echo "bench_kvstore: run $run: redis-benchmark against $who failed" >&2; exit 1; }
-		echo "$s" >>"$DIR/$who.set"
-		echo "$g" >>"$DIR/$who.get"
-		echo "bench_kvstore: run $run $who: SET $s/s GET $g/s" >&2
+		case $who in
+		k) port=$KPORT pid=$VMM_PID ;;
+		r) port=$RPORT pid=$REDIS_PID ;;
+		c) port=$KRPORT pid=$RVMM_PID ;;
+		esac
+		for t in set get; do
+			read -r rps cpu < <(bench "$port" "$pid" "$t") ||
+				{ echo "bench_kvstore: run $run: redis-benchmark -t $t against $who failed" >&2; exit 1; }
+			echo "$rps" >>"$DIR/$who.$t"
+			echo "$cpu" >>"$DIR/$who.$t.cpu"
+			echo "bench_kvstore: run $run $who: $t $rps/s, $cpu us of server CPU per request" >&2
+		done
 	done
 done
 kill -0 "$VMM_PID" 2>/dev/null || { echo "bench_kvstore: the kvstore VMM died" >&2; cat "$DIR/kvstore.log" >&2; exit 1; }
 
 ks=$(median <"$DIR/k.set"); kg=$(median <"$DIR/k.get")
 rs=$(median <"$DIR/r.set"); rg=$(median <"$DIR/r.get")
+kgc=$(median <"$DIR/k.get.cpu"); rgc=$(median <"$DIR/r.get.cpu")
+ksc=$(median <"$DIR/k.set.cpu"); rsc=$(median <"$DIR/r.set.cpu")
 echo "figure kvstore_set_ops_per_s $ks ops/s"
 echo "figure kvstore_get_ops_per_s $kg ops/s"
 echo "figure redis_aof_always_set_ops_per_s $rs ops/s"
 echo "figure redis_get_ops_per_s $rg ops/s"
 awk -v a="$kg" -v b="$rg" 'BEGIN {printf "figure kvstore_get_vs_redis_ratio %.3f ratio\n", a / b}'
 awk -v a="$ks" -v b="$rs" 'BEGIN {printf "figure kvstore_set_vs_redis_aof_always_ratio %.3f ratio\n", a / b}'
+echo "figure kvstore_get_cpu_per_request $kgc us"
+echo "figure redis_get_cpu_per_request $rgc us"
+echo "figure kvstore_set_cpu_per_request $ksc us"
+echo "figure redis_aof_always_set_cpu_per_request $rsc us"
 if ((RADOS)); then
 	cs=$(median <"$DIR/c.set"); cg=$(median <"$DIR/c.get")
 	echo "figure kvstore_rados_set_ops_per_s $cs ops/s"
