@@ -236,7 +236,7 @@ static void server_commands_redis_cli_and_redis_benchmark_use(void **state)
 	RUN("SELECT 1", "-ERR DB index is out of range\r\n");
 	RUN("SELECT x", "-ERR value is not an integer or out of range\r\n");
 	RUN("COMMAND COUNT", ":21\r\n");
-	RUN("COMMAND DOCS", "*0\r\n");
+	RUN("COMMAND DOCS", "-ERR unknown subcommand 'DOCS'. Try COMMAND HELP.\r\n");
 	RUN("COMMAND INFO get nope",
 	    "*2\r\n*6\r\n$3\r\nget\r\n:2\r\n*1\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n*-1\r\n");
 	RUN("COMMAND BOGUS", "-ERR unknown subcommand 'BOGUS'. Try COMMAND HELP.\r\n");

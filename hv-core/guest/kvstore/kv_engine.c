@@ -638,9 +638,6 @@ static void cmd_command(struct kv_engine *e, const struct kv_req *r, struct kv_b
 			command_info(&commands[i], out);
 	} else if (arg_is(r, 1, "COUNT") && r->argc == 2) {
 		kv_reply_int(out, (int64_t)n_commands);
-	} else if (arg_is(r, 1, "DOCS")) {
-		/* No documentation: redis-cli falls back to its built-in help. */
-		kv_reply_array(out, 0);
 	} else if (arg_is(r, 1, "INFO")) {
 		kv_reply_array(out, r->argc - 2);
 		for (unsigned i = 2; i < r->argc; i++) {
@@ -651,6 +648,8 @@ static void cmd_command(struct kv_engine *e, const struct kv_req *r, struct kv_b
 				kv_buf_append(out, "*-1\r\n", 5);
 		}
 	} else {
+		/* DOCS included: answered as a Redis 6 server does, so that
+		 * redis-cli falls back to its built-in help. */
 		kv_buf_append(out, "-ERR unknown subcommand '", 25);
 		append_arg_safe(out, r->argv[1], r->len[1]);
 		append_cstr(out, "'. Try COMMAND HELP.\r\n");

@@ -9,7 +9,7 @@
  * Commands (Redis semantics for what they cover; docs/kvstore.md lists the
  * differences): PING ECHO GET SET [NX|XX] [EX s|PX ms|KEEPTTL] DEL EXISTS
  * INCR INCRBY DECR DECRBY MGET MSET APPEND STRLEN DBSIZE FLUSHALL SELECT INFO
- * COMMAND [COUNT|DOCS|INFO] CONFIG GET QUIT.
+ * COMMAND [COUNT|INFO] CONFIG GET QUIT.
  *
  * Time: the caller sets now_mono (guest monotonic ns) and now_wall (wall
  * clock ns) before each batch of commands. Expiry counts on the monotonic
