@@ -86,6 +86,7 @@ struct guest {
 	struct pvclus_agent *agent; /* for timer callbacks */
 	/* storage jobs in flight for it */
 	bool loading;          /* its spec is being read */
+	bool load_again;       /* ... and it changed meanwhile: read it again after */
 	bool start_job;        /* a start's lock clearing (and spec read) runs */
 	bool start_cancelled;  /* ... and it was stopped meanwhile: do not spawn */
 	bool persisting;       /* its desired state is being written */

@@ -25,6 +25,7 @@
 
 #include "parse.h"
 #include "pvha_cli.h"
+#include "pvstore/pvstore.h"
 #include "proto/api.pb-c.h"
 #include "vmmctl.h"
 
@@ -814,7 +815,7 @@ static int cmd_guest_create(const struct command *c, int argc, char **argv, bool
 		return usage_err(c, "missing --image FILE");
 	if (!mem)
 		return usage_err(c, "missing --mem SIZE");
-	if ((rc = size_arg(c, "--mem", mem, 2 * MiB, 4096 * MiB, MiB, "whole MiB from 2M to 4G",
+	if ((rc = size_arg(c, "--mem", mem, PVSTORE_MEM_MIN, PVSTORE_MEM_MAX, MiB, "whole MiB from 2M to 4G",
 			   &spec.mem_size)))
 		return rc;
 	if (disk && (rc = size_arg(c, "--disk", disk, 0, UINT64_MAX, 512,
