@@ -17,7 +17,8 @@
  *   mode=flood to=PORT   connects to the guest's own address at PORT (a test
  *       server that never reads), sends as fast as it can until -EAGAIN and
  *       prints "netecho: flood queued N bytes"; then keeps sending
- *       (retries=K, default 100000, each answered -EAGAIN), opens handles
+ *       (retries=K, default 100000; "netecho: flood retries K eagain E total
+ *       T bytes": how many were refused, all the host ever took), opens handles
  *       until -EMFILE ("netecho: flood handles H"), prints "netecho: flood
  *       done" and waits for ever in net_poll.
  *   mode=sleep-forever   prints "netecho: sleeping" and sleeps until
@@ -268,11 +269,16 @@ static int flood(const struct pv_boot_info *bi)
 		queued += (uint64_t)n;
 	}
 	pv_printf("netecho: flood queued %lu bytes\n", queued);
-	uint64_t eagain = 0;
-	for (uint64_t i = 0; i < retries; i++)
-		if (pv_net_send(h, buf, sizeof(buf)) == -PV_EAGAIN)
+	uint64_t eagain = 0, more = 0;
+	for (uint64_t i = 0; i < retries; i++) {
+		long n = pv_net_send(h, buf, sizeof(buf));
+		if (n == -PV_EAGAIN)
 			eagain++;
-	pv_printf("netecho: flood retries %lu eagain %lu\n", retries, eagain);
+		else if (n > 0)
+			more += (uint64_t)n; /* the peer's kernel took some more */
+	}
+	pv_printf("netecho: flood retries %lu eagain %lu total %lu bytes\n", retries, eagain,
+		  queued + more);
 	int nh = 1;
 	for (;;) {
 		int x = pv_net_connect((uint32_t)pv_net_address(), (uint16_t)to);
