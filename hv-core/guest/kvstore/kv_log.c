@@ -327,6 +327,19 @@ int kv_log_commit(struct kv_log *log)
 	return 0;
 }
 
+/* Compaction's staging: writes the pending bytes at base + *t and empties
+ * the batch (also on failure: the image is abandoned then). */
+static int write_pending(struct kv_log *log, uint64_t base, uint64_t *t)
+{
+	size_t n = kv_log_pending(log);
+	int rc = n ? log->disk.ops->write(log->disk.ctx, base + *t, kv_buf_head(&log->pending), n) : 0;
+
+	pending_clear(log);
+	if (rc == 0)
+		*t += n;
+	return rc;
+}
+
 int kv_log_compact(struct kv_log *log, kv_log_next_fn next, void *ctx)
 {
 	uint64_t gen = log->gen + 1, region = 1 - log->region;
@@ -345,23 +358,15 @@ int kv_log_compact(struct kv_log *log, kv_log_next_fn next, void *ctx)
 			return -KV_ENOSPC;
 		}
 		if (kv_log_pending(log) + size > KV_LOG_BATCH) {
-			rc = log->disk.ops->write(log->disk.ctx, base + t, kv_buf_head(&log->pending),
-						  kv_log_pending(log));
+			rc = write_pending(log, base, &t);
 			if (rc < 0)
-				goto err_clear;
-			t += kv_log_pending(log);
-			pending_clear(log);
+				return rc;
 		}
 		kv_buf_commit(&log->pending, encode(kv_buf_tail(&log->pending), gen, log->boot, &sum, &r));
 	}
-	if (kv_log_pending(log)) {
-		rc = log->disk.ops->write(log->disk.ctx, base + t, kv_buf_head(&log->pending),
-					  kv_log_pending(log));
-		if (rc < 0)
-			goto err_clear;
-		t += kv_log_pending(log);
-		pending_clear(log);
-	}
+	rc = write_pending(log, base, &t);
+	if (rc < 0)
+		return rc;
 	/* The image must be durable before the superblock that names it. */
 	rc = log->disk.ops->flush(log->disk.ctx);
 	if (rc < 0)
@@ -375,10 +380,6 @@ int kv_log_compact(struct kv_log *log, kv_log_next_fn next, void *ctx)
 	log->prev_sum = log->pend_sum = sum;
 	log->compactions++;
 	return 0;
-
-err_clear:
-	pending_clear(log);
-	return rc;
 }
 
 bool kv_log_should_compact(const struct kv_log *log, uint64_t image_bytes)
