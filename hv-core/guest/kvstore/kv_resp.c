@@ -234,11 +234,11 @@ enum kv_parse_result kv_resp_parse(const uint8_t *buf, size_t len, struct kv_req
 			*err = "Protocol error: expected CRLF after bulk";
 			return KV_PARSE_ERROR;
 		}
-		req->argv[req->argc] = buf + data;
-		req->len[req->argc] = (size_t)blen;
-		req->argc++;
+		req->argv[a] = buf + data;
+		req->len[a] = (size_t)blen;
 		pos = end;
 	}
+	req->argc = (unsigned)count; /* once: a store per argument saved */
 	req->consumed = pos;
 	return KV_PARSE_OK;
 }
