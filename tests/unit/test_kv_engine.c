@@ -402,6 +402,32 @@ static void a_failed_disk_stops_every_later_write(void **state)
 	fx->disk.crashed = false;
 }
 
+static void count_yield(void *ctx)
+{
+	(*(unsigned *)ctx)++;
+}
+
+static void long_walks_yield_to_the_host(void **state)
+{
+	(void)state;
+	/* A guest must make a hypercall every few seconds: growing the table
+	 * and FLUSHALL over many keys call the yield hook on the way. */
+	unsigned yields = 0;
+	fx->e.db.yield = count_yield;
+	fx->e.db.yield_ctx = &yields;
+	char k[16];
+	for (unsigned i = 0; i < 70000; i++) {
+		int n = snprintf(k, sizeof(k), "k%u", i);
+		assert_int_equal(kv_db_set(&fx->e.db, k, (size_t)n, "v", 1, 0), 0);
+	}
+	assert_int_equal(fx->e.db.buckets, 131072);
+	unsigned after_growth = yields;
+	assert_true(after_growth >= 1); /* the 65536 -> 131072 rehash moved 65536 */
+	kv_db_flush(&fx->e.db);
+	assert_int_equal(fx->e.db.count, 0);
+	assert_int_equal(yields, after_growth + 1); /* 70000 freed */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -421,6 +447,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_full_disk_refuses_the_write_and_keeps_the_rest, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(a_failed_disk_stops_every_later_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(long_walks_yield_to_the_host, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

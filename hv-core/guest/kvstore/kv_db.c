@@ -42,6 +42,12 @@ static void unlink_free(struct kv_db *db, struct kv_entry **pp)
 	kv_heap_free(db->heap, e);
 }
 
+static void maybe_yield(struct kv_db *db, size_t *n)
+{
+	if (++*n % KV_DB_YIELD_EVERY == 0 && db->yield)
+		db->yield(db->yield_ctx);
+}
+
 static bool expired(const struct kv_entry *e, uint64_t now)
 {
 	return e->expire && e->expire <= now;
@@ -76,6 +82,7 @@ static void maybe_grow(struct kv_db *db)
 	if (!t)
 		return;
 	memset(t, 0, bytes);
+	size_t moved = 0;
 	for (size_t b = 0; b < db->buckets; b++) {
 		struct kv_entry *e = db->table[b];
 		while (e) {
@@ -84,6 +91,7 @@ static void maybe_grow(struct kv_db *db)
 			e->next = *head;
 			*head = e;
 			e = next;
+			maybe_yield(db, &moved);
 		}
 	}
 	kv_heap_free(db->heap, db->table);
@@ -191,9 +199,12 @@ int kv_db_del(struct kv_db *db, const void *key, size_t klen, uint64_t now)
 
 void kv_db_flush(struct kv_db *db)
 {
+	size_t n = 0;
 	for (size_t b = 0; b < db->buckets; b++) {
-		while (db->table[b])
+		while (db->table[b]) {
 			unlink_free(db, &db->table[b]);
+			maybe_yield(db, &n);
+		}
 	}
 }
 

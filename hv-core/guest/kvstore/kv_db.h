@@ -44,7 +44,14 @@ struct kv_db {
 	uint64_t seed;      /* hash seed */
 	size_t sweep_next;  /* the bucket kv_db_sweep looks at next */
 	uint64_t expired;   /* keys removed because they expired */
+	/* Called every KV_DB_YIELD_EVERY entries of a long walk (flush, table
+	 * growth), so that a guest can make a hypercall in between: a guest that
+	 * makes none for seconds is stopped as a runaway. NULL: not called. */
+	void (*yield)(void *ctx);
+	void *yield_ctx;
 };
+
+#define KV_DB_YIELD_EVERY 65536u
 
 /* Sets up an empty keyspace on heap (a small table is allocated at once).
  * Returns 0 or -KV_ENOMEM. */

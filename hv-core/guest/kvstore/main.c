@@ -116,6 +116,12 @@ static _Noreturn void io_stop(int rc)
 	pv_exit(EXIT_IO);
 }
 
+static void yield_cb(void *ctx)
+{
+	(void)ctx;
+	pv_yield();
+}
+
 static void tick_clock(struct server *s)
 {
 	s->eng.now_mono = pv_clock_mono();
@@ -359,6 +365,7 @@ int main(const struct pv_boot_info *bi)
 		return EXIT_NOMEM;
 	}
 	s->eng.start_mono = s->eng.now_mono;
+	s->eng.db.yield = yield_cb;
 	s->eng.stats.max_clients = maxclients;
 	for (unsigned i = 0; i < MAX_CLIENTS; i++)
 		s->conns[i].h = -1;
