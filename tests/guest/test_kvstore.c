@@ -298,6 +298,41 @@ static void sixty_four_clients_are_served_at_once(void **state)
 	kvs_crash(&k);
 }
 
+static void a_one_mib_value_travels_whole_both_ways(void **state)
+{
+	(void)state;
+	struct kvs k;
+	kvs_new(&k, "big.img");
+	size_t n = 1u << 20;
+	char *val = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		val[i] = (char)('a' + i % 26);
+	char head[64];
+	int hl = snprintf(head, sizeof(head), "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$%zu\r\n", n);
+	int fd = raw_connect(k.port);
+	raw_send(fd, head, (size_t)hl);
+	raw_send(fd, val, n);
+	/* Pipelined behind it: a GET whose 1 MiB reply exceeds every socket
+	 * buffer on the way (the guest sends it in pieces as room appears). */
+	raw_send(fd, "\r\n*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n", 26);
+	char *buf = malloc(n + 64);
+	assert_int_equal(raw_recv(fd, buf, 5), 5);
+	assert_memory_equal(buf, "+OK\r\n", 5);
+	hl = snprintf(head, sizeof(head), "$%zu\r\n", n);
+	assert_int_equal(raw_recv(fd, buf, (size_t)hl + n + 2), (size_t)hl + n + 2);
+	assert_memory_equal(buf, head, (size_t)hl);
+	assert_memory_equal(buf + hl, val, n);
+	assert_memory_equal(buf + hl + n, "\r\n", 2);
+	close(fd);
+	CLI(&k, "1048576\n", "STRLEN", "big");
+	kvs_crash(&k);
+	kvs_start(&k); /* and from the log */
+	CLI(&k, "1048576\n", "STRLEN", "big");
+	free(buf);
+	free(val);
+	kvs_crash(&k);
+}
+
 static void bad_input_gets_an_error_and_a_close_and_others_go_on(void **state)
 {
 	(void)state;
@@ -460,6 +495,7 @@ int main(void)
 		cmocka_unit_test(redis_cli_interactive_session_works),
 		cmocka_unit_test(pipelined_commands_all_answer_in_order),
 		cmocka_unit_test(sixty_four_clients_are_served_at_once),
+		cmocka_unit_test(a_one_mib_value_travels_whole_both_ways),
 		cmocka_unit_test(bad_input_gets_an_error_and_a_close_and_others_go_on),
 		cmocka_unit_test(acknowledged_writes_survive_a_vmm_crash),
 		cmocka_unit_test(a_torn_log_tail_is_cut_at_boot),
