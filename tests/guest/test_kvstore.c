@@ -147,12 +147,13 @@ static size_t raw_recv(int fd, char *buf, size_t want)
 	return got;
 }
 
-/* Sends req, expects exactly reply back; with closes, expects EOF after it. */
-static void raw_exchange(int port, const char *req, size_t req_len, const char *reply, bool closes)
+/* Sends req (a C string), expects exactly reply back; with closes, expects
+ * EOF after it. */
+static void raw_exchange(int port, const char *req, const char *reply, bool closes)
 {
 	int fd = raw_connect(port);
 	char buf[512];
-	raw_send(fd, req, req_len);
+	raw_send(fd, req, strlen(req));
 	size_t n = raw_recv(fd, buf, strlen(reply));
 	if (n != strlen(reply) || memcmp(buf, reply, n) != 0)
 		fail_msg("sent \"%.40s\": got \"%.*s\", want \"%s\"", req, (int)n, buf, reply);
@@ -314,7 +315,8 @@ static void a_one_mib_value_travels_whole_both_ways(void **state)
 	raw_send(fd, val, n);
 	/* Pipelined behind it: a GET whose 1 MiB reply exceeds every socket
 	 * buffer on the way (the guest sends it in pieces as room appears). */
-	raw_send(fd, "\r\n*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n", 26);
+	static const char get[] = "\r\n*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n";
+	raw_send(fd, get, sizeof(get) - 1);
 	char *buf = malloc(n + 64);
 	assert_int_equal(raw_recv(fd, buf, 5), 5);
 	assert_memory_equal(buf, "+OK\r\n", 5);
@@ -338,14 +340,14 @@ static void bad_input_gets_an_error_and_a_close_and_others_go_on(void **state)
 	(void)state;
 	struct kvs k;
 	kvs_new(&k, "bad.img");
-	raw_exchange(k.port, "*1\r\n$abc\r\n", 11, "-ERR Protocol error: invalid bulk length\r\n", true);
-	raw_exchange(k.port, "*1\r\n$99999999999999\r\n", 21,
+	raw_exchange(k.port, "*1\r\n$abc\r\n", "-ERR Protocol error: invalid bulk length\r\n", true);
+	raw_exchange(k.port, "*1\r\n$99999999999999\r\n",
 		     "-ERR Protocol error: invalid bulk length\r\n", true);
-	raw_exchange(k.port, "*2\r\n$3\r\nSET\r\n$1048577\r\n", 24,
+	raw_exchange(k.port, "*2\r\n$3\r\nSET\r\n$1048577\r\n",
 		     "-ERR Protocol error: invalid bulk length\r\n", true);
-	raw_exchange(k.port, "*99999\r\n", 8, "-ERR Protocol error: invalid multibulk length\r\n", true);
-	raw_exchange(k.port, "*1\r\n:5\r\n", 8, "-ERR Protocol error: expected '$', got ':'\r\n", true);
-	raw_exchange(k.port, "\x01\x02\xff garbage\n", 12,
+	raw_exchange(k.port, "*99999\r\n", "-ERR Protocol error: invalid multibulk length\r\n", true);
+	raw_exchange(k.port, "*1\r\n:5\r\n", "-ERR Protocol error: expected '$', got ':'\r\n", true);
+	raw_exchange(k.port, "\x01\x02\xff garbage\n",
 		     "-ERR unknown command '\x01\x02\xff', with args beginning with: 'garbage' \r\n",
 		     false);
 	/* A huge inline line: refused once 64 KiB came without a newline. */
@@ -363,11 +365,12 @@ static void bad_input_gets_an_error_and_a_close_and_others_go_on(void **state)
 	/* A truncated frame, then the client goes away: nothing runs, nothing hangs. */
 	{
 		int fd = raw_connect(k.port);
-		raw_send(fd, "*3\r\n$3\r\nSET\r\n$1\r\nz\r\n$10\r\nabc", 29);
+		static const char part[] = "*3\r\n$3\r\nSET\r\n$1\r\nz\r\n$10\r\nabc";
+		raw_send(fd, part, sizeof(part) - 1);
 		close(fd);
 	}
 	/* QUIT answers and closes. */
-	raw_exchange(k.port, "QUIT\r\n", 6, "+OK\r\n", true);
+	raw_exchange(k.port, "QUIT\r\n", "+OK\r\n", true);
 	CLI(&k, "PONG\n", "PING");
 	CLI(&k, "0\n", "EXISTS", "z");
 	kvs_crash(&k);
