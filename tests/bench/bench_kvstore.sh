@@ -39,8 +39,14 @@ for p in redis-server redis-benchmark redis-cli; do
 	command -v $p >/dev/null || { echo "bench_kvstore: $p missing (deploy/install-deps)" >&2; exit 1; }
 done
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-# A free loopback port: the kernel's pick, as redis-server's --port 0 cannot tell us.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A loopback port nothing listens on (ss is in iproute2).
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
+	done
+}
 wait_ping() { # port: until PONG or 60 s
 	local end=$((SECONDS + 60))
 	until [[ $(redis-cli -p "$1" ping 2>/dev/null) == PONG ]]; do
