@@ -39,18 +39,23 @@ for p in redis-server redis-benchmark redis-cli; do
 	command -v $p >/dev/null || { echo "bench_kvstore: $p missing (deploy/install-deps)" >&2; exit 1; }
 done
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-# A loopback port nothing listens on (ss is in iproute2).
+# A loopback port nothing listens on (ss is in iproute2), below the
+# ephemeral range so that no client's connection holds it either.
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % 12000))
 		ss -Hltn "sport = :$p" | grep -q . || { echo "$p"; return; }
 	done
 }
 wait_ping() { # port: until PONG or 60 s
 	local end=$((SECONDS + 60))
 	until [[ $(redis-cli -p "$1" ping 2>/dev/null) == PONG ]]; do
-		((SECONDS < end)) || { echo "bench_kvstore: nothing answers on port $1" >&2; exit 1; }
+		((SECONDS < end)) || {
+			echo "bench_kvstore: nothing answers on port $1" >&2
+			tail -3 "$DIR"/*.log >&2
+			exit 1
+		}
 		sleep 0.05
 	done
 }
