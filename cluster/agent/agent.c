@@ -343,18 +343,29 @@ void agent_update_leader(struct pvclus_agent *a)
 		if ((!p || (!p->fenced && !p->storage_bad)) && in_ring)
 			a->leader = a->members[i];
 	}
-	if (a->leader != old) {
+	if (a->leader != old)
 		alog_info(a, "leader: %s", a->leader ? agent_node_name(a, a->leader) : "none (not quorate)");
-		if (a->leader == a->local && agent_leads(a)) {
-			agent_check_unfence(a);
-			guests_leader_takeover(a);
-		}
-	}
+	agent_lead_check(a);
 }
 
 bool agent_leads(const struct pvclus_agent *a)
 {
-	return a->leader && a->leader == a->local && !a->awaiting;
+	/* A leader acts only on the cluster's table: one back from a partition
+	 * keeps records of its own view (nodes it saw leave), which must not
+	 * make it fence anyone before the table replaced them. */
+	return a->leader && a->leader == a->local && a->have_state && !a->awaiting;
+}
+
+void agent_lead_check(struct pvclus_agent *a)
+{
+	bool now = agent_leads(a);
+	if (a->replaying)
+		return; /* replay_held checks once it is done */
+	if (now && !a->was_leading) {
+		agent_check_unfence(a);
+		guests_leader_takeover(a);
+	}
+	a->was_leading = now;
 }
 
 /* The agents' membership (CPG): who can act, who leads. An agent leaving

@@ -983,6 +983,7 @@ static void replay_held(struct pvclus_agent *a)
 	a->awaiting = false;
 	a->waiting_storage = false;
 	a->have_state = true;
+	a->replaying = true;
 	agent_update_leader(a);
 	for (size_t i = 0; i < a->nheld; i++) {
 		Pvha__ClusterMsg *m = pvha__cluster_msg__unpack(NULL, a->held[i].len, a->held[i].data);
@@ -993,6 +994,8 @@ static void replay_held(struct pvclus_agent *a)
 		free(a->held[i].data);
 	}
 	a->nheld = 0;
+	a->replaying = false;
+	agent_lead_check(a);
 	agent_check_unfence(a);
 }
 
@@ -1056,6 +1059,7 @@ void guests_on_members(struct pvclus_agent *a)
 		a->seen_others = true;
 	if (!a->have_state && !a->seen_others && a->nmembers == 1 && a->quorate) {
 		a->have_state = true; /* alone and quorate: the registry is all there is */
+		agent_lead_check(a);
 		start_desired(a);
 	}
 	alog_debug(a, "membership: state %d, await table %d", a->have_state, await);
@@ -1064,6 +1068,7 @@ void guests_on_members(struct pvclus_agent *a)
 		a->nheld = 0;
 		agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
 	}
+	agent_lead_check(a);
 }
 
 /* Whether a migration may start towards node: its agent is a member and
@@ -1102,12 +1107,14 @@ void guests_on_quorum(struct pvclus_agent *a, bool quorate)
 	if (quorate && !a->have_state && !a->seen_others && a->nmembers == 1 &&
 	    !a->awaiting) {
 		a->have_state = true; /* alone and quorate: the registry is all there is */
+		agent_lead_check(a);
 		start_desired(a);
 	}
 	if (!quorate) {
 		/* The majority decides what happened meanwhile: take its table when
 		 * this node is back. */
 		a->have_state = false;
+		agent_lead_check(a);
 		/* Whatever the records say: no guest runs in a partition without quorum. */
 		for (int i = 0; i < MAX_GUESTS; i++) {
 			struct guest *g = &a->g[i];

@@ -87,10 +87,13 @@ int args_parse(const struct command *c, int argc, char **argv, const struct opt 
 	return 0;
 }
 
-/* A whole number in lo..hi for option name, "-" allowed. Returns 0 or 2. */
+/* A whole number in lo..hi for option name, "-" allowed. Returns 0 or 2; *out is
+ * the number, or 0 when it returns 2 (written on every path, so that no caller
+ * depends on the compiler seeing that usage_err never returns 0). */
 int num_arg(const struct command *c, const char *name, const char *s, int64_t lo, int64_t hi,
 		   int64_t *out)
 {
+	*out = 0;
 	bool neg = s[0] == '-';
 	uint64_t v;
 	bool ok = !pv_parse_u64(s + neg, &v) && v <= (uint64_t)INT64_MAX;
@@ -102,11 +105,13 @@ int num_arg(const struct command *c, const char *name, const char *s, int64_t lo
 	return 0;
 }
 
-/* A size (pv_parse_size) for option name in min..max and a multiple of align. Returns 0 or 2. */
+/* A size (pv_parse_size) for option name in min..max and a multiple of align.
+ * Returns 0 or 2; *out is the size, or 0 when it returns 2 (as num_arg). */
 static int size_arg(const struct command *c, const char *name, const char *s, uint64_t min,
 		    uint64_t max, uint64_t align, const char *want, uint64_t *out)
 {
 	uint64_t v;
+	*out = 0;
 	if (pv_parse_size(s, &v) || v < min || v > max || v % align)
 		return usage_err(c, "%s '%s': want %s", name, s, want);
 	*out = v;
@@ -521,7 +526,8 @@ static int cmd_events(const struct command *c, int argc, char **argv, bool json)
 {
 	const char *after = NULL, *max = NULL, *guest = NULL;
 	const struct opt opts[] = {
-		{ "--guest", &guest, NULL }, { "--after", &after, NULL }, { "--max", &max, NULL }, { NULL },
+		{ "--guest", &guest, NULL }, { "--after", &after, NULL }, { "--max", &max, NULL },
+		{ NULL, NULL, NULL },
 	};
 	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
 	Pvha__ApiReply *rep;
@@ -733,7 +739,7 @@ static int cmd_guest_set(const struct command *c, int argc, char **argv, bool js
 		{ "--priority", &prio, NULL },
 		{ "--no-rules", NULL, &no_rules },
 		{ "--no-depends", NULL, &no_deps },
-		{ NULL },
+		{ NULL, NULL, NULL },
 	};
 	struct placement_args pa;
 	Pvha__GuestSetIn set = PVHA__GUEST_SET_IN__INIT;
@@ -797,7 +803,7 @@ static int cmd_guest_create(const struct command *c, int argc, char **argv, bool
 		{ "--image", &image, NULL },   { "--mem", &mem, NULL },
 		{ "--disk", &disk, NULL },     { "--cmdline", &cmdline, NULL },
 		{ "--priority", &prio, NULL }, { "--start", NULL, &start },
-		{ "--wait", &wait_str, NULL }, { NULL },
+		{ "--wait", &wait_str, NULL }, { NULL, NULL, NULL },
 	};
 	Pvha__GuestSpecIn spec = PVHA__GUEST_SPEC_IN__INIT;
 	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
@@ -918,7 +924,7 @@ static int cmd_guest_op(const struct command *c, int argc, char **argv, bool jso
 {
 	const char *guest = NULL, *wait_str = NULL;
 	bool force = false, stop = c->op == PVHA__API_REQUEST__OP__GUEST_STOP;
-	struct opt opts[3] = { { NULL } };
+	struct opt opts[3] = { { NULL, NULL, NULL } };
 	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
 	Pvha__ApiReply *rep;
 	bool was_error = false;

@@ -946,7 +946,8 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 	int fd = t->fd, err;
 	ProtobufCMessage *pm;
 	msg_kind k;
-	char r[200], sub[256] = "", a[37], b[37];
+	/* r and sub are shorter than why (256): each goes into it after a prefix. */
+	char r[200], sub[200] = "", a[37], b[37];
 	struct hv_machine *m = NULL;
 
 	set_link_options(fd);
