@@ -76,11 +76,8 @@ static uint64_t disk_io(struct hv_machine *m, uint64_t nr, const uint64_t a[4])
 	int err;
 	if (nr == PV_HC_DISK_READ) {
 		err = d->ops->read(d, m->ram + buf, off, len);
-		if (!err) {
-			hv_mark_dirty(m, buf, len);
-			if (m->ops->ram_written)
-				m->ops->ram_written(m, buf, len);
-		}
+		if (!err)
+			hv_ram_written(m, buf, len);
 	} else {
 		err = d->ops->write(d, m->ram + buf, off, len);
 	}

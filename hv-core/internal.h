@@ -183,6 +183,17 @@ static inline void hv_mark_dirty(struct hv_machine *m, uint64_t gpa, uint64_t le
 		atomic_fetch_or_explicit(&m->dirty[p / 64], 1ull << (p % 64), memory_order_relaxed);
 }
 
+/* The host wrote guest RAM [gpa, gpa+len): dirty tracking and the backend's
+ * code cache must know. */
+static inline void hv_ram_written(struct hv_machine *m, uint64_t gpa, uint64_t len)
+{
+	if (len == 0)
+		return;
+	hv_mark_dirty(m, gpa, len);
+	if (m->ops->ram_written)
+		m->ops->ram_written(m, gpa, len);
+}
+
 /* True when [gpa, gpa+len) lies inside guest RAM (no overflow). */
 static inline bool hv_range_ok(const struct hv_machine *m, uint64_t gpa, uint64_t len)
 {

@@ -397,9 +397,7 @@ int hv_machine_write_ram(struct hv_machine *m, uint64_t gpa, const void *src, si
 	if (!hv_range_ok(m, gpa, len))
 		return -EFAULT;
 	memcpy(m->ram + gpa, src, len);
-	hv_mark_dirty(m, gpa, len);
-	if (m->ops->ram_written)
-		m->ops->ram_written(m, gpa, len);
+	hv_ram_written(m, gpa, len);
 	return 0;
 }
 

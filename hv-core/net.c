@@ -128,8 +128,10 @@ static uint64_t guest_err(long err)
 	case EAGAIN: case EBADF: case EINVAL: case EMFILE: case ENOMEM: case EACCES:
 	case EPIPE: case EOPNOTSUPP: case EADDRINUSE: case EADDRNOTAVAIL: case ENETDOWN:
 	case ENETUNREACH: case ECONNABORTED: case ECONNRESET: case ENOBUFS: case ENOTCONN:
-	case ETIMEDOUT: case ECONNREFUSED: case EHOSTUNREACH: case EINTR:
+	case ETIMEDOUT: case ECONNREFUSED: case EHOSTUNREACH:
 		return (uint64_t)err;
+	case EINTR: /* a host signal cut a call short: try again, as for a full buffer */
+		return (uint64_t)-PV_EAGAIN;
 	case ENFILE:
 		return (uint64_t)-PV_EMFILE;
 	default:
@@ -173,24 +175,43 @@ static uint64_t net_listen(struct hv_machine *m, struct hv_net *n, const uint64_
 	return (uint64_t)h;
 }
 
-static uint64_t net_accept(struct hv_net *n, const uint64_t a[4])
+/* The open handle h of the kind a call needs: 0 with *out, or the error the
+ * call returns (-EBADF not open, a dead handle's own error, wrong_kind). */
+static int64_t want(struct hv_net *n, uint64_t h, uint8_t kind, int wrong_kind,
+		    struct hv_net_sock **out)
 {
-	struct hv_net_sock *s = lookup(n, a[0]);
+	struct hv_net_sock *s = lookup(n, h);
 	if (!s)
-		return (uint64_t)-PV_EBADF;
+		return -PV_EBADF;
 	if (s->kind == HV_NS_DEAD)
-		return (uint64_t)(int64_t)s->err;
-	if (s->kind != HV_NS_LISTEN)
-		return (uint64_t)-PV_EINVAL;
-	/* Full: the connection stays queued (in the backlog) for later. */
-	int h = sock_alloc(n);
-	if (h < 0)
-		return (uint64_t)(int64_t)h;
-	int fd = n->ops->accept(n, s->fd);
+		return s->err < 0 ? s->err : -PV_ECONNRESET;
+	if (s->kind != kind)
+		return wrong_kind;
+	*out = s;
+	return 0;
+}
+
+/* Handle h (allocated) takes the connection fd a backend made, or the call
+ * returns the backend's error. */
+static uint64_t new_stream(struct hv_net *n, int h, int fd)
+{
 	if (fd < 0)
 		return guest_err(fd);
 	sock_set(n, h, fd, HV_NS_STREAM, 0, 0);
 	return (uint64_t)h;
+}
+
+static uint64_t net_accept(struct hv_net *n, const uint64_t a[4])
+{
+	struct hv_net_sock *s = NULL;
+	int64_t err = want(n, a[0], HV_NS_LISTEN, -PV_EINVAL, &s);
+	if (err)
+		return (uint64_t)err;
+	/* Full: the connection stays queued (in the backlog) for later. */
+	int h = sock_alloc(n);
+	if (h < 0)
+		return (uint64_t)(int64_t)h;
+	return new_stream(n, h, n->ops->accept(n, s->fd));
 }
 
 static uint64_t net_connect(struct hv_machine *m, struct hv_net *n, const uint64_t a[4])
@@ -204,11 +225,7 @@ static uint64_t net_connect(struct hv_machine *m, struct hv_net *n, const uint64
 	int h = sock_alloc(n);
 	if (h < 0)
 		return (uint64_t)(int64_t)h;
-	int fd = n->ops->connect(n, (uint32_t)a[0], (uint16_t)a[1]);
-	if (fd < 0)
-		return guest_err(fd);
-	sock_set(n, h, fd, HV_NS_STREAM, 0, 0);
-	return (uint64_t)h;
+	return new_stream(n, h, n->ops->connect(n, (uint32_t)a[0], (uint16_t)a[1]));
 }
 
 static uint64_t net_io(struct hv_machine *m, struct hv_net *n, uint64_t nr, const uint64_t a[4])
@@ -218,23 +235,17 @@ static uint64_t net_io(struct hv_machine *m, struct hv_net *n, uint64_t nr, cons
 		return hv_bad_hypercall(m, nr, "length over PV_NET_IO_MAX", buf, len);
 	if (!hv_range_ok(m, buf, len))
 		return hv_bad_hypercall(m, nr, "buffer outside guest RAM", buf, len);
-	struct hv_net_sock *s = lookup(n, a[0]);
-	if (!s)
-		return (uint64_t)-PV_EBADF;
-	if (s->kind == HV_NS_DEAD)
-		return (uint64_t)(int64_t)s->err;
-	if (s->kind != HV_NS_STREAM)
-		return (uint64_t)-PV_ENOTCONN;
+	struct hv_net_sock *s = NULL;
+	int64_t err = want(n, a[0], HV_NS_STREAM, -PV_ENOTCONN, &s);
+	if (err)
+		return (uint64_t)err;
 	if (len == 0)
 		return 0;
 	ssize_t r;
 	if (nr == PV_HC_NET_RECV) {
 		r = n->ops->recv(n, s->fd, m->ram + buf, len);
-		if (r > 0) {
-			hv_mark_dirty(m, buf, (uint64_t)r);
-			if (m->ops->ram_written)
-				m->ops->ram_written(m, buf, (uint64_t)r);
-		}
+		if (r > 0)
+			hv_ram_written(m, buf, (uint64_t)r);
 	} else {
 		r = n->ops->send(n, s->fd, m->ram + buf, len);
 	}
@@ -245,13 +256,10 @@ static uint64_t net_shutdown(struct hv_machine *m, struct hv_net *n, const uint6
 {
 	if (a[1] > PV_SHUT_RDWR)
 		return hv_bad_hypercall(m, PV_HC_NET_SHUTDOWN, "how is not 0, 1 or 2", a[0], a[1]);
-	struct hv_net_sock *s = lookup(n, a[0]);
-	if (!s)
-		return (uint64_t)-PV_EBADF;
-	if (s->kind == HV_NS_DEAD)
-		return (uint64_t)(int64_t)s->err;
-	if (s->kind != HV_NS_STREAM)
-		return (uint64_t)-PV_ENOTCONN;
+	struct hv_net_sock *s = NULL;
+	int64_t err = want(n, a[0], HV_NS_STREAM, -PV_ENOTCONN, &s);
+	if (err)
+		return (uint64_t)err;
 	int r = n->ops->shutdown(n, s->fd, (int)a[1]);
 	return r < 0 ? guest_err(r) : 0;
 }
@@ -348,11 +356,7 @@ static uint64_t net_poll(struct hv_machine *m, struct hv_net *n, const uint64_t 
 		for (unsigned i = 0; i < count; i++)
 			memcpy(m->ram + gpa + i * sizeof(struct pv_pollfd) + offsetof(struct pv_pollfd, revents),
 			       &fds[i].revents, sizeof(fds[i].revents));
-		if (bytes) {
-			hv_mark_dirty(m, gpa, bytes);
-			if (m->ops->ram_written)
-				m->ops->ram_written(m, gpa, bytes);
-		}
+		hv_ram_written(m, gpa, bytes);
 		return ready;
 	}
 	/* Nothing yet: the vCPU leaves the guest, which the host runs again when

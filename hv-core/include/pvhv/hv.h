@@ -131,7 +131,7 @@ struct hv_config {
 enum hv_stop_kind {
 	HV_STOP_NONE = 0,      /* still runnable */
 	HV_STOP_EXIT,          /* the guest called exit; code = its exit code */
-	HV_STOP_BAD_HYPERCALL, /* unknown call, or an argument outside what ABI v1 allows */
+	HV_STOP_BAD_HYPERCALL, /* unknown call, or an argument outside what the ABI allows */
 	HV_STOP_MEMORY_FAULT,  /* access outside guest RAM; addr = the address */
 	HV_STOP_ILLEGAL_INSN,  /* undefined or privileged instruction; addr = rip */
 	HV_STOP_CPU_EXCEPTION, /* a CPU exception such as divide error; code = vector */
