@@ -107,6 +107,19 @@ static void expect_cli(const struct kvs *k, const char *want, const char *const 
 
 #define CLI(k, want, ...) expect_cli((k), (want), (const char *const[]){ __VA_ARGS__, NULL })
 
+/* Streams the raw RESP in the file at path through redis-cli --pipe and
+ * checks that every one of the `replies` commands was answered without error. */
+static void pipe_file(const struct kvs *k, const char *path, int replies)
+{
+	char cmd[700], want[64];
+	snprintf(cmd, sizeof(cmd), "redis-cli -p %d --pipe < %s", k->port, path);
+	snprintf(want, sizeof(want), "errors: 0, replies: %d", replies);
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	struct proc p;
+	assert_int_equal(th_run(&p, 300, argv), 0);
+	assert_true(th_file_contains(p.out_path, want));
+}
+
 /* ---- raw sockets ---- */
 
 static int raw_connect(int port)
@@ -244,12 +257,7 @@ static void pipelined_commands_all_answer_in_order(void **state)
 		fprintf(f, "*2\r\n$4\r\nINCR\r\n$7\r\ncounter\r\n");
 	}
 	fclose(f);
-	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "redis-cli -p %d --pipe < %s", k.port, path);
-	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-	struct proc p;
-	assert_int_equal(th_run(&p, 120, argv), 0);
-	assert_true(th_file_contains(p.out_path, "errors: 0, replies: 20000"));
+	pipe_file(&k, path, 20000);
 	CLI(&k, "10000\n", "GET", "counter");
 	CLI(&k, "value-69993\n", "GET", "key:9999");
 	CLI(&k, "10001\n", "DBSIZE");
@@ -467,12 +475,7 @@ static void the_log_compacts_on_a_small_disk_and_keeps_every_key(void **state)
 		fprintf(f, "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", kl, key, vl, val);
 	}
 	fclose(f);
-	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "redis-cli -p %d --pipe < %s", k.port, path);
-	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
-	struct proc p;
-	assert_int_equal(th_run(&p, 300, argv), 0);
-	assert_true(th_file_contains(p.out_path, "errors: 0, replies: 30000"));
+	pipe_file(&k, path, 30000);
 	long rewrites = info_field(&k, "aof_rewrites");
 	assert_true(rewrites >= 3);
 	kvs_crash(&k);
