@@ -217,9 +217,11 @@ static void target_poll(void *data)
 				m->ready_sent = true;
 		}
 		if (strcmp(st.state, "incoming") != 0 && strcmp(st.state, "stopped") != 0) {
-			/* it took the lock and runs the guest: ours from now on */
+			/* it took the lock and runs the guest: ours from now on, and
+			 * so is its address (the source drops it when its VMM ends) */
 			m->incoming = false;
 			g->start_reported = true;
+			guests_address(a, g, true);
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_DONE, a->local, false, 0, 0);
 			return;
 		}
