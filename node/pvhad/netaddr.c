@@ -39,9 +39,11 @@ static int addr_request(int ifindex, uint32_t ip, unsigned prefix, bool add, cha
 	req.ifa.ifa_index = (unsigned)ifindex;
 	req.ifa.ifa_scope = RT_SCOPE_UNIVERSE;
 	uint32_t be = htonl(ip);
-	for (int type = IFA_LOCAL; type <= IFA_ADDRESS; type += IFA_ADDRESS - IFA_LOCAL) {
+	static const unsigned short types[] = { IFA_LOCAL, IFA_ADDRESS };
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		unsigned short type = types[t];
 		struct rtattr *rta = (struct rtattr *)((char *)&req + NLMSG_ALIGN(req.nh.nlmsg_len));
-		rta->rta_type = (unsigned short)type;
+		rta->rta_type = type;
 		rta->rta_len = RTA_LENGTH(sizeof(be));
 		memcpy(RTA_DATA(rta), &be, sizeof(be));
 		req.nh.nlmsg_len = NLMSG_ALIGN(req.nh.nlmsg_len) + RTA_ALIGN(rta->rta_len);
