@@ -859,7 +859,12 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 			 * node's address). */
 			if (act->kind == PVCLUS_HA_ACT_RECOVER && act->peer && act->peer != a->local) {
 				struct peer *p = agent_peer(a, act->peer);
-				fenced_addr = p && p->addr[0] ? p->addr : NULL;
+				/* A fenced node that is back, unfenced and a member again
+				 * (it runs no guest: that is why it was unfenced) must not
+				 * be blocklisted anew: its old boot's lock is a past
+				 * boot's, and clearing it fences that dead client only. */
+				bool back = p && !p->fenced && agent_is_member(a, act->peer);
+				fenced_addr = p && p->addr[0] && !back ? p->addr : NULL;
 			}
 			start_here(a, g, fenced_addr);
 			break;
