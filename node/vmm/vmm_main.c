@@ -43,6 +43,7 @@
 #include "pvhv/hv.h"
 #include "pvproto/frame.h"
 #include "pvproto/link.h"
+#include "vmm_console.h"
 #include "vmm_disk.h"
 #include "vmm_migrate.h"
 
@@ -72,7 +73,7 @@ enum vmm_state {
 struct vmm {
 	struct hv_machine *m;
 	struct hv_disk *disk;
-	int console_fd;
+	struct vmm_console *console;
 	int listen_fd;
 	int sig_fd;
 	int clients[MAX_CLIENTS];
@@ -155,6 +156,10 @@ static void usage(FILE *f)
 		"  --cmdline STR       command line the guest reads from its boot info\n"
 		"  --id UUID           guest id (default: a random one)\n"
 		"  --console FILE      append console output to FILE (default: stdout)\n"
+		"  --console-max-bytes SIZE  rotate FILE to FILE.1 when it would pass SIZE\n"
+		"                      (default 16M; 0 = never): at most about 2 x SIZE on disk\n"
+		"  --console-rate SIZE console bytes per second kept (default 1M; 0 = no\n"
+		"                      limit); the rest is dropped, and a line says how much\n"
 		"  --control PATH      serve the control socket (pause, resume, save, stop,\n"
 		"                      status, migrate: see proto/vmm.proto) at PATH, owner-only\n"
 		"  --save FILE         on SIGTERM/SIGINT, or after --save-after, pause the\n"
@@ -168,13 +173,6 @@ static void usage(FILE *f)
 		"7 host failure; 8 owner lock held elsewhere; 9 incoming migration failed,\n"
 		"nothing ran here; 10 migrated away (this process never ran the guest after\n"
 		"handing it over). The last line on stderr says why.\n");
-}
-
-static void console_out(void *ctx, const char *buf, size_t len)
-{
-	struct vmm *v = ctx;
-	/* A console nobody reads must not stop the guest: errors are dropped. */
-	(void)pvproto_write_all(v->console_fd, buf, len);
 }
 
 /* Reads the migration secret: the whole file, PVPROTO_KEY_MIN..MAX bytes. A
@@ -891,6 +889,8 @@ int main(int argc, char **argv)
 		{ "restore", required_argument, NULL, 'r' }, { "disk", required_argument, NULL, 'd' },
 		{ "backend", required_argument, NULL, 'b' }, { "cmdline", required_argument, NULL, 'c' },
 		{ "id", required_argument, NULL, 'u' },      { "console", required_argument, NULL, 'o' },
+		{ "console-max-bytes", required_argument, NULL, 'x' },
+		{ "console-rate", required_argument, NULL, 'R' },
 		{ "control", required_argument, NULL, 'C' }, { "save", required_argument, NULL, 's' },
 		{ "save-after", required_argument, NULL, 'A' }, { "budget", required_argument, NULL, 'B' },
 		{ "ceph-conf", required_argument, NULL, 'K' }, { "ceph-client", required_argument, NULL, 'N' },
@@ -902,13 +902,15 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct vmm v = { .console_fd = STDOUT_FILENO, .listen_fd = -1, .sig_fd = -1,
+	struct vmm v = { .listen_fd = -1, .sig_fd = -1,
 			 .notify_fd = -1, .incoming_fd = -1, .incoming_timeout_s = INCOMING_TIMEOUT_S,
 			 .incoming_deadline_s = INCOMING_DEADLINE_S };
 	struct hv_config cfg = { 0 };
 	struct vmm_disk_opts dopts = { 0 };
 	const char *image = NULL, *restore = NULL, *disk_spec = NULL, *console = NULL;
 	const char *incoming = NULL, *key_file = NULL;
+	struct vmm_console_opts copts = { .max_bytes = VMM_CONSOLE_MAX_DEFAULT,
+					  .rate = VMM_CONSOLE_RATE_DEFAULT };
 	uint64_t save_after = 0, budget_ms = 0;
 	bool have_id = false, have_mem = false;
 	const char *lock_cookie = NULL;
@@ -943,6 +945,21 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'k': key_file = optarg; break;
+		case 'x':
+			if (pv_parse_size(optarg, &copts.max_bytes) ||
+			    (copts.max_bytes && copts.max_bytes < 4096)) {
+				fprintf(stderr, "pvha-vmm: --console-max-bytes %s: want 0 or a size of 4K or more\n",
+					optarg);
+				return VMM_EXIT_USAGE;
+			}
+			break;
+		case 'R':
+			if (pv_parse_size(optarg, &copts.rate) || (copts.rate && copts.rate < 1024)) {
+				fprintf(stderr, "pvha-vmm: --console-rate %s: want 0 or 1K or more bytes/s\n",
+					optarg);
+				return VMM_EXIT_USAGE;
+			}
+			break;
 		case 'N': dopts.ceph_client = optarg; break;
 		case 'T': {
 			uint64_t t;
@@ -1046,17 +1063,19 @@ int main(int argc, char **argv)
 	if (!have_id)
 		uuid_generate(cfg.guest_id);
 	cfg.budget_ns = budget_ms * 1000000ull;
-	cfg.console = console_out;
-	cfg.console_ctx = &v;
 	signal(SIGPIPE, SIG_IGN);
 
-	if (console) {
-		v.console_fd = open(console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-		if (v.console_fd < 0) {
-			fprintf(stderr, "pvha-vmm: --console %s: %s\n", console, strerror(errno));
+	copts.path = console;
+	{
+		char why[200];
+		err = vmm_console_open(&copts, &v.console, why, sizeof(why));
+		if (err) {
+			fprintf(stderr, "pvha-vmm: --console %s: %s\n", console, why);
 			return VMM_EXIT_USAGE;
 		}
 	}
+	cfg.console = vmm_console_write;
+	cfg.console_ctx = v.console;
 	if (disk_spec) {
 		char why[256];
 		err = vmm_disk_open(disk_spec, &dopts, &v.disk, why, sizeof(why));
@@ -1195,5 +1214,6 @@ int main(int argc, char **argv)
 	if (v.exit_code != VMM_EXIT_FENCED)
 		vmm_disk_unlock(v.disk);
 	hv_disk_close(v.disk);
+	vmm_console_destroy(v.console);
 	return v.exit_code;
 }
