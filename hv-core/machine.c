@@ -243,7 +243,16 @@ uint64_t hv_machine_wake_at(const struct hv_machine *m)
 {
 	if (!m->sleeping)
 		return hv_now_ns();
-	return (uint64_t)((int64_t)m->sleep_until - m->clock_offset);
+	/* host = guest - offset, saturating at both ends: a guest asleep until
+	 * a time the host clock never reaches (sleep_until(UINT64_MAX)) wakes
+	 * never, rather than at once through a wrapped signed sum (which made
+	 * the VMM spin on a zero poll timeout). */
+	if (m->clock_offset <= 0) {
+		uint64_t add = (uint64_t)0 - (uint64_t)m->clock_offset;
+		return m->sleep_until > UINT64_MAX - add ? UINT64_MAX : m->sleep_until + add;
+	}
+	uint64_t sub = (uint64_t)m->clock_offset;
+	return m->sleep_until < sub ? 0 : m->sleep_until - sub;
 }
 
 void hv_machine_kick(struct hv_machine *m)
