@@ -11,15 +11,6 @@
 #include "pvproto/frame.h"
 #include "vmm_console.h"
 
-struct vmm_console {
-	int fd;
-	char path[4096]; /* "" = stdout */
-	char old[4100];  /* path.1 */
-	uint64_t max_bytes, size;
-	struct vmm_console_bucket bucket;
-	uint64_t dropped, dropped_unsaid; /* unsaid: not yet reported in the log */
-};
-
 size_t vmm_console_admit(struct vmm_console_bucket *b, uint64_t now_ns, size_t len)
 {
 	if (!b->rate)
@@ -63,34 +54,24 @@ static int open_file(struct vmm_console *c)
 	return 0;
 }
 
-int vmm_console_open(const struct vmm_console_opts *o, struct vmm_console **out, char *why,
-		     size_t wl)
+int vmm_console_open(struct vmm_console *c, const struct vmm_console_opts *o, char *why, size_t wl)
 {
-	struct vmm_console *c = calloc(1, sizeof(*c));
-	if (!c) {
-		snprintf(why, wl, "out of memory");
-		return -ENOMEM;
-	}
+	memset(c, 0, sizeof(*c));
 	c->max_bytes = o->max_bytes;
 	c->bucket.rate = o->rate;
 	c->fd = STDOUT_FILENO;
-	if (o->path) {
-		if (strlen(o->path) >= sizeof(c->path)) {
-			free(c);
-			snprintf(why, wl, "path too long");
-			return -ENAMETOOLONG;
-		}
-		snprintf(c->path, sizeof(c->path), "%s", o->path);
-		snprintf(c->old, sizeof(c->old), "%s.1", o->path);
-		int err = open_file(c);
-		if (err) {
-			snprintf(why, wl, "%s", err == -EINVAL ? "not a regular file" : strerror(-err));
-			free(c);
-			return err;
-		}
+	if (!o->path)
+		return 0;
+	if (strlen(o->path) >= sizeof(c->path)) {
+		snprintf(why, wl, "path too long");
+		return -ENAMETOOLONG;
 	}
-	*out = c;
-	return 0;
+	snprintf(c->path, sizeof(c->path), "%s", o->path);
+	snprintf(c->old, sizeof(c->old), "%s.1", o->path);
+	int err = open_file(c);
+	if (err)
+		snprintf(why, wl, "%s", err == -EINVAL ? "not a regular file" : strerror(-err));
+	return err;
 }
 
 /* The file would pass max_bytes with n more: PATH becomes PATH.1 and a new
@@ -139,11 +120,9 @@ uint64_t vmm_console_dropped(const struct vmm_console *c)
 	return c->dropped;
 }
 
-void vmm_console_destroy(struct vmm_console *c)
+void vmm_console_close(struct vmm_console *c)
 {
-	if (!c)
-		return;
 	if (c->path[0] && c->fd >= 0)
 		close(c->fd);
-	free(c);
+	c->fd = -1;
 }

@@ -34,7 +34,15 @@ struct vmm_console_bucket {
  * them from the bucket. O(1). */
 size_t vmm_console_admit(struct vmm_console_bucket *b, uint64_t now_ns, size_t len);
 
-struct vmm_console;
+/* One console; embedded in its owner (the fields are vmm_console.c's). */
+struct vmm_console {
+	int fd;
+	char path[4096]; /* "" = stdout */
+	char old[4100];  /* path.1 */
+	uint64_t max_bytes, size;
+	struct vmm_console_bucket bucket;
+	uint64_t dropped, dropped_unsaid; /* unsaid: not yet reported in the log */
+};
 
 struct vmm_console_opts {
 	const char *path;   /* NULL: stdout (no rotation) */
@@ -42,9 +50,8 @@ struct vmm_console_opts {
 	uint64_t rate;      /* bytes/s; 0 = no limit */
 };
 
-/* Opens (appends to) the console file. Returns 0 or -errno with why. */
-int vmm_console_open(const struct vmm_console_opts *o, struct vmm_console **out, char *why,
-		     size_t wl);
+/* Opens (appends to) the console file into c. Returns 0 or -errno with why. */
+int vmm_console_open(struct vmm_console *c, const struct vmm_console_opts *o, char *why, size_t wl);
 
 /* Writes what the rate allows of buf, rotating first when the file is full;
  * errors are dropped (a console nobody can write must not stop the guest).
@@ -54,6 +61,7 @@ void vmm_console_write(void *ctx, const char *buf, size_t len);
 /* Bytes dropped over the rate so far. */
 uint64_t vmm_console_dropped(const struct vmm_console *c);
 
-void vmm_console_destroy(struct vmm_console *c);
+/* Closes the file (not stdout). */
+void vmm_console_close(struct vmm_console *c);
 
 #endif /* PVHA_VMM_CONSOLE_H */

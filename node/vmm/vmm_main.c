@@ -73,7 +73,7 @@ enum vmm_state {
 struct vmm {
 	struct hv_machine *m;
 	struct hv_disk *disk;
-	struct vmm_console *console;
+	struct vmm_console console;
 	int listen_fd;
 	int sig_fd;
 	int clients[MAX_CLIENTS];
@@ -1068,14 +1068,14 @@ int main(int argc, char **argv)
 	copts.path = console;
 	{
 		char why[200];
-		err = vmm_console_open(&copts, &v.console, why, sizeof(why));
+		err = vmm_console_open(&v.console, &copts, why, sizeof(why));
 		if (err) {
 			fprintf(stderr, "pvha-vmm: --console %s: %s\n", console, why);
 			return VMM_EXIT_USAGE;
 		}
 	}
 	cfg.console = vmm_console_write;
-	cfg.console_ctx = v.console;
+	cfg.console_ctx = &v.console;
 	if (disk_spec) {
 		char why[256];
 		err = vmm_disk_open(disk_spec, &dopts, &v.disk, why, sizeof(why));
@@ -1214,6 +1214,6 @@ int main(int argc, char **argv)
 	if (v.exit_code != VMM_EXIT_FENCED)
 		vmm_disk_unlock(v.disk);
 	hv_disk_close(v.disk);
-	vmm_console_destroy(v.console);
+	vmm_console_close(&v.console);
 	return v.exit_code;
 }
