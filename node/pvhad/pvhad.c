@@ -1,429 +1,603 @@
 /*
- * pvhad: the node agent. One qb_loop, no hidden threads in the agent logic.
- * This first part holds the cluster's shape: CPG membership and messages,
- * votequorum, the leader (the lowest node id of the quorate partition), this
- * node's record and incarnation in RADOS, the cluster event log, and the
- * control API (libqb IPC service "pvhad", root only) that `pvha cluster
- * status`, `pvha node list` and `pvha events` use. Guest supervision, fencing
- * and recovery build on it (docs/agent.md).
+ * pvhad: the node agent's program. The orchestration is the agent object of
+ * libpvagent (cluster/agent/, pvcluster/agent.h); this file gives it the
+ * real world: one qb_loop (timers, deferred jobs, signals), the Corosync
+ * glue (cluster/corosync.c), the storage connection and the event-log worker
+ * (event_queue.c), this node's pvha-vmm processes (spawn, control socket,
+ * SIGCHLD, adoption after an agent restart), the power fence program, and
+ * the control API (libqb IPC service "pvhad", root only) that `pvha` uses.
+ * Nothing here decides anything about guests (docs/agent.md).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <qb/qbipcs.h>
+#include <qb/qbloop.h>
 #include <qb/qbutil.h>
 
-#include "agent.h"
 #include "agent_config.h"
-#include "agent_migrate.h"
 #include "event_queue.h"
+#include "jobs.h"
 #include "log.h"
 #include "proto/api.pb-c.h"
-#include "proto/cluster.pb-c.h"
+#include "pvcluster/agent.h"
 #include "pvcluster/corosync.h"
+#include "pvfence/agent.h"
 #include "pvstore/pvstore.h"
+#include "vmmctl.h"
 
-#define API_MAX (1u << 20)
 #define CPG_GROUP "pvha"
+#define STORAGE_WORKERS 4
+
+extern char **environ;
+
+/* A control-API request the agent answers later (its token). */
+struct api_wait {
+	qb_ipcs_connection_t *c; /* referenced until the answer is sent */
+	uint64_t id;
+};
+
+/* One armed timer of the agent: libqb's timer callbacks carry one pointer. */
+struct timer_rec {
+	struct pvhad *d;
+	void (*fn)(void *);
+	void *arg;
+	qb_loop_timer_handle h;
+	uint64_t id;
+	bool job; /* a deferred job, not a timer */
+	struct timer_rec *next;
+};
+
+struct pvhad {
+	qb_loop_t *loop;
+	struct agent_config cfg;
+	char incarnation[64];
+	struct pvstore *st;
+	struct event_queue *evq;
+	struct job_pool *jobs;
+	struct pvclus_cs *cs;
+	qb_loop_timer_handle reconnect_timer;
+	qb_ipcs_service_t *ipcs;
+	struct pvclus_agent *agent;
+	struct timer_rec *timers;
+	uint64_t next_timer_id;
+};
 
 /* The process's root context: libqb's IPC poll handlers carry no pointer. */
-static struct agent agent;
+static struct pvhad pvhad;
 
-const char *agent_node_name(const struct agent *a, uint32_t id)
+/* ---- the agent's ops: loop ------------------------------------------------- */
+
+static void timer_unlink(struct pvhad *d, struct timer_rec *t)
 {
-	for (int i = 0; i < a->nnodes; i++)
-		if (a->nodes[i].nodeid == id)
-			return a->nodes[i].name;
-	return "?";
+	for (struct timer_rec **p = &d->timers; *p; p = &(*p)->next) {
+		if (*p == t) {
+			*p = t->next;
+			return;
+		}
+	}
 }
 
-struct peer *agent_peer(struct agent *a, uint32_t id)
+static void timer_fire(void *data)
 {
-	for (int i = 0; i < a->nnodes; i++)
-		if (a->nodes[i].nodeid == id)
-			return &a->peers[i];
-	return NULL;
+	struct timer_rec *t = data;
+	void (*fn)(void *) = t->fn;
+	void *arg = t->arg;
+	timer_unlink(t->d, t);
+	free(t);
+	fn(arg);
 }
 
-bool agent_node_online(struct agent *a, int i)
+static int op_timer_add(void *ctx, uint64_t ms, void (*fn)(void *), void *arg, uint64_t *id)
 {
-	return agent_is_member(a, a->nodes[i].nodeid) && a->peers[i].hello && !a->peers[i].storage_bad;
+	struct pvhad *d = ctx;
+	struct timer_rec *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	*t = (struct timer_rec){ .d = d, .fn = fn, .arg = arg, .id = ++d->next_timer_id };
+	int err = qb_loop_timer_add(d->loop, QB_LOOP_MED, ms * QB_TIME_NS_IN_MSEC, t, timer_fire, &t->h);
+	if (err) {
+		free(t);
+		return err;
+	}
+	t->next = d->timers;
+	d->timers = t;
+	*id = t->id;
+	return 0;
 }
 
-uint64_t agent_now_ms(void)
+static void op_timer_del(void *ctx, uint64_t id)
 {
+	struct pvhad *d = ctx;
+	for (struct timer_rec *t = d->timers; t; t = t->next) {
+		if (t->id == id && !t->job) {
+			qb_loop_timer_del(d->loop, t->h);
+			timer_unlink(d, t);
+			free(t);
+			return;
+		}
+	}
+}
+
+static int op_defer(void *ctx, void (*fn)(void *), void *arg)
+{
+	struct pvhad *d = ctx;
+	struct timer_rec *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	*t = (struct timer_rec){ .d = d, .fn = fn, .arg = arg, .job = true };
+	int err = qb_loop_job_add(d->loop, QB_LOOP_MED, t, timer_fire);
+	if (err) {
+		free(t);
+		return err;
+	}
+	t->next = d->timers;
+	d->timers = t;
+	return 0;
+}
+
+static uint64_t op_now_ms(void *ctx)
+{
+	(void)ctx;
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-bool agent_is_member(const struct agent *a, uint32_t id)
+static void op_log(void *ctx, enum pvclus_log_level level, const char *func, const char *line)
 {
-	for (size_t i = 0; i < a->nmembers; i++)
-		if (a->members[i] == id)
-			return true;
-	return false;
+	(void)ctx;
+	pvlog_write((enum pvlog_level)level, func, 0, "%s", line);
 }
 
-void cluster_event(struct agent *a, const char *what, const char *fmt, ...)
+static int op_send(void *ctx, const void *buf, size_t len)
 {
-	char why[256];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	pvlog_info("event %s: %s", what, why);
-	event_queue_push(a->evq, NULL, what, why);
+	struct pvhad *d = ctx;
+	return d->cs ? pvclus_cs_send(d->cs, buf, len) : -ENOTCONN;
 }
+
+static int op_storage_submit(void *ctx, struct pvclus_job *j)
+{
+	struct pvhad *d = ctx;
+	return d->jobs ? job_pool_submit(d->jobs, j) : -ENOTCONN;
+}
+
+static int32_t on_jobs_done(int32_t fd, int32_t revents, void *data)
+{
+	struct pvhad *d = data;
+	(void)fd;
+	(void)revents;
+	job_pool_complete(d->jobs);
+	return 0;
+}
+
+static void send_reply(qb_ipcs_connection_t *c, uint64_t id, Pvha__ApiReply *rep, const char *msg);
+
+static void op_api_reply(void *ctx, void *token, Pvha__ApiReply *rep, const char *msg)
+{
+	struct api_wait *w = token;
+	(void)ctx;
+	send_reply(w->c, w->id, rep, msg);
+	qb_ipcs_connection_unref(w->c);
+	free(w);
+}
+
+static void op_event(void *ctx, const uint8_t *guest, const char *what, const char *why)
+{
+	struct pvhad *d = ctx;
+	if (d->evq)
+		event_queue_push(d->evq, guest, what, why);
+}
+
+/* ---- the agent's ops: this node's VMMs -------------------------------------- */
+
+static void guest_dir(struct pvhad *d, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/guests", d->cfg.run_dir);
+}
+
+static void sock_path(struct pvhad *d, const uint8_t uuid[16], char *buf, size_t len)
+{
+	char u[PVSTORE_UUID_STR], dir[600];
+	pvstore_uuid_format(uuid, u);
+	guest_dir(d, dir, sizeof(dir));
+	snprintf(buf, len, "%s/%s.sock", dir, u);
+}
+
+static void image_path(struct pvhad *d, const char *sha256, char *path, size_t len)
+{
+	char dir[600];
+	guest_dir(d, dir, sizeof(dir));
+	snprintf(path, len, "%s/%s.elf", dir, sha256);
+}
+
+static bool op_image_cached(void *ctx, const char *sha256)
+{
+	char path[700];
+	image_path(ctx, sha256, path, sizeof(path));
+	return access(path, R_OK) == 0;
+}
+
+/* Puts the image the agent read from RADOS (data: NULL when it found it
+ * cached) into the local cache; its path out. */
+static int cache_image(struct pvhad *d, const char *sha256, const void *data, size_t n, char *path, size_t len)
+{
+	image_path(d, sha256, path, len);
+	if (!data || access(path, R_OK) == 0)
+		return access(path, R_OK) == 0 ? 0 : -ENOENT;
+	int err;
+	char tmp[720];
+	snprintf(tmp, sizeof(tmp), "%.700s.tmp", path);
+	FILE *f = fopen(tmp, "wb");
+	err = f ? 0 : -errno;
+	if (f && fwrite(data, 1, n, f) != n)
+		err = -EIO;
+	if (f && fclose(f) != 0 && !err)
+		err = -errno;
+	if (!err && rename(tmp, path) < 0)
+		err = -errno;
+	return err;
+}
+
+static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
+{
+	struct pvhad *d = ctx;
+	char image[700], sock[700], u[PVSTORE_UUID_STR], mem[32], disk[128], log[700], dir[600];
+	bool incoming = s->incoming && s->incoming[0];
+	int err;
+
+	guest_dir(d, dir, sizeof(dir));
+	if (mkdir(d->cfg.run_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (!incoming && (err = cache_image(d, s->image_sha256, s->image, s->image_len, image, sizeof(image)))) {
+		pvlog_err(err, "image %s", s->image_sha256);
+		return err;
+	}
+	pvstore_uuid_format(s->uuid, u);
+	sock_path(d, s->uuid, sock, sizeof(sock));
+	snprintf(log, sizeof(log), "%s/%s.console", dir, u);
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)s->mem_size);
+	snprintf(disk, sizeof(disk), "rados:%s/%s", d->cfg.pool, u);
+	const char *vmm = d->cfg.vmm[0] ? d->cfg.vmm : "pvha-vmm";
+	char *argv[32];
+	int n = 0;
+	argv[n++] = (char *)vmm;
+	if (incoming) {
+		/* a migration target: RAM, registers and devices come from the source */
+		argv[n++] = "--incoming", argv[n++] = (char *)s->incoming;
+	} else {
+		argv[n++] = "--image", argv[n++] = image;
+		argv[n++] = "--mem", argv[n++] = mem;
+	}
+	argv[n++] = "--id", argv[n++] = u;
+	argv[n++] = "--control", argv[n++] = sock;
+	argv[n++] = "--console", argv[n++] = log;
+	argv[n++] = "--ceph-conf", argv[n++] = d->cfg.ceph_conf;
+	argv[n++] = "--backend", argv[n++] = "tcg";
+	if (s->disk_size) {
+		argv[n++] = "--disk", argv[n++] = disk;
+		argv[n++] = "--lock", argv[n++] = (char *)s->lock_cookie;
+	}
+	if (s->cmdline && s->cmdline[0] && !incoming)
+		argv[n++] = "--cmdline", argv[n++] = (char *)s->cmdline;
+	argv[n] = NULL;
+	/* Its own session: the guest outlives an agent restart. */
+	posix_spawnattr_t at;
+	posix_spawnattr_init(&at);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+	unlink(sock);
+	err = posix_spawnp(pid, vmm, NULL, &at, argv, environ);
+	posix_spawnattr_destroy(&at);
+	return err ? -err : 0;
+}
+
+static void op_vmm_kill(void *ctx, pid_t pid, bool force)
+{
+	(void)ctx;
+	kill(pid, force ? SIGKILL : SIGTERM);
+}
+
+static bool op_vmm_alive(void *ctx, pid_t pid)
+{
+	(void)ctx;
+	return !(kill(pid, 0) < 0 && errno == ESRCH);
+}
+
+/* One request to the guest's VMM; *rep to free by the caller. */
+static int vmm_call(struct pvhad *d, const uint8_t uuid[16], Pvha__VmmRequest__Op op, Pvha__VmmReply **rep)
+{
+	char sock[700];
+	int fd;
+	sock_path(d, uuid, sock, sizeof(sock));
+	*rep = NULL;
+	int err = vmmctl_connect(sock, 1000, &fd);
+	if (err)
+		return err;
+	err = vmmctl_call(fd, op, NULL, rep);
+	close(fd);
+	if (!err && *rep && (*rep)->error)
+		err = (*rep)->error;
+	return err;
+}
+
+static void reply_why(Pvha__VmmReply *rep, char *why, size_t whylen)
+{
+	if (rep && rep->message && rep->message[0])
+		snprintf(why, whylen, "%s", rep->message);
+	if (rep)
+		pvha__vmm_reply__free_unpacked(rep, NULL);
+}
+
+static int op_vmm_status(void *ctx, const uint8_t uuid[16], struct pvclus_vmm_status *st)
+{
+	Pvha__VmmReply *rep;
+	int err = vmm_call(ctx, uuid, PVHA__VMM_REQUEST__OP__STATUS, &rep);
+	if (!err && (!rep || !rep->status))
+		err = -EBADMSG;
+	if (!err) {
+		const Pvha__VmmStatus *s = rep->status;
+		memset(st, 0, sizeof(*st));
+		snprintf(st->state, sizeof(st->state), "%s", s->state);
+		st->incoming_port = s->incoming_port;
+		snprintf(st->migration_phase, sizeof(st->migration_phase), "%s", s->migration_phase);
+		st->migration_released = s->migration_released;
+		st->migration_round = s->migration_round;
+		st->migration_bytes_sent = s->migration_bytes_sent;
+		st->migration_pages_left = s->migration_pages_left;
+		st->migration_rate = s->migration_rate;
+		st->migration_downtime_us = s->migration_downtime_us;
+		st->migration_total_ms = s->migration_total_ms;
+		snprintf(st->migration_reason, sizeof(st->migration_reason), "%s", s->migration_reason);
+	}
+	if (rep)
+		pvha__vmm_reply__free_unpacked(rep, NULL);
+	return err;
+}
+
+static int op_vmm_migrate(void *ctx, const uint8_t uuid[16], const char *addr, uint32_t port,
+			  uint32_t downtime_ms, char *why, size_t whylen)
+{
+	struct pvhad *d = ctx;
+	char sock[700];
+	int fd;
+	Pvha__VmmReply *rep = NULL;
+	sock_path(d, uuid, sock, sizeof(sock));
+	int err = vmmctl_connect(sock, 2000, &fd);
+	if (!err) {
+		err = vmmctl_migrate(fd, addr, port, downtime_ms, 0, &rep);
+		close(fd);
+	}
+	if (!err && rep && rep->error)
+		err = rep->error;
+	reply_why(rep, why, whylen);
+	return err;
+}
+
+static int op_vmm_migrate_cancel(void *ctx, const uint8_t uuid[16], char *why, size_t whylen)
+{
+	Pvha__VmmReply *rep;
+	int err = vmm_call(ctx, uuid, PVHA__VMM_REQUEST__OP__MIGRATE_CANCEL, &rep);
+	reply_why(rep, why, whylen);
+	return err;
+}
+
+static int op_vmm_stop(void *ctx, const uint8_t uuid[16])
+{
+	Pvha__VmmReply *rep;
+	int err = vmm_call(ctx, uuid, PVHA__VMM_REQUEST__OP__STOP, &rep);
+	if (rep)
+		pvha__vmm_reply__free_unpacked(rep, NULL);
+	return err;
+}
+
+/* After an agent restart on the same boot: the VMMs still running here (their
+ * control sockets answer) are this node's again. */
+static void adopt_running(struct pvhad *d)
+{
+	char dir[600];
+	guest_dir(d, dir, sizeof(dir));
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+	if (!dh)
+		return;
+	while ((e = readdir(dh))) {
+		size_t l = strlen(e->d_name);
+		if (l < 6 || strcmp(e->d_name + l - 5, ".sock") != 0)
+			continue;
+		char path[900];
+		int fd;
+		Pvha__VmmReply *rep = NULL;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		if (vmmctl_connect(path, 2000, &fd) != 0)
+			continue;
+		if (vmmctl_call(fd, PVHA__VMM_REQUEST__OP__STATUS, NULL, &rep) == 0 && rep->status &&
+		    rep->status->guest_id.len == 16 && strcmp(rep->status->state, "stopped") != 0)
+			pvclus_agent_adopt(d->agent, rep->status->guest_id.data, (pid_t)rep->status->pid);
+		if (rep)
+			pvha__vmm_reply__free_unpacked(rep, NULL);
+		close(fd);
+	}
+	closedir(dh);
+}
+
+/* SIGCHLD: every VMM and fence program of ours that ended goes to the agent. */
+static int32_t on_sigchld(int32_t sig, void *data)
+{
+	struct pvhad *d = data;
+	int status;
+	pid_t pid;
+	(void)sig;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+		pvclus_agent_child_exited(d->agent, pid, status);
+	return 0;
+}
+
+/* ---- the agent's ops: the power fence ----------------------------------------- */
+
+static int op_fence_spawn(void *ctx, const char *node, const char *addr, pid_t *pid, char *why, size_t whylen)
+{
+	struct pvhad *d = ctx;
+	char input[PVFENCE_INPUT_MAX + 1];
+	int len = pvfence_agent_input("off", d->cfg.fence_args, node, addr, input, sizeof(input), why, whylen);
+	if (len < 0)
+		return len;
+	return pvfence_agent_spawn(d->cfg.fence_agent, input, (size_t)len, STDERR_FILENO, pid);
+}
+
+static void op_fence_kill(void *ctx, pid_t pid)
+{
+	(void)ctx;
+	kill(-pid, SIGKILL); /* its whole process group */
+}
+
+static const char *op_fence_name(void *ctx)
+{
+	struct pvhad *d = ctx;
+	return d->cfg.fence_agent;
+}
+
+static unsigned op_fence_timeout_s(void *ctx)
+{
+	struct pvhad *d = ctx;
+	return (unsigned)d->cfg.fence_timeout_s;
+}
+
+static const struct pvclus_agent_ops agent_ops = {
+	.send = op_send,
+	.now_ms = op_now_ms,
+	.timer_add = op_timer_add,
+	.timer_del = op_timer_del,
+	.defer = op_defer,
+	.log = op_log,
+	.event = op_event,
+	.storage_submit = op_storage_submit,
+	.api_reply = op_api_reply,
+	.image_cached = op_image_cached,
+	.vmm_spawn = op_vmm_spawn,
+	.vmm_kill = op_vmm_kill,
+	.vmm_alive = op_vmm_alive,
+	.vmm_status = op_vmm_status,
+	.vmm_migrate = op_vmm_migrate,
+	.vmm_migrate_cancel = op_vmm_migrate_cancel,
+	.vmm_stop = op_vmm_stop,
+	.fence_spawn = op_fence_spawn,
+	.fence_kill = op_fence_kill,
+	.fence_name = op_fence_name,
+	.fence_timeout_s = op_fence_timeout_s,
+};
 
 /* The event-log worker saw the storage refuse or time out. */
 static int32_t on_event_queue(int32_t fd, int32_t revents, void *data)
 {
-	struct agent *a = data;
+	struct pvhad *d = data;
 	(void)fd;
 	(void)revents;
-	if (event_queue_failed(a->evq))
-		agent_set_storage_ok(a, false);
+	if (event_queue_failed(d->evq))
+		pvclus_agent_storage_failed(d->agent);
 	return 0;
 }
 
-/* ---- incarnation and node record ----------------------------------------- */
+/* ---- incarnation and storage ------------------------------------------------- */
 
 /* The incarnation is per host boot: kept under run_dir (a tmpfs at /run that
  * a reboot empties); an agent restarted on the same boot finds the same one. */
-static int load_incarnation(struct agent *a)
+static int load_incarnation(struct pvhad *d)
 {
 	char path[600];
-	snprintf(path, sizeof(path), "%s/incarnation", a->cfg.run_dir);
+	snprintf(path, sizeof(path), "%s/incarnation", d->cfg.run_dir);
 	FILE *f = fopen(path, "r");
 	if (f) {
-		bool ok = fgets(a->incarnation, sizeof(a->incarnation), f) != NULL;
+		bool ok = fgets(d->incarnation, sizeof(d->incarnation), f) != NULL;
 		fclose(f);
-		a->incarnation[strcspn(a->incarnation, "\n")] = '\0';
-		if (ok && a->incarnation[0])
+		d->incarnation[strcspn(d->incarnation, "\n")] = '\0';
+		if (ok && d->incarnation[0])
 			return 0;
 	}
 	uint8_t u[16];
 	int err = pvstore_uuid_generate(u);
 	if (err)
 		return err;
-	pvstore_uuid_format(u, a->incarnation);
-	if (mkdir(a->cfg.run_dir, 0700) < 0 && errno != EEXIST)
+	pvstore_uuid_format(u, d->incarnation);
+	if (mkdir(d->cfg.run_dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	f = fopen(path, "w");
 	if (!f)
 		return -errno;
-	fprintf(f, "%s\n", a->incarnation);
+	fprintf(f, "%s\n", d->incarnation);
 	return fclose(f) == 0 ? 0 : -errno;
 }
 
-uint64_t agent_mem_offered(const struct agent *a)
-{
-	if (a->cfg.guest_mem_bytes)
-		return a->cfg.guest_mem_bytes;
-	return (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-uint32_t agent_cpus_offered(const struct agent *a)
-{
-	return a->cfg.guest_cpus_n ? a->cfg.guest_cpus_n : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
-}
-
-static int put_node_record(struct agent *a)
-{
-	struct pvstore_node n = { 0 };
-	snprintf(n.name, sizeof(n.name), "%s", a->cfg.node_name);
-	snprintf(n.addr, sizeof(n.addr), "%s", a->cfg.address);
-	snprintf(n.incarnation, sizeof(n.incarnation), "%s", a->incarnation);
-	n.mem_bytes = agent_mem_offered(a);
-	n.cpus = agent_cpus_offered(a);
-	int err = pvstore_node_put(a->st, &n);
-	if (err)
-		pvlog_err(err, "storage: writing node record: %s", pvstore_errmsg());
-	return err;
-}
-
-void agent_set_storage_ok(struct agent *a, bool ok)
-{
-	if (a->storage_ok == ok)
-		return;
-	a->storage_ok = ok;
-	pvlog_info("storage %s", ok ? "usable" : "NOT usable: this node cannot run guests or lead");
-	agent_send_hello(a);
-}
-
-#define STORAGE_RETRY_MS 500
-#define STORAGE_RETRIES 60
-
-static qb_loop_timer_handle storage_timer;
-static bool storage_timer_armed;
-static int storage_tries;
-
-/* After an unfence the OSDs may still hold the old map for a moment: the
- * node retries until its record is written (or gives up after 30 s, when it
- * says so in a hello anyway). */
-static void storage_retry(void *data)
-{
-	struct agent *a = data;
-	storage_timer_armed = false;
-	agent_set_storage_ok(a, a->st && put_node_record(a) == 0);
-	if (!a->storage_ok && ++storage_tries < STORAGE_RETRIES)
-		storage_timer_armed = qb_loop_timer_add(a->loop, QB_LOOP_MED, STORAGE_RETRY_MS * QB_TIME_NS_IN_MSEC, a,
-							storage_retry, &storage_timer) == 0;
-	else if (!a->storage_ok)
-		pvlog_warn("storage: still not usable %d ms after this node's fence was lifted",
-			   STORAGE_RETRY_MS * STORAGE_RETRIES);
-}
-
-void agent_storage_ready(struct agent *a)
-{
-	if (storage_timer_armed)
-		qb_loop_timer_del(a->loop, storage_timer);
-	storage_timer_armed = false;
-	storage_tries = 0;
-	storage_retry(a);
-}
-
-void agent_check_unfence(struct agent *a)
-{
-	if (!agent_leads(a))
-		return;
-	for (size_t i = 0; i < a->nmembers; i++) {
-		struct peer *p = agent_peer(a, a->members[i]);
-		if (p && p->hello && !p->unfencing && a->members[i] != a->local &&
-		    (p->fenced || p->storage_bad) && p->n_running == 0)
-			guests_unfence(a, a->members[i]);
-	}
-}
-
-static int connect_storage(struct agent *a)
+static int connect_storage(struct pvhad *d)
 {
 	char client[80];
-	snprintf(client, sizeof(client), "client.%s", a->cfg.ceph_user);
+	snprintf(client, sizeof(client), "client.%s", d->cfg.ceph_user);
 	struct pvstore_config sc = {
-		.conf_path = a->cfg.ceph_conf,
+		.conf_path = d->cfg.ceph_conf,
 		.client_name = client,
-		.keyring = a->cfg.ceph_keyring[0] ? a->cfg.ceph_keyring : NULL,
-		.pool = a->cfg.pool,
+		.keyring = d->cfg.ceph_keyring[0] ? d->cfg.ceph_keyring : NULL,
+		.pool = d->cfg.pool,
 	};
-	int err = pvstore_connect(&sc, &a->st);
-	if (err) {
+	int err = pvstore_connect(&sc, &d->st);
+	if (err)
 		pvlog_err(err, "storage: %s", pvstore_errmsg());
-		return err;
-	}
-	err = put_node_record(a);
-	if (err)
-		return err;
-	a->storage_ok = true;
-	return 0;
-}
-
-/* ---- cluster messages ---------------------------------------------------- */
-
-int agent_send(struct agent *a, Pvha__ClusterMsg *msg)
-{
-	if (!a->cs)
-		return -ENOTCONN;
-	msg->version = 1;
-	size_t len = pvha__cluster_msg__get_packed_size(msg);
-	uint8_t *buf = malloc(len ? len : 1);
-	if (!buf)
-		return -ENOMEM;
-	pvha__cluster_msg__pack(msg, buf);
-	int err = pvclus_cs_send(a->cs, buf, len);
-	if (err)
-		pvlog_err(err, "cpg: sending a message of %zu bytes", len);
-	free(buf);
 	return err;
 }
 
-void agent_send_hello(struct agent *a)
-{
-	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
-	Pvha__NodeHello h = PVHA__NODE_HELLO__INIT;
-	h.name = a->cfg.node_name;
-	h.addr = a->cfg.address;
-	h.incarnation = a->incarnation;
-	h.mem_bytes = agent_mem_offered(a);
-	h.cpus = agent_cpus_offered(a);
-	h.has_state = guests_have_state(a);
-	h.storage_ok = a->storage_ok;
-	ProtobufCBinaryData running[256];
-	h.n_running = guests_running_here(a, running, 256);
-	h.running = running;
-	msg.body_case = PVHA__CLUSTER_MSG__BODY_HELLO;
-	msg.hello = &h;
-	agent_send(a, &msg);
-}
+/* ---- Corosync -------------------------------------------------------------------- */
 
-static void on_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *data, size_t len)
+static void on_members(void *ctx, const uint32_t *ids, size_t n, const uint32_t *joined, size_t n_joined,
+		       uint64_t ring)
 {
-	struct agent *a = ctx;
-	(void)pid;
-	Pvha__ClusterMsg *msg = pvha__cluster_msg__unpack(NULL, len, data);
-	if (!msg) {
-		pvlog_warn("cpg: undecodable message of %zu bytes from node %u", len, nodeid);
-		return;
-	}
-	if (msg->version != 1) {
-		pvlog_warn("cpg: message version %u from node %u ignored", msg->version, nodeid);
-	} else if (msg->body_case == PVHA__CLUSTER_MSG__BODY_HELLO) {
-		struct peer *p = agent_peer(a, nodeid);
-		const Pvha__NodeHello *h = msg->hello;
-		if (p) {
-			p->hello = true;
-			snprintf(p->name, sizeof(p->name), "%s", h->name);
-			snprintf(p->addr, sizeof(p->addr), "%s", h->addr);
-			snprintf(p->incarnation, sizeof(p->incarnation), "%s", h->incarnation);
-			p->mem_bytes = h->mem_bytes;
-			p->cpus = h->cpus;
-			p->has_state = h->has_state;
-			bool was_bad = p->storage_bad;
-			p->storage_bad = !h->storage_ok;
-			p->n_running = h->n_running;
-			if (was_bad != p->storage_bad)
-				agent_update_leader(a);
-			agent_check_unfence(a);
-			guests_on_hello(a, nodeid, h->has_state);
-		} else {
-			pvlog_warn("cpg: hello from node %u, which is not in the nodelist", nodeid);
-		}
-	} else {
-		guests_on_message(a, nodeid, msg);
-	}
-	pvha__cluster_msg__free_unpacked(msg, NULL);
-}
-
-static bool in_list(const uint32_t *ids, size_t n, uint32_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ids[i] == id)
-			return true;
-	return false;
-}
-
-void agent_update_leader(struct agent *a)
-{
-	uint32_t old = a->leader;
-	/* The lowest member that is not fenced and can reach the storage (as its
-	 * hello says, in CPG order, so every agent agrees): a fenced node cannot
-	 * write to RADOS (nor lift its own fence) until the leader lets it back. */
-	a->leader = 0;
-	/* The ring learns of a lost node before votequorum says what it means:
-	 * a ring without a majority of the configured nodes (half of two, with
-	 * two_node) has no leader, whatever quorum said last. */
-	bool majority = !a->have_ring || 2 * a->nring > (size_t)a->nnodes ||
-			(a->nnodes == 2 && a->nring == 1);
-	for (size_t i = 0; a->quorate && majority && i < a->nmembers && !a->leader; i++) {
-		struct peer *p = agent_peer(a, a->members[i]);
-		/* the ring may already say its node is gone, before CPG does */
-		bool in_ring = !a->have_ring || in_list(a->ring, a->nring, a->members[i]);
-		if ((!p || (!p->fenced && !p->storage_bad)) && in_ring)
-			a->leader = a->members[i];
-	}
-	if (a->leader != old) {
-		pvlog_info("leader: %s", a->leader ? agent_node_name(a, a->leader) : "none (not quorate)");
-		if (a->leader == a->local && agent_leads(a)) {
-			agent_check_unfence(a);
-			guests_leader_takeover(a);
-		}
-	}
-}
-
-/* The agents' membership (CPG): who can act, who leads. An agent leaving
- * while its node stays in the ring has only restarted: its guests run on. */
-static void on_members(void *ctx, const uint32_t *ids, size_t n, const uint32_t *joined,
-		       size_t n_joined, uint64_t ring)
-{
-	struct agent *a = ctx;
+	struct pvhad *d = ctx;
 	(void)joined;
 	(void)n_joined;
-	for (size_t i = 0; i < a->nmembers; i++) {
-		struct peer *p = agent_peer(a, a->members[i]);
-		if (p && !in_list(ids, n, a->members[i])) {
-			p->hello = false;
-			p->has_state = false;
-			p->storage_bad = false;
-			p->n_running = 0;
-			p->unfencing = false;
-		}
-	}
-	memcpy(a->members, ids, n * sizeof(ids[0]));
-	a->nmembers = n;
-	a->ring_id = ring;
-	agent_update_leader(a);
-	guests_on_members(a);
-	agent_send_hello(a);
+	pvclus_agent_on_members(d->agent, ids, n, ring);
 }
 
-/* The nodes' membership (the totem ring): a node that left is down or cut
- * off, and its guests go through fencing. The lowest agent logs it. */
 static void on_ring(void *ctx, const uint32_t *ids, size_t n, uint64_t ring_id)
 {
-	struct agent *a = ctx;
-	uint32_t left[PVCLUS_MAX_NODES];
-	size_t nleft = 0;
-	bool first = !a->have_ring;
+	struct pvhad *d = ctx;
 	(void)ring_id;
-	/* A minority does not log: it may not reach the storage, and must not
-	 * block its loop on it. */
-	bool i_log = a->nmembers > 0 && a->members[0] == a->local && a->storage_ok &&
-		     (2 * n > (size_t)a->nnodes || a->nnodes == 2);
-	for (size_t i = 0; i < a->nring; i++) {
-		if (!in_list(ids, n, a->ring[i])) {
-			left[nleft++] = a->ring[i];
-			if (i_log)
-				cluster_event(a, "node-left", "node %s left the membership (%zu members)",
-					      agent_node_name(a, a->ring[i]), n);
-		}
-	}
-	for (size_t j = 0; j < n && !first; j++)
-		if (!in_list(a->ring, a->nring, ids[j]) && ids[j] != a->local && i_log)
-			cluster_event(a, "node-joined", "node %s joined the membership (%zu members)",
-				      agent_node_name(a, ids[j]), n);
-	memcpy(a->ring, ids, n * sizeof(ids[0]));
-	a->nring = n;
-	a->have_ring = true;
-	agent_update_leader(a);
-	if (nleft)
-		guests_on_nodes_left(a, left, nleft);
+	pvclus_agent_on_ring(d->agent, ids, n);
 }
 
 static void on_quorum(void *ctx, bool quorate, size_t members)
 {
-	struct agent *a = ctx;
-	if (quorate == a->quorate)
-		return;
-	a->quorate = quorate;
-	agent_update_leader(a);
-	guests_on_quorum(a, quorate);
-	cluster_event(a, quorate ? "quorum-regained" : "quorum-lost", "node %s: partition of %zu %s",
-		      a->cfg.node_name, members, quorate ? "is quorate" : "lost quorum");
+	struct pvhad *d = ctx;
+	pvclus_agent_on_quorum(d->agent, quorate, members);
+}
+
+static void on_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *data, size_t len)
+{
+	struct pvhad *d = ctx;
+	(void)pid;
+	pvclus_agent_on_deliver(d->agent, nodeid, data, len);
 }
 
 static void reconnect(void *data);
 
 static void on_lost(void *ctx)
 {
-	struct agent *a = ctx;
+	struct pvhad *d = ctx;
 	pvlog_warn("corosync: the local corosync went away; retrying every second");
-	a->quorate = false;
-	a->nmembers = 0;
-	a->nring = 0;
-	a->have_ring = false;
-	agent_update_leader(a);
-	qb_loop_timer_add(a->loop, QB_LOOP_MED, 1000ull * QB_TIME_NS_IN_MSEC, a, reconnect,
-			  &a->reconnect_timer);
+	pvclus_agent_on_lost(d->agent);
+	qb_loop_timer_add(d->loop, QB_LOOP_MED, 1000ull * QB_TIME_NS_IN_MSEC, d, reconnect, &d->reconnect_timer);
 }
 
 static const struct pvclus_cs_callbacks cs_callbacks = {
@@ -434,139 +608,31 @@ static const struct pvclus_cs_callbacks cs_callbacks = {
 	.lost = on_lost,
 };
 
-static int connect_corosync(struct agent *a)
+static int connect_corosync(struct pvhad *d)
 {
-	int err = pvclus_cs_open(a->loop, CPG_GROUP, &cs_callbacks, a, &a->cs);
+	struct pvclus_cs_node nodes[PVCLUS_MAX_NODES];
+	int err = pvclus_cs_open(d->loop, CPG_GROUP, &cs_callbacks, d, &d->cs);
 	if (err)
 		return err;
-	a->local = pvclus_cs_local_nodeid(a->cs);
-	int n = pvclus_cs_nodelist(a->cs, a->nodes, PVCLUS_MAX_NODES);
-	a->nnodes = n < 0 ? 0 : n;
-	memset(a->peers, 0, sizeof(a->peers));
+	int n = pvclus_cs_nodelist(d->cs, nodes, PVCLUS_MAX_NODES);
+	pvclus_agent_set_nodelist(d->agent, pvclus_cs_local_nodeid(d->cs), nodes, n < 0 ? 0 : (size_t)n);
 	return 0;
 }
 
 static void reconnect(void *data)
 {
-	struct agent *a = data;
-	pvclus_cs_close(a->cs);
-	a->cs = NULL;
-	int err = connect_corosync(a);
+	struct pvhad *d = data;
+	pvclus_cs_close(d->cs);
+	d->cs = NULL;
+	int err = connect_corosync(d);
 	if (err)
-		qb_loop_timer_add(a->loop, QB_LOOP_MED, 1000ull * QB_TIME_NS_IN_MSEC, a, reconnect,
-				  &a->reconnect_timer);
+		qb_loop_timer_add(d->loop, QB_LOOP_MED, 1000ull * QB_TIME_NS_IN_MSEC, d, reconnect,
+				  &d->reconnect_timer);
 	else
-		pvlog_info("corosync: connected again as node %u", a->local);
+		pvlog_info("corosync: connected again as node %u", pvclus_cs_local_nodeid(d->cs));
 }
 
 /* ---- control API --------------------------------------------------------- */
-
-static void fill_status(struct agent *a, Pvha__ClusterStatus *s, Pvha__NodeInfo *infos,
-			Pvha__NodeInfo **ptrs)
-{
-	s->local_nodeid = a->local;
-	s->local_name = a->cfg.node_name;
-	s->quorate = a->quorate;
-	s->leader_nodeid = a->leader;
-	s->leader_name = (char *)(a->leader ? agent_node_name(a, a->leader) : "");
-	s->ring_id = a->ring_id;
-	s->incarnation = a->incarnation;
-	s->storage_ok = a->storage_ok;
-	agent_migrate_status(a, s);
-	for (int i = 0; i < a->nnodes; i++) {
-		Pvha__NodeInfo *n = &infos[i];
-		pvha__node_info__init(n);
-		n->nodeid = a->nodes[i].nodeid;
-		n->name = a->nodes[i].name;
-		n->member = agent_is_member(a, n->nodeid);
-		n->leader = n->nodeid == a->leader;
-		n->local = n->nodeid == a->local;
-		if (a->peers[i].hello) {
-			n->addr = a->peers[i].addr;
-			n->incarnation = a->peers[i].incarnation;
-			n->mem_bytes = a->peers[i].mem_bytes;
-			n->cpus = a->peers[i].cpus;
-		}
-		n->mode = (char *)pvstore_node_mode_str((enum pvstore_node_mode)a->peers[i].mode);
-		n->guests = agent_migrate_guests_on(a, n->nodeid);
-		ptrs[i] = n;
-	}
-	s->n_nodes = (size_t)a->nnodes;
-	s->nodes = ptrs;
-}
-
-static void api_handle(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep,
-		       char *msg, size_t msglen, Pvha__ClusterStatus *status, Pvha__NodeInfo *infos,
-		       Pvha__NodeInfo **ptrs, struct pvstore_event *evs, Pvha__EventInfo *einfo,
-		       Pvha__EventInfo **eptrs)
-{
-	if (req->version != 1) {
-		rep->error = -EPROTO;
-		snprintf(msg, msglen, "API version %u not supported (1)", req->version);
-		return;
-	}
-	switch (req->op) {
-	case PVHA__API_REQUEST__OP__CLUSTER_STATUS:
-	case PVHA__API_REQUEST__OP__NODE_LIST:
-		fill_status(a, status, infos, ptrs);
-		rep->status = status;
-		return;
-	case PVHA__API_REQUEST__OP__EVENTS: {
-		size_t max = req->max ? req->max : 100, n = 0;
-		if (max > 1000)
-			max = 1000;
-		if (!a->st) {
-			rep->error = -ENOTCONN;
-			snprintf(msg, msglen, "this node has no storage connection");
-			return;
-		}
-		uint8_t gu[16];
-		bool per_guest = req->guest && req->guest[0];
-		if (per_guest && guests_lookup(a, req->guest, gu) != 0) {
-			rep->error = -ENOENT;
-			snprintf(msg, msglen, "no guest '%s'", req->guest);
-			return;
-		}
-		int err = pvstore_event_list(a->st, per_guest ? gu : NULL, req->after, evs, max, &n);
-		if (err) {
-			rep->error = err;
-			snprintf(msg, msglen, "reading the event log: %s", pvstore_errmsg());
-			return;
-		}
-		for (size_t i = 0; i < n; i++) {
-			pvha__event_info__init(&einfo[i]);
-			einfo[i].seq = evs[i].seq;
-			einfo[i].time_ms = evs[i].time_ms;
-			einfo[i].node = evs[i].node;
-			einfo[i].what = evs[i].what;
-			einfo[i].why = evs[i].why;
-			eptrs[i] = &einfo[i];
-		}
-		rep->n_events = n;
-		rep->events = eptrs;
-		return;
-	}
-	case PVHA__API_REQUEST__OP__GUEST_CREATE:
-	case PVHA__API_REQUEST__OP__GUEST_LIST:
-	case PVHA__API_REQUEST__OP__GUEST_SHOW:
-	case PVHA__API_REQUEST__OP__GUEST_START:
-	case PVHA__API_REQUEST__OP__GUEST_STOP:
-	case PVHA__API_REQUEST__OP__GUEST_DELETE:
-	case PVHA__API_REQUEST__OP__GUEST_SET:
-		guests_api(a, req, rep, msg, msglen);
-		return;
-	case PVHA__API_REQUEST__OP__NODE_DRAIN:
-	case PVHA__API_REQUEST__OP__NODE_RESUME:
-	case PVHA__API_REQUEST__OP__GUEST_MIGRATE:
-	case PVHA__API_REQUEST__OP__CLUSTER_REBALANCE:
-		agent_migrate_api(a, req, rep, msg, msglen);
-		return;
-	default:
-		rep->error = -EINVAL;
-		snprintf(msg, msglen, "unknown operation %d", req->op);
-	}
-}
-
 static int32_t ipc_accept(qb_ipcs_connection_t *c, uid_t uid, gid_t gid)
 {
 	(void)c;
@@ -590,19 +656,32 @@ static void ipc_destroyed(qb_ipcs_connection_t *c)
 	(void)c;
 }
 
+static void send_reply(qb_ipcs_connection_t *c, uint64_t id, Pvha__ApiReply *rep, const char *msg)
+{
+	rep->message = (char *)msg;
+	size_t len = pvha__api_reply__get_packed_size(rep);
+	uint8_t *buf = malloc(sizeof(struct qb_ipc_response_header) + len);
+	if (!buf) {
+		pvlog_err(-ENOMEM, "an API reply of %zu bytes", len);
+		return;
+	}
+	struct qb_ipc_response_header *h = (struct qb_ipc_response_header *)buf;
+	h->id = (int32_t)id;
+	h->size = (int32_t)(sizeof(*h) + len);
+	h->error = 0;
+	pvha__api_reply__pack(rep, buf + sizeof(*h));
+	qb_ipcs_response_send(c, buf, sizeof(*h) + len);
+	free(buf);
+}
+
 static int32_t ipc_msg(qb_ipcs_connection_t *c, void *data, size_t size)
 {
-	struct agent *a = &agent;
+	struct pvhad *d = &pvhad;
 	const struct qb_ipc_request_header *rh = data;
 	Pvha__ApiReply rep = PVHA__API_REPLY__INIT;
-	Pvha__ClusterStatus status = PVHA__CLUSTER_STATUS__INIT;
-	static Pvha__NodeInfo infos[PVCLUS_MAX_NODES];
-	static Pvha__NodeInfo *ptrs[PVCLUS_MAX_NODES];
-	static struct pvstore_event evs[1000];
-	static Pvha__EventInfo einfo[1000];
-	static Pvha__EventInfo *eptrs[1000];
 	char msg[512] = "";
 	Pvha__ApiRequest *req = NULL;
+	uint64_t id = size >= sizeof(*rh) ? (uint64_t)rh->id : 0;
 
 	if (size < sizeof(*rh) || (size_t)rh->size != size) {
 		rep.error = -EBADMSG;
@@ -612,22 +691,26 @@ static int32_t ipc_msg(qb_ipcs_connection_t *c, void *data, size_t size)
 		if (!req) {
 			rep.error = -EBADMSG;
 			snprintf(msg, sizeof(msg), "request does not decode");
-		} else {
-			api_handle(a, req, &rep, msg, sizeof(msg), &status, infos, ptrs, evs, einfo, eptrs);
 		}
 	}
-	rep.message = msg;
-	size_t len = pvha__api_reply__get_packed_size(&rep);
-	uint8_t *buf = malloc(sizeof(struct qb_ipc_response_header) + len);
-	if (buf) {
-		struct qb_ipc_response_header *h = (struct qb_ipc_response_header *)buf;
-		h->id = size >= sizeof(*rh) ? rh->id : 0;
-		h->size = (int32_t)(sizeof(*h) + len);
-		h->error = 0;
-		pvha__api_reply__pack(&rep, buf + sizeof(*h));
-		qb_ipcs_response_send(c, buf, sizeof(*h) + len);
-		free(buf);
+	if (req) {
+		struct api_wait *w = malloc(sizeof(*w));
+		if (!w) {
+			rep.error = -ENOMEM;
+			snprintf(msg, sizeof(msg), "out of memory");
+		} else {
+			*w = (struct api_wait){ .c = c, .id = id };
+			qb_ipcs_connection_ref(c);
+			if (pvclus_agent_api(d->agent, req, w, &rep, msg, sizeof(msg)) == -EINPROGRESS) {
+				/* answered by op_api_reply once its storage job is done */
+				pvha__api_request__free_unpacked(req, NULL);
+				return 0;
+			}
+			qb_ipcs_connection_unref(c);
+			free(w);
+		}
 	}
+	send_reply(c, id, &rep, msg);
 	if (req)
 		pvha__api_request__free_unpacked(req, NULL);
 	return 0;
@@ -635,27 +718,27 @@ static int32_t ipc_msg(qb_ipcs_connection_t *c, void *data, size_t size)
 
 static int32_t job_add(enum qb_loop_priority p, void *data, qb_loop_job_dispatch_fn fn)
 {
-	return qb_loop_job_add(agent.loop, p, data, fn);
+	return qb_loop_job_add(pvhad.loop, p, data, fn);
 }
 
 static int32_t dispatch_add(enum qb_loop_priority p, int32_t fd, int32_t evts, void *data,
 			    qb_ipcs_dispatch_fn_t fn)
 {
-	return qb_loop_poll_add(agent.loop, p, fd, evts, data, fn);
+	return qb_loop_poll_add(pvhad.loop, p, fd, evts, data, fn);
 }
 
 static int32_t dispatch_mod(enum qb_loop_priority p, int32_t fd, int32_t evts, void *data,
 			    qb_ipcs_dispatch_fn_t fn)
 {
-	return qb_loop_poll_mod(agent.loop, p, fd, evts, data, fn);
+	return qb_loop_poll_mod(pvhad.loop, p, fd, evts, data, fn);
 }
 
 static int32_t dispatch_del(int32_t fd)
 {
-	return qb_loop_poll_del(agent.loop, fd);
+	return qb_loop_poll_del(pvhad.loop, fd);
 }
 
-static int start_api(struct agent *a)
+static int start_api(struct pvhad *d)
 {
 	static struct qb_ipcs_service_handlers sh = {
 		.connection_accept = ipc_accept,
@@ -670,20 +753,20 @@ static int start_api(struct agent *a)
 		.dispatch_mod = dispatch_mod,
 		.dispatch_del = dispatch_del,
 	};
-	a->ipcs = qb_ipcs_create("pvhad", 0, QB_IPC_SOCKET, &sh);
-	if (!a->ipcs)
+	d->ipcs = qb_ipcs_create("pvhad", 0, QB_IPC_SOCKET, &sh);
+	if (!d->ipcs)
 		return -errno ? -errno : -ENOMEM;
-	qb_ipcs_poll_handlers_set(a->ipcs, &ph);
-	return qb_ipcs_run(a->ipcs);
+	qb_ipcs_poll_handlers_set(d->ipcs, &ph);
+	return qb_ipcs_run(d->ipcs);
 }
 
 /* ---- main ---------------------------------------------------------------- */
 
 static int32_t on_signal(int32_t sig, void *data)
 {
-	struct agent *a = data;
+	struct pvhad *d = data;
 	pvlog_info("signal %d: leaving the cluster", sig);
-	qb_loop_stop(a->loop);
+	qb_loop_stop(d->loop);
 	return 0;
 }
 
@@ -698,99 +781,161 @@ static void usage(FILE *f)
 		   "  -h, --help      this text\n");
 }
 
-int main(int argc, char **argv)
+struct options {
+	const char *config;
+	bool check;
+};
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_options(int argc, char **argv, struct options *o)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct agent *a = &agent;
-	const char *config = NULL;
-	bool check = false;
-	char why[600];
-	int c, err;
-
-	pvlog_prog = "pvhad";
-	if (getenv("PVHA_DEBUG"))
-		pvlog_max_level = PVLOG_DEBUG;
+	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': config = optarg; break;
-		case 'k': check = true; break;
+		case 'c': o->config = optarg; break;
+		case 'k': o->check = true; break;
 		case 'v': pvlog_max_level = PVLOG_DEBUG; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!config || optind < argc) {
+	if (!o->config || optind < argc) {
 		usage(stderr);
 		return 2;
 	}
-	err = agent_config_load(config, &a->cfg, why, sizeof(why));
+	return -1;
+}
+
+/* The agent object, with what this node offers guests. */
+static int create_agent(struct pvhad *d)
+{
+	struct pvclus_agent_config ac = { 0 };
+	snprintf(ac.node_name, sizeof(ac.node_name), "%s", d->cfg.node_name);
+	snprintf(ac.address, sizeof(ac.address), "%s", d->cfg.address);
+	snprintf(ac.incarnation, sizeof(ac.incarnation), "%s", d->incarnation);
+	snprintf(ac.pool, sizeof(ac.pool), "%s", d->cfg.pool);
+	ac.mem_offered = d->cfg.guest_mem_bytes ? d->cfg.guest_mem_bytes
+		: (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+	ac.cpus_offered = d->cfg.guest_cpus_n ? d->cfg.guest_cpus_n : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
+	ac.fence_power = d->cfg.fence_agent[0] != '\0';
+	ac.rebalance_threshold = d->cfg.rebalance_threshold;
+	return pvclus_agent_create(&ac, &agent_ops, d, d->st, &d->agent);
+}
+
+/* Storage, the event-log worker, the agent, this node's VMMs, Corosync and
+ * the control API, in that order. Returns 0 or -errno (logged). */
+static int start(struct pvhad *d)
+{
+	qb_loop_signal_handle sh1, sh2, sh3;
+	int err;
+	qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGTERM, d, on_signal, &sh1);
+	qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGINT, d, on_signal, &sh2);
+	qb_loop_signal_add(d->loop, QB_LOOP_HIGH, SIGCHLD, d, on_sigchld, &sh3);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Storage first: a node that cannot reach RADOS still joins (and says so). */
+	connect_storage(d);
+	if (d->st) {
+		err = event_queue_start(d->st, d->cfg.node_name, &d->evq);
+		if (err) {
+			pvlog_err(err, "event log worker");
+			return err;
+		}
+		qb_loop_poll_add(d->loop, QB_LOOP_MED, event_queue_fd(d->evq), POLLIN, d, on_event_queue);
+	}
+	err = job_pool_start(d->st, STORAGE_WORKERS, &d->jobs);
+	if (err) {
+		pvlog_err(err, "storage workers");
+		return err;
+	}
+	qb_loop_poll_add(d->loop, QB_LOOP_MED, job_pool_fd(d->jobs), POLLIN, d, on_jobs_done);
+	err = create_agent(d);
+	if (err) {
+		pvlog_err(err, "the agent");
+		return err;
+	}
+	err = pvclus_agent_start(d->agent);
+	if (err)
+		pvlog_warn("guests: no registry (%s): starting with none", strerror(-err));
+	adopt_running(d);
+	err = connect_corosync(d);
+	if (err) {
+		pvlog_err(err, "corosync: cannot connect (is corosync running?)");
+		return err;
+	}
+	err = start_api(d);
+	if (err) {
+		pvlog_err(err, "control API");
+		return err;
+	}
+	pvlog_info("node %s (id %u), incarnation %s, up", d->cfg.node_name, pvclus_cs_local_nodeid(d->cs),
+		   d->incarnation);
+	return 0;
+}
+
+static void stop(struct pvhad *d)
+{
+	if (d->ipcs)
+		qb_ipcs_destroy(d->ipcs);
+	pvclus_cs_close(d->cs);
+	event_queue_stop(d->evq);
+	job_pool_stop(d->jobs);
+	pvclus_agent_destroy(d->agent);
+	pvstore_disconnect(d->st);
+	while (d->timers) {
+		struct timer_rec *t = d->timers;
+		d->timers = t->next;
+		free(t);
+	}
+	qb_loop_destroy(d->loop);
+}
+
+int main(int argc, char **argv)
+{
+	struct pvhad *d = &pvhad;
+	struct options o = { 0 };
+	char why[600];
+
+	pvlog_prog = "pvhad";
+	if (getenv("PVHA_DEBUG"))
+		pvlog_max_level = PVLOG_DEBUG;
+	int rc = parse_options(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	int err = agent_config_load(o.config, &d->cfg, why, sizeof(why));
 	if (err) {
 		fprintf(stderr, "pvhad: %s\n", why);
 		return 2;
 	}
-	if (check) {
-		printf("pvhad: %s: node %s, address %s, pool %s\n", config, a->cfg.node_name,
-		       a->cfg.address, a->cfg.pool);
+	if (o.check) {
+		printf("pvhad: %s: node %s, address %s, pool %s\n", o.config, d->cfg.node_name, d->cfg.address,
+		       d->cfg.pool);
 		return 0;
 	}
-	if (a->cfg.log_file[0] && !freopen(a->cfg.log_file, "a", stderr)) {
-		fprintf(stdout, "pvhad: log_file %s: %s\n", a->cfg.log_file, strerror(errno));
+	if (d->cfg.log_file[0] && !freopen(d->cfg.log_file, "a", stderr)) {
+		fprintf(stdout, "pvhad: log_file %s: %s\n", d->cfg.log_file, strerror(errno));
 		return 2;
 	}
 	setvbuf(stderr, NULL, _IOLBF, 0);
-	err = load_incarnation(a);
+	err = load_incarnation(d);
 	if (err) {
-		pvlog_err(err, "incarnation under %s", a->cfg.run_dir);
+		pvlog_err(err, "incarnation under %s", d->cfg.run_dir);
 		return 1;
 	}
-	a->loop = qb_loop_create();
-	if (!a->loop) {
+	d->loop = qb_loop_create();
+	if (!d->loop) {
 		pvlog_err(-ENOMEM, "qb_loop_create");
 		return 1;
 	}
-	qb_loop_signal_handle sh1, sh2;
-	qb_loop_signal_add(a->loop, QB_LOOP_HIGH, SIGTERM, a, on_signal, &sh1);
-	qb_loop_signal_add(a->loop, QB_LOOP_HIGH, SIGINT, a, on_signal, &sh2);
-	signal(SIGPIPE, SIG_IGN);
-
-	/* Storage first: a node that cannot reach RADOS still joins (and says so). */
-	if (connect_storage(a))
-		pvlog_warn("running without storage: guests cannot run on this node");
-	if (a->st) {
-		err = event_queue_start(a->st, a->cfg.node_name, &a->evq);
-		if (err) {
-			pvlog_err(err, "event log worker");
-			return 1;
-		}
-		qb_loop_poll_add(a->loop, QB_LOOP_MED, event_queue_fd(a->evq), POLLIN, a, on_event_queue);
-	}
-	guests_start_supervision(a);
-	err = guests_init(a);
-	if (err)
-		pvlog_warn("guests: the registry could not be read (%s); starting with none", strerror(-err));
-	err = connect_corosync(a);
-	if (err) {
-		pvlog_err(err, "corosync: cannot connect (is corosync running?)");
+	if (start(d) != 0)
 		return 1;
-	}
-	agent_migrate_init(a); /* after the nodelist: node modes are by name */
-	err = start_api(a);
-	if (err) {
-		pvlog_err(err, "control API");
-		return 1;
-	}
-	pvlog_info("node %s (id %u), incarnation %s, up", a->cfg.node_name, a->local, a->incarnation);
-	qb_loop_run(a->loop);
-
-	qb_ipcs_destroy(a->ipcs);
-	pvclus_cs_close(a->cs);
-	event_queue_stop(a->evq);
-	pvstore_disconnect(a->st);
-	qb_loop_destroy(a->loop);
+	qb_loop_run(d->loop);
+	stop(d);
 	pvlog_info("stopped");
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* node/pvhad/placement.c: the scheduler's rules derived from guests' specs (the
+/* cluster/placement.c: the scheduler's rules derived from guests' specs (the
  * same ids whatever the order of the specs, hard unless every member is
  * soft), the ids of one guest's rules, which dependency states hold a guest
  * back, the dependency cycle check, and the derived rules driving the real
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "placement.h"
+#include "pvcluster/placement.h"
 
 #define MiB (1ull << 20)
 #define MAXS 16

@@ -1,23 +1,34 @@
-/* pvhad's live migrations, drains and rebalancing: see agent_migrate.h. */
-#include "agent_migrate.h"
-
+/*
+ * Live migrations, drains and rebalancing (docs/maintenance.md):
+ *
+ * - A migration of guest G from x to y follows the HA machine's MIGRATING
+ *   state (cluster/ha.h): on MIGRATE(x, y) the agent of y starts an incoming
+ *   VMM (listening on its address, the owner lock's cookie its own
+ *   incarnation) and, once it listens, multicasts MigrateReady with its port;
+ *   the agent of x then asks its VMM to migrate there (with the downtime
+ *   budget of the MigrateRequest), polls its progress and multicasts it
+ *   (MigrateProgress), and reports MIGRATE_HANDED_OVER once the VMM let go of
+ *   the lock, or MIGRATE_FAILED when it gave up before. The agent of y
+ *   reports MIGRATE_DONE when its VMM runs the guest, or MIGRATE_FAILED /
+ *   START_FAILED when its VMM ends before.
+ * - Node modes: `pvha node drain N` writes N's mode (draining) to RADOS and
+ *   multicasts NodeMode; the leader's pump (every 500 ms) asks every guest
+ *   running on a draining node to move (NODE_DRAIN -> PLACE_MIGRATION -> the
+ *   scheduler's evacuation target -> MIGRATE_START) and, once nothing runs or
+ *   is placed there, makes it `maintenance`. `pvha node resume N` makes it
+ *   active again.
+ * - Rebalancing: the planner (pvclus_rebalance_plan) over the current view;
+ *   `pvha cluster rebalance` shows the plan and starts its migrations; the
+ *   leader runs it by itself when rebalance_threshold is set (hysteresis:
+ *   the planner's threshold and target, a minimum gain, and a cool-down per
+ *   guest).
+ */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
-#include <qb/qbutil.h>
-
-#include "agent.h"
-#include "agent_guests.h"
-#include "agent_sched.h"
-#include "event_queue.h"
-#include "log.h"
-#include "pvcluster/sched.h"
-#include "vmmctl.h"
+#include "internal.h"
 
 #define PUMP_MS 500
 #define DRAIN_ASK_AGAIN_MS 5000  /* a drained guest that did not move is asked again */
@@ -30,68 +41,17 @@
 #define REBALANCE_COOLDOWN_MS (10 * 60 * 1000) /* a guest the rebalancer moved stays put this long */
 #define REBALANCE_DEFAULT_THRESHOLD 0.20
 #define REBALANCE_MIN_GAIN 0.01
-#define PLAN_MAX_MOVES 64
 
-/* What this agent knows of one guest's migration, by its slot in the table. */
-struct mig {
-	/* everyone: the request (MigrateRequest) and the last progress */
-	uint32_t downtime_ms;
-	char why[64];
-	bool have_progress;
-	Pvha__MigrationInfo info;
-	char phase[16], error[256], src_name[64], dst_name[64];
-	/* the source (this node owns the guest) */
-	bool src_active;
-	uint32_t src_target;
-	bool handed_over_sent;
-	bool stop_sent;
-	bool cancel_sent;
-	uint64_t last_progress_ms;
-	qb_loop_timer_handle src_timer;
-	/* the target */
-	bool incoming;
-	bool ready_sent;
-	uint32_t in_source;
-	uint64_t in_spawn_ms;
-	qb_loop_timer_handle in_timer;
-	/* the leader */
-	uint64_t drain_asked_ms;
-	uint64_t rebalanced_ms;
-};
-
-static struct mig migs[MAX_GUESTS];
-static struct agent *ag; /* for timer callbacks */
-static qb_loop_timer_handle pump_timer;
-static uint64_t last_rebalance_ms;
-static uint64_t rebalance_checks;
-static double last_imbalance;
-
-static struct mig *mig_of(struct agent *a, const struct guest *g)
+static struct mig *mig_of(struct pvclus_agent *a, const struct guest *g)
 {
-	return &migs[g - a->guests->g];
+	return &a->migs[g - a->g];
 }
 
-static int node_index(const struct agent *a, uint32_t id)
-{
-	for (int i = 0; i < a->nnodes; i++)
-		if (a->nodes[i].nodeid == id)
-			return i;
-	return -1;
-}
-
-static int node_by_name(const struct agent *a, const char *name)
-{
-	for (int i = 0; i < a->nnodes; i++)
-		if (!strcmp(a->nodes[i].name, name))
-			return i;
-	return -1;
-}
-
-unsigned agent_migrate_guests_on(struct agent *a, uint32_t node)
+unsigned agent_migrate_guests_on(struct pvclus_agent *a, uint32_t node)
 {
 	unsigned n = 0;
-	for (int i = 0; a->guests && i < MAX_GUESTS; i++) {
-		const struct guest *g = &a->guests->g[i];
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		const struct guest *g = &a->g[i];
 		if (g->used && (g->ha.owner == node || (g->ha.state == PVCLUS_HA_MIGRATING && g->ha.target == node)))
 			n++;
 	}
@@ -102,7 +62,7 @@ unsigned agent_migrate_guests_on(struct agent *a, uint32_t node)
 
 /* The placement view (agent_sched_view: nodes, rules, every running or placed
  * guest) with only running guests free to move. */
-static int view_build(struct agent *a, struct agent_view *v)
+static int view_build(struct pvclus_agent *a, struct agent_view *v)
 {
 	int err = agent_sched_view(a, v);
 	if (err)
@@ -115,7 +75,7 @@ static int view_build(struct agent *a, struct agent_view *v)
 
 /* ---- starting a migration ------------------------------------------------ */
 
-static void send_request(struct agent *a, struct guest *g, uint32_t target, uint32_t downtime_ms, const char *why)
+static void send_request(struct pvclus_agent *a, struct guest *g, uint32_t target, uint32_t downtime_ms, const char *why)
 {
 	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
 	Pvha__MigrateRequest r = PVHA__MIGRATE_REQUEST__INIT;
@@ -131,27 +91,27 @@ static void send_request(struct agent *a, struct guest *g, uint32_t target, uint
 }
 
 /* PLACE_MIGRATION: a target away from `from` for a drained guest. */
-static void place_migration(struct agent *a, struct guest *g, uint32_t from)
+static void place_migration(struct pvclus_agent *a, struct guest *g, uint32_t from)
 {
-	static struct agent_view v;
-	static struct pvclus_placement out[MAX_GUESTS];
-	int fi = node_index(a, from);
-	int err = view_build(a, &v);
+	struct agent_view *v = a->mig_view;
+	struct pvclus_placement *out = a->mig_out;
+	int fi = agent_node_index(a, from);
+	int err = view_build(a, v);
 	size_t k;
-	for (k = 0; !err && k < v.n_guests && v.of[k] != g; k++)
+	for (k = 0; !err && k < v->n_guests && v->of[k] != g; k++)
 		;
-	if (err || k == v.n_guests || fi < 0 || v.guests[k].node != from) {
-		pvlog_info("guest %s: no longer runs on %s: nothing to move", g->spec.name, agent_node_name(a, from));
+	if (err || k == v->n_guests || fi < 0 || v->guests[k].node != from) {
+		alog_info(a, "guest %s: no longer runs on %s: nothing to move", g->spec.name, agent_node_name(a, from));
 		return;
 	}
 	/* the scheduler evacuates a node in maintenance: every guest of it, by
 	 * priority, with the rules and memory of the others; this one's answer
 	 * is taken */
-	v.nodes[fi].maintenance = true;
+	v->nodes[fi].maintenance = true;
 	size_t nout = 0;
-	err = pvclus_sched_evacuate(&v.view, v.guests, v.n_guests, from, out, &nout);
+	err = pvclus_sched_evacuate(&v->view, v->guests, v->n_guests, from, out, &nout);
 	if (err) {
-		pvlog_err(err, "guest %s: the scheduler failed", g->spec.name);
+		alog_err(a, err, "guest %s: the scheduler failed", g->spec.name);
 		return;
 	}
 	for (size_t o = 0; o < nout; o++) {
@@ -166,14 +126,14 @@ static void place_migration(struct agent *a, struct guest *g, uint32_t from)
 		send_request(a, g, out[o].node, 0, why);
 		return;
 	}
-	pvlog_info("guest %s: the scheduler left it where it is", g->spec.name);
+	alog_info(a, "guest %s: the scheduler left it where it is", g->spec.name);
 }
 
 /* ---- the target's side --------------------------------------------------- */
 
 static void target_poll(void *data);
 
-static void target_failed(struct agent *a, struct guest *g, int err)
+static void target_failed(struct pvclus_agent *a, struct guest *g, int err)
 {
 	struct mig *m = mig_of(a, g);
 	m->incoming = false;
@@ -182,11 +142,11 @@ static void target_failed(struct agent *a, struct guest *g, int err)
 			  false, err, 0);
 }
 
-static void target_begin(struct agent *a, struct guest *g, uint32_t source)
+static void target_begin(struct pvclus_agent *a, struct guest *g, uint32_t source)
 {
 	struct mig *m = mig_of(a, g);
 	if (g->pid > 0) {
-		pvlog_warn("guest %s: a VMM already runs here: cannot receive it", g->spec.name);
+		alog_warn(a, "guest %s: a VMM already runs here: cannot receive it", g->spec.name);
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_FAILED, a->local, false, -EEXIST, 0);
 		return;
 	}
@@ -195,71 +155,60 @@ static void target_begin(struct agent *a, struct guest *g, uint32_t source)
 	m->incoming = true;
 	m->ready_sent = false;
 	m->in_source = source;
-	m->in_spawn_ms = agent_now_ms();
-	int err = guests_spawn_vmm(a, g, hp);
+	m->in_spawn_ms = agent_now_ms(a);
+	int err = guests_spawn_vmm(a, g, hp, NULL, 0);
 	if (err) {
-		pvlog_err(err, "guest %s: starting the incoming VMM", g->spec.name);
+		alog_err(a, err, "guest %s: starting the incoming VMM", g->spec.name);
 		target_failed(a, g, err);
 		return;
 	}
-	qb_loop_timer_add(a->loop, QB_LOOP_MED, 5ull * QB_TIME_NS_IN_MSEC, g, target_poll, &m->in_timer);
+	agent_timer(a, 5, target_poll, g, &m->in_timer);
 }
 
 static void target_poll(void *data)
 {
 	struct guest *g = data;
-	struct agent *a = ag;
+	struct pvclus_agent *a = g->agent;
 	struct mig *m = mig_of(a, g);
 	if (!g->used || !m->incoming || g->pid <= 0)
 		return;
-	char sock[700];
-	int fd;
-	guests_sock_path(a, g, sock, sizeof(sock));
-	Pvha__VmmReply *rep = NULL;
-	if (vmmctl_connect(sock, 1000, &fd) == 0) {
-		int err = vmmctl_call(fd, PVHA__VMM_REQUEST__OP__STATUS, NULL, &rep);
-		close(fd);
-		if (!err && rep && rep->status) {
-			const Pvha__VmmStatus *st = rep->status;
-			if (!m->ready_sent && st->incoming_port) {
-				Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
-				Pvha__MigrateReady r = PVHA__MIGRATE_READY__INIT;
-				r.uuid.data = g->spec.uuid;
-				r.uuid.len = 16;
-				r.target = a->local;
-				r.addr = a->cfg.address;
-				r.port = st->incoming_port;
-				msg.body_case = PVHA__CLUSTER_MSG__BODY_MIGRATE_READY;
-				msg.migrate_ready = &r;
-				if (agent_send(a, &msg) == 0)
-					m->ready_sent = true;
-			}
-			if (strcmp(st->state, "incoming") != 0 && strcmp(st->state, "stopped") != 0) {
-				/* it took the lock and runs the guest: ours from now on */
-				m->incoming = false;
-				g->start_reported = true;
-				pvha__vmm_reply__free_unpacked(rep, NULL);
-				guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_DONE, a->local, false, 0, 0);
-				return;
-			}
+	struct pvclus_vmm_status st;
+	if (a->ops->vmm_status(a->ctx, g->spec.uuid, &st) == 0) {
+		if (!m->ready_sent && st.incoming_port) {
+			Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+			Pvha__MigrateReady r = PVHA__MIGRATE_READY__INIT;
+			r.uuid.data = g->spec.uuid;
+			r.uuid.len = 16;
+			r.target = a->local;
+			r.addr = a->cfg.address;
+			r.port = st.incoming_port;
+			msg.body_case = PVHA__CLUSTER_MSG__BODY_MIGRATE_READY;
+			msg.migrate_ready = &r;
+			if (agent_send(a, &msg) == 0)
+				m->ready_sent = true;
 		}
-		if (rep)
-			pvha__vmm_reply__free_unpacked(rep, NULL);
-	} else if (agent_now_ms() - m->in_spawn_ms > INCOMING_DEADLINE_MS) {
-		pvlog_warn("guest %s: the incoming VMM did not answer in %d ms; killing it", g->spec.name,
-			   INCOMING_DEADLINE_MS);
-		kill(g->pid, SIGKILL); /* reported when it is reaped */
+		if (strcmp(st.state, "incoming") != 0 && strcmp(st.state, "stopped") != 0) {
+			/* it took the lock and runs the guest: ours from now on */
+			m->incoming = false;
+			g->start_reported = true;
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_DONE, a->local, false, 0, 0);
+			return;
+		}
+	} else if (agent_now_ms(a) - m->in_spawn_ms > INCOMING_DEADLINE_MS) {
+		alog_warn(a, "guest %s: the incoming VMM did not answer in %d ms; killing it", g->spec.name,
+			  INCOMING_DEADLINE_MS);
+		a->ops->vmm_kill(a->ctx, g->pid, true); /* reported when it is reaped */
 		return;
 	}
-	qb_loop_timer_add(a->loop, QB_LOOP_MED, TARGET_POLL_MS * QB_TIME_NS_IN_MSEC, g, target_poll, &m->in_timer);
+	agent_timer(a, TARGET_POLL_MS, target_poll, g, &m->in_timer);
 }
 
 /* ---- the source's side --------------------------------------------------- */
 
 static void source_poll(void *data);
-static void abort_source(struct agent *a, struct guest *g);
+static void abort_source(struct pvclus_agent *a, struct guest *g);
 
-static void send_progress(struct agent *a, struct guest *g, const Pvha__VmmStatus *st, uint32_t target)
+static void send_progress(struct pvclus_agent *a, struct guest *g, struct pvclus_vmm_status *st, uint32_t target)
 {
 	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
 	Pvha__MigrateProgress p = PVHA__MIGRATE_PROGRESS__INIT;
@@ -280,152 +229,121 @@ static void send_progress(struct agent *a, struct guest *g, const Pvha__VmmStatu
 	agent_send(a, &msg);
 }
 
-static void source_begin(struct agent *a, struct guest *g, const Pvha__MigrateReady *r)
+static void source_begin(struct pvclus_agent *a, struct guest *g, const Pvha__MigrateReady *r)
 {
 	struct mig *m = mig_of(a, g);
-	char sock[700];
-	int fd, err;
-	Pvha__VmmReply *rep = NULL;
-	guests_sock_path(a, g, sock, sizeof(sock));
-	err = vmmctl_connect(sock, 2000, &fd);
-	if (!err) {
-		err = vmmctl_migrate(fd, r->addr, r->port, m->downtime_ms, 0, &rep);
-		close(fd);
-	}
-	if (!err && rep && rep->error)
-		err = rep->error;
+	char why[256] = "";
+	int err = a->ops->vmm_migrate(a->ctx, g->spec.uuid, r->addr, r->port, m->downtime_ms, why, sizeof(why));
 	if (err) {
-		pvlog_warn("guest %s: its VMM would not migrate to %s:%u: %s", g->spec.name, r->addr, r->port,
-			   rep && rep->message && rep->message[0] ? rep->message : strerror(-err));
-		if (rep)
-			pvha__vmm_reply__free_unpacked(rep, NULL);
+		alog_warn(a, "guest %s: its VMM would not migrate to %s:%u: %s", g->spec.name, r->addr, r->port,
+			  why[0] ? why : strerror(-err));
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_FAILED, a->local, false, err, 0);
 		return;
 	}
-	pvha__vmm_reply__free_unpacked(rep, NULL);
 	m->src_active = true;
 	m->src_target = r->target;
 	m->handed_over_sent = false;
 	m->stop_sent = false;
 	m->cancel_sent = false;
 	m->last_progress_ms = 0;
-	pvlog_info("guest %s: migrating to %s (%s:%u, downtime budget %u ms)", g->spec.name,
-		   agent_node_name(a, r->target), r->addr, r->port, m->downtime_ms ? m->downtime_ms : 10);
-	qb_loop_timer_add(a->loop, QB_LOOP_MED, SOURCE_POLL_MS * QB_TIME_NS_IN_MSEC, g, source_poll, &m->src_timer);
+	alog_info(a, "guest %s: migrating to %s (%s:%u, downtime budget %u ms)", g->spec.name,
+		  agent_node_name(a, r->target), r->addr, r->port, m->downtime_ms ? m->downtime_ms : 10);
+	agent_timer(a, SOURCE_POLL_MS, source_poll, g, &m->src_timer);
 }
 
 static void source_poll(void *data)
 {
 	struct guest *g = data;
-	struct agent *a = ag;
+	struct pvclus_agent *a = g->agent;
 	struct mig *m = mig_of(a, g);
+	struct pvclus_vmm_status st;
 	if (!g->used || !m->src_active || g->pid <= 0)
 		return;
-	char sock[700];
-	int fd;
-	Pvha__VmmReply *rep = NULL;
-	guests_sock_path(a, g, sock, sizeof(sock));
-	if (vmmctl_connect(sock, 1000, &fd) == 0) {
-		int err = vmmctl_call(fd, m->stop_sent ? PVHA__VMM_REQUEST__OP__STOP : PVHA__VMM_REQUEST__OP__STATUS,
-				      NULL, &rep);
-		close(fd);
-		if (!err && rep && rep->status && !m->stop_sent) {
-			const Pvha__VmmStatus *st = rep->status;
-			bool released = st->migration_released;
-			bool done = !strcmp(st->migration_phase, "done");
-			bool failed = !strcmp(st->migration_phase, "failed");
-			uint64_t now = agent_now_ms();
-			if (done || failed || released != m->handed_over_sent ||
-			    now - m->last_progress_ms >= PROGRESS_EVERY_MS) {
-				send_progress(a, g, st, m->src_target);
-				m->last_progress_ms = now;
-			}
-			if (released && !m->handed_over_sent) {
-				m->handed_over_sent = true;
-				guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_HANDED_OVER, a->local, false, 0,
-						  0);
-			}
-			if (failed && !released) {
-				m->src_active = false;
-				pvlog_warn("guest %s: migration failed: %s", g->spec.name, st->migration_reason);
-				pvha__vmm_reply__free_unpacked(rep, NULL);
-				guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_FAILED, a->local, false, -EIO, 0);
-				return;
-			}
-			if (released && (done || failed))
-				m->stop_sent = true; /* it never runs the guest again: let it go */
-			if (!released && !m->cancel_sent && st->migration_total_ms > MIGRATE_DEADLINE_MS) {
-				pvlog_warn("guest %s: migration not handed over after %d ms: cancelling it", g->spec.name,
-					   MIGRATE_DEADLINE_MS);
-				m->cancel_sent = true;
-				abort_source(a, g);
-			}
+	if (m->stop_sent) {
+		a->ops->vmm_stop(a->ctx, g->spec.uuid);
+	} else if (a->ops->vmm_status(a->ctx, g->spec.uuid, &st) == 0) {
+		bool released = st.migration_released;
+		bool done = !strcmp(st.migration_phase, "done");
+		bool failed = !strcmp(st.migration_phase, "failed");
+		uint64_t now = agent_now_ms(a);
+		if (done || failed || released != m->handed_over_sent ||
+		    now - m->last_progress_ms >= PROGRESS_EVERY_MS) {
+			send_progress(a, g, &st, m->src_target);
+			m->last_progress_ms = now;
 		}
-		if (rep)
-			pvha__vmm_reply__free_unpacked(rep, NULL);
+		if (released && !m->handed_over_sent) {
+			m->handed_over_sent = true;
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_HANDED_OVER, a->local, false, 0, 0);
+		}
+		if (failed && !released) {
+			m->src_active = false;
+			alog_warn(a, "guest %s: migration failed: %s", g->spec.name, st.migration_reason);
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_FAILED, a->local, false, -EIO, 0);
+			return;
+		}
+		if (released && (done || failed))
+			m->stop_sent = true; /* it never runs the guest again: let it go */
+		if (!released && !m->cancel_sent && st.migration_total_ms > MIGRATE_DEADLINE_MS) {
+			alog_warn(a, "guest %s: migration not handed over after %d ms: cancelling it", g->spec.name,
+				  MIGRATE_DEADLINE_MS);
+			m->cancel_sent = true;
+			abort_source(a, g);
+		}
 	}
-	qb_loop_timer_add(a->loop, QB_LOOP_MED, SOURCE_POLL_MS * QB_TIME_NS_IN_MSEC, g, source_poll, &m->src_timer);
+	agent_timer(a, SOURCE_POLL_MS, source_poll, g, &m->src_timer);
 }
 
 /* ABORT_MIGRATION while the VMM sends: it gives up unless it has already let
  * go of the lock (then the handover goes on and is reported as such). */
-static void abort_source(struct agent *a, struct guest *g)
+static void abort_source(struct pvclus_agent *a, struct guest *g)
 {
-	char sock[700];
-	int fd;
-	Pvha__VmmReply *rep = NULL;
-	guests_sock_path(a, g, sock, sizeof(sock));
-	if (vmmctl_connect(sock, 1000, &fd) == 0) {
-		int err = vmmctl_call(fd, PVHA__VMM_REQUEST__OP__MIGRATE_CANCEL, NULL, &rep);
-		close(fd);
-		if (err || !rep || rep->error)
-			pvlog_warn("guest %s: its VMM did not take the cancel: %s", g->spec.name,
-				   rep && rep->message[0] ? rep->message : strerror(err ? -err : EIO));
-		if (rep)
-			pvha__vmm_reply__free_unpacked(rep, NULL);
-	}
+	char why[256] = "";
+	int err = a->ops->vmm_migrate_cancel(a->ctx, g->spec.uuid, why, sizeof(why));
+	if (err)
+		alog_warn(a, "guest %s: its VMM did not take the cancel: %s", g->spec.name,
+			  why[0] ? why : strerror(-err));
 	/* source_poll reports what the VMM did: failed (kept the lock) or handed over */
 }
 
-void agent_migrate_forget(struct agent *a, const struct guest *g)
+void agent_migrate_forget(struct pvclus_agent *a, const struct guest *g)
 {
 	struct mig *m = mig_of(a, g);
 	if (m->src_active)
-		qb_loop_timer_del(a->loop, m->src_timer);
+		agent_timer_del(a, &m->src_timer);
 	if (m->incoming)
-		qb_loop_timer_del(a->loop, m->in_timer);
+		agent_timer_del(a, &m->in_timer);
 	memset(m, 0, sizeof(*m));
 }
 
-void agent_migrate_after_step(struct agent *a, struct guest *g)
+void agent_migrate_after_step(struct pvclus_agent *a, struct guest *g)
 {
 	struct mig *m = mig_of(a, g);
 	if (g->ha.state == PVCLUS_HA_FENCE_WAIT && g->ha.peer == a->local && g->ha.peer_is_source && m->src_active &&
 	    !m->handed_over_sent && !m->cancel_sent) {
-		pvlog_info("guest %s: the migration target left: giving the migration up", g->spec.name);
+		alog_info(a, "guest %s: the migration target left: giving the migration up", g->spec.name);
 		m->cancel_sent = true;
 		abort_source(a, g);
 	}
 }
 
-bool agent_migrate_vmm_ended(struct agent *a, struct guest *g, int code)
+bool agent_migrate_vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 {
 	struct mig *m = mig_of(a, g);
 	if (m->incoming) {
-		pvlog_warn("guest %s: the incoming VMM ended (exit %d) before it ran the guest", g->spec.name, code);
+		alog_warn(a, "guest %s: the incoming VMM ended (exit %d) before it ran the guest", g->spec.name, code);
 		target_failed(a, g, code == 8 ? -EBUSY : -EIO);
 		return true;
 	}
 	if (m->src_active) {
 		m->src_active = false;
-		qb_loop_timer_del(a->loop, m->src_timer);
+		agent_timer_del(a, &m->src_timer);
 		if (code == 10 && !m->handed_over_sent) {
 			/* it handed over between two polls */
 			m->handed_over_sent = true;
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_HANDED_OVER, a->local, false, 0, 0);
 		}
 		if (m->handed_over_sent) {
-			pvlog_info("guest %s: the source VMM ended (exit %d) after the handover", g->spec.name, code);
+			alog_info(a, "guest %s: the source VMM ended (exit %d) after the handover", g->spec.name, code);
 			return true;
 		}
 		/* before the handover: an ordinary end of the source (crash policy) */
@@ -437,7 +355,7 @@ bool agent_migrate_vmm_ended(struct agent *a, struct guest *g, int code)
 
 /* ---- actions and messages ------------------------------------------------- */
 
-void agent_migrate_action(struct agent *a, struct guest *g, const struct pvclus_ha_action *act, bool leader)
+void agent_migrate_action(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_action *act, bool leader)
 {
 	switch (act->kind) {
 	case PVCLUS_HA_ACT_PLACE_MIGRATION:
@@ -464,21 +382,21 @@ void agent_migrate_action(struct agent *a, struct guest *g, const struct pvclus_
 	}
 }
 
-static void set_mode(struct agent *a, int i, enum node_mode mode)
+static void set_mode(struct pvclus_agent *a, int i, enum pvstore_node_mode mode)
 {
 	if (a->peers[i].mode == mode)
 		return;
 	a->peers[i].mode = mode;
-	pvlog_info("node %s: %s", a->nodes[i].name, pvstore_node_mode_str((enum pvstore_node_mode)mode));
+	alog_info(a, "node %s: %s", a->nodes[i].name, pvstore_node_mode_str((enum pvstore_node_mode)mode));
 }
 
-void agent_migrate_message(struct agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
+void agent_migrate_message(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
 {
 	switch (msg->body_case) {
 	case PVHA__CLUSTER_MSG__BODY_NODE_MODE: {
-		int i = node_index(a, msg->node_mode->nodeid);
+		int i = agent_node_index(a, msg->node_mode->nodeid);
 		if (i >= 0 && msg->node_mode->mode <= NODE_MAINTENANCE)
-			set_mode(a, i, (enum node_mode)msg->node_mode->mode);
+			set_mode(a, i, (enum pvstore_node_mode)msg->node_mode->mode);
 		break;
 	}
 	case PVHA__CLUSTER_MSG__BODY_MIGRATE_REQUEST: {
@@ -498,7 +416,7 @@ void agent_migrate_message(struct agent *a, uint32_t from, const Pvha__ClusterMs
 		if (!g || g->ha.state != PVCLUS_HA_MIGRATING || g->ha.target != r->target || g->ha.handed_over)
 			break;
 		if (!r->addr[0] || r->port == 0 || r->port > 65535) {
-			pvlog_warn("guest %s: MigrateReady from node %u with address '%.64s' port %u: ignored",
+			alog_warn(a, "guest %s: MigrateReady from node %u with address '%.64s' port %u: ignored",
 				   g->spec.name, from, r->addr, r->port);
 			break;
 		}
@@ -540,8 +458,8 @@ void agent_migrate_message(struct agent *a, uint32_t from, const Pvha__ClusterMs
 			else
 				snprintf(why, sizeof(why), "%s -> %s failed after %llu ms: %s", m->src_name, m->dst_name,
 					 (unsigned long long)p->total_ms, p->error);
-			pvlog_info("guest %s: migration %s", g->spec.name, why);
-			event_queue_push(a->evq, g->spec.uuid, done ? "migrated" : "migration-failed", why);
+			alog_info(a, "guest %s: migration %s", g->spec.name, why);
+			guest_event(a, g->spec.uuid, done ? "migrated" : "migration-failed", why);
 		}
 		break;
 	}
@@ -550,7 +468,7 @@ void agent_migrate_message(struct agent *a, uint32_t from, const Pvha__ClusterMs
 	}
 }
 
-void agent_migrate_fill_info(struct agent *a, const struct guest *g, Pvha__GuestInfo *gi)
+void agent_migrate_fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__GuestInfo *gi)
 {
 	struct mig *m = mig_of(a, g);
 	if (g->ha.state == PVCLUS_HA_MIGRATING && g->ha.target) {
@@ -563,57 +481,167 @@ void agent_migrate_fill_info(struct agent *a, const struct guest *g, Pvha__Guest
 
 /* ---- node modes ------------------------------------------------------------ */
 
+struct modes_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	size_t n;
+	struct {
+		char name[PVSTORE_NAME_MAX + 1];
+		enum pvstore_node_mode mode;
+	} e[PVCLUS_MAX_NODES];
+};
+
 static int mode_entry(void *ctx, const char *name, enum pvstore_node_mode mode)
 {
-	struct agent *a = ctx;
-	int i = node_by_name(a, name);
-	if (i >= 0)
-		set_mode(a, i, (enum node_mode)mode);
+	struct modes_job *m = ctx;
+	if (m->n == PVCLUS_MAX_NODES)
+		return 0; /* not a node of a cluster this size */
+	snprintf(m->e[m->n].name, sizeof(m->e[m->n].name), "%s", name);
+	m->e[m->n].mode = mode;
+	m->n++;
 	return 0;
 }
 
-void agent_migrate_reload_modes(struct agent *a)
+static int modes_run(struct pvstore *st, struct pvclus_job *j)
 {
-	if (!a->st || !a->storage_ok)
-		return;
-	enum node_mode before[PVCLUS_MAX_NODES];
-	for (int i = 0; i < a->nnodes; i++) {
-		before[i] = a->peers[i].mode;
-		a->peers[i].mode = NODE_ACTIVE;
-	}
-	if (pvstore_node_modes(a->st, mode_entry, a) != 0) {
-		pvlog_warn("reading the node modes: %s", pvstore_errmsg());
-		for (int i = 0; i < a->nnodes; i++)
-			a->peers[i].mode = before[i];
-	}
+	int err = st ? pvstore_node_modes(st, mode_entry, j) : -ENOTCONN;
+	if (err)
+		agent_job_fail(j, err);
+	return err;
 }
 
-static int announce_mode(struct agent *a, int i, enum node_mode mode, char *msg, size_t msglen)
+static void modes_done(struct pvclus_job *j)
 {
-	int err = a->st ? pvstore_node_mode_set(a->st, a->nodes[i].name, (enum pvstore_node_mode)mode) : -ENOTCONN;
-	if (err) {
-		snprintf(msg, msglen, "writing the mode of %s: %s", a->nodes[i].name,
-			 a->st ? pvstore_errmsg() : "no storage");
-		return err;
+	struct modes_job *m = (struct modes_job *)j;
+	struct pvclus_agent *a = m->a;
+	if (j->err) {
+		alog_warn(a, "reading the node modes: %s", j->errmsg);
+	} else {
+		enum pvstore_node_mode want[PVCLUS_MAX_NODES];
+		for (int i = 0; i < a->nnodes; i++)
+			want[i] = NODE_ACTIVE;
+		for (size_t k = 0; k < m->n; k++) {
+			int i = agent_node_by_name(a, m->e[k].name);
+			if (i >= 0)
+				want[i] = m->e[k].mode;
+		}
+		for (int i = 0; i < a->nnodes; i++)
+			set_mode(a, i, want[i]);
 	}
-	Pvha__ClusterMsg m = PVHA__CLUSTER_MSG__INIT;
-	Pvha__NodeMode nm = PVHA__NODE_MODE__INIT;
-	nm.nodeid = a->nodes[i].nodeid;
-	nm.mode = mode;
-	m.body_case = PVHA__CLUSTER_MSG__BODY_NODE_MODE;
-	m.node_mode = &nm;
-	return agent_send(a, &m);
+	free(m);
+}
+
+void agent_migrate_reload_modes(struct pvclus_agent *a)
+{
+	if (!a->st)
+		return;
+	struct modes_job *m = calloc(1, sizeof(*m));
+	if (!m)
+		return;
+	m->j = (struct pvclus_job){ .run = modes_run, .done = modes_done, .what = "node modes" };
+	m->a = a;
+	agent_submit(a, &m->j);
+}
+
+/* A node's new mode: written to RADOS (a storage job), then multicast
+ * (NodeMode), logged, and (for an API request) answered. */
+enum mode_why { MODE_DRAIN, MODE_RESUME, MODE_DRAINED };
+
+static int drain_plan(struct pvclus_agent *a, int i, Pvha__ApiReply *rep, size_t *unplaceable);
+
+struct mode_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	void *token;
+	enum mode_why why;
+	uint32_t node;
+	char name[PVSTORE_NAME_MAX + 1];
+	enum pvstore_node_mode mode;
+	size_t to_move;
+};
+
+static int mode_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct mode_job *m = (struct mode_job *)j;
+	int err = st ? pvstore_node_mode_set(st, m->name, m->mode) : -ENOTCONN;
+	if (err) {
+		j->err = err;
+		snprintf(j->errmsg, sizeof(j->errmsg), "writing the mode of %s: %s", m->name,
+			 st ? pvstore_errmsg() : "no storage");
+	}
+	return err;
+}
+
+static void mode_done(struct pvclus_job *j)
+{
+	struct mode_job *m = (struct mode_job *)j;
+	struct pvclus_agent *a = m->a;
+	int i = agent_node_index(a, m->node);
+	int err = j->err;
+	if (i >= 0)
+		a->mode_busy[i] = false;
+	if (!err) {
+		Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+		Pvha__NodeMode nm = PVHA__NODE_MODE__INIT;
+		nm.nodeid = m->node;
+		nm.mode = m->mode;
+		msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_MODE;
+		msg.node_mode = &nm;
+		err = agent_send(a, &msg);
+	}
+	if (!err && m->why == MODE_DRAIN)
+		cluster_event(a, "drain", "node %s: draining (%zu guest(s) to move)", m->name, m->to_move);
+	else if (!err && m->why == MODE_RESUME)
+		cluster_event(a, "resume", "node %s: active again", m->name);
+	else if (!err)
+		cluster_event(a, "maintenance", "node %s is drained: in maintenance", m->name);
+	else if (m->why == MODE_DRAINED)
+		alog_warn(a, "%s", j->errmsg);
+	if (m->why != MODE_DRAINED) {
+		Pvha__ApiReply rep = PVHA__API_REPLY__INIT;
+		size_t nu = 0;
+		rep.error = err;
+		if (!err && m->why == MODE_DRAIN && i >= 0)
+			drain_plan(a, i, &rep, &nu); /* what the drain moves, for the answer */
+		a->ops->api_reply(a->ctx, m->token, &rep, err ? (j->err ? j->errmsg : strerror(-err)) : "");
+	}
+	free(m);
+}
+
+static int announce_mode(struct pvclus_agent *a, int i, enum pvstore_node_mode mode, enum mode_why why,
+			 void *token, size_t to_move, char *msg, size_t msglen)
+{
+	if (a->mode_busy[i]) {
+		snprintf(msg, msglen, "the mode of %s is being written: try again", a->nodes[i].name);
+		return -EBUSY;
+	}
+	struct mode_job *m = calloc(1, sizeof(*m));
+	if (!m) {
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	m->j = (struct pvclus_job){ .run = mode_run, .done = mode_done, .what = "node mode" };
+	m->a = a;
+	m->token = token;
+	m->why = why;
+	m->node = a->nodes[i].nodeid;
+	snprintf(m->name, sizeof(m->name), "%s", a->nodes[i].name);
+	m->mode = mode;
+	m->to_move = to_move;
+	a->mode_busy[i] = true;
+	agent_submit(a, &m->j);
+	return -EINPROGRESS;
 }
 
 /* ---- the leader's pump: drains and automatic rebalancing ----------------- */
 
-static int plan(struct agent *a, double threshold, struct pvclus_move *moves, struct pvclus_rebalance_result *res,
+static int plan(struct pvclus_agent *a, double threshold, struct pvclus_move *moves, struct pvclus_rebalance_result *res,
 		struct agent_view *v, bool skip_recent)
 {
 	int err = view_build(a, v);
 	if (err)
 		return err;
-	uint64_t now = agent_now_ms();
+	uint64_t now = agent_now_ms(a);
 	for (size_t k = 0; skip_recent && k < v->n_guests; k++) {
 		struct mig *m = mig_of(a, v->of[k]);
 		if (m->rebalanced_ms && now - m->rebalanced_ms < REBALANCE_COOLDOWN_MS)
@@ -628,10 +656,10 @@ static int plan(struct agent *a, double threshold, struct pvclus_move *moves, st
 	return pvclus_rebalance_plan(&v->view, v->guests, v->n_guests, &p, moves, res);
 }
 
-static void start_moves(struct agent *a, struct agent_view *v, const struct pvclus_move *moves, size_t n,
+static void start_moves(struct pvclus_agent *a, struct agent_view *v, const struct pvclus_move *moves, size_t n,
 			const char *why)
 {
-	uint64_t now = agent_now_ms();
+	uint64_t now = agent_now_ms(a);
 	for (size_t i = 0; i < n; i++) {
 		struct guest *g = v->of[moves[i].index];
 		mig_of(a, g)->rebalanced_ms = now;
@@ -639,44 +667,44 @@ static void start_moves(struct agent *a, struct agent_view *v, const struct pvcl
 	}
 }
 
-static void auto_rebalance(struct agent *a)
+static void auto_rebalance(struct pvclus_agent *a)
 {
-	static struct agent_view v;
-	static struct pvclus_move moves[PLAN_MAX_MOVES];
+	struct agent_view *v = a->mig_view;
+	struct pvclus_move *moves = a->mig_moves;
 	double threshold = a->cfg.rebalance_threshold;
-	if (threshold <= 0 || agent_now_ms() - last_rebalance_ms < REBALANCE_EVERY_MS)
+	if (threshold <= 0 || agent_now_ms(a) - a->last_rebalance_ms < REBALANCE_EVERY_MS)
 		return;
-	last_rebalance_ms = agent_now_ms();
+	a->last_rebalance_ms = agent_now_ms(a);
 	for (int i = 0; i < a->nnodes; i++)
 		if (a->peers[i].mode == NODE_DRAINING)
 			return;
 	for (int i = 0; i < MAX_GUESTS; i++)
-		if (a->guests->g[i].used && a->guests->g[i].ha.state == PVCLUS_HA_MIGRATING)
+		if (a->g[i].used && a->g[i].ha.state == PVCLUS_HA_MIGRATING)
 			return;
 	struct pvclus_rebalance_result res;
-	if (plan(a, threshold, moves, &res, &v, true) != 0)
+	if (plan(a, threshold, moves, &res, v, true) != 0)
 		return;
-	rebalance_checks++;
-	last_imbalance = res.before.score;
+	a->rebalance_checks++;
+	a->last_imbalance = res.before.score;
 	if (!res.n_moves)
 		return;
 	cluster_event(a, "rebalance", "imbalance %.3f above %.3f: %zu migration(s), %.3f after", res.before.score,
 		      threshold, res.n_moves, res.after.score);
-	start_moves(a, &v, moves, res.n_moves, "rebalance");
+	start_moves(a, v, moves, res.n_moves, "rebalance");
 }
 
 static void pump(void *data)
 {
-	struct agent *a = data;
+	struct pvclus_agent *a = data;
 	if (agent_leads(a)) {
-		uint64_t now = agent_now_ms();
+		uint64_t now = agent_now_ms(a);
 		for (int i = 0; i < a->nnodes; i++) {
 			if (a->peers[i].mode != NODE_DRAINING)
 				continue;
 			uint32_t id = a->nodes[i].nodeid;
 			unsigned busy = 0;
 			for (int k = 0; k < MAX_GUESTS; k++) {
-				struct guest *g = &a->guests->g[k];
+				struct guest *g = &a->g[k];
 				if (!g->used || !(g->ha.owner == id ||
 						  (g->ha.state == PVCLUS_HA_MIGRATING && g->ha.target == id)))
 					continue;
@@ -690,50 +718,46 @@ static void pump(void *data)
 			}
 			if (!busy) {
 				char msg[256];
-				if (announce_mode(a, i, NODE_MAINTENANCE, msg, sizeof(msg)) == 0)
-					cluster_event(a, "maintenance", "node %s is drained: in maintenance",
-						      a->nodes[i].name);
-				else
-					pvlog_warn("%s", msg);
+				if (!a->mode_busy[i])
+					announce_mode(a, i, NODE_MAINTENANCE, MODE_DRAINED, NULL, 0, msg, sizeof(msg));
 			}
 		}
 		auto_rebalance(a);
 	}
-	qb_loop_timer_add(a->loop, QB_LOOP_LOW, PUMP_MS * QB_TIME_NS_IN_MSEC, a, pump, &pump_timer);
+	agent_timer(a, PUMP_MS, pump, a, &a->pump_timer);
 }
 
-void agent_migrate_status(struct agent *a, Pvha__ClusterStatus *s)
+void agent_migrate_status(struct pvclus_agent *a, Pvha__ClusterStatus *s)
 {
 	s->rebalance_auto = a->cfg.rebalance_threshold > 0;
 	s->rebalance_threshold = a->cfg.rebalance_threshold;
-	s->rebalance_checks = rebalance_checks;
-	s->imbalance = last_imbalance;
+	s->rebalance_checks = a->rebalance_checks;
+	s->imbalance = a->last_imbalance;
 }
 
-void agent_migrate_init(struct agent *a)
+void agent_migrate_init(struct pvclus_agent *a)
 {
-	ag = a;
 	agent_migrate_reload_modes(a);
-	qb_loop_timer_add(a->loop, QB_LOOP_LOW, PUMP_MS * QB_TIME_NS_IN_MSEC, a, pump, &pump_timer);
+	agent_timer(a, PUMP_MS, pump, a, &a->pump_timer);
 }
 
 /* ---- the control API ------------------------------------------------------ */
 
-static void fill_plan(struct agent *a, Pvha__ApiReply *rep, const struct pvclus_rebalance_result *res,
+static void fill_plan(struct pvclus_agent *a, Pvha__ApiReply *rep, const struct pvclus_rebalance_result *res,
 		      double threshold, struct agent_view *v, const struct pvclus_move *moves, size_t n)
 {
-	static Pvha__RebalancePlan p;
-	static Pvha__PlannedMove pm[PLAN_MAX_MOVES];
-	static Pvha__PlannedMove *pp[PLAN_MAX_MOVES];
-	pvha__rebalance_plan__init(&p);
-	p.mem_before = res->before.mem;
-	p.cpu_before = res->before.cpu;
-	p.score_before = res->before.score;
-	p.mem_after = res->after.mem;
-	p.cpu_after = res->after.cpu;
-	p.score_after = res->after.score;
-	p.balanced = res->balanced;
-	p.threshold = threshold;
+	Pvha__RebalancePlan *p = &a->api.plan;
+	Pvha__PlannedMove *pm = a->api.moves;
+	Pvha__PlannedMove **pp = a->api.move_ptrs;
+	pvha__rebalance_plan__init(p);
+	p->mem_before = res->before.mem;
+	p->cpu_before = res->before.cpu;
+	p->score_before = res->before.score;
+	p->mem_after = res->after.mem;
+	p->cpu_after = res->after.cpu;
+	p->score_after = res->after.score;
+	p->balanced = res->balanced;
+	p->threshold = threshold;
 	for (size_t i = 0; i < n && i < PLAN_MAX_MOVES; i++) {
 		pvha__planned_move__init(&pm[i]);
 		pm[i].guest = v->of[moves[i].index]->spec.name;
@@ -742,34 +766,34 @@ static void fill_plan(struct agent *a, Pvha__ApiReply *rep, const struct pvclus_
 		pm[i].gain = moves[i].gain;
 		pp[i] = &pm[i];
 	}
-	p.n_moves = n;
-	p.moves = pp;
-	rep->plan = &p;
+	p->n_moves = n;
+	p->moves = pp;
+	rep->plan = p;
 }
 
 /* Where the guests of node i would go if it drained now; *unplaceable counts
  * those with no place. */
-static int drain_plan(struct agent *a, int i, Pvha__ApiReply *rep, size_t *unplaceable)
+static int drain_plan(struct pvclus_agent *a, int i, Pvha__ApiReply *rep, size_t *unplaceable)
 {
-	static struct agent_view v;
-	static struct pvclus_placement out[MAX_GUESTS];
-	static Pvha__RebalancePlan p;
-	static Pvha__PlannedMove pm[MAX_GUESTS];
-	static Pvha__PlannedMove *pp[MAX_GUESTS];
-	static char why[MAX_GUESTS][128];
-	static char *whyp[MAX_GUESTS];
-	int err = view_build(a, &v);
+	struct agent_view *v = a->mig_view;
+	struct pvclus_placement *out = a->mig_out;
+	Pvha__RebalancePlan *p = &a->api.plan;
+	Pvha__PlannedMove *pm = a->api.moves;
+	Pvha__PlannedMove **pp = a->api.move_ptrs;
+	char (*why)[128] = a->api.why;
+	char **whyp = a->api.why_ptrs;
+	int err = view_build(a, v);
 	if (err)
 		return err;
-	v.nodes[i].maintenance = true;
+	v->nodes[i].maintenance = true;
 	size_t nout = 0;
-	err = pvclus_sched_evacuate(&v.view, v.guests, v.n_guests, a->nodes[i].nodeid, out, &nout);
+	err = pvclus_sched_evacuate(&v->view, v->guests, v->n_guests, a->nodes[i].nodeid, out, &nout);
 	if (err)
 		return err;
-	pvha__rebalance_plan__init(&p);
+	pvha__rebalance_plan__init(p);
 	size_t nm = 0, nu = 0;
 	for (size_t k = 0; k < nout; k++) {
-		struct guest *g = v.of[out[k].index];
+		struct guest *g = v->of[out[k].index];
 		if (out[k].node) {
 			pvha__planned_move__init(&pm[nm]);
 			pm[nm].guest = g->spec.name;
@@ -783,18 +807,18 @@ static int drain_plan(struct agent *a, int i, Pvha__ApiReply *rep, size_t *unpla
 			nu++;
 		}
 	}
-	p.n_moves = nm;
-	p.moves = pp;
-	p.n_unplaceable = nu;
-	p.unplaceable = whyp;
-	rep->plan = &p;
+	p->n_moves = nm;
+	p->moves = pp;
+	p->n_unplaceable = nu;
+	p->unplaceable = whyp;
+	rep->plan = p;
 	*unplaceable = nu;
 	return 0;
 }
 
 /* Whether moving g to node `to` would break one of its hard rules (v from
  * view_build); says which in msg. */
-static bool breaks_hard_rule(struct agent *a, const struct agent_view *v, const struct guest *g, uint32_t to,
+static bool breaks_hard_rule(struct pvclus_agent *a, const struct agent_view *v, const struct guest *g, uint32_t to,
 			     char *msg, size_t msglen)
 {
 	size_t kg;
@@ -831,23 +855,23 @@ static bool breaks_hard_rule(struct agent *a, const struct agent_view *v, const 
 	return false;
 }
 
-void agent_migrate_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiReply *rep, char *msg,
-		       size_t msglen)
+int agent_migrate_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep,
+		      char *msg, size_t msglen)
 {
-	static struct agent_view v;
-	static struct pvclus_move moves[PLAN_MAX_MOVES];
+	struct agent_view *v = a->mig_view;
+	struct pvclus_move *moves = a->mig_moves;
 	if (!a->quorate || !a->leader) {
 		rep->error = -EAGAIN;
 		snprintf(msg, msglen, "this node's partition has no quorum (or no leader yet): no change can be made here");
-		return;
+		return 0;
 	}
 	int ni = -1;
 	if (req->op != PVHA__API_REQUEST__OP__CLUSTER_REBALANCE) {
-		ni = req->node && req->node[0] ? node_by_name(a, req->node) : -1;
+		ni = req->node && req->node[0] ? agent_node_by_name(a, req->node) : -1;
 		if (ni < 0) {
 			rep->error = -ENOENT;
 			snprintf(msg, msglen, "no node '%s' in the cluster", req->node ? req->node : "");
-			return;
+			return 0;
 		}
 	}
 	switch (req->op) {
@@ -855,87 +879,82 @@ void agent_migrate_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiRe
 		if (a->peers[ni].mode != NODE_ACTIVE) {
 			snprintf(msg, msglen, "node %s is already %s", a->nodes[ni].name,
 				 pvstore_node_mode_str((enum pvstore_node_mode)a->peers[ni].mode));
-			return;
+			return 0;
 		}
 		size_t nu = 0;
 		int err = drain_plan(a, ni, rep, &nu);
 		if (err) {
 			rep->error = err;
 			snprintf(msg, msglen, "the scheduler failed: %s", strerror(-err));
-			return;
+			return 0;
 		}
 		if (nu && !req->force) {
 			rep->error = -ENOSPC;
 			snprintf(msg, msglen, "%zu guest(s) of %s would have no place to run: nothing changed (--force drains anyway: they stay until a place frees up)",
 				 nu, a->nodes[ni].name);
-			return;
+			return 0;
 		}
-		rep->error = announce_mode(a, ni, NODE_DRAINING, msg, msglen);
-		if (!rep->error)
-			cluster_event(a, "drain", "node %s: draining (%zu guest(s) to move)", a->nodes[ni].name,
-				      rep->plan->n_moves + nu);
-		return;
+		rep->error = announce_mode(a, ni, NODE_DRAINING, MODE_DRAIN, token, rep->plan->n_moves + nu, msg, msglen);
+		return rep->error == -EINPROGRESS ? -EINPROGRESS : 0;
 	}
 	case PVHA__API_REQUEST__OP__NODE_RESUME:
 		if (a->peers[ni].mode == NODE_ACTIVE) {
 			snprintf(msg, msglen, "node %s is already active", a->nodes[ni].name);
-			return;
+			return 0;
 		}
-		rep->error = announce_mode(a, ni, NODE_ACTIVE, msg, msglen);
-		if (!rep->error)
-			cluster_event(a, "resume", "node %s: active again", a->nodes[ni].name);
-		return;
+		rep->error = announce_mode(a, ni, NODE_ACTIVE, MODE_RESUME, token, 0, msg, msglen);
+		return rep->error == -EINPROGRESS ? -EINPROGRESS : 0;
 	case PVHA__API_REQUEST__OP__GUEST_MIGRATE: {
 		struct guest *g = req->guest && req->guest[0] ? guests_by_name(a, req->guest) : NULL;
 		if (!g) {
 			rep->error = -ENOENT;
 			snprintf(msg, msglen, "no guest '%s'", req->guest ? req->guest : "");
-			return;
+			return 0;
 		}
 		uint32_t to = a->nodes[ni].nodeid;
 		if (g->ha.state != PVCLUS_HA_RUNNING) {
 			rep->error = -EBUSY;
 			snprintf(msg, msglen, "guest %s is %s: only a running guest migrates", g->spec.name,
 				 pvclus_ha_state_str(g->ha.state));
-			return;
+			return 0;
 		}
 		if (g->ha.owner == to) {
 			rep->error = -EINVAL;
 			snprintf(msg, msglen, "guest %s already runs on %s", g->spec.name, a->nodes[ni].name);
-			return;
+			return 0;
 		}
 		if (!agent_node_online(a, ni) || a->peers[ni].fenced) {
 			rep->error = -EHOSTUNREACH;
 			snprintf(msg, msglen, "node %s is not up in this partition (or cannot reach the storage)",
 				 a->nodes[ni].name);
-			return;
+			return 0;
 		}
 		if (a->peers[ni].mode != NODE_ACTIVE) {
 			rep->error = -EBUSY;
 			snprintf(msg, msglen, "node %s is %s: it takes no guests", a->nodes[ni].name,
 				 pvstore_node_mode_str((enum pvstore_node_mode)a->peers[ni].mode));
-			return;
+			return 0;
 		}
-		if (view_build(a, &v) == 0 && v.nodes[ni].mem_used + g->spec.mem_size > v.nodes[ni].mem_total) {
+		if (view_build(a, v) == 0 && v->nodes[ni].mem_used + g->spec.mem_size > v->nodes[ni].mem_total) {
 			rep->error = -ENOSPC;
 			snprintf(msg, msglen, "node %s has %llu MiB free, guest %s needs %llu MiB", a->nodes[ni].name,
-				 (unsigned long long)((v.nodes[ni].mem_total - v.nodes[ni].mem_used) >> 20),
+				 (unsigned long long)((v->nodes[ni].mem_total - v->nodes[ni].mem_used) >> 20),
 				 g->spec.name, (unsigned long long)(g->spec.mem_size >> 20));
-			return;
+			return 0;
 		}
-		if (breaks_hard_rule(a, &v, g, to, msg, msglen)) {
+		if (breaks_hard_rule(a, v, g, to, msg, msglen)) {
 			rep->error = -EPERM;
-			return;
+			return 0;
 		}
 		if (req->downtime_ms > 60000) {
 			rep->error = -EINVAL;
 			snprintf(msg, msglen, "a downtime budget of %u ms is beyond 60000", req->downtime_ms);
-			return;
+			return 0;
 		}
 		send_request(a, g, to, req->downtime_ms, "requested");
 		snprintf(msg, msglen, "guest %s: migrating from %s to %s", g->spec.name, agent_node_name(a, g->ha.owner),
 			 a->nodes[ni].name);
-		return;
+		return 0;
 	}
 	case PVHA__API_REQUEST__OP__CLUSTER_REBALANCE: {
 		double threshold = req->threshold > 0 ? req->threshold
@@ -943,33 +962,34 @@ void agent_migrate_api(struct agent *a, const Pvha__ApiRequest *req, Pvha__ApiRe
 		if (threshold >= 1.0) {
 			rep->error = -EINVAL;
 			snprintf(msg, msglen, "threshold %.3f: want a fraction in (0, 1)", threshold);
-			return;
+			return 0;
 		}
 		for (int i = 0; i < MAX_GUESTS; i++) {
-			if (a->guests->g[i].used && a->guests->g[i].ha.state == PVCLUS_HA_MIGRATING && !req->dry_run) {
+			if (a->g[i].used && a->g[i].ha.state == PVCLUS_HA_MIGRATING && !req->dry_run) {
 				rep->error = -EBUSY;
 				snprintf(msg, msglen, "guest %s is migrating: rebalance once it is done",
-					 a->guests->g[i].spec.name);
-				return;
+					 a->g[i].spec.name);
+				return 0;
 			}
 		}
 		struct pvclus_rebalance_result res;
-		int err = plan(a, threshold, moves, &res, &v, false);
+		int err = plan(a, threshold, moves, &res, v, false);
 		if (err) {
 			rep->error = err;
 			snprintf(msg, msglen, "the planner failed: %s", strerror(-err));
-			return;
+			return 0;
 		}
-		fill_plan(a, rep, &res, threshold, &v, moves, res.n_moves);
+		fill_plan(a, rep, &res, threshold, v, moves, res.n_moves);
 		if (!req->dry_run && res.n_moves) {
 			cluster_event(a, "rebalance", "requested: imbalance %.3f, %zu migration(s), %.3f after",
 				      res.before.score, res.n_moves, res.after.score);
-			start_moves(a, &v, moves, res.n_moves, "rebalance");
+			start_moves(a, v, moves, res.n_moves, "rebalance");
 		}
-		return;
+		return 0;
 	}
 	default:
 		rep->error = -EINVAL;
 		snprintf(msg, msglen, "unknown operation %d", req->op);
 	}
+	return 0;
 }

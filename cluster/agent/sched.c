@@ -1,52 +1,19 @@
-/* The leader's placement decisions: see agent_sched.h and docs/placement.md. */
-#include "agent_sched.h"
-
+/* The leader's placement decisions: see internal.h and docs/placement.md. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <qb/qbloop.h>
-#include <qb/qbutil.h>
-
-#include "agent.h"
-#include "event_queue.h"
-#include "log.h"
-#include "pvcluster/ha.h"
+#include "internal.h"
 
 #define RETRY_MS 2000   /* the leader tries waiting guests again this often */
 #define PROMISE_MS 5000 /* a PLACED not applied by then is forgotten (and placed again) */
 #define PRIORITY_MAX 1000
 
-/* What this agent keeps per table entry besides the HA record. */
-struct note {
-	bool used;
-	uint8_t uuid[16];
-	/* leader */
-	bool pending;           /* a PLACE action asked for it: answer even if nothing changed */
-	uint32_t promised;      /* PLACED sent to this node, not applied yet */
-	uint64_t promised_ms;
-	int last_sent;          /* the last UNPLACEABLE reason sent (-1: none since it was placed) */
-	bool waiting_dep;       /* "waiting" logged for waiting_on */
-	uint8_t waiting_on[16];
-	/* every agent */
-	uint32_t unplaceable;   /* the scheduler's last reason for it (0: none) */
-	/* agent_sched_fill_info's storage */
-	Pvha__GuestRule rule_msg[PVSTORE_GUEST_RULES_MAX];
-	Pvha__GuestRule *rule_ptr[PVSTORE_GUEST_RULES_MAX];
-	char dep_name[PVSTORE_GUEST_DEPS_MAX][PVSTORE_NAME_MAX + 1];
-	char *dep_ptr[PVSTORE_GUEST_DEPS_MAX];
-	char waiting[160];
-};
-
-static struct note notes[MAX_GUESTS];
-static bool job_queued;
-static qb_loop_timer_handle retry_timer;
-
 /* The note of g's table entry, fresh when the entry now holds another guest. */
-static struct note *note_of(struct agent *a, const struct guest *g)
+static struct note *note_of(struct pvclus_agent *a, const struct guest *g)
 {
-	struct note *n = &notes[g - a->guests->g];
+	struct note *n = &a->notes[g - a->g];
 	if (!n->used || memcmp(n->uuid, g->spec.uuid, 16)) {
 		memset(n, 0, sizeof(*n));
 		n->used = true;
@@ -64,16 +31,16 @@ static bool unplaced(const struct guest *g)
 }
 
 /* The node this leader placed g on whose PLACED is still on its way, or 0. */
-static uint32_t promised(struct agent *a, const struct guest *g)
+static uint32_t promised(struct pvclus_agent *a, const struct guest *g)
 {
 	struct note *n = note_of(a, g);
-	if (n->promised && (!unplaced(g) || agent_now_ms() - n->promised_ms > PROMISE_MS))
+	if (n->promised && (!unplaced(g) || agent_now_ms(a) - n->promised_ms > PROMISE_MS))
 		n->promised = 0;
 	return n->promised;
 }
 
 /* The first dependency of g that holds it back, or NULL. */
-static struct guest *blocking_dep(struct agent *a, const struct guest *g)
+static struct guest *blocking_dep(struct pvclus_agent *a, const struct guest *g)
 {
 	for (unsigned i = 0; g->spec_loaded && i < g->spec.n_depends; i++) {
 		struct guest *d = guests_find(a, g->spec.depends_on[i]);
@@ -91,9 +58,9 @@ static size_t node_index(const struct agent_view *v, uint32_t id)
 	return SIZE_MAX;
 }
 
-int agent_sched_view(struct agent *a, struct agent_view *out)
+int agent_sched_view(struct pvclus_agent *a, struct agent_view *out)
 {
-	static const struct pvstore_guest *specs[MAX_GUESTS];
+	const struct pvstore_guest **specs = a->specs;
 	size_t nn = 0, ns = 0;
 
 	out->n_guests = 0;
@@ -112,8 +79,8 @@ int agent_sched_view(struct agent *a, struct agent_view *out)
 	out->view.n_nodes = nn;
 
 	for (int i = 0; i < MAX_GUESTS; i++)
-		if (a->guests->g[i].used && a->guests->g[i].spec_loaded)
-			specs[ns++] = &a->guests->g[i].spec;
+		if (a->g[i].used && a->g[i].spec_loaded)
+			specs[ns++] = &a->g[i].spec;
 	int nr = placement_rules_derive(specs, ns, out->defs, AGENT_VIEW_RULES_MAX);
 	if (nr < 0)
 		return nr;
@@ -121,7 +88,7 @@ int agent_sched_view(struct agent *a, struct agent_view *out)
 	out->view.n_rules = (size_t)nr;
 
 	for (int i = 0; i < MAX_GUESTS; i++) {
-		struct guest *g = &a->guests->g[i];
+		struct guest *g = &a->g[i];
 		if (!g->used)
 			continue;
 		uint32_t node = g->ha.owner ? g->ha.owner : promised(a, g);
@@ -153,7 +120,7 @@ int agent_sched_view(struct agent *a, struct agent_view *out)
 	return 0;
 }
 
-int agent_sched_view_add(struct agent *a, struct agent_view *v, struct guest *g)
+int agent_sched_view_add(struct pvclus_agent *a, struct agent_view *v, struct guest *g)
 {
 	(void)a;
 	if (!g->spec_loaded || !g->spec.mem_size)
@@ -177,15 +144,15 @@ int agent_sched_view_add(struct agent *a, struct agent_view *v, struct guest *g)
 }
 
 /* A guest waits for dep: say so once per dependency it waits for. */
-static void note_waiting(struct agent *a, struct guest *g, struct note *n, const struct guest *dep)
+static void note_waiting(struct pvclus_agent *a, struct guest *g, struct note *n, const struct guest *dep)
 {
 	if (n->waiting_dep && !memcmp(n->waiting_on, dep->spec.uuid, 16))
 		return;
 	char why[200];
 	snprintf(why, sizeof(why), "for %s (%s) to run first", dep->spec.name,
 		 pvclus_ha_state_str(dep->ha.state));
-	pvlog_info("guest %s: waiting %s", g->spec.name, why);
-	event_queue_push(a->evq, g->spec.uuid, "waiting", why);
+	alog_info(a, "guest %s: waiting %s", g->spec.name, why);
+	guest_event(a, g->spec.uuid, "waiting", why);
 	n->waiting_dep = true;
 	memcpy(n->waiting_on, dep->spec.uuid, 16);
 }
@@ -198,30 +165,30 @@ static void note_waiting(struct agent *a, struct guest *g, struct note *n, const
  * tried again (the timer, a dependency that came up) is told UNPLACEABLE
  * only when the reason changed. O(G log G + G*N).
  */
-static void place_waiting(struct agent *a)
+static void place_waiting(struct pvclus_agent *a)
 {
-	static struct agent_view v;
-	static struct pvclus_placement out[MAX_GUESTS];
+	struct agent_view *v = a->sched_view;
+	struct pvclus_placement *out = a->sched_out;
 	size_t nout = 0, base;
 	bool any = false;
 
 	if (!agent_leads(a)) {
 		for (int i = 0; i < MAX_GUESTS; i++)
-			notes[i].pending = false;
+			a->notes[i].pending = false;
 		return;
 	}
 	for (int i = 0; i < MAX_GUESTS && !any; i++)
-		any = unplaced(&a->guests->g[i]);
+		any = unplaced(&a->g[i]);
 	if (!any)
 		return;
-	int err = agent_sched_view(a, &v);
+	int err = agent_sched_view(a, v);
 	if (err) {
-		pvlog_err(err, "the scheduler's view");
+		alog_err(a, err, "the scheduler's view");
 		return;
 	}
-	base = v.n_guests;
+	base = v->n_guests;
 	for (int i = 0; i < MAX_GUESTS; i++) {
-		struct guest *g = &a->guests->g[i];
+		struct guest *g = &a->g[i];
 		if (!unplaced(g) || promised(a, g))
 			continue;
 		struct note *n = note_of(a, g);
@@ -232,31 +199,31 @@ static void place_waiting(struct agent *a)
 			continue;
 		}
 		if (n->waiting_dep) {
-			pvlog_info("guest %s: its dependencies run or are not wanted: placing it", g->spec.name);
+			alog_info(a, "guest %s: its dependencies run or are not wanted: placing it", g->spec.name);
 			n->waiting_dep = false;
 		}
-		err = agent_sched_view_add(a, &v, g);
+		err = agent_sched_view_add(a, v, g);
 		if (err < 0 && err != -EEXIST)
-			pvlog_debug("guest %s: not placed now: %s", g->spec.name,
+			alog_debug(a, "guest %s: not placed now: %s", g->spec.name,
 				    err == -EINVAL ? "its spec is not loaded" : strerror(-err));
 	}
-	if (v.n_guests == base)
+	if (v->n_guests == base)
 		return;
-	err = pvclus_sched_place(&v.view, v.guests, v.n_guests, out, &nout);
+	err = pvclus_sched_place(&v->view, v->guests, v->n_guests, out, &nout);
 	if (err) {
-		pvlog_err(err, "the scheduler failed for %zu guests", v.n_guests - base);
+		alog_err(a, err, "the scheduler failed for %zu guests", v->n_guests - base);
 		return;
 	}
 	for (size_t i = 0; i < nout; i++) {
-		struct guest *g = v.of[out[i].index];
+		struct guest *g = v->of[out[i].index];
 		struct note *n = note_of(a, g);
 		if (out[i].node) {
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_PLACED, out[i].node, false, 0, 0);
 			n->promised = out[i].node;
-			n->promised_ms = agent_now_ms();
+			n->promised_ms = agent_now_ms(a);
 			n->last_sent = -1;
 		} else if (n->pending || n->last_sent != (int)out[i].reason) {
-			pvlog_info("guest %s: unplaceable: %s", g->spec.name,
+			alog_info(a, "guest %s: unplaceable: %s", g->spec.name,
 				   pvclus_sched_reason_str(out[i].reason));
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_UNPLACEABLE, 0, false, 0, out[i].reason);
 			n->last_sent = (int)out[i].reason;
@@ -267,21 +234,27 @@ static void place_waiting(struct agent *a)
 
 static void place_job(void *data)
 {
-	job_queued = false;
-	place_waiting(data);
+	struct pvclus_agent *a = data;
+	a->place_queued = false;
+	place_waiting(a);
 }
 
-static void queue_placement(struct agent *a)
+static void queue_placement(struct pvclus_agent *a)
 {
-	if (job_queued)
+	if (a->place_queued)
 		return;
-	if (qb_loop_job_add(a->loop, QB_LOOP_MED, a, place_job) == 0)
-		job_queued = true;
+	if (a->ops->defer(a->ctx, place_job, a) == 0)
+		a->place_queued = true;
 	else
 		place_waiting(a); /* cannot defer: place now */
 }
 
-void agent_place(struct agent *a, struct guest *target)
+void agent_sched_kick(struct pvclus_agent *a)
+{
+	queue_placement(a);
+}
+
+void agent_place(struct pvclus_agent *a, struct guest *target)
 {
 	note_of(a, target)->pending = true;
 	queue_placement(a);
@@ -289,18 +262,18 @@ void agent_place(struct agent *a, struct guest *target)
 
 static void retry_tick(void *data)
 {
-	struct agent *a = data;
+	struct pvclus_agent *a = data;
 	if (agent_leads(a))
 		place_waiting(a);
-	qb_loop_timer_add(a->loop, QB_LOOP_LOW, RETRY_MS * QB_TIME_NS_IN_MSEC, a, retry_tick, &retry_timer);
+	agent_timer(a, RETRY_MS, retry_tick, a, &a->retry_timer);
 }
 
-void agent_sched_init(struct agent *a)
+void agent_sched_init(struct pvclus_agent *a)
 {
-	qb_loop_timer_add(a->loop, QB_LOOP_LOW, RETRY_MS * QB_TIME_NS_IN_MSEC, a, retry_tick, &retry_timer);
+	agent_timer(a, RETRY_MS, retry_tick, a, &a->retry_timer);
 }
 
-void agent_sched_on_step(struct agent *a, struct guest *g, const struct pvclus_ha_guest *next,
+void agent_sched_on_step(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_guest *next,
 			 const struct pvclus_ha_event *ev)
 {
 	const struct pvclus_ha_guest *old = &g->ha;
@@ -318,7 +291,7 @@ void agent_sched_on_step(struct agent *a, struct guest *g, const struct pvclus_h
 
 /* ---- the API --------------------------------------------------------------- */
 
-void agent_sched_fill_info(struct agent *a, const struct guest *g, Pvha__GuestInfo *gi)
+void agent_sched_fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__GuestInfo *gi)
 {
 	struct note *n = note_of(a, g);
 	for (unsigned i = 0; g->spec_loaded && i < g->spec.n_rules; i++) {
@@ -376,7 +349,7 @@ static int set_rules(struct pvstore_guest *spec, Pvha__GuestRule *const *rules, 
 	return 0;
 }
 
-static int set_deps(struct agent *a, struct pvstore_guest *spec, char *const *deps, size_t n, char *msg,
+static int set_deps(struct pvclus_agent *a, struct pvstore_guest *spec, char *const *deps, size_t n, char *msg,
 		    size_t msglen)
 {
 	if (n > PVSTORE_GUEST_DEPS_MAX) {
@@ -406,12 +379,12 @@ static int set_deps(struct agent *a, struct pvstore_guest *spec, char *const *de
 	}
 	spec->n_depends = (unsigned)n;
 	/* A cycle through spec: cheap to see, since every other guest is tabled. */
-	static const struct pvstore_guest *specs[MAX_GUESTS];
+	const struct pvstore_guest **specs = a->specs;
 	size_t ns = 0;
 	uint8_t via[16];
 	for (int i = 0; i < MAX_GUESTS; i++)
-		if (a->guests->g[i].used && a->guests->g[i].spec_loaded)
-			specs[ns++] = &a->guests->g[i].spec;
+		if (a->g[i].used && a->g[i].spec_loaded)
+			specs[ns++] = &a->g[i].spec;
 	int err = placement_deps_cycle(specs, ns, spec, via);
 	if (err == -ELOOP) {
 		const struct guest *d = guests_find(a, via);
@@ -423,7 +396,7 @@ static int set_deps(struct agent *a, struct pvstore_guest *spec, char *const *de
 	return err;
 }
 
-int agent_sched_spec_from_api(struct agent *a, struct pvstore_guest *spec, bool with_rules,
+int agent_sched_spec_from_api(struct pvclus_agent *a, struct pvstore_guest *spec, bool with_rules,
 			      Pvha__GuestRule *const *rules, size_t n_rules, bool with_deps,
 			      char *const *deps, size_t n_deps, char *msg, size_t msglen)
 {
@@ -441,7 +414,7 @@ int agent_sched_spec_from_api(struct agent *a, struct pvstore_guest *spec, bool 
 }
 
 /* "priority 5; rules anti:web, aff:db:soft; depends on db" for the event log. */
-static void describe(struct agent *a, const struct pvstore_guest *s, char *buf, size_t len)
+static void describe(struct pvclus_agent *a, const struct pvstore_guest *s, char *buf, size_t len)
 {
 	size_t o = (size_t)snprintf(buf, len, "priority %d; rules", (int)s->priority);
 	for (unsigned i = 0; i < s->n_rules && o < len; i++)
@@ -462,12 +435,68 @@ static void describe(struct agent *a, const struct pvstore_guest *s, char *buf, 
 		snprintf(buf + o, len - o, " nothing");
 }
 
-int agent_sched_guest_set(struct agent *a, struct guest *g, const Pvha__GuestSetIn *in, char *msg,
-			  size_t msglen)
-{
-	struct pvstore_guest cur;
-	int err = -ECANCELED;
+struct set_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	void *token;
+	bool set_priority, set_rules, set_deps;
+	struct pvstore_guest want; /* the checked change: its priority, rules, dependencies */
+	struct pvstore_guest cur;  /* the record as written */
+};
 
+static int set_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct set_job *sj = (struct set_job *)j;
+	int err = st ? -ECANCELED : -ENOTCONN;
+	for (int tries = 0; tries < 5 && err == -ECANCELED; tries++) {
+		err = pvstore_guest_read(st, sj->want.uuid, &sj->cur);
+		if (err)
+			break;
+		if (sj->set_priority)
+			sj->cur.priority = sj->want.priority;
+		if (sj->set_rules) {
+			memcpy(sj->cur.rules, sj->want.rules, sizeof(sj->cur.rules));
+			sj->cur.n_rules = sj->want.n_rules;
+		}
+		if (sj->set_deps) {
+			memcpy(sj->cur.depends_on, sj->want.depends_on, sizeof(sj->cur.depends_on));
+			sj->cur.n_depends = sj->want.n_depends;
+		}
+		err = pvstore_guest_check(&sj->cur);
+		if (!err)
+			err = pvstore_guest_update(st, &sj->cur);
+	}
+	if (err == -ECANCELED) {
+		j->err = err;
+		snprintf(j->errmsg, sizeof(j->errmsg), "guest %s kept changing under us: try again", sj->want.name);
+	} else if (err) {
+		agent_job_fail(j, err);
+	}
+	return err;
+}
+
+static void set_done(struct pvclus_job *j)
+{
+	struct set_job *sj = (struct set_job *)j;
+	struct pvclus_agent *a = sj->a;
+	struct guest *g = guests_find(a, sj->want.uuid);
+	if (!j->err && g) {
+		g->spec = sj->cur;
+		g->spec_loaded = true;
+		char why[600];
+		describe(a, &sj->cur, why, sizeof(why));
+		alog_info(a, "guest %s: changed: %s", sj->cur.name, why);
+		guest_event(a, sj->cur.uuid, "changed", why);
+		guests_announce(a, &sj->cur); /* every agent re-reads the spec */
+	}
+	guests_reply(a, sj->token, g, j->err ? j->err : g ? 0 : -ENOENT,
+		     j->err ? j->errmsg : g ? "" : "the guest was deleted meanwhile");
+	free(sj);
+}
+
+int agent_sched_guest_set(struct pvclus_agent *a, struct guest *g, const Pvha__GuestSetIn *in, void *token,
+			  char *msg, size_t msglen)
+{
 	if (!in || (!in->set_priority && !in->set_rules && !in->set_depends_on)) {
 		snprintf(msg, msglen, "nothing to change");
 		return -EINVAL;
@@ -480,41 +509,31 @@ int agent_sched_guest_set(struct agent *a, struct guest *g, const Pvha__GuestSet
 		snprintf(msg, msglen, "the storage is out of reach");
 		return -ENOTCONN;
 	}
-	for (int tries = 0; tries < 5 && err == -ECANCELED; tries++) {
-		err = pvstore_guest_read(a->st, g->spec.uuid, &cur);
-		if (err) {
-			snprintf(msg, msglen, "%s", pvstore_errmsg());
-			return err;
-		}
-		if (in->set_priority)
-			cur.priority = in->priority;
-		err = agent_sched_spec_from_api(a, &cur, in->set_rules, in->rules, in->n_rules,
-						in->set_depends_on, in->depends_on, in->n_depends_on, msg, msglen);
-		if (err)
-			return err;
-		err = pvstore_guest_update(a->st, &cur);
-		if (err && err != -ECANCELED) {
-			snprintf(msg, msglen, "%s", pvstore_errmsg());
-			return err;
-		}
+	if (!g->spec_loaded) {
+		snprintf(msg, msglen, "guest %s: its spec is not read yet: try again", g->spec.name);
+		return -EAGAIN;
 	}
+	struct set_job *sj = calloc(1, sizeof(*sj));
+	if (!sj) {
+		snprintf(msg, msglen, "out of memory");
+		return -ENOMEM;
+	}
+	/* checked against the table here; written onto the record as it is then */
+	sj->want = g->spec;
+	if (in->set_priority)
+		sj->want.priority = in->priority;
+	int err = agent_sched_spec_from_api(a, &sj->want, in->set_rules, in->rules, in->n_rules,
+					    in->set_depends_on, in->depends_on, in->n_depends_on, msg, msglen);
 	if (err) {
-		snprintf(msg, msglen, "guest %s kept changing under us: try again", g->spec.name);
+		free(sj);
 		return err;
 	}
-	g->spec = cur;
-	g->spec_loaded = true;
-	char why[600];
-	describe(a, &cur, why, sizeof(why));
-	pvlog_info("guest %s: changed: %s", cur.name, why);
-	event_queue_push(a->evq, cur.uuid, "changed", why);
-	/* Every agent re-reads the spec. */
-	Pvha__ClusterMsg m = PVHA__CLUSTER_MSG__INIT;
-	Pvha__GuestAdd ga = PVHA__GUEST_ADD__INIT;
-	ga.uuid.data = cur.uuid;
-	ga.uuid.len = 16;
-	m.body_case = PVHA__CLUSTER_MSG__BODY_GUEST_ADD;
-	m.guest_add = &ga;
-	agent_send(a, &m);
-	return 0;
+	sj->j = (struct pvclus_job){ .run = set_run, .done = set_done, .what = "guest set" };
+	sj->a = a;
+	sj->token = token;
+	sj->set_priority = in->set_priority;
+	sj->set_rules = in->set_rules;
+	sj->set_deps = in->set_depends_on;
+	agent_submit(a, &sj->j);
+	return -EINPROGRESS;
 }

@@ -1,5 +1,5 @@
 /* Placement rules and start dependencies: see placement.h. */
-#include "placement.h"
+#include "pvcluster/placement.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,0 +1,215 @@
+/*
+ * The leader's fencing of a node that left the membership:
+ *
+ *   1. the storage blocklist (always): the node's bare IP, so that neither
+ *      its agent nor any of its VMMs can write to RADOS any more;
+ *   2. the power fence (when one is configured): the fence-agents program
+ *      (ops->fence_spawn) within its timeout; exit 0 confirms;
+ *   3. only then a NodeFenced message, after which its guests are recovered.
+ *
+ * A failed or timed-out step is an event with its reason and is retried
+ * (every FENCE_RETRY_MS) as long as this agent leads: a guest whose node is
+ * not confirmed fenced is never started elsewhere.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "internal.h"
+
+#define FENCE_RETRY_MS 2000
+
+static void step(struct fence_op *op);
+static void retry_later(struct fence_op *op);
+
+/* The storage half of a fence (a storage job): the node's record for its
+ * address when no hello gave it, then the blocklist. */
+struct fence_job {
+	struct pvclus_job j;
+	struct fence_op *op;
+	char node_name[64];
+	char addr[64];
+};
+
+static int fence_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct fence_job *f = (struct fence_job *)j;
+	int err = st ? 0 : -ENOTCONN;
+	if (!err && !f->addr[0]) {
+		struct pvstore_node rec;
+		err = pvstore_node_get(st, f->node_name, &rec);
+		if (!err && !rec.addr[0])
+			err = -ENOENT;
+		if (err) {
+			j->err = err;
+			snprintf(j->errmsg, sizeof(j->errmsg), "its address is unknown (no hello; node record: %s)",
+				 err == -ENOENT ? "none" : pvstore_errmsg());
+			return err;
+		}
+		snprintf(f->addr, sizeof(f->addr), "%s", rec.addr);
+	}
+	if (!err)
+		err = pvstore_fence(st, f->addr, FENCE_EXPIRE_S);
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void fence_done(struct pvclus_job *j)
+{
+	struct fence_job *f = (struct fence_job *)j;
+	struct fence_op *op = f->op;
+	struct pvclus_agent *a = op->agent;
+	const char *name = agent_node_name(a, op->node);
+	op->job = false;
+	if (f->addr[0])
+		snprintf(op->addr, sizeof(op->addr), "%s", f->addr);
+	if (!op->active) {
+		free(f);
+		return;
+	}
+	if (j->err) {
+		cluster_event(a, "fence-failed", "node %s (%s): blocklist: %s; retrying", name,
+			      op->addr[0] ? op->addr : "?", j->errmsg);
+		retry_later(op);
+	} else {
+		op->blocklisted = true;
+		cluster_event(a, "fenced", "node %s: blocklisted %s at the storage", name, op->addr);
+		step(op);
+	}
+	free(f);
+}
+
+static void on_retry(void *data)
+{
+	step(data);
+}
+
+static void retry_later(struct fence_op *op)
+{
+	agent_timer(op->agent, FENCE_RETRY_MS, on_retry, op, &op->timer);
+}
+
+static void confirmed(struct pvclus_agent *a, struct fence_op *op)
+{
+	op->active = false;
+	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+	Pvha__NodeFenced nf = PVHA__NODE_FENCED__INIT;
+	nf.nodeid = op->node;
+	nf.addr = op->addr;
+	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
+	msg.node_fenced = &nf;
+	agent_send(a, &msg);
+}
+
+static void on_timeout(void *data)
+{
+	struct fence_op *op = data;
+	if (!op->active || op->pid <= 0)
+		return;
+	op->timed_out = true;
+	op->agent->ops->fence_kill(op->agent->ctx, op->pid); /* the reap goes on */
+}
+
+static void step(struct fence_op *op)
+{
+	struct pvclus_agent *a = op->agent;
+	const char *name = agent_node_name(a, op->node);
+	if (!op->active)
+		return;
+	if (!agent_leads(a)) {
+		/* whoever leads now fences it again from the guests' fence-wait */
+		alog_info(a, "fence %s: no longer the leader, leaving it", name);
+		op->active = false;
+		return;
+	}
+	if (!op->blocklisted) {
+		if (op->job)
+			return; /* its done steps on */
+		struct fence_job *f = calloc(1, sizeof(*f));
+		if (!f) {
+			retry_later(op);
+			return;
+		}
+		f->j = (struct pvclus_job){ .run = fence_run, .done = fence_done, .what = "fence" };
+		f->op = op;
+		snprintf(f->node_name, sizeof(f->node_name), "%s", name);
+		snprintf(f->addr, sizeof(f->addr), "%s", op->addr);
+		op->job = true;
+		agent_submit(a, &f->j);
+		return;
+	}
+	if (!a->cfg.fence_power) {
+		confirmed(a, op);
+		return;
+	}
+	const char *prog = a->ops->fence_name(a->ctx);
+	char why[256] = "";
+	op->tries++;
+	op->timed_out = false;
+	op->started_ms = agent_now_ms(a);
+	int err = a->ops->fence_spawn(a->ctx, name, op->addr, &op->pid, why, sizeof(why));
+	if (err) {
+		op->pid = 0;
+		cluster_event(a, "fence-failed", "node %s: power fence %s: %s; retrying", name, prog,
+			      why[0] ? why : strerror(-err));
+		retry_later(op);
+		return;
+	}
+	alog_info(a, "fence %s: power fence %s started (pid %d, try %d)", name, prog, (int)op->pid, op->tries);
+	agent_timer(a, (uint64_t)a->ops->fence_timeout_s(a->ctx) * 1000, on_timeout, op, &op->timer);
+}
+
+void agent_fence(struct pvclus_agent *a, uint32_t node)
+{
+	int i = agent_node_index(a, node);
+	struct fence_op *op = i < 0 ? NULL : &a->fences[i];
+	if (!op || op->active)
+		return;
+	if (op->job)
+		return; /* a storage job of an earlier fence of it is still out */
+	struct peer *p = agent_peer(a, node);
+	*op = (struct fence_op){ .active = true, .node = node, .agent = a };
+	/* "" : the fence job reads it from the node's record */
+	if (p && p->addr[0])
+		snprintf(op->addr, sizeof(op->addr), "%s", p->addr);
+	step(op);
+}
+
+bool agent_fence_reaped(struct pvclus_agent *a, pid_t pid, int st)
+{
+	for (int i = 0; i < a->nnodes; i++) {
+		struct fence_op *op = &a->fences[i];
+		if (!op->active || op->pid != pid)
+			continue;
+		agent_timer_del(a, &op->timer);
+		op->pid = 0;
+		const char *name = agent_node_name(a, op->node);
+		uint64_t ms = agent_now_ms(a) - op->started_ms;
+		const char *prog = a->ops->fence_name(a->ctx);
+		char s[64];
+		if (WIFEXITED(st))
+			snprintf(s, sizeof(s), "exit %d", WEXITSTATUS(st));
+		else if (WIFSIGNALED(st))
+			snprintf(s, sizeof(s), "killed by signal %d", WTERMSIG(st));
+		else
+			snprintf(s, sizeof(s), "status 0x%x", (unsigned)st);
+		if (!op->timed_out && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+			cluster_event(a, "power-fenced", "node %s: powered off by %s in %llu ms", name,
+				      prog, (unsigned long long)ms);
+			if (agent_leads(a))
+				confirmed(a, op);
+			else
+				op->active = false;
+		} else {
+			cluster_event(a, "fence-failed", "node %s: power fence %s %s after %llu ms (try %d); retrying",
+				      name, prog, op->timed_out ? "timed out" : s,
+				      (unsigned long long)ms, op->tries);
+			retry_later(op);
+		}
+		return true;
+	}
+	return false;
+}

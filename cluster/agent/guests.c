@@ -1,0 +1,1433 @@
+/*
+ * The agent's guests: the table of HA records (cluster/ha.h), the same on every
+ * agent because every agent applies the same CPG-ordered events to it; the
+ * actions each step asks for, carried out by the leader (persist, log, place,
+ * fence, delete) or by the node they name (start, recover, stop, release the
+ * lock); and the supervision of this node's pvha-vmm processes.
+ *
+ * Ownership on this node: a pvha-vmm takes the guest's owner lock itself
+ * (--lock, cookie = this node's incarnation) before the guest's first
+ * instruction, so the lock lives exactly as long as the process that writes
+ * the disk. A VMM that died without releasing it leaves a lock with our cookie
+ * held by a dead client: before anything starts the guest again, that exact
+ * client (IP:0/NONCE) is blocklisted and the lock broken, so none of its
+ * in-flight writes can land after the new copy's.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "internal.h"
+
+#define START_DEADLINE_MS 15000
+#define TABLE_WAIT_MS 3000
+#define ADOPTED_POLL_MS 200
+
+
+struct guest *guests_find(struct pvclus_agent *a, const uint8_t uuid[16])
+{
+	for (int i = 0; i < MAX_GUESTS; i++)
+		if (a->g[i].used && !memcmp(a->g[i].spec.uuid, uuid, 16))
+			return &a->g[i];
+	return NULL;
+}
+
+struct guest *guests_by_name(struct pvclus_agent *a, const char *s)
+{
+	uint8_t u[16];
+	if (pvstore_uuid_parse(s, u) == 0)
+		return guests_find(a, u);
+	for (int i = 0; i < MAX_GUESTS; i++)
+		if (a->g[i].used && !strcmp(a->g[i].spec.name, s))
+			return &a->g[i];
+	return NULL;
+}
+
+static struct guest *add(struct pvclus_agent *a, const struct pvstore_guest *spec)
+{
+	struct guest *g = guests_find(a, spec->uuid);
+	if (g)
+		return g;
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		if (!a->g[i].used) {
+			g = &a->g[i];
+			memset(g, 0, sizeof(*g));
+			g->agent = a;
+			g->used = true;
+			g->spec_loaded = true;
+			g->spec = *spec;
+			pvclus_ha_init(&g->ha);
+			return g;
+		}
+	}
+	return NULL;
+}
+
+/* ---- reading specs (storage jobs) ------------------------------------------- */
+
+struct load_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	uint8_t uuid[16];
+	struct pvstore_guest spec;
+};
+
+static int load_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct load_job *l = (struct load_job *)j;
+	int err = st ? pvstore_guest_read(st, l->uuid, &l->spec) : -ENOTCONN;
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void load_done(struct pvclus_job *j)
+{
+	struct load_job *l = (struct load_job *)j;
+	struct pvclus_agent *a = l->a;
+	struct guest *g = guests_find(a, l->uuid);
+	if (g)
+		g->loading = false;
+	if (!g) {
+		/* deleted meanwhile: nothing to fill */
+	} else if (!j->err) {
+		g->spec = l->spec;
+		g->spec_loaded = true;
+		if (agent_leads(a))
+			agent_sched_kick(a); /* it may wait for a node, which needs its spec */
+	} else if (j->err == -ENOENT) {
+		if (!g->spec_loaded && g->ha.state == PVCLUS_HA_STOPPED && !g->ha.want_running) {
+			alog_info(a, "guest %s: not in the registry: forgotten", g->spec.name);
+			agent_migrate_forget(a, g);
+			g->used = false;
+		}
+	} else {
+		alog_warn(a, "guest %s: cannot read its spec yet: %s", g->spec.name, j->errmsg);
+	}
+	free(l);
+}
+
+/* Tables a guest by its uuid (and name, when known) and reads its spec from
+ * the registry (a storage job: the spec is there once it is done). When the
+ * registry is out of reach (this node is fenced, say), the guest stays
+ * tabled by its uuid, and its spec is read later (guests_refresh). */
+static struct guest *load(struct pvclus_agent *a, const uint8_t uuid[16], const char *name)
+{
+	struct guest *g = guests_find(a, uuid);
+	if (!g) {
+		struct pvstore_guest spec;
+		memset(&spec, 0, sizeof(spec));
+		memcpy(spec.uuid, uuid, 16);
+		if (name && name[0] && strlen(name) <= PVSTORE_NAME_MAX)
+			snprintf(spec.name, sizeof(spec.name), "%s", name);
+		else
+			pvstore_uuid_format(uuid, spec.name);
+		g = add(a, &spec);
+		if (!g) {
+			alog_err(a, -ENOSPC, "guest %s: the table is full", spec.name);
+			return NULL;
+		}
+		g->spec_loaded = false;
+	}
+	if (g->loading)
+		return g;
+	struct load_job *l = calloc(1, sizeof(*l));
+	if (!l)
+		return g;
+	l->j = (struct pvclus_job){ .run = load_run, .done = load_done, .what = "guest spec" };
+	l->a = a;
+	memcpy(l->uuid, uuid, 16);
+	g->loading = true;
+	agent_submit(a, &l->j);
+	return g;
+}
+
+struct list_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	struct pvstore_guest_entry *list;
+	size_t n;
+};
+
+static int list_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct list_job *l = (struct list_job *)j;
+	int err = st ? pvstore_guest_list(st, &l->list, &l->n) : -ENOTCONN;
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void list_done(struct pvclus_job *j)
+{
+	struct list_job *l = (struct list_job *)j;
+	if (j->err)
+		alog_warn(l->a, "guests: the registry could not be read: %s", j->errmsg);
+	for (size_t i = 0; !j->err && i < l->n; i++)
+		if (!guests_find(l->a, l->list[i].uuid))
+			load(l->a, l->list[i].uuid, l->list[i].name);
+	free(l->list);
+	free(l);
+}
+
+/* Tables every guest of the registry that is not yet (a storage job). */
+static void load_registry(struct pvclus_agent *a)
+{
+	struct list_job *l = calloc(1, sizeof(*l));
+	if (!l)
+		return;
+	l->j = (struct pvclus_job){ .run = list_run, .done = list_done, .what = "guest list" };
+	l->a = a;
+	agent_submit(a, &l->j);
+}
+
+void guests_refresh(struct pvclus_agent *a)
+{
+	for (int i = 0; i < MAX_GUESTS; i++)
+		if (a->g[i].used && !a->g[i].spec_loaded)
+			load(a, a->g[i].spec.uuid, NULL);
+	load_registry(a);
+}
+
+int guests_init(struct pvclus_agent *a)
+{
+	if (!a->st)
+		return -ENOTCONN;
+	load_registry(a);
+	return 0;
+}
+
+size_t guests_running_here(struct pvclus_agent *a, ProtobufCBinaryData *out, size_t max)
+{
+	size_t n = 0;
+	for (int i = 0; i < MAX_GUESTS && n < max; i++) {
+		struct guest *g = &a->g[i];
+		if (g->used && g->pid > 0) {
+			out[n].data = g->spec.uuid;
+			out[n].len = 16;
+			n++;
+		}
+	}
+	return n;
+}
+
+/* ---- sending events ------------------------------------------------------ */
+
+void guests_send_event(struct pvclus_agent *a, const uint8_t uuid[16], enum pvclus_ha_event_type type,
+		       uint32_t node, bool crashed, int err, uint32_t detail)
+{
+	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+	Pvha__GuestEvent ev = PVHA__GUEST_EVENT__INIT;
+	ev.uuid.data = (uint8_t *)uuid;
+	ev.uuid.len = 16;
+	ev.type = type;
+	ev.node = node;
+	ev.crashed = crashed;
+	ev.err = err;
+	ev.detail = detail;
+	msg.body_case = PVHA__CLUSTER_MSG__BODY_GUEST_EVENT;
+	msg.guest_event = &ev;
+	agent_send(a, &msg);
+}
+
+/* ---- this node's VMMs ---------------------------------------------------- */
+
+/* What clearing a guest's owner lock needs of the agent's state, copied for
+ * the storage worker. */
+struct lock_ctx {
+	uint8_t uuid[16];
+	char name[PVSTORE_NAME_MAX + 1];
+	char fenced_addr[64];             /* "" or a fenced node's address (recovery) */
+	char incarnation[64];             /* this boot's */
+	char live[PVCLUS_MAX_NODES][64];  /* the current incarnation of every node that said hello */
+	size_t nlive;
+	char note[300];                   /* what it did, for the log */
+};
+
+static void lock_ctx_fill(struct pvclus_agent *a, const struct guest *g, const char *fenced_addr,
+			  struct lock_ctx *c)
+{
+	memcpy(c->uuid, g->spec.uuid, 16);
+	snprintf(c->name, sizeof(c->name), "%s", g->spec.name);
+	snprintf(c->fenced_addr, sizeof(c->fenced_addr), "%s", fenced_addr ? fenced_addr : "");
+	snprintf(c->incarnation, sizeof(c->incarnation), "%s", a->cfg.incarnation);
+	c->nlive = 0;
+	for (int i = 0; i < a->nnodes; i++)
+		if (a->peers[i].hello)
+			snprintf(c->live[c->nlive++], sizeof(c->live[0]), "%s", a->peers[i].incarnation);
+}
+
+/* (On a storage worker.) Makes the owner lock free for a new start on this
+ * node: a lock with our cookie whose holder is not a VMM of ours that lives
+ * is a dead VMM's; fence that exact client, then break it. A fenced node's
+ * address (recovery) covers locks of a fenced node. Returns 0 or -errno. */
+static int clear_lock_run(struct pvstore *st, struct lock_ctx *c, struct pvclus_job *j)
+{
+	struct pvstore_lock_holder h;
+	int err = pvstore_lock_holder(st, c->uuid, &h);
+	if (err == -ENOENT)
+		return 0;
+	if (err)
+		goto fail;
+	if (c->fenced_addr[0]) {
+		err = pvstore_fence_and_break(st, c->fenced_addr, FENCE_EXPIRE_S, c->uuid, NULL);
+		goto out;
+	}
+	size_t o = 0;
+	if (strcmp(h.cookie, c->incarnation) != 0) {
+		/* Another boot's: if that boot is some member's current one, the guest
+		 * runs there. If it is nobody's, the host rebooted or is gone: fencing
+		 * the holder's exact client keeps any write of it out, then it may go. */
+		for (size_t i = 0; i < c->nlive; i++) {
+			if (!strcmp(c->live[i], h.cookie)) {
+				j->err = -EBUSY;
+				snprintf(j->errmsg, sizeof(j->errmsg), "the owner lock is held by a live boot (%s)",
+					 h.cookie);
+				return -EBUSY;
+			}
+		}
+		o = (size_t)snprintf(c->note, sizeof(c->note), "lock of a past boot (%.64s) taken over; ", h.cookie);
+	}
+	const char *addr = h.addr;
+	if (!strncmp(addr, "v1:", 3) || !strncmp(addr, "v2:", 3))
+		addr += 3;
+	if (o < sizeof(c->note))
+		snprintf(c->note + o, sizeof(c->note) - o, "broke the lock of a dead VMM (%.80s)", addr);
+	err = pvstore_fence_and_break(st, addr, FENCE_EXPIRE_S, c->uuid, h.cookie);
+out:
+	if (!err)
+		return 0;
+fail:
+	agent_job_fail(j, err);
+	return err;
+}
+
+/* Frees the owner lock (RELEASE_LOCK, or after this node killed its VMM),
+ * then, with send_stopped, reports the guest stopped here. */
+struct release_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	bool send_stopped;
+	struct lock_ctx lc;
+};
+
+static int release_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct release_job *r = (struct release_job *)j;
+	if (!st) {
+		agent_job_fail(j, -ENOTCONN);
+		return -ENOTCONN;
+	}
+	return clear_lock_run(st, &r->lc, j);
+}
+
+static void release_done(struct pvclus_job *j)
+{
+	struct release_job *r = (struct release_job *)j;
+	struct pvclus_agent *a = r->a;
+	if (r->lc.note[0])
+		alog_info(a, "guest %s: %s", r->lc.name, r->lc.note);
+	if (j->err)
+		alog_warn(a, "guest %s: clearing its owner lock: %s", r->lc.name, j->errmsg);
+	if (r->send_stopped)
+		guests_send_event(a, r->lc.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+	free(r);
+}
+
+static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stopped)
+{
+	struct release_job *r = calloc(1, sizeof(*r));
+	if (!r) {
+		alog_err(a, -ENOMEM, "guest %s: clearing its owner lock", g->spec.name);
+		if (send_stopped)
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+		return;
+	}
+	r->j = (struct pvclus_job){ .run = release_run, .done = release_done, .what = "release lock" };
+	r->a = a;
+	r->send_stopped = send_stopped;
+	lock_ctx_fill(a, g, NULL, &r->lc);
+	agent_submit(a, &r->j);
+}
+
+/* A start here (START or RECOVER): the spec if it is not read yet, the
+ * owner lock cleared, the image read unless cached (a storage job), then the
+ * VMM spawned on the agent's thread. */
+struct start_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	bool read_spec;
+	struct pvstore_guest spec;
+	bool fetch_image;
+	void *image;
+	size_t image_len;
+	struct lock_ctx lc;
+};
+
+static int start_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct start_job *sj = (struct start_job *)j;
+	int err = st ? 0 : -ENOTCONN;
+	if (!err && sj->read_spec)
+		err = pvstore_guest_read(st, sj->lc.uuid, &sj->spec);
+	if (err) {
+		agent_job_fail(j, err);
+		return err;
+	}
+	err = clear_lock_run(st, &sj->lc, j);
+	if (err)
+		return err;
+	if (sj->fetch_image) {
+		err = pvstore_image_get(st, sj->spec.image_sha256, &sj->image, &sj->image_len);
+		if (err) {
+			agent_job_fail(j, err);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void start_done(struct pvclus_job *j)
+{
+	struct start_job *sj = (struct start_job *)j;
+	struct pvclus_agent *a = sj->a;
+	struct guest *g = guests_find(a, sj->lc.uuid);
+	if (!g)
+		goto out;
+	g->start_job = false;
+	if (sj->read_spec && !j->err) {
+		g->spec = sj->spec;
+		g->spec_loaded = true;
+	}
+	if (g->start_cancelled) {
+		g->start_cancelled = false;
+		goto out;
+	}
+	bool still = g->ha.owner == a->local && g->pid <= 0 &&
+		     (g->ha.state == PVCLUS_HA_STARTING || g->ha.state == PVCLUS_HA_RECOVERING);
+	if (!still)
+		goto out;
+	if (sj->lc.note[0])
+		alog_info(a, "guest %s: %s", g->spec.name, sj->lc.note);
+	int err = j->err;
+	if (!err)
+		err = guests_spawn_vmm(a, g, NULL, sj->image, sj->image_len);
+	if (err) {
+		alog_err(a, err, "guest %s: start%s%s", g->spec.name, j->err ? ": " : "", j->err ? j->errmsg : "");
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, err, 0);
+	}
+out:
+	free(sj->image);
+	free(sj);
+}
+
+static void start_here(struct pvclus_agent *a, struct guest *g, const char *fenced_addr)
+{
+	struct start_job *sj = calloc(1, sizeof(*sj));
+	if (!sj) {
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, -ENOMEM, 0);
+		return;
+	}
+	sj->j = (struct pvclus_job){ .run = start_run, .done = start_done, .what = "start" };
+	sj->a = a;
+	sj->read_spec = !g->spec_loaded;
+	if (g->spec_loaded)
+		sj->spec = g->spec;
+	sj->fetch_image = sj->read_spec || !a->ops->image_cached(a->ctx, g->spec.image_sha256);
+	lock_ctx_fill(a, g, fenced_addr, &sj->lc);
+	g->start_job = true;
+	g->start_cancelled = false;
+	agent_submit(a, &sj->j);
+}
+
+static void start_check(void *data);
+
+int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incoming, const void *image,
+		     size_t image_len)
+{
+	struct pvclus_vmm_start vs = {
+		.name = g->spec.name,
+		.image_sha256 = g->spec.image_sha256,
+		.image = image,
+		.image_len = image_len,
+		.mem_size = g->spec.mem_size,
+		.disk_size = g->spec.disk_size,
+		.cmdline = g->spec.cmdline,
+		.lock_cookie = a->cfg.incarnation,
+		.incoming = incoming,
+	};
+	memcpy(vs.uuid, g->spec.uuid, 16);
+	int err = a->ops->vmm_spawn(a->ctx, &vs, &g->pid);
+	if (err) {
+		g->pid = 0;
+		return err;
+	}
+	g->start_reported = false;
+	g->stopping = false;
+	g->spawn_ms = agent_now_ms(a);
+	alog_info(a, "guest %s: pvha-vmm started (pid %d)%s%s", g->spec.name, (int)g->pid,
+		  incoming ? " to receive it on " : "", incoming ? incoming : "");
+	if (!incoming) /* an incoming one is watched by migrate.c */
+		agent_timer(a, 20, start_check, g, &g->timer);
+	return 0;
+}
+
+/* Polls a starting VMM until its control socket answers (it takes the lock
+ * before it listens, so an answer means it runs and owns the guest). */
+static void start_check(void *data)
+{
+	struct guest *g = data;
+	struct pvclus_agent *a = g->agent;
+	struct pvclus_vmm_status st;
+	if (!g->used || g->pid <= 0 || g->start_reported)
+		return;
+	if (a->ops->vmm_status(a->ctx, g->spec.uuid, &st) == 0) {
+		g->start_reported = true;
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STARTED, a->local, false, 0, 0);
+		return;
+	}
+	if (agent_now_ms(a) - g->spawn_ms > START_DEADLINE_MS) {
+		alog_warn(a, "guest %s: pvha-vmm did not come up in %d ms; killing it", g->spec.name,
+			   START_DEADLINE_MS);
+		a->ops->vmm_kill(a->ctx, g->pid, true); /* the exit is reported as a failed start */
+		return;
+	}
+	agent_timer(a, 20, start_check, g, &g->timer);
+}
+
+static void stop_vmm(struct pvclus_agent *a, struct guest *g, bool force)
+{
+	if (g->pid <= 0) {
+		/* Nothing runs here: say so, so that the record moves on (and a
+		 * start whose storage work is still running spawns nothing). */
+		if (g->start_job)
+			g->start_cancelled = true;
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+		return;
+	}
+	g->stopping = true;
+	a->ops->vmm_kill(a->ctx, g->pid, force);
+}
+
+/* A VMM of this node ended with exit status code (-1: killed by a signal, or
+ * unknown for an adopted one): report what that means for its guest. */
+static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
+{
+	g->pid = 0;
+	g->adopted = false;
+	if (agent_migrate_vmm_ended(a, g, code))
+		return;
+	if (g->stopping) {
+		if (code != 0 && code != 1 && code != 5)
+			release_lock(a, g, true); /* killed: its lock is a dead client's; then STOPPED */
+		else
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+	} else if (!g->start_reported) {
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false,
+			   code == 8 ? -EBUSY : -EIO, 0);
+	} else {
+		/* exit 0: the guest powered itself off; anything else is a crash */
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_VMM_EXITED, a->local, code != 0, 0, 0);
+	}
+}
+
+/* An adopted VMM is not our child: poll whether it still lives. */
+static void watch_adopted(void *data)
+{
+	struct guest *g = data;
+	struct pvclus_agent *a = g->agent;
+	if (!g->used || !g->adopted || g->pid <= 0)
+		return;
+	if (!a->ops->vmm_alive(a->ctx, g->pid)) {
+		alog_info(a, "guest %s: adopted pvha-vmm %d ended", g->spec.name, (int)g->pid);
+		vmm_ended(a, g, -1);
+		return;
+	}
+	agent_timer(a, ADOPTED_POLL_MS, watch_adopted, g, &g->timer);
+}
+
+void pvclus_agent_adopt(struct pvclus_agent *a, const uint8_t uuid[16], pid_t pid)
+{
+	struct guest *g = guests_find(a, uuid);
+	if (!g)
+		g = load(a, uuid, NULL);
+	if (!g)
+		return;
+	g->pid = pid;
+	g->adopted = true;
+	g->start_reported = true;
+	alog_info(a, "guest %s: adopted its running pvha-vmm (pid %d)", g->spec.name, (int)g->pid);
+	agent_timer(a, ADOPTED_POLL_MS, watch_adopted, g, &g->timer);
+}
+
+/* A VMM of this node that is our child ended: report it. */
+bool guests_reaped(struct pvclus_agent *a, pid_t pid, int status)
+{
+	struct guest *g = NULL;
+	for (int i = 0; i < MAX_GUESTS && !g; i++)
+		if (a->g[i].used && a->g[i].pid == pid)
+			g = &a->g[i];
+	if (!g)
+		return false;
+	int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	alog_info(a, "guest %s: pvha-vmm %d ended (%s %d)", g->spec.name, (int)pid, code >= 0 ? "exit" : "signal",
+		  code >= 0 ? code : WTERMSIG(status));
+	vmm_ended(a, g, code);
+	agent_send_hello(a);
+	return true;
+}
+
+/* ---- the leader's work --------------------------------------------------- */
+
+void guests_leader_takeover(struct pvclus_agent *a)
+{
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		struct guest *g = &a->g[i];
+		if (!g->used || g->ha.state != PVCLUS_HA_FENCE_WAIT)
+			continue;
+		for (int k = 0; k < 2; k++)
+			if (g->ha.fence[k])
+				agent_fence(a, g->ha.fence[k]);
+	}
+}
+
+struct unfence_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	uint32_t node;
+	char addr[64];
+};
+
+static int unfence_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct unfence_job *u = (struct unfence_job *)j;
+	int err = st ? pvstore_blocklist_remove(st, u->addr) : -ENOTCONN;
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void unfence_done(struct pvclus_job *j)
+{
+	struct unfence_job *u = (struct unfence_job *)j;
+	struct pvclus_agent *a = u->a;
+	struct peer *p = agent_peer(a, u->node);
+	const char *name = agent_node_name(a, u->node);
+	int err = j->err;
+	if (!p || !p->unfencing)
+		goto out; /* it left meanwhile (its membership reset it) */
+	p->unfencing = false;
+	if (err == -ENOENT && !p->fenced) {
+		/* not blocklisted: its storage trouble is its own (network, keys) */
+		alog_debug(a, "node %s cannot reach the storage but is not blocklisted", name);
+		goto out;
+	}
+	if (err && err != -ENOENT) {
+		cluster_event(a, "unfence-failed", "node %s (%s): %s", name, u->addr, j->errmsg);
+		goto out;
+	}
+	if (!agent_leads(a))
+		goto out; /* whoever leads now lifts it again */
+	cluster_event(a, "unfenced", "node %s came back running no guest: %s may use the storage again", name,
+		      u->addr);
+	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+	Pvha__NodeFenced nf = PVHA__NODE_FENCED__INIT;
+	nf.nodeid = u->node;
+	nf.addr = u->addr;
+	nf.unfenced = true;
+	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
+	msg.node_fenced = &nf;
+	if (agent_send(a, &msg) == 0)
+		p->unfencing = true; /* until the message is delivered */
+out:
+	free(u);
+}
+
+void guests_unfence(struct pvclus_agent *a, uint32_t node)
+{
+	struct peer *p = agent_peer(a, node);
+	if (!p || !(p->fenced || p->storage_bad) || !p->addr[0] || !a->st || p->unfencing)
+		return;
+	struct unfence_job *u = calloc(1, sizeof(*u));
+	if (!u)
+		return;
+	u->j = (struct pvclus_job){ .run = unfence_run, .done = unfence_done, .what = "unfence" };
+	u->a = a;
+	u->node = node;
+	snprintf(u->addr, sizeof(u->addr), "%s", p->addr);
+	p->unfencing = true; /* one lifting at a time */
+	agent_submit(a, &u->j);
+}
+
+struct persist_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	uint8_t uuid[16];
+	enum pvstore_desired want;
+};
+
+static int persist_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct persist_job *p = (struct persist_job *)j;
+	int err = st ? -ECANCELED : -ENOTCONN;
+	for (int tries = 0; tries < 3 && err == -ECANCELED; tries++) {
+		struct pvstore_guest cur;
+		err = pvstore_guest_read(st, p->uuid, &cur);
+		if (err || cur.desired == p->want)
+			break;
+		cur.desired = p->want;
+		err = pvstore_guest_update(st, &cur);
+	}
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void persist(struct pvclus_agent *a, struct guest *g);
+
+static void persist_done(struct pvclus_job *j)
+{
+	struct persist_job *p = (struct persist_job *)j;
+	struct pvclus_agent *a = p->a;
+	struct guest *g = guests_find(a, p->uuid);
+	if (g) {
+		g->persisting = false;
+		if (!j->err)
+			g->spec.desired = p->want;
+		else
+			alog_warn(a, "guest %s: writing its desired state: %s", g->spec.name, j->errmsg);
+		if (g->persist_again) {
+			g->persist_again = false;
+			persist(a, g);
+		}
+	}
+	free(p);
+}
+
+/* Writes the desired state to the registry (a storage job; one at a time per
+ * guest, the latest wins). */
+static void persist(struct pvclus_agent *a, struct guest *g)
+{
+	enum pvstore_desired want = g->ha.want_running ? PVSTORE_DESIRED_RUNNING : PVSTORE_DESIRED_STOPPED;
+	if (g->persisting) {
+		g->persist_again = true;
+		return;
+	}
+	if (g->spec_loaded && g->spec.desired == want)
+		return;
+	struct persist_job *p = calloc(1, sizeof(*p));
+	if (!p)
+		return;
+	p->j = (struct pvclus_job){ .run = persist_run, .done = persist_done, .what = "persist" };
+	p->a = a;
+	memcpy(p->uuid, g->spec.uuid, 16);
+	p->want = want;
+	g->persisting = true;
+	agent_submit(a, &p->j);
+}
+
+struct delete_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	uint8_t uuid[16];
+	char name[PVSTORE_NAME_MAX + 1];
+};
+
+static int delete_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct delete_job *d = (struct delete_job *)j;
+	int err = st ? pvstore_disk_delete(st, d->uuid) : -ENOTCONN;
+	if (!err || err == -ENOENT)
+		err = pvstore_guest_delete(st, d->uuid, 0);
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void delete_done(struct pvclus_job *j)
+{
+	struct delete_job *d = (struct delete_job *)j;
+	if (j->err)
+		alog_warn(d->a, "guest %s: deleting it from the registry: %s", d->name, j->errmsg);
+	free(d);
+}
+
+static void delete_stored(struct pvclus_agent *a, struct guest *g)
+{
+	struct delete_job *d = calloc(1, sizeof(*d));
+	if (!d)
+		return;
+	d->j = (struct pvclus_job){ .run = delete_run, .done = delete_done, .what = "delete" };
+	d->a = a;
+	memcpy(d->uuid, g->spec.uuid, 16);
+	snprintf(d->name, sizeof(d->name), "%s", g->spec.name);
+	agent_submit(a, &d->j);
+}
+
+static void log_step(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_action *act)
+{
+	char why[256];
+	snprintf(why, sizeof(why), "%s%s%s -> %s%s%s%s%s", pvclus_ha_reason_str(act->reason),
+		 act->reason == PVCLUS_HA_R_UNPLACEABLE ? ": " : "",
+		 act->reason == PVCLUS_HA_R_UNPLACEABLE ? pvclus_sched_reason_str(act->detail) : "",
+		 pvclus_ha_state_str(g->ha.state), g->ha.owner ? " on " : "",
+		 g->ha.owner ? agent_node_name(a, g->ha.owner) : "", act->err ? ": " : "",
+		 act->err ? strerror(-act->err) : "");
+	alog_info(a, "guest %s: %s", g->spec.name, why);
+	guest_event(a, g->spec.uuid, pvclus_ha_state_str(g->ha.state), why);
+}
+
+/* ---- applying events ----------------------------------------------------- */
+
+static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_actions *acts)
+{
+	bool leader = agent_leads(a);
+	for (unsigned i = 0; i < acts->n; i++) {
+		const struct pvclus_ha_action *act = &acts->a[i];
+		bool mine = act->node == a->local;
+		switch (act->kind) {
+		case PVCLUS_HA_ACT_PERSIST:
+			if (leader)
+				persist(a, g);
+			break;
+		case PVCLUS_HA_ACT_LOG:
+			if (leader)
+				log_step(a, g, act);
+			break;
+		case PVCLUS_HA_ACT_PLACE:
+			if (leader)
+				agent_place(a, g);
+			break;
+		case PVCLUS_HA_ACT_FENCE:
+			if (leader)
+				agent_fence(a, act->node);
+			break;
+		case PVCLUS_HA_ACT_DELETE:
+			if (leader && a->st)
+				delete_stored(a, g);
+			agent_migrate_forget(a, g);
+			g->used = false;
+			return;
+		case PVCLUS_HA_ACT_START:
+		case PVCLUS_HA_ACT_RECOVER: {
+			if (!mine)
+				break;
+			const char *fenced_addr = NULL;
+			if (act->kind == PVCLUS_HA_ACT_RECOVER && act->peer) {
+				struct peer *p = agent_peer(a, act->peer);
+				fenced_addr = p && p->addr[0] ? p->addr : NULL;
+			}
+			start_here(a, g, fenced_addr);
+			break;
+		}
+		case PVCLUS_HA_ACT_STOP:
+			if (mine)
+				stop_vmm(a, g, act->force);
+			break;
+		case PVCLUS_HA_ACT_RELEASE_LOCK:
+			if (mine)
+				release_lock(a, g, false);
+			break;
+		case PVCLUS_HA_ACT_MIGRATE:
+		case PVCLUS_HA_ACT_ABORT_MIGRATION:
+		case PVCLUS_HA_ACT_PLACE_MIGRATION:
+			agent_migrate_action(a, g, act, leader);
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void apply(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_event *ev)
+{
+	struct pvclus_ha_guest next;
+	struct pvclus_ha_actions acts;
+	int err = pvclus_ha_step(&g->ha, ev, &next, &acts);
+	if (err) {
+		alog_debug(a, "guest %s: %s refused in state %s", g->spec.name, pvclus_ha_event_str(ev->type),
+			    pvclus_ha_state_str(g->ha.state));
+		return;
+	}
+	agent_sched_on_step(a, g, &next, ev);
+	g->ha = next;
+	do_actions(a, g, &acts);
+	agent_migrate_after_step(a, g);
+}
+
+static void apply_all(struct pvclus_agent *a, const struct pvclus_ha_event *ev)
+{
+	for (int i = 0; i < MAX_GUESTS; i++)
+		if (a->g[i].used)
+			apply(a, &a->g[i], ev);
+}
+
+static void record_to_msg(const struct guest *g, Pvha__HaRecord *r, uint32_t *fence)
+{
+	const struct pvclus_ha_guest *h = &g->ha;
+	pvha__ha_record__init(r);
+	r->uuid.data = (uint8_t *)g->spec.uuid;
+	r->uuid.len = 16;
+	r->state = h->state;
+	r->want_running = h->want_running;
+	r->owner = h->owner;
+	r->target = h->target;
+	r->handed_over = h->handed_over;
+	fence[0] = h->fence[0];
+	fence[1] = h->fence[1];
+	r->n_fence = 2;
+	r->fence = fence;
+	r->peer = h->peer;
+	r->peer_is_source = h->peer_is_source;
+	r->fenced = h->fenced;
+	r->avoid = h->avoid;
+	r->start_failures = h->start_failures;
+	r->restarts = h->restarts;
+	r->max_start_failures = h->max_start_failures;
+	r->max_restarts = h->max_restarts;
+	r->reason = h->reason;
+	r->err = h->err;
+}
+
+static int msg_to_record(const Pvha__HaRecord *r, struct pvclus_ha_guest *h)
+{
+	if (r->n_fence != 2 || r->state >= PVCLUS_HA_STATE_COUNT || r->reason >= PVCLUS_HA_R_COUNT ||
+	    r->start_failures > 0xffff || r->restarts > 0xffff || r->max_start_failures > 0xffff ||
+	    r->max_restarts > 0xffff)
+		return -EBADMSG;
+	memset(h, 0, sizeof(*h));
+	h->state = (enum pvclus_ha_state)r->state;
+	h->want_running = r->want_running;
+	h->owner = r->owner;
+	h->target = r->target;
+	h->handed_over = r->handed_over;
+	h->fence[0] = r->fence[0];
+	h->fence[1] = r->fence[1];
+	h->peer = r->peer;
+	h->peer_is_source = r->peer_is_source;
+	h->fenced = r->fenced;
+	h->avoid = r->avoid;
+	h->start_failures = (uint16_t)r->start_failures;
+	h->restarts = (uint16_t)r->restarts;
+	h->max_start_failures = (uint16_t)r->max_start_failures;
+	h->max_restarts = (uint16_t)r->max_restarts;
+	h->reason = (enum pvclus_ha_reason)r->reason;
+	h->err = r->err;
+	return pvclus_ha_check(h);
+}
+
+static void send_table(struct pvclus_agent *a)
+{
+	Pvha__HaRecord *recs = calloc(MAX_GUESTS, sizeof(*recs));
+	Pvha__HaRecord **ptrs = calloc(MAX_GUESTS, sizeof(*ptrs));
+	uint32_t (*fences)[2] = calloc(MAX_GUESTS, sizeof(*fences));
+	if (!recs || !ptrs || !fences) {
+		alog_err(a, -ENOMEM, "sending the guest table");
+		goto out_free;
+	}
+	uint32_t fenced[PVCLUS_MAX_NODES];
+	size_t n = 0, nf = 0;
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		if (!a->g[i].used)
+			continue;
+		record_to_msg(&a->g[i], &recs[n], fences[n]);
+		ptrs[n] = &recs[n];
+		n++;
+	}
+	for (int i = 0; i < a->nnodes; i++)
+		if (a->peers[i].fenced)
+			fenced[nf++] = a->nodes[i].nodeid;
+	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+	Pvha__GuestTable t = PVHA__GUEST_TABLE__INIT;
+	t.n_guests = n;
+	t.guests = ptrs;
+	t.n_fenced_nodes = nf;
+	t.fenced_nodes = fenced;
+	msg.body_case = PVHA__CLUSTER_MSG__BODY_TABLE;
+	msg.table = &t;
+	agent_send(a, &msg);
+out_free:
+	free(recs);
+	free(ptrs);
+	free(fences);
+}
+
+/* A whole-cluster start: nobody kept a table, so the registry's desired
+ * states are the truth, and the leader starts what should run. (A guest
+ * whose VMM an agent adopted here is left alone.) */
+static void start_desired(struct pvclus_agent *a)
+{
+	if (!agent_leads(a))
+		return;
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		struct guest *g = &a->g[i];
+		if (g->used && g->spec_loaded && g->pid <= 0 && g->spec.desired == PVSTORE_DESIRED_RUNNING &&
+		    g->ha.state == PVCLUS_HA_STOPPED) {
+			alog_info(a, "guest %s: desired running after a whole-cluster start", g->spec.name);
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
+		}
+	}
+}
+
+static void replay_held(struct pvclus_agent *a)
+{
+	a->awaiting = false;
+	a->waiting_storage = false;
+	a->have_state = true;
+	agent_update_leader(a);
+	for (size_t i = 0; i < a->nheld; i++) {
+		Pvha__ClusterMsg *m = pvha__cluster_msg__unpack(NULL, a->held[i].len, a->held[i].data);
+		if (m) {
+			guests_on_message(a, a->held[i].from, m);
+			pvha__cluster_msg__free_unpacked(m, NULL);
+		}
+		free(a->held[i].data);
+	}
+	a->nheld = 0;
+	agent_check_unfence(a);
+}
+
+/* No table came: every member joined at once (a whole-cluster start), so the
+ * registry this agent read is the state. */
+static void table_timeout(void *data)
+{
+	struct pvclus_agent *a = data;
+	if (!a->awaiting)
+		return;
+	if (!a->storage_ok) {
+		/* Without the registry this node has no state to offer: it keeps
+		 * waiting for a table (the leader lifts a stale fence, and the
+		 * hello this node then sends asks for one). The held messages
+		 * are older than any table that comes. */
+		if (!a->waiting_storage)
+			alog_info(a, "no guest table came and the storage is out of reach: waiting for both");
+		a->waiting_storage = true;
+		for (size_t i = 0; i < a->nheld; i++)
+			free(a->held[i].data);
+		a->nheld = 0;
+		agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
+		return;
+	}
+	alog_info(a, "no guest table came in %d ms: starting from the registry", TABLE_WAIT_MS);
+	guests_refresh(a);
+	replay_held(a);
+	start_desired(a);
+}
+
+void guests_on_hello(struct pvclus_agent *a, uint32_t from, bool has_state)
+{
+	if (has_state || from == a->local || !a->have_state)
+		return;
+	/* The lowest member with state answers a hello without it. */
+	for (size_t i = 0; i < a->nmembers; i++) {
+		uint32_t id = a->members[i];
+		struct peer *p = agent_peer(a, id);
+		if (id == a->local || (p && p->has_state)) {
+			if (id == a->local) {
+				alog_debug(a, "node %u has no state: sending the table", from);
+				send_table(a);
+			}
+			return;
+		}
+	}
+}
+
+void guests_on_nodes_left(struct pvclus_agent *a, const uint32_t *left, size_t nleft)
+{
+	for (size_t i = 0; i < nleft; i++) {
+		struct pvclus_ha_event ev = { .type = PVCLUS_HA_EV_NODE_LEFT, .node = left[i] };
+		apply_all(a, &ev);
+	}
+}
+
+void guests_on_members(struct pvclus_agent *a)
+{
+	bool await = !a->have_state && !a->awaiting && a->nmembers > 1;
+	if (a->nmembers > 1)
+		a->seen_others = true;
+	if (!a->have_state && !a->seen_others && a->nmembers == 1 && a->quorate) {
+		a->have_state = true; /* alone and quorate: the registry is all there is */
+		start_desired(a);
+	}
+	alog_debug(a, "membership: state %d, await table %d", a->have_state, await);
+	if (await) {
+		a->awaiting = true;
+		a->nheld = 0;
+		agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
+	}
+}
+
+static void hold(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
+{
+	if (a->nheld == HELD_MAX) {
+		alog_err(a, -ENOBUFS, "too many messages before the table: dropping one");
+		return;
+	}
+	size_t len = pvha__cluster_msg__get_packed_size(msg);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return;
+	pvha__cluster_msg__pack(msg, buf);
+	a->held[a->nheld++] = (struct held){ .from = from, .len = len, .data = buf };
+}
+
+void guests_on_quorum(struct pvclus_agent *a, bool quorate)
+{
+	struct pvclus_ha_event ev = {
+		.type = quorate ? PVCLUS_HA_EV_QUORUM_REGAINED : PVCLUS_HA_EV_QUORUM_LOST,
+		.node = a->local,
+	};
+	apply_all(a, &ev);
+	if (quorate && !a->have_state && !a->seen_others && a->nmembers == 1 &&
+	    !a->awaiting) {
+		a->have_state = true; /* alone and quorate: the registry is all there is */
+		start_desired(a);
+	}
+	if (!quorate) {
+		/* The majority decides what happened meanwhile: take its table when
+		 * this node is back. */
+		a->have_state = false;
+		/* Whatever the records say: no guest runs in a partition without quorum. */
+		for (int i = 0; i < MAX_GUESTS; i++) {
+			struct guest *g = &a->g[i];
+			if (g->used && g->pid > 0) {
+				alog_warn(a, "guest %s: quorum lost, killing its VMM", g->spec.name);
+				g->stopping = true;
+				kill(g->pid, SIGKILL);
+			}
+		}
+	}
+}
+
+void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
+{
+	if (msg->body_case == PVHA__CLUSTER_MSG__BODY_TABLE) {
+		alog_debug(a, "table of %zu guests from node %u (%s)", msg->table->n_guests, from,
+			    a->awaiting ? "taking it" : "ignored: this node has the state");
+		if (!a->awaiting)
+			return; /* a member that was there already has this state */
+	} else if (a->awaiting) {
+		/* A node fenced before it started waits for a table that only
+		 * comes once it can reach the storage again: its unfence cannot
+		 * wait in the queue. */
+		if (msg->body_case == PVHA__CLUSTER_MSG__BODY_NODE_FENCED && msg->node_fenced->unfenced &&
+		    msg->node_fenced->nodeid == a->local && !a->storage_ok) {
+			alog_info(a, "this node's fence was lifted");
+			agent_storage_ready(a);
+		}
+		hold(a, from, msg);
+		return;
+	}
+	switch (msg->body_case) {
+	case PVHA__CLUSTER_MSG__BODY_GUEST_ADD:
+		if (msg->guest_add->uuid.len == 16)
+			load(a, msg->guest_add->uuid.data, msg->guest_add->name);
+		break;
+	case PVHA__CLUSTER_MSG__BODY_GUEST_EVENT: {
+		const Pvha__GuestEvent *e = msg->guest_event;
+		struct guest *g = e->uuid.len == 16 ? guests_find(a, e->uuid.data) : NULL;
+		if (!g && e->uuid.len == 16)
+			g = load(a, e->uuid.data, NULL);
+		if (!g || e->type >= PVCLUS_HA_EV_COUNT)
+			break;
+		struct pvclus_ha_event ev = { .type = (enum pvclus_ha_event_type)e->type, .node = e->node,
+					      .crashed = e->crashed, .err = e->err, .detail = e->detail };
+		apply(a, g, &ev);
+		break;
+	}
+	case PVHA__CLUSTER_MSG__BODY_NODE_FENCED: {
+		struct peer *p = agent_peer(a, msg->node_fenced->nodeid);
+		if (p && msg->node_fenced->unfenced) {
+			p->fenced = false;
+			p->unfencing = false;
+			agent_update_leader(a);
+			if (msg->node_fenced->nodeid == a->local) {
+				alog_info(a, "this node's fence was lifted");
+				agent_storage_ready(a);
+				if (a->storage_ok)
+					guests_refresh(a);
+				if (a->have_state && a->nmembers > 1) {
+					/* Fenced, it went on with a view of its own (the
+					 * two halves of a two-node cluster both stay
+					 * quorate): the cluster's table replaces it. */
+					alog_info(a, "taking the cluster's guest table: this node's is older");
+					a->have_state = false;
+					guests_on_members(a);
+					agent_send_hello(a);
+				}
+			}
+			break;
+		}
+		if (p) {
+			p->fenced = true;
+			agent_update_leader(a);
+			if (msg->node_fenced->addr[0])
+				snprintf(p->addr, sizeof(p->addr), "%s", msg->node_fenced->addr);
+		}
+		struct pvclus_ha_event ev = { .type = PVCLUS_HA_EV_NODE_FENCED, .node = msg->node_fenced->nodeid };
+		apply_all(a, &ev);
+		break;
+	}
+	case PVHA__CLUSTER_MSG__BODY_TABLE: {
+		const Pvha__GuestTable *tb = msg->table;
+		for (size_t i = 0; i < tb->n_guests; i++) {
+			const Pvha__HaRecord *r = tb->guests[i];
+			struct pvclus_ha_guest h;
+			if (r->uuid.len != 16 || msg_to_record(r, &h) != 0)
+				continue;
+			struct guest *g = guests_find(a, r->uuid.data);
+			if (!g)
+				g = load(a, r->uuid.data, NULL);
+			if (g)
+				g->ha = h;
+		}
+		for (int i = 0; i < a->nnodes; i++) {
+			a->peers[i].fenced = false;
+			for (size_t j = 0; j < tb->n_fenced_nodes; j++)
+				if (tb->fenced_nodes[j] == a->nodes[i].nodeid)
+					a->peers[i].fenced = true;
+		}
+		agent_migrate_reload_modes(a);
+		/* Then what was delivered after the point the table describes. */
+		agent_timer_del(a, &a->await_timer);
+		replay_held(a);
+		break;
+	}
+	case PVHA__CLUSTER_MSG__BODY_NODE_MODE:
+	case PVHA__CLUSTER_MSG__BODY_MIGRATE_READY:
+	case PVHA__CLUSTER_MSG__BODY_MIGRATE_PROGRESS:
+	case PVHA__CLUSTER_MSG__BODY_MIGRATE_REQUEST:
+		agent_migrate_message(a, from, msg);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---- the control API ----------------------------------------------------- */
+
+static void fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__GuestInfo *gi, char *uuid_buf)
+{
+	pvha__guest_info__init(gi);
+	pvstore_uuid_format(g->spec.uuid, uuid_buf);
+	gi->uuid = uuid_buf;
+	gi->name = (char *)g->spec.name;
+	gi->state = (char *)pvclus_ha_state_str(g->ha.state);
+	gi->want_running = g->ha.want_running;
+	gi->owner_nodeid = g->ha.owner;
+	gi->owner = (char *)(g->ha.owner ? agent_node_name(a, g->ha.owner) : "");
+	gi->mem_size = g->spec.mem_size;
+	gi->disk_size = g->spec.disk_size;
+	gi->priority = g->spec.priority;
+	gi->cmdline = (char *)g->spec.cmdline;
+	gi->image_sha256 = (char *)g->spec.image_sha256;
+	gi->reason = (char *)(g->ha.state == PVCLUS_HA_ERROR ? pvclus_ha_reason_str(g->ha.reason) : "");
+	gi->restarts = g->ha.restarts;
+	agent_sched_fill_info(a, g, gi);
+	agent_migrate_fill_info(a, g, gi);
+}
+
+void guests_reply(struct pvclus_agent *a, void *token, struct guest *g, int err, const char *msg)
+{
+	Pvha__ApiReply rep = PVHA__API_REPLY__INIT;
+	rep.error = err;
+	if (!err && g) {
+		fill_info(a, g, &a->api.guests[0], a->api.uuids[0]);
+		a->api.guest_ptrs[0] = &a->api.guests[0];
+		rep.n_guests = 1;
+		rep.guests = a->api.guest_ptrs;
+	}
+	a->ops->api_reply(a->ctx, token, &rep, msg);
+}
+
+/* Has every agent table the guest (and read its spec). */
+void guests_announce(struct pvclus_agent *a, const struct pvstore_guest *spec)
+{
+	Pvha__ClusterMsg m = PVHA__CLUSTER_MSG__INIT;
+	Pvha__GuestAdd ga = PVHA__GUEST_ADD__INIT;
+	ga.uuid.data = (uint8_t *)spec->uuid;
+	ga.uuid.len = 16;
+	ga.name = (char *)spec->name;
+	m.body_case = PVHA__CLUSTER_MSG__BODY_GUEST_ADD;
+	m.guest_add = &ga;
+	agent_send(a, &m);
+}
+
+/* GUEST_CREATE after its checks: the image, the record, the disk and the
+ * "created" event in RADOS (a storage job), then the guest is tabled,
+ * announced, started when asked, and the request answered. */
+struct create_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	void *token;
+	bool start;
+	struct pvstore_guest spec;
+	char node[64];
+	size_t image_len;
+	uint8_t image[];
+};
+
+static int create_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct create_job *c = (struct create_job *)j;
+	char u[PVSTORE_UUID_STR];
+	int err = st ? pvstore_image_put(st, c->image, c->image_len, c->spec.image_sha256) : -ENOTCONN;
+	if (!err)
+		err = pvstore_guest_check(&c->spec);
+	if (!err)
+		err = pvstore_guest_create(st, &c->spec);
+	if (!err && c->spec.disk_size)
+		err = pvstore_disk_create(st, c->spec.uuid, c->spec.disk_size);
+	if (err) {
+		agent_job_fail(j, err);
+		return err;
+	}
+	pvstore_uuid_format(c->spec.uuid, u);
+	pvstore_event_append(st, c->spec.uuid, c->node, "created", u, NULL);
+	return 0;
+}
+
+static void create_done(struct pvclus_job *j)
+{
+	struct create_job *c = (struct create_job *)j;
+	struct pvclus_agent *a = c->a;
+	struct guest *g = NULL;
+	if (!j->err) {
+		g = add(a, &c->spec);
+		guests_announce(a, &c->spec);
+		if (c->start)
+			guests_send_event(a, c->spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
+	}
+	guests_reply(a, c->token, g, j->err, j->err ? j->errmsg : "");
+	free(c);
+}
+
+static int create(struct pvclus_agent *a, const Pvha__GuestSpecIn *in, void *token, char *msg, size_t msglen)
+{
+	struct pvstore_guest spec = { 0 };
+	int err;
+	if (!in || !in->name) {
+		snprintf(msg, msglen, "create needs a spec");
+		return -EINVAL;
+	}
+	if (strlen(in->name) > PVSTORE_NAME_MAX || strlen(in->cmdline) > PVSTORE_CMDLINE_MAX) {
+		snprintf(msg, msglen, "name or cmdline too long");
+		return -EINVAL;
+	}
+	if (in->image.len < 4 || memcmp(in->image.data, "\x7f" "ELF", 4) != 0) {
+		snprintf(msg, msglen, "the image is not an ELF file");
+		return -EINVAL;
+	}
+	if (in->mem_size < (2ull << 20) || in->mem_size > (4ull << 30) || in->mem_size % (1u << 20)) {
+		snprintf(msg, msglen, "memory must be whole MiB from 2 MiB to 4 GiB");
+		return -EINVAL;
+	}
+	snprintf(spec.name, sizeof(spec.name), "%s", in->name);
+	snprintf(spec.cmdline, sizeof(spec.cmdline), "%s", in->cmdline);
+	spec.mem_size = in->mem_size;
+	spec.disk_size = in->disk_size;
+	spec.priority = in->priority;
+	spec.desired = PVSTORE_DESIRED_STOPPED;
+	if ((err = agent_sched_spec_from_api(a, &spec, true, in->rules, in->n_rules, true, in->depends_on,
+					     in->n_depends_on, msg, msglen)))
+		return err;
+	if (!a->st) {
+		snprintf(msg, msglen, "this node has no storage connection");
+		return -ENOTCONN;
+	}
+	struct create_job *c = calloc(1, sizeof(*c) + in->image.len);
+	if (!c) {
+		snprintf(msg, msglen, "out of memory for an image of %zu bytes", in->image.len);
+		return -ENOMEM;
+	}
+	c->j = (struct pvclus_job){ .run = create_run, .done = create_done, .what = "create" };
+	c->a = a;
+	c->token = token;
+	c->start = in->start;
+	c->spec = spec;
+	snprintf(c->node, sizeof(c->node), "%s", a->cfg.node_name);
+	c->image_len = in->image.len;
+	memcpy(c->image, in->image.data, in->image.len);
+	agent_submit(a, &c->j);
+	return -EINPROGRESS;
+}
+
+int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep, char *msg,
+	       size_t msglen)
+{
+	Pvha__GuestInfo *infos = a->api.guests;
+	Pvha__GuestInfo **ptrs = a->api.guest_ptrs;
+	char (*uuids)[PVSTORE_UUID_STR] = a->api.uuids;
+	struct guest *g = NULL;
+	size_t n = 0;
+
+	if (req->op != PVHA__API_REQUEST__OP__GUEST_LIST && req->op != PVHA__API_REQUEST__OP__GUEST_CREATE) {
+		g = req->guest && req->guest[0] ? guests_by_name(a, req->guest) : NULL;
+		if (!g) {
+			rep->error = -ENOENT;
+			snprintf(msg, msglen, "no guest '%s'", req->guest ? req->guest : "");
+			return 0;
+		}
+	}
+	if (req->op != PVHA__API_REQUEST__OP__GUEST_LIST && req->op != PVHA__API_REQUEST__OP__GUEST_SHOW &&
+	    !a->quorate) {
+		rep->error = -EAGAIN;
+		snprintf(msg, msglen, "this node's partition has no quorum: no change can be made here");
+		return 0;
+	}
+	switch (req->op) {
+	case PVHA__API_REQUEST__OP__GUEST_CREATE:
+		rep->error = create(a, req->spec, token, msg, msglen);
+		return rep->error == -EINPROGRESS ? -EINPROGRESS : 0;
+	case PVHA__API_REQUEST__OP__GUEST_LIST:
+		for (int i = 0; i < MAX_GUESTS; i++) {
+			if (!a->g[i].used)
+				continue;
+			fill_info(a, &a->g[i], &infos[n], uuids[n]);
+			ptrs[n] = &infos[n];
+			n++;
+		}
+		rep->n_guests = n;
+		rep->guests = ptrs;
+		return 0;
+	case PVHA__API_REQUEST__OP__GUEST_SHOW:
+		break;
+	case PVHA__API_REQUEST__OP__GUEST_START:
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
+		break;
+	case PVHA__API_REQUEST__OP__GUEST_STOP:
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOP_REQ, 0, req->force, 0, 0);
+		break;
+	case PVHA__API_REQUEST__OP__GUEST_SET:
+		rep->error = agent_sched_guest_set(a, g, req->set, token, msg, msglen);
+		return rep->error == -EINPROGRESS ? -EINPROGRESS : 0;
+	case PVHA__API_REQUEST__OP__GUEST_DELETE:
+		if (g->ha.state != PVCLUS_HA_STOPPED && g->ha.state != PVCLUS_HA_ERROR) {
+			rep->error = -EBUSY;
+			snprintf(msg, msglen, "guest %s is %s: stop it first", g->spec.name,
+				 pvclus_ha_state_str(g->ha.state));
+			return 0;
+		}
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_DELETE_REQ, 0, false, 0, 0);
+		break;
+	default:
+		rep->error = -EINVAL;
+		return 0;
+	}
+	fill_info(a, g, &infos[0], uuids[0]);
+	ptrs[0] = &infos[0];
+	rep->n_guests = 1;
+	rep->guests = ptrs;
+	return 0;
+}
+
+int guests_lookup(struct pvclus_agent *a, const char *s, uint8_t uuid[16])
+{
+	struct guest *g = guests_by_name(a, s);
+	if (!g)
+		return -ENOENT;
+	memcpy(uuid, g->spec.uuid, 16);
+	return 0;
+}

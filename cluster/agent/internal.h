@@ -1,0 +1,511 @@
+/*
+ * The agent object's insides (pvcluster/agent.h), shared by its parts:
+ *   agent.c    membership, quorum, the leader, hellos, the node record,
+ *              messages in, the cluster status and event API
+ *   guests.c   the guest table: HA records, messages, this node's VMMs,
+ *              tables for joiners, the guest API
+ *   fence.c    the leader's fencing of nodes that left
+ *   sched.c    the leader's placement decisions
+ *   migrate.c  live migrations, node modes, drains, rebalancing
+ * Private to libpvagent; one thread touches it (see agent.h).
+ */
+#ifndef PVCLUS_AGENT_INTERNAL_H
+#define PVCLUS_AGENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto/api.pb-c.h"
+#include "proto/cluster.pb-c.h"
+#include "pvcluster/agent.h"
+#include "pvcluster/corosync.h"
+#include "pvcluster/ha.h"
+#include "pvcluster/placement.h"
+#include "pvcluster/sched.h"
+#include "pvstore/pvstore.h"
+
+#define MAX_GUESTS 1024
+#define HELD_MAX 4096
+#define PLAN_MAX_MOVES 64
+#define AGENT_VIEW_RULES_MAX (MAX_GUESTS * PVCLUS_GUEST_RULES_MAX)
+#define FENCE_EXPIRE_S 3600 /* a storage fence's blocklist entry lapses after this */
+
+/* ---- nodes ----------------------------------------------------------------- */
+
+/* A node's maintenance mode is the storage's (pvstore_node_mode): kept in
+ * RADOS so that it outlives any agent. */
+#define NODE_ACTIVE PVSTORE_NODE_ACTIVE
+#define NODE_DRAINING PVSTORE_NODE_DRAINING
+#define NODE_MAINTENANCE PVSTORE_NODE_MAINTENANCE
+
+struct peer {
+	enum pvstore_node_mode mode;
+	bool hello;      /* a NodeHello arrived from it in this membership */
+	char name[64];
+	char addr[64];   /* kept after it leaves: a fence needs it */
+	char incarnation[64];
+	uint64_t mem_bytes;
+	uint32_t cpus;
+	bool fenced;     /* fence confirmed, not yet back */
+	bool has_state;  /* its last hello said its guest table is the cluster's */
+	bool storage_bad; /* its last hello said it cannot write to RADOS */
+	size_t n_running; /* guests its last hello said it runs */
+	bool unfencing;   /* this leader sent its unfence, not yet delivered */
+};
+
+/* One fence of a node by this leader (fence.c). */
+struct fence_op {
+	bool active;
+	uint32_t node;
+	char addr[64];
+	bool blocklisted;
+	bool job;             /* its storage job is out */
+	pid_t pid;            /* the power fence program, while it runs */
+	bool timed_out;
+	int tries;
+	uint64_t started_ms;
+	uint64_t timer;
+	struct pvclus_agent *agent;
+};
+
+/* ---- guests ---------------------------------------------------------------- */
+
+struct guest {
+	bool used;
+	bool spec_loaded;      /* false: only the uuid is known (the registry was out of reach) */
+	struct pvstore_guest spec;
+	struct pvclus_ha_guest ha;
+	/* this node's VMM, when it runs one for this guest */
+	pid_t pid;
+	bool start_reported;   /* STARTED sent */
+	bool stopping;         /* we asked it to stop */
+	bool adopted;          /* started by an earlier agent: not our child, watched by polling */
+	uint64_t spawn_ms;
+	uint64_t timer;
+	struct pvclus_agent *agent; /* for timer callbacks */
+	/* storage jobs in flight for it */
+	bool loading;          /* its spec is being read */
+	bool start_job;        /* a start's lock clearing (and spec read) runs */
+	bool start_cancelled;  /* ... and it was stopped meanwhile: do not spawn */
+	bool persisting;       /* its desired state is being written */
+	bool persist_again;    /* ... and it changed meanwhile */
+};
+
+/* A guest message that reached a joiner before the table it waits for. */
+struct held {
+	uint32_t from;
+	size_t len;
+	uint8_t *data;
+};
+
+/* What the leader's scheduler keeps per table entry besides the HA record (sched.c). */
+struct note {
+	bool used;
+	uint8_t uuid[16];
+	/* leader */
+	bool pending;           /* a PLACE action asked for it: answer even if nothing changed */
+	uint32_t promised;      /* PLACED sent to this node, not applied yet */
+	uint64_t promised_ms;
+	int last_sent;          /* the last UNPLACEABLE reason sent (-1: none since it was placed) */
+	bool waiting_dep;       /* "waiting" logged for waiting_on */
+	uint8_t waiting_on[16];
+	/* every agent */
+	uint32_t unplaceable;   /* the scheduler's last reason for it (0: none) */
+	/* agent_sched_fill_info's storage */
+	Pvha__GuestRule rule_msg[PVSTORE_GUEST_RULES_MAX];
+	Pvha__GuestRule *rule_ptr[PVSTORE_GUEST_RULES_MAX];
+	char dep_name[PVSTORE_GUEST_DEPS_MAX][PVSTORE_NAME_MAX + 1];
+	char *dep_ptr[PVSTORE_GUEST_DEPS_MAX];
+	char waiting[160];
+};
+
+/* What this agent knows of one guest's migration, by its slot in the table (migrate.c). */
+struct mig {
+	/* everyone: the request (MigrateRequest) and the last progress */
+	uint32_t downtime_ms;
+	char why[64];
+	bool have_progress;
+	Pvha__MigrationInfo info;
+	char phase[16], error[256], src_name[64], dst_name[64];
+	/* the source (this node owns the guest) */
+	bool src_active;
+	uint32_t src_target;
+	bool handed_over_sent;
+	bool stop_sent;
+	bool cancel_sent;
+	uint64_t last_progress_ms;
+	uint64_t src_timer;
+	/* the target */
+	bool incoming;
+	bool ready_sent;
+	uint32_t in_source;
+	uint64_t in_spawn_ms;
+	uint64_t in_timer;
+	/* the leader */
+	uint64_t drain_asked_ms;
+	uint64_t rebalanced_ms;
+};
+
+/*
+ * The scheduler's view of the cluster as this agent sees it. view points
+ * into the struct itself: fill it in place (agent_sched_view) and do not
+ * copy or move it afterwards. About 1 MiB: on the heap, never on the stack.
+ */
+struct agent_view {
+	struct pvclus_view view;       /* what pvclus_sched_* take: nodes and rules below */
+	struct pvclus_node nodes[PVCLUS_MAX_NODES];
+	struct pvclus_rule rules[AGENT_VIEW_RULES_MAX];
+	struct placement_rule_def defs[AGENT_VIEW_RULES_MAX]; /* rules[i] is defs[i] (id i + 1) */
+	/* guests[i] is the table entry of[i]; n_guests of them. */
+	struct pvclus_sched_guest guests[MAX_GUESTS];
+	struct guest *of[MAX_GUESTS];
+	size_t n_guests;
+};
+
+/* Reply storage of the control API: valid until the next request. */
+struct api_bufs {
+	Pvha__ClusterStatus status;
+	Pvha__NodeInfo infos[PVCLUS_MAX_NODES];
+	Pvha__NodeInfo *info_ptrs[PVCLUS_MAX_NODES];
+	struct pvstore_event evs[1000];
+	Pvha__EventInfo einfo[1000];
+	Pvha__EventInfo *eptrs[1000];
+	Pvha__GuestInfo guests[MAX_GUESTS];
+	Pvha__GuestInfo *guest_ptrs[MAX_GUESTS];
+	char uuids[MAX_GUESTS][PVSTORE_UUID_STR];
+	Pvha__RebalancePlan plan;
+	Pvha__PlannedMove moves[MAX_GUESTS];
+	Pvha__PlannedMove *move_ptrs[MAX_GUESTS];
+	char why[MAX_GUESTS][128];
+	char *why_ptrs[MAX_GUESTS];
+};
+
+/* ---- the object ------------------------------------------------------------ */
+
+struct pvclus_agent {
+	struct pvclus_agent_config cfg;
+	const struct pvclus_agent_ops *ops;
+	void *ctx;
+	struct pvstore *st;
+	bool storage_ok;
+	/* the node record's rewrite after an unfence (agent.c) */
+	uint64_t storage_timer;
+	bool storage_timer_armed;
+	int storage_tries;
+
+	/* membership (agent.c) */
+	uint32_t local;
+	uint32_t members[PVCLUS_MAX_NODES];  /* nodes whose agent is in the CPG group */
+	size_t nmembers;
+	uint32_t ring[PVCLUS_MAX_NODES];     /* nodes in the totem ring */
+	size_t nring;
+	bool have_ring;
+	uint64_t ring_id;
+	bool quorate;
+	uint32_t leader;
+	struct pvclus_cs_node nodes[PVCLUS_MAX_NODES];
+	int nnodes;
+	struct peer peers[PVCLUS_MAX_NODES]; /* by index in nodes[] */
+	bool modes_read;
+
+	/* the guest table (guests.c) */
+	struct guest g[MAX_GUESTS];
+	bool have_state;     /* this table is the cluster's */
+	bool seen_others;    /* this agent has been in a membership with another */
+	bool awaiting;       /* without state, in a membership with others: a table is due */
+	bool waiting_storage; /* awaiting, and the table timed out without the storage */
+	uint64_t await_timer;
+	struct held held[HELD_MAX];
+	size_t nheld;
+
+	/* fencing (fence.c) */
+	struct fence_op fences[PVCLUS_MAX_NODES]; /* by index in nodes[] */
+
+	/* placement (sched.c) */
+	struct note notes[MAX_GUESTS];
+	bool place_queued;
+	uint64_t retry_timer;
+	struct agent_view *sched_view;
+	struct pvclus_placement sched_out[MAX_GUESTS];
+
+	/* migrations, modes, rebalancing (migrate.c) */
+	struct mig migs[MAX_GUESTS];
+	uint64_t pump_timer;
+	uint64_t last_rebalance_ms;
+	uint64_t rebalance_checks;
+	double last_imbalance;
+	struct agent_view *mig_view;
+	struct pvclus_placement mig_out[MAX_GUESTS];
+	struct pvclus_move mig_moves[PLAN_MAX_MOVES];
+	bool mode_busy[PVCLUS_MAX_NODES];  /* a node's new mode is being written */
+
+	/* scratch */
+	const struct pvstore_guest *specs[MAX_GUESTS];
+	struct api_bufs api;
+};
+
+/* ---- agent.c ----------------------------------------------------------------- */
+
+void agent_log(struct pvclus_agent *a, enum pvclus_log_level lvl, const char *func, int err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+#define alog_err(a, err, ...) agent_log((a), PVCLUS_LOG_ERROR, __func__, (err), __VA_ARGS__)
+#define alog_warn(a, ...) agent_log((a), PVCLUS_LOG_WARN, __func__, 0, __VA_ARGS__)
+#define alog_info(a, ...) agent_log((a), PVCLUS_LOG_INFO, __func__, 0, __VA_ARGS__)
+#define alog_debug(a, ...) agent_log((a), PVCLUS_LOG_DEBUG, __func__, 0, __VA_ARGS__)
+
+/* Submits a storage job; when it cannot be queued, its done runs at once
+ * with the error. */
+void agent_submit(struct pvclus_agent *a, struct pvclus_job *j);
+/* In a job's run: records a failed pvstore call (err, pvstore_errmsg). */
+void agent_job_fail(struct pvclus_job *j, int err);
+
+/* The ops, with the context. */
+uint64_t agent_now_ms(struct pvclus_agent *a);
+void agent_timer(struct pvclus_agent *a, uint64_t ms, void (*fn)(void *), void *arg, uint64_t *id);
+void agent_timer_del(struct pvclus_agent *a, uint64_t *id);
+
+const char *agent_node_name(const struct pvclus_agent *a, uint32_t id);
+/* The index of a node in nodes[] by id or name, or -1. */
+int agent_node_index(const struct pvclus_agent *a, uint32_t id);
+int agent_node_by_name(const struct pvclus_agent *a, const char *name);
+struct peer *agent_peer(struct pvclus_agent *a, uint32_t id);
+bool agent_is_member(const struct pvclus_agent *a, uint32_t id);
+
+/* Recomputes the leader: the lowest member of a quorate partition that is not
+ * fenced (0: none). Call it when the membership, quorum or fences change. */
+void agent_update_leader(struct pvclus_agent *a);
+
+/* True when this agent is the leader and may act as one (a joiner waits for
+ * the table that tells it which nodes are fenced). */
+bool agent_leads(const struct pvclus_agent *a);
+
+/* Node i of the nodelist can take guests now: its agent is a member, said
+ * hello and reaches the storage. */
+bool agent_node_online(struct pvclus_agent *a, int i);
+
+/* Appends to the cluster event log (and this node's log). */
+void cluster_event(struct pvclus_agent *a, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Appends to a guest's event log (and this node's log). */
+void guest_event(struct pvclus_agent *a, const uint8_t uuid[16], const char *what, const char *why);
+
+/* Multicasts a cluster message to every agent. Returns 0 or -errno. */
+int agent_send(struct pvclus_agent *a, Pvha__ClusterMsg *msg);
+
+/* Sends this node's NodeHello (its name, address, resources, the guests it
+ * runs): on every membership change, and again whenever a VMM ends, so that
+ * the leader sees a fenced node that has stopped running guests. */
+void agent_send_hello(struct pvclus_agent *a);
+
+/* The storage is usable (again): (re)writes this node's record, retrying
+ * for a while (after an unfence the OSDs may hold the old map a moment). */
+void agent_storage_ready(struct pvclus_agent *a);
+
+/* This node's storage works or stopped working: says so in a hello when it
+ * changed. */
+void agent_set_storage_ok(struct pvclus_agent *a, bool ok);
+
+/* The leader lifts the fence of every member whose hello says it runs no
+ * guest and is fenced or cannot reach the storage (a node fenced before a
+ * whole-cluster restart comes back blocklisted, and nobody remembers it). */
+void agent_check_unfence(struct pvclus_agent *a);
+
+/* ---- guests.c ---------------------------------------------------------------- */
+
+/* Loads the registry into a table of stopped records. Returns 0 or -errno. */
+int guests_init(struct pvclus_agent *a);
+
+/* Nodes left the ring (down or cut off): NODE_LEFT for every guest. */
+void guests_on_nodes_left(struct pvclus_agent *a, const uint32_t *left, size_t nleft);
+
+/* The agents' membership changed. An agent without the cluster's state (just
+ * started, or back from a partition that lost quorum) then waits for a table
+ * (see guests_on_hello). */
+void guests_on_members(struct pvclus_agent *a);
+
+/* A NodeHello arrived (in CPG order): when it comes from an agent without
+ * state, the lowest member with state sends its table — the state at this
+ * point of the message order. */
+void guests_on_hello(struct pvclus_agent *a, uint32_t from, bool has_state);
+
+/* This partition lost or regained quorum. */
+void guests_on_quorum(struct pvclus_agent *a, bool quorate);
+
+/* A guest message from CPG (GuestAdd, GuestEvent, NodeFenced, GuestTable, ...). */
+void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg);
+
+/* Guest operations of the control API. */
+int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep,
+	       char *msg, size_t msglen);
+
+/* Reads what could not be read while the registry was out of reach: specs of
+ * tabled guests, and guests registered meanwhile. */
+void guests_refresh(struct pvclus_agent *a);
+
+/* A child ended: true when it was one of this node's VMMs (then reported). */
+bool guests_reaped(struct pvclus_agent *a, pid_t pid, int wait_status);
+
+/* The late answer to an API request about g (NULL, or err, for none). */
+void guests_reply(struct pvclus_agent *a, void *token, struct guest *g, int err, const char *msg);
+
+/* Has every agent table the guest and (re)read its spec (GuestAdd). */
+void guests_announce(struct pvclus_agent *a, const struct pvstore_guest *spec);
+
+/* Finds a guest by name or uuid. Returns 0 or -ENOENT. */
+int guests_lookup(struct pvclus_agent *a, const char *name_or_uuid, uint8_t uuid[16]);
+
+/* The guest with this uuid / this name or uuid (text), or NULL. */
+struct guest *guests_find(struct pvclus_agent *a, const uint8_t uuid[16]);
+struct guest *guests_by_name(struct pvclus_agent *a, const char *name_or_uuid);
+
+/* Starts this node's pvha-vmm for the guest (its pid in g->pid): a fresh
+ * start from its image (its bytes when read from RADOS for this start, else
+ * NULL: the embedder has it cached), or with incoming ("HOST:PORT") a migration target
+ * that waits for the source (watched by migrate.c, not by the start
+ * check). Returns 0 or -errno. */
+int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incoming, const void *image,
+		     size_t image_len);
+
+/* Multicasts one HA event of a guest (applied by every agent in CPG order). */
+void guests_send_event(struct pvclus_agent *a, const uint8_t uuid[16], enum pvclus_ha_event_type type,
+		       uint32_t node, bool crashed, int err, uint32_t detail);
+
+/* The leader: a fenced node came back and runs no guest: lift its fence. */
+void guests_unfence(struct pvclus_agent *a, uint32_t node);
+
+/* This agent just became the leader: fence again every node that a guest in
+ * fence-wait still waits for (the previous leader may have died fencing). */
+void guests_leader_takeover(struct pvclus_agent *a);
+
+/* The guests this node runs (uuids), for its NodeHello. */
+size_t guests_running_here(struct pvclus_agent *a, ProtobufCBinaryData *out, size_t max);
+
+/* ---- fence.c ----------------------------------------------------------------- */
+
+/* Starts fencing node (a no-op while a fence of it is in progress). */
+void agent_fence(struct pvclus_agent *a, uint32_t node);
+
+/* A child ended: true when it was a fence program (then handled). */
+bool agent_fence_reaped(struct pvclus_agent *a, pid_t pid, int wait_status);
+
+/* ---- sched.c ----------------------------------------------------------------- */
+
+/*
+ * Fills *out from the agent's state:
+ *  - nodes: every configured node by Corosync id; online = an agent member
+ *    that said hello and reaches the storage, fenced = fence confirmed and
+ *    not lifted, maintenance = draining or in maintenance; capacity from its
+ *    hello (1 byte / 1 CPU when unknown: such a node is offline anyway);
+ *    mem_used and cpu_used = the guests below plus every migration target's
+ *    incoming guest (1 CPU per guest);
+ *  - rules: derived from the specs of every guest in the table
+ *    (placement_rules_derive: distinct (anti, group) pairs, sorted, ids
+ *    1..N; hard unless every member says soft);
+ *  - guests: every guest that runs or is placed (its HA owner; a migrating
+ *    guest at its source), plus those this leader placed whose PLACED is
+ *    not yet delivered, each with node set, its rules, memory, 1 CPU, its
+ *    priority and avoid node; pinned false. Unplaced guests are not in it:
+ *    add the ones to place with agent_sched_view_add().
+ * Returns 0, or -ENOSPC / -ENOMEM (rule derivation; cannot happen with the
+ * table's limits). O(G log G + N) for G guests, N nodes.
+ */
+int agent_sched_view(struct pvclus_agent *a, struct agent_view *out);
+
+/*
+ * Appends g to v->guests with node 0 (to be placed), its rules resolved
+ * against v's rules. Returns its index, or -EINVAL (its spec is not loaded:
+ * it cannot be placed yet), -EEXIST (already in the view) or -ENOSPC. O(G).
+ */
+int agent_sched_view_add(struct pvclus_agent *a, struct agent_view *v, struct guest *g);
+
+/* PLACE action (leader): target waits for a node. Placement runs once the
+ * current input is handled, for every guest waiting then, in one scheduler
+ * call; the outcome is multicast (PLACED, or UNPLACEABLE with the
+ * scheduler's reason). */
+void agent_place(struct pvclus_agent *a, struct guest *target);
+
+/* Places the waiting guests once the current input is handled (leader). */
+void agent_sched_kick(struct pvclus_agent *a);
+
+/* Starts the leader's retry timer (every 2 s: guests still waiting for a node
+ * or a dependency are tried again). */
+void agent_sched_init(struct pvclus_agent *a);
+
+/* Every agent, before g->ha becomes next (the step of ev): keeps the
+ * scheduler's last reason for the guest's `waiting` info, and on the leader
+ * places the guests waiting for g when g starts running or stops being
+ * wanted. O(1); the placement runs after the current input. */
+void agent_sched_on_step(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_guest *next,
+			 const struct pvclus_ha_event *ev);
+
+/* Adds rules, dependencies and `waiting` to a guest's info (its pointers stay
+ * valid until the next call for the same table entry). */
+void agent_sched_fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__GuestInfo *gi);
+
+/*
+ * Sets spec's rules (with_rules) and dependencies (with_deps) from the API
+ * (GuestSpecIn, GuestSetIn): at most 4 rules, each group a valid name, no
+ * (group, anti) pair twice; at most 8 dependencies, each a tabled guest (name
+ * or uuid), not spec itself, none twice, and no cycle through spec. Then the
+ * whole spec must pass pvstore_guest_check. Returns 0, or -EINVAL / -ENOENT /
+ * -ELOOP with a message in msg naming what was wrong (spec may then be half
+ * changed). O(G log G) for G tabled guests (the cycle check).
+ */
+int agent_sched_spec_from_api(struct pvclus_agent *a, struct pvstore_guest *spec, bool with_rules,
+			      Pvha__GuestRule *const *rules, size_t n_rules, bool with_deps,
+			      char *const *deps, size_t n_deps, char *msg, size_t msglen);
+
+/*
+ * GUEST_SET: checks the change against the table, then (a storage job)
+ * changes g's priority, rules or dependencies in its spec by compare-and-set
+ * (re-read and retried on a race), has every agent reload it (GuestAdd) and
+ * answers through ops->api_reply. A running guest is not moved; the new
+ * rules bind its next placement. Returns -EINPROGRESS, or -errno with a
+ * message in msg when the change is refused at once.
+ */
+int agent_sched_guest_set(struct pvclus_agent *a, struct guest *g, const Pvha__GuestSetIn *in, void *token,
+			  char *msg, size_t msglen);
+
+/* ---- migrate.c --------------------------------------------------------------- */
+
+/* Starts the leader's pump. */
+void agent_migrate_init(struct pvclus_agent *a);
+
+/* The migration actions of a step (MIGRATE, ABORT_MIGRATION, PLACE_MIGRATION). */
+void agent_migrate_action(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_action *act,
+			  bool leader);
+
+/* After every HA step of a guest: a source still sending to a target that
+ * left the membership (the guest waits in fence-wait for the source's word)
+ * gives the migration up, so that the guest runs on here. */
+void agent_migrate_after_step(struct pvclus_agent *a, struct guest *g);
+
+/* The guest is gone from the table: its slot starts afresh. */
+void agent_migrate_forget(struct pvclus_agent *a, const struct guest *g);
+
+/* A VMM of this node ended: true when it belonged to a migration and was
+ * reported here. */
+bool agent_migrate_vmm_ended(struct pvclus_agent *a, struct guest *g, int code);
+
+/* NodeMode, MigrateReady, MigrateProgress, MigrateRequest. */
+void agent_migrate_message(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg);
+
+/* Adds the migration fields to a guest's info (the pointers stay valid until
+ * the next call for the same guest). */
+void agent_migrate_fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__GuestInfo *gi);
+
+/* NODE_DRAIN, NODE_RESUME, GUEST_MIGRATE, CLUSTER_REBALANCE. */
+int agent_migrate_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep,
+		      char *msg, size_t msglen);
+
+/* The automatic rebalancer's part of the cluster status. */
+void agent_migrate_status(struct pvclus_agent *a, Pvha__ClusterStatus *s);
+
+/* Re-reads the node modes from RADOS (after this agent took a table). */
+void agent_migrate_reload_modes(struct pvclus_agent *a);
+
+/* The number of guests whose HA record names the node (owner or target). */
+unsigned agent_migrate_guests_on(struct pvclus_agent *a, uint32_t node);
+
+#endif

@@ -1,0 +1,220 @@
+/*
+ * The pvha agent as a library: the HA orchestration of one node (guest table,
+ * HA actions, placement, fencing, migrations, drains, rebalancing, the
+ * control API's answers) as one object that owns all of its state and
+ * reaches the world only through an ops table.
+ *
+ * Inputs are calls: a membership change (CPG members, totem ring), a CPG
+ * message, a quorum change, a child process's end, an API request, and the
+ * timers it armed through its ops. Outputs are the ops: multicast a message,
+ * arm a timer, read the clock, spawn/signal/ask a VMM, run a fence program,
+ * append to the event log, log a line. The program that embeds it (pvhad: a
+ * qb_loop, Corosync, librados, libqb IPC) implements the ops with real I/O;
+ * the simulator (tests/sim) implements them with fakes and virtual time, and
+ * runs many agents in one process.
+ *
+ * Storage: the agent's every libpvstore call (pvstore.h) runs as a storage
+ * job (ops->storage_submit): its run function on a worker thread of the
+ * embedder (pvhad: a pool of threads over its librados connection), its done
+ * function back on the agent's thread. So no storage call ever blocks the
+ * agent's thread, and a slow or unreachable OSD delays only the jobs that
+ * need it. The simulator links a fake libpvstore with the same header and
+ * runs the jobs at virtual times.
+ *
+ * Threading: one thread (the embedding program's loop) makes every call, and
+ * every op is called from that thread. The agent never blocks on anything
+ * but its storage connection.
+ */
+#ifndef PVCLUS_AGENT_H
+#define PVCLUS_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto/api.pb-c.h"
+#include "pvcluster/corosync.h"
+
+struct pvstore;
+struct pvclus_agent;
+
+/* What the agent needs to know of its node (pvhad reads it from its config). */
+struct pvclus_agent_config {
+	char node_name[64];
+	char address[64];       /* what a fence of this node blocklists; migrations listen here */
+	char incarnation[64];   /* this host boot's id: the owner locks' cookie */
+	char pool[64];          /* the RADOS pool: the VMMs' disks are rados:POOL/UUID */
+	uint64_t mem_offered;   /* memory offered to guests, bytes */
+	uint32_t cpus_offered;  /* vCPUs offered to guests */
+	bool fence_power;       /* a power fence agent is configured (ops->fence_spawn runs it) */
+	double rebalance_threshold; /* automatic rebalancing above this imbalance; 0: off */
+};
+
+/* A VMM to start: from the guest's image, or (incoming non-empty) as a
+ * migration target that listens on incoming ("ADDR:0") for the source. */
+struct pvclus_vmm_start {
+	uint8_t uuid[16];
+	const char *name;
+	const char *image_sha256; /* the image (not for incoming): its hash... */
+	const void *image;        /* ...and its bytes, read from RADOS (NULL: the
+				   * embedder has it cached, see image_cached) */
+	size_t image_len;
+	uint64_t mem_size;
+	uint64_t disk_size;       /* 0: no disk */
+	const char *cmdline;
+	const char *lock_cookie;  /* the owner lock's cookie (with a disk) */
+	const char *incoming;     /* NULL or "" for a fresh start */
+};
+
+/* What a VMM's control socket says (pvha-vmm's STATUS, the parts the agent uses). */
+struct pvclus_vmm_status {
+	char state[16];           /* "running", "paused", "incoming", "stopped", ... */
+	uint32_t incoming_port;   /* an incoming VMM's listening port, once it listens */
+	char migration_phase[16]; /* "", "precopy", "stopcopy", "done", "failed", ... */
+	bool migration_released;  /* the source let go of the owner lock */
+	uint32_t migration_round;
+	uint64_t migration_bytes_sent;
+	uint64_t migration_pages_left;
+	uint64_t migration_rate;
+	uint64_t migration_downtime_us;
+	uint64_t migration_total_ms;
+	char migration_reason[256];
+};
+
+/*
+ * One storage job. The agent fills run, done and its own fields (it embeds
+ * this struct in a larger one), and submits it. run(st, job) is called once,
+ * on a thread that is not the agent's, with the node's storage connection;
+ * it may only call libpvstore and touch the job: it sets job->err (0 or
+ * -errno) and, when it failed, copies pvstore_errmsg() into job->errmsg.
+ * done(job) is then called once on the agent's thread and owns the job.
+ * Jobs of one agent may run in any order and concurrently: a job that must
+ * follow another is submitted from the other's done.
+ */
+struct pvclus_job {
+	int (*run)(struct pvstore *st, struct pvclus_job *job);
+	void (*done)(struct pvclus_job *job);
+	int err;
+	char errmsg[256];
+	const char *what; /* for logs: "fence n2", "persist g1", ... */
+};
+
+enum pvclus_log_level { PVCLUS_LOG_ERROR = 0, PVCLUS_LOG_WARN, PVCLUS_LOG_INFO, PVCLUS_LOG_DEBUG };
+
+struct pvclus_agent_ops {
+	/* Multicasts one packed Pvha__ClusterMsg to every agent (itself
+	 * included) in the total order. Must not deliver before returning.
+	 * Returns 0 or -errno. */
+	int (*send)(void *ctx, const void *buf, size_t len);
+	/* The monotonic clock, in ms. */
+	uint64_t (*now_ms)(void *ctx);
+	/* Calls fn(arg) once, ms from now, from the agent's thread; *id names
+	 * it for timer_del. Returns 0 or -errno. */
+	int (*timer_add)(void *ctx, uint64_t ms, void (*fn)(void *arg), void *arg, uint64_t *id);
+	/* Forgets a timer (one that has fired or was deleted: no effect). */
+	void (*timer_del)(void *ctx, uint64_t id);
+	/* Runs fn(arg) once the current input is handled (before any timer). */
+	int (*defer)(void *ctx, void (*fn)(void *arg), void *arg);
+	/* One log line (func: the agent function that wrote it). */
+	void (*log)(void *ctx, enum pvclus_log_level level, const char *func, const char *line);
+	/* Appends to the event log (guest NULL: the cluster's) without blocking;
+	 * a failure is the embedder's to report. */
+	void (*event)(void *ctx, const uint8_t *guest, const char *what, const char *why);
+	/* Runs a storage job (see struct pvclus_job). Returns 0, or -errno when
+	 * it cannot be queued (done is then never called). Without a storage
+	 * connection run gets st == NULL and must fail with -ENOTCONN. */
+	int (*storage_submit)(void *ctx, struct pvclus_job *job);
+	/* The late answer to a control-API request (pvclus_agent_api returned
+	 * -EINPROGRESS for token): rep's pointers are valid during the call. */
+	void (*api_reply)(void *ctx, void *token, Pvha__ApiReply *rep, const char *msg);
+	/* Starts this node's VMM for a guest; its pid out. Its end comes back
+	 * through pvclus_agent_child_exited. Returns 0 or -errno. */
+	int (*vmm_spawn)(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid);
+	/* Whether this node keeps the image with this hash already (then a
+	 * start does not read it from RADOS). */
+	bool (*image_cached)(void *ctx, const char *sha256);
+	/* SIGTERM (force false) or SIGKILL to a VMM. */
+	void (*vmm_kill)(void *ctx, pid_t pid, bool force);
+	/* Whether a process (an adopted VMM, not a child) still lives. */
+	bool (*vmm_alive)(void *ctx, pid_t pid);
+	/* Asks the guest's VMM on this node for its status. Returns 0, or
+	 * -errno when it does not answer. */
+	int (*vmm_status)(void *ctx, const uint8_t uuid[16], struct pvclus_vmm_status *st);
+	/* Asks the guest's VMM to migrate to addr:port within downtime_ms (0:
+	 * its default). Returns 0 or -errno with the VMM's reason in why. */
+	int (*vmm_migrate)(void *ctx, const uint8_t uuid[16], const char *addr, uint32_t port,
+			   uint32_t downtime_ms, char *why, size_t whylen);
+	/* Asks a migrating VMM to give up (it does unless it let go of the lock). */
+	int (*vmm_migrate_cancel)(void *ctx, const uint8_t uuid[16], char *why, size_t whylen);
+	/* Asks a VMM to stop through its control socket (a source that handed over). */
+	int (*vmm_stop)(void *ctx, const uint8_t uuid[16]);
+	/* Starts the power fence program against node (name, address): its pid
+	 * out; its end comes back through pvclus_agent_child_exited. Returns 0
+	 * or -errno with the reason in why. */
+	int (*fence_spawn)(void *ctx, const char *node, const char *addr, pid_t *pid, char *why,
+			   size_t whylen);
+	/* Kills a fence program's whole process group (its deadline passed). */
+	void (*fence_kill)(void *ctx, pid_t pid);
+	/* The power fence program, for messages ("fence_dummy"). */
+	const char *(*fence_name)(void *ctx);
+	/* Seconds one run of the power fence may take. */
+	unsigned (*fence_timeout_s)(void *ctx);
+};
+
+/*
+ * Creates an agent. st is the node's storage connection (NULL: none; the
+ * node then runs no guest and never leads). Call pvclus_agent_set_nodelist,
+ * then pvclus_agent_start (which writes the node record, reads the guest
+ * registry and arms the timers), before any other input. Returns 0 or -errno.
+ */
+int pvclus_agent_create(const struct pvclus_agent_config *cfg, const struct pvclus_agent_ops *ops,
+			void *ctx, struct pvstore *st, struct pvclus_agent **out);
+void pvclus_agent_destroy(struct pvclus_agent *a);
+
+/* The configured nodes (Corosync's nodelist) and this node's id. Called
+ * again after a reconnection to Corosync. */
+void pvclus_agent_set_nodelist(struct pvclus_agent *a, uint32_t local, const struct pvclus_cs_node *nodes,
+			       size_t n);
+
+/* Writes this node's record, reads the registry, reads the node modes and
+ * arms the agent's timers. Returns 0, or -errno when the registry could not
+ * be read (the agent runs on with no guests tabled until it can). */
+int pvclus_agent_start(struct pvclus_agent *a);
+
+/* Inputs from Corosync (see cluster/corosync.h for their meaning). */
+void pvclus_agent_on_members(struct pvclus_agent *a, const uint32_t *ids, size_t n, uint64_t ring_id);
+void pvclus_agent_on_ring(struct pvclus_agent *a, const uint32_t *ids, size_t n);
+void pvclus_agent_on_quorum(struct pvclus_agent *a, bool quorate, size_t members);
+void pvclus_agent_on_deliver(struct pvclus_agent *a, uint32_t from, const void *data, size_t len);
+/* The local Corosync went away: no membership, no quorum until it is back. */
+void pvclus_agent_on_lost(struct pvclus_agent *a);
+
+/* A child process ended (a VMM or a fence program); wait_status as from
+ * waitpid. Returns true when it was one of the agent's. */
+bool pvclus_agent_child_exited(struct pvclus_agent *a, pid_t pid, int wait_status);
+
+/* A VMM that an earlier agent of this boot started still runs (its control
+ * socket answered with this guest's id): this agent watches it again. */
+void pvclus_agent_adopt(struct pvclus_agent *a, const uint8_t uuid[16], pid_t pid);
+
+/* The storage stopped working (an event-log append failed): say so. */
+void pvclus_agent_storage_failed(struct pvclus_agent *a);
+
+/*
+ * Answers one control-API request. Most requests are answered at once: rep
+ * and msg are filled and 0 is returned; rep's pointers stay valid until the
+ * next call. Requests that need the storage (guest create and set, node
+ * drain and resume, events) are answered later: -EINPROGRESS is returned,
+ * what the request needs is kept, and ops->api_reply(ctx, token, ...) is
+ * called once, on the agent's thread, with the answer. The request's
+ * version is checked here.
+ */
+int pvclus_agent_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep,
+		     char *msg, size_t msglen);
+
+/* For status lines and tests. */
+uint32_t pvclus_agent_leader(const struct pvclus_agent *a);
+bool pvclus_agent_quorate(const struct pvclus_agent *a);
+
+#endif
