@@ -83,23 +83,20 @@ static void stop(const char *sock)
 	pvha__vmm_reply__free_unpacked(r, NULL);
 }
 
-/* Starts a target listening on 127.0.0.1:0 and returns its port (from STATUS). */
-static uint16_t start_target(struct proc *p, const char *sock, const char *disk, const char *console)
+/* Starts a target listening on 127.0.0.1:0 with the extra arguments
+ * (NULL-terminated) and returns its port (from STATUS). */
+static uint16_t start_target_with(struct proc *p, const char *sock, const char *const extra[])
 {
-	char *argv[16];
+	char *argv[24];
 	int n = 0;
 	argv[n++] = (char *)VMM;
 	argv[n++] = "--incoming";
 	argv[n++] = "127.0.0.1:0";
 	argv[n++] = "--control";
 	argv[n++] = (char *)sock;
-	if (disk) {
-		argv[n++] = "--disk";
-		argv[n++] = (char *)disk;
-	}
-	if (console) {
-		argv[n++] = "--console";
-		argv[n++] = (char *)console;
+	for (int i = 0; extra[i]; i++) {
+		assert_true(n < 23);
+		argv[n++] = (char *)extra[i];
 	}
 	argv[n] = NULL;
 	th_spawn(p, argv);
@@ -111,6 +108,21 @@ static uint16_t start_target(struct proc *p, const char *sock, const char *disk,
 	pvha__vmm_reply__free_unpacked(r, NULL);
 	assert_true(port != 0);
 	return port;
+}
+
+static uint16_t start_target(struct proc *p, const char *sock, const char *disk, const char *console)
+{
+	const char *extra[5] = { NULL };
+	int n = 0;
+	if (disk) {
+		extra[n++] = "--disk";
+		extra[n++] = disk;
+	}
+	if (console) {
+		extra[n++] = "--console";
+		extra[n++] = console;
+	}
+	return start_target_with(p, sock, extra);
 }
 
 /* Polls STATUS until the migration is done or failed; returns that reply. */
@@ -874,39 +886,20 @@ static const char *key_file(const char *name, uint8_t seed, uint8_t *key, size_t
 	return path;
 }
 
-/* Starts a keyed target (--migrate-key-file, --id, --mem 16M, and the extra
- * arguments) and returns its port. */
+/* Starts a target for GUEST_ID with --mem 16M, keyed with keyf (NULL: no
+ * key), and up to two more arguments; returns its port. */
 static uint16_t start_keyed_target(struct proc *p, const char *sock, const char *keyf,
 				   const char *extra1, const char *extra2)
 {
-	char *argv[20];
-	int n = 0;
-	argv[n++] = (char *)VMM;
-	argv[n++] = "--incoming";
-	argv[n++] = "127.0.0.1:0";
-	argv[n++] = "--control";
-	argv[n++] = (char *)sock;
-	argv[n++] = "--id";
-	argv[n++] = GUEST_ID;
-	argv[n++] = "--mem";
-	argv[n++] = "16M";
+	const char *extra[9] = { "--id", GUEST_ID, "--mem", "16M" };
+	int n = 4;
 	if (keyf) {
-		argv[n++] = "--migrate-key-file";
-		argv[n++] = (char *)keyf;
+		extra[n++] = "--migrate-key-file";
+		extra[n++] = keyf;
 	}
-	if (extra1)
-		argv[n++] = (char *)extra1;
-	if (extra2)
-		argv[n++] = (char *)extra2;
-	argv[n] = NULL;
-	th_spawn(p, argv);
-	assert_true(th_wait_for_socket(sock, 30));
-	Pvha__VmmReply *r = status(sock);
-	assert_non_null(r);
-	uint16_t port = (uint16_t)r->status->incoming_port;
-	pvha__vmm_reply__free_unpacked(r, NULL);
-	assert_true(port != 0);
-	return port;
+	extra[n++] = extra1;
+	extra[n] = extra1 ? extra2 : NULL;
+	return start_target_with(p, sock, extra);
 }
 
 static void start_memwriter(struct proc *a, const char *sock)
@@ -1109,18 +1102,9 @@ static void oversized_state_or_ram_is_refused_before_building(void **state)
 	for (int round = 0; round < 2; round++) {
 		struct proc t;
 		/* round 0: the target was told nothing of the RAM; round 1: --mem 16M */
-		uint16_t port;
-		if (round == 0) {
-			char *argv[] = { (char *)VMM, "--incoming", "127.0.0.1:0", "--control", (char *)st,
-					 "--id", GUEST_ID, "--migrate-key-file", (char *)kf, NULL };
-			th_spawn(&t, argv);
-			assert_true(th_wait_for_socket(st, 30));
-			Pvha__VmmReply *r = status(st);
-			port = (uint16_t)r->status->incoming_port;
-			pvha__vmm_reply__free_unpacked(r, NULL);
-		} else {
-			port = start_keyed_target(&t, st, kf, NULL, NULL);
-		}
+		const char *no_mem[] = { "--id", GUEST_ID, "--migrate-key-file", kf, NULL };
+		uint16_t port = round == 0 ? start_target_with(&t, st, no_mem)
+					   : start_keyed_target(&t, st, kf, NULL, NULL);
 		int fd = connect_to(port);
 		char *refused = NULL;
 		struct pvproto_link *l = source_handshake(fd, key, sizeof(key), &refused);
