@@ -813,7 +813,7 @@ static bool needs_node(enum pvclus_ha_event_type t)
 	}
 }
 
-static bool same(const struct pvclus_ha_guest *a, const struct pvclus_ha_guest *b)
+bool pvclus_ha_equal(const struct pvclus_ha_guest *a, const struct pvclus_ha_guest *b)
 {
 	return a->state == b->state && a->want_running == b->want_running &&
 	       a->owner == b->owner && a->target == b->target &&
@@ -869,7 +869,7 @@ int pvclus_ha_step(const struct pvclus_ha_guest *g, const struct pvclus_ha_event
 	if (rc < 0)
 		goto refuse;
 
-	bool changed = !same(g, &s.n);
+	bool changed = !pvclus_ha_equal(g, &s.n);
 	/* A step that changed the record or asks for something without a log
 	 * entry, or that reaches a record the machine must never reach, is a
 	 * bug in this file: stop rather than act on it. */

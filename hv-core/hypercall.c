@@ -40,6 +40,14 @@ static uint64_t disk_error(struct hv_machine *m, const char *op, int err)
 	return (uint64_t)(err == -ENOSPC ? -PV_ENOSPC : -PV_EIO);
 }
 
+/* The host waited on a disk (or any blocking backend) for the guest: that
+ * time is not guest run time, so the runaway budget starts again after it
+ * (an OSD outage must not make a guest that waits on its flush a runaway). */
+static void host_waited(struct hv_machine *m)
+{
+	m->run_mark_ns = hv_now_ns();
+}
+
 static uint64_t disk_io(struct hv_machine *m, uint64_t nr, const uint64_t a[4])
 {
 	uint64_t off = a[0], buf = a[1], len = a[2];
@@ -66,6 +74,7 @@ static uint64_t disk_io(struct hv_machine *m, uint64_t nr, const uint64_t a[4])
 	} else {
 		err = d->ops->write(d, m->ram + buf, off, len);
 	}
+	host_waited(m);
 	if (err)
 		return disk_error(m, nr == PV_HC_DISK_READ ? "read" : "write", err);
 	return len;
@@ -114,6 +123,7 @@ uint64_t hv_hypercall(struct hv_machine *m, uint64_t nr, const uint64_t a[4])
 		if (!m->disk)
 			return (uint64_t)-PV_ENODEV;
 		int err = m->disk->ops->flush(m->disk);
+		host_waited(m);
 		return err ? disk_error(m, "flush", err) : 0;
 	}
 	case PV_HC_HEARTBEAT:

@@ -110,8 +110,7 @@ int hv_machine_create(const struct hv_config *cfg, struct hv_machine **out)
 {
 	int err;
 	*out = NULL;
-	if (cfg->mem_size < PV_MEM_MIN || cfg->mem_size > PV_MEM_MAX ||
-	    cfg->mem_size % (1024 * 1024) != 0)
+	if (!PV_MEM_SIZE_OK(cfg->mem_size))
 		return -EINVAL;
 	if (cfg->cmdline && strlen(cfg->cmdline) >= PV_CMDLINE_MAX)
 		return -E2BIG;

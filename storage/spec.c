@@ -64,8 +64,8 @@ int pvstore_guest_check(const struct pvstore_guest *g)
 				 "guest name '%.*s' is not 1..63 bytes of [A-Za-z0-9._-] "
 				 "starting with a letter, digit or '_'",
 				 PVSTORE_NAME_MAX, g->name);
-	if (!g->mem_size || g->mem_size % (1u << 20))
-		return pvs_failx(-EINVAL, "guest %s: mem_size %" PRIu64 " is not a non-zero multiple of 1 MiB",
+	if (g->mem_size < PVSTORE_MEM_MIN || g->mem_size > PVSTORE_MEM_MAX || g->mem_size % (1u << 20))
+		return pvs_failx(-EINVAL, "guest %s: mem_size %" PRIu64 " is not whole MiB from 2 MiB to 4 GiB",
 				 g->name, g->mem_size);
 	if (g->image_sha256[0] && !hex64_ok(g->image_sha256))
 		return pvs_failx(-EINVAL, "guest %s: image hash is not 64 lower-case hex digits", g->name);

@@ -158,14 +158,12 @@ static void record_done(struct pvclus_job *j)
 	if (j->err)
 		alog_err(a, j->err, "storage: writing node record: %s", j->errmsg);
 	agent_set_storage_ok(a, j->err == 0);
-	if (r->retry && j->err) {
-		if (++a->storage_tries < STORAGE_RETRIES) {
-			agent_timer(a, STORAGE_RETRY_MS, storage_retry, a, &a->storage_timer);
-			a->storage_timer_armed = true;
-		} else {
-			alog_warn(a, "storage: still not usable %d ms after this node's fence was lifted",
-				  STORAGE_RETRY_MS * STORAGE_RETRIES);
-		}
+	if (r->retry && j->err && !a->storage_timer_armed) {
+		/* tried again until it works: after an unfence, or an outage */
+		if (++a->storage_tries == STORAGE_RETRIES)
+			alog_warn(a, "storage: still not usable after %d ms; trying on", STORAGE_RETRY_MS * STORAGE_RETRIES);
+		agent_timer(a, STORAGE_RETRY_MS, storage_retry, a, &a->storage_timer);
+		a->storage_timer_armed = true;
 	}
 	free(r);
 }
@@ -195,7 +193,16 @@ void agent_set_storage_ok(struct pvclus_agent *a, bool ok)
 		return;
 	a->storage_ok = ok;
 	alog_info(a, "storage %s", ok ? "usable" : "NOT usable: this node cannot run guests or lead");
+	if (ok)
+		guests_refresh(a); /* what could not be read meanwhile */
 	agent_send_hello(a);
+	if (!ok && a->st && !a->storage_timer_armed) {
+		/* it tells by itself when it works again: its node record is
+		 * rewritten every STORAGE_RETRY_MS until it lands */
+		a->storage_tries = 0;
+		agent_timer(a, STORAGE_RETRY_MS, storage_retry, a, &a->storage_timer);
+		a->storage_timer_armed = true;
+	}
 }
 
 /* After an unfence the OSDs may still hold the old map for a moment: the
@@ -336,18 +343,29 @@ void agent_update_leader(struct pvclus_agent *a)
 		if ((!p || (!p->fenced && !p->storage_bad)) && in_ring)
 			a->leader = a->members[i];
 	}
-	if (a->leader != old) {
+	if (a->leader != old)
 		alog_info(a, "leader: %s", a->leader ? agent_node_name(a, a->leader) : "none (not quorate)");
-		if (a->leader == a->local && agent_leads(a)) {
-			agent_check_unfence(a);
-			guests_leader_takeover(a);
-		}
-	}
+	agent_lead_check(a);
 }
 
 bool agent_leads(const struct pvclus_agent *a)
 {
-	return a->leader && a->leader == a->local && !a->awaiting;
+	/* A leader acts only on the cluster's table: one back from a partition
+	 * keeps records of its own view (nodes it saw leave), which must not
+	 * make it fence anyone before the table replaced them. */
+	return a->leader && a->leader == a->local && a->have_state && !a->awaiting;
+}
+
+void agent_lead_check(struct pvclus_agent *a)
+{
+	bool now = agent_leads(a);
+	if (a->replaying)
+		return; /* replay_held checks once it is done */
+	if (now && !a->was_leading) {
+		agent_check_unfence(a);
+		guests_leader_takeover(a);
+	}
+	a->was_leading = now;
 }
 
 /* The agents' membership (CPG): who can act, who leads. An agent leaving

@@ -67,6 +67,8 @@ static struct guest *add(struct pvclus_agent *a, const struct pvstore_guest *spe
 
 /* ---- reading specs (storage jobs) ------------------------------------------- */
 
+static struct guest *load(struct pvclus_agent *a, const uint8_t uuid[16], const char *name);
+
 struct load_job {
 	struct pvclus_job j;
 	struct pvclus_agent *a;
@@ -88,8 +90,9 @@ static void load_done(struct pvclus_job *j)
 	struct load_job *l = (struct load_job *)j;
 	struct pvclus_agent *a = l->a;
 	struct guest *g = guests_find(a, l->uuid);
+	bool again = g && g->load_again;
 	if (g)
-		g->loading = false;
+		g->loading = g->load_again = false;
 	if (!g) {
 		/* deleted meanwhile: nothing to fill */
 	} else if (!j->err) {
@@ -107,6 +110,8 @@ static void load_done(struct pvclus_job *j)
 		alog_warn(a, "guest %s: cannot read its spec yet: %s", g->spec.name, j->errmsg);
 	}
 	free(l);
+	if (again && g->used)
+		load(a, g->spec.uuid, NULL); /* it changed while this read ran */
 }
 
 /* Tables a guest by its uuid (and name, when known) and reads its spec from
@@ -131,8 +136,10 @@ static struct guest *load(struct pvclus_agent *a, const uint8_t uuid[16], const 
 		}
 		g->spec_loaded = false;
 	}
-	if (g->loading)
+	if (g->loading) {
+		g->load_again = true;
 		return g;
+	}
 	struct load_job *l = calloc(1, sizeof(*l));
 	if (!l)
 		return g;
@@ -976,6 +983,7 @@ static void replay_held(struct pvclus_agent *a)
 	a->awaiting = false;
 	a->waiting_storage = false;
 	a->have_state = true;
+	a->replaying = true;
 	agent_update_leader(a);
 	for (size_t i = 0; i < a->nheld; i++) {
 		Pvha__ClusterMsg *m = pvha__cluster_msg__unpack(NULL, a->held[i].len, a->held[i].data);
@@ -986,6 +994,8 @@ static void replay_held(struct pvclus_agent *a)
 		free(a->held[i].data);
 	}
 	a->nheld = 0;
+	a->replaying = false;
+	agent_lead_check(a);
 	agent_check_unfence(a);
 }
 
@@ -1049,6 +1059,7 @@ void guests_on_members(struct pvclus_agent *a)
 		a->seen_others = true;
 	if (!a->have_state && !a->seen_others && a->nmembers == 1 && a->quorate) {
 		a->have_state = true; /* alone and quorate: the registry is all there is */
+		agent_lead_check(a);
 		start_desired(a);
 	}
 	alog_debug(a, "membership: state %d, await table %d", a->have_state, await);
@@ -1057,6 +1068,19 @@ void guests_on_members(struct pvclus_agent *a)
 		a->nheld = 0;
 		agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
 	}
+	agent_lead_check(a);
+}
+
+/* Whether a migration may start towards node: its agent is a member and
+ * its node in the ring, not fenced (the same answer on every agent at the
+ * same point of the message order). */
+static bool migration_target_ok(struct pvclus_agent *a, uint32_t node)
+{
+	struct peer *p = agent_peer(a, node);
+	bool in_ring = !a->have_ring;
+	for (size_t i = 0; i < a->nring; i++)
+		in_ring |= a->ring[i] == node;
+	return p && !p->fenced && agent_is_member(a, node) && in_ring;
 }
 
 static void hold(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg)
@@ -1083,12 +1107,14 @@ void guests_on_quorum(struct pvclus_agent *a, bool quorate)
 	if (quorate && !a->have_state && !a->seen_others && a->nmembers == 1 &&
 	    !a->awaiting) {
 		a->have_state = true; /* alone and quorate: the registry is all there is */
+		agent_lead_check(a);
 		start_desired(a);
 	}
 	if (!quorate) {
 		/* The majority decides what happened meanwhile: take its table when
 		 * this node is back. */
 		a->have_state = false;
+		agent_lead_check(a);
 		/* Whatever the records say: no guest runs in a partition without quorum. */
 		for (int i = 0; i < MAX_GUESTS; i++) {
 			struct guest *g = &a->g[i];
@@ -1134,6 +1160,19 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 			break;
 		struct pvclus_ha_event ev = { .type = (enum pvclus_ha_event_type)e->type, .node = e->node,
 					      .crashed = e->crashed, .err = e->err, .detail = e->detail };
+		if (ev.type == PVCLUS_HA_EV_MIGRATE_START && !migration_target_ok(a, ev.node)) {
+			/* It left (or was fenced) after the leader chose it, before
+			 * this point of the message order: every agent drops the
+			 * start here alike, and the guest runs on where it is. */
+			if (agent_leads(a)) {
+				char why[160];
+				snprintf(why, sizeof(why), "migration to %s not started: it is no longer in the cluster",
+					 agent_node_name(a, ev.node));
+				alog_info(a, "guest %s: %s", g->spec.name, why);
+				guest_event(a, g->spec.uuid, "migration-failed", why);
+			}
+			break;
+		}
 		apply(a, g, &ev);
 		break;
 	}
@@ -1320,10 +1359,6 @@ static int create(struct pvclus_agent *a, const Pvha__GuestSpecIn *in, void *tok
 		snprintf(msg, msglen, "the image is not an ELF file");
 		return -EINVAL;
 	}
-	if (in->mem_size < (2ull << 20) || in->mem_size > (4ull << 30) || in->mem_size % (1u << 20)) {
-		snprintf(msg, msglen, "memory must be whole MiB from 2 MiB to 4 GiB");
-		return -EINVAL;
-	}
 	snprintf(spec.name, sizeof(spec.name), "%s", in->name);
 	snprintf(spec.cmdline, sizeof(spec.cmdline), "%s", in->cmdline);
 	spec.mem_size = in->mem_size;
@@ -1363,6 +1398,14 @@ int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token,
 	struct guest *g = NULL;
 	size_t n = 0;
 
+	if (a->awaiting) {
+		/* Its table is not the cluster's yet (it just joined or came
+		 * back): whatever it would say could be wrong. */
+		rep->error = -EAGAIN;
+		snprintf(msg, msglen, "node %s has not received the cluster's guest table yet: ask again in a "
+			 "moment (or ask another node)", a->cfg.node_name);
+		return 0;
+	}
 	if (req->op != PVHA__API_REQUEST__OP__GUEST_LIST && req->op != PVHA__API_REQUEST__OP__GUEST_CREATE) {
 		g = req->guest && req->guest[0] ? guests_by_name(a, req->guest) : NULL;
 		if (!g) {

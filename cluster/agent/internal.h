@@ -86,6 +86,7 @@ struct guest {
 	struct pvclus_agent *agent; /* for timer callbacks */
 	/* storage jobs in flight for it */
 	bool loading;          /* its spec is being read */
+	bool load_again;       /* ... and it changed meanwhile: read it again after */
 	bool start_job;        /* a start's lock clearing (and spec read) runs */
 	bool start_cancelled;  /* ... and it was stopped meanwhile: do not spawn */
 	bool persisting;       /* its desired state is being written */
@@ -208,6 +209,8 @@ struct pvclus_agent {
 	int nnodes;
 	struct peer peers[PVCLUS_MAX_NODES]; /* by index in nodes[] */
 	bool modes_read;
+	bool was_leading;    /* agent_leads() when agent_lead_check last looked */
+	bool replaying;      /* replay_held runs: the takeover waits for its end */
 
 	/* the guest table (guests.c) */
 	struct guest g[MAX_GUESTS];
@@ -276,9 +279,16 @@ bool agent_is_member(const struct pvclus_agent *a, uint32_t id);
  * fenced (0: none). Call it when the membership, quorum or fences change. */
 void agent_update_leader(struct pvclus_agent *a);
 
-/* True when this agent is the leader and may act as one (a joiner waits for
- * the table that tells it which nodes are fenced). */
+/* True when this agent is the leader and may act as one: it holds the
+ * cluster's table (a joiner waits for the table that tells it which nodes are
+ * fenced). */
 bool agent_leads(const struct pvclus_agent *a);
+
+/* When this agent has just begun to act as the leader (whatever made it so:
+ * the membership, a table received, quorum), it fences again every node that
+ * guests in fence-wait wait for and lifts stale fences. Call it after
+ * anything that can change agent_leads(). */
+void agent_lead_check(struct pvclus_agent *a);
 
 /* Node i of the nodelist can take guests now: its agent is a member, said
  * hello and reaches the storage. */

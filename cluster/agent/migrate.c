@@ -133,6 +133,13 @@ static void place_migration(struct pvclus_agent *a, struct guest *g, uint32_t fr
 
 static void target_poll(void *data);
 
+/* This node receives g, and g's source left before it let go of the lock:
+ * the guest waits in fence-wait for this target's word. */
+static bool source_left(struct pvclus_agent *a, const struct guest *g)
+{
+	return g->ha.state == PVCLUS_HA_FENCE_WAIT && g->ha.peer == a->local && !g->ha.peer_is_source;
+}
+
 static void target_failed(struct pvclus_agent *a, struct guest *g, int err)
 {
 	struct mig *m = mig_of(a, g);
@@ -174,6 +181,15 @@ static void target_poll(void *data)
 		return;
 	struct pvclus_vmm_status st;
 	if (a->ops->vmm_status(a->ctx, g->spec.uuid, &st) == 0) {
+		if (source_left(a, g) && !strcmp(st.state, "incoming")) {
+			/* The source is gone before this VMM ran the guest: nothing
+			 * more comes. Giving up now (the guest is then recovered
+			 * from its disk once the source is fenced) instead of at
+			 * the VMM's own incoming deadline. */
+			alog_info(a, "guest %s: the migration source left: the incoming VMM gives up", g->spec.name);
+			a->ops->vmm_kill(a->ctx, g->pid, true); /* reported when it is reaped */
+			return;
+		}
 		if (!m->ready_sent && st.incoming_port) {
 			Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
 			Pvha__MigrateReady r = PVHA__MIGRATE_READY__INIT;
@@ -318,6 +334,13 @@ void agent_migrate_forget(struct pvclus_agent *a, const struct guest *g)
 void agent_migrate_after_step(struct pvclus_agent *a, struct guest *g)
 {
 	struct mig *m = mig_of(a, g);
+	if (m->incoming && source_left(a, g)) {
+		/* see target_poll: ask the VMM now rather than at the next poll */
+		agent_timer_del(a, &m->in_timer);
+		target_poll(g);
+		if (!g->used)
+			return;
+	}
 	if (g->ha.state == PVCLUS_HA_FENCE_WAIT && g->ha.peer == a->local && g->ha.peer_is_source && m->src_active &&
 	    !m->handed_over_sent && !m->cancel_sent) {
 		alog_info(a, "guest %s: the migration target left: giving the migration up", g->spec.name);

@@ -278,6 +278,11 @@ void agent_sched_on_step(struct pvclus_agent *a, struct guest *g, const struct p
 {
 	const struct pvclus_ha_guest *old = &g->ha;
 	struct note *n = note_of(a, g);
+	/* A placement took effect (or the guest needs none any more): the
+	 * promise is kept, and must not hold back the next placement of the
+	 * guest, which may follow at once (its start failed, its node died). */
+	if (next->owner || !next->want_running)
+		n->promised = 0;
 	if (ev->type == PVCLUS_HA_EV_UNPLACEABLE)
 		n->unplaceable = ev->detail;
 	else if (next->owner || !(next->state == PVCLUS_HA_STARTING || next->state == PVCLUS_HA_RECOVERING))

@@ -16,6 +16,19 @@
 # with no C library, no runtime and no unwinder.
 include_guard(GLOBAL)
 
+# Where the SDK's files are: beside this file in the source tree; the
+# installed pvha-guest-config.cmake sets these three (and defines the targets
+# pv_guest_start and pv_guest_lib as imported ones) before including it.
+if(NOT DEFINED PVHA_GUEST_INCLUDE_DIRS)
+  set(PVHA_GUEST_INCLUDE_DIRS ${CMAKE_CURRENT_LIST_DIR}/include ${CMAKE_CURRENT_LIST_DIR}/../include)
+  set(PVHA_GUEST_LD ${CMAKE_CURRENT_LIST_DIR}/guest.ld)
+  set(PVHA_GUEST_CHECK ${CMAKE_CURRENT_LIST_DIR}/check_image.sh)
+endif()
+
+# check_image.sh reads GNU objdump's syntax; with clang, CMAKE_OBJDUMP is
+# llvm-objdump, so look for binutils' own (the linker's package ships it).
+find_program(PVHA_GUEST_OBJDUMP NAMES objdump)
+
 function(pvha_guest_flags t)
   # -fcf-protection=none: no endbr64 (Unicorn and old hosts need not know it).
   # -mno-avx: Unicorn's AVX is unreliable; SSE/x87 are fine.
@@ -23,16 +36,13 @@ function(pvha_guest_flags t)
     -ffreestanding -fno-pic -mno-red-zone -fcf-protection=none
     -fno-stack-protector -fno-asynchronous-unwind-tables -fno-unwind-tables
     -mno-avx -O2 -Wall -Wextra -Werror)
-  target_include_directories(${t} PRIVATE
-    ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/include
-    ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/../include)
+  target_include_directories(${t} PRIVATE ${PVHA_GUEST_INCLUDE_DIRS})
 endfunction()
 
 function(pvha_guest name)
   if(NOT ARGN)
     message(FATAL_ERROR "pvha_guest(${name}): no sources")
   endif()
-  set(sdk ${CMAKE_CURRENT_FUNCTION_LIST_DIR})
   set(dir ${PVHA_GUEST_DIR})
   if(NOT dir)
     set(dir ${CMAKE_BINARY_DIR}/guests)
@@ -42,19 +52,20 @@ function(pvha_guest name)
   pvha_guest_flags(${t})
   target_link_libraries(${t} PRIVATE pv_guest_start pv_guest_lib gcc)
   target_link_options(${t} PRIVATE
-    -nostdlib -static -no-pie
-    -Wl,-T,${sdk}/guest.ld
+    # clang's -static already means no PIE (and it warns that -no-pie is unused)
+    -nostdlib -static $<$<C_COMPILER_ID:GNU>:-no-pie>
+    -Wl,-T,${PVHA_GUEST_LD}
     -Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack)
   set_target_properties(${t} PROPERTIES
     OUTPUT_NAME ${name}
     SUFFIX .elf
     RUNTIME_OUTPUT_DIRECTORY ${dir}
-    LINK_DEPENDS ${sdk}/guest.ld)
+    LINK_DEPENDS ${PVHA_GUEST_LD})
   # Refuse an image that breaks a rule the hypervisor relies on (a hypercall
   # not followed by `jmp 1f; 1:`, a wrong entry, AVX): see check_image.sh.
-  if(CMAKE_OBJDUMP)
+  if(PVHA_GUEST_OBJDUMP)
     add_custom_command(TARGET ${t} POST_BUILD
-      COMMAND sh ${sdk}/check_image.sh ${CMAKE_OBJDUMP} $<TARGET_FILE:${t}>
+      COMMAND sh ${PVHA_GUEST_CHECK} ${PVHA_GUEST_OBJDUMP} $<TARGET_FILE:${t}>
       VERBATIM)
   endif()
   if(NOT TARGET guests)

@@ -36,7 +36,8 @@ int usage_err(const struct command *c, const char *fmt, ...) __attribute__((form
 int args_parse(const struct command *c, int argc, char **argv, const struct opt *opts, const char *posname,
 	       const char **pos);
 
-/* A whole number in lo..hi for option name. Returns 0 or 2. */
+/* A whole number in lo..hi for option name. Returns 0 or 2; *out is the
+ * number, or 0 when it returns 2. */
 int num_arg(const struct command *c, const char *name, const char *s, int64_t lo, int64_t hi, int64_t *out);
 
 /* A guest or node name as the API takes it. Returns 0 or 2 naming what. */

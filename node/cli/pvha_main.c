@@ -26,6 +26,7 @@
 #include "hook.h"
 #include "parse.h"
 #include "pvha_cli.h"
+#include "pvstore/pvstore.h"
 #include "proto/api.pb-c.h"
 #include "vmmctl.h"
 
@@ -87,10 +88,13 @@ int args_parse(const struct command *c, int argc, char **argv, const struct opt 
 	return 0;
 }
 
-/* A whole number in lo..hi for option name, "-" allowed. Returns 0 or 2. */
+/* A whole number in lo..hi for option name, "-" allowed. Returns 0 or 2; *out is
+ * the number, or 0 when it returns 2 (written on every path, so that no caller
+ * depends on the compiler seeing that usage_err never returns 0). */
 int num_arg(const struct command *c, const char *name, const char *s, int64_t lo, int64_t hi,
 		   int64_t *out)
 {
+	*out = 0;
 	bool neg = s[0] == '-';
 	uint64_t v;
 	bool ok = !pv_parse_u64(s + neg, &v) && v <= (uint64_t)INT64_MAX;
@@ -102,11 +106,13 @@ int num_arg(const struct command *c, const char *name, const char *s, int64_t lo
 	return 0;
 }
 
-/* A size (pv_parse_size) for option name in min..max and a multiple of align. Returns 0 or 2. */
+/* A size (pv_parse_size) for option name in min..max and a multiple of align.
+ * Returns 0 or 2; *out is the size, or 0 when it returns 2 (as num_arg). */
 static int size_arg(const struct command *c, const char *name, const char *s, uint64_t min,
 		    uint64_t max, uint64_t align, const char *want, uint64_t *out)
 {
 	uint64_t v;
+	*out = 0;
 	if (pv_parse_size(s, &v) || v < min || v > max || v % align)
 		return usage_err(c, "%s '%s': want %s", name, s, want);
 	*out = v;
@@ -512,7 +518,8 @@ static int cmd_events(const struct command *c, int argc, char **argv, bool json)
 {
 	const char *after = NULL, *max = NULL, *guest = NULL;
 	const struct opt opts[] = {
-		{ "--guest", &guest, NULL }, { "--after", &after, NULL }, { "--max", &max, NULL }, { NULL },
+		{ "--guest", &guest, NULL }, { "--after", &after, NULL }, { "--max", &max, NULL },
+		{ NULL, NULL, NULL },
 	};
 	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
 	Pvha__ApiReply *rep;
@@ -724,7 +731,7 @@ static int cmd_guest_set(const struct command *c, int argc, char **argv, bool js
 		{ "--priority", &prio, NULL },
 		{ "--no-rules", NULL, &no_rules },
 		{ "--no-depends", NULL, &no_deps },
-		{ NULL },
+		{ NULL, NULL, NULL },
 	};
 	struct placement_args pa;
 	Pvha__GuestSetIn set = PVHA__GUEST_SET_IN__INIT;
@@ -788,7 +795,7 @@ static int cmd_guest_create(const struct command *c, int argc, char **argv, bool
 		{ "--image", &image, NULL },   { "--mem", &mem, NULL },
 		{ "--disk", &disk, NULL },     { "--cmdline", &cmdline, NULL },
 		{ "--priority", &prio, NULL }, { "--start", NULL, &start },
-		{ "--wait", &wait_str, NULL }, { NULL },
+		{ "--wait", &wait_str, NULL }, { NULL, NULL, NULL },
 	};
 	Pvha__GuestSpecIn spec = PVHA__GUEST_SPEC_IN__INIT;
 	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
@@ -813,7 +820,7 @@ static int cmd_guest_create(const struct command *c, int argc, char **argv, bool
 		return usage_err(c, "missing --image FILE");
 	if (!mem)
 		return usage_err(c, "missing --mem SIZE");
-	if ((rc = size_arg(c, "--mem", mem, 2 * MiB, 4096 * MiB, MiB, "whole MiB from 2M to 4G",
+	if ((rc = size_arg(c, "--mem", mem, PVSTORE_MEM_MIN, PVSTORE_MEM_MAX, MiB, "whole MiB from 2M to 4G",
 			   &spec.mem_size)))
 		return rc;
 	if (disk && (rc = size_arg(c, "--disk", disk, 0, UINT64_MAX, 512,
@@ -909,7 +916,7 @@ static int cmd_guest_op(const struct command *c, int argc, char **argv, bool jso
 {
 	const char *guest = NULL, *wait_str = NULL;
 	bool force = false, stop = c->op == PVHA__API_REQUEST__OP__GUEST_STOP;
-	struct opt opts[3] = { { NULL } };
+	struct opt opts[3] = { { NULL, NULL, NULL } };
 	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
 	Pvha__ApiReply *rep;
 	bool was_error = false;

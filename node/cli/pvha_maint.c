@@ -73,7 +73,9 @@ static int follow_migration(const char *verb, const char *guest, const char *fro
 		}
 		const Pvha__MigrationInfo *m = g->migration;
 		bool ours = m && !strcmp(m->target, to) && !strcmp(m->source, from);
-		if (!strcmp(g->state, "migrating"))
+		/* under way (or a party left while it was) */
+		if (!strcmp(g->state, "migrating") || !strcmp(g->state, "fence-wait") ||
+		    !strcmp(g->state, "recovering"))
 			seen_migrating = true;
 		if (ours && !quiet && !json) {
 			char now[128];
@@ -113,6 +115,15 @@ static int follow_migration(const char *verb, const char *guest, const char *fro
 			else
 				fprintf(stderr, "pvha %s: %s: migration to %s failed: %s; it runs on %s\n", verb, guest, to,
 					why, or_dash(g->owner));
+			rc = 1;
+		} else if (seen_migrating && !strcmp(g->state, "running") && strcmp(g->owner, to) &&
+			   strcmp(g->owner, from)) {
+			/* a party died: the guest was recovered on a third node */
+			if (json)
+				print_migration_json(guest, from, to, false, NULL, "recovered elsewhere");
+			else
+				fprintf(stderr, "pvha %s: %s: migration to %s did not complete (a node failed): "
+					"it was recovered and runs on %s\n", verb, guest, to, g->owner);
 			rc = 1;
 		} else if (!strcmp(g->state, "error") || !strcmp(g->state, "stopped")) {
 			fprintf(stderr, "pvha %s: %s: %s%s%s\n", verb, guest, g->state, g->reason[0] ? ": " : "",

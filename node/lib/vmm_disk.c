@@ -9,6 +9,10 @@
 #include "pvstore/pvstore.h"
 #include "vmm_disk.h"
 
+/* The guest record's memory rule and the ABI's are one rule. */
+_Static_assert(PVSTORE_MEM_MIN == PV_MEM_MIN && PVSTORE_MEM_MAX == PV_MEM_MAX,
+	       "pvstore.h and pvhv/abi.h disagree on the guest memory range");
+
 #define RADOS_INFLIGHT_MAX (32u << 20)
 
 struct rados_disk {

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -257,6 +258,7 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 {
 	struct pvhad *d = ctx;
 	char image[700], sock[700], u[PVSTORE_UUID_STR], mem[32], disk[128], log[700], dir[600];
+	char ceph_client[80];
 	bool incoming = s->incoming && s->incoming[0];
 	int err;
 
@@ -270,6 +272,7 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 		return err;
 	}
 	pvstore_uuid_format(s->uuid, u);
+	snprintf(ceph_client, sizeof(ceph_client), "client.%s", d->cfg.ceph_user);
 	sock_path(d, s->uuid, sock, sizeof(sock));
 	snprintf(log, sizeof(log), "%s/%s.console", dir, u);
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)s->mem_size);
@@ -289,6 +292,7 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 	argv[n++] = "--control", argv[n++] = sock;
 	argv[n++] = "--console", argv[n++] = log;
 	argv[n++] = "--ceph-conf", argv[n++] = d->cfg.ceph_conf;
+	argv[n++] = "--ceph-client", argv[n++] = ceph_client;
 	argv[n++] = "--backend", argv[n++] = "tcg";
 	if (s->disk_size) {
 		argv[n++] = "--disk", argv[n++] = disk;
@@ -514,6 +518,26 @@ static int32_t on_event_queue(int32_t fd, int32_t revents, void *data)
 }
 
 /* ---- incarnation and storage ------------------------------------------------- */
+
+/* One agent per node: an exclusive lock on run_dir/pvhad.lock, held for the
+ * agent's life (close-on-exec: no VMM inherits it). A second pvhad (by hand,
+ * beside the service) refuses to start instead of fighting over the guests. */
+static int take_node_lock(struct pvhad *d)
+{
+	char path[600];
+	if (mkdir(d->cfg.run_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/pvhad.lock", d->cfg.run_dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno == EWOULDBLOCK ? -EALREADY : -errno;
+		close(fd);
+		return err;
+	}
+	return 0; /* fd stays open: the lock lives as long as this process */
+}
 
 /* The incarnation is per host boot: kept under run_dir (a tmpfs at /run that
  * a reboot empties); an agent restarted on the same boot finds the same one. */
@@ -922,6 +946,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setvbuf(stderr, NULL, _IOLBF, 0);
+	err = take_node_lock(d);
+	if (err) {
+		pvlog_err(err, "another pvhad runs on this node (lock %s/pvhad.lock)", d->cfg.run_dir);
+		return 1;
+	}
 	err = load_incarnation(d);
 	if (err) {
 		pvlog_err(err, "incarnation under %s", d->cfg.run_dir);

@@ -973,8 +973,7 @@ int main(int argc, char **argv)
 		}
 		case 'h': usage(stdout); return 0;
 		case 'm':
-			if (pv_parse_size(optarg, &cfg.mem_size) || cfg.mem_size < PV_MEM_MIN ||
-			    cfg.mem_size > PV_MEM_MAX || cfg.mem_size % (1u << 20)) {
+			if (pv_parse_size(optarg, &cfg.mem_size) || !PV_MEM_SIZE_OK(cfg.mem_size)) {
 				fprintf(stderr, "pvha-vmm: --mem %s: want a whole number of MiB from 2M to 4G\n", optarg);
 				return VMM_EXIT_USAGE;
 			}

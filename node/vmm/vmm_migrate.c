@@ -1006,7 +1006,7 @@ static int tgt_check_hello(struct mig_target *t, const Pvha__MigrateHello *h, ch
 		snprintf(why, wl, "the source sends guest %s, but --disk here is the disk of guest %s", a, b);
 		return -EINVAL;
 	}
-	if (h->mem_size < PV_MEM_MIN || h->mem_size > PV_MEM_MAX || h->mem_size % (1u << 20)) {
+	if (!PV_MEM_SIZE_OK(h->mem_size)) {
 		snprintf(why, wl, "guest RAM of %llu bytes is not a whole number of MiB from 2M to 4G",
 			 (unsigned long long)h->mem_size);
 		return -EINVAL;
@@ -1105,7 +1105,8 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 	int fd = t->fd, err;
 	ProtobufCMessage *pm;
 	msg_kind k;
-	char r[200], sub[256] = "", a[37], b[37];
+	/* r and sub are shorter than why (256): each goes into it after a prefix. */
+	char r[200], sub[200] = "", a[37], b[37];
 	struct hv_machine *m = NULL;
 
 	set_link_options(fd);

@@ -209,7 +209,6 @@ static int series(const char *label, const char *cmdline, const char *wait_text,
 	label = keyed_label;
 	double down[RUNS], total[RUNS];
 	struct run r = { 0 };
-	unsigned forced = 0;
 	for (int i = 0; i < RUNS; i++) {
 		char disk[600], id[PVSTORE_UUID_STR] = "";
 		if (rados) {
@@ -234,7 +233,6 @@ static int series(const char *label, const char *cmdline, const char *wait_text,
 			return -1;
 		down[i] = r.downtime_ms;
 		total[i] = r.total_ms;
-		forced += r.forced;
 		fprintf(stderr, "bench_migrate: %s%s run %d: downtime %.3f ms, total %.0f ms, %u rounds, "
 				"%.1f MiB%s\n",
 			label, rados ? " (rados)" : "", i + 1, r.downtime_ms, r.total_ms, r.rounds, r.mib,

@@ -521,7 +521,7 @@ static void test_event_log_ordered_no_gaps_under_concurrency(void **state)
 			int node = ev[i].node[1] - '2';
 			assert_in_range(node, 0, THREADS - 1);
 			/* each appender's own events stay in its order */
-			char want[64];
+			char want[sizeof(ev[i].node) + 16]; /* the node, " #" and a number */
 			snprintf(want, sizeof(want), "%s #%d", ev[i].node, per_node[node]++);
 			assert_string_equal(ev[i].why, want);
 		}

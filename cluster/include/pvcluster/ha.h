@@ -193,6 +193,10 @@ int pvclus_ha_step(const struct pvclus_ha_guest *g, const struct pvclus_ha_event
 
 /* Names for logs and the CLI ("fence-wait", "node-left", ...); "?" when out
  * of range. */
+/* Whether two records are the same, field by field (every field the state
+ * machine keeps). */
+bool pvclus_ha_equal(const struct pvclus_ha_guest *a, const struct pvclus_ha_guest *b);
+
 const char *pvclus_ha_state_str(enum pvclus_ha_state s);
 const char *pvclus_ha_event_str(enum pvclus_ha_event_type t);
 const char *pvclus_ha_reason_str(enum pvclus_ha_reason r);

@@ -1,8 +1,8 @@
 /*
  * libpv string functions: the ones gcc may call on its own (memcpy, memset,
- * memmove, memcmp) and a few more. Built with
+ * memmove, memcmp) and a few more. Built (by gcc) with
  * -fno-tree-loop-distribute-patterns so that these loops are not turned back
- * into calls to themselves. Bulk moves use 8-byte accesses: on the software
+ * into calls to themselves; clang does not do that under -ffreestanding. Bulk moves use 8-byte accesses: on the software
  * CPU every store is costly, so fewer, wider stores matter more than anything.
  */
 #include "pv.h"

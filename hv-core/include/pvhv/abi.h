@@ -50,6 +50,10 @@ enum pv_hypercall {
 #define PV_IMAGE_MIN_GPA 0x100000u /* ELF segments must lie at or above this */
 #define PV_MEM_MIN (2u * 1024u * 1024u)
 #define PV_MEM_MAX (4ull * 1024u * 1024u * 1024u)
+/* Whether bytes is a valid guest memory size: whole MiB from PV_MEM_MIN to
+ * PV_MEM_MAX (the one place this rule is written for the hypervisor side). */
+#define PV_MEM_SIZE_OK(bytes) \
+	((bytes) >= PV_MEM_MIN && (bytes) <= PV_MEM_MAX && (bytes) % (1024u * 1024u) == 0)
 
 #define PV_BOOT_MAGIC 0x544f4f4241485650ull /* "PVHABOOT" little-endian */
 #define PV_CMDLINE_MAX 1024u

@@ -93,6 +93,10 @@ int pvstore_uuid_generate(uint8_t out[16]);
 /* ---- guest registry ----------------------------------------------------- */
 
 #define PVSTORE_CMDLINE_MAX 1023    /* bytes, without the NUL (hv-core's limit) */
+/* A guest's memory: whole MiB in this range (the ABI's PV_MEM_MIN..PV_MEM_MAX;
+ * pvha-vmm checks at build time that the two agree). */
+#define PVSTORE_MEM_MIN (2ull << 20)
+#define PVSTORE_MEM_MAX (4ull << 30)
 #define PVSTORE_RECORD_MAX 65536    /* no record pvha reads from RADOS is larger */
 
 enum pvstore_desired {

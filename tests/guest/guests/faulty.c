@@ -28,10 +28,16 @@
 /* Each frame pushes a return address and writes one word of a 4 KiB local,
  * so the stack runs off the bottom of RAM in a few hundred calls. Called only
  * from stack_overflow()'s asm, hence `used`; noipa keeps its name and its
- * frame as written. The test on frame[0] never ends the recursion, but gcc
- * cannot know that (and does not warn about infinite recursion). */
-__attribute__((used, noipa)) uint64_t faulty_recurse(uint64_t depth);
-__attribute__((used, noipa)) uint64_t faulty_recurse(uint64_t depth)
+ * frame as written (clang has no noipa: noinline does it there). The test on
+ * frame[0] never ends the recursion, but the compiler cannot know that (and
+ * does not warn about infinite recursion). */
+#ifdef __clang__
+#define FAULTY_AS_WRITTEN __attribute__((used, noinline))
+#else
+#define FAULTY_AS_WRITTEN __attribute__((used, noipa))
+#endif
+FAULTY_AS_WRITTEN uint64_t faulty_recurse(uint64_t depth);
+FAULTY_AS_WRITTEN uint64_t faulty_recurse(uint64_t depth)
 {
 	volatile uint64_t frame[512];
 	frame[0] = depth;

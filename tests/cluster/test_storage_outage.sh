@@ -1,0 +1,98 @@
+#!/bin/bash
+# Scenario test in the lab: the agents keep answering while the storage does
+# not. 3 nodes with real Corosync and a real Ceph; every OSD is frozen
+# (SIGSTOP) for 30 s. Meanwhile every node's pvhad answers `cluster status`
+# at once (each of its answers within 100 ms, measured by pvha-api-probe over
+# the API itself), no node leaves the CPG group (one ring, three members
+# throughout), `guest list` answers, and a request that needs the storage
+# (`events`) ends with an error at the storage's op timeout instead of
+# stalling the agent. Once the OSDs run again every node says the storage is
+# usable by itself, and a guest starts. Prints ok/FAIL lines and
+# "N passed, M failed"; exit 77 (skip) when it cannot run here.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PROBE=$BUILD/bin/pvha-api-probe
+OUTAGE_S=30
+
+up 3
+if pv n1 guest create g1 --image "$BUILD/guests/counter.elf" --mem 16M --disk 4M >/dev/null; then
+	ok "guest g1 created (stopped)"
+else
+	fail "guest g1 created"
+fi
+for n in n1 n2 n3; do
+	wait_unfenced "$n" || fail "$n: quorate with the storage before the outage"
+done
+
+osd_pids=()
+for f in "$DIR"/ceph/run/osd.*.pid; do
+	[[ -f $f ]] && osd_pids+=("$(<"$f")")
+done
+((${#osd_pids[@]} > 0)) || { fail "the lab's OSD pids"; finish; }
+thaw() { kill -CONT "${osd_pids[@]}" 2>/dev/null; }
+trap 'thaw; "$LAB" down --dir "$DIR" >/dev/null 2>&1; rm -rf "$DIR"; [[ -n ${PVHA_KEEP_LOGS:-} ]] || rm -rf "$LOGS_KEPT"' EXIT
+
+kill -STOP "${osd_pids[@]}"
+ok "OSDs frozen (${#osd_pids[@]}) for $OUTAGE_S s"
+t0=$SECONDS
+
+# A request that needs the storage: it must not stall the loop (the probes
+# below run while it waits on its own).
+events_out=$(mktemp)
+(pv n2 events >"$events_out" 2>&1; echo "exit $?" >>"$events_out") &
+events_pid=$!
+
+probe_out=()
+for n in n1 n2 n3; do
+	f=$(mktemp)
+	probe_out+=("$f")
+	"$LAB" exec "$n" "$PROBE" --seconds $((OUTAGE_S - 3)) --every-ms 100 >"$f" 2>&1 &
+done
+sleep 1 # let the probes start; the guest list is asked while they run
+if pv n3 guest list | grep -q '^g1 '; then
+	ok "guest list answers during the outage"
+else
+	fail "guest list answers during the outage"
+fi
+wait $(jobs -p | grep -v "^$events_pid$") 2>/dev/null
+i=0
+for n in n1 n2 n3; do
+	line=$(tail -1 "${probe_out[$i]}")
+	i=$((i + 1))
+	read -r _ answers _ slowest _ members _ rings <<<"$line"
+	if [[ -z $answers ]] || ((answers < 50)); then
+		fail "$n: probe: $line"
+		continue
+	fi
+	if awk -v s="$slowest" 'BEGIN { exit !(s < 100) }'; then
+		ok "$n answered $answers times during the outage, the slowest in $slowest ms"
+	else
+		fail "$n answered in up to $slowest ms during the outage (want < 100)"
+	fi
+	if ((members == 3 && rings == 1)); then
+		ok "$n: no node left the group (3 members, one ring)"
+	else
+		fail "$n: members fell to $members, $rings ring(s) seen"
+	fi
+done
+wait "$events_pid"
+if grep -q "^exit 1" "$events_out" && grep -qi "timed out\|event log" "$events_out"; then
+	ok "events during the outage: an error, not a hang ($(head -1 "$events_out"))"
+else
+	fail "events during the outage: $(tr '\n' ' ' <"$events_out")"
+fi
+rm -f "$events_out" "${probe_out[@]}"
+
+while ((SECONDS - t0 < OUTAGE_S)); do sleep 0.5; done
+thaw
+ok "OSDs running again"
+for n in n1 n2 n3; do
+	if wait_unfenced "$n"; then ok "$n: storage usable again by itself"; else fail "$n: storage usable again"; fi
+done
+if pv n1 guest start g1 --wait 30 >/dev/null; then
+	ok "g1 starts after the outage"
+else
+	fail "g1 starts after the outage"
+fi
+check_wait "g1 runs (as n3 sees it)" n3 g1 '"state":"running"'
+finish
