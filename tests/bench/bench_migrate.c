@@ -150,8 +150,13 @@ static int one(const char *cmdline, const char *wait_text, const char *disk, con
 	th_spawn(&b, dst);
 	if (!th_wait_for_socket(sa, 60) || !th_wait_for_socket(sb, 60) ||
 	    !th_wait_for_text(con, wait_text, 60)) {
-		fprintf(stderr, "bench_migrate: the VMMs did not come up (see %s, %s)\n", a.err_path,
-			b.err_path);
+		char *ea = th_slurp(a.err_path), *eb = th_slurp(b.err_path), *c = th_slurp(con);
+		fprintf(stderr, "bench_migrate: the VMMs did not come up\n-- source:\n%s-- target:\n%s"
+				"-- console:\n%.400s\n",
+			ea, eb, c);
+		free(ea);
+		free(eb);
+		free(c);
 		goto out;
 	}
 	Pvha__VmmReply *r = ctl(sb, PVHA__VMM_REQUEST__OP__STATUS);
