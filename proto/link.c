@@ -4,18 +4,19 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include <nettle/hmac.h>
-#include <nettle/memops.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "pvproto/frame.h"
 #include "pvproto/link.h"
 
 #define FRAME_HARD_MAX (64u * 1024u * 1024u)
+#define IV_BYTES 12
 
 struct pvproto_link {
 	int fd;
 	bool sealed;
-	struct hmac_sha256_ctx key; /* keyed with the session key; copied per frame */
+	EVP_CIPHER_CTX *tx, *rx; /* AES-256-GCM, keyed with the session key */
 	uint8_t tx_dir, rx_dir;
 	uint64_t tx_seq, rx_seq;
 };
@@ -32,8 +33,9 @@ void pvproto_link_destroy(struct pvproto_link *l)
 {
 	if (!l)
 		return;
-	/* the keyed state is a secret */
-	memset(l, 0, sizeof(*l));
+	/* the contexts hold the key: freeing them clears it */
+	EVP_CIPHER_CTX_free(l->tx);
+	EVP_CIPHER_CTX_free(l->rx);
 	free(l);
 }
 
@@ -51,19 +53,31 @@ int pvproto_link_seal(struct pvproto_link *l, const uint8_t *secret, size_t secr
 		      const char *label, const uint8_t nonce_a[PVPROTO_NONCE_BYTES],
 		      const uint8_t nonce_b[PVPROTO_NONCE_BYTES], bool initiator)
 {
-	struct hmac_sha256_ctx kdf;
-	uint8_t session[SHA256_DIGEST_SIZE];
+	uint8_t session[32], info[128 + 2 * PVPROTO_NONCE_BYTES];
+	unsigned int slen = sizeof(session);
+	size_t lab;
 
-	if (!secret || secret_len < PVPROTO_KEY_MIN || secret_len > PVPROTO_KEY_MAX || !label)
+	if (!secret || secret_len < PVPROTO_KEY_MIN || secret_len > PVPROTO_KEY_MAX || !label ||
+	    (lab = strlen(label) + 1) > 128 || l->sealed)
 		return -EINVAL;
-	hmac_sha256_set_key(&kdf, secret_len, secret);
-	hmac_sha256_update(&kdf, strlen(label) + 1, (const uint8_t *)label);
-	hmac_sha256_update(&kdf, PVPROTO_NONCE_BYTES, nonce_a);
-	hmac_sha256_update(&kdf, PVPROTO_NONCE_BYTES, nonce_b);
-	hmac_sha256_digest(&kdf, sizeof(session), session);
-	hmac_sha256_set_key(&l->key, sizeof(session), session);
-	memset(session, 0, sizeof(session));
-	memset(&kdf, 0, sizeof(kdf));
+	memcpy(info, label, lab);
+	memcpy(info + lab, nonce_a, PVPROTO_NONCE_BYTES);
+	memcpy(info + lab + PVPROTO_NONCE_BYTES, nonce_b, PVPROTO_NONCE_BYTES);
+	if (!HMAC(EVP_sha256(), secret, (int)secret_len, info, lab + 2 * PVPROTO_NONCE_BYTES, session,
+		  &slen))
+		return -EIO;
+	l->tx = EVP_CIPHER_CTX_new();
+	l->rx = EVP_CIPHER_CTX_new();
+	int ok = l->tx && l->rx &&
+		 EVP_EncryptInit_ex(l->tx, EVP_aes_256_gcm(), NULL, session, NULL) == 1 &&
+		 EVP_DecryptInit_ex(l->rx, EVP_aes_256_gcm(), NULL, session, NULL) == 1;
+	OPENSSL_cleanse(session, sizeof(session));
+	if (!ok) {
+		EVP_CIPHER_CTX_free(l->tx);
+		EVP_CIPHER_CTX_free(l->rx);
+		l->tx = l->rx = NULL;
+		return -ENOMEM;
+	}
 	l->sealed = true;
 	l->tx_dir = initiator ? 'I' : 'R';
 	l->rx_dir = initiator ? 'R' : 'I';
@@ -78,18 +92,48 @@ static void put_le(uint8_t *p, uint64_t v, int n)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* The tag of one frame: HMAC(session, dir || seq || len || payload), where
- * frame holds the 4-byte length and then the payload. */
-static void frame_tag(const struct pvproto_link *l, uint8_t dir, uint64_t seq, const uint8_t *frame,
-		      size_t payload_len, uint8_t tag[PVPROTO_TAG_BYTES])
+/* The GCM nonce of frame seq in direction dir: dir, three zeros, seq. Each
+ * session key is fresh (both sides' nonces), and within it the direction and
+ * the sequence number never repeat. */
+static void frame_iv(uint8_t iv[IV_BYTES], uint8_t dir, uint64_t seq)
 {
-	struct hmac_sha256_ctx c = l->key;
-	uint8_t pre[9];
-	pre[0] = dir;
-	put_le(pre + 1, seq, 8);
-	hmac_sha256_update(&c, sizeof(pre), pre);
-	hmac_sha256_update(&c, 4 + payload_len, frame);
-	hmac_sha256_digest(&c, PVPROTO_TAG_BYTES, tag);
+	iv[0] = dir;
+	iv[1] = iv[2] = iv[3] = 0;
+	put_le(iv + 4, seq, 8);
+}
+
+/* Encrypts the payload of frame (4-byte length, then len bytes) in place and
+ * writes the tag after it; the length is authenticated as associated data. */
+static int seal_frame(struct pvproto_link *l, uint8_t *frame, size_t len)
+{
+	uint8_t iv[IV_BYTES];
+	int n;
+	frame_iv(iv, l->tx_dir, l->tx_seq++);
+	if (EVP_EncryptInit_ex(l->tx, NULL, NULL, NULL, iv) != 1 ||
+	    EVP_EncryptUpdate(l->tx, NULL, &n, frame, 4) != 1 ||
+	    (len && EVP_EncryptUpdate(l->tx, frame + 4, &n, frame + 4, (int)len) != 1) ||
+	    EVP_EncryptFinal_ex(l->tx, frame + 4 + len, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(l->tx, EVP_CTRL_GCM_GET_TAG, PVPROTO_TAG_BYTES, frame + 4 + len) != 1)
+		return -EIO;
+	return 0;
+}
+
+/* Checks the tag of frame and decrypts its payload in place. -EKEYREJECTED
+ * when the tag does not verify (the payload is then garbage, never used). */
+static int open_frame(struct pvproto_link *l, uint8_t *frame, size_t len)
+{
+	uint8_t iv[IV_BYTES];
+	int n;
+	frame_iv(iv, l->rx_dir, l->rx_seq);
+	if (EVP_DecryptInit_ex(l->rx, NULL, NULL, NULL, iv) != 1 ||
+	    EVP_DecryptUpdate(l->rx, NULL, &n, frame, 4) != 1 ||
+	    (len && EVP_DecryptUpdate(l->rx, frame + 4, &n, frame + 4, (int)len) != 1) ||
+	    EVP_CIPHER_CTX_ctrl(l->rx, EVP_CTRL_GCM_SET_TAG, PVPROTO_TAG_BYTES, frame + 4 + len) != 1)
+		return -EIO;
+	if (EVP_DecryptFinal_ex(l->rx, frame + 4 + len, &n) != 1)
+		return -EKEYREJECTED;
+	l->rx_seq++;
+	return 0;
 }
 
 int pvproto_link_write(struct pvproto_link *l, const ProtobufCMessage *msg)
@@ -103,9 +147,9 @@ int pvproto_link_write(struct pvproto_link *l, const ProtobufCMessage *msg)
 		return -ENOMEM;
 	put_le(buf, len, 4);
 	protobuf_c_message_pack(msg, buf + 4);
-	if (l->sealed)
-		frame_tag(l, l->tx_dir, l->tx_seq++, buf, len, buf + 4 + len);
-	int err = pvproto_write_all(l->fd, buf, 4 + len + tag);
+	int err = l->sealed ? seal_frame(l, buf, len) : 0;
+	if (!err)
+		err = pvproto_write_all(l->fd, buf, 4 + len + tag);
 	free(buf);
 	return err;
 }
@@ -137,13 +181,11 @@ int pvproto_link_read(struct pvproto_link *l, const ProtobufCMessageDescriptor *
 		return n < 0 ? (int)n : -EBADMSG;
 	}
 	if (l->sealed) {
-		uint8_t want[PVPROTO_TAG_BYTES];
-		frame_tag(l, l->rx_dir, l->rx_seq, buf, len, want);
-		if (!memeql_sec(want, buf + 4 + len, PVPROTO_TAG_BYTES)) {
+		int err = open_frame(l, buf, len);
+		if (err) {
 			free(buf);
-			return -EKEYREJECTED;
+			return err;
 		}
-		l->rx_seq++;
 	}
 	*out = protobuf_c_message_unpack(desc, NULL, len, buf + 4);
 	free(buf);

@@ -141,7 +141,7 @@ static void usage(FILE *f)
 		"                      the whole file; a regular file must be owner-only, or\n"
 		"                      use /dev/fd/N): only a source that proves it holds it\n"
 		"                      (MIGRATE with the same key) is accepted, and every\n"
-		"                      frame is authenticated. Without it, only an\n"
+		"                      frame is encrypted and authenticated. Without it, only an\n"
 		"                      unauthenticated source is accepted\n"
 
 		"  --disk SPEC         file:PATH[,size=SIZE]   raw image (created sparse with size=)\n"

@@ -13,9 +13,10 @@
  * resumes here); after the release the machine is never run here again.
  *
  * Both sides first exchange nonces (MigrateAuth); when they hold the
- * per-migration secret, every later frame carries an HMAC-SHA256 tag under a
- * key derived from it and both nonces (pvproto/link.h), so an altered,
- * replayed or foreign frame fails the migration before it is believed.
+ * per-migration secret, every later frame is encrypted and authenticated
+ * (AES-256-GCM) under a key derived from it and both nonces
+ * (pvproto/link.h), so an altered, replayed or foreign frame fails the
+ * migration before it is believed, and RAM is not readable on the wire.
  *
  * Target side: mig_target_start() starts a receiver thread on an accepted
  * connection: it checks the hello, builds the machine from the stream, says

@@ -13,7 +13,7 @@
  *             1 GB/s of dirtied pages on the software CPU).
  * Default downtime budget (10 ms). Medians of RUNS runs, file disk first, with
  * the plain link and then the authenticated one (a migration key on both
- * sides, HMAC-SHA256 on every frame: names with _keyed); then,
+ * sides, every frame sealed with AES-256-GCM: names with _keyed); then,
  * where this machine can run a Ceph (root, Ceph packages: see bench_rados), the
  * same on a RADOS disk with the owner lock handed over (--lock), names ending
  * in _rados. Prints `figure NAME VALUE UNIT`.
@@ -231,7 +231,16 @@ static int series(const char *label, const char *cmdline, const char *wait_text,
 		} else {
 			char name[64];
 			snprintf(name, sizeof(name), "%s-%d.img", label, i);
-			snprintf(disk, sizeof(disk), "file:%s,size=1M", th_tmp(name));
+			/* made here: both VMMs creating it at once race (one sees it
+			 * empty before the other has sized it) */
+			const char *path = th_tmp(name);
+			FILE *f = fopen(path, "w");
+			if (!f || ftruncate(fileno(f), 1 << 20) != 0) {
+				fprintf(stderr, "bench_migrate: cannot make %s\n", path);
+				return -1;
+			}
+			fclose(f);
+			snprintf(disk, sizeof(disk), "file:%s,size=1M", path);
 		}
 		if (one(cmdline, wait_text, disk, id, rados ? "bench-a" : NULL, rados ? "bench-b" : NULL, keyed,
 			&r))

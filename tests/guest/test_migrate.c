@@ -152,9 +152,10 @@ static void wait_precopy_started(const char *sock, int timeout_s)
 		bool started = !strcmp(r->status->migration_phase, "precopy") && r->status->migration_bytes_sent > 0;
 		bool over = strcmp(r->status->migration_phase, "precopy") != 0 &&
 			    strcmp(r->status->migration_phase, "") != 0;
-		pvha__vmm_reply__free_unpacked(r, NULL);
 		if (over)
-			fail_msg("the migration left pre-copy before the test could act");
+			fail_msg("the migration left pre-copy (now %s: %s) before the test could act",
+				 r->status->migration_phase, r->status->migration_reason);
+		pvha__vmm_reply__free_unpacked(r, NULL);
 		if (started)
 			return;
 		th_pause_ms(1);
