@@ -1,9 +1,10 @@
 /*
  * Fuzz harness: the hypercall argument checks (hv_hypercall, hv-core's one
  * entry for every ABI v1 call, whichever backend trapped it). The input is a
- * sequence of calls, 33 bytes each (number mod 16, so unknown numbers come
+ * sequence of calls, 33 bytes each (number mod 32, so unknown numbers come
  * too, then four 64-bit arguments as rdi, rsi, r10, r8), made on a fresh 2
- * MiB machine with a 64 KiB file disk; bytes left over are first written
+ * MiB machine with a 64 KiB file disk and no network (the ABI v2 socket
+ * calls are reached on their no-network path only); bytes left over are first written
  * into guest RAM at 0x10000, so buffers hold something. After each call the
  * harness checks what a call may leave behind: a stopped machine says why,
  * and a sleeping one wakes no earlier than the time it asked for.
@@ -59,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t i = 0; i < calls && hv_machine_stop_info(m)->kind == HV_STOP_NONE; i++) {
 		const uint8_t *c = data + i * CALL_BYTES;
 		uint64_t a[4] = { get64(c + 1), get64(c + 9), get64(c + 17), get64(c + 25) };
-		uint64_t nr = c[0] % 16;
+		uint64_t nr = c[0] % 32;
 		uint64_t before = hv_now_ns();
 		(void)hv_hypercall(m, nr, a);
 		const struct hv_stop_info *si = hv_machine_stop_info(m);
