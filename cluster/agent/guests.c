@@ -359,6 +359,24 @@ static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stop
 	agent_submit(a, &r->j);
 }
 
+int guests_address(struct pvclus_agent *a, struct guest *g, bool up)
+{
+	char why[200] = "";
+	if (!g->spec.address[0])
+		return 0;
+	int err = a->ops->guest_address(a->ctx, g->spec.address, up, why, sizeof(why));
+	if (err) {
+		alog_warn(a, "guest %s: %s %s: %s", g->spec.name, up ? "carrying" : "dropping", g->spec.address,
+			  why[0] ? why : strerror(-err));
+		if (up)
+			return err;
+	} else {
+		alog_info(a, "guest %s: %s %s here", g->spec.name, up ? "carrying" : "dropped", g->spec.address);
+	}
+	g->addr_up = up;
+	return 0;
+}
+
 /* A start here (START or RECOVER): the spec if it is not read yet, the
  * owner lock cleared, the image read unless cached (a storage job), then the
  * VMM spawned on the agent's thread. */
@@ -420,7 +438,11 @@ static void start_done(struct pvclus_job *j)
 		alog_info(a, "guest %s: %s", g->spec.name, sj->lc.note);
 	int err = j->err;
 	if (!err)
+		err = guests_address(a, g, true); /* before the guest's first instruction */
+	if (!err)
 		err = guests_spawn_vmm(a, g, NULL, sj->image, sj->image_len);
+	if (err && g->addr_up)
+		guests_address(a, g, false);
 	if (err) {
 		alog_err(a, err, "guest %s: start%s%s", g->spec.name, j->err ? ": " : "", j->err ? j->errmsg : "");
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, err, 0);
@@ -464,6 +486,7 @@ int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incomi
 		.cmdline = g->spec.cmdline,
 		.lock_cookie = a->cfg.incarnation,
 		.incoming = incoming,
+		.address = g->spec.address,
 	};
 	memcpy(vs.uuid, g->spec.uuid, 16);
 	int err = a->ops->vmm_spawn(a->ctx, &vs, &g->pid);
@@ -525,6 +548,10 @@ static void stop_vmm(struct pvclus_agent *a, struct guest *g, bool force)
  * unknown for an adopted one): report what that means for its guest. */
 static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 {
+	/* Its address leaves with it (an adopted one's was put up by an earlier
+	 * agent of this boot). */
+	if (g->addr_up || (g->adopted && g->spec.address[0]))
+		guests_address(a, g, false);
 	g->pid = 0;
 	g->adopted = false;
 	if (agent_migrate_vmm_ended(a, g, code))
@@ -986,6 +1013,49 @@ static void start_desired(struct pvclus_agent *a)
 	}
 }
 
+/* Once, when this agent first holds the cluster's table: what the table says
+ * of this node against what runs here (it may have been down meanwhile). A
+ * guest running here on paper whose VMM is gone ended while no agent
+ * watched: report it, so that HA restarts it. A migration target here whose
+ * adopted VMM runs (or still receives) the guest is watched again, so that
+ * its end is reported. */
+static void reconcile_here(struct pvclus_agent *a)
+{
+	if (a->reconciled)
+		return;
+	a->reconciled = true;
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		struct guest *g = &a->g[i];
+		if (!g->used || g->start_job)
+			continue;
+		const struct pvclus_ha_guest *h = &g->ha;
+		bool target_here = h->state == PVCLUS_HA_MIGRATING && h->target == a->local;
+		if (target_here && g->pid > 0) {
+			agent_migrate_watch_incoming(a, g);
+			continue;
+		}
+		if (g->pid > 0)
+			continue;
+		if (target_here) {
+			alog_info(a, "guest %s: this node's incoming VMM is gone", g->spec.name);
+			guests_send_event(a, g->spec.uuid,
+					  h->handed_over ? PVCLUS_HA_EV_START_FAILED : PVCLUS_HA_EV_MIGRATE_FAILED,
+					  a->local, false, -EIO, 0);
+		} else if (h->owner != a->local) {
+			continue;
+		} else if (h->state == PVCLUS_HA_RUNNING ||
+			   (h->state == PVCLUS_HA_MIGRATING && !h->handed_over)) {
+			alog_info(a, "guest %s: its VMM here ended while no agent watched", g->spec.name);
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_VMM_EXITED, a->local, true, 0, 0);
+		} else if (h->state == PVCLUS_HA_STARTING || h->state == PVCLUS_HA_RECOVERING) {
+			alog_info(a, "guest %s: its start here was lost with the agent", g->spec.name);
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, -EIO, 0);
+		} else if (h->state == PVCLUS_HA_STOPPING) {
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+		}
+	}
+}
+
 /* Forgets the messages held for a table that is no longer awaited as such. */
 static void drop_held(struct pvclus_agent *a)
 {
@@ -1026,6 +1096,8 @@ static void replay_held(struct pvclus_agent *a)
 	}
 	free(list);
 	a->replaying = false;
+	if (!a->awaiting)
+		reconcile_here(a);
 	agent_lead_check(a);
 	agent_check_unfence(a);
 }
@@ -1324,8 +1396,30 @@ static void fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__Guest
 	gi->image_sha256 = (char *)g->spec.image_sha256;
 	gi->reason = (char *)(g->ha.state == PVCLUS_HA_ERROR ? pvclus_ha_reason_str(g->ha.reason) : "");
 	gi->restarts = g->ha.restarts;
+	gi->address = (char *)g->spec.address;
 	agent_sched_fill_info(a, g, gi);
 	agent_migrate_fill_info(a, g, gi);
+}
+
+int guests_address_free(struct pvclus_agent *a, const struct pvstore_guest *spec, char *msg, size_t msglen)
+{
+	uint32_t ip = pvstore_address_ip(spec->address);
+	if (!spec->address[0])
+		return 0;
+	if (!pvstore_address_ok(spec->address)) {
+		snprintf(msg, msglen, "address '%s': want an IPv4 address with a prefix, as 10.99.0.100/24",
+			 spec->address);
+		return -EINVAL;
+	}
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		const struct guest *o = &a->g[i];
+		if (o->used && o->spec_loaded && memcmp(o->spec.uuid, spec->uuid, 16) &&
+		    pvstore_address_ip(o->spec.address) == ip) {
+			snprintf(msg, msglen, "address %s is guest %s's", spec->address, o->spec.name);
+			return -EEXIST;
+		}
+	}
+	return 0;
 }
 
 void guests_reply(struct pvclus_agent *a, void *token, struct guest *g, int err, const char *msg)
@@ -1421,6 +1515,13 @@ static int create(struct pvclus_agent *a, const Pvha__GuestSpecIn *in, void *tok
 	}
 	snprintf(spec.name, sizeof(spec.name), "%s", in->name);
 	snprintf(spec.cmdline, sizeof(spec.cmdline), "%s", in->cmdline);
+	if (in->address && strlen(in->address) > PVSTORE_ADDR_MAX) {
+		snprintf(msg, msglen, "address '%.40s' is too long", in->address);
+		return -EINVAL;
+	}
+	snprintf(spec.address, sizeof(spec.address), "%s", in->address ? in->address : "");
+	if ((err = guests_address_free(a, &spec, msg, msglen)))
+		return err;
 	spec.mem_size = in->mem_size;
 	spec.disk_size = in->disk_size;
 	spec.priority = in->priority;

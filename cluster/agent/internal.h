@@ -91,6 +91,7 @@ struct guest {
 	bool start_cancelled;  /* ... and it was stopped meanwhile: do not spawn */
 	bool persisting;       /* its desired state is being written */
 	bool persist_again;    /* ... and it changed meanwhile */
+	bool addr_up;          /* this node carries its address (for its VMM here) */
 };
 
 /* A guest message that reached a joiner before the table it waits for. */
@@ -211,6 +212,7 @@ struct pvclus_agent {
 	bool modes_read;
 	bool was_leading;    /* agent_leads() when agent_lead_check last looked */
 	bool replaying;      /* replay_held runs: the takeover waits for its end */
+	bool reconciled;     /* what runs here was checked against the first table */
 
 	/* the guest table (guests.c) */
 	struct guest g[MAX_GUESTS];
@@ -356,6 +358,14 @@ void guests_refresh(struct pvclus_agent *a);
 /* A child ended: true when it was one of this node's VMMs (then reported). */
 bool guests_reaped(struct pvclus_agent *a, pid_t pid, int wait_status);
 
+/* Carries (up) or drops g's address on this node, when it has one. Returns
+ * 0, or -errno when it could not be carried (logged). */
+int guests_address(struct pvclus_agent *a, struct guest *g, bool up);
+
+/* 0 when spec's address is none or valid and no other tabled guest has it;
+ * else -EINVAL / -EEXIST with a message. */
+int guests_address_free(struct pvclus_agent *a, const struct pvstore_guest *spec, char *msg, size_t msglen);
+
 /* The late answer to an API request about g (NULL, or err, for none). */
 void guests_reply(struct pvclus_agent *a, void *token, struct guest *g, int err, const char *msg);
 
@@ -490,6 +500,11 @@ void agent_migrate_action(struct pvclus_agent *a, struct guest *g, const struct 
  * left the membership (the guest waits in fence-wait for the source's word)
  * gives the migration up, so that the guest runs on here. */
 void agent_migrate_after_step(struct pvclus_agent *a, struct guest *g);
+
+/* This node is g's migration target and runs an adopted VMM for it (the
+ * agent restarted mid-migration): watch it as an incoming VMM again, so that
+ * MIGRATE_DONE (or its failure) is reported. */
+void agent_migrate_watch_incoming(struct pvclus_agent *a, struct guest *g);
 
 /* The guest is gone from the table: its slot starts afresh. */
 void agent_migrate_forget(struct pvclus_agent *a, const struct guest *g);

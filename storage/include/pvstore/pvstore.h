@@ -116,6 +116,16 @@ struct pvstore_rule {
 	bool soft;
 };
 
+#define PVSTORE_ADDR_MAX 18 /* "255.255.255.255/32" */
+
+/* Whether s is a guest address: an IPv4 address with a prefix (A.B.C.D/P,
+ * P 1..32), not 0.0.0.0, loopback, multicast or broadcast. Pure. */
+bool pvstore_address_ok(const char *s);
+
+/* The IPv4 part of a guest address ("10.0.0.5/24" -> 10.0.0.5 in host
+ * order); 0 when it is not one. */
+uint32_t pvstore_address_ip(const char *s);
+
 struct pvstore_guest {
 	uint8_t uuid[16];
 	uint64_t generation;            /* set by create/read/update: the compare-and-set token */
@@ -130,12 +140,14 @@ struct pvstore_guest {
 	struct pvstore_rule rules[PVSTORE_GUEST_RULES_MAX];
 	unsigned n_depends;             /* <= PVSTORE_GUEST_DEPS_MAX */
 	uint8_t depends_on[PVSTORE_GUEST_DEPS_MAX][16]; /* guests to be running before this one starts */
+	char address[PVSTORE_ADDR_MAX + 1]; /* "" or IPv4 "A.B.C.D/P" (P 1..32): carried by its node */
 };
 
 /* Checks a spec without touching RADOS: the name rule ([A-Za-z0-9._-], 1..63
  * bytes, not starting with '.' or '-'), sizes, hash form, desired state; at
  * most 4 rules, each group a valid name, no (group, anti) pair twice; at most
- * 8 dependencies, none nil, none twice, none the guest itself. Whether the
+ * 8 dependencies, none nil, none twice, none the guest itself; the address
+ * "" or pvstore_address_ok. Whether the
  * dependencies exist or form a cycle is the caller's business (it needs the
  * registry). Returns 0 or -EINVAL with a message naming the field. O(1). */
 int pvstore_guest_check(const struct pvstore_guest *g);
