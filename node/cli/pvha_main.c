@@ -23,6 +23,7 @@
 #include <qb/qbipcc.h>
 #include <uuid/uuid.h>
 
+#include "hook.h"
 #include "parse.h"
 #include "pvha_cli.h"
 #include "pvstore/pvstore.h"
@@ -124,9 +125,7 @@ static int size_arg(const struct command *c, const char *name, const char *s, ui
  */
 int guest_arg(const struct command *c, const char *what, const char *s)
 {
-	static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
-	size_t n = strlen(s);
-	if (n == 0 || n > 63 || s[0] == '.' || s[0] == '-' || strspn(s, ok) != n)
+	if (!pv_name_ok(s))
 		return usage_err(c, "%s '%s': want 1 to 63 of A-Z a-z 0-9 . _ -, not starting with . or -",
 				 what, s);
 	return 0;
