@@ -473,8 +473,23 @@ static void start_here(struct pvclus_agent *a, struct guest *g, const char *fenc
 
 static void start_check(void *data);
 
+static int spawn(struct pvclus_agent *a, struct guest *g, const char *incoming, const void *image,
+		 size_t image_len, const uint8_t *key, size_t key_len);
+
 int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incoming, const void *image,
 		     size_t image_len)
+{
+	return spawn(a, g, incoming, image, image_len, NULL, 0);
+}
+
+int guests_spawn_incoming(struct pvclus_agent *a, struct guest *g, const char *incoming, const uint8_t *key,
+			  size_t key_len)
+{
+	return spawn(a, g, incoming, NULL, 0, key, key_len);
+}
+
+static int spawn(struct pvclus_agent *a, struct guest *g, const char *incoming, const void *image,
+		 size_t image_len, const uint8_t *key, size_t key_len)
 {
 	struct pvclus_vmm_start vs = {
 		.name = g->spec.name,
@@ -487,6 +502,8 @@ int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incomi
 		.lock_cookie = a->cfg.incarnation,
 		.incoming = incoming,
 		.address = g->spec.address,
+		.migrate_key = key,
+		.migrate_key_len = key_len,
 	};
 	memcpy(vs.uuid, g->spec.uuid, 16);
 	int err = a->ops->vmm_spawn(a->ctx, &vs, &g->pid);

@@ -126,6 +126,8 @@ struct note {
 struct mig {
 	/* everyone: the request (MigrateRequest) and the last progress */
 	uint32_t downtime_ms;
+	uint8_t key[32];        /* the link's secret (the source and the target use it) */
+	size_t key_len;
 	char why[64];
 	bool have_progress;
 	Pvha__MigrationInfo info;
@@ -386,6 +388,9 @@ struct guest *guests_by_name(struct pvclus_agent *a, const char *name_or_uuid);
  * check). Returns 0 or -errno. */
 int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incoming, const void *image,
 		     size_t image_len);
+/* The same for a migration target, with the link's secret. */
+int guests_spawn_incoming(struct pvclus_agent *a, struct guest *g, const char *incoming, const uint8_t *key,
+			  size_t key_len);
 
 /* Multicasts one HA event of a guest (applied by every agent in CPG order). */
 void guests_send_event(struct pvclus_agent *a, const uint8_t uuid[16], enum pvclus_ha_event_type type,

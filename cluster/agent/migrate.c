@@ -84,6 +84,14 @@ static void send_request(struct pvclus_agent *a, struct guest *g, uint32_t targe
 	r.target = target;
 	r.downtime_ms = downtime_ms;
 	r.why = (char *)why;
+	uint8_t key[32];
+	int err = a->ops->random(a->ctx, key, sizeof(key));
+	if (err) {
+		alog_err(a, err, "guest %s: no secret for the migration link: not migrating", g->spec.name);
+		return;
+	}
+	r.key.data = key;
+	r.key.len = sizeof(key);
 	msg.body_case = PVHA__CLUSTER_MSG__BODY_MIGRATE_REQUEST;
 	msg.migrate_request = &r;
 	agent_send(a, &msg);
@@ -176,7 +184,7 @@ static void target_begin(struct pvclus_agent *a, struct guest *g, uint32_t sourc
 	m->ready_sent = false;
 	m->in_source = source;
 	m->in_spawn_ms = agent_now_ms(a);
-	int err = guests_spawn_vmm(a, g, hp, NULL, 0);
+	int err = guests_spawn_incoming(a, g, hp, m->key, m->key_len);
 	if (err) {
 		alog_err(a, err, "guest %s: starting the incoming VMM", g->spec.name);
 		target_failed(a, g, err);
@@ -264,7 +272,8 @@ static void source_begin(struct pvclus_agent *a, struct guest *g, const Pvha__Mi
 {
 	struct mig *m = mig_of(a, g);
 	char why[256] = "";
-	int err = a->ops->vmm_migrate(a->ctx, g->spec.uuid, r->addr, r->port, m->downtime_ms, why, sizeof(why));
+	int err = a->ops->vmm_migrate(a->ctx, g->spec.uuid, r->addr, r->port, m->downtime_ms, m->key, m->key_len, why,
+				      sizeof(why));
 	if (err) {
 		alog_warn(a, "guest %s: its VMM would not migrate to %s:%u: %s", g->spec.name, r->addr, r->port,
 			  why[0] ? why : strerror(-err));
@@ -449,6 +458,9 @@ void agent_migrate_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cl
 		struct mig *m = mig_of(a, g);
 		m->downtime_ms = r->downtime_ms;
 		snprintf(m->why, sizeof(m->why), "%s", r->why);
+		m->key_len = r->key.len == sizeof(m->key) ? sizeof(m->key) : 0;
+		if (m->key_len)
+			memcpy(m->key, r->key.data, m->key_len);
 		m->have_progress = false;
 		if (!m->src_active) /* a new migration: the last one's word is said */
 			m->cancel_sent = m->handed_over_sent = false;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,6 +45,7 @@
 
 #define CPG_GROUP "pvha"
 #define STORAGE_WORKERS 4
+#define STATE_DIR_DEFAULT "/var/lib/pvha"
 
 extern char **environ;
 
@@ -275,16 +277,39 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 	pvstore_uuid_format(s->uuid, u);
 	snprintf(ceph_client, sizeof(ceph_client), "client.%s", d->cfg.ceph_user);
 	sock_path(d, s->uuid, sock, sizeof(sock));
-	snprintf(log, sizeof(log), "%s/%s.console", dir, u);
+	/* The console on disk (state_dir), not in /run's tmpfs: the VMM bounds
+	 * it (rate, size, one rotation), docs/security.md. */
+	char cdir[600];
+	snprintf(cdir, sizeof(cdir), "%s/console", d->cfg.state_dir[0] ? d->cfg.state_dir : STATE_DIR_DEFAULT);
+	if (mkdir(d->cfg.state_dir[0] ? d->cfg.state_dir : STATE_DIR_DEFAULT, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (mkdir(cdir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(log, sizeof(log), "%s/%s.console", cdir, u);
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)s->mem_size);
 	snprintf(disk, sizeof(disk), "rados:%s/%s", d->cfg.pool, u);
 	const char *vmm = d->cfg.vmm[0] ? d->cfg.vmm : "pvha-vmm";
 	char *argv[32];
 	int n = 0;
 	argv[n++] = (char *)vmm;
+	int keyfd[2] = { -1, -1 };
 	if (incoming) {
-		/* a migration target: RAM, registers and devices come from the source */
+		/* a migration target: RAM, registers and devices come from the
+		 * source, checked against the spec's memory size; the link's secret
+		 * through a pipe on its fd 3 (never in argv) */
 		argv[n++] = "--incoming", argv[n++] = (char *)s->incoming;
+		argv[n++] = "--mem", argv[n++] = mem;
+		if (s->migrate_key_len) {
+			if (pipe2(keyfd, O_CLOEXEC) < 0)
+				return -errno;
+			if (write(keyfd[1], s->migrate_key, s->migrate_key_len) != (ssize_t)s->migrate_key_len) {
+				close(keyfd[0]);
+				close(keyfd[1]);
+				return -EIO;
+			}
+			close(keyfd[1]);
+			argv[n++] = "--migrate-key-file", argv[n++] = "/dev/fd/3";
+		}
 	} else {
 		argv[n++] = "--image", argv[n++] = image;
 		argv[n++] = "--mem", argv[n++] = mem;
@@ -306,11 +331,18 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 	argv[n] = NULL;
 	/* Its own session: the guest outlives an agent restart. */
 	posix_spawnattr_t at;
+	posix_spawn_file_actions_t fa;
 	posix_spawnattr_init(&at);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID);
+	posix_spawn_file_actions_init(&fa);
+	if (keyfd[0] >= 0)
+		posix_spawn_file_actions_adddup2(&fa, keyfd[0], 3); /* dup2 clears close-on-exec */
 	unlink(sock);
-	err = posix_spawnp(pid, vmm, NULL, &at, argv, environ);
+	err = posix_spawnp(pid, vmm, &fa, &at, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
+	if (keyfd[0] >= 0)
+		close(keyfd[0]);
 	return err ? -err : 0;
 }
 
@@ -322,6 +354,13 @@ static int op_guest_address(void *ctx, const char *address, bool up, char *why, 
 		return -ENODEV;
 	}
 	return netaddr_set(d->cfg.guest_interface, address, up, why, whylen);
+}
+
+static int op_random(void *ctx, void *buf, size_t len)
+{
+	(void)ctx;
+	ssize_t n = getrandom(buf, len, 0);
+	return n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
 }
 
 static void op_vmm_kill(void *ctx, pid_t pid, bool force)
@@ -388,7 +427,7 @@ static int op_vmm_status(void *ctx, const uint8_t uuid[16], struct pvclus_vmm_st
 }
 
 static int op_vmm_migrate(void *ctx, const uint8_t uuid[16], const char *addr, uint32_t port,
-			  uint32_t downtime_ms, char *why, size_t whylen)
+			  uint32_t downtime_ms, const uint8_t *key, size_t key_len, char *why, size_t whylen)
 {
 	struct pvhad *d = ctx;
 	char sock[700];
@@ -397,7 +436,8 @@ static int op_vmm_migrate(void *ctx, const uint8_t uuid[16], const char *addr, u
 	sock_path(d, uuid, sock, sizeof(sock));
 	int err = vmmctl_connect(sock, 2000, &fd);
 	if (!err) {
-		err = vmmctl_migrate(fd, addr, port, downtime_ms, 0, &rep);
+		err = key_len ? vmmctl_migrate_keyed(fd, addr, port, downtime_ms, 0, key, key_len, &rep)
+			      : vmmctl_migrate(fd, addr, port, downtime_ms, 0, &rep);
 		close(fd);
 	}
 	if (!err && rep && rep->error)
@@ -509,6 +549,7 @@ static const struct pvclus_agent_ops agent_ops = {
 	.vmm_spawn = op_vmm_spawn,
 	.vmm_kill = op_vmm_kill,
 	.guest_address = op_guest_address,
+	.random = op_random,
 	.vmm_alive = op_vmm_alive,
 	.vmm_status = op_vmm_status,
 	.vmm_migrate = op_vmm_migrate,

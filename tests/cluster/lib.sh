@@ -82,7 +82,7 @@ check_wait() {
 	if wait_for "$@"; then ok "$what"; else fail "$what"; fi
 }
 console_of() { # NODE UUID
-	echo "$DIR/$1/run/pvha/guests/$2.console"
+	echo "$DIR/$1/pvhad/console/$2.console"
 }
 wait_console() { # FILE TEXT
 	local end=$((SECONDS + DEADLINE_S))

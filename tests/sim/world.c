@@ -521,10 +521,12 @@ static int op_vmm_status(void *ctx, const uint8_t uuid[16], struct pvclus_vmm_st
 }
 
 static int op_vmm_migrate(void *ctx, const uint8_t uuid[16], const char *addr, uint32_t port, uint32_t downtime_ms,
-			  char *why, size_t whylen)
+			  const uint8_t *key, size_t key_len, char *why, size_t whylen)
 {
 	struct agent_ctx *c = ctx;
 	(void)downtime_ms;
+	(void)key; /* the fake link is not sealed: the lab's test_migrate proves the real one */
+	(void)key_len;
 	return vmm_migrate_fake(c->w, c->node, uuid, addr, port, why, whylen);
 }
 
@@ -584,6 +586,16 @@ static int op_guest_address(void *ctx, const char *address, bool up, char *why, 
 	return -ENOSYS;
 }
 
+/* The simulation's own PRNG: the same seed gives the same secrets. */
+static int op_random(void *ctx, void *buf, size_t len)
+{
+	struct agent_ctx *c = ctx;
+	uint8_t *p = buf;
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)sim_rand(c->w);
+	return 0;
+}
+
 static const struct pvclus_agent_ops sim_ops = {
 	.send = op_send,
 	.now_ms = op_now,
@@ -598,6 +610,7 @@ static const struct pvclus_agent_ops sim_ops = {
 	.vmm_spawn = op_vmm_spawn,
 	.vmm_kill = op_vmm_kill,
 	.guest_address = op_guest_address,
+	.random = op_random,
 	.vmm_alive = op_vmm_alive,
 	.vmm_status = op_vmm_status,
 	.vmm_migrate = op_vmm_migrate,

@@ -66,6 +66,8 @@ struct pvclus_vmm_start {
 	const char *lock_cookie;  /* the owner lock's cookie (with a disk) */
 	const char *incoming;     /* NULL or "" for a fresh start */
 	const char *address;      /* "" or the guest's address: its sockets use it */
+	const uint8_t *migrate_key; /* incoming: the migration link's secret (NULL: none) */
+	size_t migrate_key_len;
 };
 
 /* What a VMM's control socket says (pvha-vmm's STATUS, the parts the agent uses). */
@@ -147,9 +149,13 @@ struct pvclus_agent_ops {
 	 * -errno when it does not answer. */
 	int (*vmm_status)(void *ctx, const uint8_t uuid[16], struct pvclus_vmm_status *st);
 	/* Asks the guest's VMM to migrate to addr:port within downtime_ms (0:
-	 * its default). Returns 0 or -errno with the VMM's reason in why. */
+	 * its default), sealing the link with key (key_len 0: none; the target
+	 * got the same key). Returns 0 or -errno with the VMM's reason in why. */
 	int (*vmm_migrate)(void *ctx, const uint8_t uuid[16], const char *addr, uint32_t port,
-			   uint32_t downtime_ms, char *why, size_t whylen);
+			   uint32_t downtime_ms, const uint8_t *key, size_t key_len, char *why, size_t whylen);
+	/* Fills buf with len unpredictable bytes (a migration's secret).
+	 * Returns 0 or -errno. */
+	int (*random)(void *ctx, void *buf, size_t len);
 	/* Asks a migrating VMM to give up (it does unless it let go of the lock). */
 	int (*vmm_migrate_cancel)(void *ctx, const uint8_t uuid[16], char *why, size_t whylen);
 	/* Asks a VMM to stop through its control socket (a source that handed over). */
