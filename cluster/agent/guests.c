@@ -1146,6 +1146,8 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 		hold(a, from, msg);
 		return;
 	}
+	if (!agent_msg_allowed(a, from, msg))
+		return; /* checked when applied: a held message against the table it waited for */
 	switch (msg->body_case) {
 	case PVHA__CLUSTER_MSG__BODY_GUEST_ADD:
 		if (msg->guest_add->uuid.len == 16)
@@ -1201,9 +1203,7 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 		}
 		if (p) {
 			p->fenced = true;
-			agent_update_leader(a);
-			if (msg->node_fenced->addr[0])
-				snprintf(p->addr, sizeof(p->addr), "%s", msg->node_fenced->addr);
+			agent_update_leader(a); /* its addr is not taken: fences use the nodelist's */
 		}
 		struct pvclus_ha_event ev = { .type = PVCLUS_HA_EV_NODE_FENCED, .node = msg->node_fenced->nodeid };
 		apply_all(a, &ev);
