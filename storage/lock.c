@@ -311,6 +311,16 @@ int pvstore_blocklist_remove(struct pvstore *st, const char *addr)
 int pvstore_fence(struct pvstore *st, const char *addr, uint32_t expire_s)
 {
 	int r = pvstore_blocklist_add(st, addr, expire_s);
+	if (r == -ETIMEDOUT) {
+		/* Not confirmed: the monitor may still commit it later (after the
+		 * partition that justified it healed). Withdraw it now: the removal
+		 * goes out on the same monitor session, after the add, so whatever
+		 * lands, lands in that order and leaves the address unfenced. */
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", pvstore_errmsg());
+		pvstore_blocklist_remove(st, addr);
+		return pvs_failx(r, "%s (the request is withdrawn)", msg);
+	}
 	if (r < 0)
 		return r;
 	/* An OSD that has not seen the new map yet can still apply an in-flight

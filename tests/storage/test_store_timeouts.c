@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -212,6 +213,53 @@ static void test_io_with_osd_or_mon_stopped_fails_within_timeout(void **state)
 	pvstore_disconnect(c.st);
 }
 
+static bool listed(struct pvstore *st, const char *addr)
+{
+	struct pvstore_blocklist_entry *e = NULL;
+	size_t n = 0;
+	bool found = false;
+	if (pvstore_blocklist_list(st, &e, &n) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		found |= strstr(e[i].addr, addr) != NULL;
+	free(e);
+	return found;
+}
+
+/* A fence the monitor did not confirm in time must not land later (after
+ * the partition that justified it healed): it is withdrawn. */
+static void test_fence_not_confirmed_is_withdrawn(void **state)
+{
+	(void)state;
+	const char *addr = "10.250.0.9";
+	struct pvstore_config cfg = {.conf_path = fx.conf,
+				     .mount_timeout_s = TIMEOUT_S,
+				     .osd_op_timeout_s = TIMEOUT_S,
+				     .mon_op_timeout_s = TIMEOUT_S};
+	struct pvstore *st;
+	assert_int_equal(pvstore_connect(&cfg, &st), 0);
+	assert_false(listed(st, addr));
+
+	signal_daemon("mon.a", SIGSTOP);
+	int r = pvstore_fence(st, addr, 600);
+	signal_daemon("mon.a", SIGCONT);
+	print_message("fence with the mon stopped: %d (%s)\n", r, pvstore_errmsg());
+	assert_int_equal(r, -ETIMEDOUT);
+	assert_non_null(strstr(pvstore_errmsg(), "withdrawn"));
+
+	/* whatever the monitor does with the queued requests now, the address
+	 * ends up unfenced: watch it for a while (an observation window) */
+	double t0 = ceph_fixture_now_ms();
+	bool seen = false;
+	while (ceph_fixture_now_ms() - t0 < 10000) {
+		seen |= listed(st, addr);
+		usleep(200000);
+	}
+	print_message("%s listed meanwhile: %s\n", addr, seen ? "yes" : "no");
+	assert_false(listed(st, addr));
+	pvstore_disconnect(st);
+}
+
 int main(void)
 {
 	const char *skip = ceph_fixture_skip_reason();
@@ -224,6 +272,7 @@ int main(void)
 		cmocka_unit_test(test_missing_conf_is_named),
 		cmocka_unit_test(test_connect_with_monitor_stopped_fails_within_timeout),
 		cmocka_unit_test(test_io_with_osd_or_mon_stopped_fails_within_timeout),
+		cmocka_unit_test(test_fence_not_confirmed_is_withdrawn),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

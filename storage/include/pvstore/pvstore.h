@@ -299,7 +299,10 @@ int pvstore_blocklist_remove(struct pvstore *st, const char *addr);
 
 /* Fences addr: blocklist it, then wait until this client has the OSD map that
  * carries the entry, so this client's next op makes each OSD catch up before
- * anything else of ours lands. Returns 0 or -errno. */
+ * anything else of ours lands. A blocklist request the monitor did not
+ * confirm in time (-ETIMEDOUT) is withdrawn at once (a removal sent after it
+ * on the same session), so that it cannot land later, after the partition
+ * that justified it healed. Returns 0 or -errno. */
 int pvstore_fence(struct pvstore *st, const char *addr, uint32_t expire_s);
 
 /* The recovery order in one call: fence addr, wait for the latest OSD map,
