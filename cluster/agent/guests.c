@@ -988,6 +988,7 @@ static void replay_held(struct pvclus_agent *a)
 	for (size_t i = 0; i < a->nheld; i++) {
 		Pvha__ClusterMsg *m = pvha__cluster_msg__unpack(NULL, a->held[i].len, a->held[i].data);
 		if (m) {
+			a->held_leader = a->held[i].leader; /* rules.c */
 			guests_on_message(a, a->held[i].from, m);
 			pvha__cluster_msg__free_unpacked(m, NULL);
 		}
@@ -1094,7 +1095,7 @@ static void hold(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *
 	if (!buf)
 		return;
 	pvha__cluster_msg__pack(msg, buf);
-	a->held[a->nheld++] = (struct held){ .from = from, .len = len, .data = buf };
+	a->held[a->nheld++] = (struct held){ .from = from, .leader = a->leader, .len = len, .data = buf };
 }
 
 void guests_on_quorum(struct pvclus_agent *a, bool quorate)

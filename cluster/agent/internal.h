@@ -97,6 +97,7 @@ struct guest {
 /* A guest message that reached a joiner before the table it waits for. */
 struct held {
 	uint32_t from;
+	uint32_t leader; /* the leader when it was delivered (rules.c) */
 	size_t len;
 	uint8_t *data;
 };
@@ -222,6 +223,7 @@ struct pvclus_agent {
 	uint64_t await_timer;
 	struct held held[HELD_MAX];
 	size_t nheld;
+	uint32_t held_leader; /* while replaying: the leader when the message replayed was delivered */
 
 	/* fencing (fence.c) */
 	struct fence_op fences[PVCLUS_MAX_NODES]; /* by index in nodes[] */

@@ -45,9 +45,15 @@ static const struct guest *find_guest(const struct pvclus_agent *a, const Protob
 	return NULL;
 }
 
+/* The leader now, or, for a message held until the table came and replayed
+ * now, the leader when it was delivered: by then this agent may have learnt
+ * what changed the leader since (a node's hello saying it reaches the storage
+ * again, a fence lifted), and the other agents judged it back then. */
 static int from_leader(const struct pvclus_agent *a, uint32_t from, const char *what, char *why, size_t whylen)
 {
 	if (a->leader && from == a->leader)
+		return 0;
+	if (a->replaying && a->held_leader && from == a->held_leader)
 		return 0;
 	return deny(why, whylen, "%s: only the leader (%s) sends it", what,
 		    a->leader ? agent_node_name(a, a->leader) : "none now");

@@ -22,8 +22,8 @@
 /* ---- a quiet agent ---------------------------------------------------------- */
 
 struct ctx {
-	char last_warn[512];
-	unsigned warns;
+	char last_warn[512]; /* the last "message dropped" warning */
+	unsigned warns;      /* how many of them */
 };
 
 static int op_send(void *c, const void *buf, size_t len)
@@ -55,7 +55,7 @@ static void op_log(void *c, enum pvclus_log_level lvl, const char *func, const c
 {
 	struct ctx *x = c;
 	(void)func;
-	if (lvl == PVCLUS_LOG_WARN) {
+	if (lvl == PVCLUS_LOG_WARN && strstr(line, " dropped: ")) {
 		snprintf(x->last_warn, sizeof(x->last_warn), "%s", line);
 		x->warns++;
 	}
@@ -456,6 +456,67 @@ static void test_deliver_drops(void **state)
 	assert_non_null(strstr(f->c.last_warn, "NodeHello from node ? (12) dropped"));
 }
 
+/* A joiner holds what comes before its table and replays it after: a leader's
+ * message is judged by who led when it was delivered (as every other agent
+ * judged it then), not by who leads at the replay. */
+static void test_replay_judged_at_delivery(void **state)
+{
+	struct fx *f = *state;
+	Pvha__ClusterMsg m = PVHA__CLUSTER_MSG__INIT;
+	Pvha__GuestEvent e = PVHA__GUEST_EVENT__INIT;
+	e.uuid.data = (uint8_t *)UUID;
+	e.uuid.len = 16;
+	e.type = PVCLUS_HA_EV_PLACED;
+	m.body_case = PVHA__CLUSTER_MSG__BODY_GUEST_EVENT;
+	m.guest_event = &e;
+	assert_true(f->a->awaiting);
+	/* node 3 (not the leader) places it on itself, then node 1 (the leader) on node 3 */
+	e.node = 3;
+	deliver(f, 3, &m);
+	deliver(f, 1, &m);
+	assert_int_equal(f->a->nheld, 2);
+	/* node 1's agent leaves before the table comes: node 2 leads now */
+	const uint32_t ids[2] = { 2, 3 };
+	pvclus_agent_on_members(f->a, ids, 2, 8);
+	assert_int_equal(pvclus_agent_leader(f->a), 2);
+
+	/* the table: the guest waits for a node */
+	Pvha__HaRecord r = PVHA__HA_RECORD__INIT;
+	Pvha__HaRecord *rp = &r;
+	uint32_t fence[2] = { 0, 0 };
+	r.uuid.data = (uint8_t *)UUID;
+	r.uuid.len = 16;
+	r.state = PVCLUS_HA_STARTING;
+	r.want_running = true;
+	r.max_start_failures = 3;
+	r.max_restarts = 3;
+	r.n_fence = 2;
+	r.fence = fence;
+	Pvha__GuestTable t = PVHA__GUEST_TABLE__INIT;
+	t.n_guests = 1;
+	t.guests = &rp;
+	m = (Pvha__ClusterMsg)PVHA__CLUSTER_MSG__INIT;
+	m.body_case = PVHA__CLUSTER_MSG__BODY_TABLE;
+	m.table = &t;
+	unsigned warns = f->c.warns;
+	deliver(f, 3, &m);
+	assert_false(f->a->awaiting);
+	/* node 3's placement dropped (it led neither then nor now), node 1's taken */
+	assert_int_equal(f->c.warns, warns + 1);
+	assert_non_null(strstr(f->c.last_warn, "GuestEvent from node n3 (3) dropped"));
+	struct guest *g = guests_find(f->a, UUID);
+	assert_non_null(g);
+	assert_int_equal(g->ha.state, PVCLUS_HA_STARTING);
+	assert_int_equal(g->ha.owner, 3);
+	/* after the replay, the leader is the leader now */
+	m = (Pvha__ClusterMsg)PVHA__CLUSTER_MSG__INIT;
+	m.body_case = PVHA__CLUSTER_MSG__BODY_GUEST_EVENT;
+	m.guest_event = &e;
+	char why[200];
+	assert_int_equal(agent_msg_check(f->a, 1, &m, why, sizeof(why)), -EPERM);
+	assert_int_equal(agent_msg_check(f->a, 2, &m, why, sizeof(why)), 0);
+}
+
 /* ---- fence addresses: the nodelist's ring0_addr ------------------------------------------------- */
 
 static void test_fence_addr(void **state)
@@ -499,6 +560,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migrate_progress, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deliver_drops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replay_judged_at_delivery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fence_addr, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
