@@ -7,7 +7,9 @@
  *   character device, FIFO, socket) is refused: a directory fails at open with
  *   -EISDIR, the rest with -EINVAL after fstat.
  * - A file created here gets mode 0600 (a guest's disk is the guest's data) and
- *   is made sparse with ftruncate; nothing is preallocated.
+ *   is made sparse with ftruncate; nothing is preallocated. It appears under
+ *   its name already at its full size (made under a temporary name and
+ *   linked), so two VMMs opening one new path at once agree on it.
  * - d->size is fixed at open. If the file is later shortened by someone else,
  *   reads past its new end return zeros (as a hole would) and writes extend it
  *   again, so the guest always sees a disk of d->size bytes.
@@ -17,9 +19,11 @@
 #include <linux/fs.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pvhv/hv.h"
@@ -121,33 +125,89 @@ static const struct hv_disk_ops file_ops = {
 	.close = file_close,
 };
 
-/* Opens path read-write; with create set, creates it when missing. *created
- * tells whether this call made the file (so that a failure can remove it).
- * Returns an fd or -errno. */
-static int open_or_create(const char *path, bool create, bool *created)
+/* Makes path a file of size bytes, atomically: a file of the right size
+ * appears under path, or nothing does. It is built under a temporary name
+ * beside path and linked into place, so that a second process opening the
+ * same path at the same moment (a migration target started with the same
+ * `file:PATH,size=` as its source) never sees it empty and half made.
+ * Returns the fd of the file now at path (*created: ours), or -errno. */
+static int create_sized(const char *path, uint64_t size, bool *created)
+{
+	const int flags = O_RDWR | O_CLOEXEC | O_NOCTTY;
+	char tmp[4200];
+	static const char hex[] = "0123456789abcdef";
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	unsigned long long r = (unsigned long long)getpid() << 32 ^ (unsigned long long)ts.tv_nsec ^
+			       (unsigned long long)ts.tv_sec << 40;
+	char sfx[17];
+	for (int i = 0; i < 16; i++, r >>= 4)
+		sfx[i] = hex[r & 15];
+	sfx[16] = '\0';
+	if (snprintf(tmp, sizeof(tmp), "%s.new-%s", path, sfx) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	int fd = open(tmp, flags | O_CREAT | O_EXCL, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? -EAGAIN : -errno; /* a stale name: try another */
+	if (ftruncate(fd, (off_t)size) < 0) {
+		int err = -errno;
+		close(fd);
+		unlink(tmp);
+		return err;
+	}
+	int rc = link(tmp, path);
+	int lerr = errno;
+	unlink(tmp);
+	close(fd);
+	if (rc < 0)
+		return -lerr;
+	/* opened again under its real name (what /proc and lsof then show) */
+	*created = true;
+	fd = open(path, flags);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Opens path read-write; with create_size > 0, creates it with that size when
+ * missing. *created tells whether this call made the file (so that a failure
+ * can remove it). Returns an fd or -errno. */
+static int open_or_create(const char *path, uint64_t create_size, bool *created)
 {
 	const int flags = O_RDWR | O_CLOEXEC | O_NOCTTY;
 
 	*created = false;
-	if (!create) {
+	if (!create_size) {
 		int fd = open(path, flags);
 		return fd < 0 ? -errno : fd;
 	}
-	/* O_EXCL first, so that we know whether the size is ours to set. Another
-	 * process may create or remove the file between the two opens: retry. A
-	 * dangling symlink fails both ways every time and ends as -ENOENT. */
+	/* Another process may create or remove the file between the open and
+	 * the create: retry. A dangling symlink fails both ways every time and
+	 * ends as -ENOENT. */
 	for (int tries = 0; tries < 8; tries++) {
-		int fd = open(path, flags | O_CREAT | O_EXCL, 0600);
-		if (fd >= 0) {
-			*created = true;
-			return fd;
-		}
-		if (errno != EEXIST)
-			return -errno;
-		fd = open(path, flags);
+		int fd = open(path, flags);
 		if (fd >= 0)
 			return fd;
 		if (errno != ENOENT)
+			return -errno;
+		fd = create_sized(path, create_size, created);
+		if (fd >= 0)
+			return fd;
+		if (fd == -EEXIST || fd == -EAGAIN)
+			continue; /* someone else made it: open theirs (or a new name) */
+		if (fd != -EPERM && fd != -EOPNOTSUPP)
+			return fd;
+		/* no hard links here: make it in place (not atomic) */
+		fd = open(path, flags | O_CREAT | O_EXCL, 0600);
+		if (fd >= 0) {
+			*created = true;
+			if (ftruncate(fd, (off_t)create_size) < 0) {
+				int err = -errno;
+				close(fd);
+				unlink(path);
+				return err;
+			}
+			return fd;
+		}
+		if (errno != EEXIST)
 			return -errno;
 	}
 	return -ENOENT;
@@ -192,15 +252,11 @@ int hv_disk_file_open(const char *path, uint64_t create_size, struct hv_disk **o
 	if (create_size > (uint64_t)INT64_MAX)
 		return -EFBIG;
 
-	fd = open_or_create(path, create_size > 0, &created);
+	fd = open_or_create(path, create_size, &created);
 	if (fd < 0)
 		return fd;
 
 	if (created) {
-		if (ftruncate(fd, (off_t)create_size) < 0) {
-			err = -errno;
-			goto err_unlink;
-		}
 		size = create_size;
 	} else {
 		err = fd_size(fd, &size);

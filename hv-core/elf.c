@@ -16,6 +16,13 @@
  *   PF_X segment: an entry in the zero-filled tail would execute zeros.
  * - The upper limit for segments is mem_size - HV_STACK_RESERVE rounded down
  *   to a page, so that `end` (rounded up) never reaches into the stack.
+ * - The ABI version comes from a PT_NOTE holding a note named "PVHA" of type
+ *   PV_NOTE_ABI with a 4-byte version; no such note means version 1 (images
+ *   built before ABI v2 have none). A note area that does not parse is
+ *   someone else's and ignored (v1 images from any toolchain keep loading);
+ *   a PVHA note of the wrong size, or a version this host does not serve,
+ *   rejects the image: guessing would run a guest against calls it does not
+ *   expect.
  * - Header fields are read with memcpy (the image need not be aligned) and
  *   converted from little-endian, so the parser is right on any host.
  */
@@ -163,6 +170,42 @@ static int check_load(const Elf64_Phdr *ph, unsigned i, size_t size, uint64_t li
 	return 0;
 }
 
+static uint32_t rd32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+/* Walks the notes of one PT_NOTE segment; sets *abi when it holds a PVHA ABI
+ * note. Returns 0 or -ENOEXEC (a note range outside the file, a PVHA note of
+ * the wrong size). */
+static int scan_notes(const uint8_t *p, size_t size, const Elf64_Phdr *ph, unsigned i,
+		      uint32_t *abi, char *err, size_t errlen)
+{
+	if (ph->p_offset > size || ph->p_filesz > size - ph->p_offset)
+		return reject(err, errlen, "segment %u: note range beyond end of file", i);
+	const uint8_t *n = p + ph->p_offset;
+	uint64_t left = ph->p_filesz;
+	while (left >= 12) {
+		uint64_t namesz = rd32(n), descsz = rd32(n + 4), type = rd32(n + 8);
+		uint64_t name_pad = (namesz + 3) & ~3ull, desc_pad = (descsz + 3) & ~3ull;
+		if (name_pad > left - 12 || desc_pad > left - 12 - name_pad)
+			return 0; /* not notes as we know them: someone else's, ignored */
+		const uint8_t *name = n + 12, *desc = name + name_pad;
+		if (namesz == sizeof(PV_NOTE_NAME) && memcmp(name, PV_NOTE_NAME, namesz) == 0 &&
+		    type == PV_NOTE_ABI) {
+			if (descsz != 4)
+				return reject(err, errlen, "PVHA ABI note of %" PRIu64 " bytes, want 4",
+					      descsz);
+			*abi = rd32(desc);
+		}
+		n = desc + desc_pad;
+		left -= 12 + name_pad + desc_pad;
+	}
+	return 0;
+}
+
 /* Checks a static ELF64 x86-64 image against a RAM size and lists the segments
  * to load (see hv.h and the decisions above). Writes *out only on success.
  * Returns 0 or -ENOEXEC with a one-line reason in err. O(phnum + segments^2). */
@@ -192,6 +235,7 @@ int hv_elf_parse(const void *image, size_t size, uint64_t mem_size, struct hv_el
 			      mem_size);
 
 	memset(&img, 0, sizeof(img));
+	img.abi_version = 1;
 	unsigned nload = 0;
 	for (unsigned i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
@@ -200,8 +244,13 @@ int hv_elf_parse(const void *image, size_t size, uint64_t mem_size, struct hv_el
 		if (ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC)
 			return reject(err, errlen, "segment %u: %s present, not a static image", i,
 				      ph.p_type == PT_INTERP ? "PT_INTERP" : "PT_DYNAMIC");
+		if (ph.p_type == PT_NOTE) {
+			rc = scan_notes(p, size, &ph, i, &img.abi_version, err, errlen);
+			if (rc)
+				return rc;
+		}
 		if (ph.p_type != PT_LOAD)
-			continue; /* PT_NOTE, PT_GNU_STACK, PT_GNU_PROPERTY...: nothing to do */
+			continue; /* PT_GNU_STACK, PT_GNU_PROPERTY...: nothing to do */
 		nload++;
 		rc = check_load(&ph, i, size, limit, err, errlen);
 		if (rc)
@@ -241,6 +290,11 @@ int hv_elf_parse(const void *image, size_t size, uint64_t mem_size, struct hv_el
 		return reject(err, errlen,
 			      "entry 0x%" PRIx64 " not inside the file data of an executable segment",
 			      eh.e_entry);
+
+	if (img.abi_version < PV_ABI_VERSION_MIN || img.abi_version > PV_ABI_VERSION)
+		return reject(err, errlen, "the image asks for ABI version %" PRIu32
+			      "; this host serves %u to %u", img.abi_version, PV_ABI_VERSION_MIN,
+			      PV_ABI_VERSION);
 
 	/* end <= limit, which is page-aligned and far below 2^64: no overflow. */
 	img.end = (img.end + PAGE_MASK) & ~PAGE_MASK;

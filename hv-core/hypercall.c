@@ -1,11 +1,13 @@
 /*
- * The ABI v1 devices: every hypercall, whichever backend trapped it, lands in
+ * The ABI devices: every hypercall, whichever backend trapped it, lands in
  * hv_hypercall(). Policy (ABI.md): an argument that only a broken guest can
  * pass — unknown call, pointer or length outside guest RAM, disk range past the
  * disk's end, a length over the call's maximum, an exit code over 255 — stops
  * the guest with HV_STOP_BAD_HYPERCALL and a reason naming the call and the
  * argument. Conditions a correct guest can meet (no disk, an I/O error) come
  * back as -PV_E* in rax. A disk backend's -ESHUTDOWN (fenced) stops the guest.
+ * The ABI v2 socket calls are in net.c; a guest whose image asked for ABI v1
+ * gets them treated as unknown numbers, exactly as a v1 host would.
  */
 #include <errno.h>
 #include <string.h>
@@ -20,15 +22,23 @@ static const char *const hc_names[PV_HC_COUNT] = {
 	[PV_HC_DISK_READ] = "disk_read",     [PV_HC_DISK_WRITE] = "disk_write",
 	[PV_HC_DISK_FLUSH] = "disk_flush",   [PV_HC_HEARTBEAT] = "heartbeat",
 	[PV_HC_EXIT] = "exit",
+	[PV_HC_NET_LISTEN] = "net_listen", [PV_HC_NET_ACCEPT] = "net_accept",
+	[PV_HC_NET_CONNECT] = "net_connect", [PV_HC_NET_SEND] = "net_send",
+	[PV_HC_NET_RECV] = "net_recv",     [PV_HC_NET_SHUTDOWN] = "net_shutdown",
+	[PV_HC_NET_CLOSE] = "net_close",   [PV_HC_NET_POLL] = "net_poll",
+	[PV_HC_NET_ADDR] = "net_addr",
 };
 
-static uint64_t bad(struct hv_machine *m, uint64_t nr, const char *what, uint64_t a, uint64_t b)
+uint64_t hv_bad_hypercall(struct hv_machine *m, uint64_t nr, const char *what, uint64_t a,
+			  uint64_t b)
 {
 	hv_machine_stop(m, HV_STOP_BAD_HYPERCALL, (int64_t)nr, a,
 			"bad hypercall %s: %s (0x%llx, 0x%llx)", hc_names[nr], what,
 			(unsigned long long)a, (unsigned long long)b);
 	return (uint64_t)-PV_EINVAL;
 }
+
+#define bad hv_bad_hypercall
 
 /* Maps a disk backend error to the guest's view: -ENOSPC (the storage is
  * full) or -EIO; fencing also stops the guest, so the call never returns. */
@@ -66,11 +76,8 @@ static uint64_t disk_io(struct hv_machine *m, uint64_t nr, const uint64_t a[4])
 	int err;
 	if (nr == PV_HC_DISK_READ) {
 		err = d->ops->read(d, m->ram + buf, off, len);
-		if (!err) {
-			hv_mark_dirty(m, buf, len);
-			if (m->ops->ram_written)
-				m->ops->ram_written(m, buf, len);
-		}
+		if (!err)
+			hv_ram_written(m, buf, len);
 	} else {
 		err = d->ops->write(d, m->ram + buf, off, len);
 	}
@@ -90,7 +97,7 @@ uint64_t hv_hypercall(struct hv_machine *m, uint64_t nr, const uint64_t a[4])
 
 	switch (nr) {
 	case PV_HC_ABI_VERSION:
-		return PV_ABI_VERSION;
+		return m->abi_version;
 	case PV_HC_CONSOLE_WRITE:
 		if (a[1] > PV_CONSOLE_MAX)
 			return bad(m, nr, "length over PV_CONSOLE_MAX", a[0], a[1]);
@@ -107,6 +114,8 @@ uint64_t hv_hypercall(struct hv_machine *m, uint64_t nr, const uint64_t a[4])
 		return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	}
 	case PV_HC_SLEEP_UNTIL:
+		/* any u64 is a deadline: UINT64_MAX sleeps for good (until the
+		 * host ends or saves the guest) */
 		if (a[0] > hv_guest_mono(m)) {
 			m->sleep_until = a[0];
 			m->sleeping = true;
@@ -136,6 +145,19 @@ uint64_t hv_hypercall(struct hv_machine *m, uint64_t nr, const uint64_t a[4])
 		hv_machine_stop(m, HV_STOP_EXIT, (int64_t)a[0], 0, "guest exited with code %llu",
 				(unsigned long long)a[0]);
 		return 0;
+	case PV_HC_NET_LISTEN:
+	case PV_HC_NET_ACCEPT:
+	case PV_HC_NET_CONNECT:
+	case PV_HC_NET_SEND:
+	case PV_HC_NET_RECV:
+	case PV_HC_NET_SHUTDOWN:
+	case PV_HC_NET_CLOSE:
+	case PV_HC_NET_POLL:
+	case PV_HC_NET_ADDR:
+		if (m->abi_version >= 2)
+			return hv_net_hypercall(m, nr, a);
+		/* not a call of ABI v1 */
+		__attribute__((fallthrough));
 	default:
 		hv_machine_stop(m, HV_STOP_BAD_HYPERCALL, (int64_t)nr, 0,
 				"bad hypercall: unknown number %llu", (unsigned long long)nr);

@@ -58,6 +58,54 @@ extern const struct hv_vcpu_ops hv_vcpu_kvm_ops;
 #define HV_REQ_KICK 8u   /* someone called hv_machine_kick */
 #define HV_REQ_BREAK 16u /* hypercall break point reached */
 
+/* ---- ABI v2 sockets (net.c) ---- */
+
+enum hv_net_kind { HV_NS_FREE = 0, HV_NS_LISTEN, HV_NS_STREAM, HV_NS_DEAD };
+
+struct hv_net_sock {
+	int fd;          /* the backend's socket; -1 when dead or free */
+	uint8_t kind;    /* enum hv_net_kind */
+	uint16_t port;   /* listeners: the port bound (what a restore binds again) */
+	uint16_t backlog;
+	int err;         /* dead: what every call but close answers (negative) */
+};
+
+struct hv_net {
+	const struct hv_net_ops *ops;
+	void *priv;
+	uint32_t ipv4;   /* the guest's address, host order */
+	unsigned nopen, nlisten;
+	struct hv_net_sock h[PV_NET_HANDLES_MAX];
+};
+
+/* One handle of a saved state (proto NetSocket). */
+struct hv_net_saved {
+	uint32_t handle, kind, port, backlog;
+	int32_t err;
+};
+
+/* The ABI v2 calls (nr PV_HC_NET_*), arguments as hv_hypercall got them. */
+uint64_t hv_net_hypercall(struct hv_machine *m, uint64_t nr, const uint64_t a[4]);
+
+/* True when one of the sockets a net_poll waiter watches is ready (poll(2)
+ * with no wait). */
+bool hv_net_wait_ready(struct hv_machine *m);
+
+/* Lists the open handles for a saved state: fills out (PV_NET_HANDLES_MAX
+ * entries) and returns the count. */
+unsigned hv_net_save(const struct hv_net *n, struct hv_net_saved *out);
+
+/* Rebuilds the handles of a saved state in n (which must have none open): a
+ * listener listens again on its port (or turns dead with the error), a
+ * connection turns dead with -ECONNRESET. Returns 0, -EBUSY (n has handles)
+ * or -EBADMSG for a bad entry, with the reason in err. */
+int hv_net_restore(struct hv_net *n, const struct hv_net_saved *s, unsigned count, char *err,
+		   size_t errlen);
+
+/* Stops the guest as a broken one: the call and argument named. */
+uint64_t hv_bad_hypercall(struct hv_machine *m, uint64_t nr, const char *what, uint64_t a,
+			  uint64_t b);
+
 struct hv_machine {
 	const struct hv_vcpu_ops *ops;
 	void *vcpu; /* the backend's state */
@@ -69,6 +117,8 @@ struct hv_machine {
 	size_t dirty_words;
 
 	struct hv_disk *disk;
+	struct hv_net *net;
+	uint32_t abi_version; /* what the image asked for: the calls it may make */
 	uint8_t guest_id[16];
 	char cmdline[PV_CMDLINE_MAX]; /* copied into the boot info at load */
 	hv_console_fn console;
@@ -86,6 +136,11 @@ struct hv_machine {
 
 	uint64_t sleep_until;  /* guest monotonic ns; valid when sleeping */
 	bool sleeping;
+	/* net_poll found nothing ready: the guest sleeps until sleep_until or
+	 * until one of these is ready (then it calls net_poll again) */
+	bool net_waiting;
+	unsigned nwait;
+	struct pollfd wait_fds[PV_NET_POLL_MAX];
 
 	uint64_t hypercalls;
 	uint64_t pages_sent_total; /* page-run pages of the stream being sent */
@@ -126,6 +181,17 @@ static inline void hv_mark_dirty(struct hv_machine *m, uint64_t gpa, uint64_t le
 		last = m->npages - 1;
 	for (uint64_t p = first; p <= last; p++)
 		atomic_fetch_or_explicit(&m->dirty[p / 64], 1ull << (p % 64), memory_order_relaxed);
+}
+
+/* The host wrote guest RAM [gpa, gpa+len): dirty tracking and the backend's
+ * code cache must know. */
+static inline void hv_ram_written(struct hv_machine *m, uint64_t gpa, uint64_t len)
+{
+	if (len == 0)
+		return;
+	hv_mark_dirty(m, gpa, len);
+	if (m->ops->ram_written)
+		m->ops->ram_written(m, gpa, len);
 }
 
 /* True when [gpa, gpa+len) lies inside guest RAM (no overflow). */

@@ -136,6 +136,8 @@ int hv_machine_create(const struct hv_config *cfg, struct hv_machine **out)
 		goto err_unmap_ram;
 	}
 	m->disk = cfg->disk;
+	m->net = cfg->net;
+	m->abi_version = PV_ABI_VERSION; /* until an image or a state says */
 	memcpy(m->guest_id, cfg->guest_id, sizeof(m->guest_id));
 	if (cfg->cmdline)
 		memcpy(m->cmdline, cfg->cmdline, strlen(cfg->cmdline) + 1);
@@ -202,7 +204,8 @@ int hv_machine_load_elf(struct hv_machine *m, const void *image, size_t size)
 	struct pv_boot_info *bi = (struct pv_boot_info *)(m->ram + PV_BOOT_INFO_GPA);
 	memset(bi, 0, sizeof(*bi));
 	bi->magic = PV_BOOT_MAGIC;
-	bi->abi_version = PV_ABI_VERSION;
+	bi->abi_version = elf.abi_version;
+	bi->flags = elf.abi_version >= 2 && m->net ? PV_BOOT_F_NET : 0;
 	bi->mem_size = m->mem_size;
 	bi->disk_size = m->disk ? m->disk->size : 0;
 	memcpy(bi->guest_id, m->guest_id, sizeof(bi->guest_id));
@@ -216,6 +219,7 @@ int hv_machine_load_elf(struct hv_machine *m, const void *image, size_t size)
 	err = m->ops->set_regs(m, &cpu);
 	if (err)
 		return err;
+	m->abi_version = elf.abi_version;
 	m->paused_guest_ns = 0;
 	m->clock_paused = true;
 	m->loaded = true;
@@ -240,9 +244,34 @@ static void resume_clock(struct hv_machine *m)
 
 uint64_t hv_machine_wake_at(const struct hv_machine *m)
 {
+	uint64_t now = hv_now_ns();
 	if (!m->sleeping)
-		return hv_now_ns();
-	return (uint64_t)((int64_t)m->sleep_until - m->clock_offset);
+		return now;
+	/* host time = now + (sleep_until - guest now), saturating: a deadline
+	 * of UINT64_MAX (or any beyond the host clock's range) is "never", and
+	 * must not wrap into the past (a busy loop) */
+	uint64_t guest_now = hv_guest_mono(m);
+	if (m->sleep_until <= guest_now)
+		return now;
+	uint64_t left = m->sleep_until - guest_now;
+	return left > UINT64_MAX - now ? UINT64_MAX : now + left;
+}
+
+size_t hv_machine_wait_fds(const struct hv_machine *m, struct pollfd *out, size_t max)
+{
+	if (!m->sleeping || !m->net_waiting)
+		return 0;
+	size_t n = m->nwait < max ? m->nwait : max;
+	memcpy(out, m->wait_fds, n * sizeof(*out));
+	return n;
+}
+
+/* Ends a sleep or a net_poll wait: the guest runs (and asks again). */
+static void wake(struct hv_machine *m)
+{
+	m->sleeping = false;
+	m->net_waiting = false;
+	m->nwait = 0;
 }
 
 void hv_machine_kick(struct hv_machine *m)
@@ -312,11 +341,11 @@ int hv_machine_run(struct hv_machine *m, uint64_t slice_ns, enum hv_run_result *
 		return -ENOEXEC;
 	resume_clock(m);
 	if (m->sleeping) {
-		if (hv_guest_mono(m) < m->sleep_until) {
+		if (hv_guest_mono(m) < m->sleep_until && !(m->net_waiting && hv_net_wait_ready(m))) {
 			*res = HV_RUN_SLEEPING;
 			return 0;
 		}
-		m->sleeping = false;
+		wake(m);
 	}
 	atomic_store(&m->request, 0);
 	uint64_t now = hv_now_ns();
@@ -368,9 +397,7 @@ int hv_machine_write_ram(struct hv_machine *m, uint64_t gpa, const void *src, si
 	if (!hv_range_ok(m, gpa, len))
 		return -EFAULT;
 	memcpy(m->ram + gpa, src, len);
-	hv_mark_dirty(m, gpa, len);
-	if (m->ops->ram_written)
-		m->ops->ram_written(m, gpa, len);
+	hv_ram_written(m, gpa, len);
 	return 0;
 }
 

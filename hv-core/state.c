@@ -134,6 +134,26 @@ int hv_state_send_final(struct hv_machine *m, int fd)
 	dev.heartbeat_seq = m->heartbeat_seq;
 	dev.heartbeat_mono_ns = m->heartbeat_mono_ns;
 	dev.disk_size = m->disk ? m->disk->size : 0;
+	dev.abi_version = m->abi_version;
+	/* A guest waiting in net_poll is saved awake: it was told -EINTR, so it
+	 * asks again once restored, against the handles restored then. */
+	if (m->net_waiting)
+		dev.sleeping = false;
+	static const Pvha__NetSocket init = PVHA__NET_SOCKET__INIT;
+	struct hv_net_saved saved[PV_NET_HANDLES_MAX];
+	Pvha__NetSocket socks[PV_NET_HANDLES_MAX], *sockp[PV_NET_HANDLES_MAX];
+	unsigned ns = hv_net_save(m->net, saved);
+	for (unsigned i = 0; i < ns; i++) {
+		socks[i] = init;
+		socks[i].handle = saved[i].handle;
+		socks[i].kind = saved[i].kind;
+		socks[i].port = saved[i].port;
+		socks[i].backlog = saved[i].backlog;
+		socks[i].err = saved[i].err;
+		sockp[i] = &socks[i];
+	}
+	dev.n_net = ns;
+	dev.net = sockp;
 	rec.body_case = PVHA__STATE_RECORD__BODY_DEVICES;
 	rec.devices = &dev;
 	err = send_record(fd, &rec);
@@ -250,6 +270,30 @@ static int apply_devices(struct reader *r, struct hv_machine *m, const Pvha__Dev
 		return fail(r, -EINVAL, "disk size %llu differs from the saved guest's %llu",
 			    (unsigned long long)have, (unsigned long long)d->disk_size);
 	}
+	uint32_t abi = d->abi_version ? d->abi_version : 1;
+	if (abi < PV_ABI_VERSION_MIN || abi > PV_ABI_VERSION)
+		return fail(r, -EPROTO, "the saved guest uses ABI version %u; this host serves %u to %u",
+			    abi, PV_ABI_VERSION_MIN, PV_ABI_VERSION);
+	if (d->n_net > PV_NET_HANDLES_MAX)
+		return fail(r, -EBADMSG, "device record holds %zu sockets, at most %u", d->n_net,
+			    PV_NET_HANDLES_MAX);
+	if (d->n_net && !m->net)
+		return fail(r, -EINVAL, "the saved guest had %zu sockets open: give it a network address",
+			    d->n_net);
+	if (d->n_net) {
+		struct hv_net_saved saved[PV_NET_HANDLES_MAX];
+		for (size_t i = 0; i < d->n_net; i++)
+			saved[i] = (struct hv_net_saved){ .handle = d->net[i]->handle,
+							  .kind = d->net[i]->kind,
+							  .port = d->net[i]->port,
+							  .backlog = d->net[i]->backlog,
+							  .err = d->net[i]->err };
+		char why[160];
+		int err = hv_net_restore(m->net, saved, (unsigned)d->n_net, why, sizeof(why));
+		if (err)
+			return fail(r, err, "%s", why);
+	}
+	m->abi_version = abi;
 	m->paused_guest_ns = d->guest_mono_ns;
 	m->clock_paused = true;
 	m->sleeping = d->sleeping;

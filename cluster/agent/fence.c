@@ -125,6 +125,16 @@ static void step(struct fence_op *op)
 		op->active = false;
 		return;
 	}
+	struct peer *p = agent_peer(a, op->node);
+	if (!op->blocklisted && agent_is_member(a, op->node) && p && p->hello && p->n_running == 0) {
+		/* It came back before its fence took effect, and (its hello says,
+		 * in the message order) runs no guest: nothing of it can write, so
+		 * its guests may go on without a fence of a member of this quorate
+		 * partition. */
+		cluster_event(a, "fenced", "node %s is back and runs no guest: no blocklist needed", name);
+		confirmed(a, op);
+		return;
+	}
 	if (!op->blocklisted) {
 		if (op->job)
 			return; /* its done steps on */

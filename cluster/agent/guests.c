@@ -474,6 +474,9 @@ int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incomi
 	g->start_reported = false;
 	g->stopping = false;
 	g->spawn_ms = agent_now_ms(a);
+	/* The leader lifts a fence only when this node's hello says it runs no
+	 * guest: say at once that it runs one now. */
+	agent_send_hello(a);
 	alog_info(a, "guest %s: pvha-vmm started (pid %d)%s%s", g->spec.name, (int)g->pid,
 		  incoming ? " to receive it on " : "", incoming ? incoming : "");
 	if (!incoming) /* an incoming one is watched by migrate.c */
@@ -822,7 +825,12 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 			if (!mine)
 				break;
 			const char *fenced_addr = NULL;
-			if (act->kind == PVCLUS_HA_ACT_RECOVER && act->peer) {
+			/* The fenced node's locks are broken under its fence; when this
+			 * node is the one that was fenced (it came back, and recovers its
+			 * own guest), its old boot's lock is a past boot's like any other
+			 * (lock clearing fences that exact dead client, never this
+			 * node's address). */
+			if (act->kind == PVCLUS_HA_ACT_RECOVER && act->peer && act->peer != a->local) {
 				struct peer *p = agent_peer(a, act->peer);
 				fenced_addr = p && p->addr[0] ? p->addr : NULL;
 			}
@@ -978,6 +986,14 @@ static void start_desired(struct pvclus_agent *a)
 	}
 }
 
+/* Forgets the messages held for a table that is no longer awaited as such. */
+static void drop_held(struct pvclus_agent *a)
+{
+	for (size_t i = 0; i < a->nheld; i++)
+		free(a->held[i].data);
+	a->nheld = 0;
+}
+
 static void replay_held(struct pvclus_agent *a)
 {
 	a->awaiting = false;
@@ -985,16 +1001,31 @@ static void replay_held(struct pvclus_agent *a)
 	a->have_state = true;
 	a->replaying = true;
 	agent_update_leader(a);
-	for (size_t i = 0; i < a->nheld; i++) {
-		Pvha__ClusterMsg *m = pvha__cluster_msg__unpack(NULL, a->held[i].len, a->held[i].data);
+	/* Taken off the agent first: a replayed message may start another wait
+	 * for a table (this node's fence lifted while it kept a table of its
+	 * own), which holds messages anew; the rest of these are then older
+	 * than that table and dropped. */
+	size_t n = a->nheld;
+	struct held *list = n ? malloc(n * sizeof(*list)) : NULL;
+	if (n && !list) {
+		alog_err(a, -ENOMEM, "replaying %zu held messages: dropped", n);
+		drop_held(a);
+		n = 0;
+	} else if (n) {
+		memcpy(list, a->held, n * sizeof(*list));
+		a->nheld = 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		Pvha__ClusterMsg *m = a->awaiting ? NULL
+			: pvha__cluster_msg__unpack(NULL, list[i].len, list[i].data);
 		if (m) {
-			a->held_leader = a->held[i].leader; /* rules.c */
-			guests_on_message(a, a->held[i].from, m);
+			a->held_leader = list[i].leader; /* rules.c */
+			guests_on_message(a, list[i].from, m);
 			pvha__cluster_msg__free_unpacked(m, NULL);
 		}
-		free(a->held[i].data);
+		free(list[i].data);
 	}
-	a->nheld = 0;
+	free(list);
 	a->replaying = false;
 	agent_lead_check(a);
 	agent_check_unfence(a);
@@ -1015,13 +1046,27 @@ static void table_timeout(void *data)
 		if (!a->waiting_storage)
 			alog_info(a, "no guest table came and the storage is out of reach: waiting for both");
 		a->waiting_storage = true;
-		for (size_t i = 0; i < a->nheld; i++)
-			free(a->held[i].data);
-		a->nheld = 0;
+		drop_held(a);
+		agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
+		return;
+	}
+	if (!a->quorate) {
+		/* A partition without quorum never takes the registry as the
+		 * truth: the majority may be deciding meanwhile. It waits for a
+		 * table, or for quorum. */
 		agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
 		return;
 	}
 	alog_info(a, "no guest table came in %d ms: starting from the registry", TABLE_WAIT_MS);
+	/* Nobody kept the cluster's table: whatever this agent's records say is
+	 * its own old view (nodes it saw leave, fences it heard of). The
+	 * registry's desired states are the truth now; only a VMM that runs
+	 * here keeps its record. */
+	for (int i = 0; i < MAX_GUESTS; i++)
+		if (a->g[i].used && a->g[i].pid <= 0)
+			pvclus_ha_init(&a->g[i].ha);
+	for (int i = 0; i < a->nnodes; i++)
+		a->peers[i].fenced = false;
 	guests_refresh(a);
 	replay_held(a);
 	start_desired(a);
@@ -1066,7 +1111,7 @@ void guests_on_members(struct pvclus_agent *a)
 	alog_debug(a, "membership: state %d, await table %d", a->have_state, await);
 	if (await) {
 		a->awaiting = true;
-		a->nheld = 0;
+		drop_held(a);
 		agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
 	}
 	agent_lead_check(a);
@@ -1205,6 +1250,21 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 		if (p) {
 			p->fenced = true;
 			agent_update_leader(a); /* its addr is not taken: fences use the nodelist's */
+		}
+		if (msg->node_fenced->nodeid == a->local) {
+			/* The cluster fenced this node and recovers its guests
+			 * elsewhere: none of them may run on here, whether its VMM
+			 * met the fence at the storage yet or not (one that did not
+			 * write meanwhile would write again once the fence is
+			 * lifted). */
+			for (int i = 0; i < MAX_GUESTS; i++) {
+				struct guest *lg = &a->g[i];
+				if (lg->used && lg->pid > 0) {
+					alog_warn(a, "guest %s: this node was fenced: killing its VMM", lg->spec.name);
+					lg->stopping = true;
+					a->ops->vmm_kill(a->ctx, lg->pid, true);
+				}
+			}
 		}
 		struct pvclus_ha_event ev = { .type = PVCLUS_HA_EV_NODE_FENCED, .node = msg->node_fenced->nodeid };
 		apply_all(a, &ev);

@@ -1,10 +1,11 @@
 /*
  * hello: the smallest useful guest. Prints a greeting and what the host put
- * in the boot-info page, then exits 0 (1 when the boot info is not ABI v1).
+ * in the boot-info page, then exits 0 (1 when the boot info and the host
+ * disagree on the ABI version).
  *
  * Output:
  *   hello from pvha guest
- *   hello: abi_version 1 (host says 1)
+ *   hello: abi_version 2 (host says 2)   (1 and 1 when built with ABI 1)
  *   hello: mem_size N
  *   hello: disk_size N
  *   hello: guest_id xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx
@@ -28,5 +29,5 @@ int main(const struct pv_boot_info *bi)
 	pv_printf("hello: disk_size %lu\n", bi->disk_size);
 	pv_printf("hello: guest_id %s\n", id);
 	pv_printf("hello: cmdline \"%.*s\"\n", (int)PV_CMDLINE_MAX, bi->cmdline);
-	return bi->abi_version == PV_ABI_VERSION ? 0 : 1;
+	return bi->abi_version >= 1 && bi->abi_version == pv_abi_version() ? 0 : 1;
 }

@@ -1,14 +1,16 @@
-# pvha guest images: freestanding x86-64 ELF executables for ABI v1.
+# pvha guest images: freestanding x86-64 ELF executables for the pvha ABI.
 #
 # Include this file from the top-level CMakeLists (before the add_subdirectory
 # calls) to get:
-#   pvha_guest(NAME SRC...)   builds ${PVHA_GUEST_DIR}/NAME.elf (target guest_NAME)
-#                             from SRC, the start code and libpv; checks it
-#                             with check_image.sh; adds it to the custom
-#                             target `guests`.
+#   pvha_guest(NAME [ABI 1] SRC...)  builds ${PVHA_GUEST_DIR}/NAME.elf (target
+#                             guest_NAME) from SRC, the start code and libpv;
+#                             checks it with check_image.sh; adds it to the
+#                             custom target `guests`. The image's PVHA note
+#                             asks for ABI v2 unless `ABI 1` is given (an
+#                             ABI v1 guest, for the compatibility tests).
 #   pvha_guest_flags(TARGET)  gives any target the guest compile options (used
 #                             for libpv itself).
-# The libraries the images link (pv_guest_start, pv_guest_lib) are defined in
+# The libraries the images link (pv_guest_start[_v1], pv_guest_lib) are defined in
 # hv-core/guest/CMakeLists.txt; target names resolve at generate time, so
 # pvha_guest() may be called from any directory, before or after that one.
 #
@@ -40,17 +42,28 @@ function(pvha_guest_flags t)
 endfunction()
 
 function(pvha_guest name)
-  if(NOT ARGN)
+  cmake_parse_arguments(PARSE_ARGV 1 G "" "ABI" "")
+  set(srcs ${G_UNPARSED_ARGUMENTS})
+  if(NOT srcs)
     message(FATAL_ERROR "pvha_guest(${name}): no sources")
+  endif()
+  set(start pv_guest_start)
+  if(G_ABI STREQUAL "1")
+    if(NOT TARGET pv_guest_start_v1)
+      message(FATAL_ERROR "pvha_guest(${name}): ABI 1 images are built in pvha's own tree only; the installed SDK builds ABI 2")
+    endif()
+    set(start pv_guest_start_v1)
+  elseif(G_ABI AND NOT G_ABI STREQUAL "2")
+    message(FATAL_ERROR "pvha_guest(${name}): ABI ${G_ABI}: want 1 or 2")
   endif()
   set(dir ${PVHA_GUEST_DIR})
   if(NOT dir)
     set(dir ${CMAKE_BINARY_DIR}/guests)
   endif()
   set(t guest_${name})
-  add_executable(${t} ${ARGN})
+  add_executable(${t} ${srcs})
   pvha_guest_flags(${t})
-  target_link_libraries(${t} PRIVATE pv_guest_start pv_guest_lib gcc)
+  target_link_libraries(${t} PRIVATE ${start} pv_guest_lib gcc)
   target_link_options(${t} PRIVATE
     # clang's -static already means no PIE (and it warns that -no-pie is unused)
     -nostdlib -static $<$<C_COMPILER_ID:GNU>:-no-pie>

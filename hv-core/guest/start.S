@@ -1,5 +1,6 @@
 /*
- * Guest entry for pvha ABI v1. The host enters _start in 64-bit mode at CPL 0
+ * Guest entry for the pvha ABI; the PVHA note at the end tells the host which
+ * ABI version the image is written for (PV_GUEST_ABI, default 2). The host enters _start in 64-bit mode at CPL 0
  * with rdi = struct pv_boot_info * and rsp = boot_info->stack_top (16-byte
  * aligned). We set up the FPU, zero .bss, record the boot-info pointer for
  * pv_boot_info(), call main(bi) and pass its return value to pv_exit().
@@ -42,5 +43,19 @@ _start:
 1:	hlt
 	jmp 1b
 	.size _start, . - _start
+
+#ifndef PV_GUEST_ABI
+#define PV_GUEST_ABI 2
+#endif
+	/* ELF note: namesz 5 ("PVHA\0"), descsz 4, type PV_NOTE_ABI (1), the
+	 * name padded to 8, the version. guest.ld keeps it in a PT_NOTE. */
+	.section .note.pvha, "a", @note
+	.balign 4
+	.long 5
+	.long 4
+	.long 1
+	.asciz "PVHA"
+	.balign 4
+	.long PV_GUEST_ABI
 
 	.section .note.GNU-stack, "", @progbits

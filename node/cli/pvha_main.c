@@ -212,6 +212,10 @@ static void print_status(const Pvha__VmmStatus *s, bool json)
 		json_field("storage_addr", s->storage_addr);
 		if (s->incoming_port)
 			printf(",\"incoming_port\":%u", s->incoming_port);
+		if (s->net_address[0]) {
+			json_field("net_address", s->net_address);
+			printf(",\"net_handles\":%u,\"net_listeners\":%u", s->net_handles, s->net_listeners);
+		}
 		if (s->migration_phase[0]) {
 			printf(",\"migration\":{\"phase\":");
 			json_str(s->migration_phase);
@@ -244,6 +248,9 @@ static void print_status(const Pvha__VmmStatus *s, bool json)
 		       s->storage_addr);
 	if (s->incoming_port)
 		printf("incoming:    listening on port %u\n", s->incoming_port);
+	if (s->net_address[0])
+		printf("network:     %s, %u sockets open (%u listening)\n", s->net_address, s->net_handles,
+		       s->net_listeners);
 	if (s->migration_phase[0]) {
 		printf("migration:   %s with %s: round %u, %llu bytes sent, %llu pages left, %llu bytes/s",
 		       s->migration_phase, or_dash(s->migration_peer), s->migration_round,

@@ -21,12 +21,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -70,6 +73,8 @@ enum vmm_state {
 struct vmm {
 	struct hv_machine *m;
 	struct hv_disk *disk;
+	struct hv_net *net;         /* --address: the guest's sockets; NULL = none */
+	const char *address;
 	int console_fd;
 	int listen_fd;
 	int sig_fd;
@@ -107,6 +112,51 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Memory: what one more VMM costs is its private memory beyond guest RAM
+ * (BENCHMARKS.md, goal 5 MiB). Two things inflated it that the VMM itself
+ * never needs: with THP in "madvise" mode Unicorn asks for a huge page for
+ * its translation cache, so a few hundred KiB of code cost 2 MiB; and
+ * librados's libceph-common builds its option table on the stack in a static
+ * initialiser, leaving about 1 MiB of stack pages dirty before main runs. The
+ * VMM turns THP off for itself (guest RAM is not madvised for huge pages
+ * either, so nothing else changes) and gives back the stack pages below what
+ * it uses once it is set up.
+ */
+static void no_huge_pages(void)
+{
+	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+}
+
+/* Releases the main thread's stack pages from the bottom of its mapping up to
+ * 64 KiB below the current frame (the loop's deepest frames, hv-core's
+ * net_poll included, use far less): pages written once by start-up code and
+ * never again; they come back as zero pages if ever touched. Then the heap's
+ * free tail (the image buffer, start-up garbage). */
+static void trim_stack(void)
+{
+	char line[512];
+	uintptr_t lo = 0, hi = 0;
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (strstr(line, "[stack]")) {
+			if (sscanf(line, "%lx-%lx", &lo, &hi) != 2)
+				lo = hi = 0;
+			break;
+		}
+	}
+	fclose(f);
+	uintptr_t here = (uintptr_t)__builtin_frame_address(0);
+	if (!lo || here < lo || here > hi)
+		return;
+	uintptr_t keep = (here - 64 * 1024) & ~(uintptr_t)4095;
+	if (keep > lo)
+		madvise((void *)lo, keep - lo, MADV_DONTNEED);
+	malloc_trim(0);
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -137,6 +187,12 @@ static void usage(FILE *f)
 		"                      release it at a clean end; held elsewhere: exit 8\n"
 		"  --backend B         tcg, kvm or auto (default auto: kvm when /dev/kvm opens)\n"
 		"  --cmdline STR       command line the guest reads from its boot info\n"
+		"  --address IP        the guest's IPv4 address (IP or IP/PREFIX; loopback\n"
+		"                      is fine): its sockets (ABI v2) listen and connect\n"
+		"                      from it, and it must be configured on this host.\n"
+		"                      Without it the guest has no network (-ENODEV). Give\n"
+		"                      it again with --restore and --incoming when the\n"
+		"                      guest has sockets: listeners listen again there\n"
 		"  --id UUID           guest id (default: a random one)\n"
 		"  --console FILE      append console output to FILE (default: stdout)\n"
 		"  --control PATH      serve the control socket (pause, resume, save, stop,\n"
@@ -339,6 +395,11 @@ static void fill_status(struct vmm *v, Pvha__VmmStatus *st)
 	st->migration_released = mp.released;
 	st->migration_forced = mp.forced;
 	st->migration_peer = mp.peer;
+	st->net_address = (char *)(v->address ? v->address : "");
+	unsigned handles, listeners;
+	hv_net_counts(v->net, &handles, &listeners);
+	st->net_handles = handles;
+	st->net_listeners = listeners;
 }
 
 /* A source migration's thread has ended (or was made to): apply its result.
@@ -350,6 +411,9 @@ static void source_ended(struct vmm *v)
 	mig_source_destroy(v->mig_src, &v->mig); /* joins */
 	v->mig_src = NULL;
 	if (v->mig.released) {
+		/* the guest's sockets live on at the target (listeners) or end
+		 * (connections): none may stay open here */
+		hv_net_reset(v->net, -ECONNRESET);
 		v->state = ST_MIGRATED;
 		v->handed_over = true;
 		v->deadline_ns = mono_ns() + MIGRATED_LINGER_NS;
@@ -688,6 +752,8 @@ static struct timespec *poll_timeout(struct vmm *v, struct timespec *ts)
 		until = v->deadline_ns;
 	else
 		return NULL;
+	if (until == UINT64_MAX)
+		return NULL; /* a guest asleep with no deadline: only events wake it */
 	uint64_t now = mono_ns();
 	uint64_t d = until > now ? until - now : 0;
 	ts->tv_sec = (time_t)(d / 1000000000ull);
@@ -725,7 +791,8 @@ static void accept_incoming(struct vmm *v)
 static void run_loop(struct vmm *v, uint64_t save_after)
 {
 	enum { P_SIG, P_CONTROL, P_NOTIFY, P_INCOMING, P_CLIENTS };
-	struct pollfd pfd[P_CLIENTS + MAX_CLIENTS];
+	/* then the sockets a guest asleep in net_poll waits on */
+	struct pollfd pfd[P_CLIENTS + MAX_CLIENTS + PV_NET_POLL_MAX];
 	if (save_after)
 		hv_machine_break_after(v->m, save_after);
 
@@ -737,6 +804,8 @@ static void run_loop(struct vmm *v, uint64_t save_after)
 		pfd[n++] = (struct pollfd){ .fd = v->incoming_fd, .events = POLLIN };
 		for (int i = 0; i < MAX_CLIENTS; i++)
 			pfd[n++] = (struct pollfd){ .fd = v->clients[i], .events = POLLIN };
+		if (v->state == ST_RUNNING && v->sleeping)
+			n += (int)hv_machine_wait_fds(v->m, pfd + n, PV_NET_POLL_MAX);
 
 		struct timespec ts;
 		if (ppoll(pfd, (nfds_t)n, poll_timeout(v, &ts), NULL) < 0 && errno != EINTR) {
@@ -827,6 +896,7 @@ int main(int argc, char **argv)
 		{ "ceph-timeout", required_argument, NULL, 'T' }, { "lock", required_argument, NULL, 'L' },
 		{ "incoming", required_argument, NULL, 'I' },
 		{ "incoming-timeout", required_argument, NULL, 'W' },
+		{ "address", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -842,6 +912,7 @@ int main(int argc, char **argv)
 	int c, err;
 
 	pvlog_prog = "pvha-vmm";
+	no_huge_pages();
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		v.clients[i] = -1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -857,6 +928,7 @@ int main(int argc, char **argv)
 		case 'K': dopts.ceph_conf = optarg; break;
 		case 'L': lock_cookie = optarg; break;
 		case 'I': incoming = optarg; break;
+		case 'a': v.address = optarg; break;
 		case 'W':
 			if (pv_parse_u64(optarg, &v.incoming_timeout_s) || v.incoming_timeout_s > 86400) {
 				fprintf(stderr, "pvha-vmm: --incoming-timeout %s: want 0..86400 seconds\n", optarg);
@@ -975,6 +1047,29 @@ int main(int argc, char **argv)
 		if (vmm_disk_client_addr(v.disk, v.storage_addr, sizeof(v.storage_addr)))
 			v.storage_addr[0] = '\0';
 	}
+	if (v.address) {
+		/* IP or IP/PREFIX (the form the cluster keeps); the prefix is the
+		 * host's business, not the VMM's */
+		char ip[64];
+		const char *slash = strchr(v.address, '/');
+		size_t len = slash ? (size_t)(slash - v.address) : strlen(v.address);
+		uint64_t prefix = 0;
+		if (len >= sizeof(ip) || (slash && (pv_parse_u64(slash + 1, &prefix) || prefix > 32))) {
+			fprintf(stderr, "pvha-vmm: --address %s: want an IPv4 address, optionally /PREFIX (0..32)\n",
+				v.address);
+			return VMM_EXIT_USAGE;
+		}
+		memcpy(ip, v.address, len);
+		ip[len] = '\0';
+		err = hv_net_host_open(ip, &v.net);
+		if (err) {
+			fprintf(stderr, "pvha-vmm: --address %s: %s\n", v.address,
+				err == -EINVAL ? "not an IPv4 address" : strerror(-err));
+			hv_disk_close(v.disk);
+			return VMM_EXIT_USAGE;
+		}
+		cfg.net = v.net;
+	}
 
 	if (image) {
 		uint8_t *buf = NULL;
@@ -1016,6 +1111,7 @@ int main(int argc, char **argv)
 		if (err) {
 			fprintf(stderr, "pvha-vmm: --restore %s: %s\n", restore, why[0] ? why : strerror(-err));
 			hv_disk_close(v.disk);
+			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
 	} else {
@@ -1025,12 +1121,14 @@ int main(int argc, char **argv)
 		if (cfg.backend == HV_BACKEND_KVM && !hv_kvm_available()) {
 			fprintf(stderr, "pvha-vmm: --backend kvm needs a /dev/kvm that opens; none here\n");
 			hv_disk_close(v.disk);
+			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
 		int fd = mig_listen(incoming, &v.incoming_port, why, sizeof(why));
 		if (fd < 0) {
 			fprintf(stderr, "pvha-vmm: --incoming %s: %s\n", incoming, why);
 			hv_disk_close(v.disk);
+			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
 		v.incoming_fd = fd;
@@ -1048,6 +1146,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvha-vmm: eventfd: %s\n", strerror(errno));
 		hv_machine_destroy(v.m);
 		hv_disk_close(v.disk);
+		hv_net_destroy(v.net);
 		return VMM_EXIT_HOST;
 	}
 
@@ -1059,6 +1158,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "pvha-vmm: owner lock: %s\n", why);
 			hv_machine_destroy(v.m);
 			hv_disk_close(v.disk);
+			hv_net_destroy(v.net);
 			return err == -EBUSY ? VMM_EXIT_LOCKED : VMM_EXIT_HOST;
 		}
 	}
@@ -1078,10 +1178,12 @@ int main(int argc, char **argv)
 						       : strerror(-v.listen_fd));
 			hv_machine_destroy(v.m);
 			hv_disk_close(v.disk);
+			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
 	}
 
+	trim_stack();
 	run_loop(&v, save_after);
 	end_migration(&v, "the VMM is ending");
 
@@ -1097,6 +1199,7 @@ int main(int argc, char **argv)
 		unlink(v.control_path);
 	}
 	hv_machine_destroy(v.m);
+	hv_net_destroy(v.net);
 	/* A guest that ended cleanly gives its lock back; a fenced one cannot. */
 	if (v.exit_code != VMM_EXIT_FENCED)
 		vmm_disk_unlock(v.disk);

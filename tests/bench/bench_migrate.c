@@ -131,8 +131,12 @@ static int one(const char *cmdline, const char *wait_text, const char *disk, con
 	th_spawn(&b, dst);
 	if (!th_wait_for_socket(sa, 60) || !th_wait_for_socket(sb, 60) ||
 	    !th_wait_for_text(con, wait_text, 60)) {
-		fprintf(stderr, "bench_migrate: the VMMs did not come up (see %s, %s)\n", a.err_path,
-			b.err_path);
+		char *ea = th_slurp(a.err_path), *eb = th_slurp(b.err_path), *ec = th_slurp(con);
+		fprintf(stderr, "bench_migrate: the VMMs did not come up\nsource: %s\ntarget: %s\nconsole: %.300s\n",
+			ea, eb, ec);
+		free(ea);
+		free(eb);
+		free(ec);
 		goto out;
 	}
 	Pvha__VmmReply *r = ctl(sb, PVHA__VMM_REQUEST__OP__STATUS);

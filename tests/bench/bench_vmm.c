@@ -3,7 +3,15 @@
  * a console write, seen on the pipe), hypercall round trip (measured by the
  * hcbench guest), and resident memory beyond guest RAM (from /proc/PID/smaps,
  * minus the guest RAM mapping's own resident pages). Medians of RUNS runs.
+ * And an idle service: the netecho guest (ABI v2 sockets) listening on
+ * 127.0.0.1 with IDLE_CLIENTS connected clients that said one thing each and
+ * then nothing: its VMM's CPU use over IDLE_S seconds (utime + stime from
+ * /proc/PID/stat; the guest waits in net_poll, so this should be ~0) and its
+ * private memory beyond guest RAM, sockets included.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -21,6 +29,9 @@
 #define RUNS 21
 #define RSS_RUNS 5
 #define GUEST_MEM (64ull << 20)
+#define IDLE_CLIENTS 16
+#define IDLE_S 3
+#define IDLE_RUNS 3
 
 extern char **environ;
 
@@ -152,6 +163,77 @@ static int rss_overhead(double *total_out, double *beyond_out, double *priv_out)
 	return ok;
 }
 
+static long cpu_ticks(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	char buf[1024];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	long ut, st;
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2)
+		return -1;
+	return ut + st;
+}
+
+static int idle_service(double *cpu_pct, double *priv_out)
+{
+	char *argv[] = { (char *)bench_path("bin/pvha-vmm"), "--backend", "tcg", "--image",
+			 (char *)bench_path("guests/netecho.elf"), "--mem", "64M", "--address",
+			 "127.0.0.1", "--cmdline", "mode=echo", NULL };
+	int fd, port = 0, ok = -1;
+	int clients[IDLE_CLIENTS];
+	int nc = 0;
+	pid_t pid = spawn_piped(argv, &fd);
+	if (pid < 0)
+		return -1;
+	char buf[4096];
+	size_t len = 0;
+	while (len < sizeof(buf) - 1 && !port) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n <= 0)
+			goto out;
+		len += (size_t)n;
+		buf[len] = '\0';
+		char *p = strstr(buf, "listening on 127.0.0.1:");
+		if (p && strchr(p, '\n'))
+			port = atoi(p + strlen("listening on 127.0.0.1:"));
+	}
+	for (; nc < IDLE_CLIENTS; nc++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		char c = 'x';
+		clients[nc] = socket(AF_INET, SOCK_STREAM, 0);
+		if (clients[nc] < 0 || connect(clients[nc], (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+		    write(clients[nc], &c, 1) != 1 || read(clients[nc], &c, 1) != 1)
+			goto out;
+	}
+	usleep(300 * 1000); /* the last echo's console lines are written */
+	long t0 = cpu_ticks(pid);
+	uint64_t w0 = bench_now_ns();
+	sleep(IDLE_S);
+	long t1 = cpu_ticks(pid);
+	double wall = (double)(bench_now_ns() - w0) / 1e9;
+	double total, ram, priv;
+	if (t0 < 0 || t1 < 0 || rss_kib(pid, &total, &ram, &priv))
+		goto out;
+	*cpu_pct = (double)(t1 - t0) / (double)sysconf(_SC_CLK_TCK) / wall * 100.0;
+	*priv_out = priv;
+	ok = 0;
+out:
+	for (int i = 0; i < nc; i++)
+		close(clients[i]);
+	kill(pid, SIGTERM);
+	close(fd);
+	waitpid(pid, NULL, 0);
+	return ok;
+}
+
 int main(void)
 {
 	double start[RUNS], hc[5], tot[RSS_RUNS], beyond[RSS_RUNS], priv[RSS_RUNS];
@@ -177,5 +259,14 @@ int main(void)
 	bench_figure("vmm_rss_total", bench_median(tot, RSS_RUNS) / 1024, "MiB");
 	bench_figure("vmm_rss_beyond_guest_ram", bench_median(beyond, RSS_RUNS) / 1024, "MiB");
 	bench_figure("vmm_private_dirty_beyond_guest_ram", bench_median(priv, RSS_RUNS) / 1024, "MiB");
+	double cpu[IDLE_RUNS], npriv[IDLE_RUNS];
+	for (int i = 0; i < IDLE_RUNS; i++)
+		if (idle_service(&cpu[i], &npriv[i])) {
+			fprintf(stderr, "bench_vmm: the idle netecho service failed\n");
+			return 1;
+		}
+	bench_figure("idle_service_guest_cpu_percent", bench_median(cpu, IDLE_RUNS), "%");
+	bench_figure("vmm_net_private_dirty_beyond_guest_ram", bench_median(npriv, IDLE_RUNS) / 1024,
+		     "MiB");
 	return 0;
 }

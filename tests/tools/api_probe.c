@@ -6,8 +6,8 @@
  * storage does, and no node may leave.
  *
  *   pvha-api-probe --seconds S [--every-ms M]
- * prints one line: "answers N slowest_ms X min_members K rings R" (R is the
- * number of distinct ring ids seen) and exits 0, or 1 when an answer did
+ * prints one line: "answers N slowest_ms X p99_ms Y min_members K rings R"
+ * (R is the number of distinct ring ids seen) and exits 0, or 1 when an answer did
  * not come (within 5 s) or did not decode.
  */
 #include <errno.h>
@@ -29,6 +29,12 @@ static double now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return a < b ? -1 : a > b;
 }
 
 /* One CLUSTER_STATUS round trip on connection c; *rep to free. */
@@ -81,6 +87,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvha-api-probe: cannot reach pvhad: %s\n", strerror(errno));
 		return 1;
 	}
+	static double took[1u << 16];
 	uint64_t rings[64];
 	size_t nrings = 0, answers = 0, min_members = SIZE_MAX;
 	double slowest = 0, end = now_ms() + seconds * 1000.0;
@@ -97,6 +104,8 @@ int main(int argc, char **argv)
 				pvha__api_reply__free_unpacked(rep, NULL);
 			break;
 		}
+		if (answers < sizeof(took) / sizeof(took[0]))
+			took[answers] = dt;
 		answers++;
 		if (dt > slowest)
 			slowest = dt;
@@ -114,7 +123,10 @@ int main(int argc, char **argv)
 		usleep((useconds_t)(every_ms * 1000));
 	}
 	qb_ipcc_disconnect(conn);
-	printf("answers %zu slowest_ms %.1f min_members %zu rings %zu\n", answers, slowest,
+	size_t kept = answers < sizeof(took) / sizeof(took[0]) ? answers : sizeof(took) / sizeof(took[0]);
+	qsort(took, kept, sizeof(took[0]), cmp_double);
+	double p99 = kept ? took[(kept * 99) / 100 < kept ? (kept * 99) / 100 : kept - 1] : 0;
+	printf("answers %zu slowest_ms %.1f p99_ms %.1f min_members %zu rings %zu\n", answers, slowest, p99,
 	       min_members == SIZE_MAX ? 0 : min_members, nrings);
 	return rc;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -392,6 +393,60 @@ static void fd_is_close_on_exec(void **state)
 	hv_disk_close(d);
 }
 
+/* Processes opening one new path with size= at the same moment all get the
+ * disk at its full size: the file never appears empty under its name (a
+ * migration target used to start with the source's `file:PATH,size=` and
+ * find the source's half-made file "smaller than size"). */
+static void concurrent_creators_all_see_the_full_size(void **state)
+{
+	(void)state;
+	char path[64];
+	for (int round = 0; round < 300; round++) {
+		snprintf(path, sizeof(path), "/tmp/pvha-race-%d-%d.img", (int)getpid(), round);
+		unlink(path);
+		int go[2];
+		assert_int_equal(pipe(go), 0);
+		pid_t kids[6];
+		for (int k = 0; k < 6; k++) {
+			kids[k] = fork();
+			assert_true(kids[k] >= 0);
+			if (kids[k] == 0) {
+				char c;
+				close(go[1]);
+				if (read(go[0], &c, 1) < 0)
+					_exit(3);
+				struct hv_disk *d;
+				int err = hv_disk_file_open(path, 1 << 20, &d);
+				if (err)
+					_exit(1);
+				int ok = d->size == (1u << 20);
+				hv_disk_close(d);
+				_exit(ok ? 0 : 2);
+			}
+		}
+		close(go[0]);
+		close(go[1]); /* everyone reads EOF at once */
+		for (int k = 0; k < 6; k++) {
+			int st;
+			assert_int_equal(waitpid(kids[k], &st, 0), kids[k]);
+			assert_true(WIFEXITED(st));
+			assert_int_equal(WEXITSTATUS(st), 0);
+		}
+		struct stat sb;
+		assert_int_equal(stat(path, &sb), 0);
+		assert_int_equal(sb.st_size, 1 << 20);
+		unlink(path);
+	}
+	/* no temporary names left behind */
+	DIR *dir = opendir("/tmp");
+	struct dirent *e;
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), "pvha-race-%d-", (int)getpid());
+	while ((e = readdir(dir)))
+		assert_null(strncmp(e->d_name, prefix, strlen(prefix)) == 0 ? e->d_name : NULL);
+	closedir(dir);
+}
+
 static void close_null_is_a_no_op(void **state)
 {
 	(void)state;
@@ -418,6 +473,7 @@ int main(void)
 		T(flush_succeeds),
 		T(ranges_beyond_size_are_einval),
 		T(fd_is_close_on_exec),
+		T(concurrent_creators_all_see_the_full_size),
 		T(close_null_is_a_no_op),
 	};
 #undef T

@@ -624,6 +624,64 @@ static void every_truncation_is_handled(void **state)
 
 /* ---- the real guest ---------------------------------------------------- */
 
+/* A PVHA ABI note of desc_len bytes holding version at NOTE_OFF, in a PT_NOTE. */
+#define NOTE_OFF 0x1800u
+static void add_abi_note(struct builder *bl, uint32_t version, uint32_t desc_len)
+{
+	uint32_t hdr[3] = { 5, desc_len, PV_NOTE_ABI };
+	memcpy(bl->b + NOTE_OFF, hdr, sizeof(hdr));
+	memcpy(bl->b + NOTE_OFF + 12, "PVHA", 5);
+	memcpy(bl->b + NOTE_OFF + 20, &version, sizeof(version));
+	add_ph(bl, PT_NOTE, PF_R, NOTE_OFF, 0, 20 + ((desc_len + 3) & ~3u), 0);
+}
+
+static void abi_version_comes_from_the_pvha_note(void **state)
+{
+	(void)state;
+	struct builder bl;
+	struct hv_elf_image img;
+	char err[160];
+
+	build_valid(&bl);
+	assert_int_equal(parse_n(&bl, bl.size, MEM, &img, err, sizeof(err)), 0);
+	assert_int_equal(img.abi_version, 1); /* no note: a v1 image */
+
+	build_valid(&bl);
+	add_abi_note(&bl, 2, 4);
+	assert_int_equal(parse_n(&bl, bl.size, MEM, &img, err, sizeof(err)), 0);
+	assert_int_equal(img.abi_version, 2);
+
+	build_valid(&bl);
+	add_abi_note(&bl, 1, 4);
+	assert_int_equal(parse_n(&bl, bl.size, MEM, &img, err, sizeof(err)), 0);
+	assert_int_equal(img.abi_version, 1);
+
+	/* someone else's notes that do not parse are ignored */
+	build_valid(&bl);
+	add_ph(&bl, PT_NOTE, PF_R, TEXT_OFF, 0, 0x10, 0x10);
+	assert_int_equal(parse_n(&bl, bl.size, MEM, &img, err, sizeof(err)), 0);
+	assert_int_equal(img.abi_version, 1);
+}
+
+static void unserved_or_malformed_abi_note_is_rejected(void **state)
+{
+	(void)state;
+	struct builder bl;
+
+	build_valid(&bl);
+	add_abi_note(&bl, PV_ABI_VERSION + 1, 4);
+	expect_reject(&bl, "asks for ABI version 3; this host serves 1 to 2");
+	build_valid(&bl);
+	add_abi_note(&bl, 0, 4);
+	expect_reject(&bl, "asks for ABI version 0");
+	build_valid(&bl);
+	add_abi_note(&bl, 2, 8);
+	expect_reject(&bl, "PVHA ABI note of 8 bytes, want 4");
+	build_valid(&bl);
+	add_ph(&bl, PT_NOTE, PF_R, IMG_MAX - 8, 0, 0x10, 0);
+	expect_reject(&bl, "note range beyond end of file");
+}
+
 static void real_guest_image_parses(void **state)
 {
 	(void)state;
@@ -657,6 +715,7 @@ static void real_guest_image_parses(void **state)
 	assert_true(img.nsegments >= 1);
 	assert_true(img.entry >= PV_IMAGE_MIN_GPA);
 	assert_int_equal(img.end % PV_PAGE_SIZE, 0);
+	assert_int_equal(img.abi_version, PV_ABI_VERSION); /* start.S's note */
 	for (unsigned i = 0; i < img.nsegments; i++) {
 		assert_true(img.seg[i].gpa >= PV_IMAGE_MIN_GPA);
 		assert_true(img.seg[i].gpa + img.seg[i].mem_size <= img.end);
@@ -704,6 +763,8 @@ int main(void)
 		cmocka_unit_test(interp_is_rejected),
 		cmocka_unit_test(dynamic_is_rejected),
 		cmocka_unit_test(every_truncation_is_handled),
+		cmocka_unit_test(abi_version_comes_from_the_pvha_note),
+		cmocka_unit_test(unserved_or_malformed_abi_note_is_rejected),
 		cmocka_unit_test(real_guest_image_parses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,10 +1,12 @@
 /*
- * libpv: the guest side of the pvha paravirtual ABI v1 (pvhv/abi.h).
+ * libpv: the guest side of the pvha paravirtual ABI (pvhv/abi.h), version 2:
+ * every image linked with start.S says so in its PVHA note.
  *
  * For freestanding guests linked with hv-core/guest/start.S and guest.ld (see
  * hv-core/guest/README.md). It offers the hypercalls as functions, a line-
  * buffered console with a small printf, the string functions gcc may call,
- * command-line parsing and whole-buffer disk I/O.
+ * command-line parsing, whole-buffer disk I/O, TCP sockets and a small event
+ * loop over them.
  *
  * Threading: a guest has one vCPU and no interrupts; nothing here is reentrant.
  * Errors: calls that can fail return >= 0 or a negative PV_E* value (the
@@ -70,7 +72,7 @@ int main(const struct pv_boot_info *bi);
 
 /* ---- hypercall wrappers (libpv/hypercall.c) ------------------------------ */
 
-/* The host's ABI version (PV_ABI_VERSION for a v1 host). */
+/* The ABI version the host serves this guest (the one its image asked for). */
 int64_t pv_abi_version(void);
 
 /* Writes len bytes to the console, after whatever the line buffer holds;
@@ -173,5 +175,127 @@ int pv_disk_write_all(uint64_t off, const void *buf, uint64_t len);
 
 /* Short text for a negative PV_E* value ("EIO", "ENOSPC", ...). */
 const char *pv_strerror(int64_t err);
+
+/* ---- sockets (libpv/net.c), ABI v2 -------------------------------------------
+ * TCP streams on the guest's address (pvha-vmm --address), owned by the host;
+ * the guest holds small integer handles. Every call is non-blocking; wait with
+ * pv_net_poll (or the loop below). Results are >= 0 or a negative PV_E*: the
+ * ones a correct program meets are listed per call, and any call on a handle
+ * that is not open gives -PV_EBADF; a guest without an address gets -PV_ENODEV.
+ * A pointer or length outside guest RAM stops the guest (ABI.md). */
+
+/* Listens on the guest's address and port (0: any free one, see
+ * pv_net_local_port); backlog is lowered to PV_NET_BACKLOG_MAX. Returns the
+ * handle, -PV_EADDRINUSE, -PV_EACCES (port < 1024), -PV_EMFILE (no handle or
+ * PV_NET_LISTEN_MAX listeners open). */
+int pv_net_listen(uint16_t port, int backlog);
+
+/* Takes one waiting connection: its handle, -PV_EAGAIN when none waits,
+ * -PV_EINVAL when h is not a listener, -PV_EMFILE when no handle is free (the
+ * connection keeps waiting). */
+int pv_net_accept(int h);
+
+/* Starts a connection to ipv4:port (host byte order) from the guest's address.
+ * Returns the handle at once, like a non-blocking connect() whose
+ * -EINPROGRESS is implied: the connection is made when pv_net_poll reports
+ * PV_POLLOUT; when it fails, poll reports PV_POLLERR and the next send or recv
+ * returns why (-PV_ECONNREFUSED, -PV_ETIMEDOUT, -PV_ENETUNREACH...). Until
+ * then send and recv return -PV_EAGAIN. */
+int pv_net_connect(uint32_t ipv4, uint16_t port);
+
+/* Sends up to len bytes (at most PV_NET_IO_MAX per call): the count taken,
+ * -PV_EAGAIN when the socket's buffer is full, -PV_EPIPE after a shutdown of
+ * writing or once the peer is gone, -PV_ECONNRESET, -PV_ENOTCONN on a
+ * listener. */
+long pv_net_send(int h, const void *buf, unsigned long len);
+
+/* Receives up to len bytes: the count, 0 when the peer closed its side,
+ * -PV_EAGAIN when nothing is there yet, -PV_ECONNRESET, -PV_ENOTCONN on a
+ * listener. */
+long pv_net_recv(int h, void *buf, unsigned long len);
+
+/* Sends all of buf, waiting in pv_net_poll while the buffer is full. Returns
+ * len, or the first error. */
+long pv_net_send_all(int h, const void *buf, unsigned long len);
+
+/* PV_SHUT_RD, PV_SHUT_WR or PV_SHUT_RDWR. Returns 0 or -PV_ENOTCONN. */
+int pv_net_shutdown(int h, int how);
+
+/* Closes the handle (the number may be handed out again). Returns 0. */
+int pv_net_close(int h);
+
+/* Waits until one of the n handles is ready for what its events ask
+ * (PV_POLLIN, PV_POLLOUT; PV_POLLERR and PV_POLLHUP are always reported) or
+ * the guest monotonic clock reaches deadline_ns (UINT64_MAX: no deadline,
+ * 0: do not wait). Sets every revents; a negative handle is skipped. Returns
+ * the number of entries with revents != 0, 0 at the deadline, -PV_EBADF when
+ * a handle is not open. The vCPU waits in the host meanwhile: an idle guest
+ * costs no CPU. n <= PV_NET_POLL_MAX. */
+int pv_net_poll(struct pv_pollfd *fds, unsigned n, uint64_t deadline_ns);
+
+/* The guest's own IPv4 address (host byte order), or -PV_ENODEV. */
+int64_t pv_net_address(void);
+
+/* The local port of a handle (a listener on port 0 learns its port here). */
+int pv_net_local_port(int h);
+
+/* The peer of a connected handle: IPv4 (host order) and port. Returns 0 or
+ * -PV_ENOTCONN. */
+int pv_net_peer(int h, uint32_t *ipv4, uint16_t *port);
+
+/* Formats a host-order IPv4 address as dotted text into out (16 bytes). */
+void pv_ipv4_format(uint32_t ipv4, char out[16]);
+
+/* ---- event loop (libpv/loop.c) ------------------------------------------------
+ * One loop per guest at most, in static storage the caller provides: a
+ * callback per handle, called with the revents pv_net_poll reported, and one
+ * optional timer. Callbacks may add, change and remove handles (their own
+ * included) and stop the loop. O(handles) per turn. */
+
+struct pv_loop;
+typedef void (*pv_loop_fn)(struct pv_loop *l, int handle, unsigned revents, void *ctx);
+typedef void (*pv_timer_fn)(struct pv_loop *l, void *ctx);
+
+struct pv_loop_entry {
+	pv_loop_fn fn;
+	void *ctx;
+};
+
+struct pv_loop {
+	struct pv_pollfd fds[PV_NET_POLL_MAX];
+	struct pv_loop_entry ent[PV_NET_POLL_MAX];
+	unsigned n;             /* entries in use: fds[0..n) */
+	uint64_t timer_at;      /* guest monotonic ns, UINT64_MAX = none */
+	pv_timer_fn timer_fn;
+	void *timer_ctx;
+	bool stop;
+	int err;                /* what ended pv_loop_run: 0 or a negative PV_E* */
+};
+
+void pv_loop_init(struct pv_loop *l);
+
+/* Watches h for events (PV_POLLIN | PV_POLLOUT) with fn(l, h, revents, ctx).
+ * Returns 0, -PV_EINVAL (h < 0 or already watched) or -PV_EMFILE (full). */
+int pv_loop_add(struct pv_loop *l, int h, unsigned events, pv_loop_fn fn, void *ctx);
+
+/* Changes what h is watched for. Returns 0 or -PV_ENOENT. */
+int pv_loop_set_events(struct pv_loop *l, int h, unsigned events);
+
+/* Stops watching h (it does not close it). Returns 0 or -PV_ENOENT. */
+int pv_loop_del(struct pv_loop *l, int h);
+
+/* Calls fn(l, ctx) once the guest monotonic clock reaches at_ns (replaces an
+ * earlier timer); UINT64_MAX cancels it. */
+void pv_loop_timer(struct pv_loop *l, uint64_t at_ns, pv_timer_fn fn, void *ctx);
+
+/* Runs the loop until pv_loop_stop() or an error. Returns 0 or a negative
+ * PV_E* (what poll returned). */
+int pv_loop_run(struct pv_loop *l);
+
+/* One turn: waits at most until deadline_ns (or the timer), then calls the
+ * callbacks of the ready handles. Returns the number handled, or -PV_E*. */
+int pv_loop_once(struct pv_loop *l, uint64_t deadline_ns);
+
+void pv_loop_stop(struct pv_loop *l);
 
 #endif /* PV_H */

@@ -1,4 +1,4 @@
-/* libpv: one function per ABI v1 hypercall. */
+/* libpv: one function per ABI v1 hypercall (the v2 socket calls are in net.c). */
 #include "pv.h"
 
 /* Set by start.S before main runs; read through pv_boot_info(). */
@@ -79,6 +79,26 @@ const char *pv_strerror(int64_t err)
 	case -PV_EINVAL: return "EINVAL";
 	case -PV_ENOSPC: return "ENOSPC";
 	case -PV_EROFS: return "EROFS";
+	case -PV_EINTR: return "EINTR";
+	case -PV_EBADF: return "EBADF";
+	case -PV_EAGAIN: return "EAGAIN";
+	case -PV_ENOMEM: return "ENOMEM";
+	case -PV_EACCES: return "EACCES";
+	case -PV_EMFILE: return "EMFILE";
+	case -PV_EPIPE: return "EPIPE";
+	case -PV_EOPNOTSUPP: return "EOPNOTSUPP";
+	case -PV_EADDRINUSE: return "EADDRINUSE";
+	case -PV_EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+	case -PV_ENETDOWN: return "ENETDOWN";
+	case -PV_ENETUNREACH: return "ENETUNREACH";
+	case -PV_ECONNABORTED: return "ECONNABORTED";
+	case -PV_ECONNRESET: return "ECONNRESET";
+	case -PV_ENOBUFS: return "ENOBUFS";
+	case -PV_ENOTCONN: return "ENOTCONN";
+	case -PV_ETIMEDOUT: return "ETIMEDOUT";
+	case -PV_ECONNREFUSED: return "ECONNREFUSED";
+	case -PV_EHOSTUNREACH: return "EHOSTUNREACH";
+	case -PV_EINPROGRESS: return "EINPROGRESS";
 	default: return err < 0 ? "error" : "ok";
 	}
 }

@@ -1,7 +1,8 @@
 /*
  * libpvhv: the paravirtual hypervisor core. One struct hv_machine is one guest:
  * its RAM, one vCPU on a backend (tcg = Unicorn, kvm = /dev/kvm), the paravirtual
- * devices of ABI v1 (console, clocks, disk, heartbeat) and its saved-state stream.
+ * devices of ABI v1 (console, clocks, disk, heartbeat), the sockets of ABI v2
+ * and its saved-state stream.
  *
  * Who calls it: pvha-vmm (one machine per process) and the tests. The library
  * logs nothing and never exits the process: failures return -errno, and a guest
@@ -14,9 +15,11 @@
 #ifndef PVHV_HV_H
 #define PVHV_HV_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "pvhv/abi.h"
 
@@ -48,6 +51,57 @@ int hv_disk_file_open(const char *path, uint64_t create_size, struct hv_disk **o
 /* Closes a disk of any backend (NULL is allowed). */
 void hv_disk_close(struct hv_disk *d);
 
+/* ---- network -------------------------------------------------------------
+ * ABI v2 sockets. The common part (net.c) owns the guest's handle table, the
+ * limits of abi.h and the argument checks; a net backend only makes and moves
+ * host sockets. Contract of a backend: every socket it returns is a host file
+ * descriptor on which poll(2) reports readiness as for a non-blocking TCP
+ * socket, and every call is non-blocking. Calls return >= 0 or -errno (Linux
+ * values; the common part passes the ones ABI.md lists to the guest and turns
+ * any other into -EIO). */
+
+struct hv_net;
+
+struct hv_net_ops {
+	const char *name;
+	/* A listening socket on the guest's address and port (0: any). */
+	int (*listen)(struct hv_net *n, uint16_t port, unsigned backlog);
+	/* A connection taken from a listener, or -EAGAIN. */
+	int (*accept)(struct hv_net *n, int lfd);
+	/* A connection being made from the guest's address (in progress). */
+	int (*connect)(struct hv_net *n, uint32_t ipv4, uint16_t port);
+	ssize_t (*send)(struct hv_net *n, int fd, const void *buf, size_t len);
+	ssize_t (*recv)(struct hv_net *n, int fd, void *buf, size_t len);
+	int (*shutdown)(struct hv_net *n, int fd, int how);
+	/* The local (peer false) or remote address of a socket, host order. */
+	int (*addr)(struct hv_net *n, int fd, bool peer, uint32_t *ipv4, uint16_t *port);
+	void (*close)(struct hv_net *n, int fd);
+	void (*destroy)(struct hv_net *n); /* frees the backend's own state */
+};
+
+/* Wraps a backend: ipv4 is the guest's address (host order), priv the
+ * backend's state (hv_net_priv). Returns 0 or -ENOMEM. */
+int hv_net_create(const struct hv_net_ops *ops, void *priv, uint32_t ipv4, struct hv_net **out);
+void *hv_net_priv(const struct hv_net *n);
+uint32_t hv_net_address(const struct hv_net *n);
+
+/* The host-socket backend (net_host.c): real TCP sockets of this process,
+ * bound to the IPv4 address given in dotted text (it must be configured on
+ * this host; loopback addresses are fine). Returns 0, -EINVAL (not an IPv4
+ * address) or -ENOMEM. */
+int hv_net_host_open(const char *ipv4, struct hv_net **out);
+
+/* Closes every socket: an open handle stays allocated and answers err (a
+ * negative errno, e.g. -ECONNRESET) until the guest closes it. Used when the
+ * guest leaves this host. */
+void hv_net_reset(struct hv_net *n, int err);
+
+/* Open handles and listeners, for status and tests. */
+void hv_net_counts(const struct hv_net *n, unsigned *handles, unsigned *listeners);
+
+/* Closes every socket and the backend (NULL is allowed). */
+void hv_net_destroy(struct hv_net *n);
+
 /* ---- machines --------------------------------------------------------- */
 
 enum hv_backend_kind { HV_BACKEND_AUTO = 0, HV_BACKEND_TCG, HV_BACKEND_KVM };
@@ -64,6 +118,7 @@ struct hv_config {
 	uint64_t mem_size;        /* bytes, PV_MEM_MIN..PV_MEM_MAX, multiple of 1 MiB */
 	enum hv_backend_kind backend;
 	struct hv_disk *disk;     /* may be NULL; the machine does not own it */
+	struct hv_net *net;       /* may be NULL (no address: net calls give -ENODEV); not owned */
 	uint8_t guest_id[16];
 	const char *cmdline;      /* may be NULL; at most PV_CMDLINE_MAX - 1 bytes */
 	uint64_t budget_ns;       /* guest run time allowed without a hypercall; 0 = default */
@@ -76,7 +131,7 @@ struct hv_config {
 enum hv_stop_kind {
 	HV_STOP_NONE = 0,      /* still runnable */
 	HV_STOP_EXIT,          /* the guest called exit; code = its exit code */
-	HV_STOP_BAD_HYPERCALL, /* unknown call, or an argument outside what ABI v1 allows */
+	HV_STOP_BAD_HYPERCALL, /* unknown call, or an argument outside what the ABI allows */
 	HV_STOP_MEMORY_FAULT,  /* access outside guest RAM; addr = the address */
 	HV_STOP_ILLEGAL_INSN,  /* undefined or privileged instruction; addr = rip */
 	HV_STOP_CPU_EXCEPTION, /* a CPU exception such as divide error; code = vector */
@@ -127,8 +182,16 @@ int hv_machine_run(struct hv_machine *m, uint64_t slice_ns, enum hv_run_result *
  * another thread or a signal handler. */
 void hv_machine_kick(struct hv_machine *m);
 
-/* Host CLOCK_MONOTONIC time (ns) at which a sleeping guest wants to run again. */
+/* Host CLOCK_MONOTONIC time (ns) at which a sleeping guest wants to run again;
+ * UINT64_MAX when it sleeps with no deadline (then only hv_machine_wait_fds
+ * or the caller's own events can wake it). */
 uint64_t hv_machine_wake_at(const struct hv_machine *m);
+
+/* The host descriptors a guest sleeping in net_poll waits on: up to max
+ * entries into out (fd and events set, revents 0). Returns the count, 0 when
+ * the guest is not waiting on sockets. When poll(2) reports one of them, the
+ * next hv_machine_run wakes the guest. */
+size_t hv_machine_wait_fds(const struct hv_machine *m, struct pollfd *out, size_t max);
 
 /* Ends the next hv_machine_run with HV_RUN_BREAK right after the guest's
  * hypercall number n (counted from boot, 1-based); 0 clears it. */
@@ -207,6 +270,7 @@ struct hv_elf_segment {
 struct hv_elf_image {
 	uint64_t entry;
 	uint64_t end; /* page-aligned end of the highest segment */
+	uint32_t abi_version; /* from the image's PVHA note; 1 without one */
 	unsigned nsegments;
 	struct hv_elf_segment seg[HV_ELF_MAX_SEGMENTS];
 };
@@ -214,7 +278,7 @@ struct hv_elf_image {
 /* Checks an ELF64 little-endian x86-64 ET_EXEC image against a RAM size: every
  * PT_LOAD segment within the file and within [PV_IMAGE_MIN_GPA, mem_size - 64 KiB
  * of stack], no two segments overlapping, the entry inside an executable
- * segment. Returns 0 or -ENOEXEC, with a one-line reason in err. O(segments^2). */
+ * segment, the PVHA ABI note (if any) well-formed and naming a served version. Returns 0 or -ENOEXEC, with a one-line reason in err. O(segments^2). */
 int hv_elf_parse(const void *image, size_t size, uint64_t mem_size, struct hv_elf_image *out,
 		 char *err, size_t errlen);
 
