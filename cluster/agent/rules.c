@@ -137,8 +137,14 @@ int agent_msg_check(const struct pvclus_agent *a, uint32_t from, const Pvha__Clu
 		const char *what = f->unfenced ? "unfence" : "fence";
 		if (agent_node_index(a, f->nodeid) < 0)
 			return deny(why, whylen, "%s of node %u, which is not in the nodelist", what, f->nodeid);
-		if (f->nodeid == from)
-			return deny(why, whylen, "%s of the sender itself", what);
+		/* The node it names may have a view of its own (cut off, it may
+		 * lead in it: the two halves of a two-node cluster both stay
+		 * quorate); this message is what brings it back in line (it
+		 * kills its VMMs, or drops its table for the cluster's), so it
+		 * takes it from any other member. (The leader may name itself:
+		 * back with no guest, its fence is confirmed without a blocklist.) */
+		if (f->nodeid == a->local && from != a->local)
+			return 0;
 		return from_leader(a, from, what, why, whylen);
 	}
 	case PVHA__CLUSTER_MSG__BODY_TABLE: {

@@ -292,9 +292,14 @@ static void test_node_fenced(void **state)
 	for (int u = 0; u < 2; u++) {
 		assert_int_equal(fenced(f, 1, 3, u, "10.9.0.13"), 0);
 		assert_int_equal(fenced(f, 2, 3, u, ""), -EPERM);    /* not the leader */
-		assert_int_equal(fenced(f, 3, 3, u, ""), -EPERM);    /* itself */
-		assert_int_equal(fenced(f, 1, 1, u, ""), -EPERM);    /* the leader itself */
+		assert_int_equal(fenced(f, 3, 3, u, ""), -EPERM);    /* itself, not the leader */
+		assert_int_equal(fenced(f, 1, 1, u, ""), 0);         /* the leader itself: back with no guest */
 		assert_int_equal(fenced(f, 1, 9, u, ""), -EPERM);    /* no such node */
+		/* about this node (2): from any member, since this node's own
+		 * view of the leader may be the stale one */
+		assert_int_equal(fenced(f, 3, 2, u, ""), 0);
+		assert_int_equal(fenced(f, 1, 2, u, ""), 0);
+		assert_int_equal(fenced(f, 2, 2, u, ""), -EPERM);    /* itself, not the leader */
 	}
 }
 
