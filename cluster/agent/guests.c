@@ -986,6 +986,49 @@ static void start_desired(struct pvclus_agent *a)
 	}
 }
 
+/* Once, when this agent first holds the cluster's table: what the table says
+ * of this node against what runs here (it may have been down meanwhile). A
+ * guest running here on paper whose VMM is gone ended while no agent
+ * watched: report it, so that HA restarts it. A migration target here whose
+ * adopted VMM runs (or still receives) the guest is watched again, so that
+ * its end is reported. */
+static void reconcile_here(struct pvclus_agent *a)
+{
+	if (a->reconciled)
+		return;
+	a->reconciled = true;
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		struct guest *g = &a->g[i];
+		if (!g->used || g->start_job)
+			continue;
+		const struct pvclus_ha_guest *h = &g->ha;
+		bool target_here = h->state == PVCLUS_HA_MIGRATING && h->target == a->local;
+		if (target_here && g->pid > 0) {
+			agent_migrate_watch_incoming(a, g);
+			continue;
+		}
+		if (g->pid > 0)
+			continue;
+		if (target_here) {
+			alog_info(a, "guest %s: this node's incoming VMM is gone", g->spec.name);
+			guests_send_event(a, g->spec.uuid,
+					  h->handed_over ? PVCLUS_HA_EV_START_FAILED : PVCLUS_HA_EV_MIGRATE_FAILED,
+					  a->local, false, -EIO, 0);
+		} else if (h->owner != a->local) {
+			continue;
+		} else if (h->state == PVCLUS_HA_RUNNING ||
+			   (h->state == PVCLUS_HA_MIGRATING && !h->handed_over)) {
+			alog_info(a, "guest %s: its VMM here ended while no agent watched", g->spec.name);
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_VMM_EXITED, a->local, true, 0, 0);
+		} else if (h->state == PVCLUS_HA_STARTING || h->state == PVCLUS_HA_RECOVERING) {
+			alog_info(a, "guest %s: its start here was lost with the agent", g->spec.name);
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, -EIO, 0);
+		} else if (h->state == PVCLUS_HA_STOPPING) {
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+		}
+	}
+}
+
 /* Forgets the messages held for a table that is no longer awaited as such. */
 static void drop_held(struct pvclus_agent *a)
 {
@@ -1027,6 +1070,8 @@ static void replay_held(struct pvclus_agent *a)
 	}
 	free(list);
 	a->replaying = false;
+	if (!a->awaiting)
+		reconcile_here(a);
 	agent_lead_check(a);
 	agent_check_unfence(a);
 }

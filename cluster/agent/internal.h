@@ -213,6 +213,7 @@ struct pvclus_agent {
 	bool modes_read;
 	bool was_leading;    /* agent_leads() when agent_lead_check last looked */
 	bool replaying;      /* replay_held runs: the takeover waits for its end */
+	bool reconciled;     /* what runs here was checked against the first table */
 
 	/* the guest table (guests.c) */
 	struct guest g[MAX_GUESTS];
@@ -493,6 +494,11 @@ void agent_migrate_action(struct pvclus_agent *a, struct guest *g, const struct 
  * left the membership (the guest waits in fence-wait for the source's word)
  * gives the migration up, so that the guest runs on here. */
 void agent_migrate_after_step(struct pvclus_agent *a, struct guest *g);
+
+/* This node is g's migration target and runs an adopted VMM for it (the
+ * agent restarted mid-migration): watch it as an incoming VMM again, so that
+ * MIGRATE_DONE (or its failure) is reported. */
+void agent_migrate_watch_incoming(struct pvclus_agent *a, struct guest *g);
 
 /* The guest is gone from the table: its slot starts afresh. */
 void agent_migrate_forget(struct pvclus_agent *a, const struct guest *g);

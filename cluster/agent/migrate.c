@@ -149,6 +149,19 @@ static void target_failed(struct pvclus_agent *a, struct guest *g, int err)
 			  false, err, 0);
 }
 
+void agent_migrate_watch_incoming(struct pvclus_agent *a, struct guest *g)
+{
+	struct mig *m = mig_of(a, g);
+	if (m->incoming)
+		return;
+	m->incoming = true;
+	m->ready_sent = false; /* said again if it still listens: a source that sends ignores it */
+	m->in_source = g->ha.owner;
+	m->in_spawn_ms = agent_now_ms(a);
+	alog_info(a, "guest %s: watching the adopted incoming VMM again", g->spec.name);
+	agent_timer(a, TARGET_POLL_MS, target_poll, g, &m->in_timer);
+}
+
 static void target_begin(struct pvclus_agent *a, struct guest *g, uint32_t source)
 {
 	struct mig *m = mig_of(a, g);

@@ -53,7 +53,7 @@ want=(
 	"$LIB/pvha-guest/check_image.sh"
 	"$LIB/cmake/pvha-guest/pvha-guest-config.cmake" "$LIB/cmake/pvha-guest/pvha_guest.cmake"
 	"$DATA/pvha/guests/hello.elf" "$DATA/pvha/guests/counter.elf"
-	"$DATA/pvha/guests/cpubench.elf" "$DATA/pvha/guests/memwriter.elf"
+	"$DATA/pvha/guests/cpubench.elf" "$DATA/pvha/guests/memwriter.elf" "$DATA/pvha/guests/kvstore.elf"
 )
 for f in "${want[@]}"; do
 	[[ -f $D$f ]] || fail "not installed: $f"
