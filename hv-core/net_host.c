@@ -56,6 +56,10 @@ static int host_listen(struct hv_net *n, uint16_t port, unsigned backlog)
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	/* A migration target restores the guest's listeners before its node
+	 * carries the guest's address (it does from the moment the guest runs
+	 * there, docs/network.md). */
+	setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
 	struct sockaddr_in sa = h->addr;
 	sa.sin_port = htons(port);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, (int)backlog) < 0)

@@ -14,17 +14,18 @@
 #include "internal.h"
 #include "proto/vmstate.pb-c.h"
 #include "pvproto/frame.h"
+#include "pvproto/link.h"
 
 #define STATE_VERSION 1u
 #define RUN_MAX_PAGES 256u
 #define RECORD_MAX (RUN_MAX_PAGES * PV_PAGE_SIZE + 4096u)
 
-static int send_record(int fd, Pvha__StateRecord *rec)
+static int send_record(struct pvproto_link *l, Pvha__StateRecord *rec)
 {
-	return pvproto_frame_write(fd, &rec->base);
+	return pvproto_link_write(l, &rec->base);
 }
 
-int hv_state_send_header(struct hv_machine *m, int fd)
+int hv_state_send_header(struct hv_machine *m, struct pvproto_link *l)
 {
 	Pvha__StateHeader h = PVHA__STATE_HEADER__INIT;
 	Pvha__StateRecord rec = PVHA__STATE_RECORD__INIT;
@@ -37,7 +38,7 @@ int hv_state_send_header(struct hv_machine *m, int fd)
 	h.backend = (char *)m->ops->name;
 	rec.body_case = PVHA__STATE_RECORD__BODY_HEADER;
 	rec.header = &h;
-	return send_record(fd, &rec);
+	return send_record(l, &rec);
 }
 
 static bool page_is_zero(const uint8_t *p)
@@ -56,7 +57,7 @@ static bool want_page(struct hv_machine *m, const uint64_t *bitmap, uint64_t p)
 	return !page_is_zero(m->ram + p * PV_PAGE_SIZE);
 }
 
-static int send_run(int fd, struct hv_machine *m, uint64_t first, uint64_t n)
+static int send_run(struct pvproto_link *l, struct hv_machine *m, uint64_t first, uint64_t n)
 {
 	Pvha__PageRun run = PVHA__PAGE_RUN__INIT;
 	Pvha__StateRecord rec = PVHA__STATE_RECORD__INIT;
@@ -65,10 +66,10 @@ static int send_run(int fd, struct hv_machine *m, uint64_t first, uint64_t n)
 	run.data.len = n * PV_PAGE_SIZE;
 	rec.body_case = PVHA__STATE_RECORD__BODY_PAGES;
 	rec.pages = &run;
-	return send_record(fd, &rec);
+	return send_record(l, &rec);
 }
 
-int hv_state_send_pages(struct hv_machine *m, int fd, const uint64_t *bitmap,
+int hv_state_send_pages(struct hv_machine *m, struct pvproto_link *l, const uint64_t *bitmap,
 			uint64_t *pages_sent, uint64_t *bytes_sent)
 {
 	uint64_t p = 0, pages = 0;
@@ -82,7 +83,7 @@ int hv_state_send_pages(struct hv_machine *m, int fd, const uint64_t *bitmap,
 		uint64_t first = p;
 		while (p < m->npages && p - first < RUN_MAX_PAGES && want_page(m, bitmap, p))
 			p++;
-		err = send_run(fd, m, first, p - first);
+		err = send_run(l, m, first, p - first);
 		if (err)
 			break;
 		pages += p - first;
@@ -95,7 +96,7 @@ int hv_state_send_pages(struct hv_machine *m, int fd, const uint64_t *bitmap,
 	return err;
 }
 
-int hv_state_send_final(struct hv_machine *m, int fd)
+int hv_state_send_final(struct hv_machine *m, struct pvproto_link *l)
 {
 	struct hv_cpu_state s;
 	Pvha__StateRecord rec = PVHA__STATE_RECORD__INIT;
@@ -123,7 +124,7 @@ int hv_state_send_final(struct hv_machine *m, int fd)
 	cpu.st.len = sizeof(s.st);
 	rec.body_case = PVHA__STATE_RECORD__BODY_CPU;
 	rec.cpu = &cpu;
-	err = send_record(fd, &rec);
+	err = send_record(l, &rec);
 	if (err)
 		return err;
 
@@ -156,35 +157,40 @@ int hv_state_send_final(struct hv_machine *m, int fd)
 	dev.net = sockp;
 	rec.body_case = PVHA__STATE_RECORD__BODY_DEVICES;
 	rec.devices = &dev;
-	err = send_record(fd, &rec);
+	err = send_record(l, &rec);
 	if (err)
 		return err;
 
 	end.pages = m->pages_sent_total;
 	rec.body_case = PVHA__STATE_RECORD__BODY_END;
 	rec.end = &end;
-	return send_record(fd, &rec);
+	return send_record(l, &rec);
 }
 
 int hv_machine_save_fd(struct hv_machine *m, int fd)
 {
 	if (!m->loaded)
 		return -ENOEXEC;
+	struct pvproto_link *l = pvproto_link_create(fd);
+	if (!l)
+		return -ENOMEM;
 	hv_machine_pause_clock(m);
-	int err = hv_state_send_header(m, fd);
+	int err = hv_state_send_header(m, l);
 	if (!err)
-		err = hv_state_send_pages(m, fd, NULL, NULL, NULL);
+		err = hv_state_send_pages(m, l, NULL, NULL, NULL);
 	if (!err)
-		err = hv_state_send_final(m, fd);
+		err = hv_state_send_final(m, l);
+	pvproto_link_destroy(l);
 	return err;
 }
 
 /* ---- restore ---------------------------------------------------------- */
 
 struct reader {
-	int fd;
+	struct pvproto_link *link;
 	char *err;
 	size_t errlen;
+	uint64_t records; /* read so far */
 };
 
 static int fail(struct reader *r, int code, const char *fmt, ...)
@@ -203,16 +209,20 @@ static int fail(struct reader *r, int code, const char *fmt, ...)
 static int read_record(struct reader *r, Pvha__StateRecord **out)
 {
 	ProtobufCMessage *msg;
-	int err = pvproto_frame_read(r->fd, &pvha__state_record__descriptor, RECORD_MAX, &msg);
+	int err = pvproto_link_read(r->link, &pvha__state_record__descriptor, RECORD_MAX, &msg);
 	if (err == -ENODATA)
 		return fail(r, -ENODATA, "state stream ends before its end record");
 	if (err == -EMSGSIZE)
 		return fail(r, -EBADMSG, "state record larger than %u bytes", RECORD_MAX);
 	if (err == -EBADMSG)
 		return fail(r, -EBADMSG, "state record truncated or not decodable");
+	if (err == -EKEYREJECTED)
+		return fail(r, err, "state record %llu failed authentication (altered on the way, or "
+			    "sent with another key)", (unsigned long long)r->records);
 	if (err)
 		return fail(r, err, "reading state stream: %s", strerror(-err));
 	*out = (Pvha__StateRecord *)msg;
+	r->records++;
 	return 0;
 }
 
@@ -307,7 +317,19 @@ static int apply_devices(struct reader *r, struct hv_machine *m, const Pvha__Dev
 int hv_machine_restore_fd(const struct hv_config *cfg, int fd, struct hv_machine **out,
 			  char *errbuf, size_t errlen)
 {
-	struct reader r = { .fd = fd, .err = errbuf, .errlen = errlen };
+	struct pvproto_link *l = pvproto_link_create(fd);
+	*out = NULL;
+	if (!l)
+		return -ENOMEM;
+	int err = hv_machine_restore_link(cfg, l, out, errbuf, errlen);
+	pvproto_link_destroy(l);
+	return err;
+}
+
+int hv_machine_restore_link(const struct hv_config *cfg, struct pvproto_link *l,
+			    struct hv_machine **out, char *errbuf, size_t errlen)
+{
+	struct reader r = { .link = l, .err = errbuf, .errlen = errlen };
 	struct hv_machine *m = NULL;
 	Pvha__StateRecord *rec = NULL;
 	bool have_cpu = false, have_dev = false;
@@ -338,6 +360,11 @@ int hv_machine_restore_fd(const struct hv_config *cfg, int fd, struct hv_machine
 	if (h->page_size != PV_PAGE_SIZE || h->guest_id.len != 16) {
 		err = fail(&r, -EBADMSG, "state header malformed (page size %u, guest id %zu bytes)",
 			   h->page_size, h->guest_id.len);
+		goto out;
+	}
+	if (cfg->mem_size && h->mem_size != cfg->mem_size) {
+		err = fail(&r, -EBADMSG, "the state header says %llu bytes of RAM, %llu were expected",
+			   (unsigned long long)h->mem_size, (unsigned long long)cfg->mem_size);
 		goto out;
 	}
 	struct hv_config c = *cfg;

@@ -297,8 +297,10 @@ int pvstore_connect(const struct pvstore_config *cfg, struct pvstore **out)
 			pvs_fail(r, "pvstore_connect: opening pool '%s'", pool);
 		goto err_shutdown;
 	}
-	if (cfg->rados_namespace && cfg->rados_namespace[0])
+	if (cfg->rados_namespace && cfg->rados_namespace[0]) {
 		rados_ioctx_set_namespace(st->io, cfg->rados_namespace);
+		snprintf(st->ns, sizeof(st->ns), "%s", cfg->rados_namespace);
+	}
 	*out = st;
 	return 0;
 

@@ -18,6 +18,7 @@ struct pvstore {
 	rados_t cluster;
 	rados_ioctx_t io;
 	char pool[PVSTORE_NAME_MAX + 1];
+	char ns[PVSTORE_NAME_MAX + 1]; /* the ioctx's namespace, "" = the default */
 	char client_name[PVSTORE_NAME_MAX + 1];
 };
 

@@ -57,6 +57,30 @@ static int check_placement(const struct pvstore_guest *g)
 	return 0;
 }
 
+uint32_t pvstore_address_ip(const char *s)
+{
+	unsigned a, b, c, d, p;
+	char tail;
+	if (!s || strlen(s) > PVSTORE_ADDR_MAX ||
+	    sscanf(s, "%3u.%3u.%3u.%3u/%2u%c", &a, &b, &c, &d, &p, &tail) != 5)
+		return 0;
+	if (a > 255 || b > 255 || c > 255 || d > 255 || p < 1 || p > 32)
+		return 0;
+	/* canonical form only: no leading zeros, no spaces (what sscanf lets by) */
+	char again[PVSTORE_ADDR_MAX + 2];
+	snprintf(again, sizeof(again), "%u.%u.%u.%u/%u", a, b, c, d, p);
+	if (strcmp(again, s) != 0)
+		return 0;
+	return a << 24 | b << 16 | c << 8 | d;
+}
+
+bool pvstore_address_ok(const char *s)
+{
+	uint32_t ip = pvstore_address_ip(s);
+	uint32_t top = ip >> 24;
+	return ip && top != 127 && top < 224 && top != 0;
+}
+
 int pvstore_guest_check(const struct pvstore_guest *g)
 {
 	if (!pvs_name_ok(g->name))
@@ -77,6 +101,11 @@ int pvstore_guest_check(const struct pvstore_guest *g)
 				 PVSTORE_CMDLINE_MAX);
 	if (g->desired != PVSTORE_DESIRED_STOPPED && g->desired != PVSTORE_DESIRED_RUNNING)
 		return pvs_failx(-EINVAL, "guest %s: desired state %d is unknown", g->name, (int)g->desired);
+	if (g->address[0] && !pvstore_address_ok(g->address))
+		return pvs_failx(-EINVAL,
+				 "guest %s: address '%.*s' is not an IPv4 address with a prefix (A.B.C.D/P, P 1..32; "
+				 "not 0.0.0.0, loopback, multicast or broadcast)",
+				 g->name, PVSTORE_ADDR_MAX + 2, g->address);
 	return check_placement(g);
 }
 
@@ -98,6 +127,7 @@ int pvstore_guest_encode(const struct pvstore_guest *g, uint64_t gen, uint8_t **
 	m.image_sha256 = (char *)g->image_sha256;
 	m.disk_size = g->disk_size;
 	m.cmdline = (char *)g->cmdline;
+	m.address = (char *)g->address;
 	m.desired = g->desired == PVSTORE_DESIRED_RUNNING ? PVHA__GUEST_SPEC__DESIRED_STATE__DESIRED_RUNNING
 							   : PVHA__GUEST_SPEC__DESIRED_STATE__DESIRED_STOPPED;
 	m.priority = g->priority;
@@ -174,7 +204,7 @@ int pvstore_guest_decode(const char *what, const uint8_t uuid[16], const uint8_t
 		goto out;
 	}
 	if (strlen(m->name) > PVSTORE_NAME_MAX || strlen(m->image_sha256) > 64 ||
-	    strlen(m->cmdline) > PVSTORE_CMDLINE_MAX) {
+	    strlen(m->cmdline) > PVSTORE_CMDLINE_MAX || strlen(m->address) > PVSTORE_ADDR_MAX) {
 		r = pvs_failx(-EBADMSG, "%s: a string field of the record is too long", what);
 		goto out;
 	}
@@ -186,6 +216,7 @@ int pvstore_guest_decode(const char *what, const uint8_t uuid[16], const uint8_t
 	snprintf(out->image_sha256, sizeof(out->image_sha256), "%s", m->image_sha256);
 	out->disk_size = m->disk_size;
 	snprintf(out->cmdline, sizeof(out->cmdline), "%s", m->cmdline);
+	snprintf(out->address, sizeof(out->address), "%s", m->address);
 	out->desired = (enum pvstore_desired)m->desired;
 	out->priority = m->priority;
 	if ((r = decode_placement(what, m, out)) < 0)

@@ -359,6 +359,24 @@ static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stop
 	agent_submit(a, &r->j);
 }
 
+int guests_address(struct pvclus_agent *a, struct guest *g, bool up)
+{
+	char why[200] = "";
+	if (!g->spec.address[0])
+		return 0;
+	int err = a->ops->guest_address(a->ctx, g->spec.address, up, why, sizeof(why));
+	if (err) {
+		alog_warn(a, "guest %s: %s %s: %s", g->spec.name, up ? "carrying" : "dropping", g->spec.address,
+			  why[0] ? why : strerror(-err));
+		if (up)
+			return err;
+	} else {
+		alog_info(a, "guest %s: %s %s here", g->spec.name, up ? "carrying" : "dropped", g->spec.address);
+	}
+	g->addr_up = up;
+	return 0;
+}
+
 /* A start here (START or RECOVER): the spec if it is not read yet, the
  * owner lock cleared, the image read unless cached (a storage job), then the
  * VMM spawned on the agent's thread. */
@@ -420,7 +438,11 @@ static void start_done(struct pvclus_job *j)
 		alog_info(a, "guest %s: %s", g->spec.name, sj->lc.note);
 	int err = j->err;
 	if (!err)
+		err = guests_address(a, g, true); /* before the guest's first instruction */
+	if (!err)
 		err = guests_spawn_vmm(a, g, NULL, sj->image, sj->image_len);
+	if (err && g->addr_up)
+		guests_address(a, g, false);
 	if (err) {
 		alog_err(a, err, "guest %s: start%s%s", g->spec.name, j->err ? ": " : "", j->err ? j->errmsg : "");
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, err, 0);
@@ -464,6 +486,7 @@ int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incomi
 		.cmdline = g->spec.cmdline,
 		.lock_cookie = a->cfg.incarnation,
 		.incoming = incoming,
+		.address = g->spec.address,
 	};
 	memcpy(vs.uuid, g->spec.uuid, 16);
 	int err = a->ops->vmm_spawn(a->ctx, &vs, &g->pid);
@@ -525,6 +548,10 @@ static void stop_vmm(struct pvclus_agent *a, struct guest *g, bool force)
  * unknown for an adopted one): report what that means for its guest. */
 static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 {
+	/* Its address leaves with it (an adopted one's was put up by an earlier
+	 * agent of this boot). */
+	if (g->addr_up || (g->adopted && g->spec.address[0]))
+		guests_address(a, g, false);
 	g->pid = 0;
 	g->adopted = false;
 	if (agent_migrate_vmm_ended(a, g, code))
@@ -832,7 +859,12 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 			 * node's address). */
 			if (act->kind == PVCLUS_HA_ACT_RECOVER && act->peer && act->peer != a->local) {
 				struct peer *p = agent_peer(a, act->peer);
-				fenced_addr = p && p->addr[0] ? p->addr : NULL;
+				/* A fenced node that is back, unfenced and a member again
+				 * (it runs no guest: that is why it was unfenced) must not
+				 * be blocklisted anew: its old boot's lock is a past
+				 * boot's, and clearing it fences that dead client only. */
+				bool back = p && !p->fenced && agent_is_member(a, act->peer);
+				fenced_addr = p && p->addr[0] && !back ? p->addr : NULL;
 			}
 			start_here(a, g, fenced_addr);
 			break;
@@ -1370,8 +1402,30 @@ static void fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__Guest
 	gi->image_sha256 = (char *)g->spec.image_sha256;
 	gi->reason = (char *)(g->ha.state == PVCLUS_HA_ERROR ? pvclus_ha_reason_str(g->ha.reason) : "");
 	gi->restarts = g->ha.restarts;
+	gi->address = (char *)g->spec.address;
 	agent_sched_fill_info(a, g, gi);
 	agent_migrate_fill_info(a, g, gi);
+}
+
+int guests_address_free(struct pvclus_agent *a, const struct pvstore_guest *spec, char *msg, size_t msglen)
+{
+	uint32_t ip = pvstore_address_ip(spec->address);
+	if (!spec->address[0])
+		return 0;
+	if (!pvstore_address_ok(spec->address)) {
+		snprintf(msg, msglen, "address '%s': want an IPv4 address with a prefix, as 10.99.0.100/24",
+			 spec->address);
+		return -EINVAL;
+	}
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		const struct guest *o = &a->g[i];
+		if (o->used && o->spec_loaded && memcmp(o->spec.uuid, spec->uuid, 16) &&
+		    pvstore_address_ip(o->spec.address) == ip) {
+			snprintf(msg, msglen, "address %s is guest %s's", spec->address, o->spec.name);
+			return -EEXIST;
+		}
+	}
+	return 0;
 }
 
 void guests_reply(struct pvclus_agent *a, void *token, struct guest *g, int err, const char *msg)
@@ -1467,6 +1521,13 @@ static int create(struct pvclus_agent *a, const Pvha__GuestSpecIn *in, void *tok
 	}
 	snprintf(spec.name, sizeof(spec.name), "%s", in->name);
 	snprintf(spec.cmdline, sizeof(spec.cmdline), "%s", in->cmdline);
+	if (in->address && strlen(in->address) > PVSTORE_ADDR_MAX) {
+		snprintf(msg, msglen, "address '%.40s' is too long", in->address);
+		return -EINVAL;
+	}
+	snprintf(spec.address, sizeof(spec.address), "%s", in->address ? in->address : "");
+	if ((err = guests_address_free(a, &spec, msg, msglen)))
+		return err;
 	spec.mem_size = in->mem_size;
 	spec.disk_size = in->disk_size;
 	spec.priority = in->priority;

@@ -92,6 +92,7 @@ struct guest {
 	bool start_cancelled;  /* ... and it was stopped meanwhile: do not spawn */
 	bool persisting;       /* its desired state is being written */
 	bool persist_again;    /* ... and it changed meanwhile */
+	bool addr_up;          /* this node carries its address (for its VMM here) */
 };
 
 /* A guest message that reached a joiner before the table it waits for. */
@@ -359,6 +360,14 @@ void guests_refresh(struct pvclus_agent *a);
 
 /* A child ended: true when it was one of this node's VMMs (then reported). */
 bool guests_reaped(struct pvclus_agent *a, pid_t pid, int wait_status);
+
+/* Carries (up) or drops g's address on this node, when it has one. Returns
+ * 0, or -errno when it could not be carried (logged). */
+int guests_address(struct pvclus_agent *a, struct guest *g, bool up);
+
+/* 0 when spec's address is none or valid and no other tabled guest has it;
+ * else -EINVAL / -EEXIST with a message. */
+int guests_address_free(struct pvclus_agent *a, const struct pvstore_guest *spec, char *msg, size_t msglen);
 
 /* The late answer to an API request about g (NULL, or err, for none). */
 void guests_reply(struct pvclus_agent *a, void *token, struct guest *g, int err, const char *msg);

@@ -217,9 +217,11 @@ static void target_poll(void *data)
 				m->ready_sent = true;
 		}
 		if (strcmp(st.state, "incoming") != 0 && strcmp(st.state, "stopped") != 0) {
-			/* it took the lock and runs the guest: ours from now on */
+			/* it took the lock and runs the guest: ours from now on, and
+			 * so is its address (the source drops it when its VMM ends) */
 			m->incoming = false;
 			g->start_reported = true;
+			guests_address(a, g, true);
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_DONE, a->local, false, 0, 0);
 			return;
 		}
@@ -354,11 +356,15 @@ void agent_migrate_after_step(struct pvclus_agent *a, struct guest *g)
 		if (!g->used)
 			return;
 	}
-	if (g->ha.state == PVCLUS_HA_FENCE_WAIT && g->ha.peer == a->local && g->ha.peer_is_source && m->src_active &&
-	    !m->handed_over_sent && !m->cancel_sent) {
+	if (g->ha.state == PVCLUS_HA_FENCE_WAIT && g->ha.peer == a->local && g->ha.peer_is_source &&
+	    !m->handed_over_sent && !m->cancel_sent && g->pid > 0) {
 		alog_info(a, "guest %s: the migration target left: giving the migration up", g->spec.name);
 		m->cancel_sent = true;
-		abort_source(a, g);
+		if (m->src_active)
+			abort_source(a, g); /* source_poll reports what the VMM did */
+		else /* the VMM was never asked (the target never said where): it keeps the guest */
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_FAILED, a->local, false, -ECANCELED,
+					  0);
 	}
 }
 
@@ -444,6 +450,8 @@ void agent_migrate_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cl
 		m->downtime_ms = r->downtime_ms;
 		snprintf(m->why, sizeof(m->why), "%s", r->why);
 		m->have_progress = false;
+		if (!m->src_active) /* a new migration: the last one's word is said */
+			m->cancel_sent = m->handed_over_sent = false;
 		break;
 	}
 	case PVHA__CLUSTER_MSG__BODY_MIGRATE_READY: {

@@ -437,14 +437,16 @@ static void describe(struct pvclus_agent *a, const struct pvstore_guest *s, char
 		o += (size_t)snprintf(buf + o, len - o, "%s %s", i ? "," : "", d ? d->spec.name : u);
 	}
 	if (!s->n_depends && o < len)
-		snprintf(buf + o, len - o, " nothing");
+		o += (size_t)snprintf(buf + o, len - o, " nothing");
+	if (o < len)
+		snprintf(buf + o, len - o, "; address %s", s->address[0] ? s->address : "none");
 }
 
 struct set_job {
 	struct pvclus_job j;
 	struct pvclus_agent *a;
 	void *token;
-	bool set_priority, set_rules, set_deps;
+	bool set_priority, set_rules, set_deps, set_address;
 	struct pvstore_guest want; /* the checked change: its priority, rules, dependencies */
 	struct pvstore_guest cur;  /* the record as written */
 };
@@ -467,6 +469,8 @@ static int set_run(struct pvstore *st, struct pvclus_job *j)
 			memcpy(sj->cur.depends_on, sj->want.depends_on, sizeof(sj->cur.depends_on));
 			sj->cur.n_depends = sj->want.n_depends;
 		}
+		if (sj->set_address)
+			memcpy(sj->cur.address, sj->want.address, sizeof(sj->cur.address));
 		err = pvstore_guest_check(&sj->cur);
 		if (!err)
 			err = pvstore_guest_update(st, &sj->cur);
@@ -502,7 +506,7 @@ static void set_done(struct pvclus_job *j)
 int agent_sched_guest_set(struct pvclus_agent *a, struct guest *g, const Pvha__GuestSetIn *in, void *token,
 			  char *msg, size_t msglen)
 {
-	if (!in || (!in->set_priority && !in->set_rules && !in->set_depends_on)) {
+	if (!in || (!in->set_priority && !in->set_rules && !in->set_depends_on && !in->set_address)) {
 		snprintf(msg, msglen, "nothing to change");
 		return -EINVAL;
 	}
@@ -527,6 +531,19 @@ int agent_sched_guest_set(struct pvclus_agent *a, struct guest *g, const Pvha__G
 	sj->want = g->spec;
 	if (in->set_priority)
 		sj->want.priority = in->priority;
+	if (in->set_address) {
+		if (!in->address || strlen(in->address) > PVSTORE_ADDR_MAX) {
+			snprintf(msg, msglen, "address '%.40s' is too long", in->address ? in->address : "");
+			free(sj);
+			return -EINVAL;
+		}
+		snprintf(sj->want.address, sizeof(sj->want.address), "%s", in->address);
+		int aerr = guests_address_free(a, &sj->want, msg, msglen);
+		if (aerr) {
+			free(sj);
+			return aerr;
+		}
+	}
 	int err = agent_sched_spec_from_api(a, &sj->want, in->set_rules, in->rules, in->n_rules,
 					    in->set_depends_on, in->depends_on, in->n_depends_on, msg, msglen);
 	if (err) {
@@ -539,6 +556,7 @@ int agent_sched_guest_set(struct pvclus_agent *a, struct guest *g, const Pvha__G
 	sj->set_priority = in->set_priority;
 	sj->set_rules = in->set_rules;
 	sj->set_deps = in->set_depends_on;
+	sj->set_address = in->set_address;
 	agent_submit(a, &sj->j);
 	return -EINPROGRESS;
 }

@@ -23,6 +23,7 @@
 #include <qb/qbipcc.h>
 #include <uuid/uuid.h>
 
+#include "hook.h"
 #include "parse.h"
 #include "pvha_cli.h"
 #include "pvstore/pvstore.h"
@@ -124,9 +125,7 @@ static int size_arg(const struct command *c, const char *name, const char *s, ui
  */
 int guest_arg(const struct command *c, const char *what, const char *s)
 {
-	static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
-	size_t n = strlen(s);
-	if (n == 0 || n > 63 || s[0] == '.' || s[0] == '-' || strspn(s, ok) != n)
+	if (!pv_name_ok(s))
 		return usage_err(c, "%s '%s': want 1 to 63 of A-Z a-z 0-9 . _ -, not starting with . or -",
 				 what, s);
 	return 0;
@@ -436,6 +435,7 @@ static void print_guest_json(const Pvha__GuestInfo *g)
 	}
 	printf("]");
 	json_field("waiting", g->waiting);
+	json_field("address", g->address);
 	if (g->target_nodeid) {
 		json_field("target", g->target);
 		printf(",\"target_nodeid\":%u", g->target_nodeid);
@@ -487,6 +487,7 @@ static void print_guest(const Pvha__GuestInfo *g, bool json)
 	else
 		printf("disk:       none\n");
 	printf("priority:   %d\n", (int)g->priority);
+	printf("address:    %s\n", or_dash(g->address));
 	printf("cmdline:    %s\n", or_dash(g->cmdline));
 	printf("image:      sha256 %s\n", or_dash(g->image_sha256));
 	printf("restarts:   %u\n", g->restarts);
@@ -733,12 +734,13 @@ static int placement_args_take(const struct command *c, int *argc, char **argv, 
  */
 static int cmd_guest_set(const struct command *c, int argc, char **argv, bool json)
 {
-	const char *guest = NULL, *prio = NULL;
+	const char *guest = NULL, *prio = NULL, *address = NULL;
 	bool no_rules = false, no_deps = false;
 	const struct opt opts[] = {
 		{ "--priority", &prio, NULL },
 		{ "--no-rules", NULL, &no_rules },
 		{ "--no-depends", NULL, &no_deps },
+		{ "--address", &address, NULL },
 		{ NULL, NULL, NULL },
 	};
 	struct placement_args pa;
@@ -767,9 +769,15 @@ static int cmd_guest_set(const struct command *c, int argc, char **argv, bool js
 	set.set_depends_on = no_deps || pa.n_deps;
 	set.n_depends_on = pa.n_deps;
 	set.depends_on = pa.dep;
-	if (!set.set_priority && !set.set_rules && !set.set_depends_on)
+	if (address) {
+		if (strcmp(address, "none") && !pvstore_address_ok(address))
+			return usage_err(c, "--address '%s': want IP/PREFIX (e.g. 10.99.0.100/24) or none", address);
+		set.set_address = true;
+		set.address = (char *)(strcmp(address, "none") ? address : "");
+	}
+	if (!set.set_priority && !set.set_rules && !set.set_depends_on && !set.set_address)
 		return usage_err(c, "nothing to change: give --priority, --affinity, --anti-affinity, "
-				    "--no-rules, --depends-on or --no-depends");
+				    "--no-rules, --depends-on, --no-depends or --address");
 	req.op = c->op;
 	req.guest = (char *)guest;
 	req.set = &set;
@@ -797,13 +805,14 @@ static int cmd_guest_set(const struct command *c, int argc, char **argv, bool js
 static int cmd_guest_create(const struct command *c, int argc, char **argv, bool json)
 {
 	const char *name = NULL, *image = NULL, *mem = NULL, *disk = NULL, *cmdline = NULL, *prio = NULL;
-	const char *wait_str = NULL;
+	const char *wait_str = NULL, *address = NULL;
 	bool start = false;
 	const struct opt opts[] = {
 		{ "--image", &image, NULL },   { "--mem", &mem, NULL },
 		{ "--disk", &disk, NULL },     { "--cmdline", &cmdline, NULL },
 		{ "--priority", &prio, NULL }, { "--start", NULL, &start },
-		{ "--wait", &wait_str, NULL }, { NULL, NULL, NULL },
+		{ "--wait", &wait_str, NULL }, { "--address", &address, NULL },
+		{ NULL, NULL, NULL },
 	};
 	Pvha__GuestSpecIn spec = PVHA__GUEST_SPEC_IN__INIT;
 	Pvha__ApiRequest req = PVHA__API_REQUEST__INIT;
@@ -838,6 +847,11 @@ static int cmd_guest_create(const struct command *c, int argc, char **argv, bool
 		if ((rc = num_arg(c, "--priority", prio, -1000, 1000, &p)))
 			return rc;
 		spec.priority = (int32_t)p;
+	}
+	if (address) {
+		if (!pvstore_address_ok(address))
+			return usage_err(c, "--address '%s': want IP/PREFIX (e.g. 10.99.0.100/24)", address);
+		spec.address = (char *)address;
 	}
 	if (wait_str && !start)
 		return usage_err(c, "--wait wants --start");
@@ -1053,7 +1067,7 @@ static const struct command commands[] = {
 	{ "guest", "create", cmd_guest_create, PVHA__API_REQUEST__OP__GUEST_CREATE,
 	  "NAME --image FILE --mem SIZE\n[--disk SIZE] [--cmdline STR] [--priority N]\n"
 	  "[--affinity GROUP[:soft]] [--anti-affinity GROUP[:soft]]\n[--depends-on G]\n"
-	  "[--start [--wait S]]",
+	  "[--address IP/PREFIX] [--start [--wait S]]",
 	  "register a guest: an ELF image of at most\n"
 	  "900 KiB, memory in whole MiB from 2M to 4G,\n"
 	  "a disk a multiple of 512 bytes (default none),\n"
@@ -1062,13 +1076,16 @@ static const struct command commands[] = {
 	  "guests, --anti-affinity: never with them\n"
 	  "(:soft: when it can be; up to 4 rules);\n"
 	  "--depends-on: start only once G runs (up to 8);\n"
+	  "--address: the guest's IPv4 address, carried\n"
+	  "by the node that runs it (unique);\n"
 	  "--start: want it running; --wait: until\nit runs, at most S seconds" },
 	{ "guest", "set", cmd_guest_set, PVHA__API_REQUEST__OP__GUEST_SET,
 	  "G [--priority N]\n[--affinity GROUP[:soft]]... [--anti-affinity GROUP[:soft]]...\n"
-	  "[--no-rules] [--depends-on G]... [--no-depends]",
+	  "[--no-rules] [--depends-on G]... [--no-depends]\n[--address IP/PREFIX|none]",
 	  "change a guest's priority, rules (those given\n"
-	  "replace its rules) or dependencies; a running\n"
-	  "guest stays where it is" },
+	  "replace its rules), dependencies or address;\n"
+	  "a running guest stays where it is (a new\n"
+	  "address counts from its next start)" },
 	{ "guest", "list", cmd_guest_list, PVHA__API_REQUEST__OP__GUEST_LIST, "",
 	  "every guest: state, node, memory, priority" },
 	{ "guest", "show", cmd_guest_show, PVHA__API_REQUEST__OP__GUEST_SHOW, "G",

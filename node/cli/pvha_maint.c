@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hook.h"
 #include "parse.h"
 #include "pvha_cli.h"
 
@@ -475,8 +476,17 @@ int cmd_cluster_roll(const struct command *c, int argc, char **argv, bool json)
 		Pvha__ApiReply *rep;
 		if (api_op(PVHA__API_REQUEST__OP__NODE_LIST, NULL, &rep))
 			return 1;
-		for (size_t i = 0; rep->status && i < rep->status->n_nodes && n < 32; i++)
-			snprintf(names[n++], sizeof(names[0]), "%s", rep->status->nodes[i]->name);
+		for (size_t i = 0; rep->status && i < rep->status->n_nodes && n < 32; i++) {
+			const char *name = rep->status->nodes[i]->name;
+			/* a name the cluster reports is not trusted more than one typed */
+			if (!pv_name_ok(name)) {
+				fprintf(stderr, "pvha cluster roll: the cluster lists a node with an invalid name "
+						"('%.64s'); nothing was touched\n", name);
+				pvha__api_reply__free_unpacked(rep, NULL);
+				return 1;
+			}
+			snprintf(names[n++], sizeof(names[0]), "%s", name);
+		}
 		pvha__api_reply__free_unpacked(rep, NULL);
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -488,11 +498,14 @@ int cmd_cluster_roll(const struct command *c, int argc, char **argv, bool json)
 			return rc;
 		}
 		if (hook) {
-			char cmd[2048];
-			snprintf(cmd, sizeof(cmd), "PVHA_NODE='%s'; export PVHA_NODE; %s", names[i], hook);
 			printf("%s: running the hook\n", names[i]);
 			fflush(stdout);
-			int st = system(cmd);
+			int st = 0, err = pv_hook_run(hook, names[i], &st);
+			if (err) {
+				fprintf(stderr, "pvha cluster roll: cannot run the hook for %s: %s; it stays in maintenance\n",
+					names[i], strerror(-err));
+				return 1;
+			}
 			if (st != 0) {
 				fprintf(stderr, "pvha cluster roll: the hook failed on %s (status %d); it stays in maintenance\n",
 					names[i], st);

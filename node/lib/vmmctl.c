@@ -85,7 +85,16 @@ int vmmctl_call(int fd, Pvha__VmmRequest__Op op, const char *path, Pvha__VmmRepl
 int vmmctl_migrate(int fd, const char *host, uint32_t port, uint32_t downtime_ms,
 		   uint32_t max_rounds, Pvha__VmmReply **reply)
 {
+	return vmmctl_migrate_keyed(fd, host, port, downtime_ms, max_rounds, NULL, 0, reply);
+}
+
+int vmmctl_migrate_keyed(int fd, const char *host, uint32_t port, uint32_t downtime_ms,
+			 uint32_t max_rounds, const uint8_t *key, size_t key_len,
+			 Pvha__VmmReply **reply)
+{
 	Pvha__VmmRequest req = PVHA__VMM_REQUEST__INIT;
+	req.migrate_key.data = (uint8_t *)key;
+	req.migrate_key.len = key ? key_len : 0;
 	req.version = 1;
 	req.op = PVHA__VMM_REQUEST__OP__MIGRATE;
 	req.migrate_host = (char *)(host ? host : "");

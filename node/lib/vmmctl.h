@@ -36,6 +36,14 @@ int vmmctl_migrate(int fd, const char *host, uint32_t port, uint32_t downtime_ms
  * getsockopt) with the reason in why. */
 int vmmctl_peer_check(int fd, uid_t uid, pid_t reported, pid_t *pid, char *why, size_t whylen);
 
+/* The same with the per-migration secret (16..256 bytes) the target was
+ * given with --migrate-key-file: the link is then authenticated frame by
+ * frame (docs/migration.md). key NULL: as vmmctl_migrate, which a keyed
+ * target refuses. The key crosses only the owner-only control socket. */
+int vmmctl_migrate_keyed(int fd, const char *host, uint32_t port, uint32_t downtime_ms,
+			 uint32_t max_rounds, const uint8_t *key, size_t key_len,
+			 Pvha__VmmReply **reply);
+
 /* Parses "status", "pause", "resume", "save", "stop". Returns 0 or -EINVAL. */
 int vmmctl_op_parse(const char *s, Pvha__VmmRequest__Op *op);
 

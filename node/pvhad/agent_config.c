@@ -24,7 +24,7 @@ static const struct key keys[] = {
 	K(node_name, 1), K(address, 1), K(ceph_conf, 1), K(ceph_user, 0), K(ceph_keyring, 0),
 	K(pool, 0), K(state_dir, 0), K(log_file, 0), K(vmm, 0), K(run_dir, 0),
 	K(fence_agent, 0), K(fence_args, 0), K(fence_timeout, 0),
-	K(guest_mem, 0), K(guest_cpus, 0), K(rebalance, 0),
+	K(guest_mem, 0), K(guest_cpus, 0), K(rebalance, 0), K(guest_interface, 0),
 };
 /* Keys the lab writes that this agent does not use (yet). */
 static const char *const ignored[] = { "node_id", "corosync_conf", "control_socket" };

@@ -27,6 +27,7 @@ struct agent_config {
 	char guest_mem[32];      /* optional: memory offered to guests (e.g. 512M); default: the host's */
 	char guest_cpus[16];     /* optional: vCPUs offered to guests; default: the host's */
 	char rebalance[16];      /* optional: "off" (default) or the imbalance threshold, 0.01..0.99 */
+	char guest_interface[16]; /* optional: the interface that carries guests' addresses */
 	uint64_t guest_mem_bytes; /* parsed; 0: the host's */
 	uint32_t guest_cpus_n;    /* parsed; 0: the host's */
 	double rebalance_threshold; /* parsed; 0: off */

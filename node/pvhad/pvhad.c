@@ -33,6 +33,7 @@
 #include "agent_config.h"
 #include "event_queue.h"
 #include "jobs.h"
+#include "netaddr.h"
 #include "log.h"
 #include "proto/api.pb-c.h"
 #include "pvcluster/agent.h"
@@ -298,6 +299,8 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 		argv[n++] = "--disk", argv[n++] = disk;
 		argv[n++] = "--lock", argv[n++] = (char *)s->lock_cookie;
 	}
+	if (s->address && s->address[0])
+		argv[n++] = "--address", argv[n++] = (char *)s->address;
 	if (s->cmdline && s->cmdline[0] && !incoming)
 		argv[n++] = "--cmdline", argv[n++] = (char *)s->cmdline;
 	argv[n] = NULL;
@@ -309,6 +312,16 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 	err = posix_spawnp(pid, vmm, NULL, &at, argv, environ);
 	posix_spawnattr_destroy(&at);
 	return err ? -err : 0;
+}
+
+static int op_guest_address(void *ctx, const char *address, bool up, char *why, size_t whylen)
+{
+	struct pvhad *d = ctx;
+	if (!d->cfg.guest_interface[0]) {
+		snprintf(why, whylen, "this node has no guest_interface in its configuration");
+		return -ENODEV;
+	}
+	return netaddr_set(d->cfg.guest_interface, address, up, why, whylen);
 }
 
 static void op_vmm_kill(void *ctx, pid_t pid, bool force)
@@ -504,6 +517,7 @@ static const struct pvclus_agent_ops agent_ops = {
 	.image_cached = op_image_cached,
 	.vmm_spawn = op_vmm_spawn,
 	.vmm_kill = op_vmm_kill,
+	.guest_address = op_guest_address,
 	.vmm_alive = op_vmm_alive,
 	.vmm_status = op_vmm_status,
 	.vmm_migrate = op_vmm_migrate,

@@ -45,6 +45,8 @@
 #include "proto/vmm.pb-c.h"
 #include "pvhv/hv.h"
 #include "pvproto/frame.h"
+#include "pvproto/link.h"
+#include "vmm_console.h"
 #include "vmm_disk.h"
 #include "vmm_migrate.h"
 
@@ -54,6 +56,7 @@
 #define REQUEST_MAX 8192u
 #define MIGRATED_LINGER_NS (30ull * 1000 * 1000 * 1000) /* a migrated source waits for STOP */
 #define INCOMING_TIMEOUT_S 60u
+#define INCOMING_DEADLINE_S 600u /* accept -> guest running, at most */
 
 enum vmm_exit {
 	VMM_EXIT_OK = 0, VMM_EXIT_GUEST_ERROR = 1, VMM_EXIT_USAGE = 2, VMM_EXIT_FAULT = 3,
@@ -73,9 +76,9 @@ enum vmm_state {
 struct vmm {
 	struct hv_machine *m;
 	struct hv_disk *disk;
+	struct vmm_console console;
 	struct hv_net *net;         /* --address: the guest's sockets; NULL = none */
 	const char *address;
-	int console_fd;
 	int listen_fd;
 	int sig_fd;
 	int clients[MAX_CLIENTS];
@@ -96,6 +99,9 @@ struct vmm {
 	uint16_t incoming_port;
 	uint64_t deadline_ns;       /* incoming: accept by; migrated: exit at; 0 none */
 	uint64_t incoming_timeout_s; /* --incoming-timeout */
+	uint64_t incoming_deadline_s; /* --incoming-deadline */
+	uint8_t mig_key[PVPROTO_KEY_MAX]; /* --migrate-key-file; mig_key_len 0 = none */
+	size_t mig_key_len;
 	struct hv_config cfg;       /* incoming: what the arriving machine gets */
 	bool have_id;
 	struct mig_source *mig_src; /* outgoing migration in progress */
@@ -165,17 +171,29 @@ static void usage(FILE *f)
 		"       pvha-vmm --incoming HOST:PORT [options]\n"
 		"Runs one pvha guest on the paravirtual hypervisor core.\n\n"
 		"  --image FILE        ELF64 guest image to boot\n"
-		"  --mem SIZE          guest RAM, e.g. 64M (2M..4G, whole MiB)\n"
+		"  --mem SIZE          guest RAM, e.g. 64M (2M..4G, whole MiB); with\n"
+		"                      --incoming, what the source must offer (checked\n"
+		"                      against its hello before anything is built)\n"
 		"  --restore FILE      resume a saved state instead of booting (RAM size and\n"
 		"                      guest id come from the state)\n"
 		"  --incoming HOST:PORT receive a live migration instead of booting: listen on\n"
 		"                      HOST:PORT (PORT 0: any free one, printed and in STATUS\n"
 		"                      incoming_port), accept one source, build the guest from\n"
-		"                      its stream (RAM size and id come from it; --id, if\n"
-		"                      given, must match), and run it only once the source let\n"
+		"                      its stream (RAM size and id come from it; --id and\n"
+		"                      --mem, if given, must match), and run it only once the source let\n"
 		"                      the owner lock go (--lock is taken then, not at start)\n"
 		"  --incoming-timeout S  give up (exit 9) when no source connected within S\n"
 		"                      seconds (default 60; 0 = wait for ever)\n"
+		"  --incoming-deadline S  give up (exit 9) when the guest does not run here\n"
+		"                      within S seconds of the source connecting (default 600;\n"
+		"                      0 = no limit)\n"
+		"  --migrate-key-file F  --incoming: the per-migration secret (16..256 bytes,\n"
+		"                      the whole file; a regular file must be owner-only, or\n"
+		"                      use /dev/fd/N): only a source that proves it holds it\n"
+		"                      (MIGRATE with the same key) is accepted, and every\n"
+		"                      frame is encrypted and authenticated. Without it, only an\n"
+		"                      unauthenticated source is accepted\n"
+
 		"  --disk SPEC         file:PATH[,size=SIZE]   raw image (created sparse with size=)\n"
 		"                      rados:POOL/GUEST[,size=SIZE]  the guest's disk on Ceph\n"
 		"                      RADOS; GUEST is its uuid or registry name (created with size=)\n"
@@ -195,6 +213,10 @@ static void usage(FILE *f)
 		"                      guest has sockets: listeners listen again there\n"
 		"  --id UUID           guest id (default: a random one)\n"
 		"  --console FILE      append console output to FILE (default: stdout)\n"
+		"  --console-max-bytes SIZE  rotate FILE to FILE.1 when it would pass SIZE\n"
+		"                      (default 16M; 0 = never): at most about 2 x SIZE on disk\n"
+		"  --console-rate SIZE console bytes per second kept (default 1M; 0 = no\n"
+		"                      limit); the rest is dropped, and a line says how much\n"
 		"  --control PATH      serve the control socket (pause, resume, save, stop,\n"
 		"                      status, migrate: see proto/vmm.proto) at PATH, owner-only\n"
 		"  --save FILE         on SIGTERM/SIGINT, or after --save-after, pause the\n"
@@ -210,11 +232,39 @@ static void usage(FILE *f)
 		"handing it over). The last line on stderr says why.\n");
 }
 
-static void console_out(void *ctx, const char *buf, size_t len)
+/* Reads the migration secret: the whole file, PVPROTO_KEY_MIN..MAX bytes. A
+ * regular file others may read is refused (the key would not be secret). */
+static int read_key_file(const char *path, uint8_t *key, size_t *len, char *why, size_t wl)
 {
-	struct vmm *v = ctx;
-	/* A console nobody reads must not stop the guest: errors are dropped. */
-	(void)pvproto_write_all(v->console_fd, buf, len);
+	struct stat st;
+	uint8_t buf[PVPROTO_KEY_MAX + 1];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, wl, "%s", strerror(errno));
+		return -errno;
+	}
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077)) {
+		close(fd);
+		snprintf(why, wl, "readable by others than its owner (mode %03o): want 0600 or 0400",
+			 (unsigned)(st.st_mode & 0777));
+		return -EACCES;
+	}
+	ssize_t n = pvproto_read_all(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0) {
+		snprintf(why, wl, "%s", strerror((int)-n));
+		return (int)n;
+	}
+	if (n < (ssize_t)PVPROTO_KEY_MIN || n > (ssize_t)PVPROTO_KEY_MAX) {
+		memset(buf, 0, sizeof(buf));
+		snprintf(why, wl, "holds %zd bytes; a key is %u to %u bytes", n, PVPROTO_KEY_MIN,
+			 PVPROTO_KEY_MAX);
+		return -EINVAL;
+	}
+	memcpy(key, buf, (size_t)n);
+	memset(buf, 0, sizeof(buf));
+	*len = (size_t)n;
+	return 0;
 }
 
 static int read_file(const char *path, uint8_t **out, size_t *len)
@@ -545,6 +595,12 @@ static int start_migration(struct vmm *v, const Pvha__VmmRequest *req, char *err
 		snprintf(errmsg, len, "migrate: downtime budget at most 60000 ms, at most 10000 rounds");
 		return -EINVAL;
 	}
+	if (req->migrate_key.len && (req->migrate_key.len < PVPROTO_KEY_MIN ||
+				     req->migrate_key.len > PVPROTO_KEY_MAX)) {
+		snprintf(errmsg, len, "migrate: a key is %u to %u bytes, not %zu", PVPROTO_KEY_MIN,
+			 PVPROTO_KEY_MAX, req->migrate_key.len);
+		return -EINVAL;
+	}
 	struct hv_machine_stats s;
 	hv_machine_get_stats(v->m, &s);
 	struct mig_source_params p = {
@@ -557,6 +613,8 @@ static int start_migration(struct vmm *v, const Pvha__VmmRequest *req, char *err
 		.disk = v->disk,
 		.disk_spec = v->disk_spec,
 		.lock_cookie = vmm_disk_locked(v->disk) ? v->lock_cookie : NULL,
+		.key = req->migrate_key.data,
+		.key_len = req->migrate_key.len,
 		.notify_fd = v->notify_fd,
 	};
 	memset(&v->mig, 0, sizeof(v->mig));
@@ -769,12 +827,15 @@ static void accept_incoming(struct vmm *v)
 		return;
 	close(v->incoming_fd); /* one source only */
 	v->incoming_fd = -1;
-	v->deadline_ns = 0;
+	/* From here a slow or stalled source cannot keep us waiting for ever. */
+	v->deadline_ns = v->incoming_deadline_s ? mono_ns() + v->incoming_deadline_s * 1000000000ull : 0;
 	struct mig_target_params p = {
 		.fd = c,
 		.cfg = v->cfg,
 		.lock_cookie = v->lock_cookie,
 		.have_id = v->have_id,
+		.key = v->mig_key,
+		.key_len = v->mig_key_len,
 		.notify_fd = v->notify_fd,
 	};
 	memcpy(p.id, v->cfg.guest_id, sizeof(p.id));
@@ -850,6 +911,14 @@ static void run_loop(struct vmm *v, uint64_t save_after)
 					 "migration failed: no source connected within %llu s; nothing ran here",
 					 (unsigned long long)v->incoming_timeout_s);
 				v->state = ST_DONE;
+			} else if (v->state == ST_INCOMING && v->mig_tgt) {
+				/* the thread fails at once (its socket is shut) and reports */
+				char why[128];
+				snprintf(why, sizeof(why), "the source did not complete the migration within "
+					 "%llu s of connecting (--incoming-deadline)",
+					 (unsigned long long)v->incoming_deadline_s);
+				mig_target_cancel(v->mig_tgt, why);
+				v->deadline_ns = 0;
 			}
 		}
 		if (v->state != ST_RUNNING)
@@ -890,22 +959,29 @@ int main(int argc, char **argv)
 		{ "restore", required_argument, NULL, 'r' }, { "disk", required_argument, NULL, 'd' },
 		{ "backend", required_argument, NULL, 'b' }, { "cmdline", required_argument, NULL, 'c' },
 		{ "id", required_argument, NULL, 'u' },      { "console", required_argument, NULL, 'o' },
+		{ "console-max-bytes", required_argument, NULL, 'x' },
+		{ "console-rate", required_argument, NULL, 'R' },
 		{ "control", required_argument, NULL, 'C' }, { "save", required_argument, NULL, 's' },
 		{ "save-after", required_argument, NULL, 'A' }, { "budget", required_argument, NULL, 'B' },
 		{ "ceph-conf", required_argument, NULL, 'K' }, { "ceph-client", required_argument, NULL, 'N' },
 		{ "ceph-timeout", required_argument, NULL, 'T' }, { "lock", required_argument, NULL, 'L' },
 		{ "incoming", required_argument, NULL, 'I' },
 		{ "incoming-timeout", required_argument, NULL, 'W' },
+		{ "incoming-deadline", required_argument, NULL, 'D' },
+		{ "migrate-key-file", required_argument, NULL, 'k' },
 		{ "address", required_argument, NULL, 'a' },
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct vmm v = { .console_fd = STDOUT_FILENO, .listen_fd = -1, .sig_fd = -1,
-			 .notify_fd = -1, .incoming_fd = -1, .incoming_timeout_s = INCOMING_TIMEOUT_S };
+	struct vmm v = { .listen_fd = -1, .sig_fd = -1,
+			 .notify_fd = -1, .incoming_fd = -1, .incoming_timeout_s = INCOMING_TIMEOUT_S,
+			 .incoming_deadline_s = INCOMING_DEADLINE_S };
 	struct hv_config cfg = { 0 };
 	struct vmm_disk_opts dopts = { 0 };
 	const char *image = NULL, *restore = NULL, *disk_spec = NULL, *console = NULL;
-	const char *incoming = NULL;
+	const char *incoming = NULL, *key_file = NULL;
+	struct vmm_console_opts copts = { .max_bytes = VMM_CONSOLE_MAX_DEFAULT,
+					  .rate = VMM_CONSOLE_RATE_DEFAULT };
 	uint64_t save_after = 0, budget_ms = 0;
 	bool have_id = false, have_mem = false;
 	const char *lock_cookie = NULL;
@@ -932,6 +1008,28 @@ int main(int argc, char **argv)
 		case 'W':
 			if (pv_parse_u64(optarg, &v.incoming_timeout_s) || v.incoming_timeout_s > 86400) {
 				fprintf(stderr, "pvha-vmm: --incoming-timeout %s: want 0..86400 seconds\n", optarg);
+				return VMM_EXIT_USAGE;
+			}
+			break;
+		case 'D':
+			if (pv_parse_u64(optarg, &v.incoming_deadline_s) || v.incoming_deadline_s > 86400) {
+				fprintf(stderr, "pvha-vmm: --incoming-deadline %s: want 0..86400 seconds\n", optarg);
+				return VMM_EXIT_USAGE;
+			}
+			break;
+		case 'k': key_file = optarg; break;
+		case 'x':
+			if (pv_parse_size(optarg, &copts.max_bytes) ||
+			    (copts.max_bytes && copts.max_bytes < 4096)) {
+				fprintf(stderr, "pvha-vmm: --console-max-bytes %s: want 0 or a size of 4K or more\n",
+					optarg);
+				return VMM_EXIT_USAGE;
+			}
+			break;
+		case 'R':
+			if (pv_parse_size(optarg, &copts.rate) || (copts.rate && copts.rate < 1024)) {
+				fprintf(stderr, "pvha-vmm: --console-rate %s: want 0 or 1K or more bytes/s\n",
+					optarg);
 				return VMM_EXIT_USAGE;
 			}
 			break;
@@ -991,10 +1089,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvha-vmm: give exactly one of --image and --restore, or --incoming (see --help)\n");
 		return VMM_EXIT_USAGE;
 	}
-	if (incoming && (have_mem || cfg.cmdline || save_after)) {
-		fprintf(stderr, "pvha-vmm: --mem and --cmdline come from the migration stream with "
+	if (incoming && (cfg.cmdline || save_after)) {
+		fprintf(stderr, "pvha-vmm: --cmdline comes from the migration stream with "
 				"--incoming, and --save-after counts from a boot\n");
 		return VMM_EXIT_USAGE;
+	}
+	if (key_file && !incoming) {
+		fprintf(stderr, "pvha-vmm: --migrate-key-file is for --incoming (a source gets its key "
+				"with the MIGRATE request)\n");
+		return VMM_EXIT_USAGE;
+	}
+	if (key_file) {
+		char why[200];
+		err = read_key_file(key_file, v.mig_key, &v.mig_key_len, why, sizeof(why));
+		if (err) {
+			fprintf(stderr, "pvha-vmm: --migrate-key-file %s: %s\n", key_file, why);
+			return VMM_EXIT_USAGE;
+		}
 	}
 	if (image && !have_mem) {
 		fprintf(stderr, "pvha-vmm: --image needs --mem\n");
@@ -1024,17 +1135,19 @@ int main(int argc, char **argv)
 	if (!have_id)
 		uuid_generate(cfg.guest_id);
 	cfg.budget_ns = budget_ms * 1000000ull;
-	cfg.console = console_out;
-	cfg.console_ctx = &v;
 	signal(SIGPIPE, SIG_IGN);
 
-	if (console) {
-		v.console_fd = open(console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-		if (v.console_fd < 0) {
-			fprintf(stderr, "pvha-vmm: --console %s: %s\n", console, strerror(errno));
+	copts.path = console;
+	{
+		char why[200];
+		err = vmm_console_open(&v.console, &copts, why, sizeof(why));
+		if (err) {
+			fprintf(stderr, "pvha-vmm: --console %s: %s\n", console, why);
 			return VMM_EXIT_USAGE;
 		}
 	}
+	cfg.console = vmm_console_write;
+	cfg.console_ctx = &v.console;
 	if (disk_spec) {
 		char why[256];
 		err = vmm_disk_open(disk_spec, &dopts, &v.disk, why, sizeof(why));
@@ -1204,5 +1317,6 @@ int main(int argc, char **argv)
 	if (v.exit_code != VMM_EXIT_FENCED)
 		vmm_disk_unlock(v.disk);
 	hv_disk_close(v.disk);
+	vmm_console_close(&v.console);
 	return v.exit_code;
 }

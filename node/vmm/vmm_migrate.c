@@ -21,10 +21,11 @@
 
 #include "proto/migrate.pb-c.h"
 #include "pvproto/frame.h"
+#include "pvproto/link.h"
 #include "vmm_disk.h"
 #include "vmm_migrate.h"
 
-#define MIG_VERSION 1u
+#define MIG_VERSION 2u
 #define MSG_MAX 4096u
 #define CONNECT_TIMEOUT_MS 10000
 #define IO_TIMEOUT_S 10          /* nothing moves on the link for this long: it is dead */
@@ -98,26 +99,37 @@ static const char *link_error(int err)
 	case -EBADMSG: return "a truncated or undecodable message";
 	case -EMSGSIZE: return "a message larger than allowed";
 	case -EPROTO: return "a message of an unknown protocol version";
+	case -EKEYREJECTED: return "a message that failed authentication (sent with another "
+				   "migration key, or altered on the way)";
 	default: return strerror(-err);
 	}
 }
 
-static int msg_send(int fd, msg_kind kind, const char *reason)
+static int msg_send(struct pvproto_link *l, msg_kind kind, const char *reason)
 {
 	Pvha__MigrateMsg m = PVHA__MIGRATE_MSG__INIT;
 	m.version = MIG_VERSION;
 	m.kind = kind;
 	m.reason = (char *)(reason ? reason : "");
-	return pvproto_frame_write(fd, &m.base);
+	return pvproto_link_write(l, &m.base);
+}
+
+/* Copies a peer's text into out, one printable line. */
+static void printable(char *out, size_t len, const char *in)
+{
+	snprintf(out, len, "%s", in ? in : "");
+	for (char *c = out; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f)
+			*c = '?';
 }
 
 /* Reads one MigrateMsg and checks it. Returns 0 with *kind and the peer's
  * reason (made printable, one line), or -errno: -ENODATA closed, -EPROTO
  * another version, -EBADMSG undecodable or no known kind. */
-static int msg_read(int fd, msg_kind *kind, char *reason, size_t rlen)
+static int msg_read(struct pvproto_link *l, msg_kind *kind, char *reason, size_t rlen)
 {
 	ProtobufCMessage *pm;
-	int err = pvproto_frame_read(fd, &pvha__migrate_msg__descriptor, MSG_MAX, &pm);
+	int err = pvproto_link_read(l, &pvha__migrate_msg__descriptor, MSG_MAX, &pm);
 	if (err)
 		return err;
 	Pvha__MigrateMsg *m = (Pvha__MigrateMsg *)pm;
@@ -128,12 +140,54 @@ static int msg_read(int fd, msg_kind *kind, char *reason, size_t rlen)
 		err = -EBADMSG;
 	} else {
 		*kind = m->kind;
-		snprintf(reason, rlen, "%s", m->reason ? m->reason : "");
-		for (char *c = reason; *c; c++)
-			if ((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f)
-				*c = '?';
+		printable(reason, rlen, m->reason);
 	}
 	pvha__migrate_msg__free_unpacked(m, NULL);
+	return err;
+}
+
+/* The handshake's half that this side sends: version, a fresh nonce, whether
+ * it holds the secret, and (target) why it refuses. */
+static int auth_send(struct pvproto_link *l, const uint8_t nonce[PVPROTO_NONCE_BYTES], bool keyed,
+		     const char *refuse)
+{
+	Pvha__MigrateAuth a = PVHA__MIGRATE_AUTH__INIT;
+	a.version = MIG_VERSION;
+	a.nonce.data = (uint8_t *)nonce;
+	a.nonce.len = PVPROTO_NONCE_BYTES;
+	a.keyed = keyed;
+	a.refuse = (char *)(refuse ? refuse : "");
+	return pvproto_link_write(l, &a.base);
+}
+
+/* Reads the other side's MigrateAuth (plain, at most MSG_MAX bytes). Returns
+ * 0 with its nonce, keyed and refuse (printable), -EPROTO for another
+ * version (why says which), -EBADMSG for a nonce that is not 32 bytes, or the
+ * link's -errno. */
+static int auth_read(struct pvproto_link *l, uint8_t nonce[PVPROTO_NONCE_BYTES], bool *keyed,
+		     char *refuse, size_t rlen, char *why, size_t wl)
+{
+	ProtobufCMessage *pm;
+	int err = pvproto_link_read(l, &pvha__migrate_auth__descriptor, MSG_MAX, &pm);
+	if (err) {
+		snprintf(why, wl, "%s", link_error(err));
+		return err;
+	}
+	Pvha__MigrateAuth *a = (Pvha__MigrateAuth *)pm;
+	if (a->version != MIG_VERSION) {
+		snprintf(why, wl, "migration protocol version %u is not supported (this build speaks %u)",
+			 a->version, MIG_VERSION);
+		err = -EPROTO;
+	} else if (a->nonce.len != PVPROTO_NONCE_BYTES) {
+		snprintf(why, wl, "a handshake nonce of %zu bytes, not %u", a->nonce.len,
+			 PVPROTO_NONCE_BYTES);
+		err = -EBADMSG;
+	} else {
+		memcpy(nonce, a->nonce.data, PVPROTO_NONCE_BYTES);
+		*keyed = a->keyed;
+		printable(refuse, rlen, a->refuse);
+	}
+	pvha__migrate_auth__free_unpacked(a, NULL);
 	return err;
 }
 
@@ -211,6 +265,8 @@ struct mig_source {
 	struct hv_disk *disk;
 	char disk_spec[512];
 	char cookie[64]; /* "" = no owner lock */
+	uint8_t key[PVPROTO_KEY_MAX]; /* the migration secret; key_len 0 = none */
+	size_t key_len;
 	int notify_fd;
 	size_t words, window_words;
 
@@ -224,6 +280,7 @@ struct mig_source {
 	struct mig_progress prog;
 
 	/* the thread's own */
+	struct pvproto_link *link; /* over fd, sealed after the handshake when keyed */
 	uint64_t *dirty, *window, *extra;
 	uint64_t send_ns; /* time spent sending pages */
 };
@@ -263,7 +320,7 @@ static int src_link_fail(struct mig_source *s, int fd, int err, const char *doin
 {
 	msg_kind k;
 	char r[200];
-	if (readable(fd) && msg_read(fd, &k, r, sizeof(r)) == 0 &&
+	if (readable(fd) && msg_read(s->link, &k, r, sizeof(r)) == 0 &&
 	    (k == PVHA__MIGRATE_MSG__KIND__FAIL || k == PVHA__MIGRATE_MSG__KIND__REFUSE))
 		return src_fail(s, -ECONNABORTED, why, wl, "the target failed: %s", r);
 	return src_fail(s, err, why, wl, "%s: %s", doing, link_error(err));
@@ -382,7 +439,7 @@ static int src_round(struct mig_source *s, int fd, const uint64_t *bm, char *why
 			continue;
 		memcpy(s->window + w, bm + w, n * sizeof(uint64_t));
 		uint64_t pages = 0, t0 = now_ns();
-		int err = hv_state_send_pages(s->m, fd, s->window, &pages, NULL);
+		int err = hv_state_send_pages(s->m, s->link, s->window, &pages, NULL);
 		memset(s->window + w, 0, n * sizeof(uint64_t));
 		src_account(s, pages, now_ns() - t0);
 		if (err)
@@ -398,6 +455,36 @@ static int src_round(struct mig_source *s, int fd, const uint64_t *bm, char *why
 	return 0;
 }
 
+/* The handshake: our nonce out, the target's in; with a secret, the link is
+ * sealed from here on (the hello is the first tagged frame: it proves to the
+ * target that we hold the secret, and the target's tagged answer proves the
+ * same to us before any page leaves). */
+static int src_auth(struct mig_source *s, char *why, size_t wl)
+{
+	uint8_t mine[PVPROTO_NONCE_BYTES], theirs[PVPROTO_NONCE_BYTES];
+	char refuse[200], sub[200];
+	bool keyed = false;
+	int err = pvproto_random(mine, sizeof(mine));
+	if (err)
+		return src_fail(s, err, why, wl, "no random nonce: %s", strerror(-err));
+	err = auth_send(s->link, mine, s->key_len > 0, NULL);
+	if (err)
+		return src_fail(s, err, why, wl, "sending the handshake: %s", link_error(err));
+	err = auth_read(s->link, theirs, &keyed, refuse, sizeof(refuse), sub, sizeof(sub));
+	if (err)
+		return src_fail(s, err, why, wl, "the target's handshake: %s", sub);
+	if (refuse[0])
+		return src_fail(s, -ECONNREFUSED, why, wl, "the target refused the migration: %s", refuse);
+	if (keyed != (s->key_len > 0))
+		return src_fail(s, -EACCES, why, wl, "%s",
+				keyed ? "the target holds a migration key and the source was given none"
+				      : "the source was given a migration key but the target holds none");
+	if (!keyed)
+		return 0;
+	err = pvproto_link_seal(s->link, s->key, s->key_len, PVPROTO_LABEL_MIGRATE, mine, theirs, true);
+	return err ? src_fail(s, err, why, wl, "sealing the link: %s", strerror(-err)) : 0;
+}
+
 static int src_hello(struct mig_source *s, int fd, char *why, size_t wl)
 {
 	Pvha__MigrateHello h = PVHA__MIGRATE_HELLO__INIT;
@@ -411,10 +498,10 @@ static int src_hello(struct mig_source *s, int fd, char *why, size_t wl)
 	h.disk_size = s->disk ? s->disk->size : 0;
 	h.disk = s->disk_spec;
 	h.backend = s->backend;
-	int err = pvproto_frame_write(fd, &h.base);
+	int err = pvproto_link_write(s->link, &h.base);
 	if (err)
 		return src_link_fail(s, fd, err, "sending the hello", why, wl);
-	err = msg_read(fd, &k, r, sizeof(r));
+	err = msg_read(s->link, &k, r, sizeof(r));
 	if (err)
 		return src_link_fail(s, fd, err, "waiting for the target's answer", why, wl);
 	if (k == PVHA__MIGRATE_MSG__KIND__REFUSE)
@@ -482,15 +569,15 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 	pthread_mutex_lock(&s->lock);
 	s->prog.pages_left = count_bits(s->dirty, s->words);
 	pthread_mutex_unlock(&s->lock);
-	int err = hv_state_send_pages(s->m, fd, s->dirty, &pages, NULL);
+	int err = hv_state_send_pages(s->m, s->link, s->dirty, &pages, NULL);
 	if (!err)
-		err = hv_state_send_final(s->m, fd);
+		err = hv_state_send_final(s->m, s->link);
 	src_account(s, pages, now_ns() - t0);
 	if (err)
 		return src_link_fail(s, fd, err, "sending the final state", why, wl);
 
 	src_set_phase(s, MIG_HANDOVER);
-	err = msg_read(fd, &k, r, sizeof(r));
+	err = msg_read(s->link, &k, r, sizeof(r));
 	if (err)
 		return src_link_fail(s, fd, err, "waiting for the target's READY", why, wl);
 	if (k == PVHA__MIGRATE_MSG__KIND__FAIL)
@@ -506,7 +593,7 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 		s->prog.released = true;
 	pthread_mutex_unlock(&s->lock);
 	if (cancelled) {
-		msg_send(fd, PVHA__MIGRATE_MSG__KIND__ABORT, "the source was told to stop");
+		msg_send(s->link, PVHA__MIGRATE_MSG__KIND__ABORT, "the source was told to stop");
 		return -ECANCELED;
 	}
 	notify(s->notify_fd);
@@ -522,7 +609,7 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 				pthread_mutex_unlock(&s->lock);
 				char m[400];
 				snprintf(m, sizeof(m), "the source could not release the owner lock: %.250s", lwhy);
-				msg_send(fd, PVHA__MIGRATE_MSG__KIND__ABORT, m);
+				msg_send(s->link, PVHA__MIGRATE_MSG__KIND__ABORT, m);
 				return src_fail(s, err, why, wl,
 						"releasing the owner lock: %s (the source keeps it and runs on)",
 						lwhy);
@@ -530,13 +617,13 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 			/* Unknown: say RELEASED; the target takes the lock if it is free. */
 		}
 	}
-	err = msg_send(fd, PVHA__MIGRATE_MSG__KIND__RELEASED, "");
+	err = msg_send(s->link, PVHA__MIGRATE_MSG__KIND__RELEASED, "");
 	if (err)
 		return src_fail(s, err, why, wl,
 				"lock released, but telling the target failed: %s; it takes the lock "
 				"if it can",
 				link_error(err));
-	err = msg_read(fd, &k, r, sizeof(r));
+	err = msg_read(s->link, &k, r, sizeof(r));
 	if (err)
 		return src_fail(s, err, why, wl,
 				"lock released, but the target did not confirm it runs the guest: %s",
@@ -565,11 +652,17 @@ static int src_run(struct mig_source *s, char *why, size_t wl)
 	pthread_mutex_unlock(&s->lock);
 	if (cancelled)
 		return -ECANCELED;
+	s->link = pvproto_link_create(fd);
+	if (!s->link)
+		return src_fail(s, -ENOMEM, why, wl, "out of memory");
 
+	err = src_auth(s, why, wl);
+	if (err)
+		return err;
 	err = src_hello(s, fd, why, wl);
 	if (err)
 		return err;
-	err = hv_state_send_header(s->m, fd);
+	err = hv_state_send_header(s->m, s->link);
 	if (err)
 		return src_link_fail(s, fd, err, "sending the state header", why, wl);
 
@@ -648,6 +741,8 @@ static void *src_main(void *arg)
 	/* A failing source just closes: mid-stream the target reads a cut
 	 * stream; after READY it has read our ABORT, or sees the link end. No
 	 * lingering here: the guest may be waiting, paused, for this end. */
+	pvproto_link_destroy(s->link);
+	s->link = NULL;
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
@@ -659,7 +754,8 @@ static void *src_main(void *arg)
 
 int mig_source_start(const struct mig_source_params *p, struct mig_source **out)
 {
-	if (!p->host || !p->host[0] || strlen(p->host) >= 256 || p->port == 0 || !p->m || !p->stats)
+	if (!p->host || !p->host[0] || strlen(p->host) >= 256 || p->port == 0 || !p->m || !p->stats ||
+	    (p->key_len && (p->key_len < PVPROTO_KEY_MIN || p->key_len > PVPROTO_KEY_MAX || !p->key)))
 		return -EINVAL;
 	struct mig_source *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -676,6 +772,9 @@ int mig_source_start(const struct mig_source_params *p, struct mig_source **out)
 	s->disk = p->disk;
 	snprintf(s->disk_spec, sizeof(s->disk_spec), "%s", p->disk_spec ? p->disk_spec : "");
 	snprintf(s->cookie, sizeof(s->cookie), "%s", p->lock_cookie ? p->lock_cookie : "");
+	if (p->key_len)
+		memcpy(s->key, p->key, p->key_len);
+	s->key_len = p->key_len;
 	s->notify_fd = p->notify_fd;
 	s->fd = -1;
 	s->words = hv_machine_dirty_words(p->m);
@@ -773,6 +872,7 @@ void mig_source_destroy(struct mig_source *s, struct mig_progress *last)
 	free(s->dirty);
 	free(s->window);
 	free(s->extra);
+	memset(s->key, 0, sizeof(s->key));
 	free(s);
 }
 
@@ -856,8 +956,11 @@ struct mig_target {
 	char cookie[64];
 	bool have_id;
 	uint8_t id[16];
+	uint8_t key[PVPROTO_KEY_MAX]; /* the migration secret; key_len 0 = none */
+	size_t key_len;
 	int notify_fd;
 	int fd; /* the thread's until it ends; closed by destroy */
+	struct pvproto_link *link; /* over fd; the thread's; freed by destroy */
 
 	/* guarded by lock */
 	bool cancel;
@@ -908,6 +1011,12 @@ static int tgt_check_hello(struct mig_target *t, const Pvha__MigrateHello *h, ch
 			 (unsigned long long)h->mem_size);
 		return -EINVAL;
 	}
+	if (t->cfg.mem_size && h->mem_size != t->cfg.mem_size) {
+		snprintf(why, wl, "the source offers %llu MiB of guest RAM, this VMM was told %llu MiB (--mem)",
+			 (unsigned long long)(h->mem_size >> 20),
+			 (unsigned long long)(t->cfg.mem_size >> 20));
+		return -EINVAL;
+	}
 	if (h->disk_size != have) {
 		if (h->disk_size == 0)
 			snprintf(why, wl, "the guest has no disk, but --disk was given here");
@@ -941,6 +1050,56 @@ static int tgt_take_lock(struct mig_target *t, char *why, size_t wl)
 	}
 }
 
+/* The handshake, target side: the source's nonce in, ours out (with a
+ * refusal when the two sides disagree on holding a secret); keyed, the link
+ * is sealed from here on and the source's hello must carry a valid tag. */
+static int tgt_auth(struct mig_target *t, char *why, size_t wl)
+{
+	uint8_t mine[PVPROTO_NONCE_BYTES], theirs[PVPROTO_NONCE_BYTES];
+	char ignored[8], sub[200];
+	bool keyed = false;
+	const char *refuse = NULL;
+	int err = auth_read(t->link, theirs, &keyed, ignored, sizeof(ignored), sub, sizeof(sub));
+	if (err == -EPROTO) {
+		/* say why before closing: the source reads it in our answer */
+		snprintf(why, wl, "%s", sub);
+		memset(mine, 0, sizeof(mine));
+		auth_send(t->link, mine, false, why);
+		linger_close(t->fd);
+		return err;
+	}
+	if (err) {
+		snprintf(why, wl, "reading the source's handshake: %s", sub);
+		return err;
+	}
+	err = pvproto_random(mine, sizeof(mine));
+	if (err) {
+		snprintf(why, wl, "no random nonce: %s", strerror(-err));
+		return err;
+	}
+	if (t->key_len && !keyed)
+		refuse = "this target takes only an authenticated migration, and the source holds no "
+			 "migration key";
+	else if (!t->key_len && keyed)
+		refuse = "the source holds a migration key, but this target was given none";
+	int serr = auth_send(t->link, mine, t->key_len > 0, refuse);
+	if (refuse) {
+		snprintf(why, wl, "%s", refuse);
+		linger_close(t->fd);
+		return -EACCES;
+	}
+	if (serr) {
+		snprintf(why, wl, "answering the handshake: %s", link_error(serr));
+		return serr;
+	}
+	if (!t->key_len)
+		return 0;
+	err = pvproto_link_seal(t->link, t->key, t->key_len, PVPROTO_LABEL_MIGRATE, theirs, mine, false);
+	if (err)
+		snprintf(why, wl, "sealing the link: %s", strerror(-err));
+	return err;
+}
+
 static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, size_t wl)
 {
 	int fd = t->fd, err;
@@ -951,9 +1110,16 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 	struct hv_machine *m = NULL;
 
 	set_link_options(fd);
-	err = pvproto_frame_read(fd, &pvha__migrate_hello__descriptor, MSG_MAX, &pm);
+	err = tgt_auth(t, why, wl);
+	if (err)
+		return err;
+	err = pvproto_link_read(t->link, &pvha__migrate_hello__descriptor, MSG_MAX, &pm);
 	if (err) {
 		snprintf(why, wl, "reading the source's hello: %s", link_error(err));
+		if (err == -EKEYREJECTED) {
+			msg_send(t->link, PVHA__MIGRATE_MSG__KIND__REFUSE, why);
+			linger_close(fd);
+		}
 		return err;
 	}
 	Pvha__MigrateHello *h = (Pvha__MigrateHello *)pm;
@@ -964,17 +1130,21 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 		memcpy(id, h->guest_id.data, 16);
 	pvha__migrate_hello__free_unpacked(h, NULL);
 	if (err) {
-		msg_send(fd, PVHA__MIGRATE_MSG__KIND__REFUSE, why);
+		msg_send(t->link, PVHA__MIGRATE_MSG__KIND__REFUSE, why);
 		linger_close(fd);
 		return err;
 	}
-	err = msg_send(fd, PVHA__MIGRATE_MSG__KIND__ACCEPT, "");
+	err = msg_send(t->link, PVHA__MIGRATE_MSG__KIND__ACCEPT, "");
 	if (err) {
 		snprintf(why, wl, "answering the hello: %s", link_error(err));
 		return err;
 	}
 
-	err = hv_machine_restore_fd(&t->cfg, fd, &m, sub, sizeof(sub));
+	/* Built to the hello's size and no other: a header that says more is
+	 * refused before anything is allocated. */
+	struct hv_config cfg = t->cfg;
+	cfg.mem_size = mem;
+	err = hv_machine_restore_link(&cfg, t->link, &m, sub, sizeof(sub));
 	if (err) {
 		snprintf(why, wl, "the state stream: %s",
 			 err == -EAGAIN ? "no data from the source for " STR(IO_TIMEOUT_S) " s"
@@ -994,9 +1164,9 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 	}
 
 	tgt_set_phase(t, MIG_HANDOVER);
-	err = msg_send(fd, PVHA__MIGRATE_MSG__KIND__READY, "");
+	err = msg_send(t->link, PVHA__MIGRATE_MSG__KIND__READY, "");
 	if (!err)
-		err = msg_read(fd, &k, r, sizeof(r));
+		err = msg_read(t->link, &k, r, sizeof(r));
 	if (err) {
 		/* The link died after READY: the source may have released the lock
 		 * (then it never runs the guest again) or not. The lock decides. */
@@ -1047,7 +1217,7 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 	return 0;
 
 err_fail:
-	msg_send(fd, PVHA__MIGRATE_MSG__KIND__FAIL, why);
+	msg_send(t->link, PVHA__MIGRATE_MSG__KIND__FAIL, why);
 	linger_close(fd);
 err_destroy:
 	hv_machine_destroy(m);
@@ -1088,7 +1258,7 @@ static void *tgt_main(void *arg)
 	/* The guest may run now; tell the source (it measures its downtime up to
 	 * here). Its failure changes nothing: the lock is ours. */
 	if (!err)
-		msg_send(t->fd, PVHA__MIGRATE_MSG__KIND__RUNNING, "");
+		msg_send(t->link, PVHA__MIGRATE_MSG__KIND__RUNNING, "");
 
 	pthread_mutex_lock(&t->lock);
 	t->finished = true;
@@ -1108,6 +1278,18 @@ int mig_target_start(const struct mig_target_params *p, struct mig_target **out)
 	memcpy(t->id, p->id, 16);
 	t->notify_fd = p->notify_fd;
 	t->fd = p->fd;
+	if (p->key_len > PVPROTO_KEY_MAX || (p->key_len && (p->key_len < PVPROTO_KEY_MIN || !p->key))) {
+		free(t);
+		return -EINVAL;
+	}
+	if (p->key_len)
+		memcpy(t->key, p->key, p->key_len);
+	t->key_len = p->key_len;
+	t->link = pvproto_link_create(p->fd);
+	if (!t->link) {
+		free(t);
+		return -ENOMEM;
+	}
 	t->start_ns = now_ns();
 	t->prog.phase = MIG_PRECOPY;
 	struct sockaddr_storage ss;
@@ -1118,6 +1300,8 @@ int mig_target_start(const struct mig_target_params *p, struct mig_target **out)
 	int err = pthread_create(&t->thread, NULL, tgt_main, t);
 	if (err) {
 		pthread_mutex_destroy(&t->lock);
+		pvproto_link_destroy(t->link);
+		memset(t->key, 0, sizeof(t->key));
 		free(t);
 		return -err;
 	}
@@ -1176,7 +1360,9 @@ void mig_target_destroy(struct mig_target *t, struct mig_progress *last)
 	if (last)
 		*last = t->prog;
 	hv_machine_destroy(t->m);
+	pvproto_link_destroy(t->link);
 	close(t->fd);
 	pthread_mutex_destroy(&t->lock);
+	memset(t->key, 0, sizeof(t->key));
 	free(t);
 }

@@ -12,6 +12,12 @@
  * RUNNING. A failure before the release gives the machine back (the guest
  * resumes here); after the release the machine is never run here again.
  *
+ * Both sides first exchange nonces (MigrateAuth); when they hold the
+ * per-migration secret, every later frame is encrypted and authenticated
+ * (AES-256-GCM) under a key derived from it and both nonces
+ * (pvproto/link.h), so an altered, replayed or foreign frame fails the
+ * migration before it is believed, and RAM is not readable on the wire.
+ *
  * Target side: mig_target_start() starts a receiver thread on an accepted
  * connection: it checks the hello, builds the machine from the stream, says
  * READY, waits for RELEASED, takes the owner lock and only then offers the
@@ -66,6 +72,8 @@ struct mig_source_params {
 	struct hv_disk *disk;     /* may be NULL */
 	const char *disk_spec;    /* for the hello; may be NULL */
 	const char *lock_cookie;  /* the owner lock held (rados disks), or NULL */
+	const uint8_t *key;       /* the per-migration secret (copied), or NULL */
+	size_t key_len;           /* 0 (no key: an unauthenticated link) or 16..256 */
 	int notify_fd;            /* eventfd */
 };
 
@@ -107,13 +115,19 @@ struct mig_target;
 
 struct mig_target_params {
 	int fd;                   /* the accepted connection; the thread owns it */
-	struct hv_config cfg;     /* backend, disk, console, budget for the machine */
+	struct hv_config cfg;     /* backend, disk, console, budget for the machine;
+				   * mem_size 0 = any the hello offers, else only it */
 	const char *lock_cookie;  /* take the owner lock with it (rados disk), or NULL */
 	bool have_id;             /* --id given: the guest must be this one */
 	uint8_t id[16];
+	const uint8_t *key;       /* the per-migration secret (copied), or NULL */
+	size_t key_len;           /* 0: accept only an unauthenticated source; 16..256:
+				   * only a source that proves it holds this key */
 	int notify_fd;            /* eventfd */
 };
 
+/* Starts the receiver thread on p->fd. Returns 0 or -errno (-EINVAL: a key of
+ * a bad length). */
 int mig_target_start(const struct mig_target_params *p, struct mig_target **out);
 
 /* The machine once it may run (owner lock taken): the caller owns it from

@@ -11,7 +11,9 @@
  *             only): pre-copy moves 48 MiB, the stop-copy almost nothing;
  *   writing   rewrites 16 MiB without pause (a word every 64 bytes, about
  *             1 GB/s of dirtied pages on the software CPU).
- * Default downtime budget (10 ms). Medians of RUNS runs, file disk first; then,
+ * Default downtime budget (10 ms). Medians of RUNS runs, file disk first, with
+ * the plain link and then the authenticated one (a migration key on both
+ * sides, every frame sealed with AES-256-GCM: names with _keyed); then,
  * where this machine can run a Ceph (root, Ceph packages: see bench_rados), the
  * same on a RADOS disk with the owner lock handed over (--lock), names ending
  * in _rados. Prints `figure NAME VALUE UNIT`.
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,10 +69,22 @@ struct run {
 /* One migration of the memwriter guest; disk = the disk spec, lock = the
  * cookies (NULL: no lock). Returns 0 or -1 (said why on stderr). */
 static int one(const char *cmdline, const char *wait_text, const char *disk, const char *id,
-	       const char *cookie_a, const char *cookie_b, struct run *out)
+	       const char *cookie_a, const char *cookie_b, bool keyed, struct run *out)
 {
 	static int seq;
-	char sa[300], sb[300], con[300], name[64];
+	char sa[300], sb[300], con[300], name[64], keyf[300];
+	uint8_t key[32];
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 7 + 1);
+	snprintf(name, sizeof(name), "k%d.key", seq);
+	snprintf(keyf, sizeof(keyf), "%s", th_tmp(name));
+	if (keyed) {
+		FILE *f = fopen(keyf, "wb");
+		if (!f || fwrite(key, 1, sizeof(key), f) != sizeof(key) || fclose(f) || chmod(keyf, 0600)) {
+			fprintf(stderr, "bench_migrate: cannot write %s\n", keyf);
+			return -1;
+		}
+	}
 	snprintf(name, sizeof(name), "a%d.sock", seq);
 	snprintf(sa, sizeof(sa), "%s", th_tmp(name));
 	snprintf(name, sizeof(name), "b%d.sock", seq);
@@ -104,7 +119,7 @@ static int one(const char *cmdline, const char *wait_text, const char *disk, con
 		src[n++] = (char *)cookie_a;
 	}
 	src[n] = NULL;
-	char *dst[20];
+	char *dst[24];
 	n = 0;
 	dst[n++] = (char *)bench_path("bin/pvha-vmm");
 	dst[n++] = "--backend";
@@ -117,6 +132,10 @@ static int one(const char *cmdline, const char *wait_text, const char *disk, con
 	dst[n++] = sb;
 	dst[n++] = "--console";
 	dst[n++] = con;
+	if (keyed) {
+		dst[n++] = "--migrate-key-file";
+		dst[n++] = keyf;
+	}
 	if (cookie_b) {
 		dst[n++] = "--ceph-conf";
 		dst[n++] = (char *)conf;
@@ -145,7 +164,8 @@ static int one(const char *cmdline, const char *wait_text, const char *disk, con
 	uint32_t port = r->status->incoming_port;
 	pvha__vmm_reply__free_unpacked(r, NULL);
 	int fd;
-	if (vmmctl_connect(sa, 20000, &fd) || vmmctl_migrate(fd, "127.0.0.1", port, 0, 0, &r)) {
+	if (vmmctl_connect(sa, 20000, &fd) || vmmctl_migrate_keyed(fd, "127.0.0.1", port, 0, 0, keyed ? key : NULL,
+							     keyed ? sizeof(key) : 0, &r)) {
 		fprintf(stderr, "bench_migrate: MIGRATE request failed\n");
 		goto out;
 	}
@@ -184,8 +204,13 @@ out:
 	return rc;
 }
 
-static int series(const char *label, const char *cmdline, const char *wait_text, bool rados)
+/* keyed: the link authenticated (a migration key on both sides), as label_keyed. */
+static int series(const char *label, const char *cmdline, const char *wait_text, bool rados,
+		  bool keyed)
 {
+	char keyed_label[32];
+	snprintf(keyed_label, sizeof(keyed_label), "%s%s", label, keyed ? "_keyed" : "");
+	label = keyed_label;
 	double down[RUNS], total[RUNS];
 	struct run r = { 0 };
 	for (int i = 0; i < RUNS; i++) {
@@ -205,9 +230,19 @@ static int series(const char *label, const char *cmdline, const char *wait_text,
 		} else {
 			char name[64];
 			snprintf(name, sizeof(name), "%s-%d.img", label, i);
-			snprintf(disk, sizeof(disk), "file:%s,size=1M", th_tmp(name));
+			/* made here: both VMMs creating it at once race (one sees it
+			 * empty before the other has sized it) */
+			const char *path = th_tmp(name);
+			FILE *f = fopen(path, "w");
+			if (!f || ftruncate(fileno(f), 1 << 20) != 0) {
+				fprintf(stderr, "bench_migrate: cannot make %s\n", path);
+				return -1;
+			}
+			fclose(f);
+			snprintf(disk, sizeof(disk), "file:%s,size=1M", path);
 		}
-		if (one(cmdline, wait_text, disk, id, rados ? "bench-a" : NULL, rados ? "bench-b" : NULL, &r))
+		if (one(cmdline, wait_text, disk, id, rados ? "bench-a" : NULL, rados ? "bench-b" : NULL, keyed,
+			&r))
 			return -1;
 		down[i] = r.downtime_ms;
 		total[i] = r.total_ms;
@@ -227,11 +262,11 @@ static int series(const char *label, const char *cmdline, const char *wait_text,
 	return 0;
 }
 
-static int all(bool rados)
+static int all(bool rados, bool keyed)
 {
-	if (series("idle", "mib=48 passes=1 hold", "memwriter: done, 1 passes ok\n", rados))
+	if (series("idle", "mib=48 passes=1 hold", "memwriter: done, 1 passes ok\n", rados, keyed))
 		return -1;
-	return series("writing", "mib=16 report=1", "memwriter: pass 3 ok\n", rados);
+	return series("writing", "mib=16 report=1", "memwriter: pass 3 ok\n", rados, keyed);
 }
 
 int main(void)
@@ -242,13 +277,14 @@ int main(void)
 			bench_path(""));
 		return 1;
 	}
-	int rc = all(false) ? 1 : 0;
+	/* the authenticated link against the plain one, file disks, same run */
+	int rc = all(false, false) || all(false, true) ? 1 : 0;
 	const char *skip = ceph_fixture_skip_reason();
 	if (skip) {
 		fprintf(stderr, "bench_migrate: no RADOS figures: %s\n", skip);
 	} else if (ceph_fixture_up(&fx, 1) == 0) {
 		st = ceph_fixture_connect(&fx, 10, 10);
-		if (all(true))
+		if (all(true, false))
 			rc = 1;
 		pvstore_disconnect(st);
 		ceph_fixture_down(&fx);

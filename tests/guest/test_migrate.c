@@ -22,7 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +35,7 @@
 #include "proto/migrate.pb-c.h"
 #include "proto/vmstate.pb-c.h"
 #include "pvproto/frame.h"
+#include "pvproto/link.h"
 #include "vmmctl.h"
 
 #define VMM th_build("bin/pvha-vmm")
@@ -79,23 +83,20 @@ static void stop(const char *sock)
 	pvha__vmm_reply__free_unpacked(r, NULL);
 }
 
-/* Starts a target listening on 127.0.0.1:0 and returns its port (from STATUS). */
-static uint16_t start_target(struct proc *p, const char *sock, const char *disk, const char *console)
+/* Starts a target listening on 127.0.0.1:0 with the extra arguments
+ * (NULL-terminated) and returns its port (from STATUS). */
+static uint16_t start_target_with(struct proc *p, const char *sock, const char *const extra[])
 {
-	char *argv[16];
+	char *argv[24];
 	int n = 0;
 	argv[n++] = (char *)VMM;
 	argv[n++] = "--incoming";
 	argv[n++] = "127.0.0.1:0";
 	argv[n++] = "--control";
 	argv[n++] = (char *)sock;
-	if (disk) {
-		argv[n++] = "--disk";
-		argv[n++] = (char *)disk;
-	}
-	if (console) {
-		argv[n++] = "--console";
-		argv[n++] = (char *)console;
+	for (int i = 0; extra[i]; i++) {
+		assert_true(n < 23);
+		argv[n++] = (char *)extra[i];
 	}
 	argv[n] = NULL;
 	th_spawn(p, argv);
@@ -107,6 +108,21 @@ static uint16_t start_target(struct proc *p, const char *sock, const char *disk,
 	pvha__vmm_reply__free_unpacked(r, NULL);
 	assert_true(port != 0);
 	return port;
+}
+
+static uint16_t start_target(struct proc *p, const char *sock, const char *disk, const char *console)
+{
+	const char *extra[5] = { NULL };
+	int n = 0;
+	if (disk) {
+		extra[n++] = "--disk";
+		extra[n++] = disk;
+	}
+	if (console) {
+		extra[n++] = "--console";
+		extra[n++] = console;
+	}
+	return start_target_with(p, sock, extra);
 }
 
 /* Polls STATUS until the migration is done or failed; returns that reply. */
@@ -136,9 +152,10 @@ static void wait_precopy_started(const char *sock, int timeout_s)
 		bool started = !strcmp(r->status->migration_phase, "precopy") && r->status->migration_bytes_sent > 0;
 		bool over = strcmp(r->status->migration_phase, "precopy") != 0 &&
 			    strcmp(r->status->migration_phase, "") != 0;
-		pvha__vmm_reply__free_unpacked(r, NULL);
 		if (over)
-			fail_msg("the migration left pre-copy before the test could act");
+			fail_msg("the migration left pre-copy (now %s: %s) before the test could act",
+				 r->status->migration_phase, r->status->migration_reason);
+		pvha__vmm_reply__free_unpacked(r, NULL);
 		if (started)
 			return;
 		th_pause_ms(1);
@@ -411,17 +428,75 @@ struct fake {
 	int records;
 };
 
+/* This side's MigrateAuth: a fresh nonce (returned in nonce), keyed or not. */
+static void auth_out(int fd, uint8_t nonce[PVPROTO_NONCE_BYTES], bool keyed)
+{
+	Pvha__MigrateAuth a = PVHA__MIGRATE_AUTH__INIT;
+	assert_int_equal(pvproto_random(nonce, PVPROTO_NONCE_BYTES), 0);
+	a.version = 2;
+	a.nonce.data = nonce;
+	a.nonce.len = PVPROTO_NONCE_BYTES;
+	a.keyed = keyed;
+	assert_int_equal(pvproto_frame_write(fd, &a.base), 0);
+}
+
+/* The other side's MigrateAuth: 0 and its nonce, or -1 (refused: its reason
+ * in refused, malloc'd, when not NULL; or the link ended). */
+static int auth_in(int fd, uint8_t nonce[PVPROTO_NONCE_BYTES], char **refused)
+{
+	ProtobufCMessage *m;
+	if (pvproto_frame_read(fd, &pvha__migrate_auth__descriptor, 4096, &m) != 0) {
+		if (refused)
+			*refused = strdup("");
+		return -1;
+	}
+	Pvha__MigrateAuth *a = (Pvha__MigrateAuth *)m;
+	int rc = a->refuse[0] || a->nonce.len != PVPROTO_NONCE_BYTES ? -1 : 0;
+	if (rc == 0)
+		memcpy(nonce, a->nonce.data, PVPROTO_NONCE_BYTES);
+	if (refused)
+		*refused = strdup(a->refuse);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return rc;
+}
+
+/* A test source's handshake with a target: a link, sealed when key is given;
+ * NULL when the target refused (why in *refused, malloc'd). */
+static struct pvproto_link *source_handshake(int fd, const uint8_t *key, size_t klen, char **refused)
+{
+	uint8_t mine[PVPROTO_NONCE_BYTES], theirs[PVPROTO_NONCE_BYTES];
+	auth_out(fd, mine, key != NULL);
+	char *why = NULL;
+	if (auth_in(fd, theirs, &why) != 0) {
+		*refused = why;
+		return NULL;
+	}
+	free(why);
+	struct pvproto_link *l = pvproto_link_create(fd);
+	assert_non_null(l);
+	if (key)
+		assert_int_equal(pvproto_link_seal(l, key, klen, PVPROTO_LABEL_MIGRATE, mine, theirs, true), 0);
+	*refused = NULL;
+	return l;
+}
+
 static void *fake_main(void *arg)
 {
 	struct fake *f = arg;
 	int fd = accept(f->lfd, NULL, NULL);
 	ProtobufCMessage *m;
+	uint8_t theirs[PVPROTO_NONCE_BYTES], mine[PVPROTO_NONCE_BYTES];
 	if (fd < 0)
 		return NULL;
+	if (auth_in(fd, theirs, NULL) != 0) {
+		close(fd);
+		return NULL;
+	}
+	auth_out(fd, mine, false);
 	if (pvproto_frame_read(fd, &pvha__migrate_hello__descriptor, 4096, &m) == 0)
 		protobuf_c_message_free_unpacked(m, NULL);
 	Pvha__MigrateMsg acc = PVHA__MIGRATE_MSG__INIT;
-	acc.version = 1;
+	acc.version = 2;
 	acc.kind = PVHA__MIGRATE_MSG__KIND__ACCEPT;
 	pvproto_frame_write(fd, &acc.base);
 	for (;;) {
@@ -435,7 +510,7 @@ static void *fake_main(void *arg)
 			break;
 		if (body == PVHA__STATE_RECORD__BODY_END) {
 			Pvha__MigrateMsg ready = PVHA__MIGRATE_MSG__INIT;
-			ready.version = 1;
+			ready.version = 2;
 			ready.kind = PVHA__MIGRATE_MSG__KIND__READY;
 			pvproto_frame_write(fd, &ready.base);
 			/* wait for RELEASED, then vanish without RUNNING */
@@ -591,18 +666,35 @@ static void source_killed_mid_migration_leaves_a_target_that_ran_nothing(void **
 /* Sends raw bytes to a fresh target and returns what it answered (malloc'd
  * reason of a REFUSE or FAIL, or "" for none); the target's exit is checked
  * by the caller. */
-static char *feed(uint16_t port, const void *bytes, size_t len, const ProtobufCMessage *then)
+static int connect_to(uint16_t port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/* handshake: do the (plain) handshake first, then send the bytes (a hello,
+ * framed); else the bytes are the first thing the target reads. */
+static char *feed(uint16_t port, bool handshake, const void *bytes, size_t len,
+		  const ProtobufCMessage *then)
+{
+	int fd = connect_to(port);
 	ProtobufCMessage *m;
 	char *reason = strdup("");
+	struct pvproto_link *l = pvproto_link_create(fd);
+	if (handshake) {
+		char *refused = NULL;
+		pvproto_link_destroy(l);
+		l = source_handshake(fd, NULL, 0, &refused);
+		assert_non_null(l);
+	}
 	if (len)
 		assert_int_equal(pvproto_write_all(fd, bytes, len), 0);
 	for (int i = 0; len && i < 2; i++) {
-		if (pvproto_frame_read(fd, &pvha__migrate_msg__descriptor, 4096, &m) != 0)
+		if (pvproto_link_read(l, &pvha__migrate_msg__descriptor, 4096, &m) != 0)
 			break;
 		Pvha__MigrateMsg *msg = (Pvha__MigrateMsg *)m;
 		bool accept = msg->kind == PVHA__MIGRATE_MSG__KIND__ACCEPT;
@@ -613,9 +705,10 @@ static char *feed(uint16_t port, const void *bytes, size_t len, const ProtobufCM
 		protobuf_c_message_free_unpacked(m, NULL);
 		if (!accept || !then)
 			break;
-		assert_int_equal(pvproto_frame_write(fd, then), 0);
+		assert_int_equal(pvproto_link_write(l, then), 0);
 		then = NULL;
 	}
+	pvproto_link_destroy(l);
 	close(fd);
 	return reason;
 }
@@ -643,8 +736,9 @@ static void bad_streams_to_incoming_are_refused(void **state)
 		const char *answer; /* in the REFUSE/FAIL reason ("" none) */
 		const char *exit_why;
 	} cases[] = {
-		{ "garbage", "", "reading the source's hello: a truncated or undecodable message" },
-		{ "closed", "", "reading the source's hello: the other side closed the connection" },
+		{ "garbage", "", "reading the source's handshake: a truncated or undecodable message" },
+		{ "closed", "", "reading the source's handshake: the other side closed the connection" },
+		{ "garbage-hello", "", "reading the source's hello: a truncated or undecodable message" },
 		{ "version", "migration protocol version 7 is not supported",
 		  "migration protocol version 7 is not supported" },
 		{ "other-guest", "the source sends guest 0d1f7a5e-55aa-4b8e-9d1e-2b7c3a9e00ff",
@@ -667,7 +761,7 @@ static void bad_streams_to_incoming_are_refused(void **state)
 		pvha__vmm_reply__free_unpacked(r, NULL);
 
 		Pvha__MigrateHello h = PVHA__MIGRATE_HELLO__INIT;
-		h.version = 1;
+		h.version = 2;
 		h.guest_id.data = id;
 		h.guest_id.len = 16;
 		h.mem_size = 16u << 20;
@@ -679,7 +773,7 @@ static void bad_streams_to_incoming_are_refused(void **state)
 		Pvha__StateRecord rec = PVHA__STATE_RECORD__INIT;
 		Pvha__StateHeader sh = PVHA__STATE_HEADER__INIT;
 		uint8_t other[16];
-		if (!strcmp(n, "garbage")) {
+		if (!strncmp(n, "garbage", 7)) {
 			memset(junk + 4, 0xff, sizeof(junk) - 4);
 			memcpy(buf, junk, sizeof(junk));
 			len = sizeof(junk);
@@ -710,7 +804,7 @@ static void bad_streams_to_incoming_are_refused(void **state)
 			}
 			len = pack_framed(&h.base, buf);
 		}
-		char *answer = feed(port, buf, len, then);
+		char *answer = feed(port, strcmp(n, "garbage") && strcmp(n, "closed"), buf, len, then);
 		if (cases[i].answer[0] && !strstr(answer, cases[i].answer))
 			fail_msg("%s: the target answered \"%s\", want \"%s\"", n, answer, cases[i].answer);
 		free(answer);
@@ -725,9 +819,9 @@ static void bad_incoming_usage_and_requests_are_refused(void **state)
 {
 	(void)state;
 	struct proc p;
-	char *mem[] = { (char *)VMM, "--incoming", "127.0.0.1:0", "--mem", "16M", NULL };
-	assert_int_equal(th_run(&p, 30, mem), 2);
-	assert_contains(p.err_path, "come from the migration stream with --incoming");
+	char *cmdline[] = { (char *)VMM, "--incoming", "127.0.0.1:0", "--cmdline", "x", NULL };
+	assert_int_equal(th_run(&p, 30, cmdline), 2);
+	assert_contains(p.err_path, "--cmdline comes from the migration stream with --incoming");
 	char *both[] = { (char *)VMM, "--incoming", "127.0.0.1:0", "--image", (char *)GUEST("hello"), NULL };
 	assert_int_equal(th_run(&p, 30, both), 2);
 	char *spec[] = { (char *)VMM, "--incoming", "nonsense", NULL };
@@ -777,6 +871,321 @@ static void bad_incoming_usage_and_requests_are_refused(void **state)
 	assert_int_equal(th_wait(&a, 30), 5);
 }
 
+/* ---- the authenticated link (docs/migration.md, docs/security.md) ------- */
+
+/* Writes a key file (owner-only) of n bytes, each seed + i. */
+static const char *key_file(const char *name, uint8_t seed, uint8_t *key, size_t n)
+{
+	const char *path = th_tmp(name);
+	for (size_t i = 0; i < n; i++)
+		key[i] = (uint8_t)(seed + i);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(key, 1, n, f), n);
+	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
+	return path;
+}
+
+/* Starts a target for GUEST_ID with --mem 16M, keyed with keyf (NULL: no
+ * key), and up to two more arguments; returns its port. */
+static uint16_t start_keyed_target(struct proc *p, const char *sock, const char *keyf,
+				   const char *extra1, const char *extra2)
+{
+	const char *extra[9] = { "--id", GUEST_ID, "--mem", "16M" };
+	int n = 4;
+	if (keyf) {
+		extra[n++] = "--migrate-key-file";
+		extra[n++] = keyf;
+	}
+	extra[n++] = extra1;
+	extra[n] = extra1 ? extra2 : NULL;
+	return start_target_with(p, sock, extra);
+}
+
+static void start_memwriter(struct proc *a, const char *sock)
+{
+	char *src[] = { (char *)VMM, "--image", (char *)GUEST("memwriter"), "--mem", "16M",
+			"--cmdline", "mib=4", "--id", GUEST_ID, "--control", (char *)sock, NULL };
+	th_spawn(a, src);
+	assert_true(th_wait_for_socket(sock, 30));
+}
+
+/* MIGRATE with a key (NULL: none); waits for the end; returns the reason
+ * when it failed (malloc'd), NULL when it was done. */
+static char *migrate_keyed(const char *sock, uint16_t port, const uint8_t *key, size_t klen)
+{
+	int fd;
+	Pvha__VmmReply *r = NULL;
+	assert_int_equal(vmmctl_connect(sock, 10000, &fd), 0);
+	assert_int_equal(vmmctl_migrate_keyed(fd, "127.0.0.1", port, 0, 0, key, klen, &r), 0);
+	assert_int_equal(r->error, 0);
+	pvha__vmm_reply__free_unpacked(r, NULL);
+	close(fd);
+	r = wait_migration(sock, 60);
+	char *why = strcmp(r->status->migration_phase, "done") ? strdup(r->status->migration_reason) : NULL;
+	pvha__vmm_reply__free_unpacked(r, NULL);
+	return why;
+}
+
+static void assert_still_running(const char *sock)
+{
+	Pvha__VmmReply *r = status(sock);
+	assert_non_null(r);
+	if (strcmp(r->status->state, "running") && strcmp(r->status->state, "sleeping"))
+		fail_msg("the source is %s, not running", r->status->state);
+	assert_false(r->status->migration_released);
+	pvha__vmm_reply__free_unpacked(r, NULL);
+}
+
+static void wrong_or_missing_key_is_refused_and_the_right_one_migrates(void **state)
+{
+	(void)state;
+	uint8_t good[32], bad[32];
+	const char *kf = key_file("mig.key", 7, good, sizeof(good));
+	key_file("other.key", 99, bad, sizeof(bad));
+	struct proc a, t;
+	const char *sa = th_tmp("key-a.sock"), *st = th_tmp("key-t.sock");
+	start_memwriter(&a, sa);
+
+	/* another key: the target cannot verify the hello, the source cannot
+	 * verify the answer; nothing is built, the guest runs on at the source */
+	uint16_t port = start_keyed_target(&t, st, kf, NULL, NULL);
+	char *why = migrate_keyed(sa, port, bad, sizeof(bad));
+	assert_non_null(why);
+	if (!strstr(why, "failed authentication"))
+		fail_msg("wrong key: the source says \"%s\"", why);
+	free(why);
+	assert_int_equal(th_wait(&t, 30), 9);
+	assert_contains(t.err_path, "reading the source's hello: a message that failed authentication");
+	assert_still_running(sa);
+
+	/* no key at all: a keyed target refuses in the handshake */
+	port = start_keyed_target(&t, st, kf, NULL, NULL);
+	why = migrate_keyed(sa, port, NULL, 0);
+	assert_non_null(why);
+	if (!strstr(why, "the target refused the migration: this target takes only an authenticated migration"))
+		fail_msg("no key: the source says \"%s\"", why);
+	free(why);
+	assert_int_equal(th_wait(&t, 30), 9);
+	assert_contains(t.err_path, "takes only an authenticated migration");
+	assert_still_running(sa);
+
+	/* a key to a target that holds none */
+	port = start_keyed_target(&t, st, NULL, NULL, NULL);
+	why = migrate_keyed(sa, port, good, sizeof(good));
+	assert_non_null(why);
+	if (!strstr(why, "this target was given none"))
+		fail_msg("key to a keyless target: the source says \"%s\"", why);
+	free(why);
+	assert_int_equal(th_wait(&t, 30), 9);
+	assert_still_running(sa);
+
+	/* the right key: the guest moves */
+	port = start_keyed_target(&t, st, kf, NULL, NULL);
+	why = migrate_keyed(sa, port, good, sizeof(good));
+	if (why)
+		fail_msg("the keyed migration failed: %s", why);
+	stop(sa);
+	assert_int_equal(th_wait(&a, 30), 10);
+	Pvha__VmmReply *r = status(st);
+	assert_non_null(r);
+	assert_string_equal(r->status->migration_phase, "done");
+	assert_string_equal(r->status->state, "running");
+	pvha__vmm_reply__free_unpacked(r, NULL);
+	stop(st);
+	assert_int_equal(th_wait(&t, 30), 5);
+
+	/* a key file others may read, or of a bad length, is refused at start */
+	struct proc p;
+	assert_int_equal(chmod(kf, 0644), 0);
+	char *open_key[] = { (char *)VMM, "--incoming", "127.0.0.1:0", "--migrate-key-file", (char *)kf, NULL };
+	assert_int_equal(th_run(&p, 30, open_key), 2);
+	assert_contains(p.err_path, "readable by others than its owner");
+	uint8_t shortk[8];
+	const char *sk = key_file("short.key", 1, shortk, sizeof(shortk));
+	char *short_key[] = { (char *)VMM, "--incoming", "127.0.0.1:0", "--migrate-key-file", (char *)sk, NULL };
+	assert_int_equal(th_run(&p, 30, short_key), 2);
+	assert_contains(p.err_path, "holds 8 bytes; a key is 16 to 256 bytes");
+}
+
+/* A man in the middle that flips one bit of the source's stream at byte
+ * flip_at and otherwise forwards both ways. */
+struct mitm {
+	int lfd;
+	uint16_t port, to;
+	size_t flip_at;
+	pthread_t thread;
+	bool flipped;
+};
+
+static void *mitm_main(void *arg)
+{
+	struct mitm *x = arg;
+	int a = accept(x->lfd, NULL, NULL);
+	if (a < 0)
+		return NULL;
+	int b = connect_to(x->to);
+	size_t seen = 0;
+	uint8_t buf[65536];
+	for (;;) {
+		struct pollfd p[2] = { { .fd = a, .events = POLLIN }, { .fd = b, .events = POLLIN } };
+		if (poll(p, 2, 60000) <= 0)
+			break;
+		if (p[0].revents) {
+			ssize_t n = read(a, buf, sizeof(buf));
+			if (n <= 0)
+				break;
+			if (!x->flipped && seen + (size_t)n > x->flip_at) {
+				buf[x->flip_at - seen] ^= 0x01;
+				x->flipped = true;
+			}
+			seen += (size_t)n;
+			if (pvproto_write_all(b, buf, (size_t)n))
+				break;
+		}
+		if (p[1].revents) {
+			ssize_t n = read(b, buf, sizeof(buf));
+			if (n <= 0 || pvproto_write_all(a, buf, (size_t)n))
+				break;
+		}
+	}
+	close(a);
+	close(b);
+	return NULL;
+}
+
+static void flipped_bit_in_the_stream_fails_the_migration(void **state)
+{
+	(void)state;
+	uint8_t key[32];
+	const char *kf = key_file("flip.key", 3, key, sizeof(key));
+	struct proc a, t;
+	const char *sa = th_tmp("flip-a.sock"), *st = th_tmp("flip-t.sock");
+	start_memwriter(&a, sa);
+	struct mitm x = { .flip_at = 300000 }; /* inside the first pre-copy round's pages */
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	x.to = start_keyed_target(&t, st, kf, NULL, NULL);
+	x.lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(x.lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(x.lfd, 1), 0);
+	getsockname(x.lfd, (struct sockaddr *)&sin, &len);
+	x.port = ntohs(sin.sin_port);
+	assert_int_equal(pthread_create(&x.thread, NULL, mitm_main, &x), 0);
+
+	char *why = migrate_keyed(sa, x.port, key, sizeof(key));
+	pthread_join(x.thread, NULL);
+	close(x.lfd);
+	assert_true(x.flipped);
+	assert_non_null(why);
+	if (!strstr(why, "failed authentication"))
+		fail_msg("flipped bit: the source says \"%s\"", why);
+	free(why);
+	assert_int_equal(th_wait(&t, 30), 9);
+	assert_contains(t.err_path, "the state stream: state record");
+	assert_contains(t.err_path, "failed authentication (altered on the way, or sent with another key)");
+	assert_still_running(sa);
+	stop(sa);
+	assert_int_equal(th_wait(&a, 30), 5);
+}
+
+/* A source that holds the key but offers 2 MiB in its hello, then a state
+ * header of 4 GiB; and one whose hello differs from the target's --mem. */
+static void oversized_state_or_ram_is_refused_before_building(void **state)
+{
+	(void)state;
+	uint8_t key[32];
+	const char *kf = key_file("big.key", 5, key, sizeof(key));
+	uint8_t id[16] = { 0x0d, 0x1f, 0x7a, 0x5e, 0x55, 0xaa, 0x4b, 0x8e,
+			   0x9d, 0x1e, 0x2b, 0x7c, 0x3a, 0x9e, 0x00, 0x42 };
+	const char *st = th_tmp("big-t.sock");
+	for (int round = 0; round < 2; round++) {
+		struct proc t;
+		/* round 0: the target was told nothing of the RAM; round 1: --mem 16M */
+		const char *no_mem[] = { "--id", GUEST_ID, "--migrate-key-file", kf, NULL };
+		uint16_t port = round == 0 ? start_target_with(&t, st, no_mem)
+					   : start_keyed_target(&t, st, kf, NULL, NULL);
+		int fd = connect_to(port);
+		char *refused = NULL;
+		struct pvproto_link *l = source_handshake(fd, key, sizeof(key), &refused);
+		assert_non_null(l);
+		Pvha__MigrateHello h = PVHA__MIGRATE_HELLO__INIT;
+		h.version = 2;
+		h.guest_id.data = id;
+		h.guest_id.len = 16;
+		h.mem_size = round == 0 ? 2u << 20 : 32u << 20;
+		assert_int_equal(pvproto_link_write(l, &h.base), 0);
+		ProtobufCMessage *m;
+		assert_int_equal(pvproto_link_read(l, &pvha__migrate_msg__descriptor, 4096, &m), 0);
+		Pvha__MigrateMsg *msg = (Pvha__MigrateMsg *)m;
+		if (round == 1) {
+			assert_int_equal(msg->kind, PVHA__MIGRATE_MSG__KIND__REFUSE);
+			assert_non_null(strstr(msg->reason, "the source offers 32 MiB of guest RAM, this VMM was told 16 MiB"));
+		} else {
+			assert_int_equal(msg->kind, PVHA__MIGRATE_MSG__KIND__ACCEPT);
+			Pvha__StateRecord rec = PVHA__STATE_RECORD__INIT;
+			Pvha__StateHeader sh = PVHA__STATE_HEADER__INIT;
+			sh.version = 1;
+			sh.mem_size = 4ull << 30;
+			sh.page_size = 4096;
+			sh.guest_id.data = id;
+			sh.guest_id.len = 16;
+			rec.body_case = PVHA__STATE_RECORD__BODY_HEADER;
+			rec.header = &sh;
+			assert_int_equal(pvproto_link_write(l, &rec.base), 0);
+			ProtobufCMessage *f;
+			assert_int_equal(pvproto_link_read(l, &pvha__migrate_msg__descriptor, 4096, &f), 0);
+			assert_int_equal(((Pvha__MigrateMsg *)f)->kind, PVHA__MIGRATE_MSG__KIND__FAIL);
+			assert_non_null(strstr(((Pvha__MigrateMsg *)f)->reason,
+					       "the state header says 4294967296 bytes of RAM, 2097152 were expected"));
+			protobuf_c_message_free_unpacked(f, NULL);
+		}
+		protobuf_c_message_free_unpacked(m, NULL);
+		pvproto_link_destroy(l);
+		close(fd);
+		assert_int_equal(th_wait(&t, 30), 9);
+		assert_contains(t.err_path, "nothing ran here");
+	}
+}
+
+/* A source that sends its handshake one byte every 200 ms: each read makes
+ * progress, so only the deadline from accept ends it. */
+static void slow_source_is_cut_off_at_the_deadline(void **state)
+{
+	(void)state;
+	struct proc t;
+	const char *st = th_tmp("slow-t.sock");
+	uint16_t port = start_keyed_target(&t, st, NULL, "--incoming-deadline", "2");
+	int fd = connect_to(port);
+	uint8_t frame[64];
+	Pvha__MigrateAuth a = PVHA__MIGRATE_AUTH__INIT;
+	uint8_t nonce[PVPROTO_NONCE_BYTES] = { 0 };
+	a.version = 2;
+	a.nonce.data = nonce;
+	a.nonce.len = sizeof(nonce);
+	size_t len = pack_framed(&a.base, frame);
+	double t0 = th_now_s();
+	bool cut = false;
+	/* all but the last byte, one every 200 ms (about 8 s, each within the
+	 * link's 10 s stall limit); then wait for the target to hang up */
+	for (size_t i = 0; i + 1 < len && !cut; i++) {
+		cut = send(fd, &frame[i], 1, MSG_NOSIGNAL) != 1;
+		th_pause_ms(200);
+	}
+	struct timeval tv = { .tv_sec = 60 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	char c;
+	if (!cut)
+		cut = recv(fd, &c, 1, 0) <= 0 && th_now_s() - t0 < 60;
+	close(fd);
+	assert_true(cut);
+	assert_int_equal(th_wait(&t, 30), 9);
+	assert_contains(t.err_path, "did not complete the migration within 2 s of connecting");
+	assert_contains(t.err_path, "nothing ran here");
+	assert_true(th_now_s() - t0 < 30);
+}
+
 static int teardown_all(void **state)
 {
 	(void)state;
@@ -797,6 +1206,10 @@ int main(void)
 		cmocka_unit_test(source_killed_mid_migration_leaves_a_target_that_ran_nothing),
 		cmocka_unit_test(bad_streams_to_incoming_are_refused),
 		cmocka_unit_test(bad_incoming_usage_and_requests_are_refused),
+		cmocka_unit_test(wrong_or_missing_key_is_refused_and_the_right_one_migrates),
+		cmocka_unit_test(flipped_bit_in_the_stream_fails_the_migration),
+		cmocka_unit_test(oversized_state_or_ram_is_refused_before_building),
+		cmocka_unit_test(slow_source_is_cut_off_at_the_deadline),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown_all);
 }

@@ -30,6 +30,7 @@
 #include "harness.h"
 #include "proto/migrate.pb-c.h"
 #include "pvproto/frame.h"
+#include "pvproto/link.h"
 #include "pvstore/pvstore.h"
 #include "vmmctl.h"
 
@@ -276,14 +277,25 @@ static void fake_source_drops_after_ready(uint16_t port, const struct guest *g, 
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	/* the handshake, unauthenticated (this target holds no migration key) */
+	uint8_t nonce[PVPROTO_NONCE_BYTES];
+	Pvha__MigrateAuth au = PVHA__MIGRATE_AUTH__INIT;
+	assert_int_equal(pvproto_random(nonce, sizeof(nonce)), 0);
+	au.version = 2;
+	au.nonce.data = nonce;
+	au.nonce.len = sizeof(nonce);
+	assert_int_equal(pvproto_frame_write(fd, &au.base), 0);
+	ProtobufCMessage *m;
+	assert_int_equal(pvproto_frame_read(fd, &pvha__migrate_auth__descriptor, 4096, &m), 0);
+	assert_string_equal(((Pvha__MigrateAuth *)m)->refuse, "");
+	protobuf_c_message_free_unpacked(m, NULL);
 	Pvha__MigrateHello h = PVHA__MIGRATE_HELLO__INIT;
-	h.version = 1;
+	h.version = 2;
 	h.guest_id.data = (uint8_t *)g->uuid;
 	h.guest_id.len = 16;
 	h.mem_size = 16u << 20;
 	h.disk_size = 4u << 20;
 	assert_int_equal(pvproto_frame_write(fd, &h.base), 0);
-	ProtobufCMessage *m;
 	assert_int_equal(pvproto_frame_read(fd, &pvha__migrate_msg__descriptor, 4096, &m), 0);
 	assert_int_equal(((Pvha__MigrateMsg *)m)->kind, PVHA__MIGRATE_MSG__KIND__ACCEPT);
 	protobuf_c_message_free_unpacked(m, NULL);

@@ -166,6 +166,50 @@ static void bad_rules_are_refused_by_the_check(void **state)
 	expect_refused(&g, -EINVAL, "affinity group 'web' named twice");
 }
 
+static void an_address_survives_a_round_trip(void **state)
+{
+	(void)state;
+	struct pvstore_guest g = spec(), out;
+	snprintf(g.address, sizeof(g.address), "10.99.0.100/24");
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(pvstore_guest_encode(&g, 1, &buf, &len), 0);
+	assert_int_equal(pvstore_guest_decode("guest.x", UUID, buf, len, &out), 0);
+	free(buf);
+	assert_string_equal(out.address, "10.99.0.100/24");
+	assert_int_equal(pvstore_address_ip(out.address), 0x0a630064);
+}
+
+static void bad_addresses_are_refused_by_the_check(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"10.99.0.100",      /* no prefix */
+		"10.99.0.100/0",    /* prefix 1..32 */
+		"10.99.0.100/33",
+		"10.99.0.256/24",   /* octet */
+		"10.99.0/24",       /* three octets */
+		"010.99.0.1/24",    /* not canonical */
+		" 10.99.0.1/24",
+		"10.99.0.1/24x",
+		"127.0.0.1/8",      /* loopback */
+		"0.0.0.0/8",
+		"224.0.0.1/4",      /* multicast */
+		"255.255.255.255/32",
+		"fe80::1/64",
+		"10.99.0.1/",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct pvstore_guest g = spec();
+		snprintf(g.address, sizeof(g.address), "%s", bad[i]);
+		assert_false(pvstore_address_ok(bad[i]));
+		expect_refused(&g, -EINVAL, "address");
+	}
+	assert_true(pvstore_address_ok("10.99.0.100/24"));
+	assert_true(pvstore_address_ok("192.168.1.7/32"));
+	assert_int_equal(pvstore_address_ip("10.99.0.1"), 0);
+}
+
 static void bad_dependencies_are_refused_by_the_check(void **state)
 {
 	(void)state;
@@ -274,6 +318,8 @@ int main(void)
 		cmocka_unit_test(a_record_without_the_fields_has_none),
 		cmocka_unit_test(bad_rules_are_refused_by_the_check),
 		cmocka_unit_test(bad_dependencies_are_refused_by_the_check),
+		cmocka_unit_test(an_address_survives_a_round_trip),
+		cmocka_unit_test(bad_addresses_are_refused_by_the_check),
 		cmocka_unit_test(bad_records_are_refused_by_the_decoder),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

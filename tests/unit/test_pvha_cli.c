@@ -172,6 +172,8 @@ static void bad_usage_exits_2_naming_the_argument(void **state)
 		{ { "cluster", "roll", NULL }, "--hook CMD or --wait-operator" },
 		{ { "cluster", "roll", "--hook", "true", "--wait-operator", NULL }, "--hook and --wait-operator" },
 		{ { "cluster", "roll", "--hook", "true", "--nodes", "n1,n/2", NULL }, "--nodes 'n/2'" },
+		{ { "cluster", "roll", "--hook", "true", "--nodes", "n1,x';touch /tmp/pvha-pwned;'", NULL },
+		  "--nodes 'x';touch /tmp/pvha-pwned;''" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		expect(cases[i].args, 2, cases[i].msg);

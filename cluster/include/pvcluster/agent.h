@@ -65,6 +65,7 @@ struct pvclus_vmm_start {
 	const char *cmdline;
 	const char *lock_cookie;  /* the owner lock's cookie (with a disk) */
 	const char *incoming;     /* NULL or "" for a fresh start */
+	const char *address;      /* "" or the guest's address: its sockets use it */
 };
 
 /* What a VMM's control socket says (pvha-vmm's STATUS, the parts the agent uses). */
@@ -134,6 +135,10 @@ struct pvclus_agent_ops {
 	/* Whether this node keeps the image with this hash already (then a
 	 * start does not read it from RADOS). */
 	bool (*image_cached)(void *ctx, const char *sha256);
+	/* Carries (up) or drops a guest's address ("A.B.C.D/P") on this node
+	 * (docs/network.md). Returns 0, or -errno with the reason in why (no
+	 * interface configured: -ENODEV). */
+	int (*guest_address)(void *ctx, const char *address, bool up, char *why, size_t whylen);
 	/* SIGTERM (force false) or SIGKILL to a VMM. */
 	void (*vmm_kill)(void *ctx, pid_t pid, bool force);
 	/* Whether a process (an adopted VMM, not a child) still lives. */

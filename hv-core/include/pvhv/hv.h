@@ -240,21 +240,29 @@ uint64_t hv_machine_dirty_collect(struct hv_machine *m, uint64_t *out);
 /* Writes the whole state (all non-zero pages) to fd. Returns 0 or -errno. */
 int hv_machine_save_fd(struct hv_machine *m, int fd);
 
-/* Pieces of the same stream, for live migration: the header, then any number
- * of page batches (bitmap = pages to send; NULL = every non-zero page), then
- * the final part (CPU, devices, end). */
-int hv_state_send_header(struct hv_machine *m, int fd);
-int hv_state_send_pages(struct hv_machine *m, int fd, const uint64_t *bitmap,
+/* Pieces of the same stream, for live migration, over a pvproto link (plain
+ * or authenticated: pvproto/link.h): the header, then any number of page
+ * batches (bitmap = pages to send; NULL = every non-zero page), then the
+ * final part (CPU, devices, end). Return 0 or -errno. */
+struct pvproto_link;
+int hv_state_send_header(struct hv_machine *m, struct pvproto_link *l);
+int hv_state_send_pages(struct hv_machine *m, struct pvproto_link *l, const uint64_t *bitmap,
 			uint64_t *pages_sent, uint64_t *bytes_sent);
-int hv_state_send_final(struct hv_machine *m, int fd);
+int hv_state_send_final(struct hv_machine *m, struct pvproto_link *l);
 
 /* Reads a stream from fd and builds a machine from it. cfg supplies what is not
- * in the stream (backend, disk, console, budget); mem_size and guest_id come
- * from the stream. A disk must be given exactly when the saved guest had one,
- * of the same size. Every record is checked; a bad stream gives -EBADMSG (or
- * -EPROTO for an unknown version) and no machine. */
+ * in the stream (backend, disk, console, budget); guest_id comes from the
+ * stream, and so does mem_size when cfg->mem_size is 0 (when it is not, the
+ * header must say the same, checked before anything is allocated: a
+ * migration target knows the size from the hello it accepted). A disk must
+ * be given exactly when the saved guest had one, of the same size. Every
+ * record is checked; a bad stream gives -EBADMSG (or -EPROTO for an unknown
+ * version, -EKEYREJECTED for a record of an authenticated link whose tag
+ * does not verify) and no machine. */
 int hv_machine_restore_fd(const struct hv_config *cfg, int fd, struct hv_machine **out,
 			  char *err, size_t errlen);
+int hv_machine_restore_link(const struct hv_config *cfg, struct pvproto_link *l,
+			    struct hv_machine **out, char *err, size_t errlen);
 
 /* ---- ELF loader (pure, exposed for tests) ------------------------------ */
 

@@ -116,6 +116,16 @@ struct pvstore_rule {
 	bool soft;
 };
 
+#define PVSTORE_ADDR_MAX 18 /* "255.255.255.255/32" */
+
+/* Whether s is a guest address: an IPv4 address with a prefix (A.B.C.D/P,
+ * P 1..32), not 0.0.0.0, loopback, multicast or broadcast. Pure. */
+bool pvstore_address_ok(const char *s);
+
+/* The IPv4 part of a guest address ("10.0.0.5/24" -> 10.0.0.5 in host
+ * order); 0 when it is not one. */
+uint32_t pvstore_address_ip(const char *s);
+
 struct pvstore_guest {
 	uint8_t uuid[16];
 	uint64_t generation;            /* set by create/read/update: the compare-and-set token */
@@ -130,12 +140,14 @@ struct pvstore_guest {
 	struct pvstore_rule rules[PVSTORE_GUEST_RULES_MAX];
 	unsigned n_depends;             /* <= PVSTORE_GUEST_DEPS_MAX */
 	uint8_t depends_on[PVSTORE_GUEST_DEPS_MAX][16]; /* guests to be running before this one starts */
+	char address[PVSTORE_ADDR_MAX + 1]; /* "" or IPv4 "A.B.C.D/P" (P 1..32): carried by its node */
 };
 
 /* Checks a spec without touching RADOS: the name rule ([A-Za-z0-9._-], 1..63
  * bytes, not starting with '.' or '-'), sizes, hash form, desired state; at
  * most 4 rules, each group a valid name, no (group, anti) pair twice; at most
- * 8 dependencies, none nil, none twice, none the guest itself. Whether the
+ * 8 dependencies, none nil, none twice, none the guest itself; the address
+ * "" or pvstore_address_ok. Whether the
  * dependencies exist or form a cycle is the caller's business (it needs the
  * registry). Returns 0 or -EINVAL with a message naming the field. O(1). */
 int pvstore_guest_check(const struct pvstore_guest *g);
@@ -395,5 +407,47 @@ int pvstore_image_get(struct pvstore *st, const char *sha256_hex, void **data, s
 
 /* Hex SHA-256 of a buffer, as pvstore_image_put names it (pure). */
 void pvstore_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* ---- cephx users: least privilege (docs/storage.md) -------------------- */
+
+#define PVSTORE_ENTITY_MAX 80 /* "client.pvha-guest-<uuid>" and its NUL, or a node's */
+#define PVSTORE_KEY_MAX 64    /* a cephx secret in base64, with its NUL */
+
+/* "client.pvha-guest-<uuid>": the user a guest's VMM connects as. Pure.
+ * Returns 0 or -ENAMETOOLONG. */
+int pvstore_guest_entity(char *buf, size_t len, const uint8_t uuid[16]);
+
+/* "client.pvha-node-<name>": the user a node's pvhad connects as. Pure.
+ * Returns 0, -EINVAL (not a valid node name) or -ENAMETOOLONG. */
+int pvstore_node_entity(char *buf, size_t len, const char *node);
+
+/* The caps of guest uuid's VMM user in pool (and namespace ns, "" or NULL
+ * for the default): mon "allow r" (maps only: no blocklist, no auth); OSD
+ * read and write on its disk's objects (object_prefix "disk.<uuid>.": the
+ * header and every data object) and read plus the lock class on its record
+ * guest.<uuid> (its owner lock). Nothing else: no other guest's objects, no
+ * registry, no events, no images. Pure. Returns 0 or -ENAMETOOLONG. */
+int pvstore_guest_caps(const char *pool, const char *ns, const uint8_t uuid[16], char *osd,
+		       size_t osdlen, char *mon, size_t monlen);
+
+/* The caps of a node's pvhad user: mon "allow r" and the blocklist commands
+ * (fencing), OSD rwx on the pool (namespace). Pure. */
+int pvstore_node_caps(const char *pool, const char *ns, char *osd, size_t osdlen, char *mon,
+		      size_t monlen);
+
+/* Creates (or finds) guest uuid's VMM user with pvstore_guest_caps for this
+ * connection's pool and namespace, and returns its secret in key. Needs a
+ * connection allowed to manage users (an admin's). A user that exists with
+ * other caps is an error (-EEXIST): caps are never widened silently.
+ * Returns 0, -EEXIST, -EACCES/-EPERM (not allowed) or -errno. One mon
+ * round trip. */
+int pvstore_key_guest(struct pvstore *st, const uint8_t uuid[16], char *key, size_t keylen);
+
+/* The same for a node's pvhad user. */
+int pvstore_key_node(struct pvstore *st, const char *node, char *key, size_t keylen);
+
+/* Deletes a user (entity as above): a deleted guest's key must not outlive
+ * it. 0 also when there was none. */
+int pvstore_key_remove(struct pvstore *st, const char *entity);
 
 #endif /* PVSTORE_PVSTORE_H */

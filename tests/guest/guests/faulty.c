@@ -14,6 +14,8 @@
  *   runaway         loops forever without a hypercall
  *   hlt             executes hlt
  *   stack-overflow  recurses without end; see stack_overflow() for where
+ *   flood           writes 4 KiB lines to the console as fast as it can, for
+ *                   ever (each write is a hypercall: it is not a runaway)
  *   exit            exits with code=N (default 0): a well-behaved control
  * A host that lets the guest go on after the misbehaviour gets the line
  * "faulty: survived M ..." and exit code 1. An unknown or missing mode prints
@@ -101,6 +103,12 @@ int main(const struct pv_boot_info *bi)
 	} else if (strcmp(mode, "runaway") == 0) {
 		for (;;)
 			__asm__ volatile("" ::: "memory");
+	} else if (strcmp(mode, "flood") == 0) {
+		static char line[4096];
+		memset(line, 'F', sizeof(line) - 1);
+		line[sizeof(line) - 1] = '\n';
+		for (;;)
+			pv_console_write(line, sizeof(line));
 	} else if (strcmp(mode, "hlt") == 0) {
 		__asm__ volatile("hlt");
 	} else if (strcmp(mode, "stack-overflow") == 0) {
