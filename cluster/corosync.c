@@ -289,6 +289,12 @@ int pvclus_cs_nodelist(struct pvclus_cs *cs, struct pvclus_cs_node *out, size_t 
 		} else {
 			snprintf(out[n].name, sizeof(out[n].name), "node%u", id);
 		}
+		snprintf(key, sizeof(key), "nodelist.node.%u.ring0_addr", i);
+		out[n].addr[0] = '\0';
+		if (cmap_get_string(cs->cmap, key, &name) == CS_OK) {
+			snprintf(out[n].addr, sizeof(out[n].addr), "%s", name);
+			free(name);
+		}
 		n++;
 	}
 	qsort(out, n, sizeof(out[0]), cmp_node);

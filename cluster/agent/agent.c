@@ -287,6 +287,8 @@ void pvclus_agent_on_deliver(struct pvclus_agent *a, uint32_t nodeid, const void
 	}
 	if (msg->version != 1) {
 		alog_warn(a, "cpg: message version %u from node %u ignored", msg->version, nodeid);
+	} else if (msg->body_case == PVHA__CLUSTER_MSG__BODY_HELLO && !agent_msg_allowed(a, nodeid, msg)) {
+		/* dropped (logged); other kinds are checked when applied (guests_on_message) */
 	} else if (msg->body_case == PVHA__CLUSTER_MSG__BODY_HELLO) {
 		struct peer *p = agent_peer(a, nodeid);
 		const Pvha__NodeHello *h = msg->hello;

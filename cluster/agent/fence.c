@@ -25,7 +25,7 @@ static void step(struct fence_op *op);
 static void retry_later(struct fence_op *op);
 
 /* The storage half of a fence (a storage job): the node's record for its
- * address when no hello gave it, then the blocklist. */
+ * address when the nodelist has no IP for it, then the blocklist. */
 struct fence_job {
 	struct pvclus_job j;
 	struct fence_op *op;
@@ -44,7 +44,7 @@ static int fence_run(struct pvstore *st, struct pvclus_job *j)
 			err = -ENOENT;
 		if (err) {
 			j->err = err;
-			snprintf(j->errmsg, sizeof(j->errmsg), "its address is unknown (no hello; node record: %s)",
+			snprintf(j->errmsg, sizeof(j->errmsg), "its address is unknown (no IP ring0_addr; node record: %s)",
 				 err == -ENOENT ? "none" : pvstore_errmsg());
 			return err;
 		}
@@ -180,11 +180,8 @@ void agent_fence(struct pvclus_agent *a, uint32_t node)
 		return;
 	if (op->job)
 		return; /* a storage job of an earlier fence of it is still out */
-	struct peer *p = agent_peer(a, node);
 	*op = (struct fence_op){ .active = true, .node = node, .agent = a };
-	/* "" : the fence job reads it from the node's record */
-	if (p && p->addr[0])
-		snprintf(op->addr, sizeof(op->addr), "%s", p->addr);
+	agent_fence_addr(a, i, op->addr, sizeof(op->addr));
 	step(op);
 }
 

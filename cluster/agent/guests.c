@@ -1111,6 +1111,7 @@ static void replay_held(struct pvclus_agent *a)
 		Pvha__ClusterMsg *m = a->awaiting ? NULL
 			: pvha__cluster_msg__unpack(NULL, list[i].len, list[i].data);
 		if (m) {
+			a->held_leader = list[i].leader; /* rules.c */
 			guests_on_message(a, list[i].from, m);
 			pvha__cluster_msg__free_unpacked(m, NULL);
 		}
@@ -1233,7 +1234,7 @@ static void hold(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *
 	if (!buf)
 		return;
 	pvha__cluster_msg__pack(msg, buf);
-	a->held[a->nheld++] = (struct held){ .from = from, .len = len, .data = buf };
+	a->held[a->nheld++] = (struct held){ .from = from, .leader = a->leader, .len = len, .data = buf };
 }
 
 void guests_on_quorum(struct pvclus_agent *a, bool quorate)
@@ -1285,6 +1286,8 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 		hold(a, from, msg);
 		return;
 	}
+	if (!agent_msg_allowed(a, from, msg))
+		return; /* checked when applied: a held message against the table it waited for */
 	switch (msg->body_case) {
 	case PVHA__CLUSTER_MSG__BODY_GUEST_ADD:
 		if (msg->guest_add->uuid.len == 16)
@@ -1340,9 +1343,7 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 		}
 		if (p) {
 			p->fenced = true;
-			agent_update_leader(a);
-			if (msg->node_fenced->addr[0])
-				snprintf(p->addr, sizeof(p->addr), "%s", msg->node_fenced->addr);
+			agent_update_leader(a); /* its addr is not taken: fences use the nodelist's */
 		}
 		if (msg->node_fenced->nodeid == a->local) {
 			/* The cluster fenced this node and recovers its guests

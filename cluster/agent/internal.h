@@ -7,6 +7,7 @@
  *   fence.c    the leader's fencing of nodes that left
  *   sched.c    the leader's placement decisions
  *   migrate.c  live migrations, node modes, drains, rebalancing
+ *   rules.c    who may send which cluster message
  * Private to libpvagent; one thread touches it (see agent.h).
  */
 #ifndef PVCLUS_AGENT_INTERNAL_H
@@ -97,6 +98,7 @@ struct guest {
 /* A guest message that reached a joiner before the table it waits for. */
 struct held {
 	uint32_t from;
+	uint32_t leader; /* the leader when it was delivered (rules.c) */
 	size_t len;
 	uint8_t *data;
 };
@@ -225,6 +227,7 @@ struct pvclus_agent {
 	uint64_t await_timer;
 	struct held held[HELD_MAX];
 	size_t nheld;
+	uint32_t held_leader; /* while replaying: the leader when the message replayed was delivered */
 
 	/* fencing (fence.c) */
 	struct fence_op fences[PVCLUS_MAX_NODES]; /* by index in nodes[] */
@@ -537,5 +540,27 @@ void agent_migrate_reload_modes(struct pvclus_agent *a);
 
 /* The number of guests whose HA record names the node (owner or target). */
 unsigned agent_migrate_guests_on(struct pvclus_agent *a, uint32_t node);
+
+/* ---- rules.c ----------------------------------------------------------------- */
+
+/*
+ * Whether node `from` may send msg, judged on what every agent shares at this
+ * point of the message order (nodelist, membership, leader, fences, HA
+ * records): 0, or -EPERM with the reason in why. The rules are in
+ * docs/agent.md, "Who may send what". Pure; O(G) for a MigrateReady (G
+ * tabled guests), O(N) otherwise.
+ */
+int agent_msg_check(const struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg, char *why,
+		    size_t whylen);
+
+/* agent_msg_check, with one log line naming the sender and the kind of a
+ * dropped message. True: act on it. */
+bool agent_msg_allowed(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg);
+
+/* The address a fence of node i (its index in nodes[]) blocklists: its
+ * ring0_addr in Corosync's nodelist when that is an IP address (the static
+ * configuration, never what a hello or a NodeFenced message says), else ""
+ * (the fence then reads it from the node's record in RADOS). */
+void agent_fence_addr(const struct pvclus_agent *a, int i, char *out, size_t outlen);
 
 #endif

@@ -1,5 +1,6 @@
 /* See vmmctl.h. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -29,6 +30,28 @@ int vmmctl_connect(const char *path, int timeout_ms, int *fd)
 		return err;
 	}
 	*fd = s;
+	return 0;
+}
+
+int vmmctl_peer_check(int fd, uid_t uid, pid_t reported, pid_t *pid, char *why, size_t whylen)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) {
+		int err = -errno;
+		snprintf(why, whylen, "cannot read its peer's credentials: %s", strerror(errno));
+		return err;
+	}
+	if (cr.uid != uid) {
+		snprintf(why, whylen, "its process %d runs as uid %u, not %u", (int)cr.pid, (unsigned)cr.uid,
+			 (unsigned)uid);
+		return -EPERM;
+	}
+	if (cr.pid <= 0 || cr.pid != reported) {
+		snprintf(why, whylen, "it says pid %d, but its process is %d", (int)reported, (int)cr.pid);
+		return -EPERM;
+	}
+	*pid = cr.pid;
 	return 0;
 }
 

@@ -6,6 +6,9 @@
 #ifndef PVHA_VMMCTL_H
 #define PVHA_VMMCTL_H
 
+#include <stddef.h>
+#include <sys/types.h>
+
 #include "proto/vmm.pb-c.h"
 
 /* Connects to the unix socket at path; replies must come within timeout_ms.
@@ -25,6 +28,13 @@ int vmmctl_call(int fd, Pvha__VmmRequest__Op op, const char *path, Pvha__VmmRepl
  * vmmctl_call. */
 int vmmctl_migrate(int fd, const char *host, uint32_t port, uint32_t downtime_ms,
 		   uint32_t max_rounds, Pvha__VmmReply **reply);
+
+/* Whether the process at the other end of fd (SO_PEERCRED: the one that
+ * listened on the socket) is a VMM to trust: its uid must be uid (the
+ * agent's own: root in production) and its pid the one its STATUS reply
+ * reported (reported). Returns 0 and *pid, or -EPERM (or the -errno of
+ * getsockopt) with the reason in why. */
+int vmmctl_peer_check(int fd, uid_t uid, pid_t reported, pid_t *pid, char *why, size_t whylen);
 
 /* The same with the per-migration secret (16..256 bytes) the target was
  * given with --migrate-key-file: the link is then authenticated frame by

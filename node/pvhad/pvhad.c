@@ -483,9 +483,18 @@ static void adopt_running(struct pvhad *d)
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
 		if (vmmctl_connect(path, 2000, &fd) != 0)
 			continue;
+		char why[200];
+		pid_t pid;
+		/* the pid is the socket's peer's (the kernel's word), not the
+		 * reply's: a process that is not the agent's user, or whose
+		 * reply names another pid, is no VMM of this agent's */
 		if (vmmctl_call(fd, PVHA__VMM_REQUEST__OP__STATUS, NULL, &rep) == 0 && rep->status &&
-		    rep->status->guest_id.len == 16 && strcmp(rep->status->state, "stopped") != 0)
-			pvclus_agent_adopt(d->agent, rep->status->guest_id.data, (pid_t)rep->status->pid);
+		    rep->status->guest_id.len == 16 && strcmp(rep->status->state, "stopped") != 0) {
+			if (vmmctl_peer_check(fd, geteuid(), (pid_t)rep->status->pid, &pid, why, sizeof(why)) == 0)
+				pvclus_agent_adopt(d->agent, rep->status->guest_id.data, pid);
+			else
+				pvlog_warn("adopting %s: refused: %s", path, why);
+		}
 		if (rep)
 			pvha__vmm_reply__free_unpacked(rep, NULL);
 		close(fd);

@@ -10,6 +10,15 @@
 # lines and "N passed, M failed"; exit 77 (skip) when it cannot run here.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# no_drops WHAT: no agent dropped a cluster message (docs/agent.md, "Who may
+# send what"): through partitions, fences, heals and a whole-cluster restart
+# every message came from a node allowed to send it, as every agent judged it.
+no_drops() {
+	local d
+	d=$(grep -h ' dropped: ' "$DIR"/n*/pvhad.log 2>/dev/null)
+	if [[ -z $d ]]; then ok "$1: no agent dropped a cluster message"; else fail "$1: cluster messages dropped: ${d:0:400}"; fi
+}
+
 up 3
 pv n2 guest create p1 --image "$BUILD/guests/counter.elf" --mem 16M --disk 4M --cmdline "interval=20" --start --wait 30 >/dev/null &&
 	ok "p1 created and running" || fail "p1 created and running"
@@ -56,6 +65,7 @@ o=$(show n3 p1 | field owner)
 con=$(console_of "$o" "$uuid")
 if wait_console "$con" "counter: verified"; then ok "p1 came back from its disk"; else fail "p1 came back from its disk"; fi
 if grep -q CORRUPT "$con" 2>/dev/null; then fail "p1's log is intact after the restart"; else ok "p1's log is intact after the restart"; fi
+no_drops "three nodes"
 keep_logs partition-3
 "$LAB" down --dir "$DIR" >/dev/null 2>&1
 
@@ -89,6 +99,7 @@ check_wait "two-node heal: $other agrees" "$other" d1 '"state":"running"' "\"own
 a=$(vmm_pids n1 "$uuid" | wc -l)
 b=$(vmm_pids n2 "$uuid" | wc -l)
 ((a + b == 1)) && ok "two-node heal: one copy of d1 runs" || fail "two-node heal: one copy of d1 runs ($a + $b)"
+no_drops "two nodes"
 keep_logs partition-2
 
 finish

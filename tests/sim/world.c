@@ -883,6 +883,7 @@ int sim_add_node(struct sim *w, const char *name, uint64_t mem, uint32_t cpus)
 	n->ring = -1;
 	w->nodelist[i].nodeid = n->id;
 	snprintf(w->nodelist[i].name, sizeof(w->nodelist[i].name), "%s", name);
+	snprintf(w->nodelist[i].addr, sizeof(w->nodelist[i].addr), "10.0.0.%d", i + 1); /* ring0_addr: its ip */
 	return i;
 }
 

@@ -57,11 +57,12 @@ uint32_t pvclus_cs_local_nodeid(const struct pvclus_cs *cs);
  * to about a second. Returns 0 or -errno. */
 int pvclus_cs_send(struct pvclus_cs *cs, const void *msg, size_t len);
 
-/* The configured nodes (cmap nodelist): ids and names, sorted by id. Returns
- * the count (at most max) or -errno. */
+/* The configured nodes (cmap nodelist): ids, names and ring0 addresses,
+ * sorted by id. Returns the count (at most max) or -errno. */
 struct pvclus_cs_node {
 	uint32_t nodeid;
 	char name[64];
+	char addr[64]; /* nodelist.node.N.ring0_addr ("" when absent): what a fence blocklists */
 };
 int pvclus_cs_nodelist(struct pvclus_cs *cs, struct pvclus_cs_node *out, size_t max);
 
