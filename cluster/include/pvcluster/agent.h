@@ -181,6 +181,10 @@ struct pvclus_agent_ops {
  */
 int pvclus_agent_create(const struct pvclus_agent_config *cfg, const struct pvclus_agent_ops *ops,
 			void *ctx, struct pvstore *st, struct pvclus_agent **out);
+/* Frees the agent. Storage jobs still out point into it: the embedder must
+ * first make sure no done of the agent's jobs will run (pvhad stops its
+ * workers before, dropping unfinished jobs; the simulator keeps a dead agent
+ * until its jobs' done has run). Timers it armed must not fire after. */
 void pvclus_agent_destroy(struct pvclus_agent *a);
 
 /* The configured nodes (Corosync's nodelist) and this node's id. Called
