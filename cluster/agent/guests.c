@@ -1585,7 +1585,7 @@ int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token,
 	if (a->awaiting) {
 		/* Its table is not the cluster's yet (it just joined or came
 		 * back): whatever it would say could be wrong. */
-		rep->error = -EAGAIN;
+		rep->error = -ENODATA; /* pvha asks again for a while (node/cli) */
 		snprintf(msg, msglen, "node %s has not received the cluster's guest table yet: ask again in a "
 			 "moment (or ask another node)", a->cfg.node_name);
 		return 0;

@@ -266,7 +266,26 @@ static void print_status(const Pvha__VmmStatus *s, bool json)
  * (the caller frees it), or 1 after printing why: pvhad unreachable, its
  * reply short or undecodable, or its refusal with its message.
  */
+static int api_call_once(Pvha__ApiRequest *req, Pvha__ApiReply **reply, bool quiet_nodata);
+
+/* A node that has just joined (or come back) answers guest requests only
+ * once it holds the cluster's table (-ENODATA until then, a few seconds at
+ * most): ask again meanwhile, for up to NODATA_WAIT_S. */
+#define NODATA_WAIT_S 15
+
 int api_call(Pvha__ApiRequest *req, Pvha__ApiReply **reply)
+{
+	for (int i = 0; i < NODATA_WAIT_S * 5; i++) {
+		int rc = api_call_once(req, reply, true);
+		if (rc != -ENODATA)
+			return rc;
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = 200000000 };
+		nanosleep(&ts, NULL);
+	}
+	return api_call_once(req, reply, false);
+}
+
+static int api_call_once(Pvha__ApiRequest *req, Pvha__ApiReply **reply, bool quiet_nodata)
 {
 	static uint8_t rbuf[1u << 20];
 	req->version = 1;
@@ -302,8 +321,12 @@ int api_call(Pvha__ApiRequest *req, Pvha__ApiReply **reply)
 		return 1;
 	}
 	if ((*reply)->error) {
-		fprintf(stderr, "pvha: %s\n", (*reply)->message[0] ? (*reply)->message
-								: strerror(-(*reply)->error));
+		int err = (*reply)->error;
+		if (err == -ENODATA && quiet_nodata) {
+			pvha__api_reply__free_unpacked(*reply, NULL);
+			return -ENODATA;
+		}
+		fprintf(stderr, "pvha: %s\n", (*reply)->message[0] ? (*reply)->message : strerror(-err));
 		pvha__api_reply__free_unpacked(*reply, NULL);
 		return 1;
 	}
