@@ -326,6 +326,11 @@ static bool in_list(const uint32_t *ids, size_t n, uint32_t id)
 	return false;
 }
 
+bool agent_in_ring(const struct pvclus_agent *a, uint32_t id)
+{
+	return !a->have_ring || in_list(a->ring, a->nring, id);
+}
+
 void agent_update_leader(struct pvclus_agent *a)
 {
 	uint32_t old = a->leader;
@@ -341,8 +346,7 @@ void agent_update_leader(struct pvclus_agent *a)
 	for (size_t i = 0; a->quorate && majority && i < a->nmembers && !a->leader; i++) {
 		struct peer *p = agent_peer(a, a->members[i]);
 		/* the ring may already say its node is gone, before CPG does */
-		bool in_ring = !a->have_ring || in_list(a->ring, a->nring, a->members[i]);
-		if ((!p || (!p->fenced && !p->storage_bad)) && in_ring)
+		if ((!p || (!p->fenced && !p->storage_bad)) && agent_in_ring(a, a->members[i]))
 			a->leader = a->members[i];
 	}
 	if (a->leader != old)

@@ -1217,10 +1217,7 @@ void guests_on_members(struct pvclus_agent *a)
 static bool migration_target_ok(struct pvclus_agent *a, uint32_t node)
 {
 	struct peer *p = agent_peer(a, node);
-	bool in_ring = !a->have_ring;
-	for (size_t i = 0; i < a->nring; i++)
-		in_ring |= a->ring[i] == node;
-	return p && !p->fenced && agent_is_member(a, node) && in_ring;
+	return p && !p->fenced && agent_is_member(a, node) && agent_in_ring(a, node);
 }
 
 static void hold(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg)

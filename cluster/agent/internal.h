@@ -281,6 +281,9 @@ int agent_node_index(const struct pvclus_agent *a, uint32_t id);
 int agent_node_by_name(const struct pvclus_agent *a, const char *name);
 struct peer *agent_peer(struct pvclus_agent *a, uint32_t id);
 bool agent_is_member(const struct pvclus_agent *a, uint32_t id);
+/* Whether node id is in the totem ring (true before the first ring is known:
+ * the ring may say a node is gone before CPG does). */
+bool agent_in_ring(const struct pvclus_agent *a, uint32_t id);
 
 /* Recomputes the leader: the lowest member of a quorate partition that is not
  * fenced (0: none). Call it when the membership, quorum or fences change. */
