@@ -343,7 +343,9 @@ void agent_update_leader(struct pvclus_agent *a)
 	 * two_node) has no leader, whatever quorum said last. */
 	bool majority = !a->have_ring || 2 * a->nring > (size_t)a->nnodes ||
 			(a->nnodes == 2 && a->nring == 1);
-	for (size_t i = 0; a->quorate && majority && i < a->nmembers && !a->leader; i++) {
+	/* A half that lost the two-node tie-break acts as without quorum. */
+	bool quorate = a->quorate && !agent_tiebreak_lost(a);
+	for (size_t i = 0; quorate && majority && i < a->nmembers && !a->leader; i++) {
 		struct peer *p = agent_peer(a, a->members[i]);
 		/* the ring may already say its node is gone, before CPG does */
 		if ((!p || (!p->fenced && !p->storage_bad)) && agent_in_ring(a, a->members[i]))
@@ -422,10 +424,12 @@ void pvclus_agent_on_ring(struct pvclus_agent *a, const uint32_t *ids, size_t n)
 		if (!in_list(a->ring, a->nring, ids[j]) && ids[j] != a->local && i_log)
 			cluster_event(a, "node-joined", "node %s joined the membership (%zu members)",
 				      agent_node_name(a, ids[j]), n);
+	size_t old_nring = a->nring;
 	memcpy(a->ring, ids, n * sizeof(ids[0]));
 	a->nring = n;
 	a->have_ring = true;
 	agent_update_leader(a);
+	agent_tiebreak_on_ring(a, old_nring); /* before any fence of the nodes that left */
 	if (nleft)
 		guests_on_nodes_left(a, left, nleft);
 }

@@ -76,6 +76,9 @@ static void fence_done(struct pvclus_job *j)
 		retry_later(op);
 	} else {
 		op->blocklisted = true;
+		struct peer *p = agent_peer(a, op->node);
+		if (p)
+			p->yielded = false;
 		cluster_event(a, "fenced", "node %s: blocklisted %s at the storage", name, op->addr);
 		step(op);
 	}
@@ -135,6 +138,20 @@ static void step(struct fence_op *op)
 		confirmed(a, op);
 		return;
 	}
+	if (!op->blocklisted && !op->job) {
+		/* a two-node split: only the half that holds the tie-break fences */
+		enum tb_gate gate = agent_tiebreak_gate(a);
+		if (gate == TB_GATE_WAIT)
+			return; /* agent_fence_kick steps on */
+		if (gate == TB_GATE_YIELDED) {
+			cluster_event(a, "fenced", "node %s yielded the tie-break and runs no VMM: no blocklist needed",
+				      name);
+			if (p)
+				p->yielded = true;
+			confirmed(a, op);
+			return;
+		}
+	}
 	if (!op->blocklisted) {
 		if (op->job)
 			return; /* its done steps on */
@@ -183,6 +200,15 @@ void agent_fence(struct pvclus_agent *a, uint32_t node)
 	*op = (struct fence_op){ .active = true, .node = node, .agent = a };
 	agent_fence_addr(a, i, op->addr, sizeof(op->addr));
 	step(op);
+}
+
+void agent_fence_kick(struct pvclus_agent *a)
+{
+	for (int i = 0; i < a->nnodes; i++) {
+		struct fence_op *op = &a->fences[i];
+		if (op->active && !op->blocklisted && !op->job && op->pid <= 0)
+			step(op);
+	}
 }
 
 bool agent_fence_reaped(struct pvclus_agent *a, pid_t pid, int st)

@@ -652,11 +652,14 @@ struct unfence_job {
 	struct pvclus_agent *a;
 	uint32_t node;
 	char addr[64];
+	bool yielded;
 };
 
 static int unfence_run(struct pvstore *st, struct pvclus_job *j)
 {
 	struct unfence_job *u = (struct unfence_job *)j;
+	if (u->yielded)
+		return 0; /* fenced by its tie-break yield: nothing is blocklisted */
 	int err = st ? pvstore_blocklist_remove(st, u->addr) : -ENOTCONN;
 	if (err)
 		agent_job_fail(j, err);
@@ -711,6 +714,7 @@ void guests_unfence(struct pvclus_agent *a, uint32_t node)
 	u->a = a;
 	u->node = node;
 	snprintf(u->addr, sizeof(u->addr), "%s", p->addr);
+	u->yielded = p->yielded;
 	p->unfencing = true; /* one lifting at a time */
 	agent_submit(a, &u->j);
 }
@@ -881,7 +885,9 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 				 * be blocklisted anew: its old boot's lock is a past
 				 * boot's, and clearing it fences that dead client only. */
 				bool back = p && !p->fenced && agent_is_member(a, act->peer);
-				fenced_addr = p && p->addr[0] && !back ? p->addr : NULL;
+				/* One fenced by its tie-break yield runs no VMM: its locks
+				 * are a dead VMM's, cleared by fencing that client only. */
+				fenced_addr = p && p->addr[0] && !back && !p->yielded ? p->addr : NULL;
 			}
 			start_here(a, g, fenced_addr);
 			break;
@@ -1184,6 +1190,15 @@ void guests_on_hello(struct pvclus_agent *a, uint32_t from, bool has_state)
 	}
 }
 
+void guests_await_table(struct pvclus_agent *a)
+{
+	if (a->have_state || a->awaiting)
+		return;
+	a->awaiting = true;
+	drop_held(a);
+	agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
+}
+
 void guests_on_nodes_left(struct pvclus_agent *a, const uint32_t *left, size_t nleft)
 {
 	for (size_t i = 0; i < nleft; i++) {
@@ -1320,6 +1335,7 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 		if (p && msg->node_fenced->unfenced) {
 			p->fenced = false;
 			p->unfencing = false;
+			p->yielded = false;
 			agent_update_leader(a);
 			if (msg->node_fenced->nodeid == a->local) {
 				alog_info(a, "this node's fence was lifted");

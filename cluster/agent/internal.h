@@ -52,6 +52,7 @@ struct peer {
 	bool has_state;  /* its last hello said its guest table is the cluster's */
 	bool storage_bad; /* its last hello said it cannot write to RADOS */
 	size_t n_running; /* guests its last hello said it runs */
+	bool yielded;     /* fenced by its tie-break yield: nothing of it is blocklisted */
 	bool unfencing;   /* this leader sent its unfence, not yet delivered */
 };
 
@@ -68,6 +69,20 @@ struct fence_op {
 	uint64_t started_ms;
 	uint64_t timer;
 	struct pvclus_agent *agent;
+};
+
+/* The two-node tie-breaker (tiebreak.c). */
+enum tb_state { TB_IDLE, TB_TRYING, TB_WON, TB_LOST };
+struct tiebreak {
+	enum tb_state state;
+	bool job;            /* a take, yield or read is out */
+	uint32_t round;      /* one per split; the cookie is "<incarnation>.<round>" */
+	char cookie[64];
+	char holder[64];     /* lost: the winner's cookie */
+	bool yielded;        /* lost: this node's yield is written */
+	bool peer_yielded;   /* won: the loser's yield names this round */
+	uint64_t won_ms;
+	uint64_t timer;
 };
 
 /* ---- guests ---------------------------------------------------------------- */
@@ -231,6 +246,7 @@ struct pvclus_agent {
 
 	/* fencing (fence.c) */
 	struct fence_op fences[PVCLUS_MAX_NODES]; /* by index in nodes[] */
+	struct tiebreak tb;
 
 	/* placement (sched.c) */
 	struct note notes[MAX_GUESTS];
@@ -351,6 +367,9 @@ void guests_on_hello(struct pvclus_agent *a, uint32_t from, bool has_state);
 
 /* This partition lost or regained quorum. */
 void guests_on_quorum(struct pvclus_agent *a, bool quorate);
+/* Without the cluster's table: wait TABLE_WAIT_MS for one, then (quorate)
+ * start from the registry. */
+void guests_await_table(struct pvclus_agent *a);
 
 /* A guest message from CPG (GuestAdd, GuestEvent, NodeFenced, GuestTable, ...). */
 void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg);
@@ -416,6 +435,21 @@ size_t guests_running_here(struct pvclus_agent *a, ProtobufCBinaryData *out, siz
 
 /* Starts fencing node (a no-op while a fence of it is in progress). */
 void agent_fence(struct pvclus_agent *a, uint32_t node);
+/* Steps on every fence waiting for the tie-break. */
+void agent_fence_kick(struct pvclus_agent *a);
+
+/* ---- tiebreak.c ---------------------------------------------------------------- */
+
+/* A two-node cluster whose ring holds this node only. */
+bool agent_tiebreak_split(const struct pvclus_agent *a);
+/* The other half holds the tie-break: this node acts as without quorum. */
+bool agent_tiebreak_lost(const struct pvclus_agent *a);
+/* After each ring change (old_nring: the ring's size before). */
+void agent_tiebreak_on_ring(struct pvclus_agent *a, size_t old_nring);
+enum tb_gate { TB_GATE_FENCE, TB_GATE_WAIT, TB_GATE_YIELDED };
+/* Whether a fence may go on: FENCE (by the blocklist), WAIT (the tie-break
+ * kicks it later) or YIELDED (the loser runs no VMM: confirmed as it is). */
+enum tb_gate agent_tiebreak_gate(struct pvclus_agent *a);
 
 /* A child ended: true when it was a fence program (then handled). */
 bool agent_fence_reaped(struct pvclus_agent *a, pid_t pid, int wait_status);
