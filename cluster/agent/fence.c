@@ -76,9 +76,6 @@ static void fence_done(struct pvclus_job *j)
 		retry_later(op);
 	} else {
 		op->blocklisted = true;
-		struct peer *p = agent_peer(a, op->node);
-		if (p)
-			p->yielded = false;
 		cluster_event(a, "fenced", "node %s: blocklisted %s at the storage", name, op->addr);
 		step(op);
 	}
@@ -95,13 +92,14 @@ static void retry_later(struct fence_op *op)
 	agent_timer(op->agent, FENCE_RETRY_MS, on_retry, op, &op->timer);
 }
 
-static void confirmed(struct pvclus_agent *a, struct fence_op *op)
+static void confirmed(struct pvclus_agent *a, struct fence_op *op, bool no_blocklist)
 {
 	op->active = false;
 	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
 	Pvha__NodeFenced nf = PVHA__NODE_FENCED__INIT;
 	nf.nodeid = op->node;
 	nf.addr = op->addr;
+	nf.no_blocklist = no_blocklist;
 	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
 	msg.node_fenced = &nf;
 	agent_send(a, &msg);
@@ -135,7 +133,7 @@ static void step(struct fence_op *op)
 		 * its guests may go on without a fence of a member of this quorate
 		 * partition. */
 		cluster_event(a, "fenced", "node %s is back and runs no guest: no blocklist needed", name);
-		confirmed(a, op);
+		confirmed(a, op, true);
 		return;
 	}
 	if (!op->blocklisted && !op->job) {
@@ -146,9 +144,7 @@ static void step(struct fence_op *op)
 		if (gate == TB_GATE_YIELDED) {
 			cluster_event(a, "fenced", "node %s yielded the tie-break and runs no VMM: no blocklist needed",
 				      name);
-			if (p)
-				p->yielded = true;
-			confirmed(a, op);
+			confirmed(a, op, true);
 			return;
 		}
 	}
@@ -169,7 +165,7 @@ static void step(struct fence_op *op)
 		return;
 	}
 	if (!a->cfg.fence_power) {
-		confirmed(a, op);
+		confirmed(a, op, false);
 		return;
 	}
 	const char *prog = a->ops->fence_name(a->ctx);
@@ -233,7 +229,7 @@ bool agent_fence_reaped(struct pvclus_agent *a, pid_t pid, int st)
 			cluster_event(a, "power-fenced", "node %s: powered off by %s in %llu ms", name,
 				      prog, (unsigned long long)ms);
 			if (agent_leads(a))
-				confirmed(a, op);
+				confirmed(a, op, false);
 			else
 				op->active = false;
 		} else {

@@ -652,13 +652,13 @@ struct unfence_job {
 	struct pvclus_agent *a;
 	uint32_t node;
 	char addr[64];
-	bool yielded;
+	bool no_blocklist;
 };
 
 static int unfence_run(struct pvstore *st, struct pvclus_job *j)
 {
 	struct unfence_job *u = (struct unfence_job *)j;
-	if (u->yielded)
+	if (u->no_blocklist)
 		return 0; /* fenced by its tie-break yield: nothing is blocklisted */
 	int err = st ? pvstore_blocklist_remove(st, u->addr) : -ENOTCONN;
 	if (err)
@@ -714,7 +714,7 @@ void guests_unfence(struct pvclus_agent *a, uint32_t node)
 	u->a = a;
 	u->node = node;
 	snprintf(u->addr, sizeof(u->addr), "%s", p->addr);
-	u->yielded = p->yielded;
+	u->no_blocklist = p->no_blocklist;
 	p->unfencing = true; /* one lifting at a time */
 	agent_submit(a, &u->j);
 }
@@ -887,7 +887,7 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 				bool back = p && !p->fenced && agent_is_member(a, act->peer);
 				/* One fenced by its tie-break yield runs no VMM: its locks
 				 * are a dead VMM's, cleared by fencing that client only. */
-				fenced_addr = p && p->addr[0] && !back && !p->yielded ? p->addr : NULL;
+				fenced_addr = p && p->addr[0] && !back && !p->no_blocklist ? p->addr : NULL;
 			}
 			start_here(a, g, fenced_addr);
 			break;
@@ -1335,7 +1335,7 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 		if (p && msg->node_fenced->unfenced) {
 			p->fenced = false;
 			p->unfencing = false;
-			p->yielded = false;
+			p->no_blocklist = false;
 			agent_update_leader(a);
 			if (msg->node_fenced->nodeid == a->local) {
 				alog_info(a, "this node's fence was lifted");
@@ -1356,6 +1356,7 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 		}
 		if (p) {
 			p->fenced = true;
+			p->no_blocklist = msg->node_fenced->no_blocklist;
 			agent_update_leader(a); /* its addr is not taken: fences use the nodelist's */
 		}
 		if (msg->node_fenced->nodeid == a->local) {

@@ -52,7 +52,7 @@ struct peer {
 	bool has_state;  /* its last hello said its guest table is the cluster's */
 	bool storage_bad; /* its last hello said it cannot write to RADOS */
 	size_t n_running; /* guests its last hello said it runs */
-	bool yielded;     /* fenced by its tie-break yield: nothing of it is blocklisted */
+	bool no_blocklist; /* its fence was confirmed without a blocklist entry (NodeFenced) */
 	bool unfencing;   /* this leader sent its unfence, not yet delivered */
 };
 
