@@ -136,6 +136,16 @@ static void step(struct fence_op *op)
 		confirmed(a, op, true);
 		return;
 	}
+	if (!op->blocklisted && agent_is_member(a, op->node) && agent_in_ring(a, op->node) && p && p->hello) {
+		/* It is back in this quorate partition, running guests: never
+		 * blocklist a member. NodeFenced makes it kill its VMMs; their
+		 * owner locks are a live boot's until it cleared them itself, so no
+		 * recovery elsewhere starts before (one writer holds). */
+		cluster_event(a, "fenced", "node %s is back running %zu guest(s): it stops them, no blocklist of a member",
+			      name, p->n_running);
+		confirmed(a, op, true);
+		return;
+	}
 	if (!op->blocklisted && !op->job) {
 		/* a two-node split: only the half that holds the tie-break fences */
 		enum tb_gate gate = agent_tiebreak_gate(a);
