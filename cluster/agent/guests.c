@@ -317,6 +317,7 @@ struct release_job {
 	struct pvclus_job j;
 	struct pvclus_agent *a;
 	bool send_stopped;
+	bool quiet_busy; /* a lock of another boot is not an error */
 	struct lock_ctx lc;
 };
 
@@ -336,14 +337,14 @@ static void release_done(struct pvclus_job *j)
 	struct pvclus_agent *a = r->a;
 	if (r->lc.note[0])
 		alog_info(a, "guest %s: %s", r->lc.name, r->lc.note);
-	if (j->err)
+	if (j->err && !(j->err == -EBUSY && r->quiet_busy))
 		alog_warn(a, "guest %s: clearing its owner lock: %s", r->lc.name, j->errmsg);
 	if (r->send_stopped)
 		guests_send_event(a, r->lc.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
 	free(r);
 }
 
-static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stopped)
+static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stopped, bool quiet_busy)
 {
 	struct release_job *r = calloc(1, sizeof(*r));
 	if (!r) {
@@ -355,6 +356,7 @@ static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stop
 	r->j = (struct pvclus_job){ .run = release_run, .done = release_done, .what = "release lock" };
 	r->a = a;
 	r->send_stopped = send_stopped;
+	r->quiet_busy = quiet_busy;
 	lock_ctx_fill(a, g, NULL, &r->lc);
 	agent_submit(a, &r->j);
 }
@@ -575,7 +577,7 @@ static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 		return;
 	if (g->stopping) {
 		if (code != 0 && code != 1 && code != 5)
-			release_lock(a, g, true); /* killed: its lock is a dead client's; then STOPPED */
+			release_lock(a, g, true, false); /* killed: its lock is a dead client's; then STOPPED */
 		else
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
 	} else if (!g->start_reported) {
@@ -898,7 +900,7 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 			break;
 		case PVCLUS_HA_ACT_RELEASE_LOCK:
 			if (mine)
-				release_lock(a, g, false);
+				release_lock(a, g, false, false);
 			break;
 		case PVCLUS_HA_ACT_MIGRATE:
 		case PVCLUS_HA_ACT_ABORT_MIGRATION:
@@ -1328,6 +1330,17 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 			break;
 		}
 		apply(a, g, &ev);
+		if (ev.type == PVCLUS_HA_EV_START_FAILED && ev.err == -EBUSY && ev.node != a->local &&
+		    g->pid <= 0 && !g->start_job && a->st) {
+			/* The owner lock may be a dead VMM's of this boot (its own
+			 * release failed: the storage was out when it ended): a live
+			 * boot's lock only this node can clear. Nothing of the guest
+			 * runs here, so clearing it (fencing that exact client) is
+			 * safe; a lock of another boot is left alone. */
+			alog_debug(a, "guest %s: a start on node %u found its lock held: clearing ours, if it is",
+				   g->spec.name, ev.node);
+			release_lock(a, g, false, true);
+		}
 		break;
 	}
 	case PVHA__CLUSTER_MSG__BODY_NODE_FENCED: {
