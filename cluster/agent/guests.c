@@ -1043,16 +1043,17 @@ static void start_desired(struct pvclus_agent *a)
 	}
 }
 
-/* Once, when this agent first holds the cluster's table: what the table says
- * of this node against what runs here (it may have been down meanwhile). A
- * guest running here on paper whose VMM is gone ended while no agent
- * watched: report it, so that HA restarts it. A migration target here whose
+/* Each time this agent takes the cluster's table: what the table says of
+ * this node against what runs here (it may have been down meanwhile, or a
+ * start placed here while it waited for the table never ran: the table
+ * already holds it, so the held PLACED replays as refused). A guest running
+ * here on paper whose VMM is gone ended while no agent watched: report it,
+ * so that HA restarts it. The first time, a migration target here whose
  * adopted VMM runs (or still receives) the guest is watched again, so that
  * its end is reported. */
 static void reconcile_here(struct pvclus_agent *a)
 {
-	if (a->reconciled)
-		return;
+	bool first = !a->reconciled;
 	a->reconciled = true;
 	for (int i = 0; i < MAX_GUESTS; i++) {
 		struct guest *g = &a->g[i];
@@ -1061,7 +1062,8 @@ static void reconcile_here(struct pvclus_agent *a)
 		const struct pvclus_ha_guest *h = &g->ha;
 		bool target_here = h->state == PVCLUS_HA_MIGRATING && h->target == a->local;
 		if (target_here && g->pid > 0) {
-			agent_migrate_watch_incoming(a, g);
+			if (first)
+				agent_migrate_watch_incoming(a, g);
 			continue;
 		}
 		if (g->pid > 0)
@@ -1078,7 +1080,8 @@ static void reconcile_here(struct pvclus_agent *a)
 			alog_info(a, "guest %s: its VMM here ended while no agent watched", g->spec.name);
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_VMM_EXITED, a->local, true, 0, 0);
 		} else if (h->state == PVCLUS_HA_STARTING || h->state == PVCLUS_HA_RECOVERING) {
-			alog_info(a, "guest %s: its start here was lost with the agent", g->spec.name);
+			alog_info(a, "guest %s: its start here never ran (lost with the agent, or placed while this node waited for the table)",
+				  g->spec.name);
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, -EIO, 0);
 		} else if (h->state == PVCLUS_HA_STOPPING) {
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);

@@ -231,7 +231,7 @@ struct pvclus_agent {
 	bool modes_read;
 	bool was_leading;    /* agent_leads() when agent_lead_check last looked */
 	bool replaying;      /* replay_held runs: the takeover waits for its end */
-	bool reconciled;     /* what runs here was checked against the first table */
+	bool reconciled;     /* what runs here was checked against a table (reconcile_here) */
 
 	/* the guest table (guests.c) */
 	struct guest g[MAX_GUESTS];
