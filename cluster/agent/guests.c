@@ -1212,6 +1212,22 @@ void guests_on_nodes_left(struct pvclus_agent *a, const uint32_t *left, size_t n
 	}
 }
 
+/* The only agent of the CPG group, quorate, without a table: alone in the
+ * ring, the registry is all there is. With other nodes in the ring their
+ * agents may hold the cluster's table (this one restarted while cut off, and
+ * is back; the quorum callback may come before the CPG members): wait for
+ * it, and take the registry only if none comes. */
+static void start_alone(struct pvclus_agent *a)
+{
+	if (a->have_ring && a->nring > 1) {
+		guests_await_table(a);
+		return;
+	}
+	a->have_state = true;
+	agent_lead_check(a);
+	start_desired(a);
+}
+
 void guests_on_members(struct pvclus_agent *a)
 {
 	bool await = !a->have_state && !a->awaiting && a->nmembers > 1;
@@ -1262,11 +1278,8 @@ void guests_on_quorum(struct pvclus_agent *a, bool quorate)
 	};
 	apply_all(a, &ev);
 	if (quorate && !a->have_state && !a->seen_others && a->nmembers == 1 &&
-	    !a->awaiting) {
-		a->have_state = true; /* alone and quorate: the registry is all there is */
-		agent_lead_check(a);
-		start_desired(a);
-	}
+	    !a->awaiting)
+		start_alone(a);
 	if (!quorate) {
 		/* The majority decides what happened meanwhile: take its table when
 		 * this node is back. */
