@@ -22,6 +22,7 @@
 #include "internal.h"
 
 #define START_DEADLINE_MS 15000
+#define TABLE_RECHECK_MS 100
 #define TABLE_WAIT_MS 3000
 #define ADOPTED_POLL_MS 200
 
@@ -1136,6 +1137,15 @@ static void replay_held(struct pvclus_agent *a)
 	agent_check_unfence(a);
 }
 
+/* Whether every node of the ring has its agent in the CPG group. */
+static bool ring_all_members(const struct pvclus_agent *a)
+{
+	for (size_t i = 0; a->have_ring && i < a->nring; i++)
+		if (!agent_is_member(a, a->ring[i]))
+			return false;
+	return true;
+}
+
 /* No table came: every member joined at once (a whole-cluster start), so the
  * registry this agent read is the state. */
 static void table_timeout(void *data)
@@ -1160,6 +1170,13 @@ static void table_timeout(void *data)
 		 * truth: the majority may be deciding meanwhile. It waits for a
 		 * table, or for quorum. */
 		agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
+		return;
+	}
+	if (agent_now_ms(a) - a->quorate_ms < TABLE_WAIT_MS && !ring_all_members(a)) {
+		/* Quorum just came back (a heal) and the CPG membership that goes
+		 * with the ring has not come yet: the others' agents, one of which
+		 * may hold the table, are about to join. */
+		agent_timer(a, TABLE_RECHECK_MS, table_timeout, a, &a->await_timer);
 		return;
 	}
 	alog_info(a, "no guest table came in %d ms: starting from the registry", TABLE_WAIT_MS);
@@ -1280,6 +1297,8 @@ void guests_on_quorum(struct pvclus_agent *a, bool quorate)
 	if (quorate && !a->have_state && !a->seen_others && a->nmembers == 1 &&
 	    !a->awaiting)
 		start_alone(a);
+	if (quorate)
+		a->quorate_ms = agent_now_ms(a);
 	if (!quorate) {
 		/* The majority decides what happened meanwhile: take its table when
 		 * this node is back. */

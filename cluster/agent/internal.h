@@ -240,6 +240,7 @@ struct pvclus_agent {
 	bool awaiting;       /* without state, in a membership with others: a table is due */
 	bool waiting_storage; /* awaiting, and the table timed out without the storage */
 	uint64_t await_timer;
+	uint64_t quorate_ms;  /* when quorum last came back */
 	struct held held[HELD_MAX];
 	size_t nheld;
 	uint32_t held_leader; /* while replaying: the leader when the message replayed was delivered */
