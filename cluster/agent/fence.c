@@ -20,6 +20,7 @@
 #include "internal.h"
 
 #define FENCE_RETRY_MS 2000
+#define FENCE_RING_WAIT_MS 10000
 
 static void step(struct fence_op *op);
 static void retry_later(struct fence_op *op);
@@ -146,6 +147,15 @@ static void step(struct fence_op *op)
 		confirmed(a, op, true);
 		return;
 	}
+	if (!op->blocklisted && a->have_ring && agent_in_ring(a, op->node) &&
+	    (agent_is_member(a, op->node) || agent_now_ms(a) - op->begun_ms < FENCE_RING_WAIT_MS)) {
+		/* Back in this partition's ring, its agent not (yet) in the CPG
+		 * group or its hello not here: it says what runs there. An agent
+		 * that does not come is fenced after FENCE_RING_WAIT_MS. */
+		alog_info(a, "fence %s: it is back in the ring; waiting for its agent's hello", name);
+		retry_later(op);
+		return;
+	}
 	if (!op->blocklisted && !op->job) {
 		/* a two-node split: only the half that holds the tie-break fences */
 		enum tb_gate gate = agent_tiebreak_gate(a);
@@ -203,7 +213,7 @@ void agent_fence(struct pvclus_agent *a, uint32_t node)
 		return;
 	if (op->job)
 		return; /* a storage job of an earlier fence of it is still out */
-	*op = (struct fence_op){ .active = true, .node = node, .agent = a };
+	*op = (struct fence_op){ .active = true, .node = node, .agent = a, .begun_ms = agent_now_ms(a) };
 	agent_fence_addr(a, i, op->addr, sizeof(op->addr));
 	step(op);
 }

@@ -67,6 +67,7 @@ struct fence_op {
 	bool timed_out;
 	int tries;
 	uint64_t started_ms;
+	uint64_t begun_ms;    /* when this fence began */
 	uint64_t timer;
 	struct pvclus_agent *agent;
 };

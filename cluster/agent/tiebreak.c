@@ -56,7 +56,8 @@ bool agent_tiebreak_split(const struct pvclus_agent *a)
 
 bool agent_tiebreak_lost(const struct pvclus_agent *a)
 {
-	return a->tb.state == TB_LOST;
+	/* undecided counts too: neither half leads before it holds the lock */
+	return a->tb.state == TB_LOST || a->tb.state == TB_TRYING;
 }
 
 static struct peer *other(struct pvclus_agent *a)
@@ -147,8 +148,8 @@ static void lose(struct pvclus_agent *a, const char *holder)
 	a->tb.state = TB_LOST;
 	snprintf(a->tb.holder, sizeof(a->tb.holder), "%s", holder);
 	a->tb.yielded = false;
-	cluster_event(a, "tiebreak-lost", "node %s: the other half holds the tie-break: stopping this node's guests",
-		      a->cfg.node_name);
+	cluster_event(a, "tiebreak-lost", "node %s: %s: stopping this node's guests", a->cfg.node_name,
+		      holder[0] ? "the other half holds the tie-break" : "the tie-break is out of reach");
 	agent_update_leader(a);
 	if (a->quorate)
 		guests_on_quorum(a, false);
@@ -194,6 +195,12 @@ static void tb_done(struct pvclus_job *j)
 			if (a->tb.state != TB_LOST)
 				lose(a, t->holder.cookie);
 			next = a->tb.yielded || !t->holder.cookie[0] ? TB_RETRY_MS : TB_VMM_POLL_MS;
+		} else if (a->tb.state == TB_TRYING &&
+			   (j->err == -ETIMEDOUT || j->err == -ESHUTDOWN || j->err == -ENOTCONN)) {
+			/* This half cannot reach the storage (or is fenced): it cannot
+			 * win, and its VMMs cannot write. It stops them and tries again. */
+			alog_warn(a, "tie-break: %s", j->errmsg);
+			lose(a, "");
 		} else {
 			alog_warn(a, "tie-break: %s; trying again", j->errmsg);
 		}
@@ -257,6 +264,7 @@ void agent_tiebreak_on_ring(struct pvclus_agent *a, size_t old_nring)
 		a->tb.peer_yielded = false;
 		a->tb.holder[0] = '\0';
 		snprintf(a->tb.cookie, sizeof(a->tb.cookie), "%.40s.%u", a->cfg.incarnation, a->tb.round);
+		agent_update_leader(a); /* nobody leads this half before it won */
 		agent_timer_del(a, &a->tb.timer);
 		if (!a->tb.job)
 			tb_step(a);
@@ -265,11 +273,19 @@ void agent_tiebreak_on_ring(struct pvclus_agent *a, size_t old_nring)
 	if (a->tb.state == TB_IDLE)
 		return;
 	/* healed (or no longer a two-node split): the round is over */
-	bool was_lost = a->tb.state == TB_LOST;
+	enum tb_state was = a->tb.state;
 	a->tb.state = TB_IDLE;
 	agent_timer_del(a, &a->tb.timer);
+	if (was == TB_TRYING && a->have_state) {
+		/* Undecided (its storage did not answer): whatever this half
+		 * decided alone is not the cluster's. It takes the other's table. */
+		alog_info(a, "tie-break undecided at the heal: taking the cluster's guest table");
+		a->have_state = false;
+		guests_await_table(a);
+		agent_send_hello(a); /* without state: the other answers with its table */
+	}
 	agent_update_leader(a);
-	if (was_lost && a->quorate)
+	if (was == TB_LOST && a->quorate)
 		guests_on_quorum(a, true);
 }
 
