@@ -829,6 +829,11 @@ static void log_step(struct pvclus_agent *a, struct guest *g, const struct pvclu
 		 pvclus_ha_state_str(g->ha.state), g->ha.owner ? " on " : "",
 		 g->ha.owner ? agent_node_name(a, g->ha.owner) : "", act->err ? ": " : "",
 		 act->err ? strerror(-act->err) : "");
+	if (act->reason == PVCLUS_HA_R_MIGRATE_STARTED)
+		g->migrations++;
+	snprintf(g->last_step, sizeof(g->last_step), "%s", why);
+	if (!agent_leads(a))
+		return; /* the leader writes the event log */
 	alog_info(a, "guest %s: %s", g->spec.name, why);
 	guest_event(a, g->spec.uuid, pvclus_ha_state_str(g->ha.state), why);
 }
@@ -847,8 +852,7 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 				persist(a, g);
 			break;
 		case PVCLUS_HA_ACT_LOG:
-			if (leader)
-				log_step(a, g, act);
+			log_step(a, g, act);
 			break;
 		case PVCLUS_HA_ACT_PLACE:
 			if (leader)
@@ -1417,6 +1421,8 @@ static void fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__Guest
 	gi->reason = (char *)(g->ha.state == PVCLUS_HA_ERROR ? pvclus_ha_reason_str(g->ha.reason) : "");
 	gi->restarts = g->ha.restarts;
 	gi->address = (char *)g->spec.address;
+	gi->migrations = g->migrations;
+	gi->last_step = (char *)g->last_step;
 	agent_sched_fill_info(a, g, gi);
 	agent_migrate_fill_info(a, g, gi);
 }

@@ -93,6 +93,9 @@ struct guest {
 	bool persisting;       /* its desired state is being written */
 	bool persist_again;    /* ... and it changed meanwhile */
 	bool addr_up;          /* this node carries its address (for its VMM here) */
+	/* what the API shows of its history (every node applies the same steps) */
+	uint32_t migrations;   /* migrations started since this agent knew it */
+	char last_step[256];   /* the latest transition, as the event log words it */
 };
 
 /* A guest message that reached a joiner before the table it waits for. */
