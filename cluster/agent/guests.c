@@ -707,6 +707,7 @@ static void drop_held(struct pvclus_agent *a)
 
 static void replay_held(struct pvclus_agent *a)
 {
+	bool gained = !a->have_state;
 	a->awaiting = false;
 	a->waiting_storage = false;
 	a->have_state = true;
@@ -742,6 +743,10 @@ static void replay_held(struct pvclus_agent *a)
 		reconcile_here(a);
 	agent_lead_check(a);
 	agent_check_unfence(a);
+	/* Say so: the others answer joiners' hellos by who has state (the
+	 * lowest such member sends the table, guests_on_hello). */
+	if (gained && !a->awaiting)
+		agent_send_hello(a);
 }
 
 /* No table came: every member joined at once (a whole-cluster start), so the
