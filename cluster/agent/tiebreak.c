@@ -27,7 +27,6 @@
 #define TB_DURATION_S 10
 #define TB_RENEW_MS 3000
 #define TB_RETRY_MS 2000
-#define TB_YIELD_WAIT_MS 1000
 #define TB_YIELD_POLL_MS 250
 #define TB_VMM_POLL_MS 100
 
@@ -48,17 +47,6 @@ struct tb_job {
 
 static void tb_step(void *data);
 static void tb_done(struct pvclus_job *j);
-
-bool agent_tiebreak_split(const struct pvclus_agent *a)
-{
-	return a->nnodes == 2 && a->have_ring && a->nring == 1;
-}
-
-bool agent_tiebreak_lost(const struct pvclus_agent *a)
-{
-	/* undecided counts too: neither half leads before it holds the lock */
-	return a->tb.state == TB_LOST || a->tb.state == TB_TRYING;
-}
 
 static struct peer *other(struct pvclus_agent *a)
 {
@@ -287,17 +275,4 @@ void agent_tiebreak_on_ring(struct pvclus_agent *a, size_t old_nring)
 	agent_update_leader(a);
 	if (was == TB_LOST && a->quorate)
 		guests_on_quorum(a, true);
-}
-
-enum tb_gate agent_tiebreak_gate(struct pvclus_agent *a)
-{
-	if (!agent_tiebreak_split(a) || a->tb.state == TB_IDLE)
-		return TB_GATE_FENCE;
-	if (a->tb.state != TB_WON)
-		return TB_GATE_WAIT;
-	if (a->tb.peer_yielded)
-		return TB_GATE_YIELDED;
-	if (agent_now_ms(a) < a->tb.won_ms + TB_YIELD_WAIT_MS)
-		return TB_GATE_WAIT;
-	return TB_GATE_FENCE;
 }
