@@ -176,6 +176,8 @@ static void tb_done(struct pvclus_job *j)
 		if (!j->err) {
 			if (a->tb.state != TB_WON)
 				win(a);
+			else
+				agent_fence_kick(a); /* a fence past the yield wait (this agent was frozen, say) */
 			next = TB_RENEW_MS;
 			if (!a->tb.peer_yielded && agent_now_ms(a) < a->tb.won_ms + TB_YIELD_WAIT_MS)
 				next = TB_YIELD_POLL_MS;
@@ -275,4 +277,5 @@ void agent_tiebreak_on_ring(struct pvclus_agent *a, size_t old_nring)
 	agent_update_leader(a);
 	if (was == TB_LOST && a->quorate)
 		guests_on_quorum(a, true);
+	agent_fence_kick(a); /* a fence that waited for the tie-break goes on */
 }
