@@ -119,6 +119,19 @@ static void on_timeout(void *data)
 	op->agent->ops->fence_kill(op->agent->ctx, op->pid); /* the reap goes on */
 }
 
+/* Whether a guest in fence-wait (in this agent's table as it is now) waits
+ * for node's fence. */
+static bool fence_awaited(const struct pvclus_agent *a, uint32_t node)
+{
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		const struct guest *g = &a->g[i];
+		if (g->used && g->ha.state == PVCLUS_HA_FENCE_WAIT &&
+		    (g->ha.fence[0] == node || g->ha.fence[1] == node))
+			return true;
+	}
+	return false;
+}
+
 static void step(struct fence_op *op)
 {
 	struct pvclus_agent *a = op->agent;
@@ -128,6 +141,13 @@ static void step(struct fence_op *op)
 	if (!agent_leads(a)) {
 		/* whoever leads now fences it again from the guests' fence-wait */
 		alog_info(a, "fence %s: no longer the leader, leaving it", name);
+		op->active = false;
+		return;
+	}
+	if (!op->blocklisted && !fence_awaited(a, op->node)) {
+		/* begun from a view this agent no longer holds (it took the
+		 * cluster's table since): no guest waits for it */
+		alog_info(a, "fence %s: no guest waits for it any more, leaving it", name);
 		op->active = false;
 		return;
 	}

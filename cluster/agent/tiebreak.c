@@ -266,14 +266,6 @@ void agent_tiebreak_on_ring(struct pvclus_agent *a, size_t old_nring)
 	enum tb_state was = a->tb.state;
 	a->tb.state = TB_IDLE;
 	agent_timer_del(a, &a->tb.timer);
-	if (was == TB_TRYING && a->have_state) {
-		/* Undecided (its storage did not answer): whatever this half
-		 * decided alone is not the cluster's. It takes the other's table. */
-		alog_info(a, "tie-break undecided at the heal: taking the cluster's guest table");
-		a->have_state = false;
-		guests_await_table(a);
-		agent_send_hello(a); /* without state: the other answers with its table */
-	}
 	agent_update_leader(a);
 	if (was == TB_LOST && a->quorate)
 		guests_on_quorum(a, true);
