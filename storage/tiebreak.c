@@ -13,27 +13,6 @@
 #include "pvstore/names.h"
 #include "pvstore/pvstore.h"
 
-static int holder_of(struct pvstore *st, struct pvstore_lock_holder *out)
-{
-	char tag[64], clients[256], cookies[256], addrs[256];
-	size_t tag_len = sizeof(tag), clients_len = sizeof(clients), cookies_len = sizeof(cookies),
-	       addrs_len = sizeof(addrs);
-	int exclusive = 0;
-	int r = pvs_rc((int)rados_list_lockers(st->io, PVSTORE_OID_TIEBREAK, PVSTORE_LOCK_TIEBREAK, &exclusive,
-					       tag, &tag_len, clients, &clients_len, cookies, &cookies_len,
-					       addrs, &addrs_len));
-	if (r < 0)
-		return pvs_fail(r, "listing the lockers of %s", PVSTORE_OID_TIEBREAK);
-	if (r == 0)
-		return pvs_failx(-ENOENT, "nobody holds %s", PVSTORE_OID_TIEBREAK);
-	if (!pvs_copy(out->client, sizeof(out->client), clients) ||
-	    !pvs_copy(out->cookie, sizeof(out->cookie), cookies) ||
-	    !pvs_copy(out->addr, sizeof(out->addr), addrs))
-		return pvs_failx(-EBADMSG, "%s: the holder's name, cookie or address is too long",
-				 PVSTORE_OID_TIEBREAK);
-	return 0;
-}
-
 int pvstore_tiebreak_take(struct pvstore *st, const char *cookie, uint32_t duration_s,
 			  struct pvstore_lock_holder *holder)
 {
@@ -53,7 +32,7 @@ int pvstore_tiebreak_take(struct pvstore *st, const char *cookie, uint32_t durat
 		return 0;
 	if (r == -EBUSY) {
 		struct pvstore_lock_holder h;
-		if (holder_of(st, &h) == 0) {
+		if (pvs_lock_holder_of(st, PVSTORE_OID_TIEBREAK, PVSTORE_LOCK_TIEBREAK, &h) == 0) {
 			if (holder)
 				*holder = h;
 			return pvs_failx(-EBUSY, "%s is held by %s (cookie %s)", PVSTORE_OID_TIEBREAK, h.client,
