@@ -348,7 +348,7 @@ bool agent_in_list(const uint32_t *ids, size_t n, uint32_t id);
  * fenced). */
 bool agent_leads(const struct pvclus_agent *a);
 
-/* Node i of the nodelist can take guests now: its agent is a member, said
+/* Node i of the nodelist can take guests now: it is in the ring, its agent is a member, said
  * hello and reaches the storage. */
 bool agent_node_online(struct pvclus_agent *a, int i);
 
