@@ -98,6 +98,7 @@ static void load_done(struct pvclus_job *j)
 	} else if (!j->err) {
 		g->spec = l->spec;
 		g->spec_loaded = true;
+		heartbeat_watch(a, g);
 		if (agent_leads(a))
 			agent_sched_kick(a); /* it may wait for a node, which needs its spec */
 	} else if (j->err == -ENOENT) {
@@ -571,7 +572,7 @@ static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 		guests_address(a, g, false);
 	g->pid = 0;
 	g->adopted = false;
-	if (agent_migrate_vmm_ended(a, g, code))
+	if (agent_migrate_vmm_ended(a, g, code) || heartbeat_vmm_ended(a, g))
 		return;
 	if (g->stopping) {
 		if (code != 0 && code != 1 && code != 5)
@@ -919,6 +920,8 @@ static void apply(struct pvclus_agent *a, struct guest *g, const struct pvclus_h
 	g->ha = next;
 	do_actions(a, g, &acts);
 	agent_migrate_after_step(a, g);
+	if (g->used)
+		heartbeat_after_step(a, g, ev);
 }
 
 static void apply_all(struct pvclus_agent *a, const struct pvclus_ha_event *ev)
@@ -953,6 +956,7 @@ static void record_to_msg(const struct guest *g, Pvha__HaRecord *r, uint32_t *fe
 	r->max_restarts = h->max_restarts;
 	r->reason = h->reason;
 	r->err = h->err;
+	r->hb_moved = h->hb_moved;
 }
 
 static int msg_to_record(const Pvha__HaRecord *r, struct pvclus_ha_guest *h)
@@ -979,6 +983,7 @@ static int msg_to_record(const Pvha__HaRecord *r, struct pvclus_ha_guest *h)
 	h->max_restarts = (uint16_t)r->max_restarts;
 	h->reason = (enum pvclus_ha_reason)r->reason;
 	h->err = r->err;
+	h->hb_moved = r->hb_moved;
 	return pvclus_ha_check(h);
 }
 
@@ -1417,6 +1422,7 @@ static void fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__Guest
 	gi->reason = (char *)(g->ha.state == PVCLUS_HA_ERROR ? pvclus_ha_reason_str(g->ha.reason) : "");
 	gi->restarts = g->ha.restarts;
 	gi->address = (char *)g->spec.address;
+	heartbeat_fill_info(a, g, gi);
 	agent_sched_fill_info(a, g, gi);
 	agent_migrate_fill_info(a, g, gi);
 }
@@ -1546,6 +1552,9 @@ static int create(struct pvclus_agent *a, const Pvha__GuestSpecIn *in, void *tok
 	spec.disk_size = in->disk_size;
 	spec.priority = in->priority;
 	spec.desired = PVSTORE_DESIRED_STOPPED;
+	spec.heartbeat_timeout_s = in->heartbeat_timeout_s;
+	spec.heartbeat_max_resets = in->heartbeat_max_resets;
+	spec.heartbeat_window_s = in->heartbeat_window_s;
 	if ((err = agent_sched_spec_from_api(a, &spec, true, in->rules, in->n_rules, true, in->depends_on,
 					     in->n_depends_on, msg, msglen)))
 		return err;
