@@ -135,8 +135,9 @@ static void poll_all(void *data)
 		if (!watched(a, g))
 			continue;
 		any = true;
-		if (a->ops->vmm_status(a->ctx, g->spec.uuid, &st) != 0 || strcmp(st.state, "running") != 0)
-			continue; /* not answering (its end is reported by itself) or not running the guest now */
+		if (a->ops->vmm_status(a->ctx, g->spec.uuid, &st) != 0 ||
+		    (strcmp(st.state, "running") != 0 && strcmp(st.state, "sleeping") != 0))
+			continue; /* not answering (its end is reported by itself), or paused, migrated, stopped */
 		if (!st.heartbeat_seq)
 			continue; /* boot: no heartbeat yet */
 		if (st.heartbeat_age_ms >= (uint64_t)g->spec.heartbeat_timeout_s * 1000)
