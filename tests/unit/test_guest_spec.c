@@ -166,16 +166,22 @@ static void bad_rules_are_refused_by_the_check(void **state)
 	expect_refused(&g, -EINVAL, "affinity group 'web' named twice");
 }
 
+/* Encodes g and decodes it into *out, asserting both work. */
+static void round_trip(const struct pvstore_guest *g, struct pvstore_guest *out)
+{
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(pvstore_guest_encode(g, 1, &buf, &len), 0);
+	assert_int_equal(pvstore_guest_decode("guest.x", UUID, buf, len, out), 0);
+	free(buf);
+}
+
 static void an_address_survives_a_round_trip(void **state)
 {
 	(void)state;
 	struct pvstore_guest g = spec(), out;
 	snprintf(g.address, sizeof(g.address), "10.99.0.100/24");
-	uint8_t *buf;
-	size_t len;
-	assert_int_equal(pvstore_guest_encode(&g, 1, &buf, &len), 0);
-	assert_int_equal(pvstore_guest_decode("guest.x", UUID, buf, len, &out), 0);
-	free(buf);
+	round_trip(&g, &out);
 	assert_string_equal(out.address, "10.99.0.100/24");
 	assert_int_equal(pvstore_address_ip(out.address), 0x0a630064);
 }
@@ -219,17 +225,14 @@ static void heartbeat_settings_survive_a_round_trip(void **state)
 	g.heartbeat_timeout_s = 5;
 	g.heartbeat_max_resets = 2;
 	g.heartbeat_window_s = 600;
-	uint8_t *buf;
-	size_t len;
-	assert_int_equal(pvstore_guest_encode(&g, 1, &buf, &len), 0);
-	assert_int_equal(pvstore_guest_decode("guest.x", UUID, buf, len, &out), 0);
-	free(buf);
+	round_trip(&g, &out);
 	assert_int_equal(out.heartbeat_timeout_s, 5);
 	assert_int_equal(out.heartbeat_max_resets, 2);
 	assert_int_equal(out.heartbeat_window_s, 600);
 
 	/* a record from before heartbeat monitoring: off, node defaults */
-	buf = old_record(&len);
+	size_t len;
+	uint8_t *buf = old_record(&len);
 	memset(&out, 0xff, sizeof(out));
 	assert_int_equal(pvstore_guest_decode("guest.x", UUID, buf, len, &out), 0);
 	free(buf);
