@@ -999,8 +999,10 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 			struct guest *g = guests_find(a, r->uuid.data);
 			if (!g)
 				g = guests_load(a, r->uuid.data, NULL);
-			if (g)
+			if (g) {
 				g->ha = h;
+				heartbeat_watch(a, g); /* an adopted VMM's guest runs here */
+			}
 		}
 		for (int i = 0; i < a->nnodes; i++) {
 			a->peers[i].fenced = false;
