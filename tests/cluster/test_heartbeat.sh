@@ -85,7 +85,25 @@ check_wait "h1 is no longer monitored" n1 h1 '"heartbeat_timeout_s":0'
 if pv n2 guest start h1 >/dev/null; then ok "guest start h1"; else fail "guest start h1"; fi
 check_wait "the start cleared the error: h1 runs" n3 h1 '"state":"running"' '"reason":""' '"heartbeat_moved":false'
 owner=$(show n1 h1 | field owner)
+pid=$(vmm_pids "$owner" "$uuid" | head -1)
 if wait_console "$(console_of "$owner" "$uuid")" "hbstop: heartbeats stop now"; then ok "h1's heartbeats stopped again"; else fail "h1's heartbeats stopped again"; fi
+# Unmonitored, nothing happens: its VMM says the last heartbeat is twice the
+# old timeout old, and the same VMM still runs it.
+age=0
+end=$((SECONDS + DEADLINE_S))
+while ((age < 6000 && SECONDS < end)); do
+	age=$(pv "$owner" vmm "/run/pvha/guests/$uuid.sock" status 2>/dev/null | sed -n 's/^heartbeat: *seq [0-9]*, \([0-9]*\) ms ago/\1/p')
+	age=${age:-0}
+	((age >= 6000)) || sleep 0.2
+done
+if ((age >= 6000)); then ok "h1's last heartbeat is ${age} ms old (its VMM says)"; else fail "h1's last heartbeat gets old (its VMM says ${age} ms)"; fi
+if [[ $(vmm_pids "$owner" "$uuid" | head -1) == "$pid" ]] && [[ $(show n2 h1) == *'"state":"running"'* ]]; then
+	ok "unmonitored, h1 runs on in the same VMM ($pid)"
+else
+	fail "unmonitored, h1 runs on in the same VMM"
+fi
+n_lost=$(pv n1 events --guest h1 | grep -c "heartbeat-lost")
+if ((n_lost == 4)); then ok "no heartbeat loss logged while unmonitored"; else fail "no heartbeat loss logged while unmonitored (now $n_lost)"; fi
 
 pv n1 guest stop h1 >/dev/null
 check_wait "guest stop h1" n1 h1 '"state":"stopped"'
