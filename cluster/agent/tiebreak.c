@@ -29,6 +29,7 @@
 #define TB_RETRY_MS 2000
 #define TB_YIELD_POLL_MS 250
 #define TB_VMM_POLL_MS 100
+#define TB_INC_MAX 40 /* of the incarnation in a cookie (a uuid is 36) */
 
 enum tb_job_kind { TB_JOB_TAKE, TB_JOB_YIELD, TB_JOB_READ };
 
@@ -67,7 +68,7 @@ static const char *other_name(struct pvclus_agent *a)
 /* A holder's cookie is "<incarnation>.<round>". */
 static bool cookie_of(const char *cookie, const char *incarnation)
 {
-	size_t n = strlen(incarnation);
+	size_t n = strnlen(incarnation, TB_INC_MAX);
 	return n && !strncmp(cookie, incarnation, n) && cookie[n] == '.';
 }
 
@@ -168,7 +169,9 @@ static void tb_done(struct pvclus_job *j)
 	a->tb.job = false;
 	if (t->round != a->tb.round || a->tb.state == TB_IDLE) {
 		free(t);
-		return; /* an earlier round's */
+		if (a->tb.state != TB_IDLE)
+			tb_step(a); /* an earlier round's: this round's first try was waiting for it */
+		return;
 	}
 	uint64_t next = TB_RETRY_MS;
 	switch (t->kind) {
@@ -253,7 +256,7 @@ void agent_tiebreak_on_ring(struct pvclus_agent *a, size_t old_nring)
 		a->tb.yielded = false;
 		a->tb.peer_yielded = false;
 		a->tb.holder[0] = '\0';
-		snprintf(a->tb.cookie, sizeof(a->tb.cookie), "%.40s.%u", a->cfg.incarnation, a->tb.round);
+		snprintf(a->tb.cookie, sizeof(a->tb.cookie), "%.*s.%u", TB_INC_MAX, a->cfg.incarnation, a->tb.round);
 		agent_update_leader(a); /* nobody leads this half before it won */
 		agent_timer_del(a, &a->tb.timer);
 		if (!a->tb.job)
