@@ -6,12 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <arpa/inet.h>
 
 #include <microhttpd.h>
 
 #include "http.h"
+#include "pvstore/pvstore.h"
+#include "vmmctl.h"
 #include "web_assets.h"
 
 /* What the loop published last. */
@@ -24,7 +27,10 @@ struct published {
 	size_t n_events;
 };
 
+#define VMM_STATUS_MS 300
+
 struct http_server {
+	char guest_dir[512]; /* the VMMs' control sockets: UUID.sock */
 	struct MHD_Daemon *mhd;
 	pthread_mutex_t lock;
 	struct published pub; /* under lock */
@@ -72,12 +78,36 @@ static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned code, con
 	return respond(c, code, "text/plain; charset=utf-8", (void *)text, strlen(text), MHD_RESPMEM_PERSISTENT);
 }
 
+/* A VMM of this node: /proc, and its STATUS for the heartbeat (a VMM that
+ * does not answer within VMM_STATUS_MS, or is gone, is left out). */
+static void vmm_figures(struct http_server *h, const struct pvclus_snapshot_guest *g, struct metrics_vmm *out)
+{
+	char u[PVSTORE_UUID_STR], path[700];
+	Pvha__VmmReply *rep = NULL;
+	int fd;
+	if (metrics_vmm_proc(g->pid, out) != 0)
+		return;
+	pvstore_uuid_format(g->uuid, u);
+	snprintf(path, sizeof(path), "%s/%s.sock", h->guest_dir, u);
+	if (vmmctl_connect(path, VMM_STATUS_MS, &fd) != 0)
+		return;
+	if (vmmctl_call(fd, PVHA__VMM_REQUEST__OP__STATUS, NULL, &rep) == 0 && rep && !rep->error && rep->status &&
+	    rep->status->heartbeat_seq) {
+		out->has_heartbeat = true;
+		out->heartbeat_seq = rep->status->heartbeat_seq;
+		out->heartbeat_age_s = (double)rep->status->heartbeat_age_ms / 1000.0;
+	}
+	if (rep)
+		pvha__vmm_reply__free_unpacked(rep, NULL);
+	close(fd);
+}
+
 /* /metrics and /api/state: renders this request's copy of the published
  * state, reading the VMMs' /proc files on this thread. */
 static enum MHD_Result respond_rendered(struct http_server *h, struct MHD_Connection *c, bool json)
 {
 	struct published *p = malloc(sizeof(*p));
-	struct metrics_proc *proc = NULL;
+	struct metrics_vmm *vmm = NULL;
 	struct mbuf b = { 0 };
 	if (!p)
 		return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
@@ -88,17 +118,17 @@ static enum MHD_Result respond_rendered(struct http_server *h, struct MHD_Connec
 		free(p);
 		return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "the agent has not started yet\n");
 	}
-	proc = calloc(p->snap.n_guests ? p->snap.n_guests : 1, sizeof(*proc));
-	if (!proc) {
+	vmm = calloc(p->snap.n_guests ? p->snap.n_guests : 1, sizeof(*vmm));
+	if (!vmm) {
 		free(p);
 		return respond_text(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	}
 	for (size_t i = 0; i < p->snap.n_guests; i++)
 		if (p->snap.guests[i].pid > 0)
-			metrics_proc_read(p->snap.guests[i].pid, &proc[i]); /* gone meanwhile: left out */
+			vmm_figures(h, &p->snap.guests[i], &vmm[i]);
 	struct metrics_view v = {
 		.snap = &p->snap,
-		.proc = proc,
+		.vmm = vmm,
 		.h = p->h,
 		.events_total = p->events_total,
 		.events = p->events,
@@ -109,7 +139,7 @@ static enum MHD_Result respond_rendered(struct http_server *h, struct MHD_Connec
 		metrics_render_json(&v, &b);
 	else
 		metrics_render_prom(&v, &b);
-	free(proc);
+	free(vmm);
 	free(p);
 	if (b.err) {
 		mbuf_free(&b);
@@ -144,13 +174,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return respond_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
-int http_start(const struct sockaddr_in *addr, struct http_server **out, char *why, size_t whylen)
+int http_start(const struct sockaddr_in *addr, const char *guest_dir, struct http_server **out, char *why,
+	       size_t whylen)
 {
 	struct http_server *h = calloc(1, sizeof(*h));
 	if (!h) {
 		snprintf(why, whylen, "out of memory");
 		return -ENOMEM;
 	}
+	snprintf(h->guest_dir, sizeof(h->guest_dir), "%s", guest_dir);
 	pthread_mutex_init(&h->lock, NULL);
 	/* The server's thread takes no signal: the loop's handlers stay on the loop. */
 	sigset_t all, old;

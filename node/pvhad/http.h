@@ -18,9 +18,12 @@
 
 struct http_server;
 
-/* Listens on addr and starts the server's thread. Returns 0, or -errno with
- * the reason in why (the port is taken: -EADDRINUSE). */
-int http_start(const struct sockaddr_in *addr, struct http_server **out, char *why, size_t whylen);
+/* Listens on addr and starts the server's thread; the VMMs' control sockets
+ * are guest_dir/UUID.sock (asked for STATUS, with a short timeout, on the
+ * server's thread). Returns 0, or -errno with the reason in why (the port
+ * is taken: -EADDRINUSE). */
+int http_start(const struct sockaddr_in *addr, const char *guest_dir, struct http_server **out, char *why,
+	       size_t whylen);
 
 /* Publishes what the next requests show: the agent's snapshot and the
  * tracker's histograms and events. O(size of a snapshot) under the lock. */

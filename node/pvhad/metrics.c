@@ -225,9 +225,9 @@ size_t metrics_tracker_events(const struct metrics_tracker *t, struct metrics_ev
 
 /* ---- /proc ------------------------------------------------------------------ */
 
-int metrics_proc_parse(const char *stat, const char *status, long ticks, struct metrics_proc *out)
+int metrics_vmm_parse(const char *stat, const char *status, long ticks, struct metrics_vmm *out)
 {
-	*out = (struct metrics_proc){ 0 };
+	*out = (struct metrics_vmm){ 0 };
 	/* The command may hold spaces and parentheses: the fields follow the last ')'. */
 	const char *s = strrchr(stat, ')');
 	if (!s || ticks <= 0)
@@ -261,10 +261,10 @@ static int read_text(const char *path, char *buf, size_t len)
 	return 0;
 }
 
-int metrics_proc_read(pid_t pid, struct metrics_proc *out)
+int metrics_vmm_proc(pid_t pid, struct metrics_vmm *out)
 {
 	char path[64], stat[1024], status[4096];
-	*out = (struct metrics_proc){ 0 };
+	*out = (struct metrics_vmm){ 0 };
 	if (pid <= 0)
 		return -ESRCH;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -275,7 +275,7 @@ int metrics_proc_read(pid_t pid, struct metrics_proc *out)
 	err = read_text(path, status, sizeof(status));
 	if (err)
 		return err;
-	return metrics_proc_parse(stat, status, sysconf(_SC_CLK_TCK), out);
+	return metrics_vmm_parse(stat, status, sysconf(_SC_CLK_TCK), out);
 }
 
 /* ---- rendering: Prometheus ----------------------------------------------------- */
@@ -405,8 +405,8 @@ static void render_guests(const struct metrics_view *v, struct mbuf *b)
 	};
 	for (int m = 0; m < 3; m++) {
 		help(b, vmm[m][0], vmm[m][1], vmm[m][2]);
-		for (size_t i = 0; v->proc && i < s->n_guests; i++) {
-			const struct metrics_proc *p = &v->proc[i];
+		for (size_t i = 0; v->vmm && i < s->n_guests; i++) {
+			const struct metrics_vmm *p = &v->vmm[i];
 			if (!p->valid)
 				continue;
 			mbuf_printf(b, "%s{", vmm[m][0]);
@@ -416,6 +416,15 @@ static void render_guests(const struct metrics_view *v, struct mbuf *b)
 			else
 				mbuf_printf(b, "} %llu\n", (unsigned long long)(m == 1 ? p->rss_bytes : p->vm_bytes));
 		}
+	}
+	help(b, "pvha_guest_heartbeat_age_seconds", "gauge",
+	     "Guest time since the guest's last heartbeat, from its VMM on this node (guests that send them).");
+	for (size_t i = 0; v->vmm && i < s->n_guests; i++) {
+		if (!v->vmm[i].has_heartbeat)
+			continue;
+		mbuf_printf(b, "pvha_guest_heartbeat_age_seconds{");
+		guest_labels(b, &s->guests[i]);
+		mbuf_printf(b, "} %.3f\n", v->vmm[i].heartbeat_age_s);
 	}
 }
 
@@ -511,9 +520,11 @@ void metrics_render_json(const struct metrics_view *v, struct mbuf *b)
 		mbuf_printf(b, ",\"target\":");
 		mbuf_json_str(b, node_name(s, g->target));
 		mbuf_printf(b, ",\"restarts\":%u,\"mem_size\":%llu", g->restarts, (unsigned long long)g->mem_size);
-		if (v->proc && v->proc[i].valid)
-			mbuf_printf(b, ",\"vmm_cpu_seconds\":%.2f,\"vmm_rss_bytes\":%llu", v->proc[i].cpu_seconds,
-				    (unsigned long long)v->proc[i].rss_bytes);
+		if (v->vmm && v->vmm[i].valid)
+			mbuf_printf(b, ",\"vmm_cpu_seconds\":%.2f,\"vmm_rss_bytes\":%llu", v->vmm[i].cpu_seconds,
+				    (unsigned long long)v->vmm[i].rss_bytes);
+		if (v->vmm && v->vmm[i].has_heartbeat)
+			mbuf_printf(b, ",\"heartbeat_age_s\":%.3f", v->vmm[i].heartbeat_age_s);
 		mbuf_printf(b, "}");
 	}
 	mbuf_printf(b, "],\"events\":[");

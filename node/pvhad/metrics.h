@@ -104,26 +104,30 @@ void metrics_tracker_event(struct metrics_tracker *t, uint64_t now_ms, time_t at
 
 /* ---- rendering ------------------------------------------------------------- */
 
-/* What /proc says of a guest's VMM on this node. */
-struct metrics_proc {
+/* What this node knows of a guest's VMM here: /proc (valid) and its
+ * control socket's STATUS (has_heartbeat: the guest sent one). */
+struct metrics_vmm {
 	bool valid;
 	double cpu_seconds;   /* user + system */
 	uint64_t rss_bytes;
 	uint64_t vm_bytes;
+	bool has_heartbeat;
+	uint64_t heartbeat_seq;
+	double heartbeat_age_s; /* guest monotonic time since its last heartbeat */
 };
 
 /* Reads pid's CPU time (/proc/PID/stat) and memory (/proc/PID/status).
  * Returns 0, or -errno (-ESRCH: it is gone; -EINVAL: unreadable text). */
-int metrics_proc_read(pid_t pid, struct metrics_proc *out);
+int metrics_vmm_proc(pid_t pid, struct metrics_vmm *out);
 /* The same from the files' text (for tests): stat is /proc/PID/stat's line,
  * status /proc/PID/status, ticks the clock ticks per second. */
-int metrics_proc_parse(const char *stat, const char *status, long ticks, struct metrics_proc *out);
+int metrics_vmm_parse(const char *stat, const char *status, long ticks, struct metrics_vmm *out);
 
-/* What the renderers read: the snapshot, proc[i] for snap->guests[i] (NULL:
+/* What the renderers read: the snapshot, vmm[i] for snap->guests[i] (NULL:
  * none), the histograms and the recent events (oldest first). */
 struct metrics_view {
 	const struct pvclus_snapshot *snap;
-	const struct metrics_proc *proc;
+	const struct metrics_vmm *vmm;
 	const struct metrics_histogram *h; /* METRICS_DURATIONS of them */
 	uint64_t events_total;
 	const struct metrics_event *events;

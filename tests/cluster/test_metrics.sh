@@ -125,6 +125,11 @@ if r=$(wait_query "pvha_guest_vmm_resident_memory_bytes{guest=\"c1\"} > 0") &&
 else
 	fail "PromQL: c1's VMM memory reported by $owner (${r:-nothing})"
 fi
+if r=$(wait_query "pvha_guest_heartbeat_age_seconds{guest=\"c1\"} < 5") && [[ $r == *"$(addr "$owner"):9639"* ]]; then
+	ok "PromQL: c1's heartbeat is fresh (age < 5 s, from its VMM on $owner)"
+else
+	fail "PromQL: c1's heartbeat age reported by $owner (${r:-nothing})"
+fi
 failovers_before=$(query 'sum(pvha_failover_duration_seconds_count)' | grep -o '"[0-9.]*"\]' | tr -d '"]')
 [[ -n $failovers_before ]] && ok "failover histogram present (count $failovers_before)" || fail "failover histogram present"
 
@@ -151,7 +156,7 @@ $CDP "$CDP_PORT" screenshot "$ARTIFACTS/dashboard-before.png" 1280 900 &&
 "$LAB" poweroff "$owner" >/dev/null
 ok "power-off $owner"
 new=$(wait_owner_not "$survivor" c1 "$owner") && ok "pvha: c1 runs on $new" || fail "pvha: c1 runs on a survivor"
-# The open page follows without a reload. The page polls every second and
+# The open page follows without a reload. The page polls every 500 ms and
 # pvhad publishes every 250 ms: it shows the change within 2 s of pvha.
 t0=$(date +%s%N)
 end=$((SECONDS + DEADLINE_S))

@@ -104,11 +104,12 @@ static void the_text_has_nodes_guests_and_histograms(void **state)
 {
 	(void)state;
 	struct pvclus_snapshot *s = snap_make();
-	struct metrics_proc proc[2] = { { .valid = true, .cpu_seconds = 1.5, .rss_bytes = 4096, .vm_bytes = 8192 } };
+	struct metrics_vmm proc[2] = { { .valid = true, .cpu_seconds = 1.5, .rss_bytes = 4096, .vm_bytes = 8192,
+					 .has_heartbeat = true, .heartbeat_seq = 9, .heartbeat_age_s = 2.5 } };
 	struct metrics_histogram h[METRICS_DURATIONS] = { 0 };
 	metrics_histogram_observe(&h[METRICS_FAILOVER], 3.2);
 	metrics_histogram_observe(&h[METRICS_FAILOVER], 0.2);
-	struct metrics_view v = { .snap = s, .proc = proc, .h = h, .events_total = 7 };
+	struct metrics_view v = { .snap = s, .vmm = proc, .h = h, .events_total = 7 };
 	char *t = render(&v, false);
 	assert_has(t, "pvha_agent_up{node=\"n2\"} 1\n");
 	assert_has(t, "pvha_agent_quorate 1\n");
@@ -137,7 +138,10 @@ static void the_text_has_nodes_guests_and_histograms(void **state)
 	assert_has(t, line);
 	snprintf(line, sizeof(line), "pvha_guest_vmm_resident_memory_bytes{guest=\"g1\",%s} 4096\n", u1);
 	assert_has(t, line);
+	snprintf(line, sizeof(line), "pvha_guest_heartbeat_age_seconds{guest=\"g1\",%s} 2.500\n", u1);
+	assert_has(t, line);
 	/* a stopped guest has no owner and no VMM figures */
+	assert_null(strstr(t, "pvha_guest_heartbeat_age_seconds{guest=\"g2\""));
 	assert_null(strstr(t, "pvha_guest_owner{guest=\"g2\""));
 	assert_null(strstr(t, "pvha_guest_vmm_cpu_seconds_total{guest=\"g2\""));
 	/* cumulative buckets */
@@ -320,23 +324,23 @@ static void the_event_ring_keeps_the_newest(void **state)
 static void proc_files_are_parsed(void **state)
 {
 	(void)state;
-	struct metrics_proc p;
+	struct metrics_vmm p;
 	const char *stat = "4242 (pvha-vmm (g) x) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0";
 	const char *status = "Name:\tpvha-vmm\nVmPeak:\t  9000 kB\nVmSize:\t  8000 kB\nVmRSS:\t  1234 kB\n";
-	assert_int_equal(metrics_proc_parse(stat, status, 100, &p), 0);
+	assert_int_equal(metrics_vmm_parse(stat, status, 100, &p), 0);
 	assert_true(p.valid);
 	assert_true(p.cpu_seconds > 2.999 && p.cpu_seconds < 3.001);
 	assert_int_equal(p.rss_bytes, 1234 * 1024);
 	assert_int_equal(p.vm_bytes, 8000 * 1024);
-	assert_int_equal(metrics_proc_parse("4242 pvha-vmm S 1", status, 100, &p), -EINVAL);
+	assert_int_equal(metrics_vmm_parse("4242 pvha-vmm S 1", status, 100, &p), -EINVAL);
 	assert_false(p.valid);
-	assert_int_equal(metrics_proc_parse("4242 (x) S 1 2", status, 100, &p), -EINVAL);
-	assert_int_equal(metrics_proc_parse(stat, status, 0, &p), -EINVAL);
+	assert_int_equal(metrics_vmm_parse("4242 (x) S 1 2", status, 100, &p), -EINVAL);
+	assert_int_equal(metrics_vmm_parse(stat, status, 0, &p), -EINVAL);
 	/* this process: it runs, so it has used some memory */
-	assert_int_equal(metrics_proc_read(getpid(), &p), 0);
+	assert_int_equal(metrics_vmm_proc(getpid(), &p), 0);
 	assert_true(p.rss_bytes > 0);
-	assert_int_equal(metrics_proc_read(0, &p), -ESRCH);
-	assert_int_equal(metrics_proc_read(-5, &p), -ESRCH);
+	assert_int_equal(metrics_vmm_proc(0, &p), -ESRCH);
+	assert_int_equal(metrics_vmm_proc(-5, &p), -ESRCH);
 }
 
 int main(void)
