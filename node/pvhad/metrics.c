@@ -150,6 +150,12 @@ static void guest_step(struct metrics_tracker *t, const uint8_t uuid[16], uint64
 		}
 		g->failover_ms = g->recover_ms = g->migrate_ms = 0;
 	}
+	if (!strcmp(what, "stopped") || !strcmp(what, "error")) {
+		/* Nothing to time until it runs again: the slot is free (a guest is
+		 * stopped before it is deleted, so the table never fills up). */
+		*g = (struct metrics_tracker_guest){ 0 };
+		return;
+	}
 	snprintf(g->state, sizeof(g->state), "%s", what);
 }
 

@@ -303,6 +303,31 @@ static void a_migration_is_timed_only_when_it_lands(void **state)
 	free(t);
 }
 
+static void stopped_guests_free_their_slot(void **state)
+{
+	(void)state;
+	struct metrics_tracker *t = calloc(1, sizeof(*t));
+	char w[256];
+	uint8_t u[16] = { 0 };
+	assert_non_null(t);
+	/* more guests than slots over time, each run then stopped */
+	for (unsigned i = 0; i < 2 * PVCLUS_SNAPSHOT_GUESTS_MAX; i++) {
+		memcpy(u, &i, sizeof(i));
+		metrics_tracker_event(t, 1, 0, u, "running", why_step(w, sizeof(w), PVCLUS_HA_R_STARTED, "running", "n1"));
+		metrics_tracker_event(t, 2, 0, u, "stopped", why_step(w, sizeof(w), PVCLUS_HA_R_STOPPED, "stopped", NULL));
+	}
+	/* the last one's failover is still timed */
+	metrics_tracker_event(t, 10, 0, u, "running", why_step(w, sizeof(w), PVCLUS_HA_R_STARTED, "running", "n1"));
+	metrics_tracker_event(t, 20, 0, u, "fence-wait", why_step(w, sizeof(w), PVCLUS_HA_R_NODE_LEFT, "fence-wait", NULL));
+	metrics_tracker_event(t, 1020, 0, u, "running", why_step(w, sizeof(w), PVCLUS_HA_R_STARTED, "running", "n2"));
+	assert_int_equal(t->h[METRICS_FAILOVER].count, 1);
+	size_t used = 0;
+	for (size_t i = 0; i < PVCLUS_SNAPSHOT_GUESTS_MAX; i++)
+		used += t->guests[i].used;
+	assert_int_equal(used, 1);
+	free(t);
+}
+
 static void the_event_ring_keeps_the_newest(void **state)
 {
 	(void)state;
@@ -353,6 +378,7 @@ int main(void)
 		cmocka_unit_test(a_failover_is_timed_from_fence_wait_to_running),
 		cmocka_unit_test(a_power_fence_ends_at_power_fenced),
 		cmocka_unit_test(a_migration_is_timed_only_when_it_lands),
+		cmocka_unit_test(stopped_guests_free_their_slot),
 		cmocka_unit_test(the_event_ring_keeps_the_newest),
 		cmocka_unit_test(proc_files_are_parsed),
 	};
