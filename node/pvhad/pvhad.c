@@ -870,7 +870,19 @@ static void publish(void *data)
 	qb_loop_timer_add(d->loop, QB_LOOP_LOW, PUBLISH_MS * QB_TIME_NS_IN_MSEC, d, publish, &d->publish_timer);
 }
 
-/* The HTTP server on http_listen (not when off). Returns 0 or -errno (logged). */
+static void stop_http(struct pvhad *d)
+{
+	http_stop(d->http);
+	free(d->tracker);
+	free(d->snap);
+	d->http = NULL;
+	d->tracker = NULL;
+	d->snap = NULL;
+}
+
+/* The HTTP server on http_listen (not when off). Returns 0 or -errno (logged).
+ * Its failure does not stop the agent: a node without metrics still runs
+ * its guests. */
 static int start_http(struct pvhad *d)
 {
 	char why[200];
@@ -887,7 +899,8 @@ static int start_http(struct pvhad *d)
 	guest_dir(d, dir, sizeof(dir));
 	int err = http_start(&d->cfg.http_addr, dir, &d->http, why, sizeof(why));
 	if (err) {
-		pvlog_err(err, "http_listen: %s", why);
+		pvlog_err(err, "http_listen: %s: no metrics and no dashboard on this node", why);
+		stop_http(d);
 		return err;
 	}
 	publish(d);
@@ -895,12 +908,6 @@ static int start_http(struct pvhad *d)
 	return 0;
 }
 
-static void stop_http(struct pvhad *d)
-{
-	http_stop(d->http);
-	free(d->tracker);
-	free(d->snap);
-}
 
 /* ---- main ---------------------------------------------------------------- */
 
@@ -1015,9 +1022,7 @@ static int start(struct pvhad *d)
 		pvlog_err(err, "control API");
 		return err;
 	}
-	err = start_http(d);
-	if (err)
-		return err;
+	start_http(d); /* logged; the agent runs on without it */
 	pvlog_info("node %s (id %u), incarnation %s, up", d->cfg.node_name, pvclus_cs_local_nodeid(d->cs),
 		   d->incarnation);
 	return 0;
