@@ -91,11 +91,24 @@ static void vmm_figures(struct http_server *h, const struct pvclus_snapshot_gues
 	snprintf(path, sizeof(path), "%s/%s.sock", h->guest_dir, u);
 	if (vmmctl_connect(path, VMM_STATUS_MS, &fd) != 0)
 		return;
-	if (vmmctl_call(fd, PVHA__VMM_REQUEST__OP__STATUS, NULL, &rep) == 0 && rep && !rep->error && rep->status &&
-	    rep->status->heartbeat_seq) {
+	if (vmmctl_call(fd, PVHA__VMM_REQUEST__OP__STATUS, NULL, &rep) != 0)
+		rep = NULL; /* no answer in time: left out of this scrape */
+	if (rep && !rep->error && rep->status && rep->status->heartbeat_seq) {
 		out->has_heartbeat = true;
 		out->heartbeat_seq = rep->status->heartbeat_seq;
 		out->heartbeat_age_s = (double)rep->status->heartbeat_age_ms / 1000.0;
+	}
+	if (rep && !rep->error && rep->status && rep->status->disk && rep->status->disk[0]) {
+		const Pvha__VmmStatus *s = rep->status;
+		out->has_disk = true;
+		out->disk_reads = s->disk_reads;
+		out->disk_writes = s->disk_writes;
+		out->disk_flushes = s->disk_flushes;
+		out->disk_read_bytes = s->disk_read_bytes;
+		out->disk_write_bytes = s->disk_write_bytes;
+		out->disk_read_s = (double)s->disk_read_ns / 1e9;
+		out->disk_write_s = (double)s->disk_write_ns / 1e9;
+		out->disk_flush_s = (double)s->disk_flush_ns / 1e9;
 	}
 	if (rep)
 		pvha__vmm_reply__free_unpacked(rep, NULL);

@@ -357,6 +357,49 @@ static void render_histograms(const struct metrics_view *v, struct mbuf *b)
 	}
 }
 
+/* The guests' disk counters, from their VMMs on this node. */
+static void render_disks(const struct metrics_view *v, struct mbuf *b)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+		bool seconds;
+	} c[] = {
+		{ "pvha_guest_disk_reads_total", "Disk reads of the guest (its VMM on this node).",
+		  offsetof(struct metrics_vmm, disk_reads), false },
+		{ "pvha_guest_disk_writes_total", "Disk writes of the guest.", offsetof(struct metrics_vmm, disk_writes),
+		  false },
+		{ "pvha_guest_disk_flushes_total", "Disk flushes of the guest.",
+		  offsetof(struct metrics_vmm, disk_flushes), false },
+		{ "pvha_guest_disk_read_bytes_total", "Bytes the guest read from its disk.",
+		  offsetof(struct metrics_vmm, disk_read_bytes), false },
+		{ "pvha_guest_disk_written_bytes_total", "Bytes the guest wrote to its disk.",
+		  offsetof(struct metrics_vmm, disk_write_bytes), false },
+		{ "pvha_guest_disk_read_seconds_total", "Host time spent in the guest's disk reads.",
+		  offsetof(struct metrics_vmm, disk_read_s), true },
+		{ "pvha_guest_disk_write_seconds_total",
+		  "Host time spent in the guest's disk writes (a rados write returns once queued).",
+		  offsetof(struct metrics_vmm, disk_write_s), true },
+		{ "pvha_guest_disk_flush_seconds_total", "Host time spent in the guest's disk flushes.",
+		  offsetof(struct metrics_vmm, disk_flush_s), true },
+	};
+	for (size_t k = 0; k < sizeof(c) / sizeof(c[0]); k++) {
+		help(b, c[k].name, "counter", c[k].help);
+		for (size_t i = 0; v->vmm && i < v->snap->n_guests; i++) {
+			const struct metrics_vmm *m = &v->vmm[i];
+			if (!m->has_disk)
+				continue;
+			const char *field = (const char *)m + c[k].off;
+			mbuf_printf(b, "%s{", c[k].name);
+			guest_labels(b, &v->snap->guests[i]);
+			if (c[k].seconds)
+				mbuf_printf(b, "} %.6f\n", *(const double *)field);
+			else
+				mbuf_printf(b, "} %llu\n", (unsigned long long)*(const uint64_t *)field);
+		}
+	}
+}
+
 static void render_guests(const struct metrics_view *v, struct mbuf *b)
 {
 	const struct pvclus_snapshot *s = v->snap;
@@ -423,6 +466,7 @@ static void render_guests(const struct metrics_view *v, struct mbuf *b)
 				mbuf_printf(b, "} %llu\n", (unsigned long long)(m == 1 ? p->rss_bytes : p->vm_bytes));
 		}
 	}
+	render_disks(v, b);
 	help(b, "pvha_guest_heartbeat_age_seconds", "gauge",
 	     "Guest time since the guest's last heartbeat, from its VMM on this node (guests that send them).");
 	for (size_t i = 0; v->vmm && i < s->n_guests; i++) {

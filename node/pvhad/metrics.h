@@ -105,7 +105,7 @@ void metrics_tracker_event(struct metrics_tracker *t, uint64_t now_ms, time_t at
 /* ---- rendering ------------------------------------------------------------- */
 
 /* What this node knows of a guest's VMM here: /proc (valid) and its
- * control socket's STATUS (has_heartbeat: the guest sent one). */
+ * control socket's STATUS (has_heartbeat: the guest sent one; has_disk). */
 struct metrics_vmm {
 	bool valid;
 	double cpu_seconds;   /* user + system */
@@ -114,6 +114,10 @@ struct metrics_vmm {
 	bool has_heartbeat;
 	uint64_t heartbeat_seq;
 	double heartbeat_age_s; /* guest monotonic time since its last heartbeat */
+	bool has_disk;          /* the guest has a disk: its calls, as the VMM counts them */
+	uint64_t disk_reads, disk_writes, disk_flushes;
+	uint64_t disk_read_bytes, disk_write_bytes;
+	double disk_read_s, disk_write_s, disk_flush_s; /* host time spent in them */
 };
 
 /* Reads pid's CPU time (/proc/PID/stat) and memory (/proc/PID/status).

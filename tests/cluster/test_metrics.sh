@@ -130,6 +130,12 @@ if r=$(wait_query "pvha_guest_heartbeat_age_seconds{guest=\"c1\"} < 5") && [[ $r
 else
 	fail "PromQL: c1's heartbeat age reported by $owner (${r:-nothing})"
 fi
+if r=$(wait_query "pvha_guest_disk_flushes_total{guest=\"c1\"} > 0 and on(instance, guest) pvha_guest_disk_written_bytes_total > 0") &&
+	[[ $r == *"$(addr "$owner"):9639"* ]]; then
+	ok "PromQL: c1's disk writes and flushes counted by its VMM on $owner"
+else
+	fail "PromQL: c1's disk writes and flushes counted on $owner (${r:-nothing})"
+fi
 failovers_before=$(query 'sum(pvha_failover_duration_seconds_count)' | grep -o '"[0-9.]*"\]' | tr -d '"]')
 [[ -n $failovers_before ]] && ok "failover histogram present (count $failovers_before)" || fail "failover histogram present"
 

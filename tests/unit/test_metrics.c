@@ -105,7 +105,10 @@ static void the_text_has_nodes_guests_and_histograms(void **state)
 	(void)state;
 	struct pvclus_snapshot *s = snap_make();
 	struct metrics_vmm proc[2] = { { .valid = true, .cpu_seconds = 1.5, .rss_bytes = 4096, .vm_bytes = 8192,
-					 .has_heartbeat = true, .heartbeat_seq = 9, .heartbeat_age_s = 2.5 } };
+					 .has_heartbeat = true, .heartbeat_seq = 9, .heartbeat_age_s = 2.5,
+					 .has_disk = true, .disk_reads = 3, .disk_writes = 40, .disk_flushes = 5,
+					 .disk_read_bytes = 12288, .disk_write_bytes = 163840, .disk_read_s = 0.001,
+					 .disk_write_s = 0.25, .disk_flush_s = 1.5 } };
 	struct metrics_histogram h[METRICS_DURATIONS] = { 0 };
 	metrics_histogram_observe(&h[METRICS_FAILOVER], 3.2);
 	metrics_histogram_observe(&h[METRICS_FAILOVER], 0.2);
@@ -140,6 +143,15 @@ static void the_text_has_nodes_guests_and_histograms(void **state)
 	assert_has(t, line);
 	snprintf(line, sizeof(line), "pvha_guest_heartbeat_age_seconds{guest=\"g1\",%s} 2.500\n", u1);
 	assert_has(t, line);
+	snprintf(line, sizeof(line), "pvha_guest_disk_writes_total{guest=\"g1\",%s} 40\n", u1);
+	assert_has(t, line);
+	snprintf(line, sizeof(line), "pvha_guest_disk_written_bytes_total{guest=\"g1\",%s} 163840\n", u1);
+	assert_has(t, line);
+	snprintf(line, sizeof(line), "pvha_guest_disk_flush_seconds_total{guest=\"g1\",%s} 1.500000\n", u1);
+	assert_has(t, line);
+	snprintf(line, sizeof(line), "pvha_guest_disk_read_seconds_total{guest=\"g1\",%s} 0.001000\n", u1);
+	assert_has(t, line);
+	assert_null(strstr(t, "pvha_guest_disk_reads_total{guest=\"g2\""));
 	/* a stopped guest has no owner and no VMM figures */
 	assert_null(strstr(t, "pvha_guest_heartbeat_age_seconds{guest=\"g2\""));
 	assert_null(strstr(t, "pvha_guest_owner{guest=\"g2\""));
