@@ -119,23 +119,19 @@ if r=$(wait_query "$running_on") && [[ $r == *"\"node\": \"$owner\""* ]]; then
 else
 	fail "PromQL: c1 runs on $owner (${r:-nothing})"
 fi
-if r=$(wait_query "pvha_guest_vmm_resident_memory_bytes{guest=\"c1\"} > 0") &&
-	[[ $r == *"$(addr "$owner"):9639"* ]]; then
-	ok "PromQL: c1's VMM memory reported by $owner"
-else
-	fail "PromQL: c1's VMM memory reported by $owner (${r:-nothing})"
-fi
-if r=$(wait_query "pvha_guest_heartbeat_age_seconds{guest=\"c1\"} < 5") && [[ $r == *"$(addr "$owner"):9639"* ]]; then
-	ok "PromQL: c1's heartbeat is fresh (age < 5 s, from its VMM on $owner)"
-else
-	fail "PromQL: c1's heartbeat age reported by $owner (${r:-nothing})"
-fi
-if r=$(wait_query "pvha_guest_disk_flushes_total{guest=\"c1\"} > 0 and on(instance, guest) pvha_guest_disk_written_bytes_total > 0") &&
-	[[ $r == *"$(addr "$owner"):9639"* ]]; then
-	ok "PromQL: c1's disk writes and flushes counted by its VMM on $owner"
-else
-	fail "PromQL: c1's disk writes and flushes counted on $owner (${r:-nothing})"
-fi
+# reported_by NODE WHAT EXPR: the query returns a series that NODE's agent gave.
+reported_by() {
+	local r
+	if r=$(wait_query "$3") && [[ $r == *"$(addr "$1"):9639"* ]]; then
+		ok "PromQL: $2 (from $1)"
+	else
+		fail "PromQL: $2 (from $1; got ${r:-nothing})"
+	fi
+}
+reported_by "$owner" "c1's VMM memory" 'pvha_guest_vmm_resident_memory_bytes{guest="c1"} > 0'
+reported_by "$owner" "c1's heartbeat is fresh (< 5 s)" 'pvha_guest_heartbeat_age_seconds{guest="c1"} < 5'
+reported_by "$owner" "c1's disk writes and flushes counted" \
+	'pvha_guest_disk_flushes_total{guest="c1"} > 0 and on(instance, guest) pvha_guest_disk_written_bytes_total > 0'
 failovers_before=$(query 'sum(pvha_failover_duration_seconds_count)' | grep -o '"[0-9.]*"\]' | tr -d '"]')
 [[ -n $failovers_before ]] && ok "failover histogram present (count $failovers_before)" || fail "failover histogram present"
 
