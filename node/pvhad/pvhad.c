@@ -892,6 +892,7 @@ static int start_http(struct pvhad *d)
 	d->snap = calloc(1, sizeof(*d->snap));
 	if (!d->tracker || !d->snap) {
 		pvlog_err(-ENOMEM, "metrics");
+		stop_http(d);
 		return -ENOMEM;
 	}
 	d->tracker->fence_power = d->cfg.fence_agent[0] != '\0';
@@ -907,7 +908,6 @@ static int start_http(struct pvhad *d)
 	pvlog_info("metrics and dashboard on http://%s/", d->cfg.http_listen);
 	return 0;
 }
-
 
 /* ---- main ---------------------------------------------------------------- */
 
