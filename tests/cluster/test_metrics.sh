@@ -182,6 +182,14 @@ for f in before after phone-before phone-after; do
 	[[ $(head -c 8 "$ARTIFACTS/dashboard-$f.png" 2>/dev/null | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] ||
 		fail "dashboard-$f.png is a PNG"
 done
+# A fresh load with plain flags (a second browser, its DOM once the page settled).
+dom=$(timeout 60 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$DIR/chromium-dump" \
+	--virtual-time-budget=5000 --dump-dom "$dash" 2>/dev/null)
+if [[ $dom == *"data-guest=\"c1\" data-state=\"running\" data-owner=\"$new\""* ]]; then
+	ok "chromium --dump-dom of a fresh load: c1 running on $new"
+else
+	fail "chromium --dump-dom of a fresh load shows c1 on $new (got $(grep -o '<tr data-guest[^>]*>' <<<"$dom"))"
+fi
 # Phone-sized: the page fits the width (no sideways scrolling).
 phone_js='document.documentElement.scrollWidth <= document.documentElement.clientWidth'
 if [[ $($CDP "$CDP_PORT" eval "$phone_js" 390 844) == true ]]; then ok "dashboard fits a 390 px wide phone"; else fail "dashboard fits a 390 px wide phone"; fi
