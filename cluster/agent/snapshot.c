@@ -55,7 +55,9 @@ void pvclus_agent_snapshot(const struct pvclus_agent *a, struct pvclus_snapshot 
 		if (g->spec_loaded) {
 			snprintf(s->name, sizeof(s->name), "%s", g->spec.name);
 			s->mem_size = g->spec.mem_size;
+			s->heartbeat_timeout_s = g->spec.heartbeat_timeout_s;
 		}
+		s->heartbeat_resets = g->hb.n_resets;
 		s->state = g->ha.state;
 		s->want_running = g->ha.want_running;
 		s->owner = g->ha.owner;

@@ -440,6 +440,24 @@ static void render_guests(const struct metrics_view *v, struct mbuf *b)
 		guest_labels(b, &s->guests[i]);
 		mbuf_printf(b, "} %u\n", s->guests[i].start_failures);
 	}
+	help(b, "pvha_guest_heartbeat_timeout_seconds", "gauge",
+	     "The guest's heartbeat timeout (guests whose heartbeat is monitored).");
+	for (size_t i = 0; i < s->n_guests; i++) {
+		if (!s->guests[i].heartbeat_timeout_s)
+			continue;
+		mbuf_printf(b, "pvha_guest_heartbeat_timeout_seconds{");
+		guest_labels(b, &s->guests[i]);
+		mbuf_printf(b, "} %u\n", s->guests[i].heartbeat_timeout_s);
+	}
+	help(b, "pvha_guest_heartbeat_resets", "gauge",
+	     "Restarts in place this node made for the guest's lost heartbeat, within its window history.");
+	for (size_t i = 0; i < s->n_guests; i++) {
+		if (!s->guests[i].heartbeat_timeout_s)
+			continue;
+		mbuf_printf(b, "pvha_guest_heartbeat_resets{");
+		guest_labels(b, &s->guests[i]);
+		mbuf_printf(b, "} %u\n", s->guests[i].heartbeat_resets);
+	}
 	help(b, "pvha_guest_memory_size_bytes", "gauge", "The guest's configured memory.");
 	for (size_t i = 0; i < s->n_guests; i++) {
 		mbuf_printf(b, "pvha_guest_memory_size_bytes{");

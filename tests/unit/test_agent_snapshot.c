@@ -109,6 +109,8 @@ static void the_copy_says_what_the_agent_knows(void **state)
 	add_guest(a, 0, 0xa, "a", PVCLUS_HA_RUNNING, 2, 0);
 	a->g[0].pid = 4242;
 	a->g[0].ha.restarts = 2;
+	a->g[0].spec.heartbeat_timeout_s = 15;
+	a->g[0].hb.n_resets = 1;
 	add_guest(a, 5, 0xb, "b", PVCLUS_HA_MIGRATING, 1, 2);
 	add_guest(a, 9, 0xc, "c", PVCLUS_HA_STOPPED, 0, 0);
 	add_guest(a, 11, 0xd, NULL, PVCLUS_HA_STARTING, 0, 0);
@@ -148,6 +150,9 @@ static void the_copy_says_what_the_agent_knows(void **state)
 	assert_int_equal(s->guests[0].restarts, 2);
 	assert_int_equal(s->guests[0].mem_size, 32u << 20);
 	assert_true(s->guests[0].want_running);
+	assert_int_equal(s->guests[0].heartbeat_timeout_s, 15);
+	assert_int_equal(s->guests[0].heartbeat_resets, 1);
+	assert_int_equal(s->guests[1].heartbeat_timeout_s, 0);
 	assert_string_equal(s->guests[1].name, "b");
 	assert_int_equal(s->guests[1].owner, 1);
 	assert_int_equal(s->guests[1].target, 2);

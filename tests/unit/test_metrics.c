@@ -52,6 +52,8 @@ static struct pvclus_snapshot *snap_make(void)
 	g->restarts = 2;
 	g->mem_size = 64 << 20;
 	g->pid = 1234;
+	g->heartbeat_timeout_s = 10;
+	g->heartbeat_resets = 1;
 	g = &s->guests[s->n_guests++];
 	memcpy(g->uuid, U2, 16);
 	snprintf(g->name, sizeof(g->name), "g2");
@@ -149,6 +151,9 @@ static void the_text_has_nodes_guests_and_histograms(void **state)
 	assert_null(strstr(t, "pvha_guest_disk_reads_total{guest=\"g2\""));
 	/* a stopped guest has no owner and no VMM figures */
 	assert_null(strstr(t, "pvha_guest_heartbeat_age_seconds{guest=\"g2\""));
+	assert_g1(t, "pvha_guest_heartbeat_timeout_seconds", "} 10");
+	assert_g1(t, "pvha_guest_heartbeat_resets", "} 1");
+	assert_null(strstr(t, "pvha_guest_heartbeat_resets{guest=\"g2\"")); /* not monitored */
 	assert_null(strstr(t, "pvha_guest_owner{guest=\"g2\""));
 	assert_null(strstr(t, "pvha_guest_vmm_cpu_seconds_total{guest=\"g2\""));
 	/* cumulative buckets */

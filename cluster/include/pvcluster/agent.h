@@ -276,6 +276,8 @@ struct pvclus_snapshot_guest {
 	enum pvclus_ha_reason reason; /* error: why */
 	uint64_t mem_size;   /* bytes (0 while its spec is unread) */
 	pid_t pid;           /* this node's VMM for it, 0: none here */
+	uint32_t heartbeat_timeout_s; /* its heartbeat monitoring (docs/heartbeat.md); 0: off */
+	uint32_t heartbeat_resets;    /* restarts in place this node made for a lost heartbeat (its history) */
 };
 
 struct pvclus_snapshot {
