@@ -400,6 +400,38 @@ static void render_disks(const struct metrics_view *v, struct mbuf *b)
 	}
 }
 
+/* The guests' gauges read straight from the snapshot. */
+enum guest_field { GF_WANT_RUNNING, GF_RESTARTS, GF_START_FAILURES, GF_HB_TIMEOUT, GF_HB_RESETS, GF_MEM_SIZE };
+
+static const struct {
+	const char *name, *help;
+	enum guest_field field;
+	bool monitored_only; /* only guests whose heartbeat is monitored */
+} guest_gauges[] = {
+	{ "pvha_guest_want_running", "The guest's desired state: 1 running, 0 stopped.", GF_WANT_RUNNING, false },
+	{ "pvha_guest_restarts", "Crash restarts since the guest's last stable run.", GF_RESTARTS, false },
+	{ "pvha_guest_start_failures", "Failed starts of the guest in a row.", GF_START_FAILURES, false },
+	{ "pvha_guest_heartbeat_timeout_seconds", "The guest's heartbeat timeout (guests whose heartbeat is monitored).",
+	  GF_HB_TIMEOUT, true },
+	{ "pvha_guest_heartbeat_resets",
+	  "Restarts in place this node made for the guest's lost heartbeat, within its window history.", GF_HB_RESETS,
+	  true },
+	{ "pvha_guest_memory_size_bytes", "The guest's configured memory.", GF_MEM_SIZE, false },
+};
+
+static uint64_t guest_value(const struct pvclus_snapshot_guest *g, enum guest_field f)
+{
+	switch (f) {
+	case GF_WANT_RUNNING: return g->want_running ? 1 : 0;
+	case GF_RESTARTS: return g->restarts;
+	case GF_START_FAILURES: return g->start_failures;
+	case GF_HB_TIMEOUT: return g->heartbeat_timeout_s;
+	case GF_HB_RESETS: return g->heartbeat_resets;
+	case GF_MEM_SIZE: return g->mem_size;
+	}
+	return 0;
+}
+
 static void render_guests(const struct metrics_view *v, struct mbuf *b)
 {
 	const struct pvclus_snapshot *s = v->snap;
@@ -422,47 +454,15 @@ static void render_guests(const struct metrics_view *v, struct mbuf *b)
 		mbuf_prom_label(b, node_name(s, s->guests[i].owner));
 		mbuf_printf(b, "\"} 1\n");
 	}
-	help(b, "pvha_guest_want_running", "gauge", "The guest's desired state: 1 running, 0 stopped.");
-	for (size_t i = 0; i < s->n_guests; i++) {
-		mbuf_printf(b, "pvha_guest_want_running{");
-		guest_labels(b, &s->guests[i]);
-		mbuf_printf(b, "} %d\n", s->guests[i].want_running ? 1 : 0);
-	}
-	help(b, "pvha_guest_restarts", "gauge", "Crash restarts since the guest's last stable run.");
-	for (size_t i = 0; i < s->n_guests; i++) {
-		mbuf_printf(b, "pvha_guest_restarts{");
-		guest_labels(b, &s->guests[i]);
-		mbuf_printf(b, "} %u\n", s->guests[i].restarts);
-	}
-	help(b, "pvha_guest_start_failures", "gauge", "Failed starts of the guest in a row.");
-	for (size_t i = 0; i < s->n_guests; i++) {
-		mbuf_printf(b, "pvha_guest_start_failures{");
-		guest_labels(b, &s->guests[i]);
-		mbuf_printf(b, "} %u\n", s->guests[i].start_failures);
-	}
-	help(b, "pvha_guest_heartbeat_timeout_seconds", "gauge",
-	     "The guest's heartbeat timeout (guests whose heartbeat is monitored).");
-	for (size_t i = 0; i < s->n_guests; i++) {
-		if (!s->guests[i].heartbeat_timeout_s)
-			continue;
-		mbuf_printf(b, "pvha_guest_heartbeat_timeout_seconds{");
-		guest_labels(b, &s->guests[i]);
-		mbuf_printf(b, "} %u\n", s->guests[i].heartbeat_timeout_s);
-	}
-	help(b, "pvha_guest_heartbeat_resets", "gauge",
-	     "Restarts in place this node made for the guest's lost heartbeat, within its window history.");
-	for (size_t i = 0; i < s->n_guests; i++) {
-		if (!s->guests[i].heartbeat_timeout_s)
-			continue;
-		mbuf_printf(b, "pvha_guest_heartbeat_resets{");
-		guest_labels(b, &s->guests[i]);
-		mbuf_printf(b, "} %u\n", s->guests[i].heartbeat_resets);
-	}
-	help(b, "pvha_guest_memory_size_bytes", "gauge", "The guest's configured memory.");
-	for (size_t i = 0; i < s->n_guests; i++) {
-		mbuf_printf(b, "pvha_guest_memory_size_bytes{");
-		guest_labels(b, &s->guests[i]);
-		mbuf_printf(b, "} %llu\n", (unsigned long long)s->guests[i].mem_size);
+	for (size_t k = 0; k < sizeof(guest_gauges) / sizeof(guest_gauges[0]); k++) {
+		help(b, guest_gauges[k].name, "gauge", guest_gauges[k].help);
+		for (size_t i = 0; i < s->n_guests; i++) {
+			if (guest_gauges[k].monitored_only && !s->guests[i].heartbeat_timeout_s)
+				continue;
+			mbuf_printf(b, "%s{", guest_gauges[k].name);
+			guest_labels(b, &s->guests[i]);
+			mbuf_printf(b, "} %llu\n", (unsigned long long)guest_value(&s->guests[i], guest_gauges[k].field));
+		}
 	}
 	/* The VMM's own figures: only the node that runs it has them. */
 	static const char *const vmm[3][3] = {

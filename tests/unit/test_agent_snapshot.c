@@ -3,7 +3,7 @@
  * driven through its public inputs (nodelist, quorum, membership, ring), with
  * guest records set in the table directly (they stand for what earlier
  * messages would have made them); the copy says what the agent knows.
- * Nothing runs: the ops are no-ops and the storage is absent.
+ * Nothing runs: the ops are no-ops (agent_quiet.h) and the storage is absent.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,57 +17,14 @@
 #include <cmocka.h>
 
 #include "internal.h"
-
-static int op_send(void *c, const void *buf, size_t len)
-{
-	(void)c, (void)buf, (void)len;
-	return 0;
-}
-
-static uint64_t op_now(void *c)
-{
-	(void)c;
-	return 5000;
-}
-
-static int op_timer_add(void *c, uint64_t ms, void (*fn)(void *), void *arg, uint64_t *id)
-{
-	(void)c, (void)ms, (void)fn, (void)arg;
-	*id = 1;
-	return 0;
-}
-
-static void op_nothing(void *c, uint64_t id)
-{
-	(void)c, (void)id;
-}
-
-static int op_defer(void *c, void (*fn)(void *), void *arg)
-{
-	(void)c, (void)fn, (void)arg;
-	return 0;
-}
+#include "agent_quiet.h"
 
 static void op_log(void *c, enum pvclus_log_level lvl, const char *func, const char *line)
 {
 	(void)c, (void)lvl, (void)func, (void)line;
 }
 
-static void op_event(void *c, const uint8_t *g, const char *what, const char *why)
-{
-	(void)c, (void)g, (void)what, (void)why;
-}
-
-static int op_submit(void *c, struct pvclus_job *j)
-{
-	(void)c, (void)j;
-	return -ENOTCONN;
-}
-
-static const struct pvclus_agent_ops ops = {
-	.send = op_send, .now_ms = op_now, .timer_add = op_timer_add, .timer_del = op_nothing,
-	.defer = op_defer, .log = op_log, .event = op_event, .storage_submit = op_submit,
-};
+static const struct pvclus_agent_ops ops = AGENT_QUIET_OPS(op_log);
 
 static void add_guest(struct pvclus_agent *a, size_t slot, uint8_t id, const char *name,
 		      enum pvclus_ha_state st, uint32_t owner, uint32_t target)
