@@ -232,6 +232,48 @@ static int conf_set_uint(rados_t c, const char *opt, unsigned v, unsigned dflt)
 	return conf_set(c, opt, s);
 }
 
+int pvs_cluster_open(const struct pvstore_config *cfg, const char *client, rados_t *out)
+{
+	rados_t cluster;
+	int r = pvs_rc(rados_create2(&cluster, "ceph", client, 0));
+	if (r < 0)
+		return pvs_fail(r, "pvstore_connect: rados_create2(%s)", client);
+	r = pvs_rc(rados_conf_read_file(cluster, cfg->conf_path));
+	if (r < 0) {
+		pvs_fail(r, "pvstore_connect: reading %s", cfg->conf_path);
+		goto err_shutdown;
+	}
+	/* The library logs nothing: errors come back as -errno and a message. */
+	if ((r = conf_set(cluster, "log_to_stderr", "false")) < 0 ||
+	    (r = conf_set(cluster, "err_to_stderr", "false")) < 0 ||
+	    (r = conf_set_uint(cluster, "client_mount_timeout", cfg->mount_timeout_s,
+			       PVSTORE_DEFAULT_TIMEOUT_S)) < 0 ||
+	    (r = conf_set_uint(cluster, "rados_osd_op_timeout", cfg->osd_op_timeout_s,
+			       PVSTORE_DEFAULT_TIMEOUT_S)) < 0 ||
+	    (r = conf_set_uint(cluster, "rados_mon_op_timeout", cfg->mon_op_timeout_s,
+			       PVSTORE_DEFAULT_TIMEOUT_S)) < 0)
+		goto err_shutdown;
+	if (cfg->keyring && cfg->keyring[0] && (r = conf_set(cluster, "keyring", cfg->keyring)) < 0)
+		goto err_shutdown;
+
+	r = pvs_rc(rados_connect(cluster));
+	if (r < 0) {
+		if (r == -ETIMEDOUT)
+			pvs_fail(r, "pvstore_connect: no monitor of %s answered within %u s",
+				 cfg->conf_path,
+				 cfg->mount_timeout_s ? cfg->mount_timeout_s : PVSTORE_DEFAULT_TIMEOUT_S);
+		else
+			pvs_fail(r, "pvstore_connect: connecting as %s with %s", client, cfg->conf_path);
+		goto err_shutdown;
+	}
+	*out = cluster;
+	return 0;
+
+err_shutdown:
+	rados_shutdown(cluster);
+	return r;
+}
+
 int pvstore_connect(const struct pvstore_config *cfg, struct pvstore **out)
 {
 	struct pvstore *st;
@@ -256,39 +298,9 @@ int pvstore_connect(const struct pvstore_config *cfg, struct pvstore **out)
 	snprintf(st->pool, sizeof(st->pool), "%s", pool);
 	snprintf(st->client_name, sizeof(st->client_name), "%s", client);
 
-	r = pvs_rc(rados_create2(&st->cluster, "ceph", client, 0));
-	if (r < 0) {
-		pvs_fail(r, "pvstore_connect: rados_create2(%s)", client);
+	r = pvs_cluster_open(cfg, client, &st->cluster);
+	if (r < 0)
 		goto err_free;
-	}
-	r = pvs_rc(rados_conf_read_file(st->cluster, cfg->conf_path));
-	if (r < 0) {
-		pvs_fail(r, "pvstore_connect: reading %s", cfg->conf_path);
-		goto err_shutdown;
-	}
-	/* The library logs nothing: errors come back as -errno and a message. */
-	if ((r = conf_set(st->cluster, "log_to_stderr", "false")) < 0 ||
-	    (r = conf_set(st->cluster, "err_to_stderr", "false")) < 0 ||
-	    (r = conf_set_uint(st->cluster, "client_mount_timeout", cfg->mount_timeout_s,
-			       PVSTORE_DEFAULT_TIMEOUT_S)) < 0 ||
-	    (r = conf_set_uint(st->cluster, "rados_osd_op_timeout", cfg->osd_op_timeout_s,
-			       PVSTORE_DEFAULT_TIMEOUT_S)) < 0 ||
-	    (r = conf_set_uint(st->cluster, "rados_mon_op_timeout", cfg->mon_op_timeout_s,
-			       PVSTORE_DEFAULT_TIMEOUT_S)) < 0)
-		goto err_shutdown;
-	if (cfg->keyring && cfg->keyring[0] && (r = conf_set(st->cluster, "keyring", cfg->keyring)) < 0)
-		goto err_shutdown;
-
-	r = pvs_rc(rados_connect(st->cluster));
-	if (r < 0) {
-		if (r == -ETIMEDOUT)
-			pvs_fail(r, "pvstore_connect: no monitor of %s answered within %u s",
-				 cfg->conf_path,
-				 cfg->mount_timeout_s ? cfg->mount_timeout_s : PVSTORE_DEFAULT_TIMEOUT_S);
-		else
-			pvs_fail(r, "pvstore_connect: connecting as %s with %s", client, cfg->conf_path);
-		goto err_shutdown;
-	}
 	r = pvs_rc(rados_ioctx_create(st->cluster, pool, &st->io));
 	if (r < 0) {
 		if (r == -ENOENT)

@@ -1,0 +1,505 @@
+/*
+ * pvha cluster init and pvha node join: bootstrap a node on hosts that run
+ * Corosync and reach a Ceph cluster (docs/install.md).
+ *
+ * Both run once per node, as root, with a Ceph user allowed to make pools and
+ * users (the admin's keyring), in phases that each say what to fix when they
+ * fail: ask the local corosync who this node is and whether it is quorate;
+ * check the existing config file against what would be written (before
+ * anything changes); make or adopt the pool and the registry (init) or check
+ * them (join) through libpvstore; make this node's cephx user with the
+ * node's caps (pvstore_key_node); write its keyring, a minimal ceph.conf
+ * naming that keyring, and pvhad.conf. Running either again changes nothing:
+ * an existing pool, tag, registry, user or file with the same content is
+ * kept; one with other content is an error, never overwritten.
+ *
+ * The files go beside the config (default /etc/pvha): DIR/ceph.conf (fsid,
+ * mon_host, keyring), DIR/ceph.client.pvha-node-NAME.keyring (0600). pvhad
+ * connects as client.pvha-node-NAME with them and passes the same conf and
+ * user to its VMMs, so no node keeps the admin key for pvha.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pvcluster/corosync.h"
+#include "pvstore/pvstore.h"
+
+#include "pvha_cli.h"
+
+#define CONFIG_DEFAULT "/etc/pvha/pvhad.conf"
+#define CONF_LINES_MAX 512
+#define CONF_LINE_MAX 1200
+
+struct init_opts {
+	bool create; /* cluster init (true) or node join */
+	const char *ceph_conf, *pool, *keyring, *client, *config, *address;
+	unsigned timeout_s;
+	FILE *out; /* the progress lines */
+};
+
+/* The config file as lines (kept verbatim, so that editing it keeps every
+ * comment and every other key). */
+struct conf_file {
+	char *line[CONF_LINES_MAX];
+	size_t n;
+	bool exists;
+};
+
+/* What this node gets: the values of the keys init writes. */
+struct node_plan {
+	char node[64], address[64];
+	char dir[1024];
+	char ceph_conf[1100], keyring[1200], user[PVSTORE_ENTITY_MAX];
+	char pool[PVSTORE_NAME_MAX + 1];
+};
+
+static void conf_free(struct conf_file *f)
+{
+	for (size_t i = 0; i < f->n; i++)
+		free(f->line[i]);
+	f->n = 0;
+}
+
+/* Reads path into f (a missing file is an empty f). 0, or 1 after a message. */
+static int conf_read(const char *path, struct conf_file *f)
+{
+	char buf[CONF_LINE_MAX];
+	FILE *in = fopen(path, "r");
+	memset(f, 0, sizeof(*f));
+	if (!in) {
+		if (errno == ENOENT)
+			return 0;
+		fprintf(stderr, "pvha: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	f->exists = true;
+	while (fgets(buf, sizeof(buf), in)) {
+		if (f->n == CONF_LINES_MAX || (!strchr(buf, '\n') && !feof(in))) {
+			fprintf(stderr, "pvha: %s: too many or too long lines for a pvhad.conf\n", path);
+			fclose(in);
+			conf_free(f);
+			return 1;
+		}
+		buf[strcspn(buf, "\n")] = '\0';
+		if (!(f->line[f->n++] = strdup(buf))) {
+			fclose(in);
+			conf_free(f);
+			return 1;
+		}
+	}
+	fclose(in);
+	return 0;
+}
+
+/* Whether line is "key = value" for key, ignoring blanks; *val then points to
+ * the value (trimmed into val, at most vallen). commented: "#key = value". */
+static bool line_is_key(const char *line, const char *key, bool commented, char *val, size_t vallen)
+{
+	const char *s = line;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (commented) {
+		if (*s != '#')
+			return false;
+		s++;
+		while (*s == ' ' || *s == '\t')
+			s++;
+	}
+	size_t k = strlen(key);
+	if (strncmp(s, key, k))
+		return false;
+	s += k;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	if (*s != '=')
+		return false;
+	s++;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strcspn(s, "#");
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	if (val)
+		snprintf(val, vallen, "%.*s", (int)n, s);
+	return true;
+}
+
+/* The value of an active key of f into val; false when the key is absent. */
+static bool conf_get(const struct conf_file *f, const char *key, char *val, size_t vallen)
+{
+	for (size_t i = 0; i < f->n; i++)
+		if (line_is_key(f->line[i], key, false, val, vallen))
+			return true;
+	return false;
+}
+
+/* Sets key = val in f: a commented-out "#key = ..." line (the package's
+ * template) becomes the key, else the key is added at the end. The caller
+ * has checked that no active line says otherwise. 0 or -ENOMEM/-E2BIG. */
+static int conf_set(struct conf_file *f, const char *key, const char *val)
+{
+	char line[CONF_LINE_MAX];
+	if (conf_get(f, key, NULL, 0))
+		return 0;
+	snprintf(line, sizeof(line), "%s = %s", key, val);
+	char *dup = strdup(line);
+	if (!dup)
+		return -ENOMEM;
+	for (size_t i = 0; i < f->n; i++) {
+		if (line_is_key(f->line[i], key, true, NULL, 0)) {
+			free(f->line[i]);
+			f->line[i] = dup;
+			return 0;
+		}
+	}
+	if (f->n == CONF_LINES_MAX) {
+		free(dup);
+		return -E2BIG;
+	}
+	f->line[f->n++] = dup;
+	return 0;
+}
+
+/* The keys init writes, in the order it writes them. */
+static void plan_keys(const struct node_plan *p, const char *keys[6][2])
+{
+	static const char *const names[6] = { "node_name", "address", "ceph_conf", "ceph_user",
+					      "ceph_keyring", "pool" };
+	const char *vals[6] = { p->node, p->address, p->ceph_conf, p->user + strlen("client."),
+				p->keyring, p->pool };
+	for (int i = 0; i < 6; i++)
+		keys[i][0] = names[i], keys[i][1] = vals[i];
+}
+
+/* Every active key of f that init would write must have init's value.
+ * Returns 0, or 1 after naming the first that differs. */
+static int conf_check(const struct conf_file *f, const char *path, const struct node_plan *p)
+{
+	const char *keys[6][2];
+	char have[CONF_LINE_MAX];
+	plan_keys(p, keys);
+	for (int i = 0; i < 6; i++) {
+		if (conf_get(f, keys[i][0], have, sizeof(have)) && strcmp(have, keys[i][1])) {
+			fprintf(stderr,
+				"pvha: %s exists and differs: %s is '%s' there, this node needs '%s'.\n"
+				"  Fix that line (or move the file away) and run this again.\n",
+				path, keys[i][0], have, keys[i][1]);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Writes data to path through a temporary file and a rename, with mode. When
+ * path exists with the same bytes nothing is written and *same is true; with
+ * other bytes and !replace it is an error. 0, or 1 after a message. */
+static int file_put(const char *path, const char *data, mode_t mode, bool replace, bool *same)
+{
+	char tmp[PATH_MAX + 8], old[4096];
+	size_t len = strlen(data);
+	*same = false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		ssize_t n = read(fd, old, sizeof(old));
+		close(fd);
+		if (n == (ssize_t)len && !memcmp(old, data, len)) {
+			*same = true;
+			return 0;
+		}
+		if (!replace) {
+			fprintf(stderr, "pvha: %s exists and differs from what this node needs "
+				"(another cluster's, or edited by hand): move it away and run this again\n", path);
+			return 1;
+		}
+	}
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0 || fchmod(fd, mode) < 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) < 0) {
+		fprintf(stderr, "pvha: writing %s: %s\n", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		return 1;
+	}
+	close(fd);
+	if (rename(tmp, path) < 0) {
+		fprintf(stderr, "pvha: renaming %s to %s: %s\n", tmp, path, strerror(errno));
+		unlink(tmp);
+		return 1;
+	}
+	return 0;
+}
+
+/* Phase 1: who this node is and whether its partition is quorate. */
+static int check_corosync(const struct init_opts *o, struct node_plan *p)
+{
+	struct pvclus_cs_probe pr;
+	int err = pvclus_cs_probe(&pr);
+	switch (err) {
+	case 0:
+		break;
+	case -ENOTCONN:
+		fprintf(stderr, "pvha: corosync is not running on this host (or this user may not talk to it):\n"
+			"  configure /etc/corosync/corosync.conf, `systemctl enable --now corosync`, and run\n"
+			"  this as root (docs/install.md, step 3)\n");
+		return 1;
+	case -ENOPROTOOPT:
+		fprintf(stderr, "pvha: corosync runs without votequorum: set `quorum { provider: "
+			"corosync_votequorum }` in corosync.conf and restart it\n");
+		return 1;
+	case -ENOENT:
+		fprintf(stderr, "pvha: corosync's nodelist has no entry for this node (id %u): add it "
+			"(name, nodeid, ring0_addr) on every node\n", pr.nodeid);
+		return 1;
+	default:
+		fprintf(stderr, "pvha: asking corosync: %s\n", strerror(-err));
+		return 1;
+	}
+	if (!pr.quorate) {
+		fprintf(stderr, "pvha: corosync on this node (%s) is not quorate: %u of %u expected votes, "
+			"%u needed.\n  Start corosync on the other nodes (`corosync-quorumtool -s` shows "
+			"who is missing) and run this again.\n", pr.self.name, pr.total_votes,
+			pr.expected_votes, pr.quorum);
+		return 1;
+	}
+	snprintf(p->node, sizeof(p->node), "%s", pr.self.name);
+	const char *addr = o->address ? o->address : pr.self.addr;
+	if (!addr[0] || strspn(addr, "0123456789.") != strlen(addr)) {
+		fprintf(stderr, "pvha: corosync's ring0_addr for %s is '%s', not an IPv4 address: give the "
+			"address Ceph sees this node's clients come from with --address\n", pr.self.name, addr);
+		return 1;
+	}
+	snprintf(p->address, sizeof(p->address), "%s", addr);
+	fprintf(o->out, "corosync: node %s (id %u), address %s, quorate with %u of %u votes\n", p->node,
+	       pr.nodeid, p->address, pr.total_votes, pr.expected_votes);
+	return 0;
+}
+
+/* Phase 3: the pool and the registry, then this node's user. The key into
+ * key. 0, or 1 after a message. */
+static int prepare_ceph(const struct init_opts *o, const struct node_plan *p, struct pvstore_pool_info *info,
+			char *key, size_t keylen)
+{
+	struct pvstore_config cfg = {
+		.conf_path = o->ceph_conf,
+		.client_name = o->client,
+		.keyring = o->keyring,
+		.pool = p->pool,
+		.mount_timeout_s = o->timeout_s,
+		.osd_op_timeout_s = o->timeout_s,
+		.mon_op_timeout_s = o->timeout_s,
+	};
+	struct pvstore *st;
+	int err = pvstore_pool_prepare(&cfg, o->create, info);
+	if (err == -ETIMEDOUT) {
+		fprintf(stderr, "pvha: Ceph is unreachable: no monitor named in %s answered within %u s.\n"
+			"  Check mon_host there and that this host reaches it (`ceph -c %s -s`).\n",
+			o->ceph_conf, o->timeout_s, o->ceph_conf);
+		return 1;
+	}
+	if (err) {
+		fprintf(stderr, "pvha: %s\n", pvstore_errmsg());
+		if (err == -EACCES || err == -EPERM)
+			fprintf(stderr, "  Run this with a Ceph user allowed to make pools and users: "
+				"--keyring with the admin's keyring.\n");
+		return 1;
+	}
+	fprintf(o->out, "pool %s: %s, registry %s\n", p->pool,
+	       info->pool_created ? "created" : info->tagged ? "adopted" : "a pvha pool already",
+	       info->registry_created ? "created" : "there");
+	if ((err = pvstore_connect(&cfg, &st))) {
+		fprintf(stderr, "pvha: %s\n", pvstore_errmsg());
+		return 1;
+	}
+	err = pvstore_key_node(st, p->node, key, keylen);
+	if (err) {
+		fprintf(stderr, "pvha: %s\n", pvstore_errmsg());
+		if (err == -EACCES || err == -EPERM)
+			fprintf(stderr, "  %s has no right to create Ceph users: run this with the admin's "
+				"keyring (--keyring), or create %s with `ceph auth get-or-create` (docs/storage.md)\n",
+				o->client ? o->client : PVSTORE_DEFAULT_CLIENT, p->user);
+		else if (err == -EEXIST)
+			fprintf(stderr, "  remove it (`ceph auth rm %s`) or give it those caps, then run this again\n",
+				p->user);
+	}
+	pvstore_disconnect(st);
+	if (!err)
+		fprintf(o->out, "cephx user %s: its key in %s\n", p->user, p->keyring);
+	return err ? 1 : 0;
+}
+
+/* Phase 4: the keyring, the ceph.conf and pvhad.conf. 0, or 1 after a message. */
+static int write_files(const struct init_opts *o, const struct node_plan *p, const struct pvstore_pool_info *info,
+		       const char *key, struct conf_file *conf)
+{
+	char text[4096];
+	bool same;
+
+	snprintf(text, sizeof(text), "[%s]\n\tkey = %s\n", p->user, key);
+	int r = file_put(p->keyring, text, 0600, false, &same);
+	memset(text, 0, sizeof(text));
+	if (r)
+		return 1;
+	snprintf(text, sizeof(text),
+		 "# Written by pvha %s: the monitors of Ceph cluster %s and this node's key.\n"
+		 "[global]\n\tfsid = %s\n\tmon_host = %s\n[client]\n\tkeyring = %s\n",
+		 o->create ? "cluster init" : "node join", info->fsid, info->fsid, info->mon_host, p->keyring);
+	if (file_put(p->ceph_conf, text, 0644, false, &same))
+		return 1;
+
+	const char *keys[6][2];
+	plan_keys(p, keys);
+	if (!conf->exists && conf->n == 0) {
+		/* a new file: a header line, then the keys (conf_set appends) */
+		conf->line[0] = strdup("# pvhad configuration (pvhad.conf(5)), written by pvha cluster init / node join");
+		if (!conf->line[0])
+			return 1;
+		conf->n = 1;
+	}
+	for (int i = 0; i < 6; i++)
+		if (conf_set(conf, keys[i][0], keys[i][1])) {
+			fprintf(stderr, "pvha: %s: too many lines\n", o->config);
+			return 1;
+		}
+	size_t len = 0;
+	char *all = NULL;
+	FILE *m = open_memstream(&all, &len);
+	if (!m)
+		return 1;
+	for (size_t i = 0; i < conf->n; i++)
+		fprintf(m, "%s\n", conf->line[i]);
+	fclose(m);
+	r = len < 4096 ? file_put(o->config, all, 0644, true, &same) : 1;
+	if (len >= 4096)
+		fprintf(stderr, "pvha: %s would be larger than 4 KiB\n", o->config);
+	free(all);
+	if (!r)
+		fprintf(o->out, "config %s: %s\n", o->config, same ? "unchanged" : "written");
+	return r;
+}
+
+/* The plan's file names: beside the config. 0, or 1 after a message. */
+static int plan_files(const struct init_opts *o, struct node_plan *p)
+{
+	const char *slash = strrchr(o->config, '/');
+	if (strlen(o->config) >= sizeof(p->dir)) {
+		fprintf(stderr, "pvha: --config %s: path too long\n", o->config);
+		return 1;
+	}
+	if (slash == o->config)
+		snprintf(p->dir, sizeof(p->dir), "/");
+	else if (slash)
+		snprintf(p->dir, sizeof(p->dir), "%.*s", (int)(slash - o->config), o->config);
+	else
+		snprintf(p->dir, sizeof(p->dir), ".");
+	struct stat sb;
+	if (stat(p->dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		fprintf(stderr, "pvha: %s: the config's directory does not exist (install the pvha package, "
+			"or mkdir it)\n", p->dir);
+		return 1;
+	}
+	if (pvstore_node_entity(p->user, sizeof(p->user), p->node)) {
+		fprintf(stderr, "pvha: corosync's name for this node, '%s', is not a valid pvha node name "
+			"(1..63 of A-Z a-z 0-9 . _ -)\n", p->node);
+		return 1;
+	}
+	snprintf(p->ceph_conf, sizeof(p->ceph_conf), "%s/ceph.conf", p->dir);
+	snprintf(p->keyring, sizeof(p->keyring), "%s/ceph.%s.keyring", p->dir, p->user);
+	return 0;
+}
+
+static int run_init(struct init_opts *o, bool json)
+{
+	struct node_plan p;
+	struct conf_file conf;
+	struct pvstore_pool_info info;
+	char key[PVSTORE_KEY_MAX], from_conf[PATH_MAX], from_pool[PVSTORE_NAME_MAX + 1];
+	int rc = 1;
+
+	memset(&p, 0, sizeof(p));
+	if (conf_read(o->config, &conf))
+		return 1;
+	if (!o->ceph_conf) {
+		/* node join again: the Ceph and the pool the config names */
+		if (!conf_get(&conf, "ceph_conf", from_conf, sizeof(from_conf))) {
+			fprintf(stderr, "pvha: --ceph-conf FILE is needed (%s names no ceph_conf)\n", o->config);
+			goto out;
+		}
+		o->ceph_conf = from_conf;
+		if (!o->pool && conf_get(&conf, "pool", from_pool, sizeof(from_pool)))
+			o->pool = from_pool;
+	}
+	if (access(o->ceph_conf, R_OK) < 0) {
+		fprintf(stderr, "pvha: --ceph-conf %s: %s (give the cluster's ceph.conf, the one `ceph -s` "
+			"uses)\n", o->ceph_conf, strerror(errno));
+		goto out;
+	}
+	if (o->keyring && access(o->keyring, R_OK) < 0) {
+		fprintf(stderr, "pvha: --keyring %s: %s\n", o->keyring, strerror(errno));
+		goto out;
+	}
+	snprintf(p.pool, sizeof(p.pool), "%s", o->pool ? o->pool : PVSTORE_DEFAULT_POOL);
+	if (check_corosync(o, &p) || plan_files(o, &p) || conf_check(&conf, o->config, &p) ||
+	    prepare_ceph(o, &p, &info, key, sizeof(key)))
+		goto out;
+	rc = write_files(o, &p, &info, key, &conf);
+	memset(key, 0, sizeof(key));
+	if (!rc && json) {
+		printf("{");
+		json_field("node", p.node);
+		printf(",");
+		json_field("pool", p.pool);
+		printf(",\"pool_created\":%s,\"registry_created\":%s,", info.pool_created ? "true" : "false",
+		       info.registry_created ? "true" : "false");
+		json_field("config", o->config);
+		printf("}\n");
+	}
+	if (!rc)
+		fprintf(o->out, "next: `systemctl enable --now pvhad` here%s\n",
+		       o->create ? "; `pvha node join --ceph-conf FILE` on every other node" : "");
+out:
+	conf_free(&conf);
+	return rc;
+}
+
+/* cluster init / node join OPTIONS. */
+static int cmd_bootstrap(const struct command *c, int argc, char **argv, bool json, bool create)
+{
+	struct init_opts o = { .create = create, .config = NULL };
+	const char *timeout = NULL;
+	int64_t t = 10;
+	const struct opt opts[] = {
+		{ "--ceph-conf", &o.ceph_conf, NULL }, { "--pool", &o.pool, NULL },
+		{ "--keyring", &o.keyring, NULL },     { "--ceph-client", &o.client, NULL },
+		{ "--config", &o.config, NULL },       { "--address", &o.address, NULL },
+		{ "--timeout", &timeout, NULL },       { NULL, NULL, NULL },
+	};
+	int r = args_parse(c, argc, argv, opts, NULL, NULL);
+	if (r)
+		return r;
+	if (create && !o.ceph_conf)
+		return usage_err(c, "--ceph-conf FILE is required");
+	if (timeout && (r = num_arg(c, "--timeout", timeout, 1, 600, &t)))
+		return r;
+	o.timeout_s = (unsigned)t;
+	if (!o.config)
+		o.config = CONFIG_DEFAULT;
+	o.out = json ? stderr : stdout; /* with --json, stdout holds the JSON alone */
+	return run_init(&o, json);
+}
+
+int cmd_cluster_init(const struct command *c, int argc, char **argv, bool json)
+{
+	return cmd_bootstrap(c, argc, argv, json, true);
+}
+
+int cmd_node_join(const struct command *c, int argc, char **argv, bool json)
+{
+	return cmd_bootstrap(c, argc, argv, json, false);
+}
