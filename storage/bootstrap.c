@@ -157,14 +157,8 @@ int pvstore_pool_prepare(const struct pvstore_config *cfg, bool create, struct p
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if (!cfg || !cfg->conf_path || !cfg->conf_path[0])
-		return pvs_failx(-EINVAL, "pvstore_pool_prepare: no ceph.conf path given");
-	client = cfg->client_name && cfg->client_name[0] ? cfg->client_name : PVSTORE_DEFAULT_CLIENT;
-	pool = cfg->pool && cfg->pool[0] ? cfg->pool : PVSTORE_DEFAULT_POOL;
-	if (strlen(client) > PVSTORE_NAME_MAX || strncmp(client, "client.", 7) != 0 || !client[7])
-		return pvs_failx(-EINVAL, "client name '%s' is not client.<id>", client);
-	if (!pvs_name_ok(pool))
-		return pvs_failx(-EINVAL, "bad pool name '%s' (1..63 of A-Z a-z 0-9 . _ -)", pool);
+	if ((r = pvs_config_check("pvstore_pool_prepare", cfg, &client, &pool)) < 0)
+		return r;
 	if (cfg->rados_namespace && cfg->rados_namespace[0])
 		return pvs_failx(-EINVAL, "pvstore_pool_prepare: a RADOS namespace is not supported here");
 

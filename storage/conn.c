@@ -232,6 +232,22 @@ static int conf_set_uint(rados_t c, const char *opt, unsigned v, unsigned dflt)
 	return conf_set(c, opt, s);
 }
 
+int pvs_config_check(const char *who, const struct pvstore_config *cfg, const char **client,
+		     const char **pool)
+{
+	if (!cfg || !cfg->conf_path || !cfg->conf_path[0])
+		return pvs_failx(-EINVAL, "%s: no ceph.conf path given", who);
+	*client = cfg->client_name && cfg->client_name[0] ? cfg->client_name : PVSTORE_DEFAULT_CLIENT;
+	*pool = cfg->pool && cfg->pool[0] ? cfg->pool : PVSTORE_DEFAULT_POOL;
+	if (strlen(*client) > PVSTORE_NAME_MAX || strncmp(*client, "client.", 7) != 0 || !(*client)[7])
+		return pvs_failx(-EINVAL, "%s: client name '%s' is not client.<id>", who, *client);
+	if (!pvs_name_ok(*pool))
+		return pvs_failx(-EINVAL, "%s: bad pool name '%s' (1..63 of A-Z a-z 0-9 . _ -)", who, *pool);
+	if (cfg->rados_namespace && cfg->rados_namespace[0] && !pvs_name_ok(cfg->rados_namespace))
+		return pvs_failx(-EINVAL, "%s: bad namespace '%s'", who, cfg->rados_namespace);
+	return 0;
+}
+
 int pvs_cluster_open(const struct pvstore_config *cfg, const char *client, rados_t *out)
 {
 	rados_t cluster;
@@ -281,16 +297,8 @@ int pvstore_connect(const struct pvstore_config *cfg, struct pvstore **out)
 	int r;
 
 	*out = NULL;
-	if (!cfg || !cfg->conf_path || !cfg->conf_path[0])
-		return pvs_failx(-EINVAL, "pvstore_connect: no ceph.conf path given");
-	client = cfg->client_name && cfg->client_name[0] ? cfg->client_name : PVSTORE_DEFAULT_CLIENT;
-	pool = cfg->pool && cfg->pool[0] ? cfg->pool : PVSTORE_DEFAULT_POOL;
-	if (strlen(client) > PVSTORE_NAME_MAX || strncmp(client, "client.", 7) != 0 || !client[7])
-		return pvs_failx(-EINVAL, "pvstore_connect: client name '%s' is not client.<id>", client);
-	if (!pvs_name_ok(pool))
-		return pvs_failx(-EINVAL, "pvstore_connect: bad pool name '%s'", pool);
-	if (cfg->rados_namespace && cfg->rados_namespace[0] && !pvs_name_ok(cfg->rados_namespace))
-		return pvs_failx(-EINVAL, "pvstore_connect: bad namespace '%s'", cfg->rados_namespace);
+	if ((r = pvs_config_check("pvstore_connect", cfg, &client, &pool)) < 0)
+		return r;
 
 	st = calloc(1, sizeof(*st));
 	if (!st)

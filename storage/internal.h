@@ -40,6 +40,10 @@ static inline int pvs_rc(int r)
  * strerror(-err), and returns err unchanged. err must be negative. */
 int pvs_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Checks cfg (who names the caller in messages) and gives the client and
+ * pool names it means, defaults filled in. 0 or -EINVAL with the message. */
+int pvs_config_check(const char *who, const struct pvstore_config *cfg, const char **client,
+		     const char **pool);
 /* Creates a librados handle for client from cfg (conf file, timeouts,
  * keyring) and connects it; no pool is opened. cfg and client are already
  * checked. Returns 0 and *out, or -errno with the message set. Blocks up to
