@@ -30,25 +30,16 @@
 #include "pvcluster/corosync.h"
 #include "pvstore/pvstore.h"
 
+#include "conf_edit.h"
 #include "pvha_cli.h"
 
 #define CONFIG_DEFAULT "/etc/pvha/pvhad.conf"
-#define CONF_LINES_MAX 512
-#define CONF_LINE_MAX 1200
 
 struct init_opts {
 	bool create; /* cluster init (true) or node join */
 	const char *ceph_conf, *pool, *keyring, *client, *config, *address;
 	unsigned timeout_s;
 	FILE *out; /* the progress lines */
-};
-
-/* The config file as lines (kept verbatim, so that editing it keeps every
- * comment and every other key). */
-struct conf_file {
-	char *line[CONF_LINES_MAX];
-	size_t n;
-	bool exists;
 };
 
 /* What this node gets: the values of the keys init writes. */
@@ -58,113 +49,6 @@ struct node_plan {
 	char ceph_conf[1100], keyring[1200], user[PVSTORE_ENTITY_MAX];
 	char pool[PVSTORE_NAME_MAX + 1];
 };
-
-static void conf_free(struct conf_file *f)
-{
-	for (size_t i = 0; i < f->n; i++)
-		free(f->line[i]);
-	f->n = 0;
-}
-
-/* Reads path into f (a missing file is an empty f). 0, or 1 after a message. */
-static int conf_read(const char *path, struct conf_file *f)
-{
-	char buf[CONF_LINE_MAX];
-	FILE *in = fopen(path, "r");
-	memset(f, 0, sizeof(*f));
-	if (!in) {
-		if (errno == ENOENT)
-			return 0;
-		fprintf(stderr, "pvha: %s: %s\n", path, strerror(errno));
-		return 1;
-	}
-	f->exists = true;
-	while (fgets(buf, sizeof(buf), in)) {
-		if (f->n == CONF_LINES_MAX || (!strchr(buf, '\n') && !feof(in))) {
-			fprintf(stderr, "pvha: %s: too many or too long lines for a pvhad.conf\n", path);
-			fclose(in);
-			conf_free(f);
-			return 1;
-		}
-		buf[strcspn(buf, "\n")] = '\0';
-		if (!(f->line[f->n++] = strdup(buf))) {
-			fclose(in);
-			conf_free(f);
-			return 1;
-		}
-	}
-	fclose(in);
-	return 0;
-}
-
-/* Whether line is "key = value" for key, ignoring blanks; *val then points to
- * the value (trimmed into val, at most vallen). commented: "#key = value". */
-static bool line_is_key(const char *line, const char *key, bool commented, char *val, size_t vallen)
-{
-	const char *s = line;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (commented) {
-		if (*s != '#')
-			return false;
-		s++;
-		while (*s == ' ' || *s == '\t')
-			s++;
-	}
-	size_t k = strlen(key);
-	if (strncmp(s, key, k))
-		return false;
-	s += k;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (*s != '=')
-		return false;
-	s++;
-	while (*s == ' ' || *s == '\t')
-		s++;
-	size_t n = strcspn(s, "#");
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	if (val)
-		snprintf(val, vallen, "%.*s", (int)n, s);
-	return true;
-}
-
-/* The value of an active key of f into val; false when the key is absent. */
-static bool conf_get(const struct conf_file *f, const char *key, char *val, size_t vallen)
-{
-	for (size_t i = 0; i < f->n; i++)
-		if (line_is_key(f->line[i], key, false, val, vallen))
-			return true;
-	return false;
-}
-
-/* Sets key = val in f: a commented-out "#key = ..." line (the package's
- * template) becomes the key, else the key is added at the end. The caller
- * has checked that no active line says otherwise. 0 or -ENOMEM/-E2BIG. */
-static int conf_set(struct conf_file *f, const char *key, const char *val)
-{
-	char line[CONF_LINE_MAX];
-	if (conf_get(f, key, NULL, 0))
-		return 0;
-	snprintf(line, sizeof(line), "%s = %s", key, val);
-	char *dup = strdup(line);
-	if (!dup)
-		return -ENOMEM;
-	for (size_t i = 0; i < f->n; i++) {
-		if (line_is_key(f->line[i], key, true, NULL, 0)) {
-			free(f->line[i]);
-			f->line[i] = dup;
-			return 0;
-		}
-	}
-	if (f->n == CONF_LINES_MAX) {
-		free(dup);
-		return -E2BIG;
-	}
-	f->line[f->n++] = dup;
-	return 0;
-}
 
 /* The keys init writes, in the order it writes them. */
 static void plan_keys(const struct node_plan *p, const char *keys[6][2])
@@ -177,19 +61,25 @@ static void plan_keys(const struct node_plan *p, const char *keys[6][2])
 		keys[i][0] = names[i], keys[i][1] = vals[i];
 }
 
-/* Every active key of f that init would write must have init's value.
- * Returns 0, or 1 after naming the first that differs. */
-static int conf_check(const struct conf_file *f, const char *path, const struct node_plan *p)
+/* Every key init writes goes into conf; one that is set to another value
+ * already is refused, naming it. 0, or 1 after a message. */
+static int conf_plan(struct conf_edit *conf, const char *path, const struct node_plan *p)
 {
 	const char *keys[6][2];
-	char have[CONF_LINE_MAX];
+	char have[CONF_EDIT_LINE_MAX];
 	plan_keys(p, keys);
 	for (int i = 0; i < 6; i++) {
-		if (conf_get(f, keys[i][0], have, sizeof(have)) && strcmp(have, keys[i][1])) {
+		int err = conf_edit_set(conf, keys[i][0], keys[i][1]);
+		if (err == -EEXIST && conf_edit_get(conf, keys[i][0], have, sizeof(have))) {
 			fprintf(stderr,
 				"pvha: %s exists and differs: %s is '%s' there, this node needs '%s'.\n"
 				"  Fix that line (or move the file away) and run this again.\n",
 				path, keys[i][0], have, keys[i][1]);
+			return 1;
+		}
+		if (err) {
+			fprintf(stderr, "pvha: %s: cannot set %s = %s: %s\n", path, keys[i][0], keys[i][1],
+				err == -EINVAL ? "the value cannot be written in this format" : strerror(-err));
 			return 1;
 		}
 	}
@@ -336,7 +226,7 @@ static int prepare_ceph(const struct init_opts *o, const struct node_plan *p, st
 
 /* Phase 4: the keyring, the ceph.conf and pvhad.conf. 0, or 1 after a message. */
 static int write_files(const struct init_opts *o, const struct node_plan *p, const struct pvstore_pool_info *info,
-		       const char *key, struct conf_file *conf)
+		       const char *key, const struct conf_edit *conf)
 {
 	char text[4096];
 	bool same;
@@ -353,31 +243,11 @@ static int write_files(const struct init_opts *o, const struct node_plan *p, con
 	if (file_put(p->ceph_conf, text, 0644, false, &same))
 		return 1;
 
-	const char *keys[6][2];
-	plan_keys(p, keys);
-	if (!conf->exists && conf->n == 0) {
-		/* a new file: a header line, then the keys (conf_set appends) */
-		conf->line[0] = strdup("# pvhad configuration (pvhad.conf(5)), written by pvha cluster init / node join");
-		if (!conf->line[0])
-			return 1;
-		conf->n = 1;
-	}
-	for (int i = 0; i < 6; i++)
-		if (conf_set(conf, keys[i][0], keys[i][1])) {
-			fprintf(stderr, "pvha: %s: too many lines\n", o->config);
-			return 1;
-		}
 	size_t len = 0;
-	char *all = NULL;
-	FILE *m = open_memstream(&all, &len);
-	if (!m)
+	char *all = conf_edit_text(conf, &len);
+	if (!all)
 		return 1;
-	for (size_t i = 0; i < conf->n; i++)
-		fprintf(m, "%s\n", conf->line[i]);
-	fclose(m);
-	r = len < 4096 ? file_put(o->config, all, 0644, true, &same) : 1;
-	if (len >= 4096)
-		fprintf(stderr, "pvha: %s would be larger than 4 KiB\n", o->config);
+	r = file_put(o->config, all, 0644, true, &same);
 	free(all);
 	if (!r)
 		fprintf(o->out, "config %s: %s\n", o->config, same ? "unchanged" : "written");
@@ -417,22 +287,29 @@ static int plan_files(const struct init_opts *o, struct node_plan *p)
 static int run_init(struct init_opts *o, bool json)
 {
 	struct node_plan p;
-	struct conf_file conf;
+	struct conf_edit conf;
 	struct pvstore_pool_info info;
 	char key[PVSTORE_KEY_MAX], from_conf[PATH_MAX], from_pool[PVSTORE_NAME_MAX + 1];
 	int rc = 1;
 
 	memset(&p, 0, sizeof(p));
-	if (conf_read(o->config, &conf))
+	int err = conf_edit_load(&conf, o->config);
+	if (err) {
+		fprintf(stderr, "pvha: %s: %s\n", o->config,
+			err == -E2BIG ? "too many or too long lines for a pvhad.conf" : strerror(-err));
+		return 1;
+	}
+	if (!conf.exists && conf_edit_parse(&conf, "# pvhad configuration (pvhad.conf(5)), written by "
+					    "pvha cluster init / node join\n"))
 		return 1;
 	if (!o->ceph_conf) {
 		/* node join again: the Ceph and the pool the config names */
-		if (!conf_get(&conf, "ceph_conf", from_conf, sizeof(from_conf))) {
+		if (!conf_edit_get(&conf, "ceph_conf", from_conf, sizeof(from_conf))) {
 			fprintf(stderr, "pvha: --ceph-conf FILE is needed (%s names no ceph_conf)\n", o->config);
 			goto out;
 		}
 		o->ceph_conf = from_conf;
-		if (!o->pool && conf_get(&conf, "pool", from_pool, sizeof(from_pool)))
+		if (!o->pool && conf_edit_get(&conf, "pool", from_pool, sizeof(from_pool)))
 			o->pool = from_pool;
 	}
 	if (access(o->ceph_conf, R_OK) < 0) {
@@ -445,7 +322,7 @@ static int run_init(struct init_opts *o, bool json)
 		goto out;
 	}
 	snprintf(p.pool, sizeof(p.pool), "%s", o->pool ? o->pool : PVSTORE_DEFAULT_POOL);
-	if (check_corosync(o, &p) || plan_files(o, &p) || conf_check(&conf, o->config, &p) ||
+	if (check_corosync(o, &p) || plan_files(o, &p) || conf_plan(&conf, o->config, &p) ||
 	    prepare_ceph(o, &p, &info, key, sizeof(key)))
 		goto out;
 	rc = write_files(o, &p, &info, key, &conf);
@@ -464,7 +341,7 @@ static int run_init(struct init_opts *o, bool json)
 		fprintf(o->out, "next: `systemctl enable --now pvhad` here%s\n",
 		       o->create ? "; `pvha node join --ceph-conf FILE` on every other node" : "");
 out:
-	conf_free(&conf);
+	conf_edit_free(&conf);
 	return rc;
 }
 
@@ -485,6 +362,8 @@ static int cmd_bootstrap(const struct command *c, int argc, char **argv, bool js
 		return r;
 	if (create && !o.ceph_conf)
 		return usage_err(c, "--ceph-conf FILE is required");
+	if (o.pool && strlen(o.pool) > PVSTORE_NAME_MAX)
+		return usage_err(c, "--pool: at most %d characters", PVSTORE_NAME_MAX);
 	if (timeout && (r = num_arg(c, "--timeout", timeout, 1, 600, &t)))
 		return r;
 	o.timeout_s = (unsigned)t;
