@@ -4,7 +4,8 @@
 # pvhad.conf holds only the keys an administrator sets by hand). Proves: each
 # bad setup is refused with a message that says what to fix and changes
 # nothing (no corosync, a missing conf, an unreachable Ceph, joining before
-# init, a config that names another node, a partition without quorum); init
+# init, a config that names another node, a Ceph user that may not make
+# users, a partition without quorum); init
 # makes the pool, the registry and the node's Ceph user, a second init
 # changes nothing; join on the other nodes; pvhad started from the generated
 # configs runs a guest, connected as the node's own Ceph user.
@@ -68,6 +69,14 @@ cp "$(CONF_OF n1)" "$DIR/n3/other.conf"
 run n3 "$PVHA" node join --ceph-conf "$CEPH_CONF" --pool boot --config "$DIR/n3/other.conf"
 expect_fail "a config of another node: refused, naming the key" "node_name is 'n1' there, this node needs 'n3'"
 [[ ! -e $DIR/n3/ceph.client.pvha-node-n3.keyring ]] && ok "nothing written for it" || fail "a keyring was written"
+
+# ---- a Ceph user with no right to make users (n1's own)
+before=$(cat "$(CONF_OF n2)")
+run n2 "$PVHA" node join --ceph-conf "$CEPH_CONF" --pool boot --config "$(CONF_OF n2)" \
+	--ceph-client client.pvha-node-n1 --keyring "$KEYRING"
+expect_fail "no right to create users: said so" "client.pvha-node-n1 has no right to create Ceph users"
+[[ $(cat "$(CONF_OF n2)") == "$before" && ! -e $DIR/n2/ceph.conf ]] && ok "nothing written for it" ||
+	fail "n2's files changed"
 
 # ---- join on n2 and n3; n3 again from its config alone
 for n in n2 n3; do
