@@ -86,28 +86,62 @@ static int conf_plan(struct conf_edit *conf, const char *path, const struct node
 	return 0;
 }
 
-/* Writes data to path through a temporary file and a rename, with mode. When
- * path exists with the same bytes nothing is written and *same is true; with
- * other bytes and !replace it is an error. 0, or 1 after a message. */
-static int file_put(const char *path, const char *data, mode_t mode, bool replace, bool *same)
+/* Whether path holds exactly data (*same), or is absent (*absent). 0, or
+ * -errno when it cannot be read. */
+static int file_compare(const char *path, const char *data, bool *same, bool *absent)
 {
-	char tmp[PATH_MAX + 8], old[4096];
-	size_t len = strlen(data);
-	*same = false;
+	size_t len = strlen(data), got = 0;
+	*same = *absent = false;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		ssize_t n = read(fd, old, sizeof(old));
-		close(fd);
-		if (n == (ssize_t)len && !memcmp(old, data, len)) {
-			*same = true;
-			return 0;
-		}
-		if (!replace) {
-			fprintf(stderr, "pvha: %s exists and differs from what this node needs "
-				"(another cluster's, or edited by hand): move it away and run this again\n", path);
-			return 1;
-		}
+	if (fd < 0) {
+		*absent = errno == ENOENT;
+		return *absent ? 0 : -errno;
 	}
+	char *old = malloc(len + 1); /* one byte more tells a longer file */
+	if (!old) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (ssize_t n; got < len + 1 && (n = read(fd, old + got, len + 1 - got)) != 0; got += (size_t)n)
+		if (n < 0) {
+			int err = -errno;
+			free(old);
+			close(fd);
+			return err;
+		}
+	*same = got == len && !memcmp(old, data, len);
+	free(old);
+	close(fd);
+	return 0;
+}
+
+/* Refuses (1, after a message) when path exists with other bytes than data. */
+static int file_check(const char *path, const char *data)
+{
+	bool same, absent;
+	int err = file_compare(path, data, &same, &absent);
+	if (err) {
+		fprintf(stderr, "pvha: reading %s: %s\n", path, strerror(-err));
+		return 1;
+	}
+	if (!same && !absent) {
+		fprintf(stderr, "pvha: %s exists and differs from what this node needs "
+			"(another cluster's, or edited by hand): move it away and run this again\n", path);
+		return 1;
+	}
+	return 0;
+}
+
+/* Writes data to path through a temporary file and a rename, with mode;
+ * nothing when path holds data already (*same). 0, or 1 after a message. */
+static int file_put(const char *path, const char *data, mode_t mode, bool *same)
+{
+	char tmp[PATH_MAX + 8];
+	size_t len = strlen(data);
+	bool absent;
+	int fd;
+	if (file_compare(path, data, same, &absent) == 0 && *same)
+		return 0;
 	snprintf(tmp, sizeof(tmp), "%s.new", path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0 || fchmod(fd, mode) < 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) < 0) {
@@ -228,29 +262,30 @@ static int prepare_ceph(const struct init_opts *o, const struct node_plan *p, st
 static int write_files(const struct init_opts *o, const struct node_plan *p, const struct pvstore_pool_info *info,
 		       const char *key, const struct conf_edit *conf)
 {
-	char text[4096];
-	bool same;
-
-	snprintf(text, sizeof(text), "[%s]\n\tkey = %s\n", p->user, key);
-	int r = file_put(p->keyring, text, 0600, false, &same);
-	memset(text, 0, sizeof(text));
-	if (r)
-		return 1;
-	snprintf(text, sizeof(text),
-		 "# Written by pvha %s: the monitors of Ceph cluster %s and this node's key.\n"
-		 "[global]\n\tfsid = %s\n\tmon_host = %s\n[client]\n\tkeyring = %s\n",
-		 o->create ? "cluster init" : "node join", info->fsid, info->fsid, info->mon_host, p->keyring);
-	if (file_put(p->ceph_conf, text, 0644, false, &same))
-		return 1;
-
+	char keyring[512], ceph_conf[4096];
 	size_t len = 0;
+	bool same;
+	int r = 1;
+
+	snprintf(keyring, sizeof(keyring), "[%s]\n\tkey = %s\n", p->user, key);
+	snprintf(ceph_conf, sizeof(ceph_conf),
+		 "# Written by pvha cluster init / node join: the monitors of Ceph cluster %s\n"
+		 "# and this node's key.\n"
+		 "[global]\n\tfsid = %s\n\tmon_host = %s\n[client]\n\tkeyring = %s\n",
+		 info->fsid, info->fsid, info->mon_host, p->keyring);
 	char *all = conf_edit_text(conf, &len);
 	if (!all)
-		return 1;
-	r = file_put(o->config, all, 0644, true, &same);
+		goto out;
+	/* both checked before either is written: a refusal leaves nothing half done */
+	if (file_check(p->keyring, keyring) || file_check(p->ceph_conf, ceph_conf) ||
+	    file_put(p->keyring, keyring, 0600, &same) || file_put(p->ceph_conf, ceph_conf, 0644, &same) ||
+	    file_put(o->config, all, 0644, &same))
+		goto out;
+	fprintf(o->out, "config %s: %s\n", o->config, same ? "unchanged" : "written");
+	r = 0;
+out:
 	free(all);
-	if (!r)
-		fprintf(o->out, "config %s: %s\n", o->config, same ? "unchanged" : "written");
+	memset(keyring, 0, sizeof(keyring));
 	return r;
 }
 
@@ -328,11 +363,10 @@ static int run_init(struct init_opts *o, bool json)
 	rc = write_files(o, &p, &info, key, &conf);
 	memset(key, 0, sizeof(key));
 	if (!rc && json) {
-		printf("{");
-		json_field("node", p.node);
-		printf(",");
-		json_field("pool", p.pool);
-		printf(",\"pool_created\":%s,\"registry_created\":%s,", info.pool_created ? "true" : "false",
+		printf("{\"node\":");
+		json_str(p.node);
+		json_field("pool", p.pool); /* json_field writes its leading comma */
+		printf(",\"pool_created\":%s,\"registry_created\":%s", info.pool_created ? "true" : "false",
 		       info.registry_created ? "true" : "false");
 		json_field("config", o->config);
 		printf("}\n");

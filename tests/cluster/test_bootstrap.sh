@@ -64,6 +64,13 @@ else
 	fail "init again (status $RC): $OUT"
 fi
 
+run n1 "$PVHA" node join --ceph-conf "$CEPH_CONF" --pool boot --config "$(CONF_OF n1)"
+((RC == 0)) && [[ $(cat "$(CONF_OF n1)" "$KEYRING" "$DIR/n1/ceph.conf") == "$after" ]] &&
+	ok "join on the node that ran init: nothing changes" || fail "join on n1 (status $RC): $OUT"
+json=$("$LAB" exec n1 "$PVHA" --json cluster init --ceph-conf "$CEPH_CONF" --pool boot --config "$(CONF_OF n1)" 2>/dev/null)
+[[ $json == '{"node":"n1","pool":"boot","pool_created":false,"registry_created":false,"config":"'"$(CONF_OF n1)"'"}' ]] &&
+	ok "--json: one object on stdout" || fail "--json: '$json'"
+
 # ---- a config that names another node
 cp "$(CONF_OF n1)" "$DIR/n3/other.conf"
 run n3 "$PVHA" node join --ceph-conf "$CEPH_CONF" --pool boot --config "$DIR/n3/other.conf"
@@ -79,6 +86,13 @@ expect_fail "no right to create users: said so" "client.pvha-node-n1 has no righ
 	fail "n2's files changed"
 
 # ---- join on n2 and n3; n3 again from its config alone
+echo "# mine" >"$DIR/n3/ceph.conf"
+before=$(cat "$(CONF_OF n3)")
+run n3 "$PVHA" node join --ceph-conf "$CEPH_CONF" --pool boot --config "$(CONF_OF n3)"
+expect_fail "a ceph.conf of someone else's: refused, not replaced" "$DIR/n3/ceph.conf exists and differs"
+[[ $(cat "$DIR/n3/ceph.conf") == "# mine" && $(cat "$(CONF_OF n3)") == "$before" &&
+	! -e $DIR/n3/ceph.client.pvha-node-n3.keyring ]] && ok "nothing written for it" || fail "n3's files changed"
+rm "$DIR/n3/ceph.conf"
 for n in n2 n3; do
 	run "$n" "$PVHA" node join --ceph-conf "$CEPH_CONF" --pool boot --config "$(CONF_OF $n)"
 	if ((RC == 0)) && [[ $OUT == *"pool boot: a pvha pool already"* ]]; then ok "join $n"; else fail "join $n (status $RC): $OUT"; fi
