@@ -611,6 +611,7 @@ static int start_migration(struct vmm *v, const Pvha__VmmRequest *req, char *err
 		.m = v->m,
 		.stats = &s,
 		.disk = v->disk,
+		.net = v->net,
 		.disk_spec = v->disk_spec,
 		.lock_cookie = vmm_disk_locked(v->disk) ? v->lock_cookie : NULL,
 		.key = req->migrate_key.data,

@@ -21,11 +21,12 @@
 
 #include "proto/migrate.pb-c.h"
 #include "pvproto/frame.h"
+#include "mig_conns.h"
 #include "pvproto/link.h"
 #include "vmm_disk.h"
 #include "vmm_migrate.h"
 
-#define MIG_VERSION 2u
+#define MIG_VERSION 3u
 #define MSG_MAX 4096u
 #define CONNECT_TIMEOUT_MS 10000
 #define IO_TIMEOUT_S 10          /* nothing moves on the link for this long: it is dead */
@@ -263,6 +264,7 @@ struct mig_source {
 	uint64_t mem_size;
 	char backend[16];
 	struct hv_disk *disk;
+	struct hv_net *net; /* may be NULL; lent with the machine */
 	char disk_spec[512];
 	char cookie[64]; /* "" = no owner lock */
 	uint8_t key[PVPROTO_KEY_MAX]; /* the migration secret; key_len 0 = none */
@@ -283,6 +285,7 @@ struct mig_source {
 	struct pvproto_link *link; /* over fd, sealed after the handshake when keyed */
 	uint64_t *dirty, *window, *extra;
 	uint64_t send_ns; /* time spent sending pages */
+	struct mig_conns *conns; /* the connections frozen and sent */
 };
 
 static void src_set_phase(struct mig_source *s, enum mig_phase p)
@@ -575,6 +578,19 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 	src_account(s, pages, now_ns() - t0);
 	if (err)
 		return src_link_fail(s, fd, err, "sending the final state", why, wl);
+	/* Last, so that what the peers sent while the pages went is in the
+	 * dumps; from here their packets are held back (mig_conns.h). */
+	char note[200];
+	err = mig_conns_send(s->conns, s->net, s->link, MIG_VERSION, note, sizeof(note));
+	if (err)
+		return src_link_fail(s, fd, err, "sending the connections", why, wl);
+	if (note[0]) {
+		pthread_mutex_lock(&s->lock);
+		snprintf(s->prog.reason + strlen(s->prog.reason),
+			 sizeof(s->prog.reason) - strlen(s->prog.reason), "%s%s",
+			 s->prog.reason[0] ? "; " : "", note);
+		pthread_mutex_unlock(&s->lock);
+	}
 
 	src_set_phase(s, MIG_HANDOVER);
 	err = msg_read(s->link, &k, r, sizeof(r));
@@ -617,6 +633,10 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 			/* Unknown: say RELEASED; the target takes the lock if it is free. */
 		}
 	}
+	/* The guest's sockets close before the target builds its own: a frozen
+	 * connection closes silently, and on this host the target's copy needs
+	 * its four addresses free. */
+	hv_net_reset(s->net, -ECONNRESET);
 	err = msg_send(s->link, PVHA__MIGRATE_MSG__KIND__RELEASED, "");
 	if (err)
 		return src_fail(s, err, why, wl,
@@ -728,6 +748,11 @@ static void *src_main(void *arg)
 	int err = src_run(s, why, sizeof(why));
 
 	pthread_mutex_lock(&s->lock);
+	bool released = s->prog.released;
+	pthread_mutex_unlock(&s->lock);
+	if (err && !released)
+		mig_conns_unfreeze(s->conns); /* the guest runs on here with them */
+	pthread_mutex_lock(&s->lock);
 	if (err) {
 		s->prog.phase = MIG_FAILED;
 		if (s->cancel)
@@ -770,6 +795,7 @@ int mig_source_start(const struct mig_source_params *p, struct mig_source **out)
 	s->mem_size = p->stats->mem_size;
 	snprintf(s->backend, sizeof(s->backend), "%s", p->stats->backend ? p->stats->backend : "");
 	s->disk = p->disk;
+	s->net = p->net;
 	snprintf(s->disk_spec, sizeof(s->disk_spec), "%s", p->disk_spec ? p->disk_spec : "");
 	snprintf(s->cookie, sizeof(s->cookie), "%s", p->lock_cookie ? p->lock_cookie : "");
 	if (p->key_len)
@@ -785,7 +811,8 @@ int mig_source_start(const struct mig_source_params *p, struct mig_source **out)
 	s->dirty = calloc(s->words, sizeof(uint64_t));
 	s->window = calloc(s->words, sizeof(uint64_t));
 	s->extra = calloc(s->words, sizeof(uint64_t));
-	if (!s->dirty || !s->window || !s->extra)
+	s->conns = mig_conns_create();
+	if (!s->dirty || !s->window || !s->extra || !s->conns)
 		goto err_free;
 	s->start_ns = now_ns();
 	s->prog.phase = MIG_PRECOPY;
@@ -800,6 +827,7 @@ int mig_source_start(const struct mig_source_params *p, struct mig_source **out)
 		free(s->dirty);
 		free(s->window);
 		free(s->extra);
+		mig_conns_destroy(s->conns);
 		free(s);
 		return -err;
 	}
@@ -810,6 +838,7 @@ err_free:
 	free(s->dirty);
 	free(s->window);
 	free(s->extra);
+	mig_conns_destroy(s->conns);
 	free(s);
 	return -ENOMEM;
 }
@@ -872,6 +901,7 @@ void mig_source_destroy(struct mig_source *s, struct mig_progress *last)
 	free(s->dirty);
 	free(s->window);
 	free(s->extra);
+	mig_conns_destroy(s->conns);
 	memset(s->key, 0, sizeof(s->key));
 	free(s);
 }
@@ -961,6 +991,7 @@ struct mig_target {
 	int notify_fd;
 	int fd; /* the thread's until it ends; closed by destroy */
 	struct pvproto_link *link; /* over fd; the thread's; freed by destroy */
+	struct mig_conns *conns; /* the thread's: the connections received */
 
 	/* guarded by lock */
 	bool cancel;
@@ -1048,6 +1079,21 @@ static int tgt_take_lock(struct mig_target *t, char *why, size_t wl)
 		struct timespec ts = { 0, LOCK_STEP_MS * 1000000l };
 		nanosleep(&ts, NULL);
 	}
+}
+
+/* The source has let the guest go (its sockets are closed): the guest's
+ * connections are built here before it runs; a failure is noted in the
+ * reason, the connection staying reset. */
+static void tgt_restore_conns(struct mig_target *t)
+{
+	char note[200];
+	mig_conns_restore(t->conns, t->cfg.net, note, sizeof(note));
+	if (!note[0])
+		return;
+	pthread_mutex_lock(&t->lock);
+	size_t n = strlen(t->prog.reason);
+	snprintf(t->prog.reason + n, sizeof(t->prog.reason) - n, "%s%s", n ? "; " : "", note);
+	pthread_mutex_unlock(&t->lock);
 }
 
 /* The handshake, target side: the source's nonce in, ours out (with a
@@ -1162,6 +1208,11 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 		err = -EBADMSG;
 		goto err_fail;
 	}
+	err = mig_conns_read(t->conns, t->cfg.net, t->link, MIG_VERSION, sub, sizeof(sub));
+	if (err) {
+		snprintf(why, wl, "the connections: %s", err == -EBADMSG ? sub : link_error(err));
+		goto err_fail;
+	}
 
 	tgt_set_phase(t, MIG_HANDOVER);
 	err = msg_send(t->link, PVHA__MIGRATE_MSG__KIND__READY, "");
@@ -1191,6 +1242,7 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 			 "the owner lock",
 			 link_error(err));
 		pthread_mutex_unlock(&t->lock);
+		tgt_restore_conns(t);
 		*out = m;
 		return 0;
 	}
@@ -1213,6 +1265,7 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 			goto err_fail;
 		}
 	}
+	tgt_restore_conns(t);
 	*out = m;
 	return 0;
 
@@ -1286,7 +1339,10 @@ int mig_target_start(const struct mig_target_params *p, struct mig_target **out)
 		memcpy(t->key, p->key, p->key_len);
 	t->key_len = p->key_len;
 	t->link = pvproto_link_create(p->fd);
-	if (!t->link) {
+	t->conns = mig_conns_create();
+	if (!t->link || !t->conns) {
+		pvproto_link_destroy(t->link);
+		mig_conns_destroy(t->conns);
 		free(t);
 		return -ENOMEM;
 	}
@@ -1301,6 +1357,7 @@ int mig_target_start(const struct mig_target_params *p, struct mig_target **out)
 	if (err) {
 		pthread_mutex_destroy(&t->lock);
 		pvproto_link_destroy(t->link);
+		mig_conns_destroy(t->conns);
 		memset(t->key, 0, sizeof(t->key));
 		free(t);
 		return -err;
@@ -1361,6 +1418,7 @@ void mig_target_destroy(struct mig_target *t, struct mig_progress *last)
 		*last = t->prog;
 	hv_machine_destroy(t->m);
 	pvproto_link_destroy(t->link);
+	mig_conns_destroy(t->conns);
 	close(t->fd);
 	pthread_mutex_destroy(&t->lock);
 	memset(t->key, 0, sizeof(t->key));
