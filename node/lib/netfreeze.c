@@ -1,9 +1,9 @@
-/* See netfreeze.h. One nft -f - run per call, its script on its stdin: the
- * table and set are declared each time (declaring what exists changes
- * nothing), so whichever process comes first on a host makes them. */
+/* See netfreeze.h. Each run is `nft -f -` with its script on stdin (a socket
+ * pair, so that a dying nft cannot SIGPIPE this threaded process): started
+ * first, it has paid its start-up by the time the script comes, which it
+ * reads to the end before it runs it as one transaction. */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,57 +20,100 @@
 
 extern char **environ;
 
+struct netfreeze {
+	pid_t pid;
+	int in; /* nft's stdin */
+};
+
 static const char DECLARE[] =
 	"table ip pvha_freeze {\n"
 	"  set conns { type ipv4_addr . inet_service . ipv4_addr . inet_service; flags timeout; }\n"
 	"  chain input { type filter hook input priority -300; policy accept; }\n"
 	"}\n";
 
-/* Runs nft -f - on script. Returns 0 or -EIO with why. */
-static int run_nft(const char *script, char *why, size_t wl)
+int netfreeze_start(struct netfreeze **out, char *why, size_t wl)
 {
-	/* a socket pair, not a pipe: send() with MSG_NOSIGNAL, so a dying nft
-	 * cannot SIGPIPE this (threaded) process */
 	int p[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0) {
 		snprintf(why, wl, "nft: socketpair: %s", strerror(errno));
 		return -EIO;
+	}
+	struct netfreeze *f = calloc(1, sizeof(*f));
+	if (!f) {
+		close(p[0]);
+		close(p[1]);
+		return -ENOMEM;
 	}
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, p[0], 0);
 	const char *nft = access("/usr/sbin/nft", X_OK) == 0 ? "/usr/sbin/nft" : "nft";
 	char *argv[] = { (char *)nft, (char *)"-f", (char *)"-", NULL };
-	pid_t pid;
-	int err = posix_spawnp(&pid, nft, &fa, NULL, argv, environ);
+	int err = posix_spawnp(&f->pid, nft, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(p[0]);
 	if (err) {
 		close(p[1]);
+		free(f);
 		snprintf(why, wl, "nft: cannot run it: %s (Debian package nftables)", strerror(err));
 		return -EIO;
 	}
-	size_t len = strlen(script), off = 0;
+	f->in = p[1];
+	*out = f;
+	return 0;
+}
+
+/* Gives f its script (NULL: none) and waits for it; frees f. Returns 0 or
+ * -EIO with why. */
+static int finish(struct netfreeze *f, const char *script, char *why, size_t wl)
+{
+	size_t len = script ? strlen(script) : 0, off = 0;
 	while (off < len) {
-		ssize_t r = send(p[1], script + off, len - off, MSG_NOSIGNAL);
+		ssize_t r = send(f->in, script + off, len - off, MSG_NOSIGNAL);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			break;
 		off += (size_t)r;
 	}
-	close(p[1]);
-	int st;
-	while (waitpid(pid, &st, 0) < 0)
+	close(f->in);
+	int st = 0, err = 0;
+	while (waitpid(f->pid, &st, 0) < 0)
 		if (errno != EINTR) {
 			snprintf(why, wl, "nft: waitpid: %s", strerror(errno));
-			return -EIO;
+			err = -EIO;
+			break;
 		}
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		snprintf(why, wl, "nft refused the freeze rules (status %d; needs CAP_NET_ADMIN)", st);
-		return -EIO;
+	if (!err && (!WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
+		snprintf(why, wl, "nft refused the freeze rules (status %d; it needs CAP_NET_ADMIN)", st);
+		err = -EIO;
 	}
-	return 0;
+	free(f);
+	return err;
+}
+
+void netfreeze_abandon(struct netfreeze *f)
+{
+	char why[8];
+	if (f)
+		finish(f, NULL, why, sizeof(why));
+}
+
+/* Runs script in a run of its own. */
+static int run(const char *script, char *why, size_t wl)
+{
+	struct netfreeze *f;
+	int err = netfreeze_start(&f, why, wl);
+	return err ? err : finish(f, script, why, wl);
+}
+
+int netfreeze_setup(char *why, size_t wl)
+{
+	char s[sizeof(DECLARE) + 256];
+	snprintf(s, sizeof(s), "%s%s", DECLARE,
+		 "flush chain ip pvha_freeze input\n"
+		 "add rule ip pvha_freeze input ip saddr . tcp sport . ip daddr . tcp dport @conns drop\n");
+	return run(s, why, wl);
 }
 
 /* Appends "verb element ip pvha_freeze conns { a . p . a . p[ timeout], ... }". */
@@ -94,55 +137,45 @@ static void elements(char *out, size_t cap, const char *verb, const struct tcpre
 		snprintf(out + o, cap - o, " }\n");
 }
 
-static char *script_alloc(unsigned n)
+/* Runs, by f or by a run of its own, a script of the declarations (when
+ * declare) and the elements added and/or deleted. */
+static int change(struct netfreeze *f, bool declare, bool add, bool del,
+		  const struct tcprepair_tuple *t, unsigned n, char *why, size_t wl)
 {
+	if (n == 0 && del) {
+		netfreeze_abandon(f);
+		return 0; /* nothing to release */
+	}
+	if (n == 0 || n > MAX_CONNS) {
+		netfreeze_abandon(f);
+		return -EINVAL;
+	}
 	size_t cap = sizeof(DECLARE) + 256 + 2 * (size_t)n * ELEM_MAX;
 	char *s = malloc(cap);
-	if (s)
-		snprintf(s, cap, "%s", DECLARE);
-	return s;
-}
-
-static size_t script_cap(unsigned n)
-{
-	return sizeof(DECLARE) + 256 + 2 * (size_t)n * ELEM_MAX;
-}
-
-int netfreeze_hold(const struct tcprepair_tuple *t, unsigned n, char *why, size_t wl)
-{
-	if (n == 0 || n > MAX_CONNS)
-		return -EINVAL;
-	char *s = script_alloc(n);
-	if (!s)
+	if (!s) {
+		netfreeze_abandon(f);
 		return -ENOMEM;
-	size_t cap = script_cap(n), o = strlen(s);
-	/* one rule, whoever made the chain: flushed and added in the same
-	 * transaction */
-	snprintf(s + o, cap - o,
-		 "flush chain ip pvha_freeze input\n"
-		 "add rule ip pvha_freeze input ip saddr . tcp sport . ip daddr . tcp dport @conns "
-		 "drop\n");
-	elements(s, cap, "add", t, n, true);
-	int err = run_nft(s, why, wl);
+	}
+	snprintf(s, cap, "%s", declare ? DECLARE : "");
+	if (add)
+		elements(s, cap, "add", t, n, true);
+	if (del)
+		elements(s, cap, "delete", t, n, false);
+	int err = f ? finish(f, s, why, wl) : run(s, why, wl);
 	free(s);
 	return err;
 }
 
-int netfreeze_release(const struct tcprepair_tuple *t, unsigned n, char *why, size_t wl)
+int netfreeze_hold(struct netfreeze *f, const struct tcprepair_tuple *t, unsigned n, char *why,
+		   size_t wl)
 {
-	if (n == 0)
-		return 0;
-	if (n > MAX_CONNS)
-		return -EINVAL;
-	char *s = script_alloc(n);
-	if (!s)
-		return -ENOMEM;
-	size_t cap = script_cap(n);
-	/* add first: deleting an entry that is not there would fail the whole
+	return change(f, false, true, false, t, n, why, wl);
+}
+
+int netfreeze_release(struct netfreeze *f, const struct tcprepair_tuple *t, unsigned n, char *why,
+		      size_t wl)
+{
+	/* added first: deleting an entry that is not there would fail the whole
 	 * transaction, adding one that is changes nothing */
-	elements(s, cap, "add", t, n, true);
-	elements(s, cap, "delete", t, n, false);
-	int err = run_nft(s, why, wl);
-	free(s);
-	return err;
+	return change(f, true, true, true, t, n, why, wl);
 }

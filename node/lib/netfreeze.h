@@ -23,13 +23,34 @@
 /* How long an entry drops a connection's packets unless released first. */
 #define NETFREEZE_TIMEOUT_S 30u
 
-/* Starts dropping what the peers of the n connections t send them (n at
- * most 256), in one nftables transaction. Returns 0, -EINVAL (n is 0 or too
- * large), or -EIO with the reason in why (nft missing or refusing). */
-int netfreeze_hold(const struct tcprepair_tuple *t, unsigned n, char *why, size_t wl);
+/* One nft(8) run started ahead of its script: starting nft costs about
+ * 10 ms, the script it then reads about 1 ms, and the script is what runs
+ * while the guest is paused. */
+struct netfreeze;
 
-/* Stops dropping them: entries that are not there (expired, or held on
- * another host) are fine. Returns 0 or -EIO with the reason. */
-int netfreeze_release(const struct tcprepair_tuple *t, unsigned n, char *why, size_t wl);
+/* Makes the table, the set and the one drop rule (flushed and added in one
+ * transaction, whoever made them before): before the pause, about 20 ms.
+ * Returns 0 or -EIO with the reason in why (nft missing or refusing). */
+int netfreeze_setup(char *why, size_t wl);
+
+/* Starts an nft run that waits for its script. Returns 0 and *out, or -EIO
+ * with why. */
+int netfreeze_start(struct netfreeze **out, char *why, size_t wl);
+
+/* Ends a run unused (nothing changes). NULL is fine. */
+void netfreeze_abandon(struct netfreeze *f);
+
+/* Starts dropping what the peers of the n connections t send them (n 1 to
+ * 256), after netfreeze_setup, in one transaction run by f (ended and freed
+ * whatever the result; NULL: a run is started now). Returns 0, -EINVAL, or
+ * -EIO with why. */
+int netfreeze_hold(struct netfreeze *f, const struct tcprepair_tuple *t, unsigned n, char *why,
+		   size_t wl);
+
+/* Stops dropping them (n 0 to 256), by f as above: entries that are not there (expired,
+ * or held on another host) are fine, and so is a host where the table was
+ * never made. Returns 0, -EINVAL, or -EIO with why. */
+int netfreeze_release(struct netfreeze *f, const struct tcprepair_tuple *t, unsigned n, char *why,
+		      size_t wl);
 
 #endif /* PVHA_NETFREEZE_H */

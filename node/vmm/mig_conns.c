@@ -28,6 +28,9 @@ struct conn {
 struct mig_conns {
 	unsigned n;      /* source: frozen and sent; target: received */
 	struct conn c[PV_NET_HANDLES_MAX];
+	struct netfreeze *run; /* an nft run started ahead, or NULL */
+	bool ready;      /* source: the drop rule is in place */
+	char why[200];   /* source: why it is not */
 };
 
 struct mig_conns *mig_conns_create(void)
@@ -41,6 +44,7 @@ void mig_conns_destroy(struct mig_conns *c)
 		return;
 	for (unsigned i = 0; i < c->n; i++)
 		free(c->c[i].blob);
+	netfreeze_abandon(c->run);
 	free(c);
 }
 
@@ -67,6 +71,16 @@ static int send_end(struct pvproto_link *l, uint32_t ver)
 	return pvproto_link_write(l, &m.base);
 }
 
+void mig_conns_prepare(struct mig_conns *c, struct hv_net *net)
+{
+	/* whether it has connections only the paused guest tells: a guest
+	 * with an address may have them */
+	if (c->ready || !net)
+		return;
+	c->ready = netfreeze_setup(c->why, sizeof(c->why)) == 0 &&
+		   netfreeze_start(&c->run, c->why, sizeof(c->why)) == 0;
+}
+
 int mig_conns_send(struct mig_conns *c, struct hv_net *net, struct pvproto_link *l, uint32_t ver,
 		   char *note, size_t nl)
 {
@@ -86,7 +100,16 @@ int mig_conns_send(struct mig_conns *c, struct hv_net *net, struct pvproto_link 
 		} else {
 			left++; /* still connecting: reset at the target */
 		}
-	if (held && netfreeze_hold(t, held, why, sizeof(why)) != 0) {
+	if (!held || !c->ready) {
+		if (held)
+			snprintf(note, nl, "%u connection(s) reset, not carried: %s", n, c->why);
+		netfreeze_abandon(c->run);
+		c->run = NULL;
+		return send_end(l, ver);
+	}
+	struct netfreeze *run = c->run;
+	c->run = NULL;
+	if (netfreeze_hold(run, t, held, why, sizeof(why)) != 0) {
 		/* Unheld, a frozen socket would swallow what the peer sends:
 		 * carry none rather than lose bytes. */
 		snprintf(note, nl, "%u connection(s) reset, not carried: %s", n, why);
@@ -117,12 +140,12 @@ int mig_conns_send(struct mig_conns *c, struct hv_net *net, struct pvproto_link 
 		err = pvproto_link_write(l, &m.base);
 		free(blob);
 		if (err) {
-			netfreeze_release(back, nback, why, sizeof(why));
+			netfreeze_release(NULL, back, nback, why, sizeof(why));
 			return err;
 		}
 	}
 	if (nback)
-		netfreeze_release(back, nback, why, sizeof(why));
+		netfreeze_release(NULL, back, nback, why, sizeof(why));
 	if (left)
 		snprintf(note, nl, "%u of %u connection(s) reset, not carried (%s)", left, n,
 			 why[0] ? why : "not established");
@@ -137,7 +160,7 @@ void mig_conns_unfreeze(struct mig_conns *c)
 		tcprepair_thaw(c->c[i].fd);
 		t[i] = c->c[i].t;
 	}
-	netfreeze_release(t, c->n, why, sizeof(why));
+	netfreeze_release(NULL, t, c->n, why, sizeof(why));
 	c->n = 0;
 }
 
@@ -203,6 +226,9 @@ int mig_conns_read(struct mig_conns *c, struct hv_net *net, struct pvproto_link 
 			err = take(c, net, m, seen, why, wl);
 		pvha__migrate_conn__free_unpacked(m, NULL);
 		if (err)
+			if (err > 0 && c->n) /* start the nft run now: it releases them after the restore */
+			netfreeze_start(&c->run, why, wl);
+		if (err)
 			return err > 0 ? 0 : err;
 	}
 	return bad(why, wl, "more than %u connections", PV_NET_HANDLES_MAX);
@@ -229,7 +255,9 @@ unsigned mig_conns_restore(struct mig_conns *c, struct hv_net *net, char *note, 
 	}
 	/* on this host the source held them (or an old stay here did) */
 	char rwhy[200] = "";
-	if (c->n && netfreeze_release(t, c->n, rwhy, sizeof(rwhy)) != 0 && !failed)
+	struct netfreeze *run = c->run;
+	c->run = NULL;
+	if (c->n && netfreeze_release(run, t, c->n, rwhy, sizeof(rwhy)) != 0 && !failed)
 		snprintf(note, nl, "connections restored, but their packets may stay held for up to %u s: %s",
 			 NETFREEZE_TIMEOUT_S, rwhy);
 	if (failed)

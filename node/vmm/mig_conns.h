@@ -31,6 +31,11 @@ struct mig_conns;
 struct mig_conns *mig_conns_create(void);
 void mig_conns_destroy(struct mig_conns *c);
 
+/* Source, guest still running, before the pause: when the guest has an
+ * address (net not NULL), makes the drop rule and starts the nft run that will hold them, so that
+ * the pause pays only for the hold itself. */
+void mig_conns_prepare(struct mig_conns *c, struct hv_net *net);
+
 /* Source, guest paused: sends the connections of net (NULL: none) over l,
  * version ver. A connection that cannot be carried (not established, no
  * CAP_NET_ADMIN, the hold refused) stays here as it was and is reset at the

@@ -734,6 +734,7 @@ static int src_run(struct mig_source *s, char *why, size_t wl)
 	/* What still sits in our send queue would be sent during the pause:
 	 * let it go out first, the guest still running. */
 	src_drain(s, fd);
+	mig_conns_prepare(s->conns, s->net);
 	src_set_phase(s, MIG_STOPCOPY);
 	err = src_wait_paused(s);
 	if (err)
