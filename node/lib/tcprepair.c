@@ -260,7 +260,13 @@ static int restore_into(int fd, const Pvha__TcpRepairState *s, char *why, size_t
 		sopt(fd, SOL_SOCKET, SO_RCVBUF, (int)(s->rcvbuf / 2));
 	if ((err = step(sopt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON), "TCP_REPAIR", why, wl)))
 		return err;
+	/* The guest's address may not be on this host yet (a migration target
+	 * gets it once the guest runs): IP_FREEBIND lets it bind, and
+	 * IP_TRANSPARENT lets the kernel route from it (without, connect()
+	 * fails with ENETUNREACH: the output route wants a local source). */
 	sopt(fd, IPPROTO_IP, IP_FREEBIND, 1);
+	if ((err = step(sopt(fd, IPPROTO_IP, IP_TRANSPARENT, 1), "IP_TRANSPARENT", why, wl)))
+		return err;
 	if (s->nodelay)
 		sopt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
 	/* each queue starts where its first byte was */

@@ -55,7 +55,8 @@ int tcprepair_check(const uint8_t *blob, size_t len, struct tcprepair_tuple *t, 
 
 /* Builds the connection of blob (checked as tcprepair_check does) as a new
  * non-blocking, close-on-exec socket bound to its local address (with
- * IP_FREEBIND: the address need not be on this host yet) and lets it run
+ * IP_FREEBIND and IP_TRANSPARENT: the address need not be on this host
+ * yet) and lets it run
  * (TCP_REPAIR off). No other socket on this host may hold the same four
  * addresses (the source must have closed its frozen one). Returns 0 and
  * *fd, -EBADMSG (bad blob), or -errno with the step in why. */
