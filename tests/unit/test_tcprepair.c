@@ -153,6 +153,18 @@ static void recv_exact(int fd, char *buf, size_t len)
 	}
 }
 
+/* Freezes and dumps srv (of a pair); skips the test without CAP_NET_ADMIN. */
+static void dump_or_skip(int srv, int cli, uint8_t **blob, size_t *len, struct tcprepair_tuple *t)
+{
+	int err = tcprepair_dump(srv, blob, len, t);
+	if (err == -EPERM) {
+		close(srv);
+		close(cli);
+		skip(); /* TCP_REPAIR needs CAP_NET_ADMIN */
+	}
+	assert_int_equal(err, 0);
+}
+
 static void dump_close_restore_keeps_both_queues(void **state)
 {
 	(void)state;
@@ -170,13 +182,7 @@ static void dump_close_restore_keeps_both_queues(void **state)
 	uint8_t *blob = NULL;
 	size_t len = 0;
 	struct tcprepair_tuple t;
-	int err = tcprepair_dump(srv, &blob, &len, &t);
-	if (err == -EPERM) {
-		close(srv);
-		close(cli);
-		skip(); /* TCP_REPAIR needs CAP_NET_ADMIN */
-	}
-	assert_int_equal(err, 0);
+	dump_or_skip(srv, cli, &blob, &len, &t);
 	Pvha__TcpRepairState *st = pvha__tcp_repair_state__unpack(NULL, len, blob);
 	assert_non_null(st);
 	assert_int_equal(st->recvq.len, 5); /* the hello */
@@ -187,8 +193,7 @@ static void dump_close_restore_keeps_both_queues(void **state)
 
 	char why[200] = "";
 	int fd = -1;
-	err = tcprepair_restore(blob, len, &fd, why, sizeof(why));
-	assert_int_equal(err, 0);
+	assert_int_equal(tcprepair_restore(blob, len, &fd, why, sizeof(why)), 0);
 	free(blob);
 
 	recv_exact(fd, tmp, 5);
@@ -216,13 +221,7 @@ static void restore_is_refused_while_the_old_socket_is_open(void **state)
 	uint8_t *blob = NULL;
 	size_t len = 0;
 	struct tcprepair_tuple t;
-	int err = tcprepair_dump(srv, &blob, &len, &t);
-	if (err == -EPERM) {
-		close(srv);
-		close(cli);
-		skip();
-	}
-	assert_int_equal(err, 0);
+	dump_or_skip(srv, cli, &blob, &len, &t);
 	char why[200] = "";
 	int fd = -1;
 	assert_int_equal(tcprepair_restore(blob, len, &fd, why, sizeof(why)), -EADDRNOTAVAIL);
@@ -287,14 +286,8 @@ static void held_packets_reach_the_rebuilt_socket_without_a_reset(void **state)
 	size_t len = 0;
 	struct tcprepair_tuple t;
 	char why[200] = "";
-	int err = tcprepair_dump(srv, &blob, &len, &t);
-	if (err == -EPERM) {
-		close(srv);
-		close(cli);
-		skip();
-	}
-	assert_int_equal(err, 0);
-	err = netfreeze_setup(why, sizeof(why));
+	dump_or_skip(srv, cli, &blob, &len, &t);
+	int err = netfreeze_setup(why, sizeof(why));
 	if (!err)
 		err = netfreeze_hold(NULL, &t, 1, why, sizeof(why));
 	if (err) {
