@@ -63,9 +63,8 @@ int netfreeze_start(struct netfreeze **out, char *why, size_t wl)
 	return 0;
 }
 
-/* Gives f its script (NULL: none) and waits for it; frees f. Returns 0 or
- * -EIO with why. */
-static int finish(struct netfreeze *f, const char *script, char *why, size_t wl)
+/* Gives f its script (NULL: none); nft runs it once it has read it all. */
+static void give(struct netfreeze *f, const char *script)
 {
 	size_t len = script ? strlen(script) : 0, off = 0;
 	while (off < len) {
@@ -77,6 +76,13 @@ static int finish(struct netfreeze *f, const char *script, char *why, size_t wl)
 		off += (size_t)r;
 	}
 	close(f->in);
+	f->in = -1;
+}
+
+int netfreeze_wait(struct netfreeze *f, char *why, size_t wl)
+{
+	if (f->in >= 0)
+		give(f, NULL);
 	int st = 0, err = 0;
 	while (waitpid(f->pid, &st, 0) < 0)
 		if (errno != EINTR) {
@@ -92,11 +98,18 @@ static int finish(struct netfreeze *f, const char *script, char *why, size_t wl)
 	return err;
 }
 
+/* Gives f its script and waits for it; frees f. */
+static int finish(struct netfreeze *f, const char *script, char *why, size_t wl)
+{
+	give(f, script);
+	return netfreeze_wait(f, why, wl);
+}
+
 void netfreeze_abandon(struct netfreeze *f)
 {
 	char why[8];
 	if (f)
-		finish(f, NULL, why, sizeof(why));
+		netfreeze_wait(f, why, sizeof(why));
 }
 
 /* Runs script in a run of its own. */
@@ -109,9 +122,13 @@ static int run(const char *script, char *why, size_t wl)
 
 int netfreeze_setup(char *why, size_t wl)
 {
-	char s[sizeof(DECLARE) + 256];
+	char s[sizeof(DECLARE) + 512];
+	/* a connection's packets pass to a rebuilt socket (tcprepair makes it
+	 * IP_TRANSPARENT, the guest's own sockets are not), and only there */
 	snprintf(s, sizeof(s), "%s%s", DECLARE,
 		 "flush chain ip pvha_freeze input\n"
+		 "add rule ip pvha_freeze input ip saddr . tcp sport . ip daddr . tcp dport @conns "
+		 "socket transparent 1 accept\n"
 		 "add rule ip pvha_freeze input ip saddr . tcp sport . ip daddr . tcp dport @conns drop\n");
 	return run(s, why, wl);
 }
@@ -138,10 +155,13 @@ static void elements(char *out, size_t cap, const char *verb, const struct tcpre
 }
 
 /* Runs, by f or by a run of its own, a script of the declarations (when
- * declare) and the elements added and/or deleted. */
-static int change(struct netfreeze *f, bool declare, bool add, bool del,
+ * declare) and the elements added and/or deleted; with wait false, f (not
+ * NULL) is left running, for netfreeze_wait. */
+static int change(struct netfreeze *f, bool declare, bool add, bool del, bool wait,
 		  const struct tcprepair_tuple *t, unsigned n, char *why, size_t wl)
 {
+	if (!wait && !f)
+		return -EINVAL;
 	if (n == 0 && del) {
 		netfreeze_abandon(f);
 		return 0; /* nothing to release */
@@ -161,7 +181,11 @@ static int change(struct netfreeze *f, bool declare, bool add, bool del,
 		elements(s, cap, "add", t, n, true);
 	if (del)
 		elements(s, cap, "delete", t, n, false);
-	int err = f ? finish(f, s, why, wl) : run(s, why, wl);
+	int err = 0;
+	if (!wait)
+		give(f, s);
+	else
+		err = f ? finish(f, s, why, wl) : run(s, why, wl);
 	free(s);
 	return err;
 }
@@ -169,7 +193,13 @@ static int change(struct netfreeze *f, bool declare, bool add, bool del,
 int netfreeze_hold(struct netfreeze *f, const struct tcprepair_tuple *t, unsigned n, char *why,
 		   size_t wl)
 {
-	return change(f, false, true, false, t, n, why, wl);
+	return change(f, false, true, false, true, t, n, why, wl);
+}
+
+int netfreeze_hold_begin(struct netfreeze *f, const struct tcprepair_tuple *t, unsigned n,
+			 char *why, size_t wl)
+{
+	return change(f, false, true, false, false, t, n, why, wl);
 }
 
 int netfreeze_release(struct netfreeze *f, const struct tcprepair_tuple *t, unsigned n, char *why,
@@ -177,5 +207,5 @@ int netfreeze_release(struct netfreeze *f, const struct tcprepair_tuple *t, unsi
 {
 	/* added first: deleting an entry that is not there would fail the whole
 	 * transaction, adding one that is changes nothing */
-	return change(f, true, true, true, t, n, why, wl);
+	return change(f, true, true, true, true, t, n, why, wl);
 }

@@ -1,15 +1,15 @@
 /*
  * Holding back the packets of TCP connections while they move to another
- * socket (live migration, docs/migration.md "Connections"): a socket frozen
- * with TCP_REPAIR still takes in and acknowledges what the peer sends (that
- * would be lost with it), and once it is closed the host answers the peer
- * with a reset; a packet dropped instead is sent again by the peer, and
- * reaches the rebuilt socket.
+ * socket (live migration, docs/migration.md "Connections"): once the old
+ * socket is closed the host would answer the peer with a reset; a packet
+ * dropped instead is sent again by the peer, and reaches the rebuilt socket.
  *
  * The drop is an nftables set of (peer address, peer port, local address,
  * local port) in this network namespace's table `ip pvha_freeze`, matched
- * on the input hook; each entry has a timeout, so that a process that dies
- * holding one leaves nothing behind for long. Runs nft(8) (Debian's
+ * on the input hook, where a packet that belongs to an IP_TRANSPARENT
+ * socket (a rebuilt one, tcprepair.h) is let through first: so on one
+ * host the rebuilt socket gets its packets without anyone lifting the
+ * entries. Each entry has a timeout, so that nothing stays for long. Runs nft(8) (Debian's
  * nftables); needs CAP_NET_ADMIN, like TCP_REPAIR itself. Blocking: one nft
  * run, a few milliseconds. Thread-safe.
  */
@@ -28,7 +28,7 @@
  * while the guest is paused. */
 struct netfreeze;
 
-/* Makes the table, the set and the one drop rule (flushed and added in one
+/* Makes the table, the set and the rules (flushed and added in one
  * transaction, whoever made them before): before the pause, about 20 ms.
  * Returns 0 or -EIO with the reason in why (nft missing or refusing). */
 int netfreeze_setup(char *why, size_t wl);
@@ -46,6 +46,16 @@ void netfreeze_abandon(struct netfreeze *f);
  * -EIO with why. */
 int netfreeze_hold(struct netfreeze *f, const struct tcprepair_tuple *t, unsigned n, char *why,
 		   size_t wl);
+
+/* Like netfreeze_hold, but returns once nft has its script (f must not be
+ * NULL): nft applies it meanwhile; netfreeze_wait() says how it went. On
+ * an error (-EINVAL) f is ended and freed. */
+int netfreeze_hold_begin(struct netfreeze *f, const struct tcprepair_tuple *t, unsigned n,
+			 char *why, size_t wl);
+
+/* Waits for f's run to end (giving it an empty script if it had none) and
+ * frees f. Returns 0 or -EIO with why. */
+int netfreeze_wait(struct netfreeze *f, char *why, size_t wl);
 
 /* Stops dropping them (n 0 to 256), by f as above: entries that are not there (expired,
  * or held on another host) are fine, and so is a host where the table was

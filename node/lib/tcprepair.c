@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -82,10 +83,18 @@ int tcprepair_dump(int fd, uint8_t **blob, size_t *len, struct tcprepair_tuple *
 		return errno == ENOTCONN || errno == ENOTSOCK ? -EOPNOTSUPP : -errno;
 	if (la.sin_family != AF_INET || pa.sin_family != AF_INET)
 		return -EOPNOTSUPP;
+	/* A frozen socket would still take in and acknowledge what the peer
+	 * sends (bytes the dump then misses): a filter that drops every
+	 * segment first, so the peer's kernel sends them again later. */
+	static struct sock_filter drop_all[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+	struct sock_fprog prog = { .len = 1, .filter = drop_all };
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
+		return -errno;
 	err = sopt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON);
 	if (err)
 		return err;
-	/* From here nothing leaves the socket; its state can be read at leisure. */
+	/* From here nothing leaves the socket and nothing comes in; its state
+	 * can be read at leisure. */
 	socklen_t il = sizeof(ti);
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &il) < 0)
@@ -160,6 +169,8 @@ out:
 
 int tcprepair_thaw(int fd)
 {
+	int zero = 0;
+	setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &zero, sizeof(zero)); /* none: fine */
 	return sopt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF);
 }
 

@@ -31,20 +31,23 @@ struct tcprepair_tuple {
 	uint16_t local_port, peer_port;
 };
 
-/* Freezes fd (TCP_REPAIR on: the kernel sends nothing more on it, and a
- * close sends neither FIN nor RST) and reads everything needed to build the
- * connection again into *blob (malloc'd, *len bytes; free() it) and *t.
- * fd stays frozen whatever the result: close it once the connection lives
- * elsewhere, or tcprepair_thaw() it to go on here. The kernel still takes in
- * (and acknowledges) what the peer sends to a frozen socket, so a caller
- * must hold the peer's packets back itself (docs/migration.md).
+/* Freezes fd (a socket filter that drops every incoming segment, so that
+ * the peer's bytes are neither taken in nor acknowledged but sent again by
+ * the peer later; then TCP_REPAIR on: the kernel sends nothing more on it,
+ * and a close sends neither FIN nor RST) and reads everything needed to
+ * build the connection again into *blob (malloc'd, *len bytes; free() it)
+ * and *t. fd stays frozen whatever the result: close it once the connection
+ * lives elsewhere, or tcprepair_thaw() it to go on here. Once it is closed,
+ * the host would answer the peer with a reset: a caller that closes it
+ * before the new socket exists holds the peer's packets back itself
+ * (netfreeze.h).
  * Returns 0, -EOPNOTSUPP (not an established IPv4 TCP connection),
  * -EMSGSIZE (a queue over TCPREPAIR_QUEUE_MAX), -EPERM (no CAP_NET_ADMIN),
  * -ENOMEM or another -errno from the kernel. */
 int tcprepair_dump(int fd, uint8_t **blob, size_t *len, struct tcprepair_tuple *t);
 
-/* Lets a frozen socket run again here (TCP_REPAIR off, which sends a window
- * probe). Returns 0 or -errno. */
+/* Lets a frozen socket run again here (the filter off, TCP_REPAIR off, which
+ * sends a window probe). Returns 0 or -errno. */
 int tcprepair_thaw(int fd);
 
 /* Checks a blob as it came from the network, touching nothing: the

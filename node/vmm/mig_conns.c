@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "mig_conns.h"
@@ -28,7 +27,8 @@ struct conn {
 struct mig_conns {
 	unsigned n;      /* source: frozen and sent; target: received */
 	struct conn c[PV_NET_HANDLES_MAX];
-	struct netfreeze *run; /* an nft run started ahead, or NULL */
+	struct netfreeze *run; /* source: an nft run started ahead, or NULL */
+	struct netfreeze *pending; /* source: the hold, being applied */
 	bool ready;      /* source: the drop rule is in place */
 	char why[200];   /* source: why it is not */
 };
@@ -45,22 +45,8 @@ void mig_conns_destroy(struct mig_conns *c)
 	for (unsigned i = 0; i < c->n; i++)
 		free(c->c[i].blob);
 	netfreeze_abandon(c->run);
+	netfreeze_abandon(c->pending);
 	free(c);
-}
-
-/* The four addresses of a connected socket, or false (not connected yet). */
-static bool tuple_of(int fd, struct tcprepair_tuple *t)
-{
-	struct sockaddr_in la, pa;
-	socklen_t ll = sizeof(la), pl = sizeof(pa);
-	if (getsockname(fd, (struct sockaddr *)&la, &ll) < 0 ||
-	    getpeername(fd, (struct sockaddr *)&pa, &pl) < 0 || la.sin_family != AF_INET ||
-	    pa.sin_family != AF_INET)
-		return false;
-	*t = (struct tcprepair_tuple){ .local_ip = la.sin_addr.s_addr, .peer_ip = pa.sin_addr.s_addr,
-				       .local_port = ntohs(la.sin_port),
-				       .peer_port = ntohs(pa.sin_port) };
-	return true;
 }
 
 static int send_end(struct pvproto_link *l, uint32_t ver)
@@ -84,78 +70,81 @@ void mig_conns_prepare(struct mig_conns *c, struct hv_net *net)
 int mig_conns_send(struct mig_conns *c, struct hv_net *net, struct pvproto_link *l, uint32_t ver,
 		   char *note, size_t nl)
 {
-	unsigned handles[PV_NET_HANDLES_MAX], n, held = 0, left = 0;
+	unsigned handles[PV_NET_HANDLES_MAX], n, left = 0;
 	int fds[PV_NET_HANDLES_MAX];
-	struct tcprepair_tuple t[PV_NET_HANDLES_MAX], back[PV_NET_HANDLES_MAX];
-	unsigned th[PV_NET_HANDLES_MAX];
-	int tfd[PV_NET_HANDLES_MAX];
+	struct tcprepair_tuple t[PV_NET_HANDLES_MAX];
 	char why[200] = "";
+	uint8_t *blob[PV_NET_HANDLES_MAX];
+	size_t len[PV_NET_HANDLES_MAX];
 
 	note[0] = 0;
 	n = hv_net_connections(net, handles, fds);
-	for (unsigned i = 0; i < n; i++)
-		if (tuple_of(fds[i], &t[held])) {
-			th[held] = handles[i];
-			tfd[held++] = fds[i];
-		} else {
-			left++; /* still connecting: reset at the target */
-		}
-	if (!held || !c->ready) {
-		if (held)
-			snprintf(note, nl, "%u connection(s) reset, not carried: %s", n, c->why);
-		netfreeze_abandon(c->run);
-		c->run = NULL;
+	if (n && !c->ready) {
+		/* Without the drop the host would reset what a peer sends between
+		 * the close here and the restore there: carry none. */
+		snprintf(note, nl, "%u connection(s) reset, not carried: %s", n, c->why);
 		return send_end(l, ver);
 	}
-	struct netfreeze *run = c->run;
-	c->run = NULL;
-	if (netfreeze_hold(run, t, held, why, sizeof(why)) != 0) {
-		/* Unheld, a frozen socket would swallow what the peer sends:
-		 * carry none rather than lose bytes. */
-		snprintf(note, nl, "%u connection(s) reset, not carried: %s", n, why);
-		return send_end(l, ver);
-	}
-	unsigned nback = 0;
-	for (unsigned i = 0; i < held; i++) {
+	/* Freeze and read them all first (a frozen socket drops what comes in),
+	 * then hold their packets for the time after the close. */
+	for (unsigned i = 0; i < n; i++) {
 		struct conn *k = &c->c[c->n];
-		uint8_t *blob = NULL;
-		size_t len = 0;
-		int err = tcprepair_dump(tfd[i], &blob, &len, &k->t);
+		int err = tcprepair_dump(fds[i], &blob[c->n], &len[c->n], &k->t);
 		if (err) {
-			/* half-closed, or not allowed: it runs on here until the
-			 * hand-over closes it, and is reset at the target */
-			tcprepair_thaw(tfd[i]);
-			back[nback++] = t[i];
+			/* still connecting, half-closed, or not allowed: it runs on
+			 * here until the hand-over closes it, reset at the target */
+			tcprepair_thaw(fds[i]);
 			left++;
 			snprintf(why, sizeof(why), "%s", strerror(-err));
 			continue;
 		}
-		k->handle = th[i];
-		k->fd = tfd[i];
-		c->n++;
+		k->handle = handles[i];
+		k->fd = fds[i];
+		t[c->n++] = k->t;
+	}
+	int err = 0;
+	if (c->n) {
+		/* nft applies it while the records go and the target answers;
+		 * mig_conns_handover waits for it before the close */
+		c->pending = c->run;
+		c->run = NULL;
+		if (netfreeze_hold_begin(c->pending, t, c->n, c->why, sizeof(c->why)) != 0)
+			c->pending = NULL;
+	}
+	for (unsigned i = 0; i < c->n; i++) {
 		Pvha__MigrateConn m = PVHA__MIGRATE_CONN__INIT;
 		m.version = ver;
-		m.handle = th[i];
-		m.tcp = (ProtobufCBinaryData){ .len = len, .data = blob };
-		err = pvproto_link_write(l, &m.base);
-		free(blob);
-		if (err) {
-			netfreeze_release(NULL, back, nback, why, sizeof(why));
-			return err;
-		}
+		m.handle = c->c[i].handle;
+		m.tcp = (ProtobufCBinaryData){ .len = len[i], .data = blob[i] };
+		if (!err)
+			err = pvproto_link_write(l, &m.base);
+		free(blob[i]);
 	}
-	if (nback)
-		netfreeze_release(NULL, back, nback, why, sizeof(why));
+	if (err)
+		return err;
 	if (left)
-		snprintf(note, nl, "%u of %u connection(s) reset, not carried (%s)", left, n,
-			 why[0] ? why : "not established");
+		snprintf(note, nl, "%u of %u connection(s) reset, not carried (%s)", left, n, why);
 	return send_end(l, ver);
+}
+
+void mig_conns_handover(struct mig_conns *c, char *note, size_t nl)
+{
+	note[0] = 0;
+	if (!c->n)
+		return;
+	struct netfreeze *f = c->pending;
+	c->pending = NULL;
+	if (!f || netfreeze_wait(f, c->why, sizeof(c->why)) != 0)
+		snprintf(note, nl, "the connections' packets were not held (%s): a client that sent "
+			 "during the hand-over may have seen a reset", c->why);
 }
 
 void mig_conns_unfreeze(struct mig_conns *c)
 {
 	struct tcprepair_tuple t[PV_NET_HANDLES_MAX];
 	char why[200];
+	netfreeze_abandon(c->pending); /* waits: its entries are in, or never will be */
+	c->pending = NULL;
 	for (unsigned i = 0; i < c->n; i++) {
 		tcprepair_thaw(c->c[i].fd);
 		t[i] = c->c[i].t;
@@ -226,9 +215,7 @@ int mig_conns_read(struct mig_conns *c, struct hv_net *net, struct pvproto_link 
 			err = take(c, net, m, seen, why, wl);
 		pvha__migrate_conn__free_unpacked(m, NULL);
 		if (err)
-			if (err > 0 && c->n) /* start the nft run now: it releases them after the restore */
-			netfreeze_start(&c->run, why, wl);
-		if (err)
+			if (err)
 			return err > 0 ? 0 : err;
 	}
 	return bad(why, wl, "more than %u connections", PV_NET_HANDLES_MAX);
@@ -236,14 +223,14 @@ int mig_conns_read(struct mig_conns *c, struct hv_net *net, struct pvproto_link 
 
 unsigned mig_conns_restore(struct mig_conns *c, struct hv_net *net, char *note, size_t nl)
 {
-	struct tcprepair_tuple t[PV_NET_HANDLES_MAX];
 	unsigned ok = 0, failed = 0;
 	char why[200] = "";
 	note[0] = 0;
+	/* No entry to lift here: the drop rule lets a rebuilt (transparent)
+	 * socket's packets through (netfreeze.h), on this host and any other. */
 	for (unsigned i = 0; i < c->n; i++) {
 		struct conn *k = &c->c[i];
 		int fd = -1;
-		t[i] = k->t;
 		if (tcprepair_restore(k->blob, k->len, &fd, why, sizeof(why)) == 0 &&
 		    hv_net_adopt(net, k->handle, fd) == 0) {
 			ok++;
@@ -253,13 +240,6 @@ unsigned mig_conns_restore(struct mig_conns *c, struct hv_net *net, char *note, 
 			close(fd);
 		failed++;
 	}
-	/* on this host the source held them (or an old stay here did) */
-	char rwhy[200] = "";
-	struct netfreeze *run = c->run;
-	c->run = NULL;
-	if (c->n && netfreeze_release(run, t, c->n, rwhy, sizeof(rwhy)) != 0 && !failed)
-		snprintf(note, nl, "connections restored, but their packets may stay held for up to %u s: %s",
-			 NETFREEZE_TIMEOUT_S, rwhy);
 	if (failed)
 		snprintf(note, nl, "%u of %u connection(s) reset: %s", failed, c->n, why);
 	return ok;

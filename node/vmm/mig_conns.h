@@ -6,15 +6,17 @@
  * object, while the machine (and its net) is theirs: the source's after the
  * pause, the target's before it hands the machine over.
  *
- * Source: mig_conns_send() holds the connections' packets back, freezes and
- * dumps each, sends a MigrateConn frame per connection and an end frame;
- * after the hand-over the guest's sockets are closed (a frozen one closes
- * silently) and the held packets stay dropped here until the entries time
- * out or the target (on this host) releases them; if the migration fails
- * before the hand-over, mig_conns_unfreeze() lets them run here again.
- * Target: mig_conns_read() reads and checks the frames before READY;
- * mig_conns_restore() builds the sockets after RELEASED, before the guest
- * runs, gives them to their handles and stops holding their packets.
+ * Source: mig_conns_send() freezes and dumps each connection (a frozen
+ * socket drops what comes in), starts holding their packets back on this
+ * host (nftables, applied while the frames go), sends a MigrateConn frame
+ * per connection and an end frame; mig_conns_handover() waits for the hold
+ * before the guest's sockets are closed (a frozen one closes silently);
+ * the held packets stay dropped here until the entries time out, except
+ * for a rebuilt socket on this host, which gets them. If the migration
+ * fails before the hand-over, mig_conns_unfreeze() lets them run here
+ * again. Target: mig_conns_read() reads and checks the frames before
+ * READY; mig_conns_restore() builds the sockets after RELEASED, before the
+ * guest runs, and gives them to their handles.
  */
 #ifndef PVHA_MIG_CONNS_H
 #define PVHA_MIG_CONNS_H
@@ -43,6 +45,10 @@ void mig_conns_prepare(struct mig_conns *c, struct hv_net *net);
  * went). Returns 0, or a link error. */
 int mig_conns_send(struct mig_conns *c, struct hv_net *net, struct pvproto_link *l, uint32_t ver,
 		   char *note, size_t nl);
+
+/* Source, the owner lock let go, before the guest's sockets are closed:
+ * waits until the hold is in place; note says when it failed. */
+void mig_conns_handover(struct mig_conns *c, char *note, size_t nl);
 
 /* Source, the migration failed before the hand-over: the frozen
  * connections run here again. */

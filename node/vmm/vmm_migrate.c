@@ -634,8 +634,15 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 		}
 	}
 	/* The guest's sockets close before the target builds its own: a frozen
-	 * connection closes silently, and on this host the target's copy needs
-	 * its four addresses free. */
+	 * connection closes silently (once its packets are held), and on this
+	 * host the target's copy needs its four addresses free. */
+	mig_conns_handover(s->conns, note, sizeof(note));
+	if (note[0]) {
+		pthread_mutex_lock(&s->lock);
+		size_t n = strlen(s->prog.reason);
+		snprintf(s->prog.reason + n, sizeof(s->prog.reason) - n, "%s%s", n ? "; " : "", note);
+		pthread_mutex_unlock(&s->lock);
+	}
 	hv_net_reset(s->net, -ECONNRESET);
 	err = msg_send(s->link, PVHA__MIGRATE_MSG__KIND__RELEASED, "");
 	if (err)

@@ -33,7 +33,7 @@ spec="file:$DIR/disk,size=16M"
 	--address 127.0.0.1 --cmdline "port=$PORT" --control "$DIR/0.sock" >"$DIR/0.out" 2>&1 &
 vmm[0]=$!
 end=$((SECONDS + 60))
-until grep -q "kvstore: listening" "$DIR/0.out"; do
+until grep -q "kvstore: listening" "$DIR/0.out" 2>/dev/null; do
 	((SECONDS < end)) || { echo "bench_conn_migrate: kvstore did not start" >&2; exit 1; }
 	sleep 0.05
 done

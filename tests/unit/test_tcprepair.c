@@ -238,6 +238,33 @@ static void restore_is_refused_while_the_old_socket_is_open(void **state)
 	close(cli);
 }
 
+/* A frozen socket takes nothing in (its filter drops every segment: the
+ * peer's bytes stay unacknowledged in the peer's queue), and thawed, it
+ * gets them when the peer sends them again. */
+static void a_frozen_socket_takes_nothing_in_and_thawed_gets_it_again(void **state)
+{
+	(void)state;
+	int srv, cli;
+	pair(&srv, &cli);
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	struct tcprepair_tuple t;
+	dump_or_skip(srv, cli, &blob, &len, &t);
+	free(blob);
+	assert_int_equal(send(cli, "late", 4, 0), 4);
+	int outq = 0, inq = -1;
+	assert_int_equal(ioctl(cli, SIOCOUTQ, &outq), 0);
+	assert_int_equal(outq, 4);
+	assert_int_equal(ioctl(srv, SIOCINQ, &inq), 0);
+	assert_int_equal(inq, 0);
+	assert_int_equal(tcprepair_thaw(srv), 0);
+	char tmp[4];
+	recv_exact(srv, tmp, 4);
+	assert_memory_equal(tmp, "late", 4);
+	close(srv);
+	close(cli);
+}
+
 static void dump_refuses_what_is_not_a_connection(void **state)
 {
 	(void)state;
@@ -275,8 +302,9 @@ static bool nft_holds(uint16_t peer_port)
 /* What docs/migration.md says works: with the peer's packets dropped, a
  * peer that sends while the connection is frozen, then closed, then not yet
  * rebuilt meets no reset, and its bytes reach the rebuilt socket (sent
- * again by the peer's kernel); without the drop a frozen socket would take
- * them in and a closed one would reset the peer. */
+ * again by the peer's kernel), which the drop rule lets through without
+ * anyone lifting the entry; without the drop a closed socket would reset
+ * the peer. */
 static void held_packets_reach_the_rebuilt_socket_without_a_reset(void **state)
 {
 	(void)state;
@@ -306,7 +334,15 @@ static void held_packets_reach_the_rebuilt_socket_without_a_reset(void **state)
 	assert_int_equal(outq, 3);
 	int fd = -1;
 	assert_int_equal(tcprepair_restore(blob, len, &fd, why, sizeof(why)), 0);
-	/* a run started ahead, as the migration target does */
+	/* the entry is still there, and the rebuilt socket gets the bytes */
+	assert_true(nft_holds(t.peer_port));
+	char tmp[3];
+	recv_exact(fd, tmp, 3);
+	assert_memory_equal(tmp, "gap", 3);
+	assert_int_equal(send(fd, "ok", 2, MSG_NOSIGNAL), 2);
+	recv_exact(cli, tmp, 2);
+	assert_memory_equal(tmp, "ok", 2);
+	/* a run started ahead, then given its script */
 	struct netfreeze *run;
 	assert_int_equal(netfreeze_start(&run, why, sizeof(why)), 0);
 	assert_int_equal(netfreeze_release(run, &t, 1, why, sizeof(why)), 0);
@@ -314,12 +350,12 @@ static void held_packets_reach_the_rebuilt_socket_without_a_reset(void **state)
 	/* released twice (already gone) is fine */
 	assert_int_equal(netfreeze_release(NULL, &t, 1, why, sizeof(why)), 0);
 	assert_int_equal(netfreeze_hold(NULL, &t, 0, why, sizeof(why)), -EINVAL);
-	char tmp[3];
-	recv_exact(fd, tmp, 3);
-	assert_memory_equal(tmp, "gap", 3);
-	assert_int_equal(send(fd, "ok", 2, MSG_NOSIGNAL), 2);
-	recv_exact(cli, tmp, 2);
-	assert_memory_equal(tmp, "ok", 2);
+	/* begun, then waited for */
+	assert_int_equal(netfreeze_start(&run, why, sizeof(why)), 0);
+	assert_int_equal(netfreeze_hold_begin(run, &t, 1, why, sizeof(why)), 0);
+	assert_int_equal(netfreeze_wait(run, why, sizeof(why)), 0);
+	assert_true(nft_holds(t.peer_port));
+	assert_int_equal(netfreeze_release(NULL, &t, 1, why, sizeof(why)), 0);
 	free(blob);
 	close(fd);
 	close(cli);
@@ -332,6 +368,7 @@ int main(void)
 		cmocka_unit_test(dump_close_restore_keeps_both_queues),
 		cmocka_unit_test(restore_is_refused_while_the_old_socket_is_open),
 		cmocka_unit_test(dump_refuses_what_is_not_a_connection),
+		cmocka_unit_test(a_frozen_socket_takes_nothing_in_and_thawed_gets_it_again),
 		cmocka_unit_test(held_packets_reach_the_rebuilt_socket_without_a_reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
