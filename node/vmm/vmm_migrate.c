@@ -20,8 +20,8 @@
 #include <uuid/uuid.h>
 
 #include "proto/migrate.pb-c.h"
-#include "pvproto/frame.h"
 #include "mig_conns.h"
+#include "pvproto/frame.h"
 #include "pvproto/link.h"
 #include "vmm_disk.h"
 #include "vmm_migrate.h"
@@ -87,6 +87,17 @@ static const char *kind_name(msg_kind k)
 	case PVHA__MIGRATE_MSG__KIND__RUNNING: return "RUNNING";
 	default: return "?";
 	}
+}
+
+/* Adds a note (none when empty) to a progress' reason, under its lock. */
+static void note_reason(pthread_mutex_t *lock, struct mig_progress *p, const char *note)
+{
+	if (!note[0])
+		return;
+	pthread_mutex_lock(lock);
+	size_t n = strlen(p->reason);
+	snprintf(p->reason + n, sizeof(p->reason) - n, "%s%s", n ? "; " : "", note);
+	pthread_mutex_unlock(lock);
 }
 
 /* What a failed exchange on the link means, in words. */
@@ -584,13 +595,7 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 	err = mig_conns_send(s->conns, s->net, s->link, MIG_VERSION, note, sizeof(note));
 	if (err)
 		return src_link_fail(s, fd, err, "sending the connections", why, wl);
-	if (note[0]) {
-		pthread_mutex_lock(&s->lock);
-		snprintf(s->prog.reason + strlen(s->prog.reason),
-			 sizeof(s->prog.reason) - strlen(s->prog.reason), "%s%s",
-			 s->prog.reason[0] ? "; " : "", note);
-		pthread_mutex_unlock(&s->lock);
-	}
+	note_reason(&s->lock, &s->prog, note);
 
 	src_set_phase(s, MIG_HANDOVER);
 	err = msg_read(s->link, &k, r, sizeof(r));
@@ -637,12 +642,7 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 	 * connection closes silently (once its packets are held), and on this
 	 * host the target's copy needs its four addresses free. */
 	mig_conns_handover(s->conns, note, sizeof(note));
-	if (note[0]) {
-		pthread_mutex_lock(&s->lock);
-		size_t n = strlen(s->prog.reason);
-		snprintf(s->prog.reason + n, sizeof(s->prog.reason) - n, "%s%s", n ? "; " : "", note);
-		pthread_mutex_unlock(&s->lock);
-	}
+	note_reason(&s->lock, &s->prog, note);
 	hv_net_reset(s->net, -ECONNRESET);
 	err = msg_send(s->link, PVHA__MIGRATE_MSG__KIND__RELEASED, "");
 	if (err)
@@ -1096,12 +1096,7 @@ static void tgt_restore_conns(struct mig_target *t)
 {
 	char note[200];
 	mig_conns_restore(t->conns, t->cfg.net, note, sizeof(note));
-	if (!note[0])
-		return;
-	pthread_mutex_lock(&t->lock);
-	size_t n = strlen(t->prog.reason);
-	snprintf(t->prog.reason + n, sizeof(t->prog.reason) - n, "%s%s", n ? "; " : "", note);
-	pthread_mutex_unlock(&t->lock);
+	note_reason(&t->lock, &t->prog, note);
 }
 
 /* The handshake, target side: the source's nonce in, ours out (with a
