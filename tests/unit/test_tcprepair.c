@@ -165,6 +165,13 @@ static void dump_or_skip(int srv, int cli, uint8_t **blob, size_t *len, struct t
 	assert_int_equal(err, 0);
 }
 
+/* A connected pair with the server's side frozen and dumped. */
+static void frozen_pair(int *srv, int *cli, uint8_t **blob, size_t *len, struct tcprepair_tuple *t)
+{
+	pair(srv, cli);
+	dump_or_skip(*srv, *cli, blob, len, t);
+}
+
 static void dump_close_restore_keeps_both_queues(void **state)
 {
 	(void)state;
@@ -217,11 +224,10 @@ static void restore_is_refused_while_the_old_socket_is_open(void **state)
 {
 	(void)state;
 	int srv, cli;
-	pair(&srv, &cli);
 	uint8_t *blob = NULL;
 	size_t len = 0;
 	struct tcprepair_tuple t;
-	dump_or_skip(srv, cli, &blob, &len, &t);
+	frozen_pair(&srv, &cli, &blob, &len, &t);
 	char why[200] = "";
 	int fd = -1;
 	assert_int_equal(tcprepair_restore(blob, len, &fd, why, sizeof(why)), -EADDRNOTAVAIL);
@@ -245,11 +251,10 @@ static void a_frozen_socket_takes_nothing_in_and_thawed_gets_it_again(void **sta
 {
 	(void)state;
 	int srv, cli;
-	pair(&srv, &cli);
 	uint8_t *blob = NULL;
 	size_t len = 0;
 	struct tcprepair_tuple t;
-	dump_or_skip(srv, cli, &blob, &len, &t);
+	frozen_pair(&srv, &cli, &blob, &len, &t);
 	free(blob);
 	assert_int_equal(send(cli, "late", 4, 0), 4);
 	int outq = 0, inq = -1;
@@ -309,12 +314,11 @@ static void held_packets_reach_the_rebuilt_socket_without_a_reset(void **state)
 {
 	(void)state;
 	int srv, cli;
-	pair(&srv, &cli);
 	uint8_t *blob = NULL;
 	size_t len = 0;
 	struct tcprepair_tuple t;
 	char why[200] = "";
-	dump_or_skip(srv, cli, &blob, &len, &t);
+	frozen_pair(&srv, &cli, &blob, &len, &t);
 	int err = netfreeze_setup(why, sizeof(why));
 	if (!err)
 		err = netfreeze_hold(NULL, &t, 1, why, sizeof(why));
