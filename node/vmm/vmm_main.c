@@ -1374,6 +1374,12 @@ int main(int argc, char **argv)
 			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
+		/* the sandbox's user removes it at exit where the directory lets
+		 * it (a sticky one); its clients still see root, who listened */
+		if (v.sandbox && v.user.change &&
+		    lchown(v.control_path, v.user.uid, v.user.gid) < 0)
+			pvlog_warn("--control %s: chown to %s: %s", v.control_path, v.user.name,
+				   strerror(errno));
 	}
 
 	trim_stack();
