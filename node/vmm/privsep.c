@@ -16,14 +16,6 @@
 
 #define HELPER_NAME "pvha-vmm-privsep"
 
-struct privsep {
-	int fd;     /* our end; -1 in-process */
-	pid_t pid;  /* the helper; 0 in-process */
-	const struct privsep_op *ops;
-	size_t nops;
-	pthread_mutex_t lock; /* one request in flight */
-};
-
 /* The header of both kinds of message (the first word is the op in a
  * request, the result in a reply). */
 struct wire_hdr {
@@ -212,18 +204,14 @@ static void helper_main(const struct privsep_opts *o, int chan, int ready)
 	_exit(err ? 1 : 0);
 }
 
-int privsep_start(const struct privsep_opts *o, struct privsep **out, char *why, size_t wl)
+int privsep_start(const struct privsep_opts *o, struct privsep *ps, char *why, size_t wl)
 {
 	int sv[2], pipefd[2];
-	struct privsep *ps = calloc(1, sizeof(*ps));
-	if (!ps) {
-		snprintf(why, wl, "out of memory");
-		return -ENOMEM;
-	}
+	memset(ps, 0, sizeof(*ps));
+	ps->fd = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		int err = -errno;
 		snprintf(why, wl, "socketpair: %s", strerror(errno));
-		free(ps);
 		return err;
 	}
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
@@ -231,7 +219,6 @@ int privsep_start(const struct privsep_opts *o, struct privsep **out, char *why,
 		snprintf(why, wl, "pipe: %s", strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
-		free(ps);
 		return err;
 	}
 	fflush(NULL);
@@ -243,7 +230,6 @@ int privsep_start(const struct privsep_opts *o, struct privsep **out, char *why,
 		close(pipefd[1]);
 		close(sv[0]);
 		close(sv[1]);
-		free(ps);
 		return err;
 	}
 	if (pid == 0) {
@@ -264,7 +250,6 @@ int privsep_start(const struct privsep_opts *o, struct privsep **out, char *why,
 		snprintf(why, wl, "the privileged helper failed: %s", n > 0 ? msg : strerror(errno));
 		close(sv[0]);
 		waitpid(pid, NULL, 0);
-		free(ps);
 		return -EPERM;
 	}
 	ps->fd = sv[0];
@@ -272,21 +257,16 @@ int privsep_start(const struct privsep_opts *o, struct privsep **out, char *why,
 	ps->ops = o->ops;
 	ps->nops = o->nops;
 	pthread_mutex_init(&ps->lock, NULL);
-	*out = ps;
 	return 0;
 }
 
-int privsep_inprocess(const struct privsep_op *ops, size_t nops, struct privsep **out)
+void privsep_inprocess(const struct privsep_op *ops, size_t nops, struct privsep *ps)
 {
-	struct privsep *ps = calloc(1, sizeof(*ps));
-	if (!ps)
-		return -ENOMEM;
+	memset(ps, 0, sizeof(*ps));
 	ps->fd = -1;
 	ps->ops = ops;
 	ps->nops = nops;
 	pthread_mutex_init(&ps->lock, NULL);
-	*out = ps;
-	return 0;
 }
 
 int privsep_call(struct privsep *ps, uint32_t op, const struct privsep_msg *req, struct privsep_reply *rep)
@@ -300,6 +280,8 @@ int privsep_call(struct privsep *ps, uint32_t op, const struct privsep_msg *req,
 		return -EMSGSIZE;
 	if (req->nfds > PRIVSEP_FDS_MAX || (req->len && !req->data) || (req->nfds && !req->fds))
 		return -EINVAL;
+	if (!ps->ops)
+		return -EPIPE; /* destroyed */
 	pthread_mutex_lock(&ps->lock);
 	int err;
 	if (ps->fd < 0) {
@@ -336,14 +318,14 @@ pid_t privsep_helper_pid(const struct privsep *ps)
 
 void privsep_destroy(struct privsep *ps)
 {
-	if (!ps)
-		return;
 	if (ps->fd >= 0) {
 		close(ps->fd);
+		ps->fd = -1;
 		int st;
 		while (waitpid(ps->pid, &st, 0) < 0 && errno == EINTR)
 			;
 	}
-	pthread_mutex_destroy(&ps->lock);
-	free(ps);
+	ps->pid = 0;
+	ps->ops = NULL; /* calls fail from here on */
+	ps->nops = 0;
 }

@@ -50,6 +50,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -93,7 +94,15 @@ struct privsep_op {
 	privsep_fn fn;
 };
 
-struct privsep;
+/* One channel; embedded in its owner (no allocation: a VMM that ends early
+ * leaks nothing), its fields privsep.c's. */
+struct privsep {
+	int fd;    /* our end; -1 in-process */
+	pid_t pid; /* the helper; 0 in-process */
+	const struct privsep_op *ops;
+	size_t nops;
+	pthread_mutex_t lock; /* one request in flight */
+};
 
 struct privsep_opts {
 	const struct privsep_op *ops; /* the request table; lives as long as the channel */
@@ -111,11 +120,12 @@ struct privsep_opts {
 };
 
 /* Forks the helper, waits until it has entered its sandbox (or failed).
- * Call it before any thread exists. Returns 0 and *out, or -errno with why. */
-int privsep_start(const struct privsep_opts *o, struct privsep **out, char *why, size_t wl);
+ * Call it before any thread exists. Returns 0 with ps set up, or -errno
+ * with why. */
+int privsep_start(const struct privsep_opts *o, struct privsep *ps, char *why, size_t wl);
 
 /* The in-process fallback: the same table, called directly. */
-int privsep_inprocess(const struct privsep_op *ops, size_t nops, struct privsep **out);
+void privsep_inprocess(const struct privsep_op *ops, size_t nops, struct privsep *ps);
 
 /* One request, one reply. req may have no data and no fds. rep's fds are
  * the caller's to close. Returns the handler's result (0 or -errno), or
@@ -127,8 +137,8 @@ int privsep_call(struct privsep *ps, uint32_t op, const struct privsep_msg *req,
 /* The helper's pid; 0 when in-process. */
 pid_t privsep_helper_pid(const struct privsep *ps);
 
-/* Closes the channel (the helper then exits) and reaps the helper. NULL is
- * fine. */
+/* Closes the channel (the helper then exits) and reaps the helper. Fine on
+ * a channel already closed, or never set up when zeroed with fd -1. */
 void privsep_destroy(struct privsep *ps);
 
 /* The helper's loop, exposed for tests that run it on a socket of their

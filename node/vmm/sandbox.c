@@ -81,7 +81,7 @@ static const char *const helper_allow[] = {
 /* Under ASan: its reports (/proc/self/maps, the binary's path) and
  * LeakSanitizer's exit check (a tracer that ptraces the process's threads). */
 static const char *const asan_allow[] = {
-	"openat", "open", "readlink", "readlinkat", "getdents64", "ptrace", "wait4", "prctl",
+	"openat", "open", "readlink", "readlinkat", "getdents", "getdents64", "ptrace", "wait4", "prctl",
 	"process_vm_readv", "pipe2", "dup2", "dup3", "sched_getaffinity", "kill", "tgkill",
 	"prlimit64",
 };

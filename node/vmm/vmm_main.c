@@ -116,7 +116,7 @@ struct vmm {
 	/* the sandbox (sandbox.h) and its privileged helper (privsep.h) */
 	bool sandbox;
 	struct sandbox_user user;
-	struct privsep *privsep;
+	struct privsep privsep;
 };
 
 static uint64_t mono_ns(void)
@@ -973,10 +973,8 @@ static int start_sandbox(struct vmm *v, int argc, char **argv)
 	char why[256] = "";
 	int err;
 	if (!v->sandbox) {
-		err = privsep_inprocess(privsep_vmm_ops, privsep_vmm_nops, &v->privsep);
-		if (err)
-			fprintf(stderr, "pvha-vmm: %s\n", strerror(-err));
-		return err ? 1 : 0;
+		privsep_inprocess(privsep_vmm_ops, privsep_vmm_nops, &v->privsep);
+		return 0;
 	}
 	err = sandbox_user_lookup(NULL, &v->user, why, sizeof(why));
 	if (err) {
@@ -1045,7 +1043,8 @@ int main(int argc, char **argv)
 	};
 	struct vmm v = { .listen_fd = -1, .sig_fd = -1,
 			 .notify_fd = -1, .incoming_fd = -1, .incoming_timeout_s = INCOMING_TIMEOUT_S,
-			 .incoming_deadline_s = INCOMING_DEADLINE_S, .sandbox = true };
+			 .incoming_deadline_s = INCOMING_DEADLINE_S, .sandbox = true,
+			 .privsep = { .fd = -1 } };
 	struct hv_config cfg = { 0 };
 	struct vmm_disk_opts dopts = { 0 };
 	const char *image = NULL, *restore = NULL, *disk_spec = NULL, *console = NULL;
@@ -1406,6 +1405,6 @@ int main(int argc, char **argv)
 		vmm_disk_unlock(v.disk);
 	hv_disk_close(v.disk);
 	vmm_console_close(&v.console);
-	privsep_destroy(v.privsep);
+	privsep_destroy(&v.privsep);
 	return v.exit_code;
 }

@@ -29,7 +29,7 @@
 
 struct fx {
 	struct sandbox_user user;
-	struct privsep *ps;
+	struct privsep ps;
 	struct privsep_reply rep;
 };
 
@@ -56,7 +56,7 @@ static int setup_inprocess(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	assert_int_equal(privsep_inprocess(privsep_vmm_ops, privsep_vmm_nops, &f->ps), 0);
+	privsep_inprocess(privsep_vmm_ops, privsep_vmm_nops, &f->ps);
 	*state = f;
 	return 0;
 }
@@ -64,7 +64,7 @@ static int setup_inprocess(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	privsep_destroy(f->ps);
+	privsep_destroy(&f->ps);
 	free(f);
 	return 0;
 }
@@ -90,7 +90,7 @@ static char *proc_status_line(pid_t pid, const char *key)
 static void helper_holds_net_admin_only_under_seccomp(void **state)
 {
 	struct fx *f = *state;
-	assert_int_equal(privsep_call(f->ps, PRIVSEP_OP_CAPS, NULL, &f->rep), 0);
+	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_CAPS, NULL, &f->rep), 0);
 	assert_int_equal(f->rep.len, sizeof(uint64_t));
 	uint64_t caps;
 	memcpy(&caps, f->rep.data, sizeof(caps));
@@ -98,7 +98,7 @@ static void helper_holds_net_admin_only_under_seccomp(void **state)
 	 * by another user it has nothing to keep */
 	assert_int_equal(caps, geteuid() == 0 ? CAP_NET_ADMIN_BIT : 0);
 
-	pid_t pid = privsep_helper_pid(f->ps);
+	pid_t pid = privsep_helper_pid(&f->ps);
 	assert_true(pid > 0);
 	assert_int_equal(atoi(proc_status_line(pid, "Seccomp")), 2);
 	assert_int_equal(atoi(proc_status_line(pid, "NoNewPrivs")), 1);
@@ -117,7 +117,7 @@ static void socktype_passes_fds_both_ways(void **state)
 		int s = socket(AF_INET, types[i] | SOCK_CLOEXEC, 0);
 		assert_true(s >= 0);
 		struct privsep_msg req = { .fds = &s, .nfds = 1 };
-		assert_int_equal(privsep_call(f->ps, PRIVSEP_OP_SOCKTYPE, &req, &f->rep), 0);
+		assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_SOCKTYPE, &req, &f->rep), 0);
 		int32_t t;
 		assert_int_equal(f->rep.len, sizeof(t));
 		memcpy(&t, f->rep.data, sizeof(t));
@@ -140,29 +140,29 @@ static void bad_requests_are_refused_and_the_helper_serves_on(void **state)
 	assert_int_equal(pipe(p), 0);
 	struct privsep_msg req = { .fds = p, .nfds = 1 };
 	/* not a socket: the handler's own check */
-	assert_int_equal(privsep_call(f->ps, PRIVSEP_OP_SOCKTYPE, &req, &f->rep), -ENOTSOCK);
+	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_SOCKTYPE, &req, &f->rep), -ENOTSOCK);
 	assert_int_equal(f->rep.nfds, 0);
 	/* no fd, or a payload the request does not take */
-	assert_int_equal(privsep_call(f->ps, PRIVSEP_OP_SOCKTYPE, NULL, &f->rep), -EINVAL);
+	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_SOCKTYPE, NULL, &f->rep), -EINVAL);
 	uint8_t byte = 1;
 	struct privsep_msg extra = { .data = &byte, .len = 1 };
-	assert_int_equal(privsep_call(f->ps, PRIVSEP_OP_CAPS, &extra, &f->rep), -EINVAL);
+	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_CAPS, &extra, &f->rep), -EINVAL);
 	/* a request nobody serves (the repair ops are reserved, not here yet) */
-	assert_int_equal(privsep_call(f->ps, 999, NULL, &f->rep), -EOPNOTSUPP);
-	assert_int_equal(privsep_call(f->ps, 0, NULL, &f->rep), -EOPNOTSUPP);
+	assert_int_equal(privsep_call(&f->ps, 999, NULL, &f->rep), -EOPNOTSUPP);
+	assert_int_equal(privsep_call(&f->ps, 0, NULL, &f->rep), -EOPNOTSUPP);
 	/* over the channel's limits: refused before anything is sent */
 	static uint8_t big[PRIVSEP_MSG_MAX + 1];
 	struct privsep_msg huge = { .data = big, .len = sizeof(big) };
-	assert_int_equal(privsep_call(f->ps, PRIVSEP_OP_CAPS, &huge, &f->rep), -EMSGSIZE);
+	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_CAPS, &huge, &f->rep), -EMSGSIZE);
 	int many[PRIVSEP_FDS_MAX + 1];
 	for (unsigned i = 0; i < PRIVSEP_FDS_MAX + 1; i++)
 		many[i] = p[0];
 	struct privsep_msg crowd = { .fds = many, .nfds = PRIVSEP_FDS_MAX + 1 };
-	assert_int_equal(privsep_call(f->ps, PRIVSEP_OP_SOCKTYPE, &crowd, &f->rep), -EINVAL);
+	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_SOCKTYPE, &crowd, &f->rep), -EINVAL);
 	struct privsep_msg nodata = { .data = NULL, .len = 4 };
-	assert_int_equal(privsep_call(f->ps, PRIVSEP_OP_CAPS, &nodata, &f->rep), -EINVAL);
+	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_CAPS, &nodata, &f->rep), -EINVAL);
 	/* and it still answers */
-	assert_int_equal(privsep_call(f->ps, PRIVSEP_OP_CAPS, NULL, &f->rep), 0);
+	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_CAPS, NULL, &f->rep), 0);
 	close(p[0]);
 	close(p[1]);
 }
@@ -201,9 +201,8 @@ static void malformed_message_gets_eproto(void **state)
 static void helper_ends_when_the_channel_closes(void **state)
 {
 	struct fx *f = *state;
-	pid_t pid = privsep_helper_pid(f->ps);
-	privsep_destroy(f->ps); /* closes and reaps */
-	f->ps = NULL;
+	pid_t pid = privsep_helper_pid(&f->ps);
+	privsep_destroy(&f->ps); /* closes and reaps */
 	assert_int_equal(kill(pid, 0), -1);
 	assert_int_equal(errno, ESRCH);
 }
@@ -211,10 +210,10 @@ static void helper_ends_when_the_channel_closes(void **state)
 static void inprocess_fallback_answers_the_same(void **state)
 {
 	struct fx *f = *state;
-	assert_int_equal(privsep_helper_pid(f->ps), 0);
+	assert_int_equal(privsep_helper_pid(&f->ps), 0);
 	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	struct privsep_msg req = { .fds = &s, .nfds = 1 };
-	assert_int_equal(privsep_call(f->ps, PRIVSEP_OP_SOCKTYPE, &req, &f->rep), 0);
+	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_SOCKTYPE, &req, &f->rep), 0);
 	int32_t t;
 	memcpy(&t, f->rep.data, sizeof(t));
 	assert_int_equal(t, SOCK_DGRAM);
@@ -222,8 +221,8 @@ static void inprocess_fallback_answers_the_same(void **state)
 	assert_true(f->rep.fds[0] != s);
 	close(f->rep.fds[0]);
 	close(s);
-	assert_int_equal(privsep_call(f->ps, 999, NULL, &f->rep), -EOPNOTSUPP);
-	assert_int_equal(privsep_call(f->ps, PRIVSEP_OP_SOCKTYPE, NULL, &f->rep), -EINVAL);
+	assert_int_equal(privsep_call(&f->ps, 999, NULL, &f->rep), -EOPNOTSUPP);
+	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_SOCKTYPE, NULL, &f->rep), -EINVAL);
 }
 
 int main(void)
