@@ -99,17 +99,23 @@ static int allow_list(scmp_filter_ctx ctx, const char *const *names, size_t n)
 	return 0;
 }
 
-/* socket(): IPv4, IPv6 and unix only (no netlink, no packet sockets). */
-static int allow_socket(scmp_filter_ctx ctx)
+/* Allows syscall nr when its argument arg is one of vals. */
+static int allow_when(scmp_filter_ctx ctx, int nr, unsigned arg, const scmp_datum_t *vals, size_t n)
 {
-	static const int families[] = { AF_INET, AF_INET6, AF_UNIX };
-	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
-		int err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-					   SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
+	for (size_t i = 0; i < n; i++) {
+		struct scmp_arg_cmp cmp = { .arg = arg, .op = SCMP_CMP_EQ, .datum_a = vals[i] };
+		int err = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 1, &cmp);
 		if (err)
 			return err;
 	}
 	return 0;
+}
+
+/* socket(): IPv4, IPv6 and unix only (no netlink, no packet sockets). */
+static int allow_socket(scmp_filter_ctx ctx)
+{
+	static const scmp_datum_t families[] = { AF_INET, AF_INET6, AF_UNIX };
+	return allow_when(ctx, SCMP_SYS(socket), 0, families, sizeof(families) / sizeof(families[0]));
 }
 
 /* Threads only: clone with CLONE_THREAD; clone3 (whose flags a filter
@@ -153,15 +159,10 @@ static int allow_self_signals(scmp_filter_ctx ctx)
  * security (PR_SET_DUMPABLE, PR_SET_SECCOMP, PR_CAP_AMBIENT...). */
 static int allow_prctl(scmp_filter_ctx ctx)
 {
-	static const int ops[] = { PR_SET_NAME, PR_GET_NAME, PR_GET_DUMPABLE, PR_GET_NO_NEW_PRIVS,
-				   PR_GET_SECCOMP, PR_CAPBSET_READ, PR_GET_THP_DISABLE, PR_SET_VMA };
-	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		int err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1,
-					   SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)ops[i]));
-		if (err)
-			return err;
-	}
-	return 0;
+	static const scmp_datum_t ops[] = { PR_SET_NAME, PR_GET_NAME, PR_GET_DUMPABLE,
+					    PR_GET_NO_NEW_PRIVS, PR_GET_SECCOMP, PR_CAPBSET_READ,
+					    PR_GET_THP_DISABLE, PR_SET_VMA };
+	return allow_when(ctx, SCMP_SYS(prctl), 0, ops, sizeof(ops) / sizeof(ops[0]));
 }
 
 /* ioctl: the VMM needs KVM's (type 0xAE) and the usual fd queries; never
@@ -175,14 +176,8 @@ static int vmm_ioctl(scmp_filter_ctx ctx)
 /* ioctl in the helper: a socket's queue sizes (TCP_REPAIR) only. */
 static int helper_ioctl(scmp_filter_ctx ctx)
 {
-	static const unsigned long reqs[] = { SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, FIONBIO };
-	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
-		int err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-					   SCMP_A1(SCMP_CMP_EQ, (scmp_datum_t)reqs[i]));
-		if (err)
-			return err;
-	}
-	return 0;
+	static const scmp_datum_t reqs[] = { SIOCINQ, SIOCOUTQ, SIOCOUTQNSD, FIONBIO };
+	return allow_when(ctx, SCMP_SYS(ioctl), 1, reqs, sizeof(reqs) / sizeof(reqs[0]));
 }
 
 int sandbox_load_filter(enum sandbox_filter which, bool all_threads)

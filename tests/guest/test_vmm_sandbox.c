@@ -34,6 +34,14 @@
 
 extern char **environ;
 
+/* An empty file at path: what the VMM must not keep open. */
+static void make_marker(const char *path)
+{
+	FILE *m = fopen(path, "w");
+	assert_non_null(m);
+	fclose(m);
+}
+
 /* Starts the counter guest with a control socket, and a file on fd 7 as a
  * careless parent would leave it. */
 static pid_t start_vmm(const char *sock, const char *marker, const char *sandbox, const char *err_path)
@@ -144,9 +152,7 @@ static void running_vmm_is_sandboxed(void **state)
 {
 	(void)state;
 	const char *sock = th_tmp("on.sock"), *marker = th_tmp("marker"), *err = th_tmp("on.err");
-	FILE *m = fopen(marker, "w");
-	assert_non_null(m);
-	fclose(m);
+	make_marker(marker);
 	pid_t pid = start_vmm(sock, marker, NULL, err);
 	assert_true(th_wait_for_text(th_tmp("on.console"), "flushed seq 1", 30));
 
@@ -188,9 +194,7 @@ static void sandbox_off_runs_unconfined(void **state)
 {
 	(void)state;
 	const char *sock = th_tmp("off.sock"), *marker = th_tmp("marker2"), *err = th_tmp("off.err");
-	FILE *m = fopen(marker, "w");
-	assert_non_null(m);
-	fclose(m);
+	make_marker(marker);
 	pid_t pid = start_vmm(sock, marker, "off", err);
 	assert_string_equal(status_of(pid, "Seccomp"), "0");
 	assert_int_equal(strtoul(status_of(pid, "Uid"), NULL, 10), geteuid());
