@@ -4,7 +4,8 @@
  * no_new_privs, no capabilities and, started by root, as the user
  * pvha-vmm; it holds none of the fds it inherited; its privileged helper
  * (pvha-vmm-privsep) holds CAP_NET_ADMIN only; the guest runs and the
- * control socket answers under all of it. --sandbox off is the one way out.
+ * control socket answers under all of it, its peer credentials still
+ * those an agent's adoption check wants. --sandbox off is the one way out.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -183,7 +184,18 @@ static void running_vmm_is_sandboxed(void **state)
 	assert_string_equal(status_of(kids[0], "Seccomp"), "2");
 	assert_string_equal(status_of(kids[0], "NoNewPrivs"), "1");
 	assert_int_equal(hex_of(kids[0], "CapEff"), geteuid() == 0 ? 1ull << 12 : 0); /* CAP_NET_ADMIN */
-	assert_false(holds_file(kids[0], marker));
+	if (geteuid() == 0) /* the helper is not dumpable: only root sees its fds */
+		assert_false(holds_file(kids[0], marker));
+
+	/* what an agent's adoption checks (SO_PEERCRED) still holds: the
+	 * kernel keeps who called listen(), the VMM before it dropped */
+	int fd;
+	pid_t peer = 0;
+	char why[200];
+	assert_int_equal(vmmctl_connect(sock, 2000, &fd), 0);
+	assert_int_equal(vmmctl_peer_check(fd, geteuid(), pid, &peer, why, sizeof(why)), 0);
+	assert_int_equal(peer, pid);
+	close(fd);
 
 	stop_vmm(sock, pid);
 	/* the helper went with it */
