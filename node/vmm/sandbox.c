@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,12 +100,22 @@ static int allow_list(scmp_filter_ctx ctx, const char *const *names, size_t n)
 	return 0;
 }
 
+/* One rule on one argument: action for syscall nr when (argument arg op
+ * a) holds; for SCMP_CMP_MASKED_EQ, when (argument & a) == b. (libseccomp's
+ * SCMP_A* macros leave a field to the compiler's zeroing, which clang's
+ * -Wmissing-field-initializers refuses.) */
+static int rule(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned arg, enum scmp_compare op,
+		scmp_datum_t a, scmp_datum_t b)
+{
+	struct scmp_arg_cmp cmp = { .arg = arg, .op = op, .datum_a = a, .datum_b = b };
+	return seccomp_rule_add_array(ctx, action, nr, 1, &cmp);
+}
+
 /* Allows syscall nr when its argument arg is one of vals. */
 static int allow_when(scmp_filter_ctx ctx, int nr, unsigned arg, const scmp_datum_t *vals, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		struct scmp_arg_cmp cmp = { .arg = arg, .op = SCMP_CMP_EQ, .datum_a = vals[i] };
-		int err = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, nr, 1, &cmp);
+		int err = rule(ctx, SCMP_ACT_ALLOW, nr, arg, SCMP_CMP_EQ, vals[i], 0);
 		if (err)
 			return err;
 	}
@@ -123,14 +134,12 @@ static int allow_socket(scmp_filter_ctx ctx)
  * refused (EPERM), not killed: a library that tries one sees an error. */
 static int allow_threads(scmp_filter_ctx ctx)
 {
-	int err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-				   SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
-	if (!err && !SANDBOX_ASAN)
-		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-				       SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
-	if (!err && SANDBOX_ASAN) /* LeakSanitizer's tracer: a CLONE_VM child */
-		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-				       SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0));
+	int err = rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 0, SCMP_CMP_MASKED_EQ, CLONE_THREAD,
+		       CLONE_THREAD);
+	/* not a thread: a fork, or under ASan LeakSanitizer's tracer */
+	if (!err)
+		err = rule(ctx, SANDBOX_ASAN ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 0,
+			   SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0);
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	if (!err)
@@ -144,14 +153,13 @@ static int allow_threads(scmp_filter_ctx ctx)
 static int allow_self_signals(scmp_filter_ctx ctx)
 {
 	scmp_datum_t me = (scmp_datum_t)getpid();
-	int err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, me));
+	const scmp_datum_t self[] = { me }, self_or_0[] = { me, 0 };
+	int err = allow_when(ctx, SCMP_SYS(tgkill), 0, self, 1);
 	if (!err)
-		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(kill), 1, SCMP_A0(SCMP_CMP_EQ, me));
+		err = allow_when(ctx, SCMP_SYS(kill), 0, self, 1);
 	/* prlimit64 on ourselves (glibc's getrlimit) */
 	if (!err)
-		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A0(SCMP_CMP_EQ, 0));
-	if (!err)
-		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A0(SCMP_CMP_EQ, me));
+		err = allow_when(ctx, SCMP_SYS(prlimit64), 0, self_or_0, 2);
 	return err;
 }
 
@@ -169,8 +177,7 @@ static int allow_prctl(scmp_filter_ctx ctx)
  * TIOCSTI (typing into a terminal it shares). */
 static int vmm_ioctl(scmp_filter_ctx ctx)
 {
-	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				SCMP_A1(SCMP_CMP_NE, (scmp_datum_t)TIOCSTI));
+	return rule(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_CMP_NE, TIOCSTI, 0);
 }
 
 /* ioctl in the helper: a socket's queue sizes (TCP_REPAIR) only. */
