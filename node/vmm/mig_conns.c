@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +11,7 @@
 #include <unistd.h>
 
 #include "mig_conns.h"
-#include "netfreeze.h"
+#include "privsep_ops.h"
 #include "proto/migrate.pb-c.h"
 #include "tcprepair.h"
 
@@ -27,15 +28,45 @@ struct conn {
 struct mig_conns {
 	unsigned n;      /* source: frozen and sent; target: received */
 	struct conn c[PV_NET_HANDLES_MAX];
-	struct netfreeze *run; /* source: an nft run started ahead, or NULL */
-	struct netfreeze *pending; /* source: the hold, being applied */
+	struct privsep *ps;  /* TCP_REPAIR: the privileged helper (privsep_ops.h) */
+	struct privsep *nft; /* the nft runner */
+	pthread_t holder;    /* source: the thread that asks for the hold */
+	bool holding;        /* source: it runs, or has not been joined */
+	int hold_err;        /* its result */
 	bool ready;      /* source: the drop rule is in place */
 	char why[200];   /* source: why it is not */
 };
 
-struct mig_conns *mig_conns_create(void)
+struct mig_conns *mig_conns_create(struct privsep *ps, struct privsep *nft)
 {
-	return calloc(1, sizeof(struct mig_conns));
+	struct mig_conns *c = calloc(1, sizeof(struct mig_conns));
+	if (c) {
+		c->ps = ps;
+		c->nft = nft;
+	}
+	return c;
+}
+
+/* The hold, on a thread of its own: the nft runner's request returns once
+ * nft has run (about 10 ms), while the records go and the target answers. */
+static void *hold_thread(void *arg)
+{
+	struct mig_conns *c = arg;
+	struct tcprepair_tuple t[PV_NET_HANDLES_MAX];
+	for (unsigned i = 0; i < c->n; i++)
+		t[i] = c->c[i].t;
+	c->hold_err = privsep_netfreeze_hold(c->nft, t, c->n, c->why, sizeof(c->why));
+	return NULL;
+}
+
+/* Waits for the hold thread, if any; its result. */
+static int hold_join(struct mig_conns *c)
+{
+	if (!c->holding)
+		return -ENOENT;
+	pthread_join(c->holder, NULL);
+	c->holding = false;
+	return c->hold_err;
 }
 
 void mig_conns_destroy(struct mig_conns *c)
@@ -44,8 +75,7 @@ void mig_conns_destroy(struct mig_conns *c)
 		return;
 	for (unsigned i = 0; i < c->n; i++)
 		free(c->c[i].blob);
-	netfreeze_abandon(c->run);
-	netfreeze_abandon(c->pending);
+	hold_join(c);
 	free(c);
 }
 
@@ -63,8 +93,7 @@ void mig_conns_prepare(struct mig_conns *c, struct hv_net *net)
 	 * with an address may have them */
 	if (c->ready || !net)
 		return;
-	c->ready = netfreeze_setup(c->why, sizeof(c->why)) == 0 &&
-		   netfreeze_start(&c->run, c->why, sizeof(c->why)) == 0;
+	c->ready = privsep_netfreeze_setup(c->nft, c->why, sizeof(c->why)) == 0;
 }
 
 int mig_conns_send(struct mig_conns *c, struct hv_net *net, struct pvproto_link *l, uint32_t ver,
@@ -72,7 +101,6 @@ int mig_conns_send(struct mig_conns *c, struct hv_net *net, struct pvproto_link 
 {
 	unsigned handles[PV_NET_HANDLES_MAX], n, left = 0;
 	int fds[PV_NET_HANDLES_MAX];
-	struct tcprepair_tuple t[PV_NET_HANDLES_MAX];
 	char why[200] = "";
 	uint8_t *blob[PV_NET_HANDLES_MAX];
 	size_t len[PV_NET_HANDLES_MAX];
@@ -89,27 +117,26 @@ int mig_conns_send(struct mig_conns *c, struct hv_net *net, struct pvproto_link 
 	 * then hold their packets for the time after the close. */
 	for (unsigned i = 0; i < n; i++) {
 		struct conn *k = &c->c[c->n];
-		int err = tcprepair_dump(fds[i], &blob[c->n], &len[c->n], &k->t);
+		int err = privsep_tcprepair_dump(c->ps, fds[i], &blob[c->n], &len[c->n], &k->t);
 		if (err) {
 			/* still connecting, half-closed, or not allowed: it runs on
 			 * here until the hand-over closes it, reset at the target */
-			tcprepair_thaw(fds[i]);
+			privsep_tcprepair_thaw(c->ps, fds[i]);
 			left++;
 			snprintf(why, sizeof(why), "%s", strerror(-err));
 			continue;
 		}
 		k->handle = handles[i];
 		k->fd = fds[i];
-		t[c->n++] = k->t;
+		c->n++;
 	}
 	int err = 0;
 	if (c->n) {
 		/* nft applies it while the records go and the target answers;
 		 * mig_conns_handover waits for it before the close */
-		c->pending = c->run;
-		c->run = NULL;
-		if (netfreeze_hold_begin(c->pending, t, c->n, c->why, sizeof(c->why)) != 0)
-			c->pending = NULL;
+		c->holding = pthread_create(&c->holder, NULL, hold_thread, c) == 0;
+		if (!c->holding)
+			snprintf(c->why, sizeof(c->why), "no thread to ask for it");
 	}
 	for (unsigned i = 0; i < c->n; i++) {
 		Pvha__MigrateConn m = PVHA__MIGRATE_CONN__INIT;
@@ -132,9 +159,7 @@ void mig_conns_handover(struct mig_conns *c, char *note, size_t nl)
 	note[0] = 0;
 	if (!c->n)
 		return;
-	struct netfreeze *f = c->pending;
-	c->pending = NULL;
-	if (!f || netfreeze_wait(f, c->why, sizeof(c->why)) != 0)
+	if (hold_join(c) != 0)
 		snprintf(note, nl, "the connections' packets were not held (%s): a client that sent "
 			 "during the hand-over may have seen a reset", c->why);
 }
@@ -143,13 +168,12 @@ void mig_conns_unfreeze(struct mig_conns *c)
 {
 	struct tcprepair_tuple t[PV_NET_HANDLES_MAX];
 	char why[200];
-	netfreeze_abandon(c->pending); /* waits: its entries are in, or never will be */
-	c->pending = NULL;
+	hold_join(c); /* its entries are in, or never will be */
 	for (unsigned i = 0; i < c->n; i++) {
-		tcprepair_thaw(c->c[i].fd);
+		privsep_tcprepair_thaw(c->ps, c->c[i].fd);
 		t[i] = c->c[i].t;
 	}
-	netfreeze_release(NULL, t, c->n, why, sizeof(why));
+	privsep_netfreeze_release(c->nft, t, c->n, why, sizeof(why));
 	c->n = 0;
 }
 
@@ -231,7 +255,7 @@ unsigned mig_conns_restore(struct mig_conns *c, struct hv_net *net, char *note, 
 	for (unsigned i = 0; i < c->n; i++) {
 		struct conn *k = &c->c[i];
 		int fd = -1;
-		if (tcprepair_restore(k->blob, k->len, &fd, why, sizeof(why)) == 0 &&
+		if (privsep_tcprepair_restore(c->ps, k->blob, k->len, &fd, why, sizeof(why)) == 0 &&
 		    hv_net_adopt(net, k->handle, fd) == 0) {
 			ok++;
 			continue;

@@ -29,8 +29,12 @@
 
 struct mig_conns;
 
-/* Returns NULL when out of memory. */
-struct mig_conns *mig_conns_create(void);
+struct privsep;
+
+/* Every privileged step goes through ps (TCP_REPAIR: the VMM's privileged
+ * helper) and nft (the packet hold: its nft runner), privsep_ops.h; both
+ * lent, living as long as the object. Returns NULL when out of memory. */
+struct mig_conns *mig_conns_create(struct privsep *ps, struct privsep *nft);
 void mig_conns_destroy(struct mig_conns *c);
 
 /* Source, guest still running, before the pause: when the guest has an

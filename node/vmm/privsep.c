@@ -165,17 +165,17 @@ int privsep_serve(int fd, const struct privsep_op *ops, size_t nops)
 
 /* Overwrites the argv strings (one contiguous area, as the kernel lays them
  * out) so /proc/PID/cmdline names the helper. */
-static void rename_argv(char **argv, int argc)
+static void rename_argv(char **argv, int argc, const char *name)
 {
-	prctl(PR_SET_NAME, HELPER_NAME, 0, 0, 0);
+	prctl(PR_SET_NAME, name, 0, 0, 0);
 	if (!argv || argc < 1 || !argv[0])
 		return;
 	char *start = argv[0], *end = argv[0] + strlen(argv[0]) + 1;
 	for (int i = 1; i < argc && argv[i] == end; i++)
 		end = argv[i] + strlen(argv[i]) + 1;
 	memset(start, 0, (size_t)(end - start));
-	if ((size_t)(end - start) > sizeof(HELPER_NAME))
-		memcpy(start, HELPER_NAME, sizeof(HELPER_NAME));
+	if ((size_t)(end - start) > strlen(name) + 1)
+		memcpy(start, name, strlen(name) + 1);
 }
 
 /* The helper's life after the fork; never returns. */
@@ -185,7 +185,7 @@ static void helper_main(const struct privsep_opts *o, int chan, int ready)
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (getppid() == 1)
 		_exit(1); /* the VMM died before we got here */
-	rename_argv(o->argv, o->argc);
+	rename_argv(o->argv, o->argc, o->name ? o->name : HELPER_NAME);
 	/* Only the channel, the ready pipe and stderr stay open. */
 	for (int fd = 0; fd < 1024; fd++)
 		if (fd != chan && fd != ready && fd != STDERR_FILENO)

@@ -4,10 +4,21 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "netfreeze.h"
+#include "tcprepair.h"
+
+#define TUPLE_WIRE 12u /* local ip, peer ip (network order), local port, peer port */
+#define WHY_MAX 200u
 
 /* PRIVSEP_OP_CAPS: () -> u64, the helper's effective capabilities (bit N =
  * capability N). What a test or a status check asks to see that the helper
@@ -47,10 +58,350 @@ static int op_socktype(const struct privsep_msg *req, struct privsep_reply *rep)
 	return 0;
 }
 
+/* ---- the wire forms of the TCP_REPAIR and nft requests --------------------- */
+
+static void put_tuple(uint8_t *p, const struct tcprepair_tuple *t)
+{
+	memcpy(p, &t->local_ip, 4);
+	memcpy(p + 4, &t->peer_ip, 4);
+	memcpy(p + 8, &t->local_port, 2);
+	memcpy(p + 10, &t->peer_port, 2);
+}
+
+static void get_tuple(const uint8_t *p, struct tcprepair_tuple *t)
+{
+	memcpy(&t->local_ip, p, 4);
+	memcpy(&t->peer_ip, p + 4, 4);
+	memcpy(&t->local_port, p + 8, 2);
+	memcpy(&t->peer_port, p + 10, 2);
+}
+
+/* A blob too large for a message: a sealed-size memfd holding it. */
+static int blob_to_memfd(const uint8_t *blob, size_t len)
+{
+	int fd = (int)syscall(SYS_memfd_create, "pvha-tcprepair", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t off = 0;
+	while (off < len) {
+		ssize_t w = pwrite(fd, blob + off, len - off, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			int err = w < 0 ? -errno : -EIO;
+			close(fd);
+			return err;
+		}
+		off += (size_t)w;
+	}
+	return fd;
+}
+
+/* Reads a memfd's blob (at most TCPREPAIR_BLOB_MAX bytes) into *blob
+ * (malloc'd). -EMSGSIZE for a larger one. */
+static int blob_from_memfd(int fd, uint8_t **blob, size_t *len)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size <= 0 || (uint64_t)st.st_size > TCPREPAIR_BLOB_MAX)
+		return -EMSGSIZE;
+	size_t n = (size_t)st.st_size, off = 0;
+	uint8_t *b = malloc(n);
+	if (!b)
+		return -ENOMEM;
+	while (off < n) {
+		ssize_t r = pread(fd, b + off, n - off, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			free(b);
+			return r < 0 ? -errno : -EIO;
+		}
+		off += (size_t)r;
+	}
+	*blob = b;
+	*len = n;
+	return 0;
+}
+
+/* A reply of a request whose failure has a reason: i32 result, then the
+ * reason's text (no NUL). */
+static int status_reply(struct privsep_reply *rep, int err, const char *why)
+{
+	int32_t e = err;
+	size_t wl = err ? strnlen(why, WHY_MAX) : 0;
+	memcpy(rep->data, &e, sizeof(e));
+	memcpy(rep->data + sizeof(e), why, wl);
+	rep->len = sizeof(e) + wl;
+	return 0;
+}
+
+/* The caller's side of status_reply: the result, the reason into why. */
+static int status_of(int err, const struct privsep_reply *rep, const char *what, char *why,
+		     size_t wl)
+{
+	if (err) {
+		snprintf(why, wl, "%s: the privileged helper: %s", what, strerror(-err));
+		return err;
+	}
+	int32_t e;
+	if (rep->len < sizeof(e) || rep->len > sizeof(e) + WHY_MAX || rep->nfds > 1) {
+		snprintf(why, wl, "%s: the privileged helper's reply is malformed", what);
+		return -EPROTO;
+	}
+	memcpy(&e, rep->data, sizeof(e));
+	if (e > 0 || e < -4095 || (e && rep->nfds)) {
+		snprintf(why, wl, "%s: the privileged helper's reply is malformed", what);
+		return -EPROTO;
+	}
+	if (e)
+		snprintf(why, wl, "%.*s", (int)(rep->len - sizeof(e)), (const char *)rep->data + sizeof(e));
+	return e;
+}
+
+/* PRIVSEP_OP_TCP_REPAIR_DUMP: (the socket) -> tuple, then the blob, or the
+ * tuple alone and the blob in a memfd when it does not fit. The socket
+ * stays frozen whatever the result (tcprepair.h). */
+static int op_tcp_dump(const struct privsep_msg *req, struct privsep_reply *rep)
+{
+	uint8_t *blob;
+	size_t len;
+	struct tcprepair_tuple t;
+	if (req->len || req->nfds != 1)
+		return -EINVAL;
+	int err = tcprepair_dump(req->fds[0], &blob, &len, &t);
+	if (err)
+		return err;
+	put_tuple(rep->data, &t);
+	rep->len = TUPLE_WIRE;
+	if (len <= PRIVSEP_MSG_MAX - TUPLE_WIRE) {
+		memcpy(rep->data + TUPLE_WIRE, blob, len);
+		rep->len += len;
+	} else {
+		int fd = blob_to_memfd(blob, len);
+		if (fd < 0)
+			err = fd;
+		else
+			rep->fds[rep->nfds++] = fd;
+	}
+	free(blob);
+	return err;
+}
+
+/* PRIVSEP_OP_TCP_REPAIR_THAW: (the socket) -> (). */
+static int op_tcp_thaw(const struct privsep_msg *req, struct privsep_reply *rep)
+{
+	(void)rep;
+	if (req->len || req->nfds != 1)
+		return -EINVAL;
+	return tcprepair_thaw(req->fds[0]);
+}
+
+/* PRIVSEP_OP_TCP_REPAIR_RESTORE: (the blob, or a memfd holding it) ->
+ * status (i32, reason) and the new socket. The blob is checked here again:
+ * it came from the network. */
+static int op_tcp_restore(const struct privsep_msg *req, struct privsep_reply *rep)
+{
+	char why[WHY_MAX] = "";
+	uint8_t *big = NULL;
+	size_t len = req->len;
+	const uint8_t *blob = req->data;
+	int fd = -1, err;
+	if ((req->len == 0) == (req->nfds == 0) || req->nfds > 1)
+		return -EINVAL;
+	if (req->nfds) {
+		if ((err = blob_from_memfd(req->fds[0], &big, &len)))
+			return err;
+		blob = big;
+	}
+	err = tcprepair_restore(blob, len, &fd, why, sizeof(why));
+	free(big);
+	if (!err) {
+		rep->fds[0] = fd;
+		rep->nfds = 1;
+	}
+	return status_reply(rep, err, why);
+}
+
+/* The tuples of an nft request: n x TUPLE_WIRE bytes, 1..256 of them (none
+ * for a release). */
+static int get_tuples(const struct privsep_msg *req, struct tcprepair_tuple *t, unsigned *n)
+{
+	if (req->nfds || req->len % TUPLE_WIRE || req->len / TUPLE_WIRE > PRIVSEP_NFT_TUPLES_MAX)
+		return -EINVAL;
+	*n = (unsigned)(req->len / TUPLE_WIRE);
+	for (unsigned i = 0; i < *n; i++)
+		get_tuple(req->data + i * TUPLE_WIRE, &t[i]);
+	return 0;
+}
+
+/* PRIVSEP_OP_NFT_SETUP: () -> status. */
+static int op_nft_setup(const struct privsep_msg *req, struct privsep_reply *rep)
+{
+	char why[WHY_MAX] = "";
+	if (req->len || req->nfds)
+		return -EINVAL;
+	return status_reply(rep, netfreeze_setup(why, sizeof(why)), why);
+}
+
+/* PRIVSEP_OP_NFT_HOLD / _RELEASE: (tuples) -> status, once nft has run. */
+static int op_nft_change(const struct privsep_msg *req, struct privsep_reply *rep, bool hold)
+{
+	struct tcprepair_tuple t[PRIVSEP_NFT_TUPLES_MAX];
+	char why[WHY_MAX] = "";
+	unsigned n;
+	int err = get_tuples(req, t, &n);
+	if (err)
+		return err;
+	err = hold ? netfreeze_hold(NULL, t, n, why, sizeof(why))
+		   : netfreeze_release(NULL, t, n, why, sizeof(why));
+	return status_reply(rep, err, why);
+}
+
+static int op_nft_hold(const struct privsep_msg *req, struct privsep_reply *rep)
+{
+	return op_nft_change(req, rep, true);
+}
+
+static int op_nft_release(const struct privsep_msg *req, struct privsep_reply *rep)
+{
+	return op_nft_change(req, rep, false);
+}
+
 const struct privsep_op privsep_vmm_ops[] = {
 	{ PRIVSEP_OP_CAPS, "caps", op_caps },
 	{ PRIVSEP_OP_SOCKTYPE, "socktype", op_socktype },
-	/* { PRIVSEP_OP_TCP_REPAIR_DUMP, "tcp_repair_dump", ... },     node/lib/tcprepair.h */
-	/* { PRIVSEP_OP_TCP_REPAIR_RESTORE, "tcp_repair_restore", ... }, node/lib/tcprepair.h */
+	{ PRIVSEP_OP_TCP_REPAIR_DUMP, "tcp_repair_dump", op_tcp_dump },
+	{ PRIVSEP_OP_TCP_REPAIR_RESTORE, "tcp_repair_restore", op_tcp_restore },
+	{ PRIVSEP_OP_TCP_REPAIR_THAW, "tcp_repair_thaw", op_tcp_thaw },
 };
 const size_t privsep_vmm_nops = sizeof(privsep_vmm_ops) / sizeof(privsep_vmm_ops[0]);
+
+const struct privsep_op privsep_nft_ops[] = {
+	{ PRIVSEP_OP_CAPS, "caps", op_caps },
+	{ PRIVSEP_OP_NFT_SETUP, "nft_setup", op_nft_setup },
+	{ PRIVSEP_OP_NFT_HOLD, "nft_hold", op_nft_hold },
+	{ PRIVSEP_OP_NFT_RELEASE, "nft_release", op_nft_release },
+};
+const size_t privsep_nft_nops = sizeof(privsep_nft_ops) / sizeof(privsep_nft_ops[0]);
+
+/* ---- the VMM's side ----------------------------------------------------------- */
+
+int privsep_tcprepair_dump(struct privsep *ps, int fd, uint8_t **blob, size_t *len,
+			   struct tcprepair_tuple *t)
+{
+	struct privsep_reply *rep = malloc(sizeof(*rep));
+	if (!rep)
+		return -ENOMEM;
+	struct privsep_msg req = { .fds = &fd, .nfds = 1 };
+	int err = privsep_call(ps, PRIVSEP_OP_TCP_REPAIR_DUMP, &req, rep);
+	if (!err && (rep->len < TUPLE_WIRE || rep->nfds > 1 ||
+		     (rep->nfds == 1) != (rep->len == TUPLE_WIRE)))
+		err = -EPROTO;
+	if (!err) {
+		get_tuple(rep->data, t);
+		if (rep->nfds)
+			err = blob_from_memfd(rep->fds[0], blob, len);
+		else if (!(*blob = malloc(rep->len - TUPLE_WIRE)))
+			err = -ENOMEM;
+		else {
+			*len = rep->len - TUPLE_WIRE;
+			memcpy(*blob, rep->data + TUPLE_WIRE, *len);
+		}
+	}
+	for (unsigned i = 0; i < rep->nfds; i++)
+		close(rep->fds[i]);
+	free(rep);
+	return err;
+}
+
+int privsep_tcprepair_thaw(struct privsep *ps, int fd)
+{
+	struct privsep_reply *rep = malloc(sizeof(*rep));
+	if (!rep)
+		return -ENOMEM;
+	struct privsep_msg req = { .fds = &fd, .nfds = 1 };
+	int err = privsep_call(ps, PRIVSEP_OP_TCP_REPAIR_THAW, &req, rep);
+	for (unsigned i = 0; i < rep->nfds; i++)
+		close(rep->fds[i]);
+	free(rep);
+	return err;
+}
+
+int privsep_tcprepair_restore(struct privsep *ps, const uint8_t *blob, size_t len, int *fd,
+			      char *why, size_t wl)
+{
+	struct privsep_reply *rep = malloc(sizeof(*rep));
+	if (!rep)
+		return -ENOMEM;
+	struct privsep_msg req = { .data = blob, .len = len };
+	int mfd = -1, err = 0;
+	if (len == 0 || len > TCPREPAIR_BLOB_MAX) {
+		snprintf(why, wl, "a tcp state of %zu bytes", len);
+		free(rep);
+		return -EBADMSG;
+	}
+	if (len > PRIVSEP_MSG_MAX) {
+		if ((mfd = blob_to_memfd(blob, len)) < 0)
+			err = mfd;
+		req = (struct privsep_msg){ .fds = &mfd, .nfds = 1 };
+	}
+	if (!err)
+		err = status_of(privsep_call(ps, PRIVSEP_OP_TCP_REPAIR_RESTORE, &req, rep), rep,
+				"restore", why, wl);
+	else
+		snprintf(why, wl, "restore: memfd: %s", strerror(-err));
+	if (!err && rep->nfds != 1) {
+		snprintf(why, wl, "restore: the privileged helper sent no socket");
+		err = -EPROTO;
+	}
+	if (!err)
+		*fd = rep->fds[0];
+	else
+		for (unsigned i = 0; i < rep->nfds; i++)
+			close(rep->fds[i]);
+	if (mfd >= 0)
+		close(mfd);
+	free(rep);
+	return err;
+}
+
+int privsep_netfreeze_setup(struct privsep *ps, char *why, size_t wl)
+{
+	struct privsep_reply *rep = malloc(sizeof(*rep));
+	if (!rep)
+		return -ENOMEM;
+	int err = status_of(privsep_call(ps, PRIVSEP_OP_NFT_SETUP, NULL, rep), rep, "nft", why, wl);
+	free(rep);
+	return err;
+}
+
+static int nft_change(struct privsep *ps, uint32_t op, const struct tcprepair_tuple *t, unsigned n,
+		      char *why, size_t wl)
+{
+	uint8_t data[PRIVSEP_NFT_TUPLES_MAX * TUPLE_WIRE];
+	if (n > PRIVSEP_NFT_TUPLES_MAX)
+		return -EINVAL;
+	struct privsep_reply *rep = malloc(sizeof(*rep));
+	if (!rep)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++)
+		put_tuple(data + i * TUPLE_WIRE, &t[i]);
+	struct privsep_msg req = { .data = data, .len = n * TUPLE_WIRE };
+	int err = status_of(privsep_call(ps, op, &req, rep), rep, "nft", why, wl);
+	free(rep);
+	return err;
+}
+
+int privsep_netfreeze_hold(struct privsep *ps, const struct tcprepair_tuple *t, unsigned n,
+			   char *why, size_t wl)
+{
+	return nft_change(ps, PRIVSEP_OP_NFT_HOLD, t, n, why, wl);
+}
+
+int privsep_netfreeze_release(struct privsep *ps, const struct tcprepair_tuple *t, unsigned n,
+			      char *why, size_t wl)
+{
+	return nft_change(ps, PRIVSEP_OP_NFT_RELEASE, t, n, why, wl);
+}

@@ -1,17 +1,50 @@
 /*
- * The VMM's privsep request table: what its privileged helper (privsep.h)
- * may be asked to do. One row per request; handlers run in the helper
- * (CAP_NET_ADMIN, its own seccomp filter) or, with the sandbox off, in the
- * VMM itself.
+ * The VMM's privsep request tables: what its two privileged processes
+ * (privsep.h) may be asked to do, and the VMM's side of each request (the
+ * same signatures as node/lib/tcprepair.h and netfreeze.h, with the channel
+ * first). One row per request; handlers run in the helper or, with the
+ * sandbox off, in the VMM itself.
+ *
+ *   privsep_vmm_ops: the helper "pvha-vmm-privsep" (CAP_NET_ADMIN, its
+ *     own seccomp filter): TCP_REPAIR (dump, thaw, restore).
+ *   privsep_nft_ops: the nft runner "pvha-vmm-nft" (CAP_NET_ADMIN as an
+ *     ambient capability, no seccomp filter: nft(8) runs under it): the
+ *     connections' packet hold (netfreeze.h), synchronous (the request
+ *     returns once nft has run).
  */
 #ifndef PVHA_PRIVSEP_OPS_H
 #define PVHA_PRIVSEP_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "privsep.h"
+#include "tcprepair.h"
+
+#define PRIVSEP_NFT_TUPLES_MAX 256u /* connections per hold or release */
 
 extern const struct privsep_op privsep_vmm_ops[];
 extern const size_t privsep_vmm_nops;
+extern const struct privsep_op privsep_nft_ops[];
+extern const size_t privsep_nft_nops;
+
+/* tcprepair_dump/thaw/restore (tcprepair.h), by the helper on ps: fd is
+ * lent for the call (the helper works on the same socket). A blob over a
+ * message travels in a memfd. Results as there; -EPIPE/-EPROTO from the
+ * channel. */
+int privsep_tcprepair_dump(struct privsep *ps, int fd, uint8_t **blob, size_t *len,
+			   struct tcprepair_tuple *t);
+int privsep_tcprepair_thaw(struct privsep *ps, int fd);
+int privsep_tcprepair_restore(struct privsep *ps, const uint8_t *blob, size_t len, int *fd,
+			      char *why, size_t wl);
+
+/* netfreeze_setup/hold/release (netfreeze.h), each one nft run by the nft
+ * runner on ps, waited for (n at most PRIVSEP_NFT_TUPLES_MAX). Results as
+ * there, the reason in why. */
+int privsep_netfreeze_setup(struct privsep *ps, char *why, size_t wl);
+int privsep_netfreeze_hold(struct privsep *ps, const struct tcprepair_tuple *t, unsigned n,
+			   char *why, size_t wl);
+int privsep_netfreeze_release(struct privsep *ps, const struct tcprepair_tuple *t, unsigned n,
+			      char *why, size_t wl);
 
 #endif /* PVHA_PRIVSEP_OPS_H */

@@ -368,3 +368,48 @@ int sandbox_enter_helper(void *ctx, char *why, size_t wl)
 	}
 	return 0;
 }
+
+int sandbox_enter_nft(void *ctx, char *why, size_t wl)
+{
+	const struct sandbox_user *u = ctx;
+	int err;
+	if (u->change) {
+		/* while root: no capability but CAP_NET_ADMIN can come back,
+		 * whatever it runs */
+		for (int c = 0; c <= CAP_LAST_CAP; c++)
+			if (c != CAP_NET_ADMIN && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL) {
+				err = -errno;
+				snprintf(why, wl, "PR_CAPBSET_DROP: %s", strerror(errno));
+				return err;
+			}
+		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
+			err = -errno;
+			snprintf(why, wl, "PR_SET_KEEPCAPS: %s", strerror(errno));
+			return err;
+		}
+	}
+	if ((err = change_user(u, why, wl)))
+		return err;
+	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+	if (u->change) {
+		/* CAP_NET_ADMIN permitted, effective, inheritable and ambient:
+		 * nft, run by a user that is not root, keeps it across execve */
+		uint32_t na = 1u << CAP_NET_ADMIN; /* CAP_NET_ADMIN is 12: the low word */
+		struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+		struct __user_cap_data_struct d[2] = { { .effective = na, .permitted = na, .inheritable = na },
+						       { 0, 0, 0 } };
+		if (syscall(SYS_capset, &h, d) < 0 ||
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_NET_ADMIN, 0, 0) < 0) {
+			err = -errno;
+			snprintf(why, wl, "keeping CAP_NET_ADMIN (ambient) only: %s", strerror(errno));
+			return err;
+		}
+	}
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		err = -errno;
+		snprintf(why, wl, "no_new_privs: %s", strerror(errno));
+		return err;
+	}
+	return 0;
+}

@@ -74,6 +74,14 @@ int sandbox_enter_vmm(const struct sandbox_user *u, char *why, size_t wl);
  * it was not root), no_new_privs, SANDBOX_FILTER_HELPER, not dumpable. */
 int sandbox_enter_helper(void *ctx, char *why, size_t wl);
 
+/* The VMM's nft runner enters its sandbox (a privsep_opts.enter, ctx = the
+ * struct sandbox_user): as root, its bounding set cut to CAP_NET_ADMIN,
+ * then becomes u keeping CAP_NET_ADMIN only, as an ambient capability
+ * (nft(8), which it runs, keeps it across execve), no_new_privs, not
+ * dumpable; no seccomp filter: nft (its libraries, netlink, its files)
+ * runs under it and inherits a filter (why: docs/security.md). */
+int sandbox_enter_nft(void *ctx, char *why, size_t wl);
+
 /* Loads one filter on the calling thread (and, with all_threads, on every
  * thread of the process), after setting no_new_privs. The same filter the
  * VMM and the helper load: tests use it in a child. Returns 0 or -errno. */

@@ -117,6 +117,7 @@ struct vmm {
 	bool sandbox;
 	struct sandbox_user user;
 	struct privsep privsep;
+	struct privsep privsep_nft; /* the nft runner (privsep_ops.h) */
 };
 
 static uint64_t mono_ns(void)
@@ -640,6 +641,8 @@ static int start_migration(struct vmm *v, const Pvha__VmmRequest *req, char *err
 		.key = req->migrate_key.data,
 		.key_len = req->migrate_key.len,
 		.notify_fd = v->notify_fd,
+		.privsep = &v->privsep,
+		.privsep_nft = &v->privsep_nft,
 	};
 	memset(&v->mig, 0, sizeof(v->mig));
 	int err = mig_source_start(&p, &v->mig_src);
@@ -861,6 +864,8 @@ static void accept_incoming(struct vmm *v)
 		.key = v->mig_key,
 		.key_len = v->mig_key_len,
 		.notify_fd = v->notify_fd,
+		.privsep = &v->privsep,
+		.privsep_nft = &v->privsep_nft,
 	};
 	memcpy(p.id, v->cfg.guest_id, sizeof(p.id));
 	int err = mig_target_start(&p, &v->mig_tgt);
@@ -985,6 +990,7 @@ static int start_sandbox(struct vmm *v, int argc, char **argv)
 	int err;
 	if (!v->sandbox) {
 		privsep_inprocess(privsep_vmm_ops, privsep_vmm_nops, &v->privsep);
+		privsep_inprocess(privsep_nft_ops, privsep_nft_nops, &v->privsep_nft);
 		return 0;
 	}
 	err = sandbox_user_lookup(NULL, &v->user, why, sizeof(why));
@@ -1000,6 +1006,16 @@ static int start_sandbox(struct vmm *v, int argc, char **argv)
 	err = privsep_start(&po, &v->privsep, why, sizeof(why));
 	if (err) {
 		fprintf(stderr, "pvha-vmm: sandbox: %s\n", why);
+		return 1;
+	}
+	struct privsep_opts pn = {
+		.ops = privsep_nft_ops, .nops = privsep_nft_nops,
+		.enter = sandbox_enter_nft, .enter_ctx = &v->user,
+		.argv = argv, .argc = argc, .name = "pvha-vmm-nft",
+	};
+	err = privsep_start(&pn, &v->privsep_nft, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "pvha-vmm: sandbox: the nft runner: %s\n", why);
 		return 1;
 	}
 	return 0;
@@ -1055,7 +1071,7 @@ int main(int argc, char **argv)
 	struct vmm v = { .listen_fd = -1, .sig_fd = -1,
 			 .notify_fd = -1, .incoming_fd = -1, .incoming_timeout_s = INCOMING_TIMEOUT_S,
 			 .incoming_deadline_s = INCOMING_DEADLINE_S, .sandbox = true,
-			 .privsep = { .fd = -1 } };
+			 .privsep = { .fd = -1 }, .privsep_nft = { .fd = -1 } };
 	struct hv_config cfg = { 0 };
 	struct vmm_disk_opts dopts = { 0 };
 	const char *image = NULL, *restore = NULL, *disk_spec = NULL, *console = NULL;
@@ -1417,5 +1433,6 @@ int main(int argc, char **argv)
 	hv_disk_close(v.disk);
 	vmm_console_close(&v.console);
 	privsep_destroy(&v.privsep);
+	privsep_destroy(&v.privsep_nft);
 	return v.exit_code;
 }

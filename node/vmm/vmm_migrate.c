@@ -819,7 +819,7 @@ int mig_source_start(const struct mig_source_params *p, struct mig_source **out)
 	s->dirty = calloc(s->words, sizeof(uint64_t));
 	s->window = calloc(s->words, sizeof(uint64_t));
 	s->extra = calloc(s->words, sizeof(uint64_t));
-	s->conns = mig_conns_create();
+	s->conns = mig_conns_create(p->privsep, p->privsep_nft);
 	if (!s->dirty || !s->window || !s->extra || !s->conns)
 		goto err_free;
 	s->start_ns = now_ns();
@@ -1342,7 +1342,7 @@ int mig_target_start(const struct mig_target_params *p, struct mig_target **out)
 		memcpy(t->key, p->key, p->key_len);
 	t->key_len = p->key_len;
 	t->link = pvproto_link_create(p->fd);
-	t->conns = mig_conns_create();
+	t->conns = mig_conns_create(p->privsep, p->privsep_nft);
 	if (!t->link || !t->conns) {
 		pvproto_link_destroy(t->link);
 		mig_conns_destroy(t->conns);

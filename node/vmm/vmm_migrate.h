@@ -37,6 +37,8 @@
 
 #include "pvhv/hv.h"
 
+struct privsep; /* privsep.h */
+
 enum mig_phase { MIG_NONE = 0, MIG_PRECOPY, MIG_STOPCOPY, MIG_HANDOVER, MIG_DONE, MIG_FAILED };
 
 /* "", "precopy", "stopcopy", "handover", "done", "failed". */
@@ -76,6 +78,9 @@ struct mig_source_params {
 	const uint8_t *key;       /* the per-migration secret (copied), or NULL */
 	size_t key_len;           /* 0 (no key: an unauthenticated link) or 16..256 */
 	int notify_fd;            /* eventfd */
+	/* the privileged helper and the nft runner (privsep_ops.h) that do
+	 * the connections' privileged steps; lent, live as long as the thread */
+	struct privsep *privsep, *privsep_nft;
 };
 
 /* Starts the sender thread (it connects). Returns 0 or -errno (-EINVAL: bad
@@ -125,6 +130,9 @@ struct mig_target_params {
 	size_t key_len;           /* 0: accept only an unauthenticated source; 16..256:
 				   * only a source that proves it holds this key */
 	int notify_fd;            /* eventfd */
+	/* the privileged helper and the nft runner (privsep_ops.h) that do
+	 * the connections' privileged steps; lent, live as long as the thread */
+	struct privsep *privsep, *privsep_nft;
 };
 
 /* Starts the receiver thread on p->fd. Returns 0 or -errno (-EINVAL: a key of

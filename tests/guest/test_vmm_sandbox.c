@@ -3,7 +3,8 @@
  * in /proc/PID/status, it runs under a seccomp filter (Seccomp: 2) with
  * no_new_privs, no capabilities and, started by root, as the user
  * pvha-vmm; it holds none of the fds it inherited; its privileged helper
- * (pvha-vmm-privsep) holds CAP_NET_ADMIN only; the guest runs and the
+ * (pvha-vmm-privsep) holds CAP_NET_ADMIN only, and so does its nft runner
+ * (pvha-vmm-nft, ambient, unfiltered, no_new_privs); the guest runs and the
  * control socket answers under all of it, its peer credentials still
  * those an agent's adoption check wants. --sandbox off is the one way out.
  */
@@ -172,20 +173,42 @@ static void running_vmm_is_sandboxed(void **state)
 	}
 	assert_false(holds_file(pid, marker)); /* what it inherited is closed */
 
-	pid_t kids[4];
-	assert_int_equal(children_of(pid, kids, 4), 1);
-	char path[64], cmd[64] = "";
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)kids[0]);
-	FILE *f = fopen(path, "re");
-	assert_non_null(f);
-	assert_non_null(fgets(cmd, sizeof(cmd), f));
-	fclose(f);
-	assert_string_equal(cmd, "pvha-vmm-privsep");
-	assert_string_equal(status_of(kids[0], "Seccomp"), "2");
-	assert_string_equal(status_of(kids[0], "NoNewPrivs"), "1");
-	assert_int_equal(hex_of(kids[0], "CapEff"), geteuid() == 0 ? 1ull << 12 : 0); /* CAP_NET_ADMIN */
+	/* two children: the helper (TCP_REPAIR) and the nft runner */
+	pid_t kids[4], helper = 0, nft = 0;
+	assert_int_equal(children_of(pid, kids, 4), 2);
+	for (int i = 0; i < 2; i++) {
+		char path[64], cmd[64] = "";
+		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)kids[i]);
+		FILE *f = fopen(path, "re");
+		assert_non_null(f);
+		assert_non_null(fgets(cmd, sizeof(cmd), f));
+		fclose(f);
+		if (strcmp(cmd, "pvha-vmm-privsep") == 0)
+			helper = kids[i];
+		else if (strcmp(cmd, "pvha-vmm-nft") == 0)
+			nft = kids[i];
+	}
+	assert_true(helper > 0);
+	assert_true(nft > 0);
+	uint64_t net_admin = geteuid() == 0 ? 1ull << 12 : 0; /* CAP_NET_ADMIN */
+	assert_string_equal(status_of(helper, "Seccomp"), "2");
+	assert_string_equal(status_of(helper, "NoNewPrivs"), "1");
+	assert_int_equal(hex_of(helper, "CapEff"), net_admin);
 	if (geteuid() == 0) /* the helper is not dumpable: only root sees its fds */
-		assert_false(holds_file(kids[0], marker));
+		assert_false(holds_file(helper, marker));
+	/* the nft runner: no filter (nft runs under it), but no_new_privs,
+	 * the sandbox's user, and CAP_NET_ADMIN alone, ambient so that nft
+	 * keeps it, with nothing else left in its bounding set */
+	assert_string_equal(status_of(nft, "Seccomp"), "0");
+	assert_string_equal(status_of(nft, "NoNewPrivs"), "1");
+	assert_int_equal(strtoul(status_of(nft, "Uid"), NULL, 10), uid);
+	assert_int_equal(hex_of(nft, "CapEff"), net_admin);
+	assert_int_equal(hex_of(nft, "CapPrm"), net_admin);
+	assert_int_equal(hex_of(nft, "CapAmb"), net_admin);
+	if (geteuid() == 0) {
+		assert_int_equal(hex_of(nft, "CapBnd"), net_admin);
+		assert_false(holds_file(nft, marker));
+	}
 
 	/* what an agent's adoption checks (SO_PEERCRED) still holds: the
 	 * kernel keeps who called listen(), the VMM before it dropped */

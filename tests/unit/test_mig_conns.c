@@ -24,6 +24,7 @@
 
 #include "internal.h"
 #include "mig_conns.h"
+#include "privsep_ops.h"
 #include "proto/migrate.pb-c.h"
 #include "tcprepair.h"
 
@@ -35,6 +36,7 @@ struct fixture {
 	struct pvproto_link *in;  /* reads on sv[1] */
 	struct hv_net *net;       /* the target's, restored with connection 2 */
 	struct mig_conns *c;
+	struct privsep ps, nft;   /* in-process: the same handlers as the helpers' */
 };
 
 static int setup(void **state)
@@ -48,7 +50,9 @@ static int setup(void **state)
 					      { .handle = 5, .kind = HV_NS_DEAD, .err = -PV_EPIPE } };
 	char err[128];
 	assert_int_equal(hv_net_restore(f->net, saved, 2, err, sizeof(err)), 0);
-	f->c = mig_conns_create();
+	privsep_inprocess(privsep_vmm_ops, privsep_vmm_nops, &f->ps);
+	privsep_inprocess(privsep_nft_ops, privsep_nft_nops, &f->nft);
+	f->c = mig_conns_create(&f->ps, &f->nft);
 	assert_non_null(f->c);
 	*state = f;
 	return 0;
