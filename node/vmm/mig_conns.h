@@ -38,8 +38,8 @@ struct mig_conns *mig_conns_create(struct privsep *ps, struct privsep *nft);
 void mig_conns_destroy(struct mig_conns *c);
 
 /* Source, guest still running, before the pause: when the guest has an
- * address (net not NULL), makes the drop rule and starts the nft run that will hold them, so that
- * the pause pays only for the hold itself. */
+ * address (net not NULL), makes the drop rule, so that the pause pays only
+ * for the hold itself. */
 void mig_conns_prepare(struct mig_conns *c, struct hv_net *net);
 
 /* Source, guest paused: sends the connections of net (NULL: none) over l,

@@ -32,13 +32,25 @@
  * the sandbox is off (--sandbox=off) and by tests. A handler cannot tell
  * the two apart, except by what it is allowed to do.
  *
- * Adding a request (e.g. tcp_repair_dump(fd) -> blob and
- * tcp_repair_restore(blob) -> fd, node/lib/tcprepair.h): give it a number
- * in enum privsep_op_type, write its handler (a privsep_fn), and add a row
- * to the VMM's table in privsep_ops.c; the helper's seccomp filter
- * (sandbox.c, helper_allow) already allows what TCP_REPAIR needs
- * (socket, bind, connect, get/setsockopt, ioctl SIOCINQ/SIOCOUTQ, send/recv,
- * memfd_create).
+ * Adding a request: give it a number in enum privsep_op_type, write its
+ * handler (a privsep_fn) and the caller's side in privsep_ops.c, and add a
+ * row to the table of the process that must serve it. A request whose
+ * failure has a reason to tell answers 0 with an i32 result and the
+ * reason's text as its payload (an error reply carries nothing).
+ *
+ * The VMM runs two of these (privsep_ops.h): the helper
+ * "pvha-vmm-privsep" (TCP_REPAIR: its seccomp filter, sandbox.c
+ * helper_allow, allows what that needs: socket, bind, connect,
+ * get/setsockopt, ioctl SIOCINQ/SIOCOUTQ, send/recv, memfd_create), and
+ * the nft runner "pvha-vmm-nft" (opts.name), which runs nft(8) for
+ * node/lib/netfreeze.h. Why a second process and not the helper: a
+ * seccomp filter is inherited across execve, so nft would run under the
+ * helper's filter (no exec, no files, no netlink), and a non-root process
+ * keeps CAP_NET_ADMIN across execve only as an ambient capability; a
+ * helper left uid 0 instead would own every root file. The runner is the
+ * sandbox's user with CAP_NET_ADMIN alone (ambient, bounding set cut to
+ * it), no_new_privs and no filter, and takes only (address, port) tuples
+ * (sandbox_enter_nft; docs/security.md weighs the choices).
  *
  * Threading: privsep_call may be called from any thread; calls are
  * serialised (one request in flight per channel). A call blocks until the
