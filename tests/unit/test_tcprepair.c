@@ -270,6 +270,41 @@ static void a_frozen_socket_takes_nothing_in_and_thawed_gets_it_again(void **sta
 	close(cli);
 }
 
+static void a_held_restore_takes_nothing_in_until_released(void **state)
+{
+	(void)state;
+	int srv, cli;
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	struct tcprepair_tuple t;
+	frozen_pair(&srv, &cli, &blob, &len, &t);
+	close(srv); /* frozen: silent */
+	char why[200] = "";
+	int fd = -1;
+	assert_int_equal(tcprepair_restore_held(blob, len, &fd, why, sizeof(why)), 0);
+	assert_true(fd >= 0);
+	/* built but frozen: the peer's bytes are neither taken in nor
+	 * acknowledged */
+	assert_int_equal(send(cli, "held", 4, 0), 4);
+	int outq = 0, inq = -1;
+	assert_int_equal(ioctl(cli, SIOCOUTQ, &outq), 0);
+	assert_int_equal(outq, 4);
+	assert_int_equal(ioctl(fd, SIOCINQ, &inq), 0);
+	assert_int_equal(inq, 0);
+	uint8_t junk[3] = { 1, 2, 3 };
+	assert_int_equal(tcprepair_release(fd, junk, sizeof(junk), why, sizeof(why)), -EBADMSG);
+	assert_int_equal(tcprepair_release(fd, blob, len, why, sizeof(why)), 0);
+	char tmp[4];
+	recv_exact(fd, tmp, 4);
+	assert_memory_equal(tmp, "held", 4);
+	assert_int_equal(send(fd, "ok", 2, MSG_NOSIGNAL), 2);
+	recv_exact(cli, tmp, 2);
+	assert_memory_equal(tmp, "ok", 2);
+	free(blob);
+	close(fd);
+	close(cli);
+}
+
 static void dump_refuses_what_is_not_a_connection(void **state)
 {
 	(void)state;
@@ -371,6 +406,7 @@ int main(void)
 		cmocka_unit_test(check_refuses_bad_states),
 		cmocka_unit_test(dump_close_restore_keeps_both_queues),
 		cmocka_unit_test(restore_is_refused_while_the_old_socket_is_open),
+		cmocka_unit_test(a_held_restore_takes_nothing_in_until_released),
 		cmocka_unit_test(dump_refuses_what_is_not_a_connection),
 		cmocka_unit_test(a_frozen_socket_takes_nothing_in_and_thawed_gets_it_again),
 		cmocka_unit_test(held_packets_reach_the_rebuilt_socket_without_a_reset),
