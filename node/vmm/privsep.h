@@ -74,11 +74,12 @@ enum privsep_op_type {
 	PRIVSEP_OP_CAPS = 1,     /* () -> u64 effective capability set of the helper (test, status) */
 	PRIVSEP_OP_SOCKTYPE = 2, /* (fd) -> i32 its SO_TYPE, and the fd back (test) */
 	PRIVSEP_OP_TCP_REPAIR_DUMP = 3,    /* (socket) -> tuple, blob (or a memfd): tcprepair.h */
-	PRIVSEP_OP_TCP_REPAIR_RESTORE = 4, /* (blob or memfd) -> status, socket */
+	PRIVSEP_OP_TCP_REPAIR_RESTORE_HELD = 4, /* (blob or memfd) -> status, frozen socket */
 	PRIVSEP_OP_TCP_REPAIR_THAW = 5,    /* (socket) -> () */
 	PRIVSEP_OP_NFT_SETUP = 6,          /* () -> status: netfreeze.h, the nft runner */
 	PRIVSEP_OP_NFT_HOLD = 7,           /* (tuples) -> status */
 	PRIVSEP_OP_NFT_RELEASE = 8,        /* (tuples) -> status */
+	PRIVSEP_OP_TCP_REPAIR_RELEASE = 9, /* (frozen socket, blob or memfd) -> status */
 };
 
 /* What a handler is given: the payload and the fds that came with it. The

@@ -198,29 +198,59 @@ static int op_tcp_thaw(const struct privsep_msg *req, struct privsep_reply *rep)
 	return tcprepair_thaw(req->fds[0]);
 }
 
-/* PRIVSEP_OP_TCP_REPAIR_RESTORE: (the blob, or a memfd holding it) ->
- * status (i32, reason) and the new socket. The blob is checked here again:
- * it came from the network. */
-static int op_tcp_restore(const struct privsep_msg *req, struct privsep_reply *rep)
+/* The blob of a request: its payload, or (an empty payload) the memfd at
+ * fds[at]; *big is what to free. */
+static int req_blob(const struct privsep_msg *req, unsigned at, const uint8_t **blob, size_t *len,
+		    uint8_t **big)
+{
+	*big = NULL;
+	if ((req->len == 0) == (req->nfds == at) || req->nfds > at + 1)
+		return -EINVAL;
+	*blob = req->data;
+	*len = req->len;
+	if (req->nfds == at)
+		return 0;
+	int err = blob_from_memfd(req->fds[at], big, len);
+	*blob = *big;
+	return err;
+}
+
+/* PRIVSEP_OP_TCP_REPAIR_RESTORE_HELD: (the blob, or a memfd holding it) ->
+ * status (i32, reason) and the new socket, frozen. The blob is checked
+ * here again: it came from the network. */
+static int op_tcp_restore_held(const struct privsep_msg *req, struct privsep_reply *rep)
 {
 	char why[WHY_MAX] = "";
-	uint8_t *big = NULL;
-	size_t len = req->len;
-	const uint8_t *blob = req->data;
-	int fd = -1, err;
-	if ((req->len == 0) == (req->nfds == 0) || req->nfds > 1)
-		return -EINVAL;
-	if (req->nfds) {
-		if ((err = blob_from_memfd(req->fds[0], &big, &len)))
-			return err;
-		blob = big;
-	}
-	err = tcprepair_restore(blob, len, &fd, why, sizeof(why));
+	const uint8_t *blob;
+	uint8_t *big;
+	size_t len;
+	int fd = -1, err = req_blob(req, 0, &blob, &len, &big);
+	if (err)
+		return err;
+	err = tcprepair_restore_held(blob, len, &fd, why, sizeof(why));
 	free(big);
 	if (!err) {
 		rep->fds[0] = fd;
 		rep->nfds = 1;
 	}
+	return status_reply(rep, err, why);
+}
+
+/* PRIVSEP_OP_TCP_REPAIR_RELEASE: (the frozen socket; the blob, or a memfd
+ * as a second fd) -> status. */
+static int op_tcp_release(const struct privsep_msg *req, struct privsep_reply *rep)
+{
+	char why[WHY_MAX] = "";
+	const uint8_t *blob;
+	uint8_t *big;
+	size_t len;
+	if (req->nfds < 1)
+		return -EINVAL;
+	int err = req_blob(req, 1, &blob, &len, &big);
+	if (err)
+		return err;
+	err = tcprepair_release(req->fds[0], blob, len, why, sizeof(why));
+	free(big);
 	return status_reply(rep, err, why);
 }
 
@@ -273,8 +303,9 @@ const struct privsep_op privsep_vmm_ops[] = {
 	{ PRIVSEP_OP_CAPS, "caps", op_caps },
 	{ PRIVSEP_OP_SOCKTYPE, "socktype", op_socktype },
 	{ PRIVSEP_OP_TCP_REPAIR_DUMP, "tcp_repair_dump", op_tcp_dump },
-	{ PRIVSEP_OP_TCP_REPAIR_RESTORE, "tcp_repair_restore", op_tcp_restore },
+	{ PRIVSEP_OP_TCP_REPAIR_RESTORE_HELD, "tcp_repair_restore_held", op_tcp_restore_held },
 	{ PRIVSEP_OP_TCP_REPAIR_THAW, "tcp_repair_thaw", op_tcp_thaw },
+	{ PRIVSEP_OP_TCP_REPAIR_RELEASE, "tcp_repair_release", op_tcp_release },
 };
 const size_t privsep_vmm_nops = sizeof(privsep_vmm_ops) / sizeof(privsep_vmm_ops[0]);
 
@@ -329,35 +360,37 @@ int privsep_tcprepair_thaw(struct privsep *ps, int fd)
 	return err;
 }
 
-int privsep_tcprepair_restore(struct privsep *ps, const uint8_t *blob, size_t len, int *fd,
-			      char *why, size_t wl)
+/* Sends op with fd (when >= 0) and the blob, in the message or in a memfd;
+ * the status reply's socket, if any, into *out (when not NULL). */
+static int blob_call(struct privsep *ps, uint32_t op, int fd, const uint8_t *blob, size_t len,
+		     int *out, const char *what, char *why, size_t wl)
 {
+	if (len == 0 || len > TCPREPAIR_BLOB_MAX) {
+		snprintf(why, wl, "%s: a tcp state of %zu bytes", what, len);
+		return -EBADMSG;
+	}
 	struct privsep_reply *rep = malloc(sizeof(*rep));
 	if (!rep)
 		return -ENOMEM;
-	struct privsep_msg req = { .data = blob, .len = len };
-	int mfd = -1, err = 0;
-	if (len == 0 || len > TCPREPAIR_BLOB_MAX) {
-		snprintf(why, wl, "a tcp state of %zu bytes", len);
-		free(rep);
-		return -EBADMSG;
-	}
+	int fds[2] = { fd, -1 }, mfd = -1, err = 0;
+	unsigned nfds = fd >= 0 ? 1 : 0;
+	struct privsep_msg req = { .data = blob, .len = len, .fds = fds, .nfds = nfds };
 	if (len > PRIVSEP_MSG_MAX) {
-		if ((mfd = blob_to_memfd(blob, len)) < 0)
+		if ((mfd = blob_to_memfd(blob, len)) < 0) {
 			err = mfd;
-		req = (struct privsep_msg){ .fds = &mfd, .nfds = 1 };
+			snprintf(why, wl, "%s: memfd: %s", what, strerror(-err));
+		}
+		fds[nfds] = mfd;
+		req = (struct privsep_msg){ .fds = fds, .nfds = nfds + 1 };
 	}
 	if (!err)
-		err = status_of(privsep_call(ps, PRIVSEP_OP_TCP_REPAIR_RESTORE, &req, rep), rep,
-				"restore", why, wl);
-	else
-		snprintf(why, wl, "restore: memfd: %s", strerror(-err));
-	if (!err && rep->nfds != 1) {
-		snprintf(why, wl, "restore: the privileged helper sent no socket");
+		err = status_of(privsep_call(ps, op, &req, rep), rep, what, why, wl);
+	if (!err && out && rep->nfds != 1) {
+		snprintf(why, wl, "%s: the privileged helper sent no socket", what);
 		err = -EPROTO;
 	}
-	if (!err)
-		*fd = rep->fds[0];
+	if (!err && out)
+		*out = rep->fds[0];
 	else
 		for (unsigned i = 0; i < rep->nfds; i++)
 			close(rep->fds[i]);
@@ -365,6 +398,18 @@ int privsep_tcprepair_restore(struct privsep *ps, const uint8_t *blob, size_t le
 		close(mfd);
 	free(rep);
 	return err;
+}
+
+int privsep_tcprepair_restore_held(struct privsep *ps, const uint8_t *blob, size_t len, int *fd,
+				   char *why, size_t wl)
+{
+	return blob_call(ps, PRIVSEP_OP_TCP_REPAIR_RESTORE_HELD, -1, blob, len, fd, "restore", why, wl);
+}
+
+int privsep_tcprepair_release(struct privsep *ps, int fd, const uint8_t *blob, size_t len,
+			      char *why, size_t wl)
+{
+	return blob_call(ps, PRIVSEP_OP_TCP_REPAIR_RELEASE, fd, blob, len, NULL, "release", why, wl);
 }
 
 int privsep_netfreeze_setup(struct privsep *ps, char *why, size_t wl)

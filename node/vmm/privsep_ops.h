@@ -6,7 +6,7 @@
  * sandbox off, in the VMM itself.
  *
  *   privsep_vmm_ops: the helper "pvha-vmm-privsep" (CAP_NET_ADMIN, its
- *     own seccomp filter): TCP_REPAIR (dump, thaw, restore).
+ *     own seccomp filter): TCP_REPAIR (dump, thaw, restore held, release).
  *   privsep_nft_ops: the nft runner "pvha-vmm-nft" (CAP_NET_ADMIN as an
  *     ambient capability, no seccomp filter: nft(8) runs under it): the
  *     connections' packet hold (netfreeze.h), synchronous (the request
@@ -28,14 +28,16 @@ extern const size_t privsep_vmm_nops;
 extern const struct privsep_op privsep_nft_ops[];
 extern const size_t privsep_nft_nops;
 
-/* tcprepair_dump/thaw/restore (tcprepair.h), by the helper on ps: fd is
- * lent for the call (the helper works on the same socket). A blob over a
- * message travels in a memfd. Results as there; -EPIPE/-EPROTO from the
- * channel. */
+/* tcprepair_dump/thaw/restore_held/release (tcprepair.h), by the helper
+ * on ps: an fd is lent for the call (the helper works on the same socket).
+ * A blob over a message travels in a memfd, both ways. Results as there;
+ * -EPIPE/-EPROTO from the channel. */
 int privsep_tcprepair_dump(struct privsep *ps, int fd, uint8_t **blob, size_t *len,
 			   struct tcprepair_tuple *t);
 int privsep_tcprepair_thaw(struct privsep *ps, int fd);
-int privsep_tcprepair_restore(struct privsep *ps, const uint8_t *blob, size_t len, int *fd,
+int privsep_tcprepair_restore_held(struct privsep *ps, const uint8_t *blob, size_t len, int *fd,
+				   char *why, size_t wl);
+int privsep_tcprepair_release(struct privsep *ps, int fd, const uint8_t *blob, size_t len,
 			      char *why, size_t wl);
 
 /* netfreeze_setup/hold/release (netfreeze.h), each one nft run by the nft

@@ -1,6 +1,7 @@
 /*
  * The connections' privileged steps through the VMM's privileged processes
- * (node/vmm/privsep_ops.h): TCP_REPAIR dump, restore and thaw by the real
+ * (node/vmm/privsep_ops.h): TCP_REPAIR dump, restore (held, then released)
+ * and thaw by the real
  * helper (its seccomp filter, CAP_NET_ADMIN only), with a blob larger than
  * a message (the memfd path) both ways; the packet hold by the real nft
  * runner (its nft(8) runs as the sandbox's user with CAP_NET_ADMIN
@@ -153,9 +154,10 @@ static void a_connection_moves_through_the_helper_with_a_blob_over_a_message(voi
 	close(srv); /* frozen: silent */
 
 	char why[200] = "";
-	assert_int_equal(privsep_tcprepair_restore(&f->ps, blob, len, &fd, why, sizeof(why)), 0);
-	free(blob);
+	assert_int_equal(privsep_tcprepair_restore_held(&f->ps, blob, len, &fd, why, sizeof(why)), 0);
 	assert_true(fd >= 0);
+	assert_int_equal(privsep_tcprepair_release(&f->ps, fd, blob, len, why, sizeof(why)), 0);
+	free(blob);
 	read_pattern(cli, queued); /* everything queued before the move */
 	assert_int_equal(send(fd, "x", 1, MSG_NOSIGNAL), 1); /* and the new socket runs */
 	char c;
@@ -196,11 +198,13 @@ static void bad_tcp_requests_are_refused(void **state)
 	int fd = -1;
 	uint8_t junk[16] = { 1, 2, 3 };
 	/* a blob that is not a tcp state: the helper checks it */
-	assert_int_equal(privsep_tcprepair_restore(&f->ps, junk, sizeof(junk), &fd, why, sizeof(why)),
-			 -EBADMSG);
+	assert_int_equal(
+		privsep_tcprepair_restore_held(&f->ps, junk, sizeof(junk), &fd, why, sizeof(why)),
+		-EBADMSG);
 	assert_true(why[0] != '\0');
 	assert_int_equal(fd, -1);
-	assert_int_equal(privsep_tcprepair_restore(&f->ps, junk, 0, &fd, why, sizeof(why)), -EBADMSG);
+	assert_int_equal(privsep_tcprepair_restore_held(&f->ps, junk, 0, &fd, why, sizeof(why)),
+			 -EBADMSG);
 	/* not a connection */
 	int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	uint8_t *blob = NULL;
@@ -213,7 +217,8 @@ static void bad_tcp_requests_are_refused(void **state)
 	assert_non_null(rep);
 	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_TCP_REPAIR_DUMP, NULL, rep), -EINVAL);
 	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_TCP_REPAIR_THAW, NULL, rep), -EINVAL);
-	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_TCP_REPAIR_RESTORE, NULL, rep), -EINVAL);
+	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_TCP_REPAIR_RESTORE_HELD, NULL, rep), -EINVAL);
+	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_TCP_REPAIR_RELEASE, NULL, rep), -EINVAL);
 	/* the helper runs no nft */
 	assert_int_equal(privsep_call(&f->ps, PRIVSEP_OP_NFT_SETUP, NULL, rep), -EOPNOTSUPP);
 	free(rep);
