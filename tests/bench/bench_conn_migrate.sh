@@ -12,10 +12,13 @@
 #     machine's own noise), median;
 #   service_migration_errors_loopback: failures of the connection (goal 0).
 # Needs root (TCP_REPAIR, nftables); finds the build through BUILD_DIR
-# (default build). Prints `figure NAME VALUE UNIT` lines.
+# (default build); SANDBOX=off runs the VMMs with --sandbox off (their
+# privileged steps in-process; default on: through their privileged
+# helper and nft runner). Prints `figure NAME VALUE UNIT` lines.
 set -uo pipefail
 BUILD=$(cd "${BUILD_DIR:-build}" && pwd)
 RUNS=${RUNS:-7}
+SANDBOX=${SANDBOX:-on}
 DIR=$(mktemp -d /tmp/pvha-bench-conn.XXXXXX)
 PORT=$((20000 + $$ % 20000))
 declare -a vmm=()
@@ -29,7 +32,7 @@ longest_gap() { awk -v a="$1" -v b="$2" '$1 == "gap" && $2 >= a && $2 <= b && $3
 	END { printf "%.1f\n", g + 0 }' "$DIR/gaps"; }
 
 spec="file:$DIR/disk,size=16M"
-"$BUILD/bin/pvha-vmm" --image "$BUILD/guests/kvstore.elf" --mem 64M --backend tcg --disk "$spec" \
+"$BUILD/bin/pvha-vmm" --sandbox "$SANDBOX" --image "$BUILD/guests/kvstore.elf" --mem 64M --backend tcg --disk "$spec" \
 	--address 127.0.0.1 --cmdline "port=$PORT" --control "$DIR/0.sock" >"$DIR/0.out" 2>&1 &
 vmm[0]=$!
 end=$((SECONDS + 60))
@@ -45,7 +48,7 @@ cur=0
 for run in $(seq "$RUNS"); do
 	nxt=$((1 - cur))
 	rm -f "$DIR/$nxt.sock"
-	"$BUILD/bin/pvha-vmm" --incoming 127.0.0.1:0 --backend tcg --disk "$spec" --address 127.0.0.1 \
+	"$BUILD/bin/pvha-vmm" --sandbox "$SANDBOX" --incoming 127.0.0.1:0 --backend tcg --disk "$spec" --address 127.0.0.1 \
 		--control "$DIR/$nxt.sock" >"$DIR/$nxt.out" 2>&1 &
 	vmm[nxt]=$!
 	end=$((SECONDS + 30))
