@@ -344,10 +344,9 @@ int sandbox_enter_vmm(const struct sandbox_user *u, char *why, size_t wl)
 	return 0;
 }
 
-int sandbox_enter_helper(void *ctx, char *why, size_t wl)
+/* Becomes u keeping the permitted capabilities (to be cut by the caller). */
+static int change_user_keeping_caps(const struct sandbox_user *u, char *why, size_t wl)
 {
-	const struct sandbox_user *u = ctx;
-	uint64_t keep = u->change ? 1ull << CAP_NET_ADMIN : 0;
 	int err;
 	if (u->change && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
 		err = -errno;
@@ -357,6 +356,16 @@ int sandbox_enter_helper(void *ctx, char *why, size_t wl)
 	if ((err = change_user(u, why, wl)))
 		return err;
 	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+	return 0;
+}
+
+int sandbox_enter_helper(void *ctx, char *why, size_t wl)
+{
+	const struct sandbox_user *u = ctx;
+	uint64_t keep = u->change ? 1ull << CAP_NET_ADMIN : 0;
+	int err;
+	if ((err = change_user_keeping_caps(u, why, wl)))
+		return err;
 	if ((err = set_caps(keep))) {
 		snprintf(why, wl, "keeping CAP_NET_ADMIN only: %s", strerror(-err));
 		return err;
@@ -382,15 +391,9 @@ int sandbox_enter_nft(void *ctx, char *why, size_t wl)
 				snprintf(why, wl, "PR_CAPBSET_DROP: %s", strerror(errno));
 				return err;
 			}
-		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
-			err = -errno;
-			snprintf(why, wl, "PR_SET_KEEPCAPS: %s", strerror(errno));
-			return err;
-		}
 	}
-	if ((err = change_user(u, why, wl)))
+	if ((err = change_user_keeping_caps(u, why, wl)))
 		return err;
-	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 	if (u->change) {
 		/* CAP_NET_ADMIN permitted, effective, inheritable and ambient:
 		 * nft, run by a user that is not root, keeps it across execve */

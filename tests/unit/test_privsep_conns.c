@@ -136,6 +136,17 @@ static void read_pattern(int fd, size_t len)
 	}
 }
 
+/* Sends one byte from one end and reads it at the other. */
+static void one_byte(int from, int to, char b)
+{
+	char c;
+	assert_int_equal(send(from, &b, 1, MSG_NOSIGNAL), 1);
+	struct pollfd p = { .fd = to, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 10000), 1);
+	assert_int_equal(recv(to, &c, 1, 0), 1);
+	assert_int_equal(c, b);
+}
+
 static void a_connection_moves_through_the_helper_with_a_blob_over_a_message(void **state)
 {
 	struct fx *f = fx_or_skip(state);
@@ -159,12 +170,7 @@ static void a_connection_moves_through_the_helper_with_a_blob_over_a_message(voi
 	assert_int_equal(privsep_tcprepair_release(&f->ps, fd, blob, len, why, sizeof(why)), 0);
 	free(blob);
 	read_pattern(cli, queued); /* everything queued before the move */
-	assert_int_equal(send(fd, "x", 1, MSG_NOSIGNAL), 1); /* and the new socket runs */
-	char c;
-	struct pollfd p = { .fd = cli, .events = POLLIN };
-	assert_int_equal(poll(&p, 1, 10000), 1);
-	assert_int_equal(recv(cli, &c, 1, 0), 1);
-	assert_int_equal(c, 'x');
+	one_byte(fd, cli, 'x'); /* and the new socket runs */
 	close(fd);
 	close(cli);
 }
@@ -181,12 +187,7 @@ static void a_thawed_socket_runs_on(void **state)
 	assert_true(len <= PRIVSEP_MSG_MAX); /* empty queues: in the message */
 	free(blob);
 	assert_int_equal(privsep_tcprepair_thaw(&f->ps, srv), 0);
-	assert_int_equal(send(cli, "y", 1, 0), 1);
-	char c;
-	struct pollfd p = { .fd = srv, .events = POLLIN };
-	assert_int_equal(poll(&p, 1, 10000), 1);
-	assert_int_equal(recv(srv, &c, 1, 0), 1);
-	assert_int_equal(c, 'y');
+	one_byte(cli, srv, 'y');
 	close(srv);
 	close(cli);
 }
