@@ -197,3 +197,20 @@ void th_pause_ms(int ms)
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000l };
 	nanosleep(&ts, NULL);
 }
+
+/* Whether `nft list set ip pvha_freeze conns` shows an entry for the peer
+ * port (node/lib/netfreeze.h's set). */
+bool th_nft_holds(uint16_t peer_port)
+{
+	FILE *f = popen("nft list set ip pvha_freeze conns 2>/dev/null", "r");
+	if (!f)
+		return false;
+	char line[512], want[32];
+	snprintf(want, sizeof(want), " . %u . ", peer_port);
+	bool found = false;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, want))
+			found = true;
+	pclose(f);
+	return found;
+}

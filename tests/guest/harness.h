@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct proc {
@@ -57,5 +58,9 @@ int th_count(const char *hay, const char *needle);
  * poll loop, never as synchronisation). */
 double th_now_s(void);
 void th_pause_ms(int ms);
+
+/* Whether `nft list set ip pvha_freeze conns` shows an entry for the peer
+ * port (node/lib/netfreeze.h). */
+bool th_nft_holds(uint16_t peer_port);
 
 #endif

@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
 #include "privsep.h"
 #include "privsep_ops.h"
 #include "sandbox.h"
@@ -229,21 +230,6 @@ static void bad_tcp_requests_are_refused(void **state)
 	close(u);
 }
 
-/* Whether `nft list set` shows an entry for the peer port. */
-static bool nft_holds(uint16_t peer_port)
-{
-	FILE *p = popen("nft list set ip pvha_freeze conns 2>/dev/null", "r");
-	assert_non_null(p);
-	char line[512], want[32];
-	snprintf(want, sizeof(want), " . %u . ", peer_port);
-	bool found = false;
-	while (fgets(line, sizeof(line), p))
-		if (strstr(line, want))
-			found = true;
-	pclose(p);
-	return found;
-}
-
 static void the_nft_runner_holds_and_releases(void **state)
 {
 	struct fx *f = fx_or_skip(state);
@@ -252,9 +238,9 @@ static void the_nft_runner_holds_and_releases(void **state)
 				     .local_port = 4242, .peer_port = 54321 };
 	assert_int_equal(privsep_netfreeze_setup(&f->ps, why, sizeof(why)), 0);
 	assert_int_equal(privsep_netfreeze_hold(&f->ps, &t, 1, why, sizeof(why)), 0);
-	assert_true(nft_holds(54321));
+	assert_true(th_nft_holds(54321));
 	assert_int_equal(privsep_netfreeze_release(&f->ps, &t, 1, why, sizeof(why)), 0);
-	assert_false(nft_holds(54321));
+	assert_false(th_nft_holds(54321));
 	/* bad counts, and what the runner does not serve */
 	assert_int_equal(privsep_netfreeze_hold(&f->ps, &t, 0, why, sizeof(why)), -EINVAL);
 	assert_int_equal(privsep_netfreeze_hold(&f->ps, &t, PRIVSEP_NFT_TUPLES_MAX + 1, why, sizeof(why)),

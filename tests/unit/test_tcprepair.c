@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "harness.h"
 #include "proto/migrate.pb-c.h"
 #include "netfreeze.h"
 #include "tcprepair.h"
@@ -325,22 +326,6 @@ static void dump_refuses_what_is_not_a_connection(void **state)
 	close(fds[1]);
 }
 
-/* Whether `nft list set` shows an entry for the peer port. */
-static bool nft_holds(uint16_t peer_port)
-{
-	FILE *f = popen("nft list set ip pvha_freeze conns 2>/dev/null", "r");
-	if (!f)
-		return false;
-	char line[512], want[32];
-	snprintf(want, sizeof(want), " . %u . ", peer_port);
-	bool found = false;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, want))
-			found = true;
-	pclose(f);
-	return found;
-}
-
 /* What docs/migration.md says works: with the peer's packets dropped, a
  * peer that sends while the connection is frozen, then closed, then not yet
  * rebuilt meets no reset, and its bytes reach the rebuilt socket (sent
@@ -366,7 +351,7 @@ static void held_packets_reach_the_rebuilt_socket_without_a_reset(void **state)
 		close(cli);
 		skip();
 	}
-	assert_true(nft_holds(t.peer_port));
+	assert_true(th_nft_holds(t.peer_port));
 	close(srv);
 	/* the peer sends into the gap: dropped, so not acknowledged, not reset */
 	assert_int_equal(send(cli, "gap", 3, 0), 3);
@@ -376,7 +361,7 @@ static void held_packets_reach_the_rebuilt_socket_without_a_reset(void **state)
 	int fd = -1;
 	assert_int_equal(tcprepair_restore(blob, len, &fd, why, sizeof(why)), 0);
 	/* the entry is still there, and the rebuilt socket gets the bytes */
-	assert_true(nft_holds(t.peer_port));
+	assert_true(th_nft_holds(t.peer_port));
 	char tmp[3];
 	recv_exact(fd, tmp, 3);
 	assert_memory_equal(tmp, "gap", 3);
@@ -387,7 +372,7 @@ static void held_packets_reach_the_rebuilt_socket_without_a_reset(void **state)
 	struct netfreeze *run;
 	assert_int_equal(netfreeze_start(&run, why, sizeof(why)), 0);
 	assert_int_equal(netfreeze_release(run, &t, 1, why, sizeof(why)), 0);
-	assert_false(nft_holds(t.peer_port));
+	assert_false(th_nft_holds(t.peer_port));
 	/* released twice (already gone) is fine */
 	assert_int_equal(netfreeze_release(NULL, &t, 1, why, sizeof(why)), 0);
 	assert_int_equal(netfreeze_hold(NULL, &t, 0, why, sizeof(why)), -EINVAL);
@@ -395,7 +380,7 @@ static void held_packets_reach_the_rebuilt_socket_without_a_reset(void **state)
 	assert_int_equal(netfreeze_start(&run, why, sizeof(why)), 0);
 	assert_int_equal(netfreeze_hold_begin(run, &t, 1, why, sizeof(why)), 0);
 	assert_int_equal(netfreeze_wait(run, why, sizeof(why)), 0);
-	assert_true(nft_holds(t.peer_port));
+	assert_true(th_nft_holds(t.peer_port));
 	assert_int_equal(netfreeze_release(NULL, &t, 1, why, sizeof(why)), 0);
 	free(blob);
 	close(fd);
