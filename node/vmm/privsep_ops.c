@@ -319,6 +319,14 @@ const size_t privsep_nft_nops = sizeof(privsep_nft_ops) / sizeof(privsep_nft_ops
 
 /* ---- the VMM's side ----------------------------------------------------------- */
 
+/* Frees a reply and closes the fds it still holds. */
+static void reply_free(struct privsep_reply *rep)
+{
+	for (unsigned i = 0; i < rep->nfds; i++)
+		close(rep->fds[i]);
+	free(rep);
+}
+
 int privsep_tcprepair_dump(struct privsep *ps, int fd, uint8_t **blob, size_t *len,
 			   struct tcprepair_tuple *t)
 {
@@ -341,9 +349,7 @@ int privsep_tcprepair_dump(struct privsep *ps, int fd, uint8_t **blob, size_t *l
 			memcpy(*blob, rep->data + TUPLE_WIRE, *len);
 		}
 	}
-	for (unsigned i = 0; i < rep->nfds; i++)
-		close(rep->fds[i]);
-	free(rep);
+	reply_free(rep);
 	return err;
 }
 
@@ -354,9 +360,7 @@ int privsep_tcprepair_thaw(struct privsep *ps, int fd)
 		return -ENOMEM;
 	struct privsep_msg req = { .fds = &fd, .nfds = 1 };
 	int err = privsep_call(ps, PRIVSEP_OP_TCP_REPAIR_THAW, &req, rep);
-	for (unsigned i = 0; i < rep->nfds; i++)
-		close(rep->fds[i]);
-	free(rep);
+	reply_free(rep);
 	return err;
 }
 
@@ -389,14 +393,13 @@ static int blob_call(struct privsep *ps, uint32_t op, int fd, const uint8_t *blo
 		snprintf(why, wl, "%s: the privileged helper sent no socket", what);
 		err = -EPROTO;
 	}
-	if (!err && out)
+	if (!err && out) {
 		*out = rep->fds[0];
-	else
-		for (unsigned i = 0; i < rep->nfds; i++)
-			close(rep->fds[i]);
+		rep->nfds = 0;
+	}
 	if (mfd >= 0)
 		close(mfd);
-	free(rep);
+	reply_free(rep);
 	return err;
 }
 
@@ -418,7 +421,7 @@ int privsep_netfreeze_setup(struct privsep *ps, char *why, size_t wl)
 	if (!rep)
 		return -ENOMEM;
 	int err = status_of(privsep_call(ps, PRIVSEP_OP_NFT_SETUP, NULL, rep), rep, "nft", why, wl);
-	free(rep);
+	reply_free(rep);
 	return err;
 }
 
@@ -435,7 +438,7 @@ static int nft_change(struct privsep *ps, uint32_t op, const struct tcprepair_tu
 		put_tuple(data + i * TUPLE_WIRE, &t[i]);
 	struct privsep_msg req = { .data = data, .len = n * TUPLE_WIRE };
 	int err = status_of(privsep_call(ps, op, &req, rep), rep, "nft", why, wl);
-	free(rep);
+	reply_free(rep);
 	return err;
 }
 
