@@ -25,7 +25,8 @@
  * syscall is mount, which no build allows.
  *
  * Call order in the VMM: sandbox_close_inherited, sandbox_user_lookup,
- * (privsep_start with sandbox_enter_helper), setup, sandbox_enter_vmm.
+ * (privsep_start with sandbox_enter_helper, then with sandbox_enter_nft),
+ * setup, sandbox_enter_vmm.
  * Not thread-safe; called from main only (sandbox_enter_vmm applies to
  * every thread that exists by then: setresuid and the filter are
  * synchronised to all of them).
