@@ -278,6 +278,11 @@ int pvstore_connect(const struct pvstore_config *cfg, struct pvstore **out)
 		goto err_shutdown;
 	if (cfg->keyring && cfg->keyring[0] && (r = conf_set(st->cluster, "keyring", cfg->keyring)) < 0)
 		goto err_shutdown;
+	/* A secret given outright: no keyring file is read at all (so a VMM
+	 * never even opens the conf's admin keyring). */
+	if (cfg->key && cfg->key[0] &&
+	    ((r = conf_set(st->cluster, "keyring", "")) < 0 || (r = conf_set(st->cluster, "key", cfg->key)) < 0))
+		goto err_shutdown;
 
 	r = pvs_rc(rados_connect(st->cluster));
 	if (r < 0) {

@@ -389,6 +389,7 @@ struct start_job {
 	void *image;
 	size_t image_len;
 	struct lock_ctx lc;
+	char key[PVSTORE_KEY_MAX]; /* the guest's cephx user's (keys.c) */
 };
 
 static int start_run(struct pvstore *st, struct pvclus_job *j)
@@ -411,7 +412,7 @@ static int start_run(struct pvstore *st, struct pvclus_job *j)
 			return err;
 		}
 	}
-	return 0;
+	return sj->key[0] ? 0 : agent_key_run(st, sj->lc.uuid, sj->key, j);
 }
 
 static void start_done(struct pvclus_job *j)
@@ -426,6 +427,7 @@ static void start_done(struct pvclus_job *j)
 		g->spec = sj->spec;
 		g->spec_loaded = true;
 	}
+	agent_key_keep(g, sj->key);
 	if (g->start_cancelled) {
 		g->start_cancelled = false;
 		goto out;
@@ -448,6 +450,7 @@ static void start_done(struct pvclus_job *j)
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, err, 0);
 	}
 out:
+	memset(sj->key, 0, sizeof(sj->key));
 	free(sj->image);
 	free(sj);
 }
@@ -466,6 +469,7 @@ static void start_here(struct pvclus_agent *a, struct guest *g, const char *fenc
 		sj->spec = g->spec;
 	sj->fetch_image = sj->read_spec || !a->ops->image_cached(a->ctx, g->spec.image_sha256);
 	lock_ctx_fill(a, g, fenced_addr, &sj->lc);
+	memcpy(sj->key, g->ceph_key, sizeof(sj->key));
 	g->start_job = true;
 	g->start_cancelled = false;
 	agent_submit(a, &sj->j);
@@ -504,6 +508,7 @@ static int spawn(struct pvclus_agent *a, struct guest *g, const char *incoming, 
 		.address = g->spec.address,
 		.migrate_key = key,
 		.migrate_key_len = key_len,
+		.ceph_key = g->ceph_key[0] ? g->ceph_key : NULL,
 	};
 	memcpy(vs.uuid, g->spec.uuid, 16);
 	int err = a->ops->vmm_spawn(a->ctx, &vs, &g->pid);
@@ -797,6 +802,8 @@ static int delete_run(struct pvstore *st, struct pvclus_job *j)
 		err = pvstore_guest_delete(st, d->uuid, 0);
 	if (err)
 		agent_job_fail(j, err);
+	else /* a deleted guest's key must not outlive it */
+		err = agent_key_remove_run(st, d->uuid, j);
 	return err;
 }
 

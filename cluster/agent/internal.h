@@ -8,6 +8,7 @@
  *   sched.c    the leader's placement decisions
  *   migrate.c  live migrations, node modes, drains, rebalancing
  *   rules.c    who may send which cluster message
+ *   keys.c     each guest's own cephx user, made before its VMM starts
  * Private to libpvagent; one thread touches it (see agent.h).
  */
 #ifndef PVCLUS_AGENT_INTERNAL_H
@@ -93,6 +94,8 @@ struct guest {
 	bool persisting;       /* its desired state is being written */
 	bool persist_again;    /* ... and it changed meanwhile */
 	bool addr_up;          /* this node carries its address (for its VMM here) */
+	char ceph_key[PVSTORE_KEY_MAX]; /* its cephx user's key ("": not known here yet, keys.c) */
+	bool key_job;          /* a job making or reading it is out */
 };
 
 /* A guest message that reached a joiner before the table it waits for. */
@@ -254,6 +257,21 @@ struct pvclus_agent {
 	const struct pvstore_guest *specs[MAX_GUESTS];
 	struct api_bufs api;
 };
+
+/* ---- keys.c: each guest's cephx user ------------------------------------------ */
+
+/* (On a storage worker.) Makes guest uuid's user, or reads its key when it
+ * exists, into key. Returns 0 or -errno (the job's errmsg says why). */
+int agent_key_run(struct pvstore *st, const uint8_t uuid[16], char key[PVSTORE_KEY_MAX], struct pvclus_job *j);
+/* Keeps a key a job read in g's entry (an empty one: nothing). */
+void agent_key_keep(struct guest *g, const char key[PVSTORE_KEY_MAX]);
+/* (On a storage worker.) Deletes guest uuid's user (none: fine). */
+int agent_key_remove_run(struct pvstore *st, const uint8_t uuid[16], struct pvclus_job *j);
+/* True when g's key is known here. Else submits a job that makes or reads
+ * it (one at a time per guest) and returns false; that job's done calls
+ * then(a, g, err) with g's key kept (err 0) or not, if g is still tabled. */
+bool agent_key_then(struct pvclus_agent *a, struct guest *g,
+		    void (*then)(struct pvclus_agent *a, struct guest *g, int err));
 
 /* ---- agent.c ----------------------------------------------------------------- */
 

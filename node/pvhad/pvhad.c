@@ -34,6 +34,7 @@
 #include "agent_config.h"
 #include "event_queue.h"
 #include "jobs.h"
+#include "keyring.h"
 #include "netaddr.h"
 #include "log.h"
 #include "proto/api.pb-c.h"
@@ -257,11 +258,34 @@ static int cache_image(struct pvhad *d, const char *sha256, const void *data, si
 	return err;
 }
 
+/* A pipe holding entity's keyring (pvha-vmm --ceph-keyring /dev/fd/4): the
+ * key never touches argv or a file. Its read end out (close-on-exec until
+ * dup2'd). Returns 0 or -errno. */
+static int vmm_keyring_pipe(const char *entity, const char *key, int *rd)
+{
+	char ring[256];
+	int p[2];
+	int n = pv_keyring_format(ring, sizeof(ring), entity, key);
+	if (n < 0)
+		return n;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	ssize_t w = write(p[1], ring, (size_t)n);
+	memset(ring, 0, sizeof(ring));
+	close(p[1]);
+	if (w != n) {
+		close(p[0]);
+		return -EIO;
+	}
+	*rd = p[0];
+	return 0;
+}
+
 static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 {
 	struct pvhad *d = ctx;
 	char image[700], sock[700], u[PVSTORE_UUID_STR], mem[32], disk[128], log[700], dir[600];
-	char ceph_client[80];
+	char ceph_client[PVSTORE_ENTITY_MAX];
 	bool incoming = s->incoming && s->incoming[0];
 	int err;
 
@@ -275,7 +299,11 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 		return err;
 	}
 	pvstore_uuid_format(s->uuid, u);
-	snprintf(ceph_client, sizeof(ceph_client), "client.%s", d->cfg.ceph_user);
+	/* the guest's own cephx user (its key on fd 4, below), else the node's */
+	if (s->ceph_key)
+		pvstore_guest_entity(ceph_client, sizeof(ceph_client), s->uuid);
+	else
+		snprintf(ceph_client, sizeof(ceph_client), "client.%s", d->cfg.ceph_user);
 	sock_path(d, s->uuid, sock, sizeof(sock));
 	/* The console on disk (state_dir), not in /run's tmpfs: the VMM bounds
 	 * it (rate, size, one rotation), docs/security.md. */
@@ -320,9 +348,17 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 	argv[n++] = "--ceph-conf", argv[n++] = d->cfg.ceph_conf;
 	argv[n++] = "--ceph-client", argv[n++] = ceph_client;
 	argv[n++] = "--backend", argv[n++] = "tcg";
-	if (s->disk_size) {
-		argv[n++] = "--disk", argv[n++] = disk;
-		argv[n++] = "--lock", argv[n++] = (char *)s->lock_cookie;
+	/* every guest holds its owner lock, a diskless one on its record */
+	argv[n++] = s->disk_size ? "--disk" : "--owner", argv[n++] = disk;
+	argv[n++] = "--lock", argv[n++] = (char *)s->lock_cookie;
+	int ringfd = -1;
+	if (s->ceph_key) {
+		if ((err = vmm_keyring_pipe(ceph_client, s->ceph_key, &ringfd))) {
+			if (keyfd[0] >= 0)
+				close(keyfd[0]);
+			return err;
+		}
+		argv[n++] = "--ceph-keyring", argv[n++] = "/dev/fd/4";
 	}
 	if (s->address && s->address[0])
 		argv[n++] = "--address", argv[n++] = (char *)s->address;
@@ -337,12 +373,16 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 	posix_spawn_file_actions_init(&fa);
 	if (keyfd[0] >= 0)
 		posix_spawn_file_actions_adddup2(&fa, keyfd[0], 3); /* dup2 clears close-on-exec */
+	if (ringfd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, ringfd, 4);
 	unlink(sock);
 	err = posix_spawnp(pid, vmm, &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	if (keyfd[0] >= 0)
 		close(keyfd[0]);
+	if (ringfd >= 0)
+		close(ringfd);
 	return err ? -err : 0;
 }
 

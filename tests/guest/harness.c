@@ -194,3 +194,17 @@ void th_pause_ms(int ms)
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000l };
 	nanosleep(&ts, NULL);
 }
+
+const unsigned char th_migrate_key[TH_MIGRATE_KEY_LEN] = "pvha test migration key 32 bytes";
+
+const char *th_migrate_key_file(void)
+{
+	const char *path = th_tmp("th-migrate.key");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, th_migrate_key, sizeof(th_migrate_key)) != (ssize_t)sizeof(th_migrate_key)) {
+		fprintf(stderr, "th_migrate_key_file: %s: %s\n", path, strerror(errno));
+		abort();
+	}
+	close(fd);
+	return path;
+}

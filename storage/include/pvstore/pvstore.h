@@ -50,6 +50,8 @@ struct pvstore_config {
 	const char *conf_path;       /* ceph.conf; required */
 	const char *client_name;     /* NULL: "client.admin" */
 	const char *keyring;         /* NULL: what the conf says */
+	const char *key;             /* NULL: from the keyring; else client_name's base64
+				      * secret, and no keyring file is read */
 	const char *pool;            /* NULL: "pvha" */
 	const char *rados_namespace; /* NULL or "": the pool's default namespace */
 	unsigned mount_timeout_s;    /* connect deadline (client_mount_timeout); 0: 10 */
