@@ -32,6 +32,7 @@
 #include <qb/qbutil.h>
 
 #include "agent_config.h"
+#include "ceph_user.h"
 #include "event_queue.h"
 #include "jobs.h"
 #include "keyring.h"
@@ -905,6 +906,12 @@ static void usage(FILE *f)
 		   "this node's record in RADOS and serves the control API that `pvha` uses.\n"
 		   "  --config FILE   the agent's configuration (keys: docs/lab.md, docs/agent.md)\n"
 		   "  --check         read the configuration, report, and exit\n"
+		   "  --make-ceph-user FILE --admin-keyring K\n"
+		   "                  install step: as client.admin (keyring K) make this\n"
+		   "                  node's cephx user client.pvha-node-<node_name> (the pool,\n"
+		   "                  fencing, its guests' users; no admin rights), write its\n"
+		   "                  keyring to FILE (owner-only), print its name, and exit;\n"
+		   "                  then set ceph_user and ceph_keyring to them\n"
 		   "  --verbose       log more\n"
 		   "  -h, --help      this text\n");
 }
@@ -912,6 +919,8 @@ static void usage(FILE *f)
 struct options {
 	const char *config;
 	bool check;
+	const char *make_user;     /* --make-ceph-user FILE */
+	const char *admin_keyring; /* --admin-keyring K */
 };
 
 /* Returns -1 to go on, else the exit status. */
@@ -920,6 +929,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
+		{ "make-ceph-user", required_argument, NULL, 'u' },
+		{ "admin-keyring", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -927,6 +938,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		switch (c) {
 		case 'c': o->config = optarg; break;
 		case 'k': o->check = true; break;
+		case 'u': o->make_user = optarg; break;
+		case 'a': o->admin_keyring = optarg; break;
 		case 'v': pvlog_max_level = PVLOG_DEBUG; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -934,6 +947,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (!o->config || optind < argc) {
 		usage(stderr);
+		return 2;
+	}
+	if (!o->make_user != !o->admin_keyring) {
+		fprintf(stderr, "pvhad: --make-ceph-user and --admin-keyring go together\n");
 		return 2;
 	}
 	return -1;
@@ -1043,6 +1060,17 @@ int main(int argc, char **argv)
 	if (o.check) {
 		printf("pvhad: %s: node %s, address %s, pool %s\n", o.config, d->cfg.node_name, d->cfg.address,
 		       d->cfg.pool);
+		return 0;
+	}
+	if (o.make_user) {
+		char entity[PVSTORE_ENTITY_MAX];
+		err = pvhad_make_ceph_user(&d->cfg, o.admin_keyring, o.make_user, entity, sizeof(entity), why,
+					   sizeof(why));
+		if (err) {
+			fprintf(stderr, "pvhad: --make-ceph-user: %s\n", why);
+			return 1;
+		}
+		printf("%s\n", entity);
 		return 0;
 	}
 	if (d->cfg.log_file[0] && !freopen(d->cfg.log_file, "a", stderr)) {
