@@ -461,6 +461,8 @@ static void print_guest_json(const Pvha__GuestInfo *g)
 	printf("]");
 	json_field("waiting", g->waiting);
 	json_field("address", g->address);
+	json_field("last_step", g->last_step);
+	printf(",\"migrations\":%u", g->migrations);
 	if (g->target_nodeid) {
 		json_field("target", g->target);
 		printf(",\"target_nodeid\":%u", g->target_nodeid);
@@ -521,6 +523,7 @@ static void print_guest(const Pvha__GuestInfo *g, bool json)
 	print_placement(g, false);
 	printf("\n");
 	printf("waiting:    %s\n", or_dash(g->waiting));
+	printf("last step:  %s\n", or_dash(g->last_step));
 	if (g->target_nodeid)
 		printf("moving to:  %s (id %u)\n", or_dash(g->target), g->target_nodeid);
 	if (g->migration) {
