@@ -19,16 +19,20 @@
 
 #include "internal.h"
 
+/* agent_job_fail, the message saying what failed first. */
+static int job_fail(struct pvclus_job *j, int err, const char *what)
+{
+	char m[sizeof(j->errmsg)];
+	agent_job_fail(j, err);
+	snprintf(m, sizeof(m), "%s: %.200s", what, j->errmsg);
+	snprintf(j->errmsg, sizeof(j->errmsg), "%s", m);
+	return err;
+}
+
 int agent_key_run(struct pvstore *st, const uint8_t uuid[16], char key[PVSTORE_KEY_MAX], struct pvclus_job *j)
 {
 	int err = st ? pvstore_key_guest(st, uuid, key, PVSTORE_KEY_MAX) : -ENOTCONN;
-	if (err) {
-		agent_job_fail(j, err);
-		char m[sizeof(j->errmsg)];
-		snprintf(m, sizeof(m), "the guest's cephx user: %.200s", j->errmsg);
-		snprintf(j->errmsg, sizeof(j->errmsg), "%s", m);
-	}
-	return err;
+	return err ? job_fail(j, err, "the guest's cephx user") : 0;
 }
 
 void agent_key_keep(struct guest *g, const char key[PVSTORE_KEY_MAX])
@@ -43,13 +47,7 @@ int agent_key_remove_run(struct pvstore *st, const uint8_t uuid[16], struct pvcl
 	int err = pvstore_guest_entity(entity, sizeof(entity), uuid);
 	if (!err)
 		err = pvstore_key_remove(st, entity);
-	if (err) {
-		agent_job_fail(j, err);
-		char m[sizeof(j->errmsg)];
-		snprintf(m, sizeof(m), "removing its cephx user: %.200s", j->errmsg);
-		snprintf(j->errmsg, sizeof(j->errmsg), "%s", m);
-	}
-	return err;
+	return err ? job_fail(j, err, "removing its cephx user") : 0;
 }
 
 /* A key job for a migration target (agent_key_then). */
