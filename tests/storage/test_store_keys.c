@@ -205,34 +205,28 @@ static void node_key_may_fence_and_make_guest_users_only(void **state)
 
 	/* ...and no other user: not one with wider caps, not one named
 	 * otherwise, not another node; it reads and removes no admin */
-	char json[1200];
-	snprintf(json, sizeof(json),
-		 "{\"prefix\": \"auth get-or-create\", \"entity\": \"client.pvha-guest-%s\", "
-		 "\"caps\": [\"mon\", \"allow *\", \"osd\", \"allow *\", \"mgr\", \"allow command pvha-none\", "
-		 "\"mds\", \"allow r fsname=pvha-none\"]}",
-		 "0d1f7a5e-55aa-4b8e-9d1e-2b7c3a9e00aa");
-	int r = mon_as(ent, json);
-	if (!MON_REFUSES(r))
-		fail_msg("a guest user with admin caps made by a node key: %d", r);
-	/* a guest's caps plus a mgr cap of its own choosing */
 	char osd[512], mon[64];
 	assert_int_equal(pvstore_guest_caps("pvha", NULL, g.uuid, osd, sizeof(osd), mon, sizeof(mon)), 0);
-	snprintf(json, sizeof(json),
-		 "{\"prefix\": \"auth get-or-create\", \"entity\": \"client.pvha-guest-x1\", "
-		 "\"caps\": [\"mon\", \"allow r\", \"osd\", \"%s\", \"mgr\", \"allow *\", "
-		 "\"mds\", \"allow r fsname=pvha-none\"]}",
-		 osd);
-	r = mon_as(ent, json);
-	if (!MON_REFUSES(r))
-		fail_msg("a guest user with mgr 'allow *' made by a node key: %d", r);
-	snprintf(json, sizeof(json),
-		 "{\"prefix\": \"auth get-or-create\", \"entity\": \"client.evil\", "
-		 "\"caps\": [\"mon\", \"allow r\", \"osd\", \"%s\", \"mgr\", \"allow command pvha-none\", "
-		 "\"mds\", \"allow r fsname=pvha-none\"]}",
-		 osd);
-	r = mon_as(ent, json);
-	if (!MON_REFUSES(r))
-		fail_msg("a user not named pvha-guest-* made by a node key: %d", r);
+	const char *inert_mgr = "allow command pvha-none", *inert_mds = "allow r fsname=pvha-none";
+	const struct {
+		const char *what, *entity, *mon, *osd, *mgr;
+	} wider[] = {
+		{ "a guest user with admin caps", "client.pvha-guest-0d1f7a5e-55aa-4b8e-9d1e-2b7c3a9e00aa", "allow *",
+		  "allow *", inert_mgr },
+		{ "a guest user with mgr 'allow *'", "client.pvha-guest-x1", "allow r", osd, "allow *" },
+		{ "a user not named pvha-guest-*", "client.evil", "allow r", osd, inert_mgr },
+	};
+	int r;
+	for (size_t i = 0; i < sizeof(wider) / sizeof(wider[0]); i++) {
+		char json[1200];
+		snprintf(json, sizeof(json),
+			 "{\"prefix\": \"auth get-or-create\", \"entity\": \"%s\", \"caps\": [\"mon\", \"%s\", "
+			 "\"osd\", \"%s\", \"mgr\", \"%s\", \"mds\", \"%s\"]}",
+			 wider[i].entity, wider[i].mon, wider[i].osd, wider[i].mgr, inert_mds);
+		r = mon_as(ent, json);
+		if (!MON_REFUSES(r))
+			fail_msg("%s made by a node key: %d", wider[i].what, r);
+	}
 	r = mon_as(ent, "{\"prefix\": \"auth get\", \"entity\": \"client.admin\"}");
 	if (!MON_REFUSES(r))
 		fail_msg("reading the admin's key with a node key: %d", r);
