@@ -278,8 +278,11 @@ static int vmm_keyring_pipe(const char *entity, const char *key, int *rd)
 		close(p[0]);
 		return -EIO;
 	}
-	*rd = p[0];
-	return 0;
+	/* above 4: the child's dup2 to 3 (the migration key) must not hit it */
+	*rd = fcntl(p[0], F_DUPFD_CLOEXEC, 5);
+	int err = *rd < 0 ? -errno : 0;
+	close(p[0]);
+	return err;
 }
 
 static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
