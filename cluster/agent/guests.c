@@ -278,6 +278,7 @@ static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 		else
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
 	} else if (!g->start_reported) {
+		g->ceph_key[0] = '\0'; /* a stale key (its user remade by hand)? read it again next time */
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false,
 			   code == 8 ? -EBUSY : -EIO, 0);
 	} else {
