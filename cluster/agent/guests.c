@@ -270,7 +270,7 @@ static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 		guests_address(a, g, false);
 	g->pid = 0;
 	g->adopted = false;
-	if (agent_migrate_vmm_ended(a, g, code))
+	if (agent_migrate_vmm_ended(a, g, code) || heartbeat_vmm_ended(a, g))
 		return;
 	if (g->stopping) {
 		if (code != 0 && code != 1 && code != 5)
@@ -545,6 +545,8 @@ static void apply(struct pvclus_agent *a, struct guest *g, const struct pvclus_h
 	g->ha = next;
 	do_actions(a, g, &acts);
 	agent_migrate_after_step(a, g);
+	if (g->used)
+		heartbeat_after_step(a, g, ev);
 }
 
 static void apply_all(struct pvclus_agent *a, const struct pvclus_ha_event *ev)
@@ -579,6 +581,7 @@ static void record_to_msg(const struct guest *g, Pvha__HaRecord *r, uint32_t *fe
 	r->max_restarts = h->max_restarts;
 	r->reason = h->reason;
 	r->err = h->err;
+	r->hb_moved = h->hb_moved;
 }
 
 static int msg_to_record(const Pvha__HaRecord *r, struct pvclus_ha_guest *h)
@@ -605,6 +608,7 @@ static int msg_to_record(const Pvha__HaRecord *r, struct pvclus_ha_guest *h)
 	h->max_restarts = (uint16_t)r->max_restarts;
 	h->reason = (enum pvclus_ha_reason)r->reason;
 	h->err = r->err;
+	h->hb_moved = r->hb_moved;
 	return pvclus_ha_check(h);
 }
 
@@ -1002,8 +1006,10 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 			struct guest *g = guests_find(a, r->uuid.data);
 			if (!g)
 				g = guests_load(a, r->uuid.data, NULL);
-			if (g)
+			if (g) {
 				g->ha = h;
+				heartbeat_watch(a, g); /* an adopted VMM's guest runs here */
+			}
 		}
 		for (int i = 0; i < a->nnodes; i++) {
 			a->peers[i].fenced = false;
@@ -1108,6 +1114,9 @@ static int create(struct pvclus_agent *a, const Pvha__GuestSpecIn *in, void *tok
 	spec.disk_size = in->disk_size;
 	spec.priority = in->priority;
 	spec.desired = PVSTORE_DESIRED_STOPPED;
+	spec.heartbeat_timeout_s = in->heartbeat_timeout_s;
+	spec.heartbeat_max_resets = in->heartbeat_max_resets;
+	spec.heartbeat_window_s = in->heartbeat_window_s;
 	if ((err = agent_sched_spec_from_api(a, &spec, true, in->rules, in->n_rules, true, in->depends_on,
 					     in->n_depends_on, msg, msglen)))
 		return err;

@@ -29,6 +29,7 @@ void guests_fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__Guest
 	gi->address = (char *)g->spec.address;
 	gi->migrations = g->migrations;
 	gi->last_step = (char *)g->last_step;
+	heartbeat_fill_info(a, g, gi);
 	agent_sched_fill_info(a, g, gi);
 	agent_migrate_fill_info(a, g, gi);
 }

@@ -74,6 +74,16 @@ struct fence_op {
 
 /* ---- guests ---------------------------------------------------------------- */
 
+#define HB_HISTORY_MAX PVSTORE_HEARTBEAT_RESETS_MAX
+
+/* What this node keeps of one guest's heartbeat (heartbeat.c). */
+struct hb_guest {
+	uint64_t resets_ms[HB_HISTORY_MAX]; /* restarts in place here for a lost heartbeat, oldest first */
+	unsigned n_resets;
+	bool killing;                       /* its VMM is being killed for a lost heartbeat... */
+	enum pvclus_ha_heartbeat_step step; /* ... and its exit reports this step */
+};
+
 struct guest {
 	bool used;
 	bool spec_loaded;      /* false: only the uuid is known (the registry was out of reach) */
@@ -97,6 +107,7 @@ struct guest {
 	bool addr_up;          /* this node carries its address (for its VMM here) */
 	char ceph_key[PVSTORE_KEY_MAX]; /* its cephx user's key ("": not known here yet, keys.c) */
 	bool key_job;          /* a job making or reading it is out */
+	struct hb_guest hb;    /* heartbeat monitoring here (heartbeat.c) */
 	/* what the API shows of its history (every node applies the same steps) */
 	uint32_t migrations;   /* migrations started since this agent knew it */
 	char last_step[256];   /* the latest transition, as the event log words it */
@@ -256,6 +267,10 @@ struct pvclus_agent {
 	struct pvclus_placement mig_out[MAX_GUESTS];
 	struct pvclus_move mig_moves[PLAN_MAX_MOVES];
 	bool mode_busy[PVCLUS_MAX_NODES];  /* a node's new mode is being written */
+
+	/* heartbeat monitoring (heartbeat.c) */
+	uint64_t hb_timer;
+	bool hb_timer_armed;
 
 	/* scratch */
 	const struct pvstore_guest *specs[MAX_GUESTS];
@@ -525,6 +540,61 @@ void agent_migrate_reload_modes(struct pvclus_agent *a);
 
 /* The number of guests whose HA record names the node (owner or target). */
 unsigned agent_migrate_guests_on(struct pvclus_agent *a, uint32_t node);
+
+/* ---- heartbeat.c: guest heartbeat monitoring (docs/heartbeat.md) --------- */
+
+/* A guest's heartbeat policy, resolved: its own settings, else this node's
+ * (pvhad.conf), else PVCLUS_HB_DEFAULT_*. timeout_s 0: not monitored. */
+struct hb_policy {
+	uint32_t timeout_s;
+	uint32_t max_resets; /* restarts in place within window_s before a move */
+	uint32_t window_s;
+};
+
+void heartbeat_policy(const struct pvclus_agent_config *cfg, const struct pvstore_guest *spec,
+		      struct hb_policy *out);
+
+/*
+ * Pure: what to do with a guest whose heartbeat stopped at now_ms, given the
+ * times of the n restarts in place this node made for it (resets_ms, any
+ * order, this node's clock) and whether it was moved for a lost heartbeat
+ * since the last start request (moved): RESTART while fewer than
+ * p->max_resets of those restarts lie within the last p->window_s seconds,
+ * else MOVE, or ERROR when it was moved already. *recent (may be NULL) gets
+ * that count. Returns 0, or -EINVAL (NULL policy or step, n above
+ * HB_HISTORY_MAX, max_resets 0 or above HB_HISTORY_MAX, window 0, a restart
+ * after now_ms). O(n).
+ */
+int heartbeat_decide(const struct hb_policy *p, const uint64_t *resets_ms, size_t n, uint64_t now_ms, bool moved,
+		     enum pvclus_ha_heartbeat_step *step, unsigned *recent);
+
+/* Starts watching g's heartbeat when this node should: g runs here with a
+ * timeout (one timer for all guests, every 500 ms, only while one is
+ * watched). Called after each HA step of g and when its spec is read again
+ * (the timeout may be new). */
+void heartbeat_watch(struct pvclus_agent *a, struct guest *g);
+
+/* After every HA step of g (guests.c's apply): heartbeat_watch, and a start
+ * or stop request forgets the restarts counted. */
+void heartbeat_after_step(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_event *ev);
+
+/* g's VMM ended: true when this node killed it for a lost heartbeat and
+ * reported HEARTBEAT_LOST with its decision (then nothing else is to be
+ * reported). */
+bool heartbeat_vmm_ended(struct pvclus_agent *a, struct guest *g);
+
+/* GUEST_SET: applies the heartbeat settings `in` gives to want (when not
+ * NULL). True when it gives any. */
+bool heartbeat_set_from_api(struct pvstore_guest *want, const Pvha__GuestSetIn *in);
+
+/* Copies the heartbeat settings of src to dst. */
+void heartbeat_copy_settings(struct pvstore_guest *dst, const struct pvstore_guest *src);
+
+/* "; heartbeat timeout T s, N restart(s) in W s" (the policy in effect) into buf. */
+void heartbeat_describe(struct pvclus_agent *a, const struct pvstore_guest *spec, char *buf, size_t len);
+
+/* Adds the heartbeat policy in effect and hb_moved to a guest's info. */
+void heartbeat_fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__GuestInfo *gi);
 
 /* ---- registry.c: the table filled from the registry ---------------------- */
 

@@ -39,6 +39,7 @@ static void load_done(struct pvclus_job *j)
 	} else if (!j->err) {
 		g->spec = l->spec;
 		g->spec_loaded = true;
+		heartbeat_watch(a, g);
 		if (agent_leads(a))
 			agent_sched_kick(a); /* it may wait for a node, which needs its spec */
 	} else if (j->err == -ENOENT) {

@@ -34,14 +34,16 @@ static void describe(struct pvclus_agent *a, const struct pvstore_guest *s, char
 	if (!s->n_depends && o < len)
 		o += (size_t)snprintf(buf + o, len - o, " nothing");
 	if (o < len)
-		snprintf(buf + o, len - o, "; address %s", s->address[0] ? s->address : "none");
+		o += (size_t)snprintf(buf + o, len - o, "; address %s", s->address[0] ? s->address : "none");
+	if (s->heartbeat_timeout_s && o < len)
+		heartbeat_describe(a, s, buf + o, len - o);
 }
 
 struct set_job {
 	struct pvclus_job j;
 	struct pvclus_agent *a;
 	void *token;
-	bool set_priority, set_rules, set_deps, set_address;
+	bool set_priority, set_rules, set_deps, set_address, set_heartbeat;
 	struct pvstore_guest want; /* the checked change: its priority, rules, dependencies */
 	struct pvstore_guest cur;  /* the record as written */
 };
@@ -66,6 +68,8 @@ static int set_run(struct pvstore *st, struct pvclus_job *j)
 		}
 		if (sj->set_address)
 			memcpy(sj->cur.address, sj->want.address, sizeof(sj->cur.address));
+		if (sj->set_heartbeat)
+			heartbeat_copy_settings(&sj->cur, &sj->want);
 		err = pvstore_guest_check(&sj->cur);
 		if (!err)
 			err = pvstore_guest_update(st, &sj->cur);
@@ -101,7 +105,8 @@ static void set_done(struct pvclus_job *j)
 int guests_set(struct pvclus_agent *a, struct guest *g, const Pvha__GuestSetIn *in, void *token,
 			  char *msg, size_t msglen)
 {
-	if (!in || (!in->set_priority && !in->set_rules && !in->set_depends_on && !in->set_address)) {
+	if (!in || (!in->set_priority && !in->set_rules && !in->set_depends_on && !in->set_address &&
+		    !heartbeat_set_from_api(NULL, in))) {
 		snprintf(msg, msglen, "nothing to change");
 		return -EINVAL;
 	}
@@ -139,6 +144,7 @@ int guests_set(struct pvclus_agent *a, struct guest *g, const Pvha__GuestSetIn *
 			return aerr;
 		}
 	}
+	bool set_heartbeat = heartbeat_set_from_api(&sj->want, in);
 	int err = agent_sched_spec_from_api(a, &sj->want, in->set_rules, in->rules, in->n_rules,
 					    in->set_depends_on, in->depends_on, in->n_depends_on, msg, msglen);
 	if (err) {
@@ -152,6 +158,7 @@ int guests_set(struct pvclus_agent *a, struct guest *g, const Pvha__GuestSetIn *
 	sj->set_rules = in->set_rules;
 	sj->set_deps = in->set_depends_on;
 	sj->set_address = in->set_address;
+	sj->set_heartbeat = set_heartbeat;
 	agent_submit(a, &sj->j);
 	return -EINPROGRESS;
 }
