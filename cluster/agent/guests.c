@@ -106,6 +106,8 @@ struct release_job {
 	struct pvclus_job j;
 	struct pvclus_agent *a;
 	bool send_stopped;
+	bool send_hb_lost;     /* or HEARTBEAT_LOST with hb_step */
+	enum pvclus_ha_heartbeat_step hb_step;
 	struct lock_ctx lc;
 };
 
@@ -129,21 +131,29 @@ static void release_done(struct pvclus_job *j)
 		alog_warn(a, "guest %s: clearing its owner lock: %s", r->lc.name, j->errmsg);
 	if (r->send_stopped)
 		guests_send_event(a, r->lc.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+	if (r->send_hb_lost)
+		guests_send_event(a, r->lc.uuid, PVCLUS_HA_EV_HEARTBEAT_LOST, a->local, false, 0, r->hb_step);
 	free(r);
 }
 
-static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stopped)
+/* hb_step: NULL, or report HEARTBEAT_LOST with *hb_step once it is done. */
+static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stopped,
+			 const enum pvclus_ha_heartbeat_step *hb_step)
 {
 	struct release_job *r = calloc(1, sizeof(*r));
 	if (!r) {
 		alog_err(a, -ENOMEM, "guest %s: clearing its owner lock", g->spec.name);
 		if (send_stopped)
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+		if (hb_step)
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_HEARTBEAT_LOST, a->local, false, 0, *hb_step);
 		return;
 	}
 	r->j = (struct pvclus_job){ .run = release_run, .done = release_done, .what = "release lock" };
 	r->a = a;
 	r->send_stopped = send_stopped;
+	r->send_hb_lost = hb_step != NULL;
+	r->hb_step = hb_step ? *hb_step : PVCLUS_HA_HB_RESTART;
 	lock_ctx_fill(a, g, NULL, &r->lc);
 	agent_submit(a, &r->j);
 }
@@ -270,11 +280,21 @@ static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 		guests_address(a, g, false);
 	g->pid = 0;
 	g->adopted = false;
-	if (agent_migrate_vmm_ended(a, g, code) || heartbeat_vmm_ended(a, g))
+	enum pvclus_ha_heartbeat_step hb_step;
+	if (agent_migrate_vmm_ended(a, g, code))
 		return;
+	if (heartbeat_vmm_ended(a, g, &hb_step)) {
+		if (hb_step == PVCLUS_HA_HB_RESTART) { /* here: the restart takes over its own boot's lock */
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_HEARTBEAT_LOST, a->local, false, 0, hb_step);
+			return;
+		}
+		/* it leaves this node: the killed VMM's lock first, then the word */
+		release_lock(a, g, false, &hb_step);
+		return;
+	}
 	if (g->stopping) {
 		if (code != 0 && code != 1 && code != 5)
-			release_lock(a, g, true); /* killed: its lock is a dead client's; then STOPPED */
+			release_lock(a, g, true, NULL); /* killed: its lock is a dead client's; then STOPPED */
 		else
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
 	} else if (!g->start_reported) {
@@ -518,7 +538,7 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 			break;
 		case PVCLUS_HA_ACT_RELEASE_LOCK:
 			if (mine)
-				release_lock(a, g, false);
+				release_lock(a, g, false, NULL);
 			break;
 		case PVCLUS_HA_ACT_MIGRATE:
 		case PVCLUS_HA_ACT_ABORT_MIGRATION:

@@ -578,10 +578,12 @@ void heartbeat_watch(struct pvclus_agent *a, struct guest *g);
  * or stop request forgets the restarts counted. */
 void heartbeat_after_step(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_event *ev);
 
-/* g's VMM ended: true when this node killed it for a lost heartbeat and
- * reported HEARTBEAT_LOST with its decision (then nothing else is to be
- * reported). */
-bool heartbeat_vmm_ended(struct pvclus_agent *a, struct guest *g);
+/* g's VMM ended: true when this node killed it for a lost heartbeat; then
+ * *step is its decision, which the caller reports as HEARTBEAT_LOST (nothing
+ * else is to be reported), after clearing the killed VMM's owner lock when
+ * the guest leaves this node (another node cannot break the lock of a live
+ * member's boot). */
+bool heartbeat_vmm_ended(struct pvclus_agent *a, struct guest *g, enum pvclus_ha_heartbeat_step *step);
 
 /* GUEST_SET: applies the heartbeat settings `in` gives to want (when not
  * NULL). True when it gives any. */
