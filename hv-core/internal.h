@@ -147,6 +147,7 @@ struct hv_machine {
 	uint64_t break_after;
 	uint64_t heartbeat_seq;
 	uint64_t heartbeat_mono_ns;
+	struct hv_disk_stats disk_stats;
 
 	/* runaway detection: guest run time without a hypercall, measured at the
 	 * check points (hv_check_point) and at the ends of runs */

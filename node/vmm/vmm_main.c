@@ -435,6 +435,14 @@ static void fill_status(struct vmm *v, Pvha__VmmStatus *st)
 	st->guest_id.len = sizeof(v->guest_id);
 	st->storage_addr = v->storage_addr;
 	st->disk = (char *)(v->disk_spec ? v->disk_spec : "");
+	st->disk_reads = s.disk.reads;
+	st->disk_writes = s.disk.writes;
+	st->disk_flushes = s.disk.flushes;
+	st->disk_read_bytes = s.disk.read_bytes;
+	st->disk_write_bytes = s.disk.write_bytes;
+	st->disk_read_ns = s.disk.read_ns;
+	st->disk_write_ns = s.disk.write_ns;
+	st->disk_flush_ns = s.disk.flush_ns;
 
 	st->incoming_port = v->incoming_port;
 	st->migration_phase = (char *)mig_phase_name(mp.phase);

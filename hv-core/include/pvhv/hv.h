@@ -206,6 +206,15 @@ const struct hv_stop_info *hv_machine_stop_info(const struct hv_machine *m);
 /* Pausing stops the guest's monotonic clock until the next run. */
 void hv_machine_pause_clock(struct hv_machine *m);
 
+/* The guest's disk calls since the machine was built (not carried by a
+ * save or a migration): how many, their bytes, and the host time spent in
+ * them (a rados write returns once queued: its time is mostly in the flush). */
+struct hv_disk_stats {
+	uint64_t reads, writes, flushes;
+	uint64_t read_bytes, write_bytes;
+	uint64_t read_ns, write_ns, flush_ns;
+};
+
 struct hv_machine_stats {
 	uint64_t hypercalls;
 	uint64_t guest_mono_ns;     /* the guest's monotonic clock now */
@@ -214,6 +223,7 @@ struct hv_machine_stats {
 	uint64_t mem_size;
 	const char *backend;        /* "tcg" or "kvm" */
 	uint8_t guest_id[16];
+	struct hv_disk_stats disk;
 };
 void hv_machine_get_stats(const struct hv_machine *m, struct hv_machine_stats *out);
 
