@@ -68,6 +68,7 @@ struct hv_net_sock {
 	uint16_t port;   /* listeners: the port bound (what a restore binds again) */
 	uint16_t backlog;
 	int err;         /* dead: what every call but close answers (negative) */
+	bool carried;    /* dead: a connection a restore reset, which hv_net_adopt may revive */
 };
 
 struct hv_net {

@@ -283,7 +283,7 @@ static void fake_source_drops_after_ready(uint16_t port, const struct guest *g, 
 	uint8_t nonce[PVPROTO_NONCE_BYTES], theirs[PVPROTO_NONCE_BYTES];
 	Pvha__MigrateAuth au = PVHA__MIGRATE_AUTH__INIT;
 	assert_int_equal(pvproto_random(nonce, sizeof(nonce)), 0);
-	au.version = 2;
+	au.version = 3; /* the migration protocol's version (docs/migration.md) */
 	au.nonce.data = nonce;
 	au.nonce.len = sizeof(nonce);
 	au.keyed = true;
@@ -300,7 +300,7 @@ static void fake_source_drops_after_ready(uint16_t port, const struct guest *g, 
 					   theirs, true),
 			 0);
 	Pvha__MigrateHello h = PVHA__MIGRATE_HELLO__INIT;
-	h.version = 2;
+	h.version = 3;
 	h.guest_id.data = (uint8_t *)g->uuid;
 	h.guest_id.len = 16;
 	h.mem_size = 16u << 20;
@@ -320,6 +320,10 @@ static void fake_source_drops_after_ready(uint16_t port, const struct guest *g, 
 	}
 	close(sf);
 	assert_true(records > 2);
+	Pvha__MigrateConn end = PVHA__MIGRATE_CONN__INIT; /* no connections */
+	end.version = 3;
+	end.end = true;
+	assert_int_equal(pvproto_link_write(l, &end.base), 0);
 	assert_int_equal(pvproto_link_read(l, &pvha__migrate_msg__descriptor, 4096, &m), 0);
 	assert_int_equal(((Pvha__MigrateMsg *)m)->kind, PVHA__MIGRATE_MSG__KIND__READY);
 	protobuf_c_message_free_unpacked(m, NULL);

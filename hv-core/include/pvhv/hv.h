@@ -96,6 +96,21 @@ int hv_net_host_open(const char *ipv4, struct hv_net **out);
  * guest leaves this host. */
 void hv_net_reset(struct hv_net *n, int err);
 
+/* The guest's connections and their host sockets, for a live migration
+ * that moves them (docs/migration.md "Connections"): fills handles[] and
+ * fds[] (PV_NET_HANDLES_MAX entries each) and returns how many. The
+ * sockets stay the handles'; O(PV_NET_HANDLES_MAX). NULL n: 0. */
+unsigned hv_net_connections(const struct hv_net *n, unsigned *handles, int *fds);
+
+/* Whether handle is a connection that a restore reset (a migration target
+ * may give it back its connection with hv_net_adopt). */
+bool hv_net_adoptable(const struct hv_net *n, unsigned handle);
+
+/* Gives such a handle a connected socket of the backend's kind (built by
+ * the migration from the source's), which n owns from then on. Returns 0,
+ * or -EBADF (not an adoptable handle; fd is not taken). */
+int hv_net_adopt(struct hv_net *n, unsigned handle, int fd);
+
 /* Open handles and listeners, for status and tests. */
 void hv_net_counts(const struct hv_net *n, unsigned *handles, unsigned *listeners);
 
