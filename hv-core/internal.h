@@ -180,7 +180,7 @@ static inline void hv_mark_dirty(struct hv_machine *m, uint64_t gpa, uint64_t le
 	if (last >= m->npages)
 		last = m->npages - 1;
 	for (uint64_t p = first; p <= last; p++)
-		atomic_fetch_or_explicit(&m->dirty[p / 64], 1ull << (p % 64), memory_order_relaxed);
+		atomic_fetch_or_explicit(&m->dirty[p / 64], 1ull << (p % 64), memory_order_release);
 }
 
 /* The host wrote guest RAM [gpa, gpa+len): dirty tracking and the backend's
