@@ -44,6 +44,7 @@ _Static_assert(TLB_FLUSH_PAGE >= PV_MEM_MAX, "the TLB flush page must lie outsid
 struct tcg {
 	uc_engine *uc;
 	uint64_t *code;         /* one bit per page that held a translated block */
+	uint64_t code_page;     /* a page whose bit is set, UINT64_MAX none */
 	uint64_t deadline;
 	unsigned blocks;
 	bool stopped_by_us;     /* uc_emu_stop came from hook_block */
@@ -74,19 +75,27 @@ static void drop_code(struct hv_machine *m, uint64_t gpa, uint64_t len)
 	}
 }
 
+/* Records that pages p to q (q = p or p + 1) hold translated code. */
+static void note_code(struct hv_machine *m, struct tcg *t, uint64_t p, uint64_t q)
+{
+	if (p >= m->npages)
+		return;
+	t->code[p / 64] |= 1ull << (p % 64);
+	if (q != p && q < m->npages)
+		t->code[q / 64] |= 1ull << (q % 64);
+	/* bits are never cleared: a block wholly in page p needs no look again */
+	t->code_page = q == p ? p : UINT64_MAX;
+}
+
 static void hook_block(uc_engine *uc, uint64_t addr, uint32_t size, void *ud)
 {
 	struct hv_machine *m = ud;
 	struct tcg *t = m->vcpu;
 
-	if (addr < m->mem_size) {
-		uint64_t p = addr / PV_PAGE_SIZE;
-		uint64_t q = (addr + (size ? size - 1 : 0)) / PV_PAGE_SIZE;
-		if (!page_has_code(t, p))
-			t->code[p / 64] |= 1ull << (p % 64);
-		if (q != p && q < m->npages && !page_has_code(t, q))
-			t->code[q / 64] |= 1ull << (q % 64);
-	}
+	/* Runs before every block: most lie wholly in the page of the one before. */
+	uint64_t p = addr / PV_PAGE_SIZE, q = (addr + (size ? size - 1 : 0)) / PV_PAGE_SIZE;
+	if (p != t->code_page || q != p)
+		note_code(m, t, p, q);
 	if (atomic_load_explicit(&m->request, memory_order_relaxed) ||
 	    (++t->blocks % CHECK_EVERY_BLOCKS == 0 && hv_check_point(m, t->deadline))) {
 		t->stopped_by_us = true;
@@ -211,6 +220,7 @@ static int tcg_create(struct hv_machine *m)
 		err = uc_to_errno(e);
 		goto err_free_code;
 	}
+	t->code_page = UINT64_MAX;
 	m->vcpu = t;
 	if (uc_mem_map_ptr(t->uc, 0, m->mem_size, UC_PROT_ALL, m->ram) != UC_ERR_OK ||
 	    uc_mem_protect(t->uc, 0, m->mem_size, UC_PROT_READ | UC_PROT_EXEC) != UC_ERR_OK)
