@@ -327,13 +327,17 @@ void kv_reply_bulk(struct kv_buf *out, const void *p, size_t n)
 		return;
 	}
 	uint8_t *t = kv_buf_tail(out);
-	t[0] = '$';
-	size_t h = 1 + kv_fmt_i64((char *)t + 1, (int64_t)n);
-	t[h] = '\r';
-	t[h + 1] = '\n';
+	size_t h;
+	if (n < 10) { /* "$N\r\n": one store (the reservation has room) */
+		*(kv_u32u *)t = '$' | (uint32_t)('0' + n) << 8 | 0x0a0d0000u;
+		h = 2;
+	} else {
+		t[0] = '$';
+		h = 1 + kv_fmt_i64((char *)t + 1, (int64_t)n);
+		*(kv_u16u *)(t + h) = 0x0a0d;
+	}
 	kv_copy(t + h + 2, p, n);
-	t[h + 2 + n] = '\r';
-	t[h + 3 + n] = '\n';
+	*(kv_u16u *)(t + h + 2 + n) = 0x0a0d;
 	kv_buf_commit(out, h + 4 + n);
 }
 
