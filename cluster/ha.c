@@ -65,6 +65,7 @@ static void to_stopped(struct step *s)
 	s->n.state = PVCLUS_HA_STOPPED;
 	s->n.want_running = false;
 	s->n.avoid = 0;
+	s->n.hb_moved = false;
 }
 
 /* Wants to run, runs nowhere, may start anywhere: ask for a placement. After
@@ -173,6 +174,36 @@ static void vmm_gone(struct step *s, uint32_t node, bool crashed)
 	}
 }
 
+/* The owner `node` killed the VMM of the running guest because its
+ * heartbeat stopped, and decided what comes next (docs/heartbeat.md). The
+ * VMM is gone but its lock may still be held (it was killed). */
+static int heartbeat_lost(struct step *s, uint32_t node, uint32_t step)
+{
+	switch (step) {
+	case PVCLUS_HA_HB_RESTART:
+		/* as a crash restart: node holds the lock, nobody else may start it */
+		reset_fields(&s->n);
+		s->n.state = PVCLUS_HA_STARTING;
+		s->n.owner = node;
+		op(s, PVCLUS_HA_ACT_START, node, 0, false);
+		say(s, PVCLUS_HA_R_HEARTBEAT_RESTART, node);
+		return 0;
+	case PVCLUS_HA_HB_MOVE:
+		op(s, PVCLUS_HA_ACT_RELEASE_LOCK, node, 0, false);
+		to_unplaced(s, node);
+		s->n.hb_moved = true;
+		say(s, PVCLUS_HA_R_HEARTBEAT_MOVE, node);
+		return 0;
+	case PVCLUS_HA_HB_ERROR:
+		to_error(s, PVCLUS_HA_R_HEARTBEAT_LIMIT, 0);
+		op(s, PVCLUS_HA_ACT_RELEASE_LOCK, node, 0, false);
+		say(s, PVCLUS_HA_R_HEARTBEAT_LIMIT, node);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
 static bool fw_has(const struct pvclus_ha_guest *g, uint32_t node)
 {
 	return node && (g->fence[0] == node || g->fence[1] == node);
@@ -240,6 +271,7 @@ static void start_requested(struct step *s)
 	s->n.want_running = true;
 	s->n.start_failures = 0;
 	s->n.restarts = 0;
+	s->n.hb_moved = false;
 	to_unplaced(s, 0);
 	say(s, PVCLUS_HA_R_START_REQUESTED, 0);
 }
@@ -368,6 +400,10 @@ static int on_running(struct step *s, const struct pvclus_ha_event *ev)
 			return -EINVAL;
 		vmm_gone(s, x, ev->crashed);
 		return 0;
+	case PVCLUS_HA_EV_HEARTBEAT_LOST:
+		if (ev->node != x)
+			return -EINVAL;
+		return heartbeat_lost(s, x, ev->detail);
 	case PVCLUS_HA_EV_RUN_STABLE:
 		if (!s->n.restarts && !s->n.start_failures)
 			return 0;
@@ -822,7 +858,8 @@ bool pvclus_ha_equal(const struct pvclus_ha_guest *a, const struct pvclus_ha_gue
 	       a->peer_is_source == b->peer_is_source && a->fenced == b->fenced &&
 	       a->avoid == b->avoid && a->start_failures == b->start_failures &&
 	       a->restarts == b->restarts && a->max_start_failures == b->max_start_failures &&
-	       a->max_restarts == b->max_restarts && a->reason == b->reason && a->err == b->err;
+	       a->max_restarts == b->max_restarts && a->reason == b->reason && a->err == b->err &&
+	       a->hb_moved == b->hb_moved;
 }
 
 static int run(const struct pvclus_ha_guest *g, const struct pvclus_ha_event *ev, struct step *s)
@@ -927,6 +964,7 @@ const char *pvclus_ha_event_str(enum pvclus_ha_event_type t)
 		[PVCLUS_HA_EV_MIGRATE_DONE] = "migrate-done",
 		[PVCLUS_HA_EV_MIGRATE_FAILED] = "migrate-failed",
 		[PVCLUS_HA_EV_DEADLINE] = "deadline",
+		[PVCLUS_HA_EV_HEARTBEAT_LOST] = "heartbeat-lost",
 	};
 	return (unsigned)t < PVCLUS_HA_EV_COUNT ? names[t] : "?";
 }
@@ -960,6 +998,9 @@ const char *pvclus_ha_reason_str(enum pvclus_ha_reason r)
 		[PVCLUS_HA_R_MIGRATE_FAILED] = "migration abandoned, the source runs it",
 		[PVCLUS_HA_R_MIGRATE_TARGET_FAILED] = "the migration target gave up",
 		[PVCLUS_HA_R_DEADLINE] = "a step missed its deadline",
+		[PVCLUS_HA_R_HEARTBEAT_RESTART] = "heartbeat lost, restarting in place",
+		[PVCLUS_HA_R_HEARTBEAT_MOVE] = "heartbeat lost too often on its node, moving it",
+		[PVCLUS_HA_R_HEARTBEAT_LIMIT] = "heartbeat lost too often, also after a move",
 	};
 	return (unsigned)r < PVCLUS_HA_R_COUNT ? names[r] : "?";
 }

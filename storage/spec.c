@@ -106,6 +106,15 @@ int pvstore_guest_check(const struct pvstore_guest *g)
 				 "guest %s: address '%.*s' is not an IPv4 address with a prefix (A.B.C.D/P, P 1..32; "
 				 "not 0.0.0.0, loopback, multicast or broadcast)",
 				 g->name, PVSTORE_ADDR_MAX + 2, g->address);
+	if (g->heartbeat_timeout_s > PVSTORE_HEARTBEAT_TIMEOUT_MAX)
+		return pvs_failx(-EINVAL, "guest %s: heartbeat timeout %" PRIu32 " s is over %u s", g->name,
+				 g->heartbeat_timeout_s, PVSTORE_HEARTBEAT_TIMEOUT_MAX);
+	if (g->heartbeat_max_resets > PVSTORE_HEARTBEAT_RESETS_MAX)
+		return pvs_failx(-EINVAL, "guest %s: heartbeat max resets %" PRIu32 " is over %u", g->name,
+				 g->heartbeat_max_resets, PVSTORE_HEARTBEAT_RESETS_MAX);
+	if (g->heartbeat_window_s > PVSTORE_HEARTBEAT_WINDOW_MAX)
+		return pvs_failx(-EINVAL, "guest %s: heartbeat window %" PRIu32 " s is over %u s", g->name,
+				 g->heartbeat_window_s, PVSTORE_HEARTBEAT_WINDOW_MAX);
 	return check_placement(g);
 }
 
@@ -128,6 +137,9 @@ int pvstore_guest_encode(const struct pvstore_guest *g, uint64_t gen, uint8_t **
 	m.disk_size = g->disk_size;
 	m.cmdline = (char *)g->cmdline;
 	m.address = (char *)g->address;
+	m.heartbeat_timeout_s = g->heartbeat_timeout_s;
+	m.heartbeat_max_resets = g->heartbeat_max_resets;
+	m.heartbeat_window_s = g->heartbeat_window_s;
 	m.desired = g->desired == PVSTORE_DESIRED_RUNNING ? PVHA__GUEST_SPEC__DESIRED_STATE__DESIRED_RUNNING
 							   : PVHA__GUEST_SPEC__DESIRED_STATE__DESIRED_STOPPED;
 	m.priority = g->priority;
@@ -217,6 +229,9 @@ int pvstore_guest_decode(const char *what, const uint8_t uuid[16], const uint8_t
 	out->disk_size = m->disk_size;
 	snprintf(out->cmdline, sizeof(out->cmdline), "%s", m->cmdline);
 	snprintf(out->address, sizeof(out->address), "%s", m->address);
+	out->heartbeat_timeout_s = m->heartbeat_timeout_s;
+	out->heartbeat_max_resets = m->heartbeat_max_resets;
+	out->heartbeat_window_s = m->heartbeat_window_s;
 	out->desired = (enum pvstore_desired)m->desired;
 	out->priority = m->priority;
 	if ((r = decode_placement(what, m, out)) < 0)

@@ -1,9 +1,10 @@
 /*
- * The agent object (pvcluster/agent.h): its creation and ops, the cluster's
- * shape (CPG membership, the totem ring, votequorum, the leader: the lowest
- * member of the quorate partition), hellos, this node's record in RADOS, the
- * messages in, and the cluster-status and event parts of the control API.
- * Guests, fencing, placement and migrations build on it (internal.h).
+ * The agent object (pvcluster/agent.h): its creation, and its inputs: the
+ * cluster's shape (CPG membership, the totem ring, votequorum), the messages
+ * in, children that ended, the storage failing, and the cluster-status and
+ * event parts of the control API. It is the top of the agent's files: it
+ * hands each input to the parts below it (internal.h lists them in their
+ * order; none calls back up).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -13,270 +14,14 @@
 
 #include "internal.h"
 
-#define STORAGE_RETRY_MS 500
-#define STORAGE_RETRIES 60
-
-/* ---- ops ------------------------------------------------------------------- */
-
-void agent_log(struct pvclus_agent *a, enum pvclus_log_level lvl, const char *func, int err, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (err && n >= 0 && (size_t)n < sizeof(line))
-		snprintf(line + n, sizeof(line) - (size_t)n, ": %s", strerror(err < 0 ? -err : err));
-	a->ops->log(a->ctx, lvl, func, line);
-}
-
-uint64_t agent_now_ms(struct pvclus_agent *a)
-{
-	return a->ops->now_ms(a->ctx);
-}
-
-void agent_timer(struct pvclus_agent *a, uint64_t ms, void (*fn)(void *), void *arg, uint64_t *id)
-{
-	int err = a->ops->timer_add(a->ctx, ms, fn, arg, id);
-	if (err) {
-		/* a timer that cannot be armed would leave the agent waiting for good */
-		alog_err(a, err, "arming a timer of %llu ms", (unsigned long long)ms);
-		abort();
-	}
-}
-
-void agent_timer_del(struct pvclus_agent *a, uint64_t *id)
-{
-	if (*id)
-		a->ops->timer_del(a->ctx, *id);
-	*id = 0;
-}
-
-/* ---- nodes ----------------------------------------------------------------- */
-
-int agent_node_index(const struct pvclus_agent *a, uint32_t id)
-{
-	for (int i = 0; i < a->nnodes; i++)
-		if (a->nodes[i].nodeid == id)
-			return i;
-	return -1;
-}
-
-int agent_node_by_name(const struct pvclus_agent *a, const char *name)
-{
-	for (int i = 0; i < a->nnodes; i++)
-		if (!strcmp(a->nodes[i].name, name))
-			return i;
-	return -1;
-}
-
-const char *agent_node_name(const struct pvclus_agent *a, uint32_t id)
-{
-	int i = agent_node_index(a, id);
-	return i < 0 ? "?" : a->nodes[i].name;
-}
-
-struct peer *agent_peer(struct pvclus_agent *a, uint32_t id)
-{
-	int i = agent_node_index(a, id);
-	return i < 0 ? NULL : &a->peers[i];
-}
-
-bool agent_is_member(const struct pvclus_agent *a, uint32_t id)
-{
-	for (size_t i = 0; i < a->nmembers; i++)
-		if (a->members[i] == id)
-			return true;
-	return false;
-}
-
-bool agent_node_online(struct pvclus_agent *a, int i)
-{
-	return agent_is_member(a, a->nodes[i].nodeid) && a->peers[i].hello && !a->peers[i].storage_bad;
-}
-
-/* ---- events ------------------------------------------------------------------ */
-
-void cluster_event(struct pvclus_agent *a, const char *what, const char *fmt, ...)
-{
-	char why[256];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	alog_info(a, "event %s: %s", what, why);
-	a->ops->event(a->ctx, NULL, what, why);
-}
-
-void guest_event(struct pvclus_agent *a, const uint8_t uuid[16], const char *what, const char *why)
-{
-	a->ops->event(a->ctx, uuid, what, why);
-}
-
-/* ---- storage jobs ---------------------------------------------------------- */
-
-void agent_submit(struct pvclus_agent *a, struct pvclus_job *j)
-{
-	int err = a->ops->storage_submit(a->ctx, j);
-	if (err) {
-		j->err = err;
-		snprintf(j->errmsg, sizeof(j->errmsg), "cannot queue a storage job: %s", strerror(-err));
-		j->done(j);
-	}
-}
-
-void agent_job_fail(struct pvclus_job *j, int err)
-{
-	j->err = err;
-	snprintf(j->errmsg, sizeof(j->errmsg), "%s", err == -ENOTCONN ? "no storage connection" : pvstore_errmsg());
-}
-
-/* ---- the node record ----------------------------------------------------------- */
-
-struct record_job {
-	struct pvclus_job j;
-	struct pvclus_agent *a;
-	struct pvstore_node n;
-	bool retry; /* after an unfence: retry until it is written */
-};
-
-static int record_run(struct pvstore *st, struct pvclus_job *j)
-{
-	struct record_job *r = (struct record_job *)j;
-	int err = st ? pvstore_node_put(st, &r->n) : -ENOTCONN;
-	if (err)
-		agent_job_fail(j, err);
-	return err;
-}
-
-static void storage_retry(void *data);
-
-static void record_done(struct pvclus_job *j)
-{
-	struct record_job *r = (struct record_job *)j;
-	struct pvclus_agent *a = r->a;
-	if (j->err)
-		alog_err(a, j->err, "storage: writing node record: %s", j->errmsg);
-	agent_set_storage_ok(a, j->err == 0);
-	if (r->retry && j->err && !a->storage_timer_armed) {
-		/* tried again until it works: after an unfence, or an outage */
-		if (++a->storage_tries == STORAGE_RETRIES)
-			alog_warn(a, "storage: still not usable after %d ms; trying on", STORAGE_RETRY_MS * STORAGE_RETRIES);
-		agent_timer(a, STORAGE_RETRY_MS, storage_retry, a, &a->storage_timer);
-		a->storage_timer_armed = true;
-	}
-	free(r);
-}
-
-/* Writes this node's record (a job): the storage is usable when it lands. */
-static void put_node_record(struct pvclus_agent *a, bool retry)
-{
-	struct record_job *r = calloc(1, sizeof(*r));
-	if (!r) {
-		alog_err(a, -ENOMEM, "storage: writing node record");
-		return;
-	}
-	r->j = (struct pvclus_job){ .run = record_run, .done = record_done, .what = "node record" };
-	r->a = a;
-	r->retry = retry;
-	snprintf(r->n.name, sizeof(r->n.name), "%s", a->cfg.node_name);
-	snprintf(r->n.addr, sizeof(r->n.addr), "%s", a->cfg.address);
-	snprintf(r->n.incarnation, sizeof(r->n.incarnation), "%s", a->cfg.incarnation);
-	r->n.mem_bytes = a->cfg.mem_offered;
-	r->n.cpus = a->cfg.cpus_offered;
-	agent_submit(a, &r->j);
-}
-
-void agent_set_storage_ok(struct pvclus_agent *a, bool ok)
-{
-	if (a->storage_ok == ok)
-		return;
-	a->storage_ok = ok;
-	alog_info(a, "storage %s", ok ? "usable" : "NOT usable: this node cannot run guests or lead");
-	if (ok)
-		guests_refresh(a); /* what could not be read meanwhile */
-	agent_send_hello(a);
-	if (!ok && a->st && !a->storage_timer_armed) {
-		/* it tells by itself when it works again: its node record is
-		 * rewritten every STORAGE_RETRY_MS until it lands */
-		a->storage_tries = 0;
-		agent_timer(a, STORAGE_RETRY_MS, storage_retry, a, &a->storage_timer);
-		a->storage_timer_armed = true;
-	}
-}
-
-/* After an unfence the OSDs may still hold the old map for a moment: the
- * node retries until its record is written (or gives up after 30 s, when it
- * says so in a hello anyway). */
-static void storage_retry(void *data)
-{
-	struct pvclus_agent *a = data;
-	a->storage_timer = 0;
-	a->storage_timer_armed = false;
-	put_node_record(a, true);
-}
-
-void agent_storage_ready(struct pvclus_agent *a)
-{
-	if (a->storage_timer_armed)
-		agent_timer_del(a, &a->storage_timer);
-	a->storage_timer_armed = false;
-	a->storage_tries = 0;
-	storage_retry(a);
-}
+/* ---- the storage ----------------------------------------------------------- */
 
 void pvclus_agent_storage_failed(struct pvclus_agent *a)
 {
 	agent_set_storage_ok(a, false);
 }
 
-void agent_check_unfence(struct pvclus_agent *a)
-{
-	if (!agent_leads(a))
-		return;
-	for (size_t i = 0; i < a->nmembers; i++) {
-		struct peer *p = agent_peer(a, a->members[i]);
-		if (p && p->hello && !p->unfencing && a->members[i] != a->local &&
-		    (p->fenced || p->storage_bad) && p->n_running == 0)
-			guests_unfence(a, a->members[i]);
-	}
-}
-
 /* ---- cluster messages -------------------------------------------------------- */
-
-int agent_send(struct pvclus_agent *a, Pvha__ClusterMsg *msg)
-{
-	msg->version = 1;
-	size_t len = pvha__cluster_msg__get_packed_size(msg);
-	uint8_t *buf = malloc(len ? len : 1);
-	if (!buf)
-		return -ENOMEM;
-	pvha__cluster_msg__pack(msg, buf);
-	int err = a->ops->send(a->ctx, buf, len);
-	if (err)
-		alog_err(a, err, "cpg: sending a message of %zu bytes", len);
-	free(buf);
-	return err;
-}
-
-void agent_send_hello(struct pvclus_agent *a)
-{
-	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
-	Pvha__NodeHello h = PVHA__NODE_HELLO__INIT;
-	h.name = a->cfg.node_name;
-	h.addr = a->cfg.address;
-	h.incarnation = a->cfg.incarnation;
-	h.mem_bytes = a->cfg.mem_offered;
-	h.cpus = a->cfg.cpus_offered;
-	h.has_state = a->have_state;
-	h.storage_ok = a->storage_ok;
-	ProtobufCBinaryData running[256];
-	h.n_running = guests_running_here(a, running, 256);
-	h.running = running;
-	msg.body_case = PVHA__CLUSTER_MSG__BODY_HELLO;
-	msg.hello = &h;
-	agent_send(a, &msg);
-}
 
 void pvclus_agent_on_deliver(struct pvclus_agent *a, uint32_t nodeid, const void *data, size_t len)
 {
@@ -318,62 +63,6 @@ void pvclus_agent_on_deliver(struct pvclus_agent *a, uint32_t nodeid, const void
 
 /* ---- membership, quorum, the leader ----------------------------------------- */
 
-static bool in_list(const uint32_t *ids, size_t n, uint32_t id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ids[i] == id)
-			return true;
-	return false;
-}
-
-bool agent_in_ring(const struct pvclus_agent *a, uint32_t id)
-{
-	return !a->have_ring || in_list(a->ring, a->nring, id);
-}
-
-void agent_update_leader(struct pvclus_agent *a)
-{
-	uint32_t old = a->leader;
-	/* The lowest member that is not fenced and can reach the storage (as its
-	 * hello says, in CPG order, so every agent agrees): a fenced node cannot
-	 * write to RADOS (nor lift its own fence) until the leader lets it back. */
-	a->leader = 0;
-	/* The ring learns of a lost node before votequorum says what it means:
-	 * a ring without a majority of the configured nodes (half of two, with
-	 * two_node) has no leader, whatever quorum said last. */
-	bool majority = !a->have_ring || 2 * a->nring > (size_t)a->nnodes ||
-			(a->nnodes == 2 && a->nring == 1);
-	for (size_t i = 0; a->quorate && majority && i < a->nmembers && !a->leader; i++) {
-		struct peer *p = agent_peer(a, a->members[i]);
-		/* the ring may already say its node is gone, before CPG does */
-		if ((!p || (!p->fenced && !p->storage_bad)) && agent_in_ring(a, a->members[i]))
-			a->leader = a->members[i];
-	}
-	if (a->leader != old)
-		alog_info(a, "leader: %s", a->leader ? agent_node_name(a, a->leader) : "none (not quorate)");
-	agent_lead_check(a);
-}
-
-bool agent_leads(const struct pvclus_agent *a)
-{
-	/* A leader acts only on the cluster's table: one back from a partition
-	 * keeps records of its own view (nodes it saw leave), which must not
-	 * make it fence anyone before the table replaced them. */
-	return a->leader && a->leader == a->local && a->have_state && !a->awaiting;
-}
-
-void agent_lead_check(struct pvclus_agent *a)
-{
-	bool now = agent_leads(a);
-	if (a->replaying)
-		return; /* replay_held checks once it is done */
-	if (now && !a->was_leading) {
-		agent_check_unfence(a);
-		guests_leader_takeover(a);
-	}
-	a->was_leading = now;
-}
-
 /* The agents' membership (CPG): who can act, who leads. An agent leaving
  * while its node stays in the ring has only restarted: its guests run on. */
 void pvclus_agent_on_members(struct pvclus_agent *a, const uint32_t *ids, size_t n, uint64_t ring)
@@ -382,7 +71,7 @@ void pvclus_agent_on_members(struct pvclus_agent *a, const uint32_t *ids, size_t
 		n = PVCLUS_MAX_NODES;
 	for (size_t i = 0; i < a->nmembers; i++) {
 		struct peer *p = agent_peer(a, a->members[i]);
-		if (p && !in_list(ids, n, a->members[i])) {
+		if (p && !agent_in_list(ids, n, a->members[i])) {
 			p->hello = false;
 			p->has_state = false;
 			p->storage_bad = false;
@@ -411,7 +100,7 @@ void pvclus_agent_on_ring(struct pvclus_agent *a, const uint32_t *ids, size_t n)
 	bool i_log = a->nmembers > 0 && a->members[0] == a->local && a->storage_ok &&
 		     (2 * n > (size_t)a->nnodes || a->nnodes == 2);
 	for (size_t i = 0; i < a->nring; i++) {
-		if (!in_list(ids, n, a->ring[i])) {
+		if (!agent_in_list(ids, n, a->ring[i])) {
 			left[nleft++] = a->ring[i];
 			if (i_log)
 				cluster_event(a, "node-left", "node %s left the membership (%zu members)",
@@ -419,7 +108,7 @@ void pvclus_agent_on_ring(struct pvclus_agent *a, const uint32_t *ids, size_t n)
 		}
 	}
 	for (size_t j = 0; j < n && !first; j++)
-		if (!in_list(a->ring, a->nring, ids[j]) && ids[j] != a->local && i_log)
+		if (!agent_in_list(a->ring, a->nring, ids[j]) && ids[j] != a->local && i_log)
 			cluster_event(a, "node-joined", "node %s joined the membership (%zu members)",
 				      agent_node_name(a, ids[j]), n);
 	memcpy(a->ring, ids, n * sizeof(ids[0]));
@@ -668,7 +357,7 @@ int pvclus_agent_start(struct pvclus_agent *a)
 	 * otherwise, so that this node's first hellos do not say it is not. */
 	a->storage_ok = a->st != NULL;
 	if (a->st)
-		put_node_record(a, false);
+		agent_put_node_record(a, false);
 	else
 		alog_warn(a, "running without storage: guests cannot run on this node");
 	agent_sched_init(a);

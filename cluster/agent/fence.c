@@ -10,6 +10,10 @@
  * A failed or timed-out step is an event with its reason and is retried
  * (every FENCE_RETRY_MS) as long as this agent leads: a guest whose node is
  * not confirmed fenced is never started elsewhere.
+ *
+ * A new leader fences what the guests in fence-wait still wait for
+ * (agent_fence_takeover); the leader lifts the fence of a member that came
+ * back running no guest (agent_unfence).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -219,4 +223,84 @@ bool agent_fence_reaped(struct pvclus_agent *a, pid_t pid, int st)
 		return true;
 	}
 	return false;
+}
+
+void agent_fence_takeover(struct pvclus_agent *a)
+{
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		struct guest *g = &a->g[i];
+		if (!g->used || g->ha.state != PVCLUS_HA_FENCE_WAIT)
+			continue;
+		for (int k = 0; k < 2; k++)
+			if (g->ha.fence[k])
+				agent_fence(a, g->ha.fence[k]);
+	}
+}
+
+struct unfence_job {
+	struct pvclus_job j;
+	struct pvclus_agent *a;
+	uint32_t node;
+	char addr[64];
+};
+
+static int unfence_run(struct pvstore *st, struct pvclus_job *j)
+{
+	struct unfence_job *u = (struct unfence_job *)j;
+	int err = st ? pvstore_blocklist_remove(st, u->addr) : -ENOTCONN;
+	if (err)
+		agent_job_fail(j, err);
+	return err;
+}
+
+static void unfence_done(struct pvclus_job *j)
+{
+	struct unfence_job *u = (struct unfence_job *)j;
+	struct pvclus_agent *a = u->a;
+	struct peer *p = agent_peer(a, u->node);
+	const char *name = agent_node_name(a, u->node);
+	int err = j->err;
+	if (!p || !p->unfencing)
+		goto out; /* it left meanwhile (its membership reset it) */
+	p->unfencing = false;
+	if (err == -ENOENT && !p->fenced) {
+		/* not blocklisted: its storage trouble is its own (network, keys) */
+		alog_debug(a, "node %s cannot reach the storage but is not blocklisted", name);
+		goto out;
+	}
+	if (err && err != -ENOENT) {
+		cluster_event(a, "unfence-failed", "node %s (%s): %s", name, u->addr, j->errmsg);
+		goto out;
+	}
+	if (!agent_leads(a))
+		goto out; /* whoever leads now lifts it again */
+	cluster_event(a, "unfenced", "node %s came back running no guest: %s may use the storage again", name,
+		      u->addr);
+	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+	Pvha__NodeFenced nf = PVHA__NODE_FENCED__INIT;
+	nf.nodeid = u->node;
+	nf.addr = u->addr;
+	nf.unfenced = true;
+	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
+	msg.node_fenced = &nf;
+	if (agent_send(a, &msg) == 0)
+		p->unfencing = true; /* until the message is delivered */
+out:
+	free(u);
+}
+
+void agent_unfence(struct pvclus_agent *a, uint32_t node)
+{
+	struct peer *p = agent_peer(a, node);
+	if (!p || !(p->fenced || p->storage_bad) || !p->addr[0] || !a->st || p->unfencing)
+		return;
+	struct unfence_job *u = calloc(1, sizeof(*u));
+	if (!u)
+		return;
+	u->j = (struct pvclus_job){ .run = unfence_run, .done = unfence_done, .what = "unfence" };
+	u->a = a;
+	u->node = node;
+	snprintf(u->addr, sizeof(u->addr), "%s", p->addr);
+	p->unfencing = true; /* one lifting at a time */
+	agent_submit(a, &u->j);
 }

@@ -3,7 +3,10 @@
  * agent because every agent applies the same CPG-ordered events to it; the
  * actions each step asks for, carried out by the leader (persist, log, place,
  * fence, delete) or by the node they name (start, recover, stop, release the
- * lock); and the supervision of this node's pvha-vmm processes.
+ * lock); the supervision of this node's pvha-vmm processes once they run;
+ * the cluster's guest messages and table; the guest part of the control API.
+ * The lower halves are table.c (lookups, events sent, spawning), registry.c
+ * (specs read), info.c and set.c (the API's answers and `guest set`).
  *
  * Ownership on this node: a pvha-vmm takes the guest's owner lock itself
  * (--lock, cookie = this node's incarnation) before the guest's first
@@ -21,223 +24,9 @@
 
 #include "internal.h"
 
-#define START_DEADLINE_MS 15000
 #define TABLE_WAIT_MS 3000
 #define ADOPTED_POLL_MS 200
 
-
-struct guest *guests_find(struct pvclus_agent *a, const uint8_t uuid[16])
-{
-	for (int i = 0; i < MAX_GUESTS; i++)
-		if (a->g[i].used && !memcmp(a->g[i].spec.uuid, uuid, 16))
-			return &a->g[i];
-	return NULL;
-}
-
-struct guest *guests_by_name(struct pvclus_agent *a, const char *s)
-{
-	uint8_t u[16];
-	if (pvstore_uuid_parse(s, u) == 0)
-		return guests_find(a, u);
-	for (int i = 0; i < MAX_GUESTS; i++)
-		if (a->g[i].used && !strcmp(a->g[i].spec.name, s))
-			return &a->g[i];
-	return NULL;
-}
-
-static struct guest *add(struct pvclus_agent *a, const struct pvstore_guest *spec)
-{
-	struct guest *g = guests_find(a, spec->uuid);
-	if (g)
-		return g;
-	for (int i = 0; i < MAX_GUESTS; i++) {
-		if (!a->g[i].used) {
-			g = &a->g[i];
-			memset(g, 0, sizeof(*g));
-			g->agent = a;
-			g->used = true;
-			g->spec_loaded = true;
-			g->spec = *spec;
-			pvclus_ha_init(&g->ha);
-			return g;
-		}
-	}
-	return NULL;
-}
-
-/* ---- reading specs (storage jobs) ------------------------------------------- */
-
-static struct guest *load(struct pvclus_agent *a, const uint8_t uuid[16], const char *name);
-
-struct load_job {
-	struct pvclus_job j;
-	struct pvclus_agent *a;
-	uint8_t uuid[16];
-	struct pvstore_guest spec;
-};
-
-static int load_run(struct pvstore *st, struct pvclus_job *j)
-{
-	struct load_job *l = (struct load_job *)j;
-	int err = st ? pvstore_guest_read(st, l->uuid, &l->spec) : -ENOTCONN;
-	if (err)
-		agent_job_fail(j, err);
-	return err;
-}
-
-static void load_done(struct pvclus_job *j)
-{
-	struct load_job *l = (struct load_job *)j;
-	struct pvclus_agent *a = l->a;
-	struct guest *g = guests_find(a, l->uuid);
-	bool again = g && g->load_again;
-	if (g)
-		g->loading = g->load_again = false;
-	if (!g) {
-		/* deleted meanwhile: nothing to fill */
-	} else if (!j->err) {
-		g->spec = l->spec;
-		g->spec_loaded = true;
-		if (agent_leads(a))
-			agent_sched_kick(a); /* it may wait for a node, which needs its spec */
-	} else if (j->err == -ENOENT) {
-		if (!g->spec_loaded && g->ha.state == PVCLUS_HA_STOPPED && !g->ha.want_running) {
-			alog_info(a, "guest %s: not in the registry: forgotten", g->spec.name);
-			agent_migrate_forget(a, g);
-			g->used = false;
-		}
-	} else {
-		alog_warn(a, "guest %s: cannot read its spec yet: %s", g->spec.name, j->errmsg);
-	}
-	free(l);
-	if (again && g->used)
-		load(a, g->spec.uuid, NULL); /* it changed while this read ran */
-}
-
-/* Tables a guest by its uuid (and name, when known) and reads its spec from
- * the registry (a storage job: the spec is there once it is done). When the
- * registry is out of reach (this node is fenced, say), the guest stays
- * tabled by its uuid, and its spec is read later (guests_refresh). */
-static struct guest *load(struct pvclus_agent *a, const uint8_t uuid[16], const char *name)
-{
-	struct guest *g = guests_find(a, uuid);
-	if (!g) {
-		struct pvstore_guest spec;
-		memset(&spec, 0, sizeof(spec));
-		memcpy(spec.uuid, uuid, 16);
-		if (name && name[0] && strlen(name) <= PVSTORE_NAME_MAX)
-			snprintf(spec.name, sizeof(spec.name), "%s", name);
-		else
-			pvstore_uuid_format(uuid, spec.name);
-		g = add(a, &spec);
-		if (!g) {
-			alog_err(a, -ENOSPC, "guest %s: the table is full", spec.name);
-			return NULL;
-		}
-		g->spec_loaded = false;
-	}
-	if (g->loading) {
-		g->load_again = true;
-		return g;
-	}
-	struct load_job *l = calloc(1, sizeof(*l));
-	if (!l)
-		return g;
-	l->j = (struct pvclus_job){ .run = load_run, .done = load_done, .what = "guest spec" };
-	l->a = a;
-	memcpy(l->uuid, uuid, 16);
-	g->loading = true;
-	agent_submit(a, &l->j);
-	return g;
-}
-
-struct list_job {
-	struct pvclus_job j;
-	struct pvclus_agent *a;
-	struct pvstore_guest_entry *list;
-	size_t n;
-};
-
-static int list_run(struct pvstore *st, struct pvclus_job *j)
-{
-	struct list_job *l = (struct list_job *)j;
-	int err = st ? pvstore_guest_list(st, &l->list, &l->n) : -ENOTCONN;
-	if (err)
-		agent_job_fail(j, err);
-	return err;
-}
-
-static void list_done(struct pvclus_job *j)
-{
-	struct list_job *l = (struct list_job *)j;
-	if (j->err)
-		alog_warn(l->a, "guests: the registry could not be read: %s", j->errmsg);
-	for (size_t i = 0; !j->err && i < l->n; i++)
-		if (!guests_find(l->a, l->list[i].uuid))
-			load(l->a, l->list[i].uuid, l->list[i].name);
-	free(l->list);
-	free(l);
-}
-
-/* Tables every guest of the registry that is not yet (a storage job). */
-static void load_registry(struct pvclus_agent *a)
-{
-	struct list_job *l = calloc(1, sizeof(*l));
-	if (!l)
-		return;
-	l->j = (struct pvclus_job){ .run = list_run, .done = list_done, .what = "guest list" };
-	l->a = a;
-	agent_submit(a, &l->j);
-}
-
-void guests_refresh(struct pvclus_agent *a)
-{
-	for (int i = 0; i < MAX_GUESTS; i++)
-		if (a->g[i].used && !a->g[i].spec_loaded)
-			load(a, a->g[i].spec.uuid, NULL);
-	load_registry(a);
-}
-
-int guests_init(struct pvclus_agent *a)
-{
-	if (!a->st)
-		return -ENOTCONN;
-	load_registry(a);
-	return 0;
-}
-
-size_t guests_running_here(struct pvclus_agent *a, ProtobufCBinaryData *out, size_t max)
-{
-	size_t n = 0;
-	for (int i = 0; i < MAX_GUESTS && n < max; i++) {
-		struct guest *g = &a->g[i];
-		if (g->used && g->pid > 0) {
-			out[n].data = g->spec.uuid;
-			out[n].len = 16;
-			n++;
-		}
-	}
-	return n;
-}
-
-/* ---- sending events ------------------------------------------------------ */
-
-void guests_send_event(struct pvclus_agent *a, const uint8_t uuid[16], enum pvclus_ha_event_type type,
-		       uint32_t node, bool crashed, int err, uint32_t detail)
-{
-	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
-	Pvha__GuestEvent ev = PVHA__GUEST_EVENT__INIT;
-	ev.uuid.data = (uint8_t *)uuid;
-	ev.uuid.len = 16;
-	ev.type = type;
-	ev.node = node;
-	ev.crashed = crashed;
-	ev.err = err;
-	ev.detail = detail;
-	msg.body_case = PVHA__CLUSTER_MSG__BODY_GUEST_EVENT;
-	msg.guest_event = &ev;
-	agent_send(a, &msg);
-}
 
 /* ---- this node's VMMs ---------------------------------------------------- */
 
@@ -359,24 +148,6 @@ static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stop
 	agent_submit(a, &r->j);
 }
 
-int guests_address(struct pvclus_agent *a, struct guest *g, bool up)
-{
-	char why[200] = "";
-	if (!g->spec.address[0])
-		return 0;
-	int err = a->ops->guest_address(a->ctx, g->spec.address, up, why, sizeof(why));
-	if (err) {
-		alog_warn(a, "guest %s: %s %s: %s", g->spec.name, up ? "carrying" : "dropping", g->spec.address,
-			  why[0] ? why : strerror(-err));
-		if (up)
-			return err;
-	} else {
-		alog_info(a, "guest %s: %s %s here", g->spec.name, up ? "carrying" : "dropped", g->spec.address);
-	}
-	g->addr_up = up;
-	return 0;
-}
-
 /* A start here (START or RECOVER): the spec if it is not read yet, the
  * owner lock cleared, the image read unless cached (a storage job), then the
  * VMM spawned on the agent's thread. */
@@ -471,82 +242,6 @@ static void start_here(struct pvclus_agent *a, struct guest *g, const char *fenc
 	agent_submit(a, &sj->j);
 }
 
-static void start_check(void *data);
-
-static int spawn(struct pvclus_agent *a, struct guest *g, const char *incoming, const void *image,
-		 size_t image_len, const uint8_t *key, size_t key_len);
-
-int guests_spawn_vmm(struct pvclus_agent *a, struct guest *g, const char *incoming, const void *image,
-		     size_t image_len)
-{
-	return spawn(a, g, incoming, image, image_len, NULL, 0);
-}
-
-int guests_spawn_incoming(struct pvclus_agent *a, struct guest *g, const char *incoming, const uint8_t *key,
-			  size_t key_len)
-{
-	return spawn(a, g, incoming, NULL, 0, key, key_len);
-}
-
-static int spawn(struct pvclus_agent *a, struct guest *g, const char *incoming, const void *image,
-		 size_t image_len, const uint8_t *key, size_t key_len)
-{
-	struct pvclus_vmm_start vs = {
-		.name = g->spec.name,
-		.image_sha256 = g->spec.image_sha256,
-		.image = image,
-		.image_len = image_len,
-		.mem_size = g->spec.mem_size,
-		.disk_size = g->spec.disk_size,
-		.cmdline = g->spec.cmdline,
-		.lock_cookie = a->cfg.incarnation,
-		.incoming = incoming,
-		.address = g->spec.address,
-		.migrate_key = key,
-		.migrate_key_len = key_len,
-	};
-	memcpy(vs.uuid, g->spec.uuid, 16);
-	int err = a->ops->vmm_spawn(a->ctx, &vs, &g->pid);
-	if (err) {
-		g->pid = 0;
-		return err;
-	}
-	g->start_reported = false;
-	g->stopping = false;
-	g->spawn_ms = agent_now_ms(a);
-	/* The leader lifts a fence only when this node's hello says it runs no
-	 * guest: say at once that it runs one now. */
-	agent_send_hello(a);
-	alog_info(a, "guest %s: pvha-vmm started (pid %d)%s%s", g->spec.name, (int)g->pid,
-		  incoming ? " to receive it on " : "", incoming ? incoming : "");
-	if (!incoming) /* an incoming one is watched by migrate.c */
-		agent_timer(a, 20, start_check, g, &g->timer);
-	return 0;
-}
-
-/* Polls a starting VMM until its control socket answers (it takes the lock
- * before it listens, so an answer means it runs and owns the guest). */
-static void start_check(void *data)
-{
-	struct guest *g = data;
-	struct pvclus_agent *a = g->agent;
-	struct pvclus_vmm_status st;
-	if (!g->used || g->pid <= 0 || g->start_reported)
-		return;
-	if (a->ops->vmm_status(a->ctx, g->spec.uuid, &st) == 0) {
-		g->start_reported = true;
-		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STARTED, a->local, false, 0, 0);
-		return;
-	}
-	if (agent_now_ms(a) - g->spawn_ms > START_DEADLINE_MS) {
-		alog_warn(a, "guest %s: pvha-vmm did not come up in %d ms; killing it", g->spec.name,
-			   START_DEADLINE_MS);
-		a->ops->vmm_kill(a->ctx, g->pid, true); /* the exit is reported as a failed start */
-		return;
-	}
-	agent_timer(a, 20, start_check, g, &g->timer);
-}
-
 static void stop_vmm(struct pvclus_agent *a, struct guest *g, bool force)
 {
 	if (g->pid <= 0) {
@@ -571,7 +266,7 @@ static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 		guests_address(a, g, false);
 	g->pid = 0;
 	g->adopted = false;
-	if (agent_migrate_vmm_ended(a, g, code))
+	if (agent_migrate_vmm_ended(a, g, code) || heartbeat_vmm_ended(a, g))
 		return;
 	if (g->stopping) {
 		if (code != 0 && code != 1 && code != 5)
@@ -606,7 +301,7 @@ void pvclus_agent_adopt(struct pvclus_agent *a, const uint8_t uuid[16], pid_t pi
 {
 	struct guest *g = guests_find(a, uuid);
 	if (!g)
-		g = load(a, uuid, NULL);
+		g = guests_load(a, uuid, NULL);
 	if (!g)
 		return;
 	g->pid = pid;
@@ -634,86 +329,6 @@ bool guests_reaped(struct pvclus_agent *a, pid_t pid, int status)
 }
 
 /* ---- the leader's work --------------------------------------------------- */
-
-void guests_leader_takeover(struct pvclus_agent *a)
-{
-	for (int i = 0; i < MAX_GUESTS; i++) {
-		struct guest *g = &a->g[i];
-		if (!g->used || g->ha.state != PVCLUS_HA_FENCE_WAIT)
-			continue;
-		for (int k = 0; k < 2; k++)
-			if (g->ha.fence[k])
-				agent_fence(a, g->ha.fence[k]);
-	}
-}
-
-struct unfence_job {
-	struct pvclus_job j;
-	struct pvclus_agent *a;
-	uint32_t node;
-	char addr[64];
-};
-
-static int unfence_run(struct pvstore *st, struct pvclus_job *j)
-{
-	struct unfence_job *u = (struct unfence_job *)j;
-	int err = st ? pvstore_blocklist_remove(st, u->addr) : -ENOTCONN;
-	if (err)
-		agent_job_fail(j, err);
-	return err;
-}
-
-static void unfence_done(struct pvclus_job *j)
-{
-	struct unfence_job *u = (struct unfence_job *)j;
-	struct pvclus_agent *a = u->a;
-	struct peer *p = agent_peer(a, u->node);
-	const char *name = agent_node_name(a, u->node);
-	int err = j->err;
-	if (!p || !p->unfencing)
-		goto out; /* it left meanwhile (its membership reset it) */
-	p->unfencing = false;
-	if (err == -ENOENT && !p->fenced) {
-		/* not blocklisted: its storage trouble is its own (network, keys) */
-		alog_debug(a, "node %s cannot reach the storage but is not blocklisted", name);
-		goto out;
-	}
-	if (err && err != -ENOENT) {
-		cluster_event(a, "unfence-failed", "node %s (%s): %s", name, u->addr, j->errmsg);
-		goto out;
-	}
-	if (!agent_leads(a))
-		goto out; /* whoever leads now lifts it again */
-	cluster_event(a, "unfenced", "node %s came back running no guest: %s may use the storage again", name,
-		      u->addr);
-	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
-	Pvha__NodeFenced nf = PVHA__NODE_FENCED__INIT;
-	nf.nodeid = u->node;
-	nf.addr = u->addr;
-	nf.unfenced = true;
-	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
-	msg.node_fenced = &nf;
-	if (agent_send(a, &msg) == 0)
-		p->unfencing = true; /* until the message is delivered */
-out:
-	free(u);
-}
-
-void guests_unfence(struct pvclus_agent *a, uint32_t node)
-{
-	struct peer *p = agent_peer(a, node);
-	if (!p || !(p->fenced || p->storage_bad) || !p->addr[0] || !a->st || p->unfencing)
-		return;
-	struct unfence_job *u = calloc(1, sizeof(*u));
-	if (!u)
-		return;
-	u->j = (struct pvclus_job){ .run = unfence_run, .done = unfence_done, .what = "unfence" };
-	u->a = a;
-	u->node = node;
-	snprintf(u->addr, sizeof(u->addr), "%s", p->addr);
-	p->unfencing = true; /* one lifting at a time */
-	agent_submit(a, &u->j);
-}
 
 struct persist_job {
 	struct pvclus_job j;
@@ -829,6 +444,11 @@ static void log_step(struct pvclus_agent *a, struct guest *g, const struct pvclu
 		 pvclus_ha_state_str(g->ha.state), g->ha.owner ? " on " : "",
 		 g->ha.owner ? agent_node_name(a, g->ha.owner) : "", act->err ? ": " : "",
 		 act->err ? strerror(-act->err) : "");
+	if (act->reason == PVCLUS_HA_R_MIGRATE_STARTED)
+		g->migrations++;
+	snprintf(g->last_step, sizeof(g->last_step), "%s", why);
+	if (!agent_leads(a))
+		return; /* the leader writes the event log */
 	alog_info(a, "guest %s: %s", g->spec.name, why);
 	guest_event(a, g->spec.uuid, pvclus_ha_state_str(g->ha.state), why);
 }
@@ -847,8 +467,7 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 				persist(a, g);
 			break;
 		case PVCLUS_HA_ACT_LOG:
-			if (leader)
-				log_step(a, g, act);
+			log_step(a, g, act);
 			break;
 		case PVCLUS_HA_ACT_PLACE:
 			if (leader)
@@ -919,6 +538,8 @@ static void apply(struct pvclus_agent *a, struct guest *g, const struct pvclus_h
 	g->ha = next;
 	do_actions(a, g, &acts);
 	agent_migrate_after_step(a, g);
+	if (g->used)
+		heartbeat_after_step(a, g, ev);
 }
 
 static void apply_all(struct pvclus_agent *a, const struct pvclus_ha_event *ev)
@@ -953,6 +574,7 @@ static void record_to_msg(const struct guest *g, Pvha__HaRecord *r, uint32_t *fe
 	r->max_restarts = h->max_restarts;
 	r->reason = h->reason;
 	r->err = h->err;
+	r->hb_moved = h->hb_moved;
 }
 
 static int msg_to_record(const Pvha__HaRecord *r, struct pvclus_ha_guest *h)
@@ -979,6 +601,7 @@ static int msg_to_record(const Pvha__HaRecord *r, struct pvclus_ha_guest *h)
 	h->max_restarts = (uint16_t)r->max_restarts;
 	h->reason = (enum pvclus_ha_reason)r->reason;
 	h->err = r->err;
+	h->hb_moved = r->hb_moved;
 	return pvclus_ha_check(h);
 }
 
@@ -1088,6 +711,7 @@ static void drop_held(struct pvclus_agent *a)
 
 static void replay_held(struct pvclus_agent *a)
 {
+	bool gained = !a->have_state;
 	a->awaiting = false;
 	a->waiting_storage = false;
 	a->have_state = true;
@@ -1123,6 +747,10 @@ static void replay_held(struct pvclus_agent *a)
 		reconcile_here(a);
 	agent_lead_check(a);
 	agent_check_unfence(a);
+	/* Say so: the others answer joiners' hellos by who has state (the
+	 * lowest such member sends the table, guests_on_hello). */
+	if (gained && !a->awaiting)
+		agent_send_hello(a);
 }
 
 /* No table came: every member joined at once (a whole-cluster start), so the
@@ -1288,13 +916,13 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 	switch (msg->body_case) {
 	case PVHA__CLUSTER_MSG__BODY_GUEST_ADD:
 		if (msg->guest_add->uuid.len == 16)
-			load(a, msg->guest_add->uuid.data, msg->guest_add->name);
+			guests_load(a, msg->guest_add->uuid.data, msg->guest_add->name);
 		break;
 	case PVHA__CLUSTER_MSG__BODY_GUEST_EVENT: {
 		const Pvha__GuestEvent *e = msg->guest_event;
 		struct guest *g = e->uuid.len == 16 ? guests_find(a, e->uuid.data) : NULL;
 		if (!g && e->uuid.len == 16)
-			g = load(a, e->uuid.data, NULL);
+			g = guests_load(a, e->uuid.data, NULL);
 		if (!g || e->type >= PVCLUS_HA_EV_COUNT)
 			break;
 		struct pvclus_ha_event ev = { .type = (enum pvclus_ha_event_type)e->type, .node = e->node,
@@ -1370,9 +998,11 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 				continue;
 			struct guest *g = guests_find(a, r->uuid.data);
 			if (!g)
-				g = load(a, r->uuid.data, NULL);
-			if (g)
+				g = guests_load(a, r->uuid.data, NULL);
+			if (g) {
 				g->ha = h;
+				heartbeat_watch(a, g); /* an adopted VMM's guest runs here */
+			}
 		}
 		for (int i = 0; i < a->nnodes; i++) {
 			a->peers[i].fenced = false;
@@ -1398,75 +1028,6 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 }
 
 /* ---- the control API ----------------------------------------------------- */
-
-static void fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__GuestInfo *gi, char *uuid_buf)
-{
-	pvha__guest_info__init(gi);
-	pvstore_uuid_format(g->spec.uuid, uuid_buf);
-	gi->uuid = uuid_buf;
-	gi->name = (char *)g->spec.name;
-	gi->state = (char *)pvclus_ha_state_str(g->ha.state);
-	gi->want_running = g->ha.want_running;
-	gi->owner_nodeid = g->ha.owner;
-	gi->owner = (char *)(g->ha.owner ? agent_node_name(a, g->ha.owner) : "");
-	gi->mem_size = g->spec.mem_size;
-	gi->disk_size = g->spec.disk_size;
-	gi->priority = g->spec.priority;
-	gi->cmdline = (char *)g->spec.cmdline;
-	gi->image_sha256 = (char *)g->spec.image_sha256;
-	gi->reason = (char *)(g->ha.state == PVCLUS_HA_ERROR ? pvclus_ha_reason_str(g->ha.reason) : "");
-	gi->restarts = g->ha.restarts;
-	gi->address = (char *)g->spec.address;
-	agent_sched_fill_info(a, g, gi);
-	agent_migrate_fill_info(a, g, gi);
-}
-
-int guests_address_free(struct pvclus_agent *a, const struct pvstore_guest *spec, char *msg, size_t msglen)
-{
-	uint32_t ip = pvstore_address_ip(spec->address);
-	if (!spec->address[0])
-		return 0;
-	if (!pvstore_address_ok(spec->address)) {
-		snprintf(msg, msglen, "address '%s': want an IPv4 address with a prefix, as 10.99.0.100/24",
-			 spec->address);
-		return -EINVAL;
-	}
-	for (int i = 0; i < MAX_GUESTS; i++) {
-		const struct guest *o = &a->g[i];
-		if (o->used && o->spec_loaded && memcmp(o->spec.uuid, spec->uuid, 16) &&
-		    pvstore_address_ip(o->spec.address) == ip) {
-			snprintf(msg, msglen, "address %s is guest %s's", spec->address, o->spec.name);
-			return -EEXIST;
-		}
-	}
-	return 0;
-}
-
-void guests_reply(struct pvclus_agent *a, void *token, struct guest *g, int err, const char *msg)
-{
-	Pvha__ApiReply rep = PVHA__API_REPLY__INIT;
-	rep.error = err;
-	if (!err && g) {
-		fill_info(a, g, &a->api.guests[0], a->api.uuids[0]);
-		a->api.guest_ptrs[0] = &a->api.guests[0];
-		rep.n_guests = 1;
-		rep.guests = a->api.guest_ptrs;
-	}
-	a->ops->api_reply(a->ctx, token, &rep, msg);
-}
-
-/* Has every agent table the guest (and read its spec). */
-void guests_announce(struct pvclus_agent *a, const struct pvstore_guest *spec)
-{
-	Pvha__ClusterMsg m = PVHA__CLUSTER_MSG__INIT;
-	Pvha__GuestAdd ga = PVHA__GUEST_ADD__INIT;
-	ga.uuid.data = (uint8_t *)spec->uuid;
-	ga.uuid.len = 16;
-	ga.name = (char *)spec->name;
-	m.body_case = PVHA__CLUSTER_MSG__BODY_GUEST_ADD;
-	m.guest_add = &ga;
-	agent_send(a, &m);
-}
 
 /* GUEST_CREATE after its checks: the image, the record, the disk and the
  * "created" event in RADOS (a storage job), then the guest is tabled,
@@ -1508,7 +1069,7 @@ static void create_done(struct pvclus_job *j)
 	struct pvclus_agent *a = c->a;
 	struct guest *g = NULL;
 	if (!j->err) {
-		g = add(a, &c->spec);
+		g = guests_add(a, &c->spec);
 		guests_announce(a, &c->spec);
 		if (c->start)
 			guests_send_event(a, c->spec.uuid, PVCLUS_HA_EV_START_REQ, 0, false, 0, 0);
@@ -1546,6 +1107,9 @@ static int create(struct pvclus_agent *a, const Pvha__GuestSpecIn *in, void *tok
 	spec.disk_size = in->disk_size;
 	spec.priority = in->priority;
 	spec.desired = PVSTORE_DESIRED_STOPPED;
+	spec.heartbeat_timeout_s = in->heartbeat_timeout_s;
+	spec.heartbeat_max_resets = in->heartbeat_max_resets;
+	spec.heartbeat_window_s = in->heartbeat_window_s;
 	if ((err = agent_sched_spec_from_api(a, &spec, true, in->rules, in->n_rules, true, in->depends_on,
 					     in->n_depends_on, msg, msglen)))
 		return err;
@@ -1609,7 +1173,7 @@ int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token,
 		for (int i = 0; i < MAX_GUESTS; i++) {
 			if (!a->g[i].used)
 				continue;
-			fill_info(a, &a->g[i], &infos[n], uuids[n]);
+			guests_fill_info(a, &a->g[i], &infos[n], uuids[n]);
 			ptrs[n] = &infos[n];
 			n++;
 		}
@@ -1625,7 +1189,7 @@ int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token,
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOP_REQ, 0, req->force, 0, 0);
 		break;
 	case PVHA__API_REQUEST__OP__GUEST_SET:
-		rep->error = agent_sched_guest_set(a, g, req->set, token, msg, msglen);
+		rep->error = guests_set(a, g, req->set, token, msg, msglen);
 		return rep->error == -EINPROGRESS ? -EINPROGRESS : 0;
 	case PVHA__API_REQUEST__OP__GUEST_DELETE:
 		if (g->ha.state != PVCLUS_HA_STOPPED && g->ha.state != PVCLUS_HA_ERROR) {
@@ -1640,18 +1204,9 @@ int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token,
 		rep->error = -EINVAL;
 		return 0;
 	}
-	fill_info(a, g, &infos[0], uuids[0]);
+	guests_fill_info(a, g, &infos[0], uuids[0]);
 	ptrs[0] = &infos[0];
 	rep->n_guests = 1;
 	rep->guests = ptrs;
-	return 0;
-}
-
-int guests_lookup(struct pvclus_agent *a, const char *s, uint8_t uuid[16])
-{
-	struct guest *g = guests_by_name(a, s);
-	if (!g)
-		return -ENOENT;
-	memcpy(uuid, g->spec.uuid, 16);
 	return 0;
 }

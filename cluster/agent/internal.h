@@ -72,6 +72,16 @@ struct fence_op {
 
 /* ---- guests ---------------------------------------------------------------- */
 
+#define HB_HISTORY_MAX PVSTORE_HEARTBEAT_RESETS_MAX
+
+/* What this node keeps of one guest's heartbeat (heartbeat.c). */
+struct hb_guest {
+	uint64_t resets_ms[HB_HISTORY_MAX]; /* restarts in place here for a lost heartbeat, oldest first */
+	unsigned n_resets;
+	bool killing;                       /* its VMM is being killed for a lost heartbeat... */
+	enum pvclus_ha_heartbeat_step step; /* ... and its exit reports this step */
+};
+
 struct guest {
 	bool used;
 	bool spec_loaded;      /* false: only the uuid is known (the registry was out of reach) */
@@ -93,6 +103,10 @@ struct guest {
 	bool persisting;       /* its desired state is being written */
 	bool persist_again;    /* ... and it changed meanwhile */
 	bool addr_up;          /* this node carries its address (for its VMM here) */
+	struct hb_guest hb;    /* heartbeat monitoring here (heartbeat.c) */
+	/* what the API shows of its history (every node applies the same steps) */
+	uint32_t migrations;   /* migrations started since this agent knew it */
+	char last_step[256];   /* the latest transition, as the event log words it */
 };
 
 /* A guest message that reached a joiner before the table it waits for. */
@@ -250,12 +264,19 @@ struct pvclus_agent {
 	struct pvclus_move mig_moves[PLAN_MAX_MOVES];
 	bool mode_busy[PVCLUS_MAX_NODES];  /* a node's new mode is being written */
 
+	/* heartbeat monitoring (heartbeat.c) */
+	uint64_t hb_timer;
+	bool hb_timer_armed;
+
 	/* scratch */
 	const struct pvstore_guest *specs[MAX_GUESTS];
 	struct api_bufs api;
 };
 
-/* ---- agent.c ----------------------------------------------------------------- */
+/* The files below are layered: each calls only the ones listed before it
+ * (docs/agent.md, "The files"). */
+
+/* ---- core.c: ops, nodes, peers, who leads, events, sending --------------- */
 
 void agent_log(struct pvclus_agent *a, enum pvclus_log_level lvl, const char *func, int err, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
@@ -284,21 +305,12 @@ bool agent_is_member(const struct pvclus_agent *a, uint32_t id);
 /* Whether node id is in the totem ring (true before the first ring is known:
  * the ring may say a node is gone before CPG does). */
 bool agent_in_ring(const struct pvclus_agent *a, uint32_t id);
-
-/* Recomputes the leader: the lowest member of a quorate partition that is not
- * fenced (0: none). Call it when the membership, quorum or fences change. */
-void agent_update_leader(struct pvclus_agent *a);
+bool agent_in_list(const uint32_t *ids, size_t n, uint32_t id);
 
 /* True when this agent is the leader and may act as one: it holds the
  * cluster's table (a joiner waits for the table that tells it which nodes are
  * fenced). */
 bool agent_leads(const struct pvclus_agent *a);
-
-/* When this agent has just begun to act as the leader (whatever made it so:
- * the membership, a table received, quorum), it fences again every node that
- * guests in fence-wait wait for and lifts stale fences. Call it after
- * anything that can change agent_leads(). */
-void agent_lead_check(struct pvclus_agent *a);
 
 /* Node i of the nodelist can take guests now: its agent is a member, said
  * hello and reaches the storage. */
@@ -313,58 +325,38 @@ void guest_event(struct pvclus_agent *a, const uint8_t uuid[16], const char *wha
 /* Multicasts a cluster message to every agent. Returns 0 or -errno. */
 int agent_send(struct pvclus_agent *a, Pvha__ClusterMsg *msg);
 
+/* ---- rules.c: who may send which cluster message ------------------------- */
+
+/*
+ * Whether node `from` may send msg, judged on what every agent shares at this
+ * point of the message order (nodelist, membership, leader, fences, HA
+ * records): 0, or -EPERM with the reason in why. The rules are in
+ * docs/agent.md, "Who may send what". Pure; O(G) for a MigrateReady (G
+ * tabled guests), O(N) otherwise.
+ */
+int agent_msg_check(const struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg, char *why,
+		    size_t whylen);
+
+/* agent_msg_check, with one log line naming the sender and the kind of a
+ * dropped message. True: act on it. */
+bool agent_msg_allowed(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg);
+
+/* The address a fence of node i (its index in nodes[]) blocklists: its
+ * ring0_addr in Corosync's nodelist when that is an IP address (the static
+ * configuration, never what a hello or a NodeFenced message says), else ""
+ * (the fence then reads it from the node's record in RADOS). */
+void agent_fence_addr(const struct pvclus_agent *a, int i, char *out, size_t outlen);
+
+/* ---- table.c: lookups, events sent, addresses, VMMs spawned, the hello --- */
+
+/* Tables a guest with this spec (stopped; its spec loaded), or returns the
+ * one tabled with its uuid; NULL when the table is full. */
+struct guest *guests_add(struct pvclus_agent *a, const struct pvstore_guest *spec);
+
 /* Sends this node's NodeHello (its name, address, resources, the guests it
  * runs): on every membership change, and again whenever a VMM ends, so that
  * the leader sees a fenced node that has stopped running guests. */
 void agent_send_hello(struct pvclus_agent *a);
-
-/* The storage is usable (again): (re)writes this node's record, retrying
- * for a while (after an unfence the OSDs may hold the old map a moment). */
-void agent_storage_ready(struct pvclus_agent *a);
-
-/* This node's storage works or stopped working: says so in a hello when it
- * changed. */
-void agent_set_storage_ok(struct pvclus_agent *a, bool ok);
-
-/* The leader lifts the fence of every member whose hello says it runs no
- * guest and is fenced or cannot reach the storage (a node fenced before a
- * whole-cluster restart comes back blocklisted, and nobody remembers it). */
-void agent_check_unfence(struct pvclus_agent *a);
-
-/* ---- guests.c ---------------------------------------------------------------- */
-
-/* Loads the registry into a table of stopped records. Returns 0 or -errno. */
-int guests_init(struct pvclus_agent *a);
-
-/* Nodes left the ring (down or cut off): NODE_LEFT for every guest. */
-void guests_on_nodes_left(struct pvclus_agent *a, const uint32_t *left, size_t nleft);
-
-/* The agents' membership changed. An agent without the cluster's state (just
- * started, or back from a partition that lost quorum) then waits for a table
- * (see guests_on_hello). */
-void guests_on_members(struct pvclus_agent *a);
-
-/* A NodeHello arrived (in CPG order): when it comes from an agent without
- * state, the lowest member with state sends its table — the state at this
- * point of the message order. */
-void guests_on_hello(struct pvclus_agent *a, uint32_t from, bool has_state);
-
-/* This partition lost or regained quorum. */
-void guests_on_quorum(struct pvclus_agent *a, bool quorate);
-
-/* A guest message from CPG (GuestAdd, GuestEvent, NodeFenced, GuestTable, ...). */
-void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg);
-
-/* Guest operations of the control API. */
-int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep,
-	       char *msg, size_t msglen);
-
-/* Reads what could not be read while the registry was out of reach: specs of
- * tabled guests, and guests registered meanwhile. */
-void guests_refresh(struct pvclus_agent *a);
-
-/* A child ended: true when it was one of this node's VMMs (then reported). */
-bool guests_reaped(struct pvclus_agent *a, pid_t pid, int wait_status);
 
 /* Carries (up) or drops g's address on this node, when it has one. Returns
  * 0, or -errno when it could not be carried (logged). */
@@ -373,9 +365,6 @@ int guests_address(struct pvclus_agent *a, struct guest *g, bool up);
 /* 0 when spec's address is none or valid and no other tabled guest has it;
  * else -EINVAL / -EEXIST with a message. */
 int guests_address_free(struct pvclus_agent *a, const struct pvstore_guest *spec, char *msg, size_t msglen);
-
-/* The late answer to an API request about g (NULL, or err, for none). */
-void guests_reply(struct pvclus_agent *a, void *token, struct guest *g, int err, const char *msg);
 
 /* Has every agent table the guest and (re)read its spec (GuestAdd). */
 void guests_announce(struct pvclus_agent *a, const struct pvstore_guest *spec);
@@ -402,17 +391,17 @@ int guests_spawn_incoming(struct pvclus_agent *a, struct guest *g, const char *i
 void guests_send_event(struct pvclus_agent *a, const uint8_t uuid[16], enum pvclus_ha_event_type type,
 		       uint32_t node, bool crashed, int err, uint32_t detail);
 
-/* The leader: a fenced node came back and runs no guest: lift its fence. */
-void guests_unfence(struct pvclus_agent *a, uint32_t node);
-
-/* This agent just became the leader: fence again every node that a guest in
- * fence-wait still waits for (the previous leader may have died fencing). */
-void guests_leader_takeover(struct pvclus_agent *a);
-
 /* The guests this node runs (uuids), for its NodeHello. */
 size_t guests_running_here(struct pvclus_agent *a, ProtobufCBinaryData *out, size_t max);
 
-/* ---- fence.c ----------------------------------------------------------------- */
+/* ---- fence.c: fencing and unfencing nodes -------------------------------- */
+
+/* The leader: a fenced node came back and runs no guest: lift its fence. */
+void agent_unfence(struct pvclus_agent *a, uint32_t node);
+
+/* This agent just became the leader: fence again every node that a guest in
+ * fence-wait still waits for (the previous leader may have died fencing). */
+void agent_fence_takeover(struct pvclus_agent *a);
 
 /* Starts fencing node (a no-op while a fence of it is in progress). */
 void agent_fence(struct pvclus_agent *a, uint32_t node);
@@ -420,7 +409,7 @@ void agent_fence(struct pvclus_agent *a, uint32_t node);
 /* A child ended: true when it was a fence program (then handled). */
 bool agent_fence_reaped(struct pvclus_agent *a, pid_t pid, int wait_status);
 
-/* ---- sched.c ----------------------------------------------------------------- */
+/* ---- sched.c: placement (the leader's scheduler) ------------------------- */
 
 /*
  * Fills *out from the agent's state:
@@ -487,18 +476,7 @@ int agent_sched_spec_from_api(struct pvclus_agent *a, struct pvstore_guest *spec
 			      Pvha__GuestRule *const *rules, size_t n_rules, bool with_deps,
 			      char *const *deps, size_t n_deps, char *msg, size_t msglen);
 
-/*
- * GUEST_SET: checks the change against the table, then (a storage job)
- * changes g's priority, rules or dependencies in its spec by compare-and-set
- * (re-read and retried on a race), has every agent reload it (GuestAdd) and
- * answers through ops->api_reply. A running guest is not moved; the new
- * rules bind its next placement. Returns -EINPROGRESS, or -errno with a
- * message in msg when the change is refused at once.
- */
-int agent_sched_guest_set(struct pvclus_agent *a, struct guest *g, const Pvha__GuestSetIn *in, void *token,
-			  char *msg, size_t msglen);
-
-/* ---- migrate.c --------------------------------------------------------------- */
+/* ---- migrate.c: live migrations, node modes, rebalancing ----------------- */
 
 /* Starts the leader's pump. */
 void agent_migrate_init(struct pvclus_agent *a);
@@ -544,26 +522,151 @@ void agent_migrate_reload_modes(struct pvclus_agent *a);
 /* The number of guests whose HA record names the node (owner or target). */
 unsigned agent_migrate_guests_on(struct pvclus_agent *a, uint32_t node);
 
-/* ---- rules.c ----------------------------------------------------------------- */
+/* ---- heartbeat.c: guest heartbeat monitoring (docs/heartbeat.md) --------- */
+
+/* A guest's heartbeat policy, resolved: its own settings, else this node's
+ * (pvhad.conf), else PVCLUS_HB_DEFAULT_*. timeout_s 0: not monitored. */
+struct hb_policy {
+	uint32_t timeout_s;
+	uint32_t max_resets; /* restarts in place within window_s before a move */
+	uint32_t window_s;
+};
+
+void heartbeat_policy(const struct pvclus_agent_config *cfg, const struct pvstore_guest *spec,
+		      struct hb_policy *out);
 
 /*
- * Whether node `from` may send msg, judged on what every agent shares at this
- * point of the message order (nodelist, membership, leader, fences, HA
- * records): 0, or -EPERM with the reason in why. The rules are in
- * docs/agent.md, "Who may send what". Pure; O(G) for a MigrateReady (G
- * tabled guests), O(N) otherwise.
+ * Pure: what to do with a guest whose heartbeat stopped at now_ms, given the
+ * times of the n restarts in place this node made for it (resets_ms, any
+ * order, this node's clock) and whether it was moved for a lost heartbeat
+ * since the last start request (moved): RESTART while fewer than
+ * p->max_resets of those restarts lie within the last p->window_s seconds,
+ * else MOVE, or ERROR when it was moved already. *recent (may be NULL) gets
+ * that count. Returns 0, or -EINVAL (NULL policy or step, n above
+ * HB_HISTORY_MAX, max_resets 0 or above HB_HISTORY_MAX, window 0, a restart
+ * after now_ms). O(n).
  */
-int agent_msg_check(const struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg, char *why,
-		    size_t whylen);
+int heartbeat_decide(const struct hb_policy *p, const uint64_t *resets_ms, size_t n, uint64_t now_ms, bool moved,
+		     enum pvclus_ha_heartbeat_step *step, unsigned *recent);
 
-/* agent_msg_check, with one log line naming the sender and the kind of a
- * dropped message. True: act on it. */
-bool agent_msg_allowed(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg);
+/* Starts watching g's heartbeat when this node should: g runs here with a
+ * timeout (one timer for all guests, every 500 ms, only while one is
+ * watched). Called after each HA step of g and when its spec is read again
+ * (the timeout may be new). */
+void heartbeat_watch(struct pvclus_agent *a, struct guest *g);
 
-/* The address a fence of node i (its index in nodes[]) blocklists: its
- * ring0_addr in Corosync's nodelist when that is an IP address (the static
- * configuration, never what a hello or a NodeFenced message says), else ""
- * (the fence then reads it from the node's record in RADOS). */
-void agent_fence_addr(const struct pvclus_agent *a, int i, char *out, size_t outlen);
+/* After every HA step of g (guests.c's apply): heartbeat_watch, and a start
+ * or stop request forgets the restarts counted. */
+void heartbeat_after_step(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_event *ev);
+
+/* g's VMM ended: true when this node killed it for a lost heartbeat and
+ * reported HEARTBEAT_LOST with its decision (then nothing else is to be
+ * reported). */
+bool heartbeat_vmm_ended(struct pvclus_agent *a, struct guest *g);
+
+/* GUEST_SET: applies the heartbeat settings `in` gives to want (when not
+ * NULL). True when it gives any. */
+bool heartbeat_set_from_api(struct pvstore_guest *want, const Pvha__GuestSetIn *in);
+
+/* Copies the heartbeat settings of src to dst. */
+void heartbeat_copy_settings(struct pvstore_guest *dst, const struct pvstore_guest *src);
+
+/* "; heartbeat timeout T s, N restart(s) in W s" (the policy in effect) into buf. */
+void heartbeat_describe(struct pvclus_agent *a, const struct pvstore_guest *spec, char *buf, size_t len);
+
+/* Adds the heartbeat policy in effect and hb_moved to a guest's info. */
+void heartbeat_fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__GuestInfo *gi);
+
+/* ---- registry.c: the table filled from the registry ---------------------- */
+
+/* Tables a guest by its uuid (and name, when known) and reads its spec from
+ * the registry (a storage job). Returns the entry, or NULL (table full). */
+struct guest *guests_load(struct pvclus_agent *a, const uint8_t uuid[16], const char *name);
+
+/* Loads the registry into a table of stopped records. Returns 0 or -errno. */
+int guests_init(struct pvclus_agent *a);
+
+/* Reads what could not be read while the registry was out of reach: specs of
+ * tabled guests, and guests registered meanwhile. */
+void guests_refresh(struct pvclus_agent *a);
+
+/* ---- leader.c: the leader choice, this node's record and standing -------- */
+
+/* Writes this node's record (a storage job): the storage is usable once it
+ * lands; with retry, tried again until it does. */
+void agent_put_node_record(struct pvclus_agent *a, bool retry);
+
+/* Recomputes the leader: the lowest member of a quorate partition that is not
+ * fenced (0: none). Call it when the membership, quorum or fences change. */
+void agent_update_leader(struct pvclus_agent *a);
+
+/* When this agent has just begun to act as the leader (whatever made it so:
+ * the membership, a table received, quorum), it fences again every node that
+ * guests in fence-wait wait for and lifts stale fences. Call it after
+ * anything that can change agent_leads(). */
+void agent_lead_check(struct pvclus_agent *a);
+
+/* The storage is usable (again): (re)writes this node's record, retrying
+ * for a while (after an unfence the OSDs may hold the old map a moment). */
+void agent_storage_ready(struct pvclus_agent *a);
+
+/* This node's storage works or stopped working: says so in a hello when it
+ * changed. */
+void agent_set_storage_ok(struct pvclus_agent *a, bool ok);
+
+/* The leader lifts the fence of every member whose hello says it runs no
+ * guest and is fenced or cannot reach the storage (a node fenced before a
+ * whole-cluster restart comes back blocklisted, and nobody remembers it). */
+void agent_check_unfence(struct pvclus_agent *a);
+
+/* ---- info.c: GuestInfo and late answers ---------------------------------- */
+
+/* Fills gi with g's record, placement and migration; gi's strings point
+ * into g and into uuid_buf (PVSTORE_UUID_STR bytes). */
+void guests_fill_info(struct pvclus_agent *a, const struct guest *g, Pvha__GuestInfo *gi, char *uuid_buf);
+
+/* The late answer to an API request about g (NULL, or err, for none). */
+void guests_reply(struct pvclus_agent *a, void *token, struct guest *g, int err, const char *msg);
+
+/* ---- set.c: guest set ---------------------------------------------------- */
+
+/*
+ * GUEST_SET: checks the change against the table, then (a storage job)
+ * changes g's priority, rules or dependencies in its spec by compare-and-set
+ * (re-read and retried on a race), has every agent reload it (GuestAdd) and
+ * answers through ops->api_reply. A running guest is not moved; the new
+ * rules bind its next placement. Returns -EINPROGRESS, or -errno with a
+ * message in msg when the change is refused at once.
+ */
+int guests_set(struct pvclus_agent *a, struct guest *g, const Pvha__GuestSetIn *in, void *token,
+			  char *msg, size_t msglen);
+
+/* ---- guests.c: the HA steps, cluster messages, the guest API ------------- */
+
+/* Nodes left the ring (down or cut off): NODE_LEFT for every guest. */
+void guests_on_nodes_left(struct pvclus_agent *a, const uint32_t *left, size_t nleft);
+
+/* The agents' membership changed. An agent without the cluster's state (just
+ * started, or back from a partition that lost quorum) then waits for a table
+ * (see guests_on_hello). */
+void guests_on_members(struct pvclus_agent *a);
+
+/* A NodeHello arrived (in CPG order): when it comes from an agent without
+ * state, the lowest member with state sends its table — the state at this
+ * point of the message order. */
+void guests_on_hello(struct pvclus_agent *a, uint32_t from, bool has_state);
+
+/* This partition lost or regained quorum. */
+void guests_on_quorum(struct pvclus_agent *a, bool quorate);
+
+/* A guest message from CPG (GuestAdd, GuestEvent, NodeFenced, GuestTable, ...). */
+void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg);
+
+/* Guest operations of the control API. */
+int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token, Pvha__ApiReply *rep,
+	       char *msg, size_t msglen);
+
+/* A child ended: true when it was one of this node's VMMs (then reported). */
+bool guests_reaped(struct pvclus_agent *a, pid_t pid, int wait_status);
 
 #endif

@@ -364,6 +364,20 @@ void agent_migrate_after_step(struct pvclus_agent *a, struct guest *g)
 		target_poll(g);
 		if (!g->used)
 			return;
+	} else if (m->incoming && g->pid > 0 && !(g->ha.state == PVCLUS_HA_MIGRATING && g->ha.target == a->local)) {
+		/* The cluster no longer moves g here (the source failed or
+		 * cancelled before it sent anything, its VMM crashed and the
+		 * guest restarts in place, ...): an incoming VMM that has not
+		 * taken the guest waits for nobody. Left alone it would hold
+		 * the guest's slot here until its own incoming deadline, and
+		 * refuse the next migration to this node (campaign failure 9). */
+		struct pvclus_vmm_status st;
+		if (a->ops->vmm_status(a->ctx, g->spec.uuid, &st) == 0 && !strcmp(st.state, "incoming")) {
+			alog_info(a, "guest %s: the migration here was given up: the incoming VMM ends",
+				  g->spec.name);
+			agent_timer_del(a, &m->in_timer);
+			a->ops->vmm_kill(a->ctx, g->pid, true); /* reported when it is reaped */
+		}
 	}
 	if (g->ha.state == PVCLUS_HA_FENCE_WAIT && g->ha.peer == a->local && g->ha.peer_is_source &&
 	    !m->handed_over_sent && !m->cancel_sent && g->pid > 0) {

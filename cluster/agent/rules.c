@@ -99,6 +99,7 @@ static int check_event(const struct pvclus_agent *a, uint32_t from, const Pvha__
 	case PVCLUS_HA_EV_MIGRATE_HANDED_OVER:
 	case PVCLUS_HA_EV_MIGRATE_DONE:
 	case PVCLUS_HA_EV_MIGRATE_FAILED:
+	case PVCLUS_HA_EV_HEARTBEAT_LOST:
 		/* what a node's own VMM did: the node it names reports it (the
 		 * HA machine then checks that node's role in the record) */
 		return names_sender(a, from, e->node, what, why, whylen);

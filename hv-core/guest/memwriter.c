@@ -16,7 +16,8 @@
  *
  * Pass p (from 1) writes mix(p, offset) at every stride, after checking that
  * the word holds what pass p - 1 wrote (0 before pass 1: fresh RAM). The guest
- * yields after every 256 KiB of region.
+ * yields after every 256 KiB of region, and sends a heartbeat after every pass
+ * and every re-check while it holds (docs/heartbeat.md).
  *
  * Output lines:
  *   memwriter: region N MiB at 0xADDR, stride B
@@ -97,14 +98,17 @@ int main(const struct pv_boot_info *bi)
 	while (passes == 0 || p < passes) {
 		sweep(base, len, stride, p, true);
 		p++;
+		pv_heartbeat(p);
 		if (report && p % report == 0)
 			pv_printf("memwriter: pass %lu ok\n", p);
 	}
 	pv_printf("memwriter: done, %lu passes ok\n", p);
 	if (!pv_cmdline_has(bi, "hold"))
 		return 0;
+	uint64_t beat = p;
 	for (;;) {
 		pv_sleep_ms(1000);
 		sweep(base, len, stride, p, false);
+		pv_heartbeat(++beat);
 	}
 }

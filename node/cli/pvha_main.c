@@ -459,6 +459,12 @@ static void print_guest_json(const Pvha__GuestInfo *g)
 	printf("]");
 	json_field("waiting", g->waiting);
 	json_field("address", g->address);
+	json_field("last_step", g->last_step);
+	printf(",\"migrations\":%u", g->migrations);
+	printf(",\"heartbeat_timeout_s\":%u,\"heartbeat_max_resets\":%u,\"heartbeat_window_s\":%u,"
+	       "\"heartbeat_moved\":%s",
+	       g->heartbeat_timeout_s, g->heartbeat_max_resets, g->heartbeat_window_s,
+	       g->heartbeat_moved ? "true" : "false");
 	if (g->target_nodeid) {
 		json_field("target", g->target);
 		printf(",\"target_nodeid\":%u", g->target_nodeid);
@@ -511,6 +517,11 @@ static void print_guest(const Pvha__GuestInfo *g, bool json)
 		printf("disk:       none\n");
 	printf("priority:   %d\n", (int)g->priority);
 	printf("address:    %s\n", or_dash(g->address));
+	if (g->heartbeat_timeout_s)
+		printf("heartbeat:  timeout %u s; %u restart(s) in place in %u s, then a move%s\n", g->heartbeat_timeout_s,
+		       g->heartbeat_max_resets, g->heartbeat_window_s, g->heartbeat_moved ? " (moved already)" : "");
+	else
+		printf("heartbeat:  not monitored\n");
 	printf("cmdline:    %s\n", or_dash(g->cmdline));
 	printf("image:      sha256 %s\n", or_dash(g->image_sha256));
 	printf("restarts:   %u\n", g->restarts);
@@ -519,6 +530,7 @@ static void print_guest(const Pvha__GuestInfo *g, bool json)
 	print_placement(g, false);
 	printf("\n");
 	printf("waiting:    %s\n", or_dash(g->waiting));
+	printf("last step:  %s\n", or_dash(g->last_step));
 	if (g->target_nodeid)
 		printf("moving to:  %s (id %u)\n", or_dash(g->target), g->target_nodeid);
 	if (g->migration) {
@@ -749,6 +761,30 @@ static int placement_args_take(const struct command *c, int *argc, char **argv, 
 	return 0;
 }
 
+/* The heartbeat options of guest create and set (docs/heartbeat.md):
+ * --heartbeat-timeout S|off, --heartbeat-max-resets N|default,
+ * --heartbeat-window S|default (NULL: not given). val[] gets the numbers
+ * (0: off / the node's default), given[] which were given. Returns 0 or 2. */
+static int heartbeat_args(const struct command *c, const char *const text[3], uint32_t val[3], bool given[3])
+{
+	static const char *const names[3] = { "--heartbeat-timeout", "--heartbeat-max-resets", "--heartbeat-window" };
+	static const char *const zero[3] = { "off", "default", "default" };
+	static const int64_t hi[3] = { PVSTORE_HEARTBEAT_TIMEOUT_MAX, PVSTORE_HEARTBEAT_RESETS_MAX,
+				       PVSTORE_HEARTBEAT_WINDOW_MAX };
+	for (int i = 0; i < 3; i++) {
+		int64_t v = 0;
+		int rc;
+		given[i] = text[i] != NULL;
+		val[i] = 0;
+		if (!text[i] || !strcmp(text[i], zero[i]))
+			continue;
+		if ((rc = num_arg(c, names[i], text[i], 1, hi[i], &v)))
+			return rc;
+		val[i] = (uint32_t)v;
+	}
+	return 0;
+}
+
 /*
  * guest set G [--priority N] [--affinity GROUP[:soft]]... [--anti-affinity
  * GROUP[:soft]]... | --no-rules] [--depends-on GUEST... | --no-depends]:
@@ -757,13 +793,17 @@ static int placement_args_take(const struct command *c, int *argc, char **argv, 
  */
 static int cmd_guest_set(const struct command *c, int argc, char **argv, bool json)
 {
-	const char *guest = NULL, *prio = NULL, *address = NULL;
-	bool no_rules = false, no_deps = false;
+	const char *guest = NULL, *prio = NULL, *address = NULL, *hb_text[3] = { NULL, NULL, NULL };
+	uint32_t hb[3];
+	bool no_rules = false, no_deps = false, hb_given[3];
 	const struct opt opts[] = {
 		{ "--priority", &prio, NULL },
 		{ "--no-rules", NULL, &no_rules },
 		{ "--no-depends", NULL, &no_deps },
 		{ "--address", &address, NULL },
+		{ "--heartbeat-timeout", &hb_text[0], NULL },
+		{ "--heartbeat-max-resets", &hb_text[1], NULL },
+		{ "--heartbeat-window", &hb_text[2], NULL },
 		{ NULL, NULL, NULL },
 	};
 	struct placement_args pa;
@@ -798,9 +838,18 @@ static int cmd_guest_set(const struct command *c, int argc, char **argv, bool js
 		set.set_address = true;
 		set.address = (char *)(strcmp(address, "none") ? address : "");
 	}
-	if (!set.set_priority && !set.set_rules && !set.set_depends_on && !set.set_address)
+	if ((rc = heartbeat_args(c, hb_text, hb, hb_given)))
+		return rc;
+	set.set_heartbeat_timeout = hb_given[0];
+	set.heartbeat_timeout_s = hb[0];
+	set.set_heartbeat_max_resets = hb_given[1];
+	set.heartbeat_max_resets = hb[1];
+	set.set_heartbeat_window = hb_given[2];
+	set.heartbeat_window_s = hb[2];
+	if (!set.set_priority && !set.set_rules && !set.set_depends_on && !set.set_address && !hb_given[0] &&
+	    !hb_given[1] && !hb_given[2])
 		return usage_err(c, "nothing to change: give --priority, --affinity, --anti-affinity, "
-				    "--no-rules, --depends-on, --no-depends or --address");
+				    "--no-rules, --depends-on, --no-depends, --address or a --heartbeat-* option");
 	req.op = c->op;
 	req.guest = (char *)guest;
 	req.set = &set;
@@ -828,13 +877,18 @@ static int cmd_guest_set(const struct command *c, int argc, char **argv, bool js
 static int cmd_guest_create(const struct command *c, int argc, char **argv, bool json)
 {
 	const char *name = NULL, *image = NULL, *mem = NULL, *disk = NULL, *cmdline = NULL, *prio = NULL;
-	const char *wait_str = NULL, *address = NULL;
+	const char *wait_str = NULL, *address = NULL, *hb_text[3] = { NULL, NULL, NULL };
+	uint32_t hb[3];
+	bool hb_given[3];
 	bool start = false;
 	const struct opt opts[] = {
 		{ "--image", &image, NULL },   { "--mem", &mem, NULL },
 		{ "--disk", &disk, NULL },     { "--cmdline", &cmdline, NULL },
 		{ "--priority", &prio, NULL }, { "--start", NULL, &start },
 		{ "--wait", &wait_str, NULL }, { "--address", &address, NULL },
+		{ "--heartbeat-timeout", &hb_text[0], NULL },
+		{ "--heartbeat-max-resets", &hb_text[1], NULL },
+		{ "--heartbeat-window", &hb_text[2], NULL },
 		{ NULL, NULL, NULL },
 	};
 	Pvha__GuestSpecIn spec = PVHA__GUEST_SPEC_IN__INIT;
@@ -876,6 +930,11 @@ static int cmd_guest_create(const struct command *c, int argc, char **argv, bool
 			return usage_err(c, "--address '%s': want IP/PREFIX (e.g. 10.99.0.100/24)", address);
 		spec.address = (char *)address;
 	}
+	if ((rc = heartbeat_args(c, hb_text, hb, hb_given)))
+		return rc;
+	spec.heartbeat_timeout_s = hb[0];
+	spec.heartbeat_max_resets = hb[1];
+	spec.heartbeat_window_s = hb[2];
 	if (wait_str && !start)
 		return usage_err(c, "--wait wants --start");
 	if (wait_str && (rc = num_arg(c, "--wait", wait_str, 0, WAIT_MAX_S, &wait_s)))
@@ -1090,7 +1149,8 @@ static const struct command commands[] = {
 	{ "guest", "create", cmd_guest_create, PVHA__API_REQUEST__OP__GUEST_CREATE,
 	  "NAME --image FILE --mem SIZE\n[--disk SIZE] [--cmdline STR] [--priority N]\n"
 	  "[--affinity GROUP[:soft]] [--anti-affinity GROUP[:soft]]\n[--depends-on G]\n"
-	  "[--address IP/PREFIX] [--start [--wait S]]",
+	  "[--address IP/PREFIX] [--heartbeat-timeout S]\n"
+	  "[--heartbeat-max-resets N] [--heartbeat-window S]\n[--start [--wait S]]",
 	  "register a guest: an ELF image of at most\n"
 	  "900 KiB, memory in whole MiB from 2M to 4G,\n"
 	  "a disk a multiple of 512 bytes (default none),\n"
@@ -1101,12 +1161,19 @@ static const struct command commands[] = {
 	  "--depends-on: start only once G runs (up to 8);\n"
 	  "--address: the guest's IPv4 address, carried\n"
 	  "by the node that runs it (unique);\n"
+	  "--heartbeat-timeout: restart it when its\n"
+	  "heartbeat stops for S s (default off); after\n"
+	  "N restarts (default 3) in S s (default 3600)\n"
+	  "move it, then error (docs/heartbeat.md);\n"
 	  "--start: want it running; --wait: until\nit runs, at most S seconds" },
 	{ "guest", "set", cmd_guest_set, PVHA__API_REQUEST__OP__GUEST_SET,
 	  "G [--priority N]\n[--affinity GROUP[:soft]]... [--anti-affinity GROUP[:soft]]...\n"
-	  "[--no-rules] [--depends-on G]... [--no-depends]\n[--address IP/PREFIX|none]",
+	  "[--no-rules] [--depends-on G]... [--no-depends]\n[--address IP/PREFIX|none]\n"
+	  "[--heartbeat-timeout S|off] [--heartbeat-max-resets N|default]\n"
+	  "[--heartbeat-window S|default]",
 	  "change a guest's priority, rules (those given\n"
-	  "replace its rules), dependencies or address;\n"
+	  "replace its rules), dependencies, address or\n"
+	  "heartbeat monitoring (from the next poll);\n"
 	  "a running guest stays where it is (a new\n"
 	  "address counts from its next start)" },
 	{ "guest", "list", cmd_guest_list, PVHA__API_REQUEST__OP__GUEST_LIST, "",

@@ -57,7 +57,7 @@ static void print_migration_json(const char *guest, const char *from, const char
  * line whenever the round or phase changes (json: one object at the end).
  */
 static int follow_migration(const char *verb, const char *guest, const char *from, const char *to,
-			    uint64_t wait_s, bool json, bool quiet)
+			    uint32_t migrations_before, uint64_t wait_s, bool json, bool quiet)
 {
 	double t0 = mono_s(), arrived = 0;
 	char last[128] = "";
@@ -74,8 +74,10 @@ static int follow_migration(const char *verb, const char *guest, const char *fro
 		const Pvha__MigrationInfo *m = g->migration;
 		bool ours = m && !strcmp(m->target, to) && !strcmp(m->source, from);
 		/* under way (or a party left while it was) */
+		/* under way, or started and over between two looks (a target
+		 * that refused at once: campaign failure 9) */
 		if (!strcmp(g->state, "migrating") || !strcmp(g->state, "fence-wait") ||
-		    !strcmp(g->state, "recovering"))
+		    !strcmp(g->state, "recovering") || g->migrations > migrations_before)
 			seen_migrating = true;
 		if (ours && !quiet && !json) {
 			char now[128];
@@ -109,7 +111,8 @@ static int follow_migration(const char *verb, const char *guest, const char *fro
 				rc = 0;
 			}
 		} else if (back || (ours && !strcmp(m->phase, "failed") && strcmp(g->state, "migrating"))) {
-			const char *why = ours && m->error[0] ? m->error : "the migration was abandoned";
+			const char *why = ours && m->error[0] ? m->error
+				: g->last_step[0] ? g->last_step : "the migration was abandoned";
 			if (json)
 				print_migration_json(guest, from, to, false, ours ? m : NULL, why);
 			else
@@ -171,6 +174,7 @@ int cmd_guest_migrate(const struct command *c, int argc, char **argv, bool json)
 	const Pvha__GuestInfo *g = reply_guest(rep);
 	char from[64];
 	snprintf(from, sizeof(from), "%s", g ? g->owner : "");
+	uint32_t before = g ? g->migrations : 0;
 	pvha__api_reply__free_unpacked(rep, NULL);
 	if (!g)
 		return 1;
@@ -187,7 +191,7 @@ int cmd_guest_migrate(const struct command *c, int argc, char **argv, bool json)
 	pvha__api_reply__free_unpacked(rep, NULL);
 	if (no_wait)
 		return 0;
-	return follow_migration("guest migrate", guest, from, node, (uint64_t)wait_s, json, false);
+	return follow_migration("guest migrate", guest, from, node, before, (uint64_t)wait_s, json, false);
 }
 
 /* ---- node drain / resume ------------------------------------------------------ */
@@ -345,7 +349,8 @@ static int moves_wait(const Pvha__RebalancePlan *p, uint64_t wait_s)
 	int failed = 0;
 	for (size_t i = 0; i < p->n_moves; i++) {
 		const Pvha__PlannedMove *m = p->moves[i];
-		if (follow_migration("cluster rebalance", m->guest, m->from, m->to, wait_s, false, true))
+		/* started by the leader: no count from before it to compare */
+		if (follow_migration("cluster rebalance", m->guest, m->from, m->to, UINT32_MAX, wait_s, false, true))
 			failed++;
 	}
 	return failed ? 1 : 0;

@@ -25,6 +25,7 @@ static const struct key keys[] = {
 	K(pool, 0), K(state_dir, 0), K(log_file, 0), K(vmm, 0), K(run_dir, 0),
 	K(fence_agent, 0), K(fence_args, 0), K(fence_timeout, 0),
 	K(guest_mem, 0), K(guest_cpus, 0), K(rebalance, 0), K(guest_interface, 0),
+	K(heartbeat_max_resets, 0), K(heartbeat_window, 0),
 };
 /* Keys the lab writes that this agent does not use (yet). */
 static const char *const ignored[] = { "node_id", "corosync_conf", "control_socket" };
@@ -37,6 +38,24 @@ static char *trim(char *s)
 	while (e > s && isspace((unsigned char)e[-1]))
 		*--e = '\0';
 	return s;
+}
+
+/* An optional whole number from lo to hi (unset: 0). Returns 0 or -EINVAL
+ * with why naming the key. */
+static int uint_key(const char *path, const char *key, const char *text, unsigned long lo, unsigned long hi,
+		    uint32_t *out, char *why, size_t whylen)
+{
+	char *end;
+	*out = 0;
+	if (!text[0])
+		return 0;
+	unsigned long v = strtoul(text, &end, 10);
+	if (*end || !isdigit((unsigned char)text[0]) || v < lo || v > hi) {
+		snprintf(why, whylen, "%s: %s: want a whole number from %lu to %lu, got '%s'", path, key, lo, hi, text);
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
 }
 
 int agent_config_load(const char *path, struct agent_config *cfg, char *why, size_t whylen)
@@ -141,6 +160,11 @@ int agent_config_load(const char *path, struct agent_config *cfg, char *why, siz
 		}
 		cfg->rebalance_threshold = t;
 	}
+	if (uint_key(path, "heartbeat_max_resets", cfg->heartbeat_max_resets, 1, 100, &cfg->heartbeat_max_resets_n,
+		     why, whylen) ||
+	    uint_key(path, "heartbeat_window", cfg->heartbeat_window, 1, 604800, &cfg->heartbeat_window_s, why,
+		     whylen))
+		return -EINVAL;
 	if ((cfg->fence_args[0] || cfg->fence_timeout[0]) && !cfg->fence_agent[0]) {
 		snprintf(why, whylen, "%s: fence_args and fence_timeout need fence_agent", path);
 		return -EINVAL;

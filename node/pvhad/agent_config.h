@@ -28,9 +28,13 @@ struct agent_config {
 	char guest_cpus[16];     /* optional: vCPUs offered to guests; default: the host's */
 	char rebalance[16];      /* optional: "off" (default) or the imbalance threshold, 0.01..0.99 */
 	char guest_interface[16]; /* optional: the interface that carries guests' addresses */
+	char heartbeat_max_resets[16]; /* optional: heartbeat restarts in place before a move, 1..100 (default 3) */
+	char heartbeat_window[16];     /* optional: ... counted over this many seconds, 1..604800 (default 3600) */
 	uint64_t guest_mem_bytes; /* parsed; 0: the host's */
 	uint32_t guest_cpus_n;    /* parsed; 0: the host's */
 	double rebalance_threshold; /* parsed; 0: off */
+	uint32_t heartbeat_max_resets_n; /* parsed; 0: the default */
+	uint32_t heartbeat_window_s;     /* parsed; 0: the default */
 };
 
 /* Reads path into cfg. Returns 0, or -errno with a one-line reason in why. */

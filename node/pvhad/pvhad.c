@@ -420,6 +420,8 @@ static int op_vmm_status(void *ctx, const uint8_t uuid[16], struct pvclus_vmm_st
 		st->migration_downtime_us = s->migration_downtime_us;
 		st->migration_total_ms = s->migration_total_ms;
 		snprintf(st->migration_reason, sizeof(st->migration_reason), "%s", s->migration_reason);
+		st->heartbeat_seq = s->heartbeat_seq;
+		st->heartbeat_age_ms = s->heartbeat_age_ms;
 	}
 	if (rep)
 		pvha__vmm_reply__free_unpacked(rep, NULL);
@@ -912,6 +914,8 @@ static int create_agent(struct pvhad *d)
 	ac.cpus_offered = d->cfg.guest_cpus_n ? d->cfg.guest_cpus_n : (uint32_t)sysconf(_SC_NPROCESSORS_ONLN);
 	ac.fence_power = d->cfg.fence_agent[0] != '\0';
 	ac.rebalance_threshold = d->cfg.rebalance_threshold;
+	ac.heartbeat_max_resets = d->cfg.heartbeat_max_resets_n;
+	ac.heartbeat_window_s = d->cfg.heartbeat_window_s;
 	return pvclus_agent_create(&ac, &agent_ops, d, d->st, &d->agent);
 }
 

@@ -3,7 +3,9 @@
  * by exit status, console output and the one-line reason on stderr.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -207,6 +209,68 @@ static int teardown_all(void **state)
 	return 0;
 }
 
+/* The heartbeat line of `pvha vmm SOCK status`: seq and age (seq 0: none
+ * yet). False when the VMM did not answer. */
+static bool heartbeat_of(const char *sock, unsigned long *seq, unsigned long *age_ms)
+{
+	struct proc q;
+	char *argv[] = { (char *)th_build("bin/pvha"), "vmm", (char *)sock, "status", NULL };
+	if (th_run(&q, 10, argv) != 0)
+		return false;
+	char *out = th_slurp(q.out_path);
+	char *h = strstr(out, "heartbeat:");
+	*seq = *age_ms = 0;
+	bool ok = h && (sscanf(h, "heartbeat: seq %lu, %lu ms ago", seq, age_ms) == 2 || strstr(h, "none yet"));
+	free(out);
+	return ok;
+}
+
+/* hbstop sends heartbeats for 1 s, then none, and runs on: the VMM's status
+ * shows the last one getting older while the guest lives (what heartbeat
+ * monitoring acts on, docs/heartbeat.md). */
+static void hbstop_stops_its_heartbeats_and_runs_on(void **state)
+{
+	(void)state;
+	struct proc p;
+	const char *sock = th_tmp("hb.sock"), *con = th_tmp("hb.console");
+	char *argv[] = { (char *)VMM, "--image", (char *)GUEST("hbstop"), "--mem", "8M", "--backend", "tcg",
+			 "--cmdline", "beat_ms=1000 period=100", "--control", (char *)sock, "--console", (char *)con,
+			 NULL };
+	th_spawn(&p, argv);
+	assert_true(th_wait_for_text(con, "hbstop: heartbeats stop now", 30));
+	unsigned long seq = 0, age = 0, seq2 = 0, age2 = 0;
+	assert_true(heartbeat_of(sock, &seq, &age));
+	assert_true(seq >= 5);
+	double end = th_now_s() + 30;
+	while (heartbeat_of(sock, &seq2, &age2) && age2 < 1500 && th_now_s() < end)
+		th_pause_ms(100);
+	assert_int_equal(seq2, seq); /* no heartbeat since */
+	assert_true(age2 >= 1500);
+	assert_int_equal(kill(p.pid, 0), 0); /* and the guest runs on */
+	kill(p.pid, SIGKILL);
+	th_wait(&p, 10);
+}
+
+/* The long-running sample guests heartbeat: memwriter after every pass and
+ * every re-check while it holds (counter and kvstore did already). */
+static void memwriter_sends_heartbeats(void **state)
+{
+	(void)state;
+	struct proc p;
+	const char *sock = th_tmp("mw.sock"), *con = th_tmp("mw.console");
+	char *argv[] = { (char *)VMM, "--image", (char *)GUEST("memwriter"), "--mem", "16M", "--backend", "tcg",
+			 "--cmdline", "mib=1 passes=3 hold", "--control", (char *)sock, "--console", (char *)con, NULL };
+	th_spawn(&p, argv);
+	assert_true(th_wait_for_text(con, "memwriter: done, 3 passes ok", 30));
+	unsigned long seq = 0, age = 0;
+	double end = th_now_s() + 30;
+	while (heartbeat_of(sock, &seq, &age) && seq < 4 && th_now_s() < end)
+		th_pause_ms(100);
+	assert_true(seq >= 4); /* 3 passes, then at least one re-check */
+	kill(p.pid, SIGKILL);
+	th_wait(&p, 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +280,8 @@ int main(void)
 		cmocka_unit_test(cpubench_prints_figures_and_checksum),
 		cmocka_unit_test(bad_usage_is_refused_with_a_clear_message),
 		cmocka_unit_test(kvm_backend_without_dev_kvm_is_a_clear_error),
+		cmocka_unit_test(hbstop_stops_its_heartbeats_and_runs_on),
+		cmocka_unit_test(memwriter_sends_heartbeats),
 #define FAULT(i) cmocka_unit_test_setup(misbehaving_guest_stops_with_reason, fault_setup)
 		FAULT(0), FAULT(1), FAULT(2), FAULT(3), FAULT(4),
 		FAULT(5), FAULT(6), FAULT(7), FAULT(8), FAULT(9),

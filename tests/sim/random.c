@@ -82,6 +82,8 @@ int sim_random_scenario(uint64_t seed, char **text)
 	unsigned anti_groups = 1 + pick(&g, 2), members[3] = { 0 };
 	for (unsigned i = 0; i < ng; i++) {
 		put(&g, "guest g%u mem=%uM prio=%u", i + 1, 64u << pick(&g, 3), pick(&g, 3) * 10);
+		if (i == 0) /* g1's heartbeat is watched (no pick: the other seeds' draws stay as they were) */
+			put(&g, " hb=3");
 		unsigned r = pick(&g, 10);
 		if (r < 2) {
 			unsigned grp = pick(&g, anti_groups);
@@ -168,11 +170,20 @@ int sim_random_scenario(uint64_t seed, char **text)
 			}
 			break;
 		default:
-			put(&g, "at %llu vmm-crash g%u\n", (unsigned long long)t, gi);
+			/* half of g1's crashes are hangs instead: its heartbeat stops
+			 * (decided by the time, not a pick, as above) */
+			if (gi == 1 && t % 2)
+				put(&g, "at %llu heartbeat-stop g1\n", (unsigned long long)t);
+			else
+				put(&g, "at %llu vmm-crash g%u\n", (unsigned long long)t, gi);
 			break;
 		}
 		t += 500 + pick(&g, 5000);
 	}
+	/* one seed in three: g1 hangs in the middle of it all (its heartbeat
+	 * stops; no pick, so the schedules above stay as they were) */
+	if (seed % 3 == 0)
+		put(&g, "at %llu heartbeat-stop g1\n", (unsigned long long)(12000 + (seed * 7919) % (t - 11000)));
 	/* everything back (a power fence leaves its node off, as the lab's
 	 * fence_pvha_lab does: the operator boots every node) */
 	for (unsigned i = 0; i < nn; i++)

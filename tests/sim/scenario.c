@@ -193,6 +193,10 @@ static int parse_guest(struct scn *s, char tok[][ARG_LEN], int n, char *err, siz
 				return perr(err, errlen, s->path, line, "bad size '%s'", v);
 		} else if (!strcmp(k, "prio")) {
 			g->priority = atoi(v);
+		} else if (!strcmp(k, "hb") || !strcmp(k, "hb-resets") || !strcmp(k, "hb-window")) {
+			uint32_t *f = !strcmp(k, "hb") ? &g->heartbeat_timeout_s
+				      : !strcmp(k, "hb-resets") ? &g->heartbeat_max_resets : &g->heartbeat_window_s;
+			*f = (uint32_t)atoi(v);
 		} else if (!strcmp(k, "anti") || !strcmp(k, "aff") || !strcmp(k, "soft-anti") || !strcmp(k, "soft-aff")) {
 			if (g->n_rules == PVSTORE_GUEST_RULES_MAX)
 				return perr(err, errlen, s->path, line, "more than %d rules", PVSTORE_GUEST_RULES_MAX);
@@ -215,7 +219,7 @@ static int parse_guest(struct scn *s, char tok[][ARG_LEN], int n, char *err, siz
 static const char *const commands[] = {
 	"power-off", "power-on", "reboot", "partition", "heal", "isolate", "flap", "freeze", "resume",
 	"agent-restart", "agent-crash", "agent-start", "vmm-kill", "vmm-crash", "vmm-term", "vmm-kill-incoming",
-	"crash-loop",
+	"crash-loop", "heartbeat-stop", "heartbeat-hang",
 	"storage-down", "storage-up", "storage-slow", "storage-cut", "storage-uncut", "mon-delay",
 	"fence-mode", "guest-create", "guest-start", "guest-stop", "guest-delete", "guest-migrate",
 	"guest-set", "node-drain", "node-resume", "rebalance", "status", "list", "events", NULL,
@@ -474,6 +478,8 @@ static void api_ev(struct sim *w, struct sim_event *e)
 				spec.disk_size = x;
 			else if (!strncmp(a, "prio=", 5))
 				spec.priority = atoi(a + 5);
+			else if (!strncmp(a, "hb=", 3))
+				spec.heartbeat_timeout_s = (uint32_t)atoi(a + 3);
 			else if (!strncmp(a, "dep=", 4) && spec.n_depends_on < PVSTORE_GUEST_DEPS_MAX)
 				deps[spec.n_depends_on++] = (char *)a + 4;
 			else if (strchr(a, '=') && spec.n_rules < PVSTORE_GUEST_RULES_MAX) {
@@ -503,6 +509,9 @@ static void api_ev(struct sim *w, struct sim_event *e)
 		for (int i = 1; i < it->nargs; i++)
 			if (!strncmp(it->arg[i], "prio=", 5))
 				set.set_priority = true, set.priority = atoi(it->arg[i] + 5);
+			else if (!strncmp(it->arg[i], "hb=", 3))
+				set.set_heartbeat_timeout = true,
+				set.heartbeat_timeout_s = (uint32_t)atoi(it->arg[i] + 3);
 		req.set = &set;
 	} else if (!strcmp(v, "node-drain") || !strcmp(v, "node-resume")) {
 		req.op = !strcmp(v, "node-drain") ? PVHA__API_REQUEST__OP__NODE_DRAIN : PVHA__API_REQUEST__OP__NODE_RESUME;
@@ -639,6 +648,19 @@ static void do_command(struct scn *s, const struct item *it)
 		if (gi < 0 || it->nargs < 3)
 			goto bad_node;
 		sim_crash_loop(w, gi, (unsigned)atoi(it->arg[1]), (unsigned)atoi(it->arg[2]));
+	} else if (!strcmp(v, "heartbeat-stop")) {
+		/* heartbeat-stop GUEST: its running VMM goes on running but sends no more heartbeats */
+		if (!vm) {
+			sim_log(w, "# (no running VMM of %s)", it->nargs ? it->arg[0] : "?");
+			return;
+		}
+		vmm_heartbeat_stop(w, vm);
+	} else if (!strcmp(v, "heartbeat-hang")) {
+		/* heartbeat-hang GUEST MS|off: every VMM of GUEST started from now on
+		 * stops its heartbeats MS ms after its first (0: sends none) */
+		if (gi < 0 || it->nargs < 2)
+			goto bad_node;
+		w->hb_hang[gi] = strcmp(it->arg[1], "off") ? (uint64_t)atoll(it->arg[1]) + 1 : 0;
 	} else if (!strcmp(v, "storage-down") || !strcmp(v, "storage-up")) {
 		w->store.down = !strcmp(v, "storage-down");
 		if (!w->store.down)

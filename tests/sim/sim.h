@@ -208,6 +208,10 @@ struct vmm {
 	uint64_t spawned_ms;
 	uint32_t parent_gen;     /* the agent that spawned it: its exit goes there */
 	uint32_t gen;            /* bumps on every state change: stale timers check it */
+	/* the guest's heartbeats, in virtual time (the fake guest sends one every
+	 * 100 ms from hb_first_ms until hb_stop_ms) */
+	uint64_t hb_first_ms;    /* 0: it sends none */
+	uint64_t hb_stop_ms;     /* UINT64_MAX: never stops */
 };
 
 /* ---- nodes and the fake Corosync -------------------------------------------- */
@@ -309,6 +313,7 @@ struct sim {
 	uint64_t outages[SIM_MAX_OUTAGES];
 	unsigned noutages;
 	double rebalance_threshold;
+	uint64_t hb_hang[SIM_MAX_GUESTS]; /* heartbeat-hang: 0 off, else 1 + ms of heartbeats per VMM */
 	Pvha__ApiReply api_reply; /* sim_api's answer: valid until the next call */
 };
 
@@ -353,6 +358,8 @@ uint32_t sim_agent_leader(struct sim *w, int n);
 bool sim_agent_quorate(struct sim *w, int n);
 /* Guest gi's VMM crashes every period ms, count times (when one runs). */
 void sim_crash_loop(struct sim *w, int gi, unsigned period, unsigned count);
+/* The guest in v goes on running but sends no more heartbeats. */
+void vmm_heartbeat_stop(struct sim *w, struct vmm *v);
 void sim_storage_cut(struct sim *w, int n, bool cut);
 void sim_net_changed(struct sim *w, bool heal);
 /* A control API request on node n's agent (none: -EHOSTDOWN). Returns its

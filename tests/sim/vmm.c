@@ -227,6 +227,34 @@ static int take_over(struct sim *w, struct vmm *v)
 	return 0;
 }
 
+/* ---- heartbeats ---------------------------------------------------------------------- */
+
+#define HB_BOOT_MS 300   /* a fresh guest's first heartbeat, after its VMM runs it */
+#define HB_PERIOD_MS 100
+
+/* A fresh start: the guest boots, then heartbeats (for hb_hang's time only). */
+static void hb_fresh(struct sim *w, struct vmm *v)
+{
+	uint64_t hang = w->hb_hang[v->gi];
+	v->hb_first_ms = hang == 1 ? 0 : w->now + HB_BOOT_MS;
+	v->hb_stop_ms = hang > 1 ? w->now + HB_BOOT_MS + (hang - 1) : UINT64_MAX;
+}
+
+void vmm_heartbeat_stop(struct sim *w, struct vmm *v)
+{
+	v->hb_stop_ms = w->now;
+}
+
+/* What STATUS says of the heartbeat: the last one sent by now. */
+static void hb_status(struct sim *w, const struct vmm *v, struct pvclus_vmm_status *st)
+{
+	uint64_t last = w->now < v->hb_stop_ms ? w->now : v->hb_stop_ms;
+	if (!v->hb_first_ms || last < v->hb_first_ms)
+		return; /* none yet */
+	st->heartbeat_seq = (last - v->hb_first_ms) / HB_PERIOD_MS + 1;
+	st->heartbeat_age_ms = w->now - (v->hb_first_ms + (st->heartbeat_seq - 1) * HB_PERIOD_MS);
+}
+
 /* ---- start --------------------------------------------------------------------------- */
 
 static void boot_ev(struct sim *w, struct sim_event *e)
@@ -245,6 +273,8 @@ static void boot_ev(struct sim *w, struct sim_event *e)
 	}
 	if (!err)
 		err = take_over(w, v);
+	if (!err)
+		hb_fresh(w, v);
 	if (err) {
 		vmm_exit_later(w, v, err == -ETIMEDOUT ? w->p.osd_timeout_ms : 0, EXIT_HOST, false,
 			       "the storage did not answer");
@@ -358,6 +388,8 @@ int vmm_status_fake(struct sim *w, int node, const uint8_t uuid[16], struct pvcl
 	st->migration_total_ms = v->mig_phase[0] ? w->now - v->mig_start_ms : 0;
 	st->migration_downtime_us = v->mig_released ? w->p.mig_stopcopy_ms * 1000ull : 0;
 	snprintf(st->migration_reason, sizeof(st->migration_reason), "%s", v->mig_reason);
+	if (v->state == VMM_RUNNING)
+		hb_status(w, v, st);
 	return 0;
 }
 
@@ -431,6 +463,10 @@ static void target_lock(struct sim *w, struct sim_event *e)
 	if (!err) {
 		sim_log(w, "# %s: vmm %s (pid %d) runs the migrated guest", w->nodes[t->node].name, gname(w, t),
 			(int)t->pid);
+		if (s) { /* the guest's state, its heartbeats' too, came with it */
+			t->hb_first_ms = s->hb_first_ms;
+			t->hb_stop_ms = s->hb_stop_ms;
+		}
 		if (s && s->state == VMM_MIGRATED) {
 			bool heard = sim_linked(w, s->node, t->node);
 			snprintf(s->mig_phase, sizeof(s->mig_phase), "%s", heard ? "done" : "failed");

@@ -166,16 +166,22 @@ static void bad_rules_are_refused_by_the_check(void **state)
 	expect_refused(&g, -EINVAL, "affinity group 'web' named twice");
 }
 
+/* Encodes g and decodes it into *out, asserting both work. */
+static void round_trip(const struct pvstore_guest *g, struct pvstore_guest *out)
+{
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(pvstore_guest_encode(g, 1, &buf, &len), 0);
+	assert_int_equal(pvstore_guest_decode("guest.x", UUID, buf, len, out), 0);
+	free(buf);
+}
+
 static void an_address_survives_a_round_trip(void **state)
 {
 	(void)state;
 	struct pvstore_guest g = spec(), out;
 	snprintf(g.address, sizeof(g.address), "10.99.0.100/24");
-	uint8_t *buf;
-	size_t len;
-	assert_int_equal(pvstore_guest_encode(&g, 1, &buf, &len), 0);
-	assert_int_equal(pvstore_guest_decode("guest.x", UUID, buf, len, &out), 0);
-	free(buf);
+	round_trip(&g, &out);
 	assert_string_equal(out.address, "10.99.0.100/24");
 	assert_int_equal(pvstore_address_ip(out.address), 0x0a630064);
 }
@@ -208,6 +214,47 @@ static void bad_addresses_are_refused_by_the_check(void **state)
 	assert_true(pvstore_address_ok("10.99.0.100/24"));
 	assert_true(pvstore_address_ok("192.168.1.7/32"));
 	assert_int_equal(pvstore_address_ip("10.99.0.1"), 0);
+}
+
+static void heartbeat_settings_survive_a_round_trip(void **state)
+{
+	(void)state;
+	struct pvstore_guest g = spec(), out;
+	g.heartbeat_timeout_s = 5;
+	g.heartbeat_max_resets = 2;
+	g.heartbeat_window_s = 600;
+	round_trip(&g, &out);
+	assert_int_equal(out.heartbeat_timeout_s, 5);
+	assert_int_equal(out.heartbeat_max_resets, 2);
+	assert_int_equal(out.heartbeat_window_s, 600);
+
+	/* a record from before heartbeat monitoring: off, node defaults */
+	size_t len;
+	uint8_t *buf = old_record(&len);
+	memset(&out, 0xff, sizeof(out));
+	assert_int_equal(pvstore_guest_decode("guest.x", UUID, buf, len, &out), 0);
+	free(buf);
+	assert_int_equal(out.heartbeat_timeout_s, 0);
+	assert_int_equal(out.heartbeat_max_resets, 0);
+	assert_int_equal(out.heartbeat_window_s, 0);
+}
+
+static void bad_heartbeat_settings_are_refused(void **state)
+{
+	(void)state;
+	struct pvstore_guest g = spec();
+	g.heartbeat_timeout_s = PVSTORE_HEARTBEAT_TIMEOUT_MAX;
+	g.heartbeat_max_resets = PVSTORE_HEARTBEAT_RESETS_MAX;
+	g.heartbeat_window_s = PVSTORE_HEARTBEAT_WINDOW_MAX;
+	assert_int_equal(pvstore_guest_check(&g), 0); /* the limits themselves are fine */
+	g.heartbeat_timeout_s = PVSTORE_HEARTBEAT_TIMEOUT_MAX + 1;
+	expect_refused(&g, -EINVAL, "heartbeat timeout 86401 s is over 86400 s");
+	g = spec();
+	g.heartbeat_max_resets = PVSTORE_HEARTBEAT_RESETS_MAX + 1;
+	expect_refused(&g, -EINVAL, "heartbeat max resets 101 is over 100");
+	g = spec();
+	g.heartbeat_window_s = PVSTORE_HEARTBEAT_WINDOW_MAX + 1;
+	expect_refused(&g, -EINVAL, "heartbeat window 604801 s is over 604800 s");
 }
 
 static void bad_dependencies_are_refused_by_the_check(void **state)
@@ -306,6 +353,10 @@ static void bad_records_are_refused_by_the_decoder(void **state)
 	expect_bad_record(&m, "named twice");
 	m.n_depends_on = 0;
 
+	m.heartbeat_timeout_s = 100000; /* over PVSTORE_HEARTBEAT_TIMEOUT_MAX */
+	expect_bad_record(&m, "heartbeat timeout 100000 s is over 86400 s");
+	m.heartbeat_timeout_s = 0;
+
 	m.version = 2;
 	expect_bad_record(&m, "version 2 is unknown");
 }
@@ -321,6 +372,8 @@ int main(void)
 		cmocka_unit_test(an_address_survives_a_round_trip),
 		cmocka_unit_test(bad_addresses_are_refused_by_the_check),
 		cmocka_unit_test(bad_records_are_refused_by_the_decoder),
+		cmocka_unit_test(heartbeat_settings_survive_a_round_trip),
+		cmocka_unit_test(bad_heartbeat_settings_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

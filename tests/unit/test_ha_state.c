@@ -780,6 +780,93 @@ static void drain_asks_for_a_migration_target(void **state)
 	assert_int_equal(find_act(&a, PVCLUS_HA_ACT_LOG)->detail, 3);
 }
 
+/* ---- heartbeat monitoring ------------------------------------------------ */
+
+static struct pvclus_ha_event hb_lost(uint32_t node, enum pvclus_ha_heartbeat_step step)
+{
+	struct pvclus_ha_event e = ev(PVCLUS_HA_EV_HEARTBEAT_LOST, node);
+	e.detail = step;
+	return e;
+}
+
+static void heartbeat_lost_restarts_in_place_then_moves_then_gives_up(void **state)
+{
+	(void)state;
+	struct pvclus_ha_guest g = in_state(PVCLUS_HA_RUNNING, 1);
+
+	/* restart in place: node 1 keeps the lock; crash restarts untouched */
+	struct pvclus_ha_actions a = apply(&g, hb_lost(1, PVCLUS_HA_HB_RESTART));
+	assert_int_equal(g.state, PVCLUS_HA_STARTING);
+	assert_int_equal(g.owner, 1);
+	assert_int_equal(g.restarts, 0);
+	assert_false(g.hb_moved);
+	assert_int_equal(log_reason(&a), PVCLUS_HA_R_HEARTBEAT_RESTART);
+	assert_int_equal(count_act(&a, PVCLUS_HA_ACT_START, 1), 1);
+	assert_int_equal(count_act(&a, PVCLUS_HA_ACT_PLACE, ~0u), 0);
+	assert_int_equal(count_act(&a, PVCLUS_HA_ACT_RELEASE_LOCK, ~0u), 0);
+	apply(&g, ev(PVCLUS_HA_EV_STARTED, 1));
+
+	/* move: the lock is let go before the placement, which avoids node 1 */
+	a = apply(&g, hb_lost(1, PVCLUS_HA_HB_MOVE));
+	assert_int_equal(g.state, PVCLUS_HA_STARTING);
+	assert_int_equal(g.owner, 0);
+	assert_int_equal(g.avoid, 1);
+	assert_true(g.hb_moved);
+	assert_int_equal(log_reason(&a), PVCLUS_HA_R_HEARTBEAT_MOVE);
+	assert_int_equal(a.a[2].kind, PVCLUS_HA_ACT_RELEASE_LOCK);
+	assert_int_equal(a.a[2].node, 1);
+	assert_int_equal(a.a[3].kind, PVCLUS_HA_ACT_PLACE);
+	assert_int_equal(a.a[3].node, 1); /* the node to avoid */
+	assert_int_equal(count_act(&a, PVCLUS_HA_ACT_START, ~0u), 0);
+	apply(&g, ev(PVCLUS_HA_EV_PLACED, 2));
+	apply(&g, ev(PVCLUS_HA_EV_STARTED, 2));
+	assert_int_equal(g.state, PVCLUS_HA_RUNNING);
+	assert_true(g.hb_moved); /* a start that HA made keeps it */
+
+	/* error: no copy runs, the lock is let go, the reason is kept */
+	a = apply(&g, hb_lost(2, PVCLUS_HA_HB_ERROR));
+	assert_int_equal(g.state, PVCLUS_HA_ERROR);
+	assert_int_equal(g.reason, PVCLUS_HA_R_HEARTBEAT_LIMIT);
+	assert_int_equal(g.owner, 0);
+	assert_int_equal(log_reason(&a), PVCLUS_HA_R_HEARTBEAT_LIMIT);
+	assert_int_equal(count_act(&a, PVCLUS_HA_ACT_RELEASE_LOCK, 2), 1);
+	assert_int_equal(count_act(&a, PVCLUS_HA_ACT_START, ~0u), 0);
+	assert_int_equal(count_act(&a, PVCLUS_HA_ACT_PLACE, ~0u), 0);
+	assert_string_equal(pvclus_ha_reason_str(g.reason), "heartbeat lost too often, also after a move");
+
+	/* a person's start clears the error and the move */
+	apply(&g, ev(PVCLUS_HA_EV_START_REQ, 0));
+	assert_int_equal(g.state, PVCLUS_HA_STARTING);
+	assert_false(g.hb_moved);
+}
+
+static void a_stop_forgets_the_heartbeat_move(void **state)
+{
+	(void)state;
+	struct pvclus_ha_guest g = in_state(PVCLUS_HA_RUNNING, 1);
+	apply(&g, hb_lost(1, PVCLUS_HA_HB_MOVE));
+	apply(&g, ev(PVCLUS_HA_EV_PLACED, 2));
+	apply(&g, ev(PVCLUS_HA_EV_STARTED, 2));
+	apply(&g, ev(PVCLUS_HA_EV_STOP_REQ, 0));
+	apply(&g, ev(PVCLUS_HA_EV_STOPPED, 2));
+	assert_int_equal(g.state, PVCLUS_HA_STOPPED);
+	assert_false(g.hb_moved);
+}
+
+static void heartbeat_lost_only_from_the_owner_of_a_running_guest(void **state)
+{
+	(void)state;
+	refused(in_state(PVCLUS_HA_RUNNING, 1), hb_lost(2, PVCLUS_HA_HB_RESTART));
+	refused(in_state(PVCLUS_HA_RUNNING, 1), hb_lost(1, (enum pvclus_ha_heartbeat_step)0));
+	refused(in_state(PVCLUS_HA_RUNNING, 1), hb_lost(1, (enum pvclus_ha_heartbeat_step)4));
+	refused(in_state(PVCLUS_HA_RUNNING, 1), hb_lost(0, PVCLUS_HA_HB_RESTART));
+	refused(in_state(PVCLUS_HA_STARTING, 1), hb_lost(1, PVCLUS_HA_HB_RESTART));
+	refused(migrating(1, 2, false), hb_lost(1, PVCLUS_HA_HB_MOVE));
+	refused(migrating(1, 2, true), hb_lost(2, PVCLUS_HA_HB_MOVE));
+	refused(in_state(PVCLUS_HA_STOPPING, 1), hb_lost(1, PVCLUS_HA_HB_ERROR));
+	refused(in_state(PVCLUS_HA_ERROR, 0), hb_lost(1, PVCLUS_HA_HB_ERROR));
+}
+
 /* ---- refusals ----------------------------------------------------------- */
 
 /* Sample records, one per situation, and the node the events name. */
@@ -819,6 +906,11 @@ static struct pvclus_ha_event sample_event(const struct sample *s, enum pvclus_h
 		return ev(t, 3);
 	case PVCLUS_HA_EV_MIGRATE_DONE:
 		return ev(t, s->q);
+	case PVCLUS_HA_EV_HEARTBEAT_LOST: {
+		struct pvclus_ha_event e = ev(t, s->p);
+		e.detail = PVCLUS_HA_HB_RESTART;
+		return e;
+	}
 	case PVCLUS_HA_EV_START_REQ:
 	case PVCLUS_HA_EV_STOP_REQ:
 	case PVCLUS_HA_EV_DELETE_REQ:
@@ -838,22 +930,23 @@ static struct pvclus_ha_event sample_event(const struct sample *s, enum pvclus_h
  *   start stop delete placed unplaceable started start-failed stopped
  *   vmm-exited run-stable node-left node-fenced quorum-lost quorum-regained
  *   node-drain migrate-start handed-over migrate-done migrate-failed deadline
+ *   heartbeat-lost
  * The cluster-wide events (node-left .. node-drain) are always accepted.
  */
 static const char *const valid[12] = {
-	/*                      s s d p u s s s v r l f q q d m h d f d */
-	/* stopped       */ "V-V-------VVVVV-----",
-	/* starting      */ "-V-VV-----VVVVV----V",
-	/* starting@1    */ "-V---VV---VVVVV----V",
-	/* running@1     */ "-V--V---VVVVVVVV----",
-	/* migrating     */ "-V------V-VVVVV-VVVV",
-	/* mig. handed   */ "-V--------VVVVV--V-V",
-	/* stopping@1    */ "V------V--VVVVV----V",
-	/* fence-wait 1  */ "-V--------VVVVV----V",
-	/* fw, peer tgt  */ "-V----V---VVVVV--VVV",
-	/* recovering    */ "-V-VV-----VVVVV----V",
-	/* recovering@2  */ "-V---VV---VVVVV----V",
-	/* error         */ "VVV-------VVVVV-----",
+	/*                      s s d p u s s s v r l f q q d m h d f d h */
+	/* stopped       */ "V-V-------VVVVV------",
+	/* starting      */ "-V-VV-----VVVVV----V-",
+	/* starting@1    */ "-V---VV---VVVVV----V-",
+	/* running@1     */ "-V--V---VVVVVVVV----V",
+	/* migrating     */ "-V------V-VVVVV-VVVV-",
+	/* mig. handed   */ "-V--------VVVVV--V-V-",
+	/* stopping@1    */ "V------V--VVVVV----V-",
+	/* fence-wait 1  */ "-V--------VVVVV----V-",
+	/* fw, peer tgt  */ "-V----V---VVVVV--VVV-",
+	/* recovering    */ "-V-VV-----VVVVV----V-",
+	/* recovering@2  */ "-V---VV---VVVVV----V-",
+	/* error         */ "VVV-------VVVVV------",
 };
 
 static void every_refused_pair_changes_nothing(void **state)
@@ -1135,6 +1228,7 @@ static void random_walks_never_run_two_copies(void **state)
 				.node = (uint32_t)(1 + rng_next(&r) % NODES),
 				.crashed = rng_next(&r) % 2,
 				.err = -(int32_t)(rng_next(&r) % 5),
+				.detail = (uint32_t)(rng_next(&r) % 4), /* HEARTBEAT_LOST: 0 bad, else a step */
 			};
 			/* QUORUM_LOST is this partition's alone and its
 			 * records are discarded on a merge: walk the quorate
@@ -1212,6 +1306,9 @@ int main(void)
 		cmocka_unit_test(stop_request_during_migration_aborts_it_then_stops),
 		cmocka_unit_test(migration_deadline_aborts_only_before_the_handover),
 		cmocka_unit_test(drain_asks_for_a_migration_target),
+		cmocka_unit_test(heartbeat_lost_restarts_in_place_then_moves_then_gives_up),
+		cmocka_unit_test(a_stop_forgets_the_heartbeat_move),
+		cmocka_unit_test(heartbeat_lost_only_from_the_owner_of_a_running_guest),
 		cmocka_unit_test(every_refused_pair_changes_nothing),
 		cmocka_unit_test(events_from_the_wrong_node_are_refused),
 		cmocka_unit_test(malformed_events_and_records_are_refused),

@@ -49,7 +49,14 @@ struct pvclus_agent_config {
 	uint32_t cpus_offered;  /* vCPUs offered to guests */
 	bool fence_power;       /* a power fence agent is configured (ops->fence_spawn runs it) */
 	double rebalance_threshold; /* automatic rebalancing above this imbalance; 0: off */
+	/* Heartbeat monitoring's defaults for guests that do not set their own
+	 * (docs/heartbeat.md); 0: PVCLUS_HB_DEFAULT_* */
+	uint32_t heartbeat_max_resets;
+	uint32_t heartbeat_window_s;
 };
+
+#define PVCLUS_HB_DEFAULT_MAX_RESETS 3   /* restarts in place within the window, then a move */
+#define PVCLUS_HB_DEFAULT_WINDOW_S 3600  /* as vSphere VM Monitoring's reset window (1 h) */
 
 /* A VMM to start: from the guest's image, or (incoming non-empty) as a
  * migration target that listens on incoming ("ADDR:0") for the source. */
@@ -83,6 +90,8 @@ struct pvclus_vmm_status {
 	uint64_t migration_downtime_us;
 	uint64_t migration_total_ms;
 	char migration_reason[256];
+	uint64_t heartbeat_seq;    /* the guest's last heartbeat number; 0: none since this VMM started */
+	uint64_t heartbeat_age_ms; /* guest time since that heartbeat (0 while none) */
 };
 
 /*

@@ -65,6 +65,8 @@ enum pvclus_ha_event_type {
 	PVCLUS_HA_EV_MIGRATE_DONE,    /* the target (node) took the lock and resumed it */
 	PVCLUS_HA_EV_MIGRATE_FAILED,  /* node (source or target) abandoned the migration before the handover */
 	PVCLUS_HA_EV_DEADLINE,        /* the current step's deadline passed (the agent's timer) */
+	PVCLUS_HA_EV_HEARTBEAT_LOST,  /* node (the owner) killed the VMM of a running guest whose heartbeat
+				       * stopped; detail: what it decided (enum pvclus_ha_heartbeat_step) */
 	PVCLUS_HA_EV_COUNT
 };
 
@@ -97,6 +99,9 @@ enum pvclus_ha_reason {
 	PVCLUS_HA_R_MIGRATE_FAILED,
 	PVCLUS_HA_R_MIGRATE_TARGET_FAILED,
 	PVCLUS_HA_R_DEADLINE,
+	PVCLUS_HA_R_HEARTBEAT_RESTART,  /* its heartbeat stopped: restarted in place */
+	PVCLUS_HA_R_HEARTBEAT_MOVE,     /* ... too often on one node: moved to another */
+	PVCLUS_HA_R_HEARTBEAT_LIMIT,    /* error: ... too often again after it was moved */
 	PVCLUS_HA_R_COUNT
 };
 
@@ -106,6 +111,14 @@ struct pvclus_ha_event {
 	bool crashed;    /* VMM_EXITED: true = crash, false = the guest powered itself off */
 	int32_t err;     /* START_FAILED: the node's -errno (0: unknown); never positive */
 	uint32_t detail; /* UNPLACEABLE: the scheduler's reason, copied to the log */
+};
+
+/* What the owner of a guest whose heartbeat stopped decided (the detail of a
+ * HEARTBEAT_LOST event; the decision is the owner's, docs/heartbeat.md). */
+enum pvclus_ha_heartbeat_step {
+	PVCLUS_HA_HB_RESTART = 1, /* restart it in place */
+	PVCLUS_HA_HB_MOVE,        /* start it on another node */
+	PVCLUS_HA_HB_ERROR,       /* give up: error, no copy runs */
 };
 
 #define PVCLUS_HA_DEFAULT_MAX_START_FAILURES 3
@@ -132,6 +145,7 @@ struct pvclus_ha_guest {
 	uint16_t max_restarts;        /* policy: crash restarts in place before error (0: none) */
 	enum pvclus_ha_reason reason; /* error: why; else PVCLUS_HA_R_NONE */
 	int32_t err;                  /* error: the -errno that led there (0: none) */
+	bool hb_moved;                /* moved for a lost heartbeat since the last start or stop request */
 };
 
 enum pvclus_ha_action_kind {

@@ -126,6 +126,10 @@ bool pvstore_address_ok(const char *s);
  * order); 0 when it is not one. */
 uint32_t pvstore_address_ip(const char *s);
 
+#define PVSTORE_HEARTBEAT_TIMEOUT_MAX 86400u /* s */
+#define PVSTORE_HEARTBEAT_RESETS_MAX 100u
+#define PVSTORE_HEARTBEAT_WINDOW_MAX 604800u /* s: a week */
+
 struct pvstore_guest {
 	uint8_t uuid[16];
 	uint64_t generation;            /* set by create/read/update: the compare-and-set token */
@@ -141,13 +145,18 @@ struct pvstore_guest {
 	unsigned n_depends;             /* <= PVSTORE_GUEST_DEPS_MAX */
 	uint8_t depends_on[PVSTORE_GUEST_DEPS_MAX][16]; /* guests to be running before this one starts */
 	char address[PVSTORE_ADDR_MAX + 1]; /* "" or IPv4 "A.B.C.D/P" (P 1..32): carried by its node */
+	/* Heartbeat monitoring (docs/heartbeat.md): 0 = off */
+	uint32_t heartbeat_timeout_s;   /* 0 or 1..PVSTORE_HEARTBEAT_TIMEOUT_MAX */
+	uint32_t heartbeat_max_resets;  /* 0 = the node's default, else 1..PVSTORE_HEARTBEAT_RESETS_MAX */
+	uint32_t heartbeat_window_s;    /* 0 = the node's default, else 1..PVSTORE_HEARTBEAT_WINDOW_MAX */
 };
 
 /* Checks a spec without touching RADOS: the name rule ([A-Za-z0-9._-], 1..63
  * bytes, not starting with '.' or '-'), sizes, hash form, desired state; at
  * most 4 rules, each group a valid name, no (group, anti) pair twice; at most
  * 8 dependencies, none nil, none twice, none the guest itself; the address
- * "" or pvstore_address_ok. Whether the
+ * "" or pvstore_address_ok; the heartbeat fields within their ranges (above).
+ * Whether the
  * dependencies exist or form a cycle is the caller's business (it needs the
  * registry). Returns 0 or -EINVAL with a message naming the field. O(1). */
 int pvstore_guest_check(const struct pvstore_guest *g);
