@@ -113,7 +113,9 @@ struct hv_machine {
 	uint8_t *ram;
 	uint64_t mem_size;
 	uint64_t npages;
-	_Atomic uint64_t *dirty; /* one bit per page */
+	/* one bit per page; while the guest runs only its vCPU's thread sets
+	 * bits (vcpu_tcg.c relies on it), and hv_machine_dirty_collect takes them */
+	_Atomic uint64_t *dirty;
 	size_t dirty_words;
 
 	struct hv_disk *disk;
