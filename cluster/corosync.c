@@ -271,7 +271,8 @@ static int cmp_node(const void *a, const void *b)
 	return (x->nodeid > y->nodeid) - (x->nodeid < y->nodeid);
 }
 
-int pvclus_cs_nodelist(struct pvclus_cs *cs, struct pvclus_cs_node *out, size_t max)
+/* The nodelist of one cmap handle (see pvclus_cs_nodelist). */
+static int nodelist_of(cmap_handle_t cmap, struct pvclus_cs_node *out, size_t max)
 {
 	size_t n = 0;
 	for (unsigned i = 0; i < PVCLUS_MAX_NODES && n < max; i++) {
@@ -279,11 +280,11 @@ int pvclus_cs_nodelist(struct pvclus_cs *cs, struct pvclus_cs_node *out, size_t 
 		uint32_t id;
 		char *name = NULL;
 		snprintf(key, sizeof(key), "nodelist.node.%u.nodeid", i);
-		if (cmap_get_uint32(cs->cmap, key, &id) != CS_OK)
+		if (cmap_get_uint32(cmap, key, &id) != CS_OK)
 			break;
 		snprintf(key, sizeof(key), "nodelist.node.%u.name", i);
 		out[n].nodeid = id;
-		if (cmap_get_string(cs->cmap, key, &name) == CS_OK) {
+		if (cmap_get_string(cmap, key, &name) == CS_OK) {
 			snprintf(out[n].name, sizeof(out[n].name), "%s", name);
 			free(name);
 		} else {
@@ -291,7 +292,7 @@ int pvclus_cs_nodelist(struct pvclus_cs *cs, struct pvclus_cs_node *out, size_t 
 		}
 		snprintf(key, sizeof(key), "nodelist.node.%u.ring0_addr", i);
 		out[n].addr[0] = '\0';
-		if (cmap_get_string(cs->cmap, key, &name) == CS_OK) {
+		if (cmap_get_string(cmap, key, &name) == CS_OK) {
 			snprintf(out[n].addr, sizeof(out[n].addr), "%s", name);
 			free(name);
 		}
@@ -299,4 +300,52 @@ int pvclus_cs_nodelist(struct pvclus_cs *cs, struct pvclus_cs_node *out, size_t 
 	}
 	qsort(out, n, sizeof(out[0]), cmp_node);
 	return (int)n;
+}
+
+int pvclus_cs_nodelist(struct pvclus_cs *cs, struct pvclus_cs_node *out, size_t max)
+{
+	return nodelist_of(cs->cmap, out, max);
+}
+
+int pvclus_cs_probe(struct pvclus_cs_probe *out)
+{
+	cmap_handle_t cmap;
+	votequorum_handle_t vq;
+	struct votequorum_info info;
+	votequorum_callbacks_t vcb = { 0 };
+	struct pvclus_cs_node nodes[PVCLUS_MAX_NODES];
+	int err, n;
+
+	memset(out, 0, sizeof(*out));
+	err = pvclus_cs_errno(CS_RETRY(cmap_initialize(&cmap)));
+	if (err)
+		return err;
+	err = pvclus_cs_errno(CS_RETRY(cmap_get_uint32(cmap, "runtime.votequorum.this_node_id", &out->nodeid)));
+	if (err) {
+		err = err == -ENOENT ? -ENOPROTOOPT : err; /* no votequorum: not its quorum provider */
+		goto out_cmap;
+	}
+	n = nodelist_of(cmap, nodes, PVCLUS_MAX_NODES);
+	out->configured = (uint32_t)n;
+	for (int i = 0; i < n; i++)
+		if (nodes[i].nodeid == out->nodeid)
+			out->self = nodes[i];
+	if (!out->self.name[0]) {
+		err = -ENOENT;
+		goto out_cmap;
+	}
+	err = pvclus_cs_errno(CS_RETRY(votequorum_initialize(&vq, &vcb)));
+	if (err)
+		goto out_cmap;
+	err = pvclus_cs_errno(CS_RETRY(votequorum_getinfo(vq, out->nodeid, &info)));
+	if (!err) {
+		out->quorate = info.flags & VOTEQUORUM_INFO_QUORATE;
+		out->total_votes = info.total_votes;
+		out->expected_votes = info.node_expected_votes;
+		out->quorum = info.quorum;
+	}
+	votequorum_finalize(vq);
+out_cmap:
+	cmap_finalize(cmap);
+	return err;
 }

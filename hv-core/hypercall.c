@@ -74,6 +74,7 @@ static uint64_t disk_io(struct hv_machine *m, uint64_t nr, const uint64_t a[4])
 	if (len == 0)
 		return 0;
 	int err;
+	uint64_t t0 = hv_now_ns();
 	if (nr == PV_HC_DISK_READ) {
 		err = d->ops->read(d, m->ram + buf, off, len);
 		if (!err)
@@ -82,6 +83,15 @@ static uint64_t disk_io(struct hv_machine *m, uint64_t nr, const uint64_t a[4])
 		err = d->ops->write(d, m->ram + buf, off, len);
 	}
 	host_waited(m);
+	if (nr == PV_HC_DISK_READ) {
+		m->disk_stats.reads++;
+		m->disk_stats.read_bytes += err ? 0 : len;
+		m->disk_stats.read_ns += m->run_mark_ns - t0;
+	} else {
+		m->disk_stats.writes++;
+		m->disk_stats.write_bytes += err ? 0 : len;
+		m->disk_stats.write_ns += m->run_mark_ns - t0;
+	}
 	if (err)
 		return disk_error(m, nr == PV_HC_DISK_READ ? "read" : "write", err);
 	return len;
@@ -131,8 +141,11 @@ uint64_t hv_hypercall(struct hv_machine *m, uint64_t nr, const uint64_t a[4])
 	case PV_HC_DISK_FLUSH: {
 		if (!m->disk)
 			return (uint64_t)-PV_ENODEV;
+		uint64_t t0 = hv_now_ns();
 		int err = m->disk->ops->flush(m->disk);
 		host_waited(m);
+		m->disk_stats.flushes++;
+		m->disk_stats.flush_ns += m->run_mark_ns - t0;
 		return err ? disk_error(m, "flush", err) : 0;
 	}
 	case PV_HC_HEARTBEAT:

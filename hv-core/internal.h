@@ -68,6 +68,7 @@ struct hv_net_sock {
 	uint16_t port;   /* listeners: the port bound (what a restore binds again) */
 	uint16_t backlog;
 	int err;         /* dead: what every call but close answers (negative) */
+	bool carried;    /* dead: a connection a restore reset, which hv_net_adopt may revive */
 };
 
 struct hv_net {
@@ -149,6 +150,7 @@ struct hv_machine {
 	uint64_t break_after;
 	uint64_t heartbeat_seq;
 	uint64_t heartbeat_mono_ns;
+	struct hv_disk_stats disk_stats;
 
 	/* runaway detection: guest run time without a hypercall, measured at the
 	 * check points (hv_check_point) and at the ends of runs */

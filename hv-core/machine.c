@@ -380,6 +380,7 @@ void hv_machine_get_stats(const struct hv_machine *m, struct hv_machine_stats *o
 	out->mem_size = m->mem_size;
 	out->backend = m->ops->name;
 	memcpy(out->guest_id, m->guest_id, sizeof(out->guest_id));
+	out->disk = m->disk_stats;
 }
 
 uint8_t *hv_machine_ram(struct hv_machine *m)

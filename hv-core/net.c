@@ -84,6 +84,32 @@ void hv_net_reset(struct hv_net *n, int err)
 		sock_kill(n, i, err);
 }
 
+unsigned hv_net_connections(const struct hv_net *n, unsigned *handles, int *fds)
+{
+	unsigned c = 0;
+	for (unsigned i = 0; n && i < PV_NET_HANDLES_MAX; i++)
+		if (n->h[i].kind == HV_NS_STREAM && n->h[i].fd >= 0) {
+			handles[c] = i;
+			fds[c++] = n->h[i].fd;
+		}
+	return c;
+}
+
+bool hv_net_adoptable(const struct hv_net *n, unsigned handle)
+{
+	return n && handle < PV_NET_HANDLES_MAX && n->h[handle].kind == HV_NS_DEAD &&
+	       n->h[handle].carried;
+}
+
+int hv_net_adopt(struct hv_net *n, unsigned handle, int fd)
+{
+	if (!hv_net_adoptable(n, handle) || fd < 0)
+		return -EBADF;
+	/* still counted open (dead handles are); only its kind and socket change */
+	n->h[handle] = (struct hv_net_sock){ .fd = fd, .kind = HV_NS_STREAM };
+	return 0;
+}
+
 void hv_net_counts(const struct hv_net *n, unsigned *handles, unsigned *listeners)
 {
 	*handles = n ? n->nopen : 0;
@@ -457,6 +483,7 @@ int hv_net_restore(struct hv_net *n, const struct hv_net_saved *s, unsigned coun
 		 * that crashed would */
 		sock_set(n, (int)e->handle, -1, HV_NS_DEAD, 0, 0);
 		n->h[e->handle].err = e->kind == HV_NS_DEAD && e->err ? e->err : -PV_ECONNRESET;
+		n->h[e->handle].carried = e->kind == HV_NS_STREAM;
 	}
 	return 0;
 }

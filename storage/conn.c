@@ -232,54 +232,47 @@ static int conf_set_uint(rados_t c, const char *opt, unsigned v, unsigned dflt)
 	return conf_set(c, opt, s);
 }
 
-int pvstore_connect(const struct pvstore_config *cfg, struct pvstore **out)
+int pvs_config_check(const char *who, const struct pvstore_config *cfg, const char **client,
+		     const char **pool)
 {
-	struct pvstore *st;
-	const char *client, *pool;
-	int r;
-
-	*out = NULL;
 	if (!cfg || !cfg->conf_path || !cfg->conf_path[0])
-		return pvs_failx(-EINVAL, "pvstore_connect: no ceph.conf path given");
-	client = cfg->client_name && cfg->client_name[0] ? cfg->client_name : PVSTORE_DEFAULT_CLIENT;
-	pool = cfg->pool && cfg->pool[0] ? cfg->pool : PVSTORE_DEFAULT_POOL;
-	if (strlen(client) > PVSTORE_NAME_MAX || strncmp(client, "client.", 7) != 0 || !client[7])
-		return pvs_failx(-EINVAL, "pvstore_connect: client name '%s' is not client.<id>", client);
-	if (!pvs_name_ok(pool))
-		return pvs_failx(-EINVAL, "pvstore_connect: bad pool name '%s'", pool);
+		return pvs_failx(-EINVAL, "%s: no ceph.conf path given", who);
+	*client = cfg->client_name && cfg->client_name[0] ? cfg->client_name : PVSTORE_DEFAULT_CLIENT;
+	*pool = cfg->pool && cfg->pool[0] ? cfg->pool : PVSTORE_DEFAULT_POOL;
+	if (strlen(*client) > PVSTORE_NAME_MAX || strncmp(*client, "client.", 7) != 0 || !(*client)[7])
+		return pvs_failx(-EINVAL, "%s: client name '%s' is not client.<id>", who, *client);
+	if (!pvs_name_ok(*pool))
+		return pvs_failx(-EINVAL, "%s: bad pool name '%s' (1..63 of A-Z a-z 0-9 . _ -)", who, *pool);
 	if (cfg->rados_namespace && cfg->rados_namespace[0] && !pvs_name_ok(cfg->rados_namespace))
-		return pvs_failx(-EINVAL, "pvstore_connect: bad namespace '%s'", cfg->rados_namespace);
+		return pvs_failx(-EINVAL, "%s: bad namespace '%s'", who, cfg->rados_namespace);
+	return 0;
+}
 
-	st = calloc(1, sizeof(*st));
-	if (!st)
-		return pvs_fail(-ENOMEM, "pvstore_connect");
-	snprintf(st->pool, sizeof(st->pool), "%s", pool);
-	snprintf(st->client_name, sizeof(st->client_name), "%s", client);
-
-	r = pvs_rc(rados_create2(&st->cluster, "ceph", client, 0));
-	if (r < 0) {
-		pvs_fail(r, "pvstore_connect: rados_create2(%s)", client);
-		goto err_free;
-	}
-	r = pvs_rc(rados_conf_read_file(st->cluster, cfg->conf_path));
+int pvs_cluster_open(const struct pvstore_config *cfg, const char *client, rados_t *out)
+{
+	rados_t cluster;
+	int r = pvs_rc(rados_create2(&cluster, "ceph", client, 0));
+	if (r < 0)
+		return pvs_fail(r, "pvstore_connect: rados_create2(%s)", client);
+	r = pvs_rc(rados_conf_read_file(cluster, cfg->conf_path));
 	if (r < 0) {
 		pvs_fail(r, "pvstore_connect: reading %s", cfg->conf_path);
 		goto err_shutdown;
 	}
 	/* The library logs nothing: errors come back as -errno and a message. */
-	if ((r = conf_set(st->cluster, "log_to_stderr", "false")) < 0 ||
-	    (r = conf_set(st->cluster, "err_to_stderr", "false")) < 0 ||
-	    (r = conf_set_uint(st->cluster, "client_mount_timeout", cfg->mount_timeout_s,
+	if ((r = conf_set(cluster, "log_to_stderr", "false")) < 0 ||
+	    (r = conf_set(cluster, "err_to_stderr", "false")) < 0 ||
+	    (r = conf_set_uint(cluster, "client_mount_timeout", cfg->mount_timeout_s,
 			       PVSTORE_DEFAULT_TIMEOUT_S)) < 0 ||
-	    (r = conf_set_uint(st->cluster, "rados_osd_op_timeout", cfg->osd_op_timeout_s,
+	    (r = conf_set_uint(cluster, "rados_osd_op_timeout", cfg->osd_op_timeout_s,
 			       PVSTORE_DEFAULT_TIMEOUT_S)) < 0 ||
-	    (r = conf_set_uint(st->cluster, "rados_mon_op_timeout", cfg->mon_op_timeout_s,
+	    (r = conf_set_uint(cluster, "rados_mon_op_timeout", cfg->mon_op_timeout_s,
 			       PVSTORE_DEFAULT_TIMEOUT_S)) < 0)
 		goto err_shutdown;
-	if (cfg->keyring && cfg->keyring[0] && (r = conf_set(st->cluster, "keyring", cfg->keyring)) < 0)
+	if (cfg->keyring && cfg->keyring[0] && (r = conf_set(cluster, "keyring", cfg->keyring)) < 0)
 		goto err_shutdown;
 
-	r = pvs_rc(rados_connect(st->cluster));
+	r = pvs_rc(rados_connect(cluster));
 	if (r < 0) {
 		if (r == -ETIMEDOUT)
 			pvs_fail(r, "pvstore_connect: no monitor of %s answered within %u s",
@@ -289,6 +282,33 @@ int pvstore_connect(const struct pvstore_config *cfg, struct pvstore **out)
 			pvs_fail(r, "pvstore_connect: connecting as %s with %s", client, cfg->conf_path);
 		goto err_shutdown;
 	}
+	*out = cluster;
+	return 0;
+
+err_shutdown:
+	rados_shutdown(cluster);
+	return r;
+}
+
+int pvstore_connect(const struct pvstore_config *cfg, struct pvstore **out)
+{
+	struct pvstore *st;
+	const char *client, *pool;
+	int r;
+
+	*out = NULL;
+	if ((r = pvs_config_check("pvstore_connect", cfg, &client, &pool)) < 0)
+		return r;
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return pvs_fail(-ENOMEM, "pvstore_connect");
+	snprintf(st->pool, sizeof(st->pool), "%s", pool);
+	snprintf(st->client_name, sizeof(st->client_name), "%s", client);
+
+	r = pvs_cluster_open(cfg, client, &st->cluster);
+	if (r < 0)
+		goto err_free;
 	r = pvs_rc(rados_ioctx_create(st->cluster, pool, &st->io));
 	if (r < 0) {
 		if (r == -ENOENT)

@@ -40,6 +40,15 @@ static inline int pvs_rc(int r)
  * strerror(-err), and returns err unchanged. err must be negative. */
 int pvs_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Checks cfg (who names the caller in messages) and gives the client and
+ * pool names it means, defaults filled in. 0 or -EINVAL with the message. */
+int pvs_config_check(const char *who, const struct pvstore_config *cfg, const char **client,
+		     const char **pool);
+/* Creates a librados handle for client from cfg (conf file, timeouts,
+ * keyring) and connects it; no pool is opened. cfg and client are already
+ * checked. Returns 0 and *out, or -errno with the message set. Blocks up to
+ * the mount timeout. */
+int pvs_cluster_open(const struct pvstore_config *cfg, const char *client, rados_t *out);
 /* A write that timed out may have met a full cluster, which makes writes wait
  * rather than fail: asks the monitors (within the mon op timeout) and returns
  * -ENOSPC with a message naming it when the cluster reports a full OSD or

@@ -1,7 +1,7 @@
 /*
  * The pvha CLI's shared parts (pvha_main.c), for the command files:
  * pvha_main.c (cluster, node, guest, events, vmm) and pvha_maint.c (migrate,
- * drain, resume, rebalance, roll).
+ * drain, resume, rebalance, roll) and pvha_init.c (cluster init, node join).
  */
 #ifndef PVHA_CLI_H
 #define PVHA_CLI_H
@@ -67,5 +67,9 @@ int cmd_node_drain(const struct command *c, int argc, char **argv, bool json);
 int cmd_node_resume(const struct command *c, int argc, char **argv, bool json);
 int cmd_cluster_rebalance(const struct command *c, int argc, char **argv, bool json);
 int cmd_cluster_roll(const struct command *c, int argc, char **argv, bool json);
+
+/* pvha_init.c */
+int cmd_cluster_init(const struct command *c, int argc, char **argv, bool json);
+int cmd_node_join(const struct command *c, int argc, char **argv, bool json);
 
 #endif

@@ -1142,6 +1142,23 @@ static int cmd_vmm(const struct command *c, int argc, char **argv, bool json)
 
 /* args and help may hold newlines: --help indents what follows each one. */
 static const struct command commands[] = {
+	{ "cluster", "init", cmd_cluster_init, 0,
+	  "--ceph-conf FILE [--pool P] [--keyring K]\n[--ceph-client NAME] [--config FILE]\n"
+	  "[--address IP] [--timeout S]",
+	  "bootstrap: check corosync is quorate, make\n"
+	  "or adopt pool P (default pvha) and its\n"
+	  "registry, make this node's Ceph user, write\n"
+	  "its keyring, a ceph.conf and pvhad.conf\n"
+	  "(default /etc/pvha/pvhad.conf; the others go\n"
+	  "beside it); needs a Ceph admin (client.admin\n"
+	  "or --ceph-client); running it again changes\n"
+	  "nothing" },
+	{ "node", "join", cmd_node_join, 0,
+	  "[--ceph-conf FILE] [--pool P] [--keyring K]\n[--ceph-client NAME] [--config FILE]\n"
+	  "[--address IP] [--timeout S]",
+	  "the same on another node, for the pool init\n"
+	  "made (without --ceph-conf: the Ceph and pool\n"
+	  "its config names)" },
 	{ "cluster", "status", cmd_cluster, PVHA__API_REQUEST__OP__CLUSTER_STATUS, "",
 	  "membership, quorum and leader, seen from here" },
 	{ "node", "list", cmd_cluster, PVHA__API_REQUEST__OP__NODE_LIST, "",

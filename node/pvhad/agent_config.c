@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include "parse.h"
 #include "pvfence/agent.h"
 
@@ -24,7 +26,7 @@ static const struct key keys[] = {
 	K(node_name, 1), K(address, 1), K(ceph_conf, 1), K(ceph_user, 0), K(ceph_keyring, 0),
 	K(pool, 0), K(state_dir, 0), K(log_file, 0), K(vmm, 0), K(run_dir, 0),
 	K(fence_agent, 0), K(fence_args, 0), K(fence_timeout, 0),
-	K(guest_mem, 0), K(guest_cpus, 0), K(rebalance, 0), K(guest_interface, 0),
+	K(guest_mem, 0), K(guest_cpus, 0), K(rebalance, 0), K(guest_interface, 0), K(http_listen, 0),
 	K(heartbeat_max_resets, 0), K(heartbeat_window, 0),
 };
 /* Keys the lab writes that this agent does not use (yet). */
@@ -38,6 +40,31 @@ static char *trim(char *s)
 	while (e > s && isspace((unsigned char)e[-1]))
 		*--e = '\0';
 	return s;
+}
+
+int agent_config_listen(const char *s, bool *on, struct sockaddr_in *addr)
+{
+	char host[INET_ADDRSTRLEN];
+	const char *colon = strrchr(s, ':');
+	*on = false;
+	memset(addr, 0, sizeof(*addr));
+	if (!strcmp(s, "off"))
+		return 0;
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	char *end;
+	errno = 0;
+	long port = strtol(colon + 1, &end, 10);
+	if (!isdigit((unsigned char)colon[1]) || *end || errno || port < 1 || port > 65535)
+		return -EINVAL;
+	addr->sin_family = AF_INET;
+	addr->sin_port = htons((uint16_t)port);
+	if (inet_pton(AF_INET, host, &addr->sin_addr) != 1)
+		return -EINVAL;
+	*on = true;
+	return 0;
 }
 
 /* An optional whole number from lo to hi (unset: 0). Returns 0 or -EINVAL
@@ -69,6 +96,7 @@ int agent_config_load(const char *path, struct agent_config *cfg, char *why, siz
 	snprintf(cfg->ceph_user, sizeof(cfg->ceph_user), "admin");
 	snprintf(cfg->pool, sizeof(cfg->pool), "pvha");
 	snprintf(cfg->run_dir, sizeof(cfg->run_dir), "/run/pvha");
+	snprintf(cfg->http_listen, sizeof(cfg->http_listen), "%s", AGENT_HTTP_LISTEN_DEFAULT);
 	if (!f) {
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
 		return -errno;
@@ -159,6 +187,11 @@ int agent_config_load(const char *path, struct agent_config *cfg, char *why, siz
 			return -EINVAL;
 		}
 		cfg->rebalance_threshold = t;
+	}
+	if (agent_config_listen(cfg->http_listen, &cfg->http_on, &cfg->http_addr) != 0) {
+		snprintf(why, whylen, "%s: http_listen: want off or an IPv4 address and port, as 127.0.0.1:9639, got '%s'",
+			 path, cfg->http_listen);
+		return -EINVAL;
 	}
 	if (uint_key(path, "heartbeat_max_resets", cfg->heartbeat_max_resets, 1, 100, &cfg->heartbeat_max_resets_n,
 		     why, whylen) ||

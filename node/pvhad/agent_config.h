@@ -6,6 +6,8 @@
 #ifndef PVHA_AGENT_CONFIG_H
 #define PVHA_AGENT_CONFIG_H
 
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,7 +37,16 @@ struct agent_config {
 	double rebalance_threshold; /* parsed; 0: off */
 	uint32_t heartbeat_max_resets_n; /* parsed; 0: the default */
 	uint32_t heartbeat_window_s;     /* parsed; 0: the default */
+	char http_listen[64];    /* "ADDR:PORT" (IPv4) of metrics and dashboard, or "off"; default 127.0.0.1:9639 */
+	bool http_on;            /* parsed: http_listen is not "off" */
+	struct sockaddr_in http_addr; /* parsed */
 };
+
+#define AGENT_HTTP_LISTEN_DEFAULT "127.0.0.1:9639"
+
+/* Parses http_listen: "off" (*on false) or "A.B.C.D:PORT" (PORT 1..65535).
+ * Returns 0 or -EINVAL. */
+int agent_config_listen(const char *s, bool *on, struct sockaddr_in *addr);
 
 /* Reads path into cfg. Returns 0, or -errno with a one-line reason in why. */
 int agent_config_load(const char *path, struct agent_config *cfg, char *why, size_t whylen);

@@ -33,9 +33,11 @@
 
 #include "agent_config.h"
 #include "event_queue.h"
+#include "http.h"
 #include "jobs.h"
 #include "netaddr.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto/api.pb-c.h"
 #include "pvcluster/agent.h"
 #include "pvcluster/corosync.h"
@@ -79,6 +81,11 @@ struct pvhad {
 	struct pvclus_agent *agent;
 	struct timer_rec *timers;
 	uint64_t next_timer_id;
+	/* metrics and dashboard (http.c): NULL when http_listen is off */
+	struct http_server *http;
+	struct metrics_tracker *tracker;
+	struct pvclus_snapshot *snap;
+	qb_loop_timer_handle publish_timer;
 };
 
 /* The process's root context: libqb's IPC poll handlers carry no pointer. */
@@ -205,6 +212,8 @@ static void op_event(void *ctx, const uint8_t *guest, const char *what, const ch
 	struct pvhad *d = ctx;
 	if (d->evq)
 		event_queue_push(d->evq, guest, what, why);
+	if (d->tracker)
+		metrics_tracker_event(d->tracker, op_now_ms(d), time(NULL), guest, what, why);
 }
 
 /* ---- the agent's ops: this node's VMMs -------------------------------------- */
@@ -850,6 +859,58 @@ static int start_api(struct pvhad *d)
 	return qb_ipcs_run(d->ipcs);
 }
 
+/* ---- metrics and dashboard ------------------------------------------------- */
+
+#define PUBLISH_MS 250 /* the dashboard polls every 500 ms: a change shows within 0.75 s */
+
+/* Hands the HTTP server's thread a copy of the agent's state, every PUBLISH_MS. */
+static void publish(void *data)
+{
+	struct pvhad *d = data;
+	pvclus_agent_snapshot(d->agent, d->snap);
+	http_publish(d->http, d->snap, d->tracker);
+	qb_loop_timer_add(d->loop, QB_LOOP_LOW, PUBLISH_MS * QB_TIME_NS_IN_MSEC, d, publish, &d->publish_timer);
+}
+
+static void stop_http(struct pvhad *d)
+{
+	http_stop(d->http);
+	free(d->tracker);
+	free(d->snap);
+	d->http = NULL;
+	d->tracker = NULL;
+	d->snap = NULL;
+}
+
+/* The HTTP server on http_listen (not when off). Returns 0 or -errno (logged).
+ * Its failure does not stop the agent: a node without metrics still runs
+ * its guests. */
+static int start_http(struct pvhad *d)
+{
+	char why[200];
+	if (!d->cfg.http_on)
+		return 0;
+	d->tracker = calloc(1, sizeof(*d->tracker));
+	d->snap = calloc(1, sizeof(*d->snap));
+	if (!d->tracker || !d->snap) {
+		pvlog_err(-ENOMEM, "metrics");
+		stop_http(d);
+		return -ENOMEM;
+	}
+	d->tracker->fence_power = d->cfg.fence_agent[0] != '\0';
+	char dir[600];
+	guest_dir(d, dir, sizeof(dir));
+	int err = http_start(&d->cfg.http_addr, dir, &d->http, why, sizeof(why));
+	if (err) {
+		pvlog_err(err, "http_listen: %s: no metrics and no dashboard on this node", why);
+		stop_http(d);
+		return err;
+	}
+	publish(d);
+	pvlog_info("metrics and dashboard on http://%s/", d->cfg.http_listen);
+	return 0;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 static int32_t on_signal(int32_t sig, void *data)
@@ -965,6 +1026,7 @@ static int start(struct pvhad *d)
 		pvlog_err(err, "control API");
 		return err;
 	}
+	start_http(d); /* logged; the agent runs on without it */
 	pvlog_info("node %s (id %u), incarnation %s, up", d->cfg.node_name, pvclus_cs_local_nodeid(d->cs),
 		   d->incarnation);
 	return 0;
@@ -972,6 +1034,7 @@ static int start(struct pvhad *d)
 
 static void stop(struct pvhad *d)
 {
+	stop_http(d);
 	if (d->ipcs)
 		qb_ipcs_destroy(d->ipcs);
 	pvclus_cs_close(d->cs);
@@ -1005,8 +1068,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (o.check) {
-		printf("pvhad: %s: node %s, address %s, pool %s\n", o.config, d->cfg.node_name, d->cfg.address,
-		       d->cfg.pool);
+		printf("pvhad: %s: node %s, address %s, pool %s, http %s\n", o.config, d->cfg.node_name,
+		       d->cfg.address, d->cfg.pool, d->cfg.http_listen);
 		return 0;
 	}
 	if (d->cfg.log_file[0] && !freopen(d->cfg.log_file, "a", stderr)) {

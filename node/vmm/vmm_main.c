@@ -210,7 +210,9 @@ static void usage(FILE *f)
 		"                      from it, and it must be configured on this host.\n"
 		"                      Without it the guest has no network (-ENODEV). Give\n"
 		"                      it again with --restore and --incoming when the\n"
-		"                      guest has sockets: listeners listen again there\n"
+		"                      guest has sockets: listeners listen again there;\n"
+		"                      a live migration also moves its established TCP\n"
+		"                      connections (TCP_REPAIR and nft: root)\n"
 		"  --id UUID           guest id (default: a random one)\n"
 		"  --console FILE      append console output to FILE (default: stdout)\n"
 		"  --console-max-bytes SIZE  rotate FILE to FILE.1 when it would pass SIZE\n"
@@ -432,6 +434,14 @@ static void fill_status(struct vmm *v, Pvha__VmmStatus *st)
 	st->guest_id.len = sizeof(v->guest_id);
 	st->storage_addr = v->storage_addr;
 	st->disk = (char *)(v->disk_spec ? v->disk_spec : "");
+	st->disk_reads = s.disk.reads;
+	st->disk_writes = s.disk.writes;
+	st->disk_flushes = s.disk.flushes;
+	st->disk_read_bytes = s.disk.read_bytes;
+	st->disk_write_bytes = s.disk.write_bytes;
+	st->disk_read_ns = s.disk.read_ns;
+	st->disk_write_ns = s.disk.write_ns;
+	st->disk_flush_ns = s.disk.flush_ns;
 
 	st->incoming_port = v->incoming_port;
 	st->migration_phase = (char *)mig_phase_name(mp.phase);
@@ -461,8 +471,8 @@ static void source_ended(struct vmm *v)
 	mig_source_destroy(v->mig_src, &v->mig); /* joins */
 	v->mig_src = NULL;
 	if (v->mig.released) {
-		/* the guest's sockets live on at the target (listeners) or end
-		 * (connections): none may stay open here */
+		/* the guest's sockets live on at the target (the migration thread
+		 * closed them at the hand-over): none may stay open here */
 		hv_net_reset(v->net, -ECONNRESET);
 		v->state = ST_MIGRATED;
 		v->handed_over = true;
@@ -611,6 +621,7 @@ static int start_migration(struct vmm *v, const Pvha__VmmRequest *req, char *err
 		.m = v->m,
 		.stats = &s,
 		.disk = v->disk,
+		.net = v->net,
 		.disk_spec = v->disk_spec,
 		.lock_cookie = vmm_disk_locked(v->disk) ? v->lock_cookie : NULL,
 		.key = req->migrate_key.data,

@@ -20,12 +20,13 @@
 #include <uuid/uuid.h>
 
 #include "proto/migrate.pb-c.h"
+#include "mig_conns.h"
 #include "pvproto/frame.h"
 #include "pvproto/link.h"
 #include "vmm_disk.h"
 #include "vmm_migrate.h"
 
-#define MIG_VERSION 2u
+#define MIG_VERSION 3u
 #define MSG_MAX 4096u
 #define CONNECT_TIMEOUT_MS 10000
 #define IO_TIMEOUT_S 10          /* nothing moves on the link for this long: it is dead */
@@ -86,6 +87,17 @@ static const char *kind_name(msg_kind k)
 	case PVHA__MIGRATE_MSG__KIND__RUNNING: return "RUNNING";
 	default: return "?";
 	}
+}
+
+/* Adds a note (none when empty) to a progress' reason, under its lock. */
+static void note_reason(pthread_mutex_t *lock, struct mig_progress *p, const char *note)
+{
+	if (!note[0])
+		return;
+	pthread_mutex_lock(lock);
+	size_t n = strlen(p->reason);
+	snprintf(p->reason + n, sizeof(p->reason) - n, "%s%s", n ? "; " : "", note);
+	pthread_mutex_unlock(lock);
 }
 
 /* What a failed exchange on the link means, in words. */
@@ -263,6 +275,7 @@ struct mig_source {
 	uint64_t mem_size;
 	char backend[16];
 	struct hv_disk *disk;
+	struct hv_net *net; /* may be NULL; lent with the machine */
 	char disk_spec[512];
 	char cookie[64]; /* "" = no owner lock */
 	uint8_t key[PVPROTO_KEY_MAX]; /* the migration secret; key_len 0 = none */
@@ -283,6 +296,7 @@ struct mig_source {
 	struct pvproto_link *link; /* over fd, sealed after the handshake when keyed */
 	uint64_t *dirty, *window, *extra;
 	uint64_t send_ns; /* time spent sending pages */
+	struct mig_conns *conns; /* the connections frozen and sent */
 };
 
 static void src_set_phase(struct mig_source *s, enum mig_phase p)
@@ -575,6 +589,13 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 	src_account(s, pages, now_ns() - t0);
 	if (err)
 		return src_link_fail(s, fd, err, "sending the final state", why, wl);
+	/* Last, so that what the peers sent while the pages went is in the
+	 * dumps; from here their packets are held back (mig_conns.h). */
+	char note[200];
+	err = mig_conns_send(s->conns, s->net, s->link, MIG_VERSION, note, sizeof(note));
+	if (err)
+		return src_link_fail(s, fd, err, "sending the connections", why, wl);
+	note_reason(&s->lock, &s->prog, note);
 
 	src_set_phase(s, MIG_HANDOVER);
 	err = msg_read(s->link, &k, r, sizeof(r));
@@ -617,6 +638,12 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 			/* Unknown: say RELEASED; the target takes the lock if it is free. */
 		}
 	}
+	/* The guest's sockets close before the target builds its own: a frozen
+	 * connection closes silently (once its packets are held), and on this
+	 * host the target's copy needs its four addresses free. */
+	mig_conns_handover(s->conns, note, sizeof(note));
+	note_reason(&s->lock, &s->prog, note);
+	hv_net_reset(s->net, -ECONNRESET);
 	err = msg_send(s->link, PVHA__MIGRATE_MSG__KIND__RELEASED, "");
 	if (err)
 		return src_fail(s, err, why, wl,
@@ -714,6 +741,7 @@ static int src_run(struct mig_source *s, char *why, size_t wl)
 	/* What still sits in our send queue would be sent during the pause:
 	 * let it go out first, the guest still running. */
 	src_drain(s, fd);
+	mig_conns_prepare(s->conns, s->net);
 	src_set_phase(s, MIG_STOPCOPY);
 	err = src_wait_paused(s);
 	if (err)
@@ -727,6 +755,11 @@ static void *src_main(void *arg)
 	char why[256] = "";
 	int err = src_run(s, why, sizeof(why));
 
+	pthread_mutex_lock(&s->lock);
+	bool released = s->prog.released;
+	pthread_mutex_unlock(&s->lock);
+	if (err && !released)
+		mig_conns_unfreeze(s->conns); /* the guest runs on here with them */
 	pthread_mutex_lock(&s->lock);
 	if (err) {
 		s->prog.phase = MIG_FAILED;
@@ -770,6 +803,7 @@ int mig_source_start(const struct mig_source_params *p, struct mig_source **out)
 	s->mem_size = p->stats->mem_size;
 	snprintf(s->backend, sizeof(s->backend), "%s", p->stats->backend ? p->stats->backend : "");
 	s->disk = p->disk;
+	s->net = p->net;
 	snprintf(s->disk_spec, sizeof(s->disk_spec), "%s", p->disk_spec ? p->disk_spec : "");
 	snprintf(s->cookie, sizeof(s->cookie), "%s", p->lock_cookie ? p->lock_cookie : "");
 	if (p->key_len)
@@ -785,7 +819,8 @@ int mig_source_start(const struct mig_source_params *p, struct mig_source **out)
 	s->dirty = calloc(s->words, sizeof(uint64_t));
 	s->window = calloc(s->words, sizeof(uint64_t));
 	s->extra = calloc(s->words, sizeof(uint64_t));
-	if (!s->dirty || !s->window || !s->extra)
+	s->conns = mig_conns_create();
+	if (!s->dirty || !s->window || !s->extra || !s->conns)
 		goto err_free;
 	s->start_ns = now_ns();
 	s->prog.phase = MIG_PRECOPY;
@@ -800,6 +835,7 @@ int mig_source_start(const struct mig_source_params *p, struct mig_source **out)
 		free(s->dirty);
 		free(s->window);
 		free(s->extra);
+		mig_conns_destroy(s->conns);
 		free(s);
 		return -err;
 	}
@@ -810,6 +846,7 @@ err_free:
 	free(s->dirty);
 	free(s->window);
 	free(s->extra);
+	mig_conns_destroy(s->conns);
 	free(s);
 	return -ENOMEM;
 }
@@ -872,6 +909,7 @@ void mig_source_destroy(struct mig_source *s, struct mig_progress *last)
 	free(s->dirty);
 	free(s->window);
 	free(s->extra);
+	mig_conns_destroy(s->conns);
 	memset(s->key, 0, sizeof(s->key));
 	free(s);
 }
@@ -961,6 +999,7 @@ struct mig_target {
 	int notify_fd;
 	int fd; /* the thread's until it ends; closed by destroy */
 	struct pvproto_link *link; /* over fd; the thread's; freed by destroy */
+	struct mig_conns *conns; /* the thread's: the connections received */
 
 	/* guarded by lock */
 	bool cancel;
@@ -1048,6 +1087,16 @@ static int tgt_take_lock(struct mig_target *t, char *why, size_t wl)
 		struct timespec ts = { 0, LOCK_STEP_MS * 1000000l };
 		nanosleep(&ts, NULL);
 	}
+}
+
+/* The source has let the guest go (its sockets are closed): the guest's
+ * connections are built here before it runs; a failure is noted in the
+ * reason, the connection staying reset. */
+static void tgt_restore_conns(struct mig_target *t)
+{
+	char note[200];
+	mig_conns_restore(t->conns, t->cfg.net, note, sizeof(note));
+	note_reason(&t->lock, &t->prog, note);
 }
 
 /* The handshake, target side: the source's nonce in, ours out (with a
@@ -1162,6 +1211,11 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 		err = -EBADMSG;
 		goto err_fail;
 	}
+	err = mig_conns_read(t->conns, t->cfg.net, t->link, MIG_VERSION, sub, sizeof(sub));
+	if (err) {
+		snprintf(why, wl, "the connections: %s", err == -EBADMSG ? sub : link_error(err));
+		goto err_fail;
+	}
 
 	tgt_set_phase(t, MIG_HANDOVER);
 	err = msg_send(t->link, PVHA__MIGRATE_MSG__KIND__READY, "");
@@ -1191,6 +1245,7 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 			 "the owner lock",
 			 link_error(err));
 		pthread_mutex_unlock(&t->lock);
+		tgt_restore_conns(t);
 		*out = m;
 		return 0;
 	}
@@ -1213,6 +1268,7 @@ static int tgt_run(struct mig_target *t, struct hv_machine **out, char *why, siz
 			goto err_fail;
 		}
 	}
+	tgt_restore_conns(t);
 	*out = m;
 	return 0;
 
@@ -1286,7 +1342,10 @@ int mig_target_start(const struct mig_target_params *p, struct mig_target **out)
 		memcpy(t->key, p->key, p->key_len);
 	t->key_len = p->key_len;
 	t->link = pvproto_link_create(p->fd);
-	if (!t->link) {
+	t->conns = mig_conns_create();
+	if (!t->link || !t->conns) {
+		pvproto_link_destroy(t->link);
+		mig_conns_destroy(t->conns);
 		free(t);
 		return -ENOMEM;
 	}
@@ -1301,6 +1360,7 @@ int mig_target_start(const struct mig_target_params *p, struct mig_target **out)
 	if (err) {
 		pthread_mutex_destroy(&t->lock);
 		pvproto_link_destroy(t->link);
+		mig_conns_destroy(t->conns);
 		memset(t->key, 0, sizeof(t->key));
 		free(t);
 		return -err;
@@ -1361,6 +1421,7 @@ void mig_target_destroy(struct mig_target *t, struct mig_progress *last)
 		*last = t->prog;
 	hv_machine_destroy(t->m);
 	pvproto_link_destroy(t->link);
+	mig_conns_destroy(t->conns);
 	close(t->fd);
 	pthread_mutex_destroy(&t->lock);
 	memset(t->key, 0, sizeof(t->key));

@@ -70,6 +70,7 @@ struct mig_source_params {
 	struct hv_machine *m;     /* running; lent to the thread only after mig_source_paused */
 	const struct hv_machine_stats *stats; /* of m, taken by its thread: id, RAM, backend */
 	struct hv_disk *disk;     /* may be NULL */
+	struct hv_net *net;       /* m's sockets (NULL: none): its connections are carried */
 	const char *disk_spec;    /* for the hello; may be NULL */
 	const char *lock_cookie;  /* the owner lock held (rados disks), or NULL */
 	const uint8_t *key;       /* the per-migration secret (copied), or NULL */

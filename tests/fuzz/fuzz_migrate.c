@@ -10,6 +10,8 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -71,7 +73,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	bool failed;
 	hv_machine_destroy(mig_target_take(t, &failed));
-	mig_target_destroy(t, NULL); /* closes sv[1] */
+	struct mig_progress last;
+	mig_target_destroy(t, &last); /* closes sv[1] */
+	if (getenv("PVHA_FUZZ_VERBOSE")) /* what the target made of the input */
+		fprintf(stderr, "%s: %s\n", mig_phase_name(last.phase), last.reason);
 	pthread_join(th, NULL);
 out_feeder:
 	close(sv[0]);

@@ -418,6 +418,8 @@ static void cancel_during_precopy_keeps_the_guest_here(void **state)
 
 /* ---- a fake target, to cut the link at chosen points ------------------- */
 
+#define MIG_V 3 /* the migration protocol's version (docs/migration.md) */
+
 enum cut { CUT_AT_CPU_RECORD, CUT_AFTER_READY };
 
 struct fake {
@@ -433,7 +435,7 @@ static void auth_out(int fd, uint8_t nonce[PVPROTO_NONCE_BYTES], bool keyed)
 {
 	Pvha__MigrateAuth a = PVHA__MIGRATE_AUTH__INIT;
 	assert_int_equal(pvproto_random(nonce, PVPROTO_NONCE_BYTES), 0);
-	a.version = 2;
+	a.version = MIG_V;
 	a.nonce.data = nonce;
 	a.nonce.len = PVPROTO_NONCE_BYTES;
 	a.keyed = keyed;
@@ -496,7 +498,7 @@ static void *fake_main(void *arg)
 	if (pvproto_frame_read(fd, &pvha__migrate_hello__descriptor, 4096, &m) == 0)
 		protobuf_c_message_free_unpacked(m, NULL);
 	Pvha__MigrateMsg acc = PVHA__MIGRATE_MSG__INIT;
-	acc.version = 2;
+	acc.version = MIG_V;
 	acc.kind = PVHA__MIGRATE_MSG__KIND__ACCEPT;
 	pvproto_frame_write(fd, &acc.base);
 	for (;;) {
@@ -509,8 +511,11 @@ static void *fake_main(void *arg)
 		if (body == PVHA__STATE_RECORD__BODY_CPU && f->cut == CUT_AT_CPU_RECORD)
 			break;
 		if (body == PVHA__STATE_RECORD__BODY_END) {
+			/* the connection records' end (the guest has none) */
+			if (pvproto_frame_read(fd, &pvha__migrate_conn__descriptor, 4096, &m) == 0)
+				protobuf_c_message_free_unpacked(m, NULL);
 			Pvha__MigrateMsg ready = PVHA__MIGRATE_MSG__INIT;
-			ready.version = 2;
+			ready.version = MIG_V;
 			ready.kind = PVHA__MIGRATE_MSG__KIND__READY;
 			pvproto_frame_write(fd, &ready.base);
 			/* wait for RELEASED, then vanish without RUNNING */
@@ -761,7 +766,7 @@ static void bad_streams_to_incoming_are_refused(void **state)
 		pvha__vmm_reply__free_unpacked(r, NULL);
 
 		Pvha__MigrateHello h = PVHA__MIGRATE_HELLO__INIT;
-		h.version = 2;
+		h.version = MIG_V;
 		h.guest_id.data = id;
 		h.guest_id.len = 16;
 		h.mem_size = 16u << 20;
@@ -1111,7 +1116,7 @@ static void oversized_state_or_ram_is_refused_before_building(void **state)
 		struct pvproto_link *l = source_handshake(fd, key, sizeof(key), &refused);
 		assert_non_null(l);
 		Pvha__MigrateHello h = PVHA__MIGRATE_HELLO__INIT;
-		h.version = 2;
+		h.version = MIG_V;
 		h.guest_id.data = id;
 		h.guest_id.len = 16;
 		h.mem_size = round == 0 ? 2u << 20 : 32u << 20;
@@ -1161,7 +1166,7 @@ static void slow_source_is_cut_off_at_the_deadline(void **state)
 	uint8_t frame[64];
 	Pvha__MigrateAuth a = PVHA__MIGRATE_AUTH__INIT;
 	uint8_t nonce[PVPROTO_NONCE_BYTES] = { 0 };
-	a.version = 2;
+	a.version = MIG_V;
 	a.nonce.data = nonce;
 	a.nonce.len = sizeof(nonce);
 	size_t len = pack_framed(&a.base, frame);

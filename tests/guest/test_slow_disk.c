@@ -3,7 +3,9 @@
  * a flush that blocks longer than the runaway budget (an OSD outage, a slow
  * disk) must not stop the guest as a runaway. The counter guest writes and
  * flushes three records on a disk whose every flush takes 3 budgets; it must
- * end by itself (exit 0), not as a runaway.
+ * end by itself (exit 0), not as a runaway. The machine's disk counters
+ * (hv_machine_get_stats, pvhad's disk metrics) count every call and at least
+ * the time the flushes slept.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -99,6 +101,13 @@ static void flush_longer_than_the_budget_is_not_a_runaway(void **state)
 		fail_msg("the guest stopped as %d: %s", st->kind, st->reason);
 	assert_int_equal(st->code, 0);
 	assert_true(s.flushes >= 3);
+	struct hv_machine_stats stats;
+	hv_machine_get_stats(m, &stats);
+	assert_int_equal(stats.disk.flushes, s.flushes);
+	assert_true(stats.disk.flush_ns >= s.flushes * FLUSH_NS);
+	assert_true(stats.disk.writes >= 3);
+	assert_true(stats.disk.write_bytes >= 3 * 16); /* a record is at least a header */
+	assert_true(stats.disk.reads >= 1);           /* the log is read at boot */
 	hv_machine_destroy(m);
 	slow_close(&s.d);
 }

@@ -281,7 +281,7 @@ static void fake_source_drops_after_ready(uint16_t port, const struct guest *g, 
 	uint8_t nonce[PVPROTO_NONCE_BYTES];
 	Pvha__MigrateAuth au = PVHA__MIGRATE_AUTH__INIT;
 	assert_int_equal(pvproto_random(nonce, sizeof(nonce)), 0);
-	au.version = 2;
+	au.version = 3; /* the migration protocol's version (docs/migration.md) */
 	au.nonce.data = nonce;
 	au.nonce.len = sizeof(nonce);
 	assert_int_equal(pvproto_frame_write(fd, &au.base), 0);
@@ -290,7 +290,7 @@ static void fake_source_drops_after_ready(uint16_t port, const struct guest *g, 
 	assert_string_equal(((Pvha__MigrateAuth *)m)->refuse, "");
 	protobuf_c_message_free_unpacked(m, NULL);
 	Pvha__MigrateHello h = PVHA__MIGRATE_HELLO__INIT;
-	h.version = 2;
+	h.version = 3;
 	h.guest_id.data = (uint8_t *)g->uuid;
 	h.guest_id.len = 16;
 	h.mem_size = 16u << 20;
@@ -310,6 +310,10 @@ static void fake_source_drops_after_ready(uint16_t port, const struct guest *g, 
 	fclose(f);
 	assert_int_equal(pvproto_write_all(fd, state, len), 0);
 	free(state);
+	Pvha__MigrateConn end = PVHA__MIGRATE_CONN__INIT; /* no connections */
+	end.version = 3;
+	end.end = true;
+	assert_int_equal(pvproto_frame_write(fd, &end.base), 0);
 	assert_int_equal(pvproto_frame_read(fd, &pvha__migrate_msg__descriptor, 4096, &m), 0);
 	assert_int_equal(((Pvha__MigrateMsg *)m)->kind, PVHA__MIGRATE_MSG__KIND__READY);
 	protobuf_c_message_free_unpacked(m, NULL);

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -246,6 +248,43 @@ static void restore_checks_every_saved_socket(void **state)
 	assert_running(f);
 }
 
+/* A migration target gives a connection that the restore reset its socket
+ * back; only such a handle takes one. */
+static void a_reset_connection_can_be_adopted_once(void **state)
+{
+	struct fixture *f = *state;
+	char err[160];
+	const struct hv_net_saved saved[] = { { .handle = 2, .kind = HV_NS_STREAM },
+					      { .handle = 4, .kind = HV_NS_DEAD, .err = -PV_EPIPE },
+					      { .handle = 6, .kind = HV_NS_LISTEN, .backlog = 1 } };
+	assert_int_equal(hv_net_restore(f->net, saved, 3, err, sizeof(err)), 0);
+	assert_true(hv_net_adoptable(f->net, 2));
+	assert_false(hv_net_adoptable(f->net, 4)); /* dead before the save */
+	assert_false(hv_net_adoptable(f->net, 6));
+	assert_false(hv_net_adoptable(f->net, 9));
+	assert_false(hv_net_adoptable(f->net, PV_NET_HANDLES_MAX));
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	assert_int_equal(hv_net_adopt(f->net, 4, sv[0]), -EBADF);
+	unsigned handles[PV_NET_HANDLES_MAX];
+	int fds[PV_NET_HANDLES_MAX];
+	assert_int_equal(hv_net_connections(f->net, handles, fds), 0);
+	assert_int_equal(hv_net_adopt(f->net, 2, sv[0]), 0);
+	assert_false(hv_net_adoptable(f->net, 2));
+	assert_int_equal(hv_net_adopt(f->net, 2, sv[0]), -EBADF);
+	assert_int_equal(hv_net_connections(f->net, handles, fds), 1);
+	assert_int_equal(handles[0], 2);
+	assert_int_equal(fds[0], sv[0]);
+	assert_int_equal(write(sv[1], "ab", 2), 2);
+	assert_int_equal(hc(f, PV_HC_NET_RECV, 2, BUF, 4), 2);
+	assert_int_equal(hc(f, PV_HC_NET_RECV, 4, BUF, 4), -EPIPE);
+	unsigned open, listening;
+	hv_net_counts(f->net, &open, &listening);
+	assert_int_equal(open, 3);
+	close(sv[1]);
+	assert_running(f);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define T0(fn) cmocka_unit_test_setup_teardown(fn, setup_no_net, teardown)
 
@@ -258,6 +297,7 @@ int main(void)
 		T(broken_arguments_stop_the_guest),
 		T(correct_but_refused_arguments_return_errors),
 		T(poll_waits_in_the_host_and_wakes_on_the_socket),
+		T(a_reset_connection_can_be_adopted_once),
 		T0(sleep_until_forever_never_wraps),
 		T(restore_checks_every_saved_socket),
 	};

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "agent_quiet.h"
 
 /* ---- a quiet agent ---------------------------------------------------------- */
 
@@ -26,31 +27,6 @@ struct ctx {
 	unsigned warns;      /* how many of them */
 };
 
-static int op_send(void *c, const void *buf, size_t len)
-{
-	(void)c, (void)buf, (void)len;
-	return 0;
-}
-static uint64_t op_now(void *c)
-{
-	(void)c;
-	return 1000;
-}
-static int op_timer_add(void *c, uint64_t ms, void (*fn)(void *), void *arg, uint64_t *id)
-{
-	(void)c, (void)ms, (void)fn, (void)arg;
-	*id = 1;
-	return 0;
-}
-static void op_timer_del(void *c, uint64_t id)
-{
-	(void)c, (void)id;
-}
-static int op_defer(void *c, void (*fn)(void *), void *arg)
-{
-	(void)c, (void)fn, (void)arg;
-	return 0;
-}
 static void op_log(void *c, enum pvclus_log_level lvl, const char *func, const char *line)
 {
 	struct ctx *x = c;
@@ -60,26 +36,8 @@ static void op_log(void *c, enum pvclus_log_level lvl, const char *func, const c
 		x->warns++;
 	}
 }
-static void op_event(void *c, const uint8_t *g, const char *what, const char *why)
-{
-	(void)c, (void)g, (void)what, (void)why;
-}
-static int op_submit(void *c, struct pvclus_job *j)
-{
-	(void)c, (void)j;
-	return -ENOTCONN;
-}
 
-static const struct pvclus_agent_ops ops = {
-	.send = op_send,
-	.now_ms = op_now,
-	.timer_add = op_timer_add,
-	.timer_del = op_timer_del,
-	.defer = op_defer,
-	.log = op_log,
-	.event = op_event,
-	.storage_submit = op_submit,
-};
+static const struct pvclus_agent_ops ops = AGENT_QUIET_OPS(op_log);
 
 struct fx {
 	struct ctx c;

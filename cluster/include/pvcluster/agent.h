@@ -35,6 +35,7 @@
 
 #include "proto/api.pb-c.h"
 #include "pvcluster/corosync.h"
+#include "pvcluster/ha.h"
 
 struct pvstore;
 struct pvclus_agent;
@@ -240,5 +241,63 @@ int pvclus_agent_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *
 /* For status lines and tests. */
 uint32_t pvclus_agent_leader(const struct pvclus_agent *a);
 bool pvclus_agent_quorate(const struct pvclus_agent *a);
+
+/* ---- a read-only picture of the agent (snapshot.c) ------------------------ */
+
+#define PVCLUS_SNAPSHOT_GUESTS_MAX 1024
+
+/* One configured node as this agent sees it. */
+struct pvclus_snapshot_node {
+	uint32_t id;
+	char name[64];
+	char addr[64];
+	bool member;       /* its agent is in the CPG group */
+	bool in_ring;      /* in the totem ring */
+	bool online;       /* member, said hello, reaches the storage: it can take guests */
+	bool fenced;       /* fence confirmed, not yet back */
+	bool fencing;      /* this leader fences it now */
+	bool storage_ok;   /* it can write to RADOS (its last hello; this node: its own view) */
+	const char *mode;  /* "active", "draining", "maintenance" (a static string) */
+	uint64_t mem_offered; /* from its hello; 0: unknown */
+	uint32_t cpus_offered;
+	uint32_t guests;   /* guests whose HA record names it (owner or target) */
+};
+
+/* One guest of the table. */
+struct pvclus_snapshot_guest {
+	uint8_t uuid[16];
+	char name[64];       /* "" while its spec is unread */
+	enum pvclus_ha_state state;
+	bool want_running;
+	uint32_t owner;      /* see struct pvclus_ha_guest */
+	uint32_t target;
+	uint16_t restarts;   /* crash restarts since its last stable run */
+	uint16_t start_failures;
+	enum pvclus_ha_reason reason; /* error: why */
+	uint64_t mem_size;   /* bytes (0 while its spec is unread) */
+	pid_t pid;           /* this node's VMM for it, 0: none here */
+	uint32_t heartbeat_timeout_s; /* its heartbeat monitoring (docs/heartbeat.md); 0: off */
+	uint32_t heartbeat_resets;    /* restarts in place this node made for a lost heartbeat (its history) */
+};
+
+struct pvclus_snapshot {
+	uint32_t local;      /* this node's id */
+	uint32_t leader;     /* 0: none */
+	bool quorate;
+	bool leads;          /* this agent acts as the leader */
+	bool have_state;     /* this agent's table is the cluster's */
+	bool storage_ok;     /* this node reaches the storage */
+	size_t n_nodes;
+	struct pvclus_snapshot_node nodes[PVCLUS_MAX_NODES];
+	size_t n_guests;
+	struct pvclus_snapshot_guest guests[PVCLUS_SNAPSHOT_GUESTS_MAX];
+};
+
+/*
+ * Fills *out with what the agent knows now: its nodes (nodelist order) and
+ * its guests (table order). Reads only; on the agent's thread like every
+ * call. About 100 KiB: keep it on the heap. O(N x G) for N nodes (<= 64), G guests.
+ */
+void pvclus_agent_snapshot(const struct pvclus_agent *a, struct pvclus_snapshot *out);
 
 #endif

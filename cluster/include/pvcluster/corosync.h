@@ -66,6 +66,23 @@ struct pvclus_cs_node {
 };
 int pvclus_cs_nodelist(struct pvclus_cs *cs, struct pvclus_cs_node *out, size_t max);
 
+/* What the local corosync says of this node, asked without a loop or a CPG
+ * group (`pvha cluster init` and `node join` ask it once). */
+struct pvclus_cs_probe {
+	uint32_t nodeid;
+	struct pvclus_cs_node self; /* this node's nodelist entry */
+	uint32_t configured;        /* nodes in the nodelist */
+	bool quorate;
+	uint32_t total_votes, expected_votes, quorum;
+};
+
+/* Connects to the local corosync's cmap and votequorum, fills *out and
+ * disconnects. Returns 0, or -ENOTCONN (corosync is not running here, or
+ * this user may not talk to it), -ENOPROTOOPT (its quorum provider is not
+ * votequorum), -ENOENT (this node has no entry in the nodelist) or -errno.
+ * Blocks about a second at most while corosync answers TRY_AGAIN. */
+int pvclus_cs_probe(struct pvclus_cs_probe *out);
+
 /* cs_error_t (CS_OK == 1) to 0 / -errno. */
 int pvclus_cs_errno(int cs_error);
 

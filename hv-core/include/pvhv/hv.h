@@ -96,6 +96,21 @@ int hv_net_host_open(const char *ipv4, struct hv_net **out);
  * guest leaves this host. */
 void hv_net_reset(struct hv_net *n, int err);
 
+/* The guest's connections and their host sockets, for a live migration
+ * that moves them (docs/migration.md "Connections"): fills handles[] and
+ * fds[] (PV_NET_HANDLES_MAX entries each) and returns how many. The
+ * sockets stay the handles'; O(PV_NET_HANDLES_MAX). NULL n: 0. */
+unsigned hv_net_connections(const struct hv_net *n, unsigned *handles, int *fds);
+
+/* Whether handle is a connection that a restore reset (a migration target
+ * may give it back its connection with hv_net_adopt). */
+bool hv_net_adoptable(const struct hv_net *n, unsigned handle);
+
+/* Gives such a handle a connected socket of the backend's kind (built by
+ * the migration from the source's), which n owns from then on. Returns 0,
+ * or -EBADF (not an adoptable handle; fd is not taken). */
+int hv_net_adopt(struct hv_net *n, unsigned handle, int fd);
+
 /* Open handles and listeners, for status and tests. */
 void hv_net_counts(const struct hv_net *n, unsigned *handles, unsigned *listeners);
 
@@ -206,6 +221,15 @@ const struct hv_stop_info *hv_machine_stop_info(const struct hv_machine *m);
 /* Pausing stops the guest's monotonic clock until the next run. */
 void hv_machine_pause_clock(struct hv_machine *m);
 
+/* The guest's disk calls since the machine was built (not carried by a
+ * save or a migration): how many, their bytes, and the host time spent in
+ * them (a rados write returns once queued: its time is mostly in the flush). */
+struct hv_disk_stats {
+	uint64_t reads, writes, flushes;
+	uint64_t read_bytes, write_bytes;
+	uint64_t read_ns, write_ns, flush_ns;
+};
+
 struct hv_machine_stats {
 	uint64_t hypercalls;
 	uint64_t guest_mono_ns;     /* the guest's monotonic clock now */
@@ -214,6 +238,7 @@ struct hv_machine_stats {
 	uint64_t mem_size;
 	const char *backend;        /* "tcg" or "kvm" */
 	uint8_t guest_id[16];
+	struct hv_disk_stats disk;
 };
 void hv_machine_get_stats(const struct hv_machine *m, struct hv_machine_stats *out);
 

@@ -459,4 +459,39 @@ int pvstore_key_node(struct pvstore *st, const char *node, char *key, size_t key
  * it. 0 also when there was none. */
 int pvstore_key_remove(struct pvstore *st, const char *entity);
 
+/* ---- bootstrap: the pool of a new cluster (docs/install.md) ------------- */
+
+/* The application tag that marks a pool as pvha's (`ceph osd pool
+ * application get`). */
+#define PVSTORE_POOL_APP "pvha"
+
+/* What pvstore_pool_prepare found and did. */
+struct pvstore_pool_info {
+	bool pool_created;     /* the pool did not exist and was made */
+	bool tagged;           /* the pool got the pvha tag now (adopted or new) */
+	bool registry_created; /* the registry's index objects were made now */
+	char fsid[40];         /* the cluster's fsid */
+	char mon_host[512];    /* the monitors, as the conf file names them */
+};
+
+/* Makes cfg->pool the pool of a pvha cluster (create = true: `pvha cluster
+ * init`), or checks that it is one (create = false: `pvha node join`).
+ * Connects as cfg->client_name, which must be allowed to create pools and
+ * tag them (an admin). With create, a missing pool is made; an existing one
+ * is adopted when it carries the pvha tag already, or carries no tag but
+ * "rados" and holds no object outside pvha's schema (pvstore/names.h); then
+ * it is tagged and the registry's index objects ("guests", "nodes") are made
+ * when missing. Nothing that exists is ever removed or rewritten, so running
+ * it again changes nothing. Without create, the pool must exist and carry the
+ * tag, and the registry is checked, not made.
+ * Returns 0 (and *out), or -errno with a message that says what to fix:
+ * -ENOENT (the conf file, or without create the pool, is missing),
+ * -ETIMEDOUT (no monitor answered), -EACCES/-EPERM (not allowed to create or
+ * tag the pool), -EEXIST (the pool belongs to something else: another
+ * application's tag, or objects that are not pvha's), -ENXIO (without
+ * create: the pool is not a pvha pool yet). Blocks up to the configured
+ * timeouts; costs one listing of the pool (O(objects)) when it is not tagged
+ * yet, nothing of the sort when it is. */
+int pvstore_pool_prepare(const struct pvstore_config *cfg, bool create, struct pvstore_pool_info *out);
+
 #endif /* PVSTORE_PVSTORE_H */
