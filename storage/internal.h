@@ -76,6 +76,10 @@ int pvs_index_walk(struct pvstore *st, const char *oid, const char *what,
 /* Copies the string src into dst[n]; false (and a cut copy) when it does not fit. */
 bool pvs_copy(char *dst, size_t n, const char *src);
 
+/* The holder of the exclusive cls_lock `lock` on oid: 0 and *out, -ENOENT
+ * (no such object, or nobody holds it) or -errno (lock.c). */
+int pvs_lock_holder_of(struct pvstore *st, const char *oid, const char *lock, struct pvstore_lock_holder *out);
+
 /* true when every byte of the 16 is zero. */
 bool pvs_uuid_is_nil(const uint8_t u[16]);
 

@@ -18,25 +18,23 @@ static bool cookie_ok(const char *cookie)
 	return pvs_name_ok(cookie);
 }
 
-int pvstore_lock_holder(struct pvstore *st, const uint8_t uuid[16], struct pvstore_lock_holder *out)
+int pvs_lock_holder_of(struct pvstore *st, const char *oid, const char *lock, struct pvstore_lock_holder *out)
 {
-	char oid[PVSTORE_OID_MAX];
 	char tag[64], clients[256], cookies[256], addrs[256];
 	size_t tag_len = sizeof(tag), clients_len = sizeof(clients), cookies_len = sizeof(cookies),
 	       addrs_len = sizeof(addrs);
 	int exclusive = 0;
 	ssize_t n;
 
-	pvstore_oid_guest(oid, sizeof(oid), uuid);
-	n = rados_list_lockers(st->io, oid, PVSTORE_LOCK_OWNER, &exclusive, tag, &tag_len, clients,
-			       &clients_len, cookies, &cookies_len, addrs, &addrs_len);
+	n = rados_list_lockers(st->io, oid, lock, &exclusive, tag, &tag_len, clients, &clients_len, cookies,
+			       &cookies_len, addrs, &addrs_len);
 	int r = pvs_rc((int)n);
 	if (r == -ENOENT)
 		return pvs_failx(r, "%s does not exist", oid);
 	if (r < 0)
 		return pvs_fail(r, "listing the lockers of %s", oid);
 	if (r == 0)
-		return pvs_failx(-ENOENT, "nobody holds the owner lock of %s", oid);
+		return pvs_failx(-ENOENT, "nobody holds the lock %s of %s", lock, oid);
 	/* An exclusive lock has one locker; the buffers hold NUL-separated
 	 * lists, so the first string of each is that locker. */
 	if (!pvs_copy(out->client, sizeof(out->client), clients) ||
@@ -44,6 +42,13 @@ int pvstore_lock_holder(struct pvstore *st, const uint8_t uuid[16], struct pvsto
 	    !pvs_copy(out->addr, sizeof(out->addr), addrs))
 		return pvs_failx(-EBADMSG, "%s: the lock holder's name, cookie or address is too long", oid);
 	return 0;
+}
+
+int pvstore_lock_holder(struct pvstore *st, const uint8_t uuid[16], struct pvstore_lock_holder *out)
+{
+	char oid[PVSTORE_OID_MAX];
+	pvstore_oid_guest(oid, sizeof(oid), uuid);
+	return pvs_lock_holder_of(st, oid, PVSTORE_LOCK_OWNER, out);
 }
 
 int pvstore_lock_acquire(struct pvstore *st, const uint8_t uuid[16], const char *cookie)

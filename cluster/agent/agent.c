@@ -111,10 +111,12 @@ void pvclus_agent_on_ring(struct pvclus_agent *a, const uint32_t *ids, size_t n)
 		if (!agent_in_list(a->ring, a->nring, ids[j]) && ids[j] != a->local && i_log)
 			cluster_event(a, "node-joined", "node %s joined the membership (%zu members)",
 				      agent_node_name(a, ids[j]), n);
+	size_t old_nring = a->nring;
 	memcpy(a->ring, ids, n * sizeof(ids[0]));
 	a->nring = n;
 	a->have_ring = true;
 	agent_update_leader(a);
+	agent_tiebreak_on_ring(a, old_nring); /* before any fence of the nodes that left */
 	if (nleft)
 		guests_on_nodes_left(a, left, nleft);
 }

@@ -84,7 +84,9 @@ bool agent_is_member(const struct pvclus_agent *a, uint32_t id)
 
 bool agent_node_online(struct pvclus_agent *a, int i)
 {
-	return agent_is_member(a, a->nodes[i].nodeid) && a->peers[i].hello && !a->peers[i].storage_bad;
+	/* the ring may already say it is gone, before CPG does */
+	return agent_is_member(a, a->nodes[i].nodeid) && agent_in_ring(a, a->nodes[i].nodeid) &&
+	       a->peers[i].hello && !a->peers[i].storage_bad;
 }
 
 void cluster_event(struct pvclus_agent *a, const char *what, const char *fmt, ...)

@@ -24,6 +24,7 @@
 #include "internal.h"
 
 #define FENCE_RETRY_MS 2000
+#define FENCE_RING_WAIT_MS 10000
 
 static void step(struct fence_op *op);
 static void retry_later(struct fence_op *op);
@@ -96,13 +97,14 @@ static void retry_later(struct fence_op *op)
 	agent_timer(op->agent, FENCE_RETRY_MS, on_retry, op, &op->timer);
 }
 
-static void confirmed(struct pvclus_agent *a, struct fence_op *op)
+static void confirmed(struct pvclus_agent *a, struct fence_op *op, bool no_blocklist)
 {
 	op->active = false;
 	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
 	Pvha__NodeFenced nf = PVHA__NODE_FENCED__INIT;
 	nf.nodeid = op->node;
 	nf.addr = op->addr;
+	nf.no_blocklist = no_blocklist;
 	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
 	msg.node_fenced = &nf;
 	agent_send(a, &msg);
@@ -117,6 +119,19 @@ static void on_timeout(void *data)
 	op->agent->ops->fence_kill(op->agent->ctx, op->pid); /* the reap goes on */
 }
 
+/* Whether a guest in fence-wait (in this agent's table as it is now) waits
+ * for node's fence. */
+static bool fence_awaited(const struct pvclus_agent *a, uint32_t node)
+{
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		const struct guest *g = &a->g[i];
+		if (g->used && g->ha.state == PVCLUS_HA_FENCE_WAIT &&
+		    (g->ha.fence[0] == node || g->ha.fence[1] == node))
+			return true;
+	}
+	return false;
+}
+
 static void step(struct fence_op *op)
 {
 	struct pvclus_agent *a = op->agent;
@@ -129,6 +144,13 @@ static void step(struct fence_op *op)
 		op->active = false;
 		return;
 	}
+	if (!op->blocklisted && !fence_awaited(a, op->node)) {
+		/* begun from a view this agent no longer holds (it took the
+		 * cluster's table since): no guest waits for it */
+		alog_info(a, "fence %s: no guest waits for it any more, leaving it", name);
+		op->active = false;
+		return;
+	}
 	struct peer *p = agent_peer(a, op->node);
 	if (!op->blocklisted && agent_is_member(a, op->node) && p && p->hello && p->n_running == 0) {
 		/* It came back before its fence took effect, and (its hello says,
@@ -136,8 +158,39 @@ static void step(struct fence_op *op)
 		 * its guests may go on without a fence of a member of this quorate
 		 * partition. */
 		cluster_event(a, "fenced", "node %s is back and runs no guest: no blocklist needed", name);
-		confirmed(a, op);
+		confirmed(a, op, true);
 		return;
+	}
+	if (!op->blocklisted && agent_is_member(a, op->node) && agent_in_ring(a, op->node) && p && p->hello) {
+		/* It is back in this quorate partition, running guests: never
+		 * blocklist a member. NodeFenced makes it kill its VMMs; their
+		 * owner locks are a live boot's until it cleared them itself, so no
+		 * recovery elsewhere starts before (one writer holds). */
+		cluster_event(a, "fenced", "node %s is back running %zu guest(s): it stops them, no blocklist of a member",
+			      name, p->n_running);
+		confirmed(a, op, true);
+		return;
+	}
+	if (!op->blocklisted && a->have_ring && agent_in_ring(a, op->node) &&
+	    (agent_is_member(a, op->node) || agent_now_ms(a) - op->begun_ms < FENCE_RING_WAIT_MS)) {
+		/* Back in this partition's ring, its agent not (yet) in the CPG
+		 * group or its hello not here: it says what runs there. An agent
+		 * that does not come is fenced after FENCE_RING_WAIT_MS. */
+		alog_info(a, "fence %s: it is back in the ring; waiting for its agent's hello", name);
+		retry_later(op);
+		return;
+	}
+	if (!op->blocklisted && !op->job) {
+		/* a two-node split: only the half that holds the tie-break fences */
+		enum tb_gate gate = agent_tiebreak_gate(a, agent_now_ms(a));
+		if (gate == TB_GATE_WAIT)
+			return; /* agent_fence_kick steps on */
+		if (gate == TB_GATE_YIELDED) {
+			cluster_event(a, "fenced", "node %s yielded the tie-break and runs no VMM: no blocklist needed",
+				      name);
+			confirmed(a, op, true);
+			return;
+		}
 	}
 	if (!op->blocklisted) {
 		if (op->job)
@@ -156,7 +209,7 @@ static void step(struct fence_op *op)
 		return;
 	}
 	if (!a->cfg.fence_power) {
-		confirmed(a, op);
+		confirmed(a, op, false);
 		return;
 	}
 	const char *prog = a->ops->fence_name(a->ctx);
@@ -184,9 +237,18 @@ void agent_fence(struct pvclus_agent *a, uint32_t node)
 		return;
 	if (op->job)
 		return; /* a storage job of an earlier fence of it is still out */
-	*op = (struct fence_op){ .active = true, .node = node, .agent = a };
+	*op = (struct fence_op){ .active = true, .node = node, .agent = a, .begun_ms = agent_now_ms(a) };
 	agent_fence_addr(a, i, op->addr, sizeof(op->addr));
 	step(op);
+}
+
+void agent_fence_kick(struct pvclus_agent *a)
+{
+	for (int i = 0; i < a->nnodes; i++) {
+		struct fence_op *op = &a->fences[i];
+		if (op->active && !op->blocklisted && !op->job && op->pid <= 0)
+			step(op);
+	}
 }
 
 bool agent_fence_reaped(struct pvclus_agent *a, pid_t pid, int st)
@@ -211,7 +273,7 @@ bool agent_fence_reaped(struct pvclus_agent *a, pid_t pid, int st)
 			cluster_event(a, "power-fenced", "node %s: powered off by %s in %llu ms", name,
 				      prog, (unsigned long long)ms);
 			if (agent_leads(a))
-				confirmed(a, op);
+				confirmed(a, op, false);
 			else
 				op->active = false;
 		} else {
@@ -242,11 +304,14 @@ struct unfence_job {
 	struct pvclus_agent *a;
 	uint32_t node;
 	char addr[64];
+	bool no_blocklist;
 };
 
 static int unfence_run(struct pvstore *st, struct pvclus_job *j)
 {
 	struct unfence_job *u = (struct unfence_job *)j;
+	if (u->no_blocklist)
+		return 0; /* fenced without a blocklist entry: nothing to remove */
 	int err = st ? pvstore_blocklist_remove(st, u->addr) : -ENOTCONN;
 	if (err)
 		agent_job_fail(j, err);
@@ -301,6 +366,7 @@ void agent_unfence(struct pvclus_agent *a, uint32_t node)
 	u->a = a;
 	u->node = node;
 	snprintf(u->addr, sizeof(u->addr), "%s", p->addr);
+	u->no_blocklist = p->no_blocklist;
 	p->unfencing = true; /* one lifting at a time */
 	agent_submit(a, &u->j);
 }

@@ -25,6 +25,7 @@
 #include "internal.h"
 
 #define TABLE_WAIT_MS 3000
+#define TABLE_RECHECK_MS 100
 #define ADOPTED_POLL_MS 200
 
 
@@ -106,6 +107,7 @@ struct release_job {
 	struct pvclus_job j;
 	struct pvclus_agent *a;
 	bool send_stopped;
+	bool quiet_busy; /* a lock of another boot is not an error */
 	struct lock_ctx lc;
 };
 
@@ -125,14 +127,14 @@ static void release_done(struct pvclus_job *j)
 	struct pvclus_agent *a = r->a;
 	if (r->lc.note[0])
 		alog_info(a, "guest %s: %s", r->lc.name, r->lc.note);
-	if (j->err)
+	if (j->err && !(j->err == -EBUSY && r->quiet_busy))
 		alog_warn(a, "guest %s: clearing its owner lock: %s", r->lc.name, j->errmsg);
 	if (r->send_stopped)
 		guests_send_event(a, r->lc.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
 	free(r);
 }
 
-static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stopped)
+static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stopped, bool quiet_busy)
 {
 	struct release_job *r = calloc(1, sizeof(*r));
 	if (!r) {
@@ -144,6 +146,7 @@ static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stop
 	r->j = (struct pvclus_job){ .run = release_run, .done = release_done, .what = "release lock" };
 	r->a = a;
 	r->send_stopped = send_stopped;
+	r->quiet_busy = quiet_busy;
 	lock_ctx_fill(a, g, NULL, &r->lc);
 	agent_submit(a, &r->j);
 }
@@ -270,7 +273,7 @@ static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 		return;
 	if (g->stopping) {
 		if (code != 0 && code != 1 && code != 5)
-			release_lock(a, g, true); /* killed: its lock is a dead client's; then STOPPED */
+			release_lock(a, g, true, false); /* killed: its lock is a dead client's; then STOPPED */
 		else
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
 	} else if (!g->start_reported) {
@@ -500,7 +503,10 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 				 * be blocklisted anew: its old boot's lock is a past
 				 * boot's, and clearing it fences that dead client only. */
 				bool back = p && !p->fenced && agent_is_member(a, act->peer);
-				fenced_addr = p && p->addr[0] && !back ? p->addr : NULL;
+				/* One fenced without a blocklist runs no VMM of it (or stops
+				 * them: NodeFenced): its locks are a dead VMM's or a live
+				 * boot's, cleared client by client, never by its address. */
+				fenced_addr = p && p->addr[0] && !back && !p->no_blocklist ? p->addr : NULL;
 			}
 			start_here(a, g, fenced_addr);
 			break;
@@ -511,7 +517,7 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 			break;
 		case PVCLUS_HA_ACT_RELEASE_LOCK:
 			if (mine)
-				release_lock(a, g, false);
+				release_lock(a, g, false, false);
 			break;
 		case PVCLUS_HA_ACT_MIGRATE:
 		case PVCLUS_HA_ACT_ABORT_MIGRATION:
@@ -658,16 +664,17 @@ static void start_desired(struct pvclus_agent *a)
 	}
 }
 
-/* Once, when this agent first holds the cluster's table: what the table says
- * of this node against what runs here (it may have been down meanwhile). A
- * guest running here on paper whose VMM is gone ended while no agent
- * watched: report it, so that HA restarts it. A migration target here whose
+/* Each time this agent takes the cluster's table: what the table says of
+ * this node against what runs here (it may have been down meanwhile, or a
+ * start placed here while it waited for the table never ran: the table
+ * already holds it, so the held PLACED replays as refused). A guest running
+ * here on paper whose VMM is gone ended while no agent watched: report it,
+ * so that HA restarts it. The first time, a migration target here whose
  * adopted VMM runs (or still receives) the guest is watched again, so that
  * its end is reported. */
 static void reconcile_here(struct pvclus_agent *a)
 {
-	if (a->reconciled)
-		return;
+	bool first = !a->reconciled;
 	a->reconciled = true;
 	for (int i = 0; i < MAX_GUESTS; i++) {
 		struct guest *g = &a->g[i];
@@ -676,7 +683,8 @@ static void reconcile_here(struct pvclus_agent *a)
 		const struct pvclus_ha_guest *h = &g->ha;
 		bool target_here = h->state == PVCLUS_HA_MIGRATING && h->target == a->local;
 		if (target_here && g->pid > 0) {
-			agent_migrate_watch_incoming(a, g);
+			if (first)
+				agent_migrate_watch_incoming(a, g);
 			continue;
 		}
 		if (g->pid > 0)
@@ -693,7 +701,8 @@ static void reconcile_here(struct pvclus_agent *a)
 			alog_info(a, "guest %s: its VMM here ended while no agent watched", g->spec.name);
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_VMM_EXITED, a->local, true, 0, 0);
 		} else if (h->state == PVCLUS_HA_STARTING || h->state == PVCLUS_HA_RECOVERING) {
-			alog_info(a, "guest %s: its start here was lost with the agent", g->spec.name);
+			alog_info(a, "guest %s: its start here never ran (lost with the agent, or placed while this node waited for the table)",
+				  g->spec.name);
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, -EIO, 0);
 		} else if (h->state == PVCLUS_HA_STOPPING) {
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
@@ -753,6 +762,15 @@ static void replay_held(struct pvclus_agent *a)
 		agent_send_hello(a);
 }
 
+/* Whether every node of the ring has its agent in the CPG group. */
+static bool ring_all_members(const struct pvclus_agent *a)
+{
+	for (size_t i = 0; a->have_ring && i < a->nring; i++)
+		if (!agent_is_member(a, a->ring[i]))
+			return false;
+	return true;
+}
+
 /* No table came: every member joined at once (a whole-cluster start), so the
  * registry this agent read is the state. */
 static void table_timeout(void *data)
@@ -777,6 +795,13 @@ static void table_timeout(void *data)
 		 * truth: the majority may be deciding meanwhile. It waits for a
 		 * table, or for quorum. */
 		agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
+		return;
+	}
+	if (agent_now_ms(a) - a->quorate_ms < TABLE_WAIT_MS && !ring_all_members(a)) {
+		/* Quorum just came back (a heal) and the CPG membership that goes
+		 * with the ring has not come yet: the others' agents, one of which
+		 * may hold the table, are about to join. */
+		agent_timer(a, TABLE_RECHECK_MS, table_timeout, a, &a->await_timer);
 		return;
 	}
 	alog_info(a, "no guest table came in %d ms: starting from the registry", TABLE_WAIT_MS);
@@ -810,6 +835,31 @@ void guests_on_hello(struct pvclus_agent *a, uint32_t from, bool has_state)
 			return;
 		}
 	}
+}
+
+void guests_await_table(struct pvclus_agent *a)
+{
+	if (a->have_state || a->awaiting)
+		return;
+	a->awaiting = true;
+	drop_held(a);
+	agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
+}
+
+/* The only agent of the CPG group, quorate, without a table: alone in the
+ * ring, the registry is all there is. With other nodes in the ring their
+ * agents may hold the cluster's table (this one restarted while cut off, and
+ * is back; the quorum callback may come before the CPG members): wait for
+ * it, and take the registry only if none comes. */
+static void start_alone(struct pvclus_agent *a)
+{
+	if (a->have_ring && a->nring > 1) {
+		guests_await_table(a);
+		return;
+	}
+	a->have_state = true;
+	agent_lead_check(a);
+	start_desired(a);
 }
 
 void guests_on_nodes_left(struct pvclus_agent *a, const uint32_t *left, size_t nleft)
@@ -869,12 +919,11 @@ void guests_on_quorum(struct pvclus_agent *a, bool quorate)
 		.node = a->local,
 	};
 	apply_all(a, &ev);
+	if (quorate)
+		a->quorate_ms = agent_now_ms(a);
 	if (quorate && !a->have_state && !a->seen_others && a->nmembers == 1 &&
-	    !a->awaiting) {
-		a->have_state = true; /* alone and quorate: the registry is all there is */
-		agent_lead_check(a);
-		start_desired(a);
-	}
+	    !a->awaiting)
+		start_alone(a);
 	if (!quorate) {
 		/* The majority decides what happened meanwhile: take its table when
 		 * this node is back. */
@@ -941,6 +990,17 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 			break;
 		}
 		apply(a, g, &ev);
+		if (ev.type == PVCLUS_HA_EV_START_FAILED && ev.err == -EBUSY && ev.node != a->local &&
+		    g->pid <= 0 && !g->start_job && a->st) {
+			/* The owner lock may be a dead VMM's of this boot (its own
+			 * release failed: the storage was out when it ended): a live
+			 * boot's lock only this node can clear. Nothing of the guest
+			 * runs here, so clearing it (fencing that exact client) is
+			 * safe; a lock of another boot is left alone. */
+			alog_debug(a, "guest %s: a start on node %u found its lock held: clearing ours, if it is",
+				   g->spec.name, ev.node);
+			release_lock(a, g, false, true);
+		}
 		break;
 	}
 	case PVHA__CLUSTER_MSG__BODY_NODE_FENCED: {
@@ -948,6 +1008,7 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 		if (p && msg->node_fenced->unfenced) {
 			p->fenced = false;
 			p->unfencing = false;
+			p->no_blocklist = false;
 			agent_update_leader(a);
 			if (msg->node_fenced->nodeid == a->local) {
 				alog_info(a, "this node's fence was lifted");
@@ -968,6 +1029,7 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 		}
 		if (p) {
 			p->fenced = true;
+			p->no_blocklist = msg->node_fenced->no_blocklist;
 			agent_update_leader(a); /* its addr is not taken: fences use the nodelist's */
 		}
 		if (msg->node_fenced->nodeid == a->local) {

@@ -52,6 +52,7 @@ struct peer {
 	bool has_state;  /* its last hello said its guest table is the cluster's */
 	bool storage_bad; /* its last hello said it cannot write to RADOS */
 	size_t n_running; /* guests its last hello said it runs */
+	bool no_blocklist; /* its fence was confirmed without a blocklist entry (NodeFenced) */
 	bool unfencing;   /* this leader sent its unfence, not yet delivered */
 };
 
@@ -66,9 +67,25 @@ struct fence_op {
 	bool timed_out;
 	int tries;
 	uint64_t started_ms;
+	uint64_t begun_ms;    /* when this fence began */
 	uint64_t timer;
 	struct pvclus_agent *agent;
 };
+
+/* The two-node tie-breaker (tiebreak.c). */
+enum tb_state { TB_IDLE, TB_TRYING, TB_WON, TB_LOST };
+struct tiebreak {
+	enum tb_state state;
+	bool job;            /* a take, yield or read is out */
+	uint32_t round;      /* one per split; the cookie is "<incarnation>.<round>" */
+	char cookie[64];
+	char holder[64];     /* lost: the winner's cookie */
+	bool yielded;        /* lost: this node's yield is written */
+	bool peer_yielded;   /* won: the loser's yield names this round */
+	uint64_t won_ms;
+	uint64_t timer;
+};
+#define TB_YIELD_WAIT_MS 1000 /* the winner waits this long for the loser's yield */
 
 /* ---- guests ---------------------------------------------------------------- */
 
@@ -230,7 +247,7 @@ struct pvclus_agent {
 	bool modes_read;
 	bool was_leading;    /* agent_leads() when agent_lead_check last looked */
 	bool replaying;      /* replay_held runs: the takeover waits for its end */
-	bool reconciled;     /* what runs here was checked against the first table */
+	bool reconciled;     /* what runs here was checked against a table (reconcile_here) */
 
 	/* the guest table (guests.c) */
 	struct guest g[MAX_GUESTS];
@@ -239,12 +256,14 @@ struct pvclus_agent {
 	bool awaiting;       /* without state, in a membership with others: a table is due */
 	bool waiting_storage; /* awaiting, and the table timed out without the storage */
 	uint64_t await_timer;
+	uint64_t quorate_ms;  /* when quorum last came back */
 	struct held held[HELD_MAX];
 	size_t nheld;
 	uint32_t held_leader; /* while replaying: the leader when the message replayed was delivered */
 
 	/* fencing (fence.c) */
 	struct fence_op fences[PVCLUS_MAX_NODES]; /* by index in nodes[] */
+	struct tiebreak tb;
 
 	/* placement (sched.c) */
 	struct note notes[MAX_GUESTS];
@@ -272,6 +291,38 @@ struct pvclus_agent {
 	const struct pvstore_guest *specs[MAX_GUESTS];
 	struct api_bufs api;
 };
+
+/* The two-node tie-breaker's state, read by the lower layers (the leader
+ * choice, fencing); tiebreak.c, above guests.c, changes it. */
+
+/* A two-node cluster whose ring holds this node only. */
+static inline bool agent_tiebreak_split(const struct pvclus_agent *a)
+{
+	return a->nnodes == 2 && a->have_ring && a->nring == 1;
+}
+
+/* This half of a split does not hold the tie-break (yet): it acts as without
+ * quorum. */
+static inline bool agent_tiebreak_lost(const struct pvclus_agent *a)
+{
+	return a->tb.state == TB_LOST || a->tb.state == TB_TRYING;
+}
+
+enum tb_gate { TB_GATE_FENCE, TB_GATE_WAIT, TB_GATE_YIELDED };
+
+/* Whether a fence may go on: FENCE (by the blocklist), WAIT (the tie-break
+ * kicks it later: agent_fence_kick) or YIELDED (the loser runs no VMM:
+ * confirmed as it is). now_ms: the agent's clock. */
+static inline enum tb_gate agent_tiebreak_gate(const struct pvclus_agent *a, uint64_t now_ms)
+{
+	if (!agent_tiebreak_split(a) || a->tb.state == TB_IDLE)
+		return TB_GATE_FENCE;
+	if (a->tb.state != TB_WON)
+		return TB_GATE_WAIT;
+	if (a->tb.peer_yielded)
+		return TB_GATE_YIELDED;
+	return now_ms < a->tb.won_ms + TB_YIELD_WAIT_MS ? TB_GATE_WAIT : TB_GATE_FENCE;
+}
 
 /* The files below are layered: each calls only the ones listed before it
  * (docs/agent.md, "The files"). */
@@ -312,7 +363,7 @@ bool agent_in_list(const uint32_t *ids, size_t n, uint32_t id);
  * fenced). */
 bool agent_leads(const struct pvclus_agent *a);
 
-/* Node i of the nodelist can take guests now: its agent is a member, said
+/* Node i of the nodelist can take guests now: it is in the ring, its agent is a member, said
  * hello and reaches the storage. */
 bool agent_node_online(struct pvclus_agent *a, int i);
 
@@ -405,6 +456,9 @@ void agent_fence_takeover(struct pvclus_agent *a);
 
 /* Starts fencing node (a no-op while a fence of it is in progress). */
 void agent_fence(struct pvclus_agent *a, uint32_t node);
+
+/* Steps on every fence waiting for the tie-break. */
+void agent_fence_kick(struct pvclus_agent *a);
 
 /* A child ended: true when it was a fence program (then handled). */
 bool agent_fence_reaped(struct pvclus_agent *a, pid_t pid, int wait_status);
@@ -659,6 +713,10 @@ void guests_on_hello(struct pvclus_agent *a, uint32_t from, bool has_state);
 /* This partition lost or regained quorum. */
 void guests_on_quorum(struct pvclus_agent *a, bool quorate);
 
+/* Without the cluster's table: wait TABLE_WAIT_MS for one, then (quorate)
+ * start from the registry. */
+void guests_await_table(struct pvclus_agent *a);
+
 /* A guest message from CPG (GuestAdd, GuestEvent, NodeFenced, GuestTable, ...). */
 void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *msg);
 
@@ -668,5 +726,11 @@ int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token,
 
 /* A child ended: true when it was one of this node's VMMs (then reported). */
 bool guests_reaped(struct pvclus_agent *a, pid_t pid, int wait_status);
+
+/* ---- tiebreak.c: the two-node tie-breaker -------------------------------- */
+
+/* After each ring change (old_nring: the ring's size before): a two-node
+ * split starts a round (both halves try the lock), a heal ends it. */
+void agent_tiebreak_on_ring(struct pvclus_agent *a, size_t old_nring);
 
 #endif

@@ -131,7 +131,9 @@ void agent_update_leader(struct pvclus_agent *a)
 	 * two_node) has no leader, whatever quorum said last. */
 	bool majority = !a->have_ring || 2 * a->nring > (size_t)a->nnodes ||
 			(a->nnodes == 2 && a->nring == 1);
-	for (size_t i = 0; a->quorate && majority && i < a->nmembers && !a->leader; i++) {
+	/* A half of a two-node split without the tie-break acts as without quorum. */
+	bool quorate = a->quorate && !agent_tiebreak_lost(a);
+	for (size_t i = 0; quorate && majority && i < a->nmembers && !a->leader; i++) {
 		struct peer *p = agent_peer(a, a->members[i]);
 		/* the ring may already say its node is gone, before CPG does */
 		if ((!p || (!p->fenced && !p->storage_bad)) && agent_in_ring(a, a->members[i]))

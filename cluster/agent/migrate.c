@@ -224,12 +224,21 @@ static void target_poll(void *data)
 			if (agent_send(a, &msg) == 0)
 				m->ready_sent = true;
 		}
+		if (!strcmp(st.state, "incoming") && !strcmp(st.migration_phase, "restoring") &&
+		    !g->addr_up) {
+			/* It took the lock (the source let the guest go and never
+			 * runs it again) and holds the connections frozen until the
+			 * address is here: put it up now, so that the peers' next
+			 * segments come here (docs/migration.md "Connections"). */
+			guests_address(a, g, true);
+		}
 		if (strcmp(st.state, "incoming") != 0 && strcmp(st.state, "stopped") != 0) {
 			/* it took the lock and runs the guest: ours from now on, and
 			 * so is its address (the source drops it when its VMM ends) */
 			m->incoming = false;
 			g->start_reported = true;
-			guests_address(a, g, true);
+			if (!g->addr_up)
+				guests_address(a, g, true);
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_DONE, a->local, false, 0, 0);
 			return;
 		}

@@ -151,11 +151,16 @@ int agent_msg_check(const struct pvclus_agent *a, uint32_t from, const Pvha__Clu
 	case PVHA__CLUSTER_MSG__BODY_TABLE: {
 		/* the lowest member with state answers a joiner; the joiner
 		 * cannot know which member that was, but a node fenced in its
-		 * view has a stale table */
+		 * view has a stale table -- unless the view is the stale one: a
+		 * node that waits for a table kept the fences it knew before
+		 * (cut off, it missed the unfence), and a sender whose hello
+		 * says it reaches the storage is no longer blocklisted (random
+		 * seed 2207: the table was refused and the registry taken) */
 		int i = agent_node_index(a, from);
+		const struct peer *p = &a->peers[i];
 		if (from == a->local)
 			return 0; /* its own: ignored anyway (it has the state) */
-		if (a->peers[i].fenced)
+		if (p->fenced && !(a->awaiting && p->hello && p->has_state && !p->storage_bad))
 			return deny(why, whylen, "guest table from a fenced node");
 		return 0;
 	}

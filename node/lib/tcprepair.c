@@ -59,6 +59,14 @@ static int read_queue(int fd, int q, size_t len, uint32_t *seq, ProtobufCBinaryD
 	return (size_t)r == len ? 0 : -EIO;
 }
 
+/* A socket filter that drops every incoming segment. */
+static int drop_all(int fd)
+{
+	static struct sock_filter all[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
+	struct sock_fprog prog = { .len = 1, .filter = all };
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0 ? -errno : 0;
+}
+
 static uint32_t ioctl_len(int fd, unsigned long req, int *err)
 {
 	int v = 0;
@@ -86,10 +94,8 @@ int tcprepair_dump(int fd, uint8_t **blob, size_t *len, struct tcprepair_tuple *
 	/* A frozen socket would still take in and acknowledge what the peer
 	 * sends (bytes the dump then misses): a filter that drops every
 	 * segment first, so the peer's kernel sends them again later. */
-	static struct sock_filter drop_all[] = { BPF_STMT(BPF_RET | BPF_K, 0) };
-	struct sock_fprog prog = { .len = 1, .filter = drop_all };
-	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0)
-		return -errno;
+	if ((err = drop_all(fd)))
+		return err;
 	err = sopt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_ON);
 	if (err)
 		return err;
@@ -334,19 +340,26 @@ static int restore_into(int fd, const Pvha__TcpRepairState *s, char *why, size_t
 				       .max_window = s->max_window, .rcv_wnd = s->rcv_wnd,
 				       .rcv_wup = s->rcv_wup };
 	err = setsockopt(fd, IPPROTO_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) < 0 ? -errno : 0;
-	if ((err = step(err, "the windows", why, wl)))
-		return err;
-	/* Off: the kernel sends a window probe, so the peer answers at once
-	 * with where it is (what it still misses gets sent again). */
+	return step(err, "the windows", why, wl);
+}
+
+/* Lets a built socket go: the filter off, repair off (the kernel sends a
+ * window probe, so the peer answers at once with where it is, and what it
+ * still misses gets sent again), then the bytes that never left. */
+static int go(int fd, const Pvha__TcpRepairState *s, char *why, size_t wl)
+{
+	int zero = 0, err;
+	setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &zero, sizeof(zero)); /* none: fine */
 	if ((err = step(sopt(fd, IPPROTO_TCP, TCP_REPAIR, TCP_REPAIR_OFF), "leaving repair mode", why,
 			wl)))
 		return err;
 	if (!s->unsent)
 		return 0;
-	return step(write_queue(fd, s->sendq.data + sent, s->unsent), "the unsent bytes", why, wl);
+	return step(write_queue(fd, s->sendq.data + (s->sendq.len - s->unsent), s->unsent),
+		    "the unsent bytes", why, wl);
 }
 
-int tcprepair_restore(const uint8_t *blob, size_t len, int *fd, char *why, size_t wl)
+int tcprepair_restore_held(const uint8_t *blob, size_t len, int *fd, char *why, size_t wl)
 {
 	int err;
 	*fd = -1;
@@ -358,12 +371,38 @@ int tcprepair_restore(const uint8_t *blob, size_t len, int *fd, char *why, size_
 		err = step(-errno, "socket", why, wl);
 		goto out;
 	}
-	err = restore_into(sfd, s, why, wl);
+	err = step(drop_all(sfd), "the drop filter", why, wl);
+	if (!err)
+		err = restore_into(sfd, s, why, wl);
 	if (err)
-		close(sfd); /* still in repair mode when it failed early: closes silently */
+		close(sfd); /* still in repair mode: closes silently */
 	else
 		*fd = sfd;
 out:
 	pvha__tcp_repair_state__free_unpacked(s, NULL);
+	return err;
+}
+
+int tcprepair_release(int fd, const uint8_t *blob, size_t len, char *why, size_t wl)
+{
+	int err;
+	Pvha__TcpRepairState *s = unpack_checked(blob, len, why, wl, &err);
+	if (!s)
+		return err;
+	err = go(fd, s, why, wl);
+	pvha__tcp_repair_state__free_unpacked(s, NULL);
+	return err;
+}
+
+int tcprepair_restore(const uint8_t *blob, size_t len, int *fd, char *why, size_t wl)
+{
+	int err = tcprepair_restore_held(blob, len, fd, why, wl);
+	if (err)
+		return err;
+	err = tcprepair_release(*fd, blob, len, why, wl);
+	if (err) {
+		close(*fd);
+		*fd = -1;
+	}
 	return err;
 }

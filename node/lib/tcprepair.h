@@ -65,4 +65,16 @@ int tcprepair_check(const uint8_t *blob, size_t len, struct tcprepair_tuple *t, 
  * *fd, -EBADMSG (bad blob), or -errno with the step in why. */
 int tcprepair_restore(const uint8_t *blob, size_t len, int *fd, char *why, size_t wl);
 
+/* tcprepair_restore() in two steps, for a caller that must do something
+ * between the build and the first segment (a migration target: put the
+ * guest's address on this host first). tcprepair_restore_held() builds the
+ * socket and leaves it frozen: TCP_REPAIR on, so that it sends nothing, and
+ * a filter that drops every incoming segment; returns as tcprepair_restore.
+ * tcprepair_release() lets it go (the filter off, repair off: the window
+ * probe leaves) and writes the bytes that never left the source; blob is
+ * the one it was built from. Returns 0, -EBADMSG or -errno with the step in
+ * why; on failure the caller closes fd (the connection is lost). */
+int tcprepair_restore_held(const uint8_t *blob, size_t len, int *fd, char *why, size_t wl);
+int tcprepair_release(int fd, const uint8_t *blob, size_t len, char *why, size_t wl);
+
 #endif /* PVHA_TCPREPAIR_H */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mig_conns.h"
@@ -18,7 +19,7 @@
 
 struct conn {
 	unsigned handle;
-	int fd;          /* source: the frozen socket (net's) */
+	int fd;          /* source: the frozen socket (net's); target: built, not yet net's */
 	uint8_t *blob;   /* target: the checked tcp state */
 	size_t len;
 	struct tcprepair_tuple t;
@@ -30,7 +31,9 @@ struct mig_conns {
 	struct netfreeze *run; /* source: an nft run started ahead, or NULL */
 	struct netfreeze *pending; /* source: the hold, being applied */
 	bool ready;      /* source: the drop rule is in place */
-	char why[200];   /* source: why it is not */
+	char why[200];   /* source: why it is not; target: why one was reset */
+	bool built;      /* target: built (mig_conns_build), frozen */
+	unsigned failed; /* target: how many could not be built or let go */
 };
 
 struct mig_conns *mig_conns_create(void)
@@ -42,8 +45,11 @@ void mig_conns_destroy(struct mig_conns *c)
 {
 	if (!c)
 		return;
-	for (unsigned i = 0; i < c->n; i++)
+	for (unsigned i = 0; i < c->n; i++) {
 		free(c->c[i].blob);
+		if (c->built && c->c[i].fd >= 0)
+			close(c->c[i].fd); /* frozen: closes silently */
+	}
 	netfreeze_abandon(c->run);
 	netfreeze_abandon(c->pending);
 	free(c);
@@ -215,32 +221,83 @@ int mig_conns_read(struct mig_conns *c, struct hv_net *net, struct pvproto_link 
 			err = take(c, net, m, seen, why, wl);
 		pvha__migrate_conn__free_unpacked(m, NULL);
 		if (err)
-			if (err)
 			return err > 0 ? 0 : err;
 	}
 	return bad(why, wl, "more than %u connections", PV_NET_HANDLES_MAX);
 }
 
+/* Builds each received connection, frozen; those that fail are counted in
+ * c->failed, the last reason in c->why. */
+static void build(struct mig_conns *c)
+{
+	c->built = true;
+	for (unsigned i = 0; i < c->n; i++) {
+		struct conn *k = &c->c[i];
+		char why[200];
+		if (tcprepair_restore_held(k->blob, k->len, &k->fd, why, sizeof(why)) == 0)
+			continue;
+		k->fd = -1;
+		c->failed++;
+		snprintf(c->why, sizeof(c->why), "%s", why);
+	}
+}
+
+unsigned mig_conns_build(struct mig_conns *c)
+{
+	if (!c->built)
+		build(c);
+	return c->n - c->failed;
+}
+
+int mig_conns_await_address(struct hv_net *net, unsigned ms)
+{
+	/* bind() without IP_FREEBIND takes a local address only */
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(hv_net_address(net)) };
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int err = -ETIMEDOUT;
+	for (unsigned waited = 0; waited <= ms; waited++) {
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+			err = 0;
+			break;
+		}
+		if (errno != EADDRNOTAVAIL) {
+			err = -errno;
+			break;
+		}
+		struct timespec ts = { 0, 1000000l };
+		nanosleep(&ts, NULL);
+	}
+	close(fd);
+	return err;
+}
+
 unsigned mig_conns_restore(struct mig_conns *c, struct hv_net *net, char *note, size_t nl)
 {
-	unsigned ok = 0, failed = 0;
-	char why[200] = "";
+	unsigned ok = 0;
 	note[0] = 0;
 	/* No entry to lift here: the drop rule lets a rebuilt (transparent)
 	 * socket's packets through (netfreeze.h), on this host and any other. */
+	if (!c->built)
+		build(c);
 	for (unsigned i = 0; i < c->n; i++) {
 		struct conn *k = &c->c[i];
-		int fd = -1;
-		if (tcprepair_restore(k->blob, k->len, &fd, why, sizeof(why)) == 0 &&
-		    hv_net_adopt(net, k->handle, fd) == 0) {
+		char why[200];
+		if (k->fd < 0)
+			continue;
+		if (tcprepair_release(k->fd, k->blob, k->len, why, sizeof(why)) == 0 &&
+		    hv_net_adopt(net, k->handle, k->fd) == 0) {
+			k->fd = -1; /* net's now */
 			ok++;
 			continue;
 		}
-		if (fd >= 0)
-			close(fd);
-		failed++;
+		close(k->fd);
+		k->fd = -1;
+		c->failed++;
+		snprintf(c->why, sizeof(c->why), "%s", why);
 	}
-	if (failed)
-		snprintf(note, nl, "%u of %u connection(s) reset: %s", failed, c->n, why);
+	if (c->failed)
+		snprintf(note, nl, "%u of %u connection(s) reset: %s", c->failed, c->n, c->why);
 	return ok;
 }

@@ -15,8 +15,10 @@
  * for a rebuilt socket on this host, which gets them. If the migration
  * fails before the hand-over, mig_conns_unfreeze() lets them run here
  * again. Target: mig_conns_read() reads and checks the frames before
- * READY; mig_conns_restore() builds the sockets after RELEASED, before the
- * guest runs, and gives them to their handles.
+ * READY; after RELEASED, before the guest runs, mig_conns_build() builds
+ * the sockets frozen, mig_conns_await_address() waits for the guest's
+ * address on this host, and mig_conns_restore() lets them go and gives them
+ * to their handles.
  */
 #ifndef PVHA_MIG_CONNS_H
 #define PVHA_MIG_CONNS_H
@@ -60,9 +62,21 @@ void mig_conns_unfreeze(struct mig_conns *c);
 int mig_conns_read(struct mig_conns *c, struct hv_net *net, struct pvproto_link *l, uint32_t ver,
 		   char *why, size_t wl);
 
-/* Target, the source has let the guest go: builds each connection and
- * gives it to its handle; one that fails stays reset (note says which).
- * Returns how many were restored. */
+/* Target, the source has let the guest go: builds each connection, frozen
+ * (it sends nothing and drops what comes in) until mig_conns_restore().
+ * Returns how many are built. */
+unsigned mig_conns_build(struct mig_conns *c);
+
+/* Target, between the two: waits (polling every ms) until the guest's
+ * address (of net, not NULL) is on this host, so that the peers' answers
+ * to the window probes come here; at most ms. Returns 0, -ETIMEDOUT or
+ * -errno. */
+int mig_conns_await_address(struct hv_net *net, unsigned ms);
+
+/* Target, the source has let the guest go: lets each connection go (built
+ * first when mig_conns_build was not called) and gives it to its handle;
+ * one that fails stays reset (note says which). Returns how many were
+ * restored. */
 unsigned mig_conns_restore(struct mig_conns *c, struct hv_net *net, char *note, size_t nl);
 
 #endif /* PVHA_MIG_CONNS_H */

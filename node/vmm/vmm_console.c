@@ -38,20 +38,22 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int open_file(struct vmm_console *c)
+/* Opens path for writing (append: flags) and checks it is a regular file.
+ * Returns the fd or -errno (-EINVAL: not a regular file). */
+static int open_regular(const char *path, int flags, uint64_t *size)
 {
 	struct stat st;
-	c->fd = open(c->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
-	if (c->fd < 0)
+	int fd = open(path, flags | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	if (fd < 0)
 		return -errno;
-	if (fstat(c->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		int err = S_ISREG(st.st_mode) ? -errno : -EINVAL;
-		close(c->fd);
-		c->fd = -1;
+		close(fd);
 		return err;
 	}
-	c->size = (uint64_t)st.st_size;
-	return 0;
+	if (size)
+		*size = (uint64_t)st.st_size;
+	return fd;
 }
 
 int vmm_console_open(struct vmm_console *c, const struct vmm_console_opts *o, char *why, size_t wl)
@@ -60,6 +62,7 @@ int vmm_console_open(struct vmm_console *c, const struct vmm_console_opts *o, ch
 	c->max_bytes = o->max_bytes;
 	c->bucket.rate = o->rate;
 	c->fd = STDOUT_FILENO;
+	c->old_fd = -1;
 	if (!o->path)
 		return 0;
 	if (strlen(o->path) >= sizeof(c->path)) {
@@ -68,26 +71,45 @@ int vmm_console_open(struct vmm_console *c, const struct vmm_console_opts *o, ch
 	}
 	snprintf(c->path, sizeof(c->path), "%s", o->path);
 	snprintf(c->old, sizeof(c->old), "%s.1", o->path);
-	int err = open_file(c);
-	if (err)
-		snprintf(why, wl, "%s", err == -EINVAL ? "not a regular file" : strerror(-err));
-	return err;
+	int fd = open_regular(c->path, O_RDWR | O_APPEND, &c->size);
+	if (fd < 0) {
+		snprintf(why, wl, "%s", fd == -EINVAL ? "not a regular file" : strerror(-fd));
+		return fd;
+	}
+	c->fd = fd;
+	if (c->max_bytes) {
+		fd = open_regular(c->old, O_RDWR, NULL);
+		if (fd < 0) {
+			snprintf(why, wl, "%s: %s", c->old, fd == -EINVAL ? "not a regular file" : strerror(-fd));
+			close(c->fd);
+			c->fd = -1;
+			return fd;
+		}
+		c->old_fd = fd;
+	}
+	return 0;
 }
 
-/* The file would pass max_bytes with n more: PATH becomes PATH.1 and a new
- * PATH starts. On failure the old file goes on (and grows). */
+/* The file would pass max_bytes with n more: its content replaces PATH.1's
+ * and PATH starts again. O(size) in copying. On failure the file goes on
+ * (and grows, bounded by the rate still). */
 static void rotate(struct vmm_console *c, size_t n)
 {
-	if (!c->path[0] || !c->max_bytes || c->size == 0 || c->size + n <= c->max_bytes)
+	char buf[64 * 1024];
+	if (c->old_fd < 0 || c->size == 0 || c->size + n <= c->max_bytes)
 		return;
-	if (rename(c->path, c->old) < 0)
+	if (ftruncate(c->old_fd, 0) < 0)
 		return;
-	int old = c->fd;
-	if (open_file(c) < 0) {
-		c->fd = old; /* writes go on to PATH.1: bounded by the rate still */
-		return;
+	for (off_t off = 0;;) {
+		ssize_t r = pread(c->fd, buf, sizeof(buf), off);
+		if (r <= 0)
+			break;
+		if (pwrite(c->old_fd, buf, (size_t)r, off) != r)
+			break;
+		off += r;
 	}
-	close(old);
+	if (ftruncate(c->fd, 0) == 0)
+		c->size = 0;
 }
 
 static void put(struct vmm_console *c, const char *buf, size_t len)
@@ -124,5 +146,8 @@ void vmm_console_close(struct vmm_console *c)
 {
 	if (c->path[0] && c->fd >= 0)
 		close(c->fd);
+	if (c->old_fd >= 0)
+		close(c->old_fd);
 	c->fd = -1;
+	c->old_fd = -1;
 }

@@ -5,10 +5,13 @@
  * nor slow its VMM down: what goes over the rate is dropped and counted,
  * and a line in the log says how much was dropped.
  *
- * Rotation: when the file would grow past max_bytes it is renamed PATH.1
- * (replacing the one before) and a new PATH is started, so at most about
- * twice max_bytes is on disk per guest. The supervisor decides where PATH
- * is (docs/security.md: on disk, not under /run).
+ * Rotation: when the file would grow past max_bytes its content replaces
+ * PATH.1's and PATH starts again empty, so at most about twice max_bytes
+ * is on disk per guest. Both files are opened at start and rotation copies
+ * (then truncates) rather than renames: the sandboxed VMM (sandbox.h) may
+ * not create or rename files in a directory that is not its own. The
+ * supervisor decides where PATH is (docs/security.md: on disk, not under
+ * /run).
  *
  * Threading: the VMM's loop only (the hv_console_fn callback).
  */
@@ -36,7 +39,8 @@ size_t vmm_console_admit(struct vmm_console_bucket *b, uint64_t now_ns, size_t l
 
 /* One console; embedded in its owner (the fields are vmm_console.c's). */
 struct vmm_console {
-	int fd;
+	int fd;          /* PATH, read-write append */
+	int old_fd;      /* PATH.1; -1 = no rotation */
 	char path[4096]; /* "" = stdout */
 	char old[4100];  /* path.1 */
 	uint64_t max_bytes, size;

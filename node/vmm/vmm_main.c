@@ -46,6 +46,9 @@
 #include "pvhv/hv.h"
 #include "pvproto/frame.h"
 #include "pvproto/link.h"
+#include "privsep.h"
+#include "privsep_ops.h"
+#include "sandbox.h"
 #include "vmm_console.h"
 #include "vmm_disk.h"
 #include "vmm_migrate.h"
@@ -109,6 +112,11 @@ struct vmm {
 	struct mig_progress mig;    /* the last migration's figures, once its thread is gone */
 	bool handed_over;           /* the guest left: v->m is never run or read again */
 	struct hv_machine_stats snap; /* status while the machine is lent or gone */
+
+	/* the sandbox (sandbox.h) and its privileged helper (privsep.h) */
+	bool sandbox;
+	struct sandbox_user user;
+	struct privsep privsep;
 };
 
 static uint64_t mono_ns(void)
@@ -225,6 +233,11 @@ static void usage(FILE *f)
 		"                      guest and write its state to FILE, then exit 6\n"
 		"  --save-after N      save right after the guest's N-th hypercall (needs --save)\n"
 		"  --budget MS         guest run time allowed without a hypercall (default 5000)\n"
+		"  --sandbox on|off    on (default): once set up, and before the guest's first\n"
+		"                      instruction, run as user pvha-vmm when started as root\n"
+		"                      (else as the caller), with no capabilities, no_new_privs\n"
+		"                      and a seccomp allow-list; a privileged helper keeps\n"
+		"                      CAP_NET_ADMIN only. off: for debugging (strace, gdb)\n"
 		"  --verbose           log control requests\n"
 		"  -h, --help          this text\n\n"
 		"Exit status: 0 guest exited 0; 1 guest exited non-zero; 2 bad usage;\n"
@@ -963,6 +976,60 @@ static void run_loop(struct vmm *v, uint64_t save_after)
 	}
 }
 
+/* Before anything is opened: who the VMM will be, and its privileged
+ * helper (forked now, while there is one thread and no secret in memory).
+ * Returns 0, or 1 with the reason on stderr. */
+static int start_sandbox(struct vmm *v, int argc, char **argv)
+{
+	char why[256] = "";
+	int err;
+	if (!v->sandbox) {
+		privsep_inprocess(privsep_vmm_ops, privsep_vmm_nops, &v->privsep);
+		return 0;
+	}
+	err = sandbox_user_lookup(NULL, &v->user, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "pvha-vmm: sandbox: %s (or --sandbox off)\n", why);
+		return 1;
+	}
+	struct privsep_opts po = {
+		.ops = privsep_vmm_ops, .nops = privsep_vmm_nops,
+		.enter = sandbox_enter_helper, .enter_ctx = &v->user,
+		.argv = argv, .argc = argc,
+	};
+	err = privsep_start(&po, &v->privsep, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "pvha-vmm: sandbox: %s\n", why);
+		return 1;
+	}
+	return 0;
+}
+
+/* Set up, before the guest's first instruction: the VMM gives up its user,
+ * capabilities and every syscall it does not need (sandbox.h). A failure
+ * ends the VMM before the guest runs (v->state ST_DONE). */
+static void enter_sandbox(struct vmm *v)
+{
+	char why[256] = "";
+	if (!v->sandbox)
+		return;
+	int err = sandbox_enter_vmm(&v->user, why, sizeof(why));
+	if (err) {
+		v->exit_code = VMM_EXIT_HOST;
+		snprintf(v->final, sizeof(v->final), "internal: the sandbox failed: %s; nothing ran", why);
+		v->state = ST_DONE;
+		return;
+	}
+	/* --save writes as the sandbox's user */
+	if (v->save_path && !dir_writable(v->save_path)) {
+		v->exit_code = VMM_EXIT_USAGE;
+		snprintf(v->final, sizeof(v->final),
+			 "--save %.300s: its directory is not writable by %s (the sandbox's user); nothing ran",
+			 v->save_path, v->user.name);
+		v->state = ST_DONE;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -981,12 +1048,14 @@ int main(int argc, char **argv)
 		{ "incoming-deadline", required_argument, NULL, 'D' },
 		{ "migrate-key-file", required_argument, NULL, 'k' },
 		{ "address", required_argument, NULL, 'a' },
+		{ "sandbox", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vmm v = { .listen_fd = -1, .sig_fd = -1,
 			 .notify_fd = -1, .incoming_fd = -1, .incoming_timeout_s = INCOMING_TIMEOUT_S,
-			 .incoming_deadline_s = INCOMING_DEADLINE_S };
+			 .incoming_deadline_s = INCOMING_DEADLINE_S, .sandbox = true,
+			 .privsep = { .fd = -1 } };
 	struct hv_config cfg = { 0 };
 	struct vmm_disk_opts dopts = { 0 };
 	const char *image = NULL, *restore = NULL, *disk_spec = NULL, *console = NULL;
@@ -1016,6 +1085,13 @@ int main(int argc, char **argv)
 		case 'L': lock_cookie = optarg; break;
 		case 'I': incoming = optarg; break;
 		case 'a': v.address = optarg; break;
+		case 'S':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "pvha-vmm: --sandbox %s: want on or off\n", optarg);
+				return VMM_EXIT_USAGE;
+			}
+			v.sandbox = strcmp(optarg, "on") == 0;
+			break;
 		case 'W':
 			if (pv_parse_u64(optarg, &v.incoming_timeout_s) || v.incoming_timeout_s > 86400) {
 				fprintf(stderr, "pvha-vmm: --incoming-timeout %s: want 0..86400 seconds\n", optarg);
@@ -1110,6 +1186,8 @@ int main(int argc, char **argv)
 				"with the MIGRATE request)\n");
 		return VMM_EXIT_USAGE;
 	}
+	if (start_sandbox(&v, argc, argv))
+		return VMM_EXIT_USAGE;
 	if (key_file) {
 		char why[200];
 		err = read_key_file(key_file, v.mig_key, &v.mig_key_len, why, sizeof(why));
@@ -1118,6 +1196,7 @@ int main(int argc, char **argv)
 			return VMM_EXIT_USAGE;
 		}
 	}
+	sandbox_close_inherited(); /* the key's fd 3 too: read */
 	if (image && !have_mem) {
 		fprintf(stderr, "pvha-vmm: --image needs --mem\n");
 		return VMM_EXIT_USAGE;
@@ -1305,10 +1384,18 @@ int main(int argc, char **argv)
 			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
+		/* the sandbox's user removes it at exit where the directory lets
+		 * it (a sticky one); its clients still see root, who listened */
+		if (v.sandbox && v.user.change &&
+		    lchown(v.control_path, v.user.uid, v.user.gid) < 0)
+			pvlog_warn("--control %s: chown to %s: %s", v.control_path, v.user.name,
+				   strerror(errno));
 	}
 
 	trim_stack();
-	run_loop(&v, save_after);
+	enter_sandbox(&v);
+	if (v.state != ST_DONE)
+		run_loop(&v, save_after);
 	end_migration(&v, "the VMM is ending");
 
 	fprintf(stderr, "pvha-vmm: %s\n", v.final);
@@ -1329,5 +1416,6 @@ int main(int argc, char **argv)
 		vmm_disk_unlock(v.disk);
 	hv_disk_close(v.disk);
 	vmm_console_close(&v.console);
+	privsep_destroy(&v.privsep);
 	return v.exit_code;
 }

@@ -34,6 +34,7 @@
 #define STR(x) STR_(x)
 #define LOCK_GRACE_MS 5000       /* target: how long it tries for a released lock */
 #define LOCK_STEP_MS 50
+#define ADDRESS_WAIT_MS 200      /* target: the connections wait this for the address */
 #define LINGER_MS 2000           /* a failing side waits this long for the other to read why */
 #define DEFAULT_DOWNTIME_MS 10u
 #define DEFAULT_MAX_ROUNDS 30u
@@ -71,6 +72,7 @@ const char *mig_phase_name(enum mig_phase p)
 	case MIG_HANDOVER: return "handover";
 	case MIG_DONE: return "done";
 	case MIG_FAILED: return "failed";
+	case MIG_RESTORING: return "restoring";
 	}
 	return "";
 }
@@ -1095,6 +1097,19 @@ static int tgt_take_lock(struct mig_target *t, char *why, size_t wl)
 static void tgt_restore_conns(struct mig_target *t)
 {
 	char note[200];
+	if (mig_conns_build(t->conns)) {
+		/* Frozen until the agent has put the address here (it acts on
+		 * this phase): a probe sent before would draw the peers' answers
+		 * to the old host, and their next try waits for a timeout. */
+		tgt_set_phase(t, MIG_RESTORING);
+		int err = mig_conns_await_address(t->cfg.net, ADDRESS_WAIT_MS);
+		if (err) {
+			snprintf(note, sizeof(note), "the guest's address %s here after %d ms: connections "
+				 "let go anyway", err == -ETIMEDOUT ? "was not" : "could not be checked",
+				 ADDRESS_WAIT_MS);
+			note_reason(&t->lock, &t->prog, note);
+		}
+	}
 	mig_conns_restore(t->conns, t->cfg.net, note, sizeof(note));
 	note_reason(&t->lock, &t->prog, note);
 }

@@ -37,9 +37,12 @@
 
 #include "pvhv/hv.h"
 
-enum mig_phase { MIG_NONE = 0, MIG_PRECOPY, MIG_STOPCOPY, MIG_HANDOVER, MIG_DONE, MIG_FAILED };
+/* MIG_RESTORING: target only, the lock taken and the connections built,
+ * frozen, until the guest's address is on this host (docs/migration.md
+ * "Connections"): the agent's cue to put it up. */
+enum mig_phase { MIG_NONE = 0, MIG_PRECOPY, MIG_STOPCOPY, MIG_HANDOVER, MIG_DONE, MIG_FAILED, MIG_RESTORING };
 
-/* "", "precopy", "stopcopy", "handover", "done", "failed". */
+/* "", "precopy", "stopcopy", "handover", "done", "failed", "restoring". */
 const char *mig_phase_name(enum mig_phase p);
 
 /* What STATUS reports (vmm.proto VmmStatus.migration_*). */

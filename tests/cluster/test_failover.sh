@@ -32,8 +32,20 @@ uuid=$(show n1 c1 | field uuid)
 con=$(console_of "$owner" "$uuid")
 if wait_console "$con" "counter: flushed seq 10"; then ok "c1 writes its log on $owner"; else fail "c1 writes its log on $owner"; fi
 
-# A crash of the VMM: restarted in place.
+# The VMM pvhad started is sandboxed (node/vmm/sandbox.h): seccomp,
+# no_new_privs, no capabilities, the user pvha-vmm.
 pid=$(vmm_pids "$owner" "$uuid" | head -1)
+st=$(cat "/proc/$pid/status" 2>/dev/null)
+if grep -qx $'Seccomp:\t2' <<<"$st" && grep -qx $'NoNewPrivs:\t1' <<<"$st" &&
+	grep -qx $'CapEff:\t0000000000000000' <<<"$st" &&
+	[[ $(awk '/^Uid:/ {print $2}' <<<"$st") == "$(id -u pvha-vmm)" ]]; then
+	ok "c1's VMM runs sandboxed (user pvha-vmm, Seccomp 2, NoNewPrivs 1, CapEff 0)"
+else
+	fail "c1's VMM runs sandboxed"
+	grep -E '^(Uid|CapEff|NoNewPrivs|Seccomp):' <<<"$st"
+fi
+
+# A crash of the VMM: restarted in place.
 "$LAB" exec "$owner" kill -9 "$pid"
 check_wait "VMM killed: c1 restarted in place" n1 c1 '"state":"running"' "\"owner\":\"$owner\"" '"restarts":1'
 if wait_console "$con" "counter: verified .* records, boot 2"; then ok "c1 rebooted from its disk, log verified"; else fail "c1 rebooted from its disk, log verified"; tail -5 "$con"; fi

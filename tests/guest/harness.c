@@ -27,6 +27,9 @@ const char *th_tmpdir(void)
 			perror("mkdtemp");
 			abort();
 		}
+		/* a VMM started by root runs as its sandbox's user (pvha-vmm)
+		 * and writes its --save files here: a sticky, shared dir */
+		chmod(tmpdir, 01777);
 	}
 	return tmpdir;
 }

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pvstore/names.h"
 #include "sim.h"
 
 /* pvstore_errmsg() takes no handle: its message is per thread in the real
@@ -492,6 +493,100 @@ int pvstore_lock_break(struct pvstore *st, const uint8_t uuid[16], const struct 
 		return pvs_failx(-ENOENT, "guest.%s is not locked by %s", u, h->client);
 	g->locked = false;
 	return 0;
+}
+
+/* ---- the two-node tie-breaker (cls_lock with a duration; omap) ----------------------- */
+
+int pvstore_tiebreak_take(struct pvstore *st, const char *cookie, uint32_t duration_s,
+			  struct pvstore_lock_holder *holder)
+{
+	struct fake_store *s = &st->w->store;
+	if (holder)
+		memset(holder, 0, sizeof(*holder));
+	if (!pvs_name_ok(cookie))
+		return pvs_failx(-EINVAL, "tie-break cookie '%s' is not 1..63 bytes of [A-Za-z0-9._-]",
+				 cookie ? cookie : "(null)");
+	if (duration_s < 1 || duration_s > 3600)
+		return pvs_failx(-EINVAL, "tie-break duration %u s is not within 1 .. 3600 s", duration_s);
+	int err = op(st, true, "locking %s", PVSTORE_OID_TIEBREAK);
+	if (err)
+		return err;
+	/* cls_lock: a lock past its expiry is gone at the next op; the same
+	 * client and cookie with MAY_RENEW renews it; anyone else is -EBUSY. */
+	if (s->tb_locked && st->w->now >= s->tb_expires_ms)
+		s->tb_locked = false;
+	if (s->tb_locked &&
+	    (strcmp(s->tb_holder.client, st->entity) || strcmp(s->tb_holder.cookie, cookie))) {
+		if (holder)
+			*holder = s->tb_holder;
+		return pvs_failx(-EBUSY, "%s is held by %s (cookie %s)", PVSTORE_OID_TIEBREAK, s->tb_holder.client,
+				 s->tb_holder.cookie);
+	}
+	s->tb_locked = true;
+	s->tb_expires_ms = st->w->now + (uint64_t)duration_s * 1000;
+	snprintf(s->tb_holder.client, sizeof(s->tb_holder.client), "%s", st->entity);
+	snprintf(s->tb_holder.cookie, sizeof(s->tb_holder.cookie), "%s", cookie);
+	snprintf(s->tb_holder.addr, sizeof(s->tb_holder.addr), "v1:%s", st->addr);
+	return 0;
+}
+
+int pvstore_tiebreak_break(struct pvstore *st, const struct pvstore_lock_holder *h)
+{
+	struct fake_store *s = &st->w->store;
+	int err = op(st, true, "breaking the lock of %s", PVSTORE_OID_TIEBREAK);
+	if (err)
+		return err;
+	if (s->tb_locked && st->w->now >= s->tb_expires_ms)
+		s->tb_locked = false;
+	if (!s->tb_locked || strcmp(s->tb_holder.client, h->client) || strcmp(s->tb_holder.cookie, h->cookie))
+		return pvs_failx(-ENOENT, "%s is not locked by %s with cookie %s", PVSTORE_OID_TIEBREAK, h->client,
+				 h->cookie);
+	s->tb_locked = false;
+	return 0;
+}
+
+int pvstore_tiebreak_yield(struct pvstore *st, const char *node, const char *holder_cookie)
+{
+	struct fake_store *s = &st->w->store;
+	if (!pvs_name_ok(node) || !pvs_name_ok(holder_cookie))
+		return pvs_failx(-EINVAL, "tie-break yield: '%s' / '%s' is not a node name / cookie",
+				 node ? node : "(null)", holder_cookie ? holder_cookie : "(null)");
+	int err = op(st, true, "writing the tie-break yield of %s", node);
+	if (err)
+		return err;
+	int free_slot = -1;
+	for (int i = 0; i < SIM_MAX_NODES; i++) {
+		if (!strcmp(s->tb_yield_node[i], node)) {
+			snprintf(s->tb_yield_cookie[i], sizeof(s->tb_yield_cookie[i]), "%s", holder_cookie);
+			return 0;
+		}
+		if (!s->tb_yield_node[i][0] && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot < 0)
+		return pvs_failx(-ENOSPC, "too many tie-break yields");
+	snprintf(s->tb_yield_node[free_slot], sizeof(s->tb_yield_node[0]), "%s", node);
+	snprintf(s->tb_yield_cookie[free_slot], sizeof(s->tb_yield_cookie[0]), "%s", holder_cookie);
+	return 0;
+}
+
+int pvstore_tiebreak_yielded(struct pvstore *st, const char *node, char *out, size_t len)
+{
+	struct fake_store *s = &st->w->store;
+	if (!pvs_name_ok(node) || !out || !len)
+		return pvs_failx(-EINVAL, "tie-break yield: '%s' is not a node name", node ? node : "(null)");
+	int err = op(st, false, "reading %s", PVSTORE_OID_TIEBREAK);
+	if (err)
+		return err;
+	for (int i = 0; i < SIM_MAX_NODES; i++) {
+		if (!strcmp(s->tb_yield_node[i], node)) {
+			if (strlen(s->tb_yield_cookie[i]) >= len)
+				return pvs_failx(-EBADMSG, "%s: the yield of %s is too long", PVSTORE_OID_TIEBREAK, node);
+			snprintf(out, len, "%s", s->tb_yield_cookie[i]);
+			return 0;
+		}
+	}
+	return pvs_failx(-ENOENT, "%s: no yield of %s", PVSTORE_OID_TIEBREAK, node);
 }
 
 /* ---- the blocklist: a monitor command ---------------------------------------- */

@@ -144,6 +144,12 @@ struct fake_store {
 	bool down;             /* every op times out */
 	unsigned slow_ms;      /* every op takes this much longer */
 	unsigned mon_delay_ms; /* blocklist add/rm commit after this (timed out past mon_timeout) */
+	/* the two-node tie-breaker: a cls_lock with a duration, and the yields */
+	bool tb_locked;
+	struct pvstore_lock_holder tb_holder;
+	uint64_t tb_expires_ms;
+	char tb_yield_node[SIM_MAX_NODES][64];
+	char tb_yield_cookie[SIM_MAX_NODES][64];
 };
 
 /* A client connection (struct pvstore): one per agent, one per VMM. */

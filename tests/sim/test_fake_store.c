@@ -153,6 +153,47 @@ static void test_timeouts_and_a_late_monitor_commit(void **state)
 	assert_int_equal(pvstore_guest_read(f->a, f->g.uuid, &out), 0);
 }
 
+/* As tests/storage/test_store_tiebreak.c finds cls_lock with a duration. */
+static void test_tiebreak_like_cls_lock_with_a_duration(void **state)
+{
+	struct fix *f = *state;
+	struct pvstore_lock_holder h;
+	char out[64];
+	assert_int_equal(pvstore_tiebreak_take(f->a, "boot-a.1", 4, &h), 0);
+	assert_int_equal(pvstore_tiebreak_take(f->a, "boot-a.1", 4, &h), 0); /* renewed */
+	assert_int_equal(pvstore_tiebreak_take(f->a, "boot-a.2", 4, &h), -EBUSY);
+	assert_int_equal(pvstore_tiebreak_take(f->c, "boot-a.1", 4, &h), -EBUSY);
+	assert_string_equal(h.cookie, "boot-a.1");
+	assert_string_equal(h.client, f->a->entity);
+	/* a renewal at 2 s pushes the lapse to 6 s */
+	sim_run_until(&f->w, f->w.now + 2000);
+	assert_int_equal(pvstore_tiebreak_take(f->a, "boot-a.1", 4, &h), 0);
+	sim_run_until(&f->w, f->w.now + 3999);
+	assert_int_equal(pvstore_tiebreak_take(f->c, "boot-b.1", 4, &h), -EBUSY);
+	sim_run_until(&f->w, f->w.now + 1);
+	assert_int_equal(pvstore_tiebreak_take(f->c, "boot-b.1", 4, &h), 0);
+	assert_int_equal(pvstore_tiebreak_take(f->a, "boot-a.1", 4, &h), -EBUSY);
+	/* breaking needs the exact holder */
+	struct pvstore_lock_holder wrong = h;
+	snprintf(wrong.cookie, sizeof(wrong.cookie), "boot-b.9");
+	assert_int_equal(pvstore_tiebreak_break(f->a, &wrong), -ENOENT);
+	assert_int_equal(pvstore_tiebreak_break(f->a, &h), 0);
+	assert_int_equal(pvstore_tiebreak_take(f->a, "boot-a.3", 4, &h), 0);
+	assert_int_equal(pvstore_tiebreak_take(f->a, "ok", 0, NULL), -EINVAL);
+	assert_int_equal(pvstore_tiebreak_take(f->a, "no spaces", 4, NULL), -EINVAL);
+	/* yields */
+	assert_int_equal(pvstore_tiebreak_yielded(f->a, "n2", out, sizeof(out)), -ENOENT);
+	assert_int_equal(pvstore_tiebreak_yield(f->c, "n2", "boot-a.3"), 0);
+	assert_int_equal(pvstore_tiebreak_yield(f->c, "n2", "boot-a.4"), 0);
+	assert_int_equal(pvstore_tiebreak_yielded(f->a, "n2", out, sizeof(out)), 0);
+	assert_string_equal(out, "boot-a.4");
+	assert_int_equal(pvstore_tiebreak_yielded(f->a, "n2", out, 4), -EBADMSG);
+	assert_int_equal(pvstore_tiebreak_yield(f->c, "bad name", "x"), -EINVAL);
+	/* an op of a client cut off from the storage times out */
+	f->w.nodes[1].storage_cut = true;
+	assert_int_equal(pvstore_tiebreak_take(f->c, "boot-b.2", 4, &h), -ETIMEDOUT);
+}
+
 static void test_registry_compare_and_set(void **state)
 {
 	struct fix *f = *state;
@@ -182,6 +223,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fence_and_break_breaks_only_what_it_covers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeouts_and_a_late_monitor_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registry_compare_and_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tiebreak_like_cls_lock_with_a_duration, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -277,6 +277,25 @@ static void test_table(void **state)
 	assert_int_equal(check(f, 3, &m), -EPERM); /* a fenced node's table is stale */
 	assert_int_equal(check(f, 1, &m), 0);
 	assert_int_equal(check(f, 4, &m), -EPERM);
+	/* ... unless this node waits for a table and the sender's hello says it
+	 * has state and reaches the storage: then this view of its fence is the
+	 * stale one (it missed the unfence; random seed 2207) */
+	struct peer *p3 = &f->a->peers[agent_node_index(f->a, 3)];
+	p3->hello = true;
+	p3->has_state = true;
+	p3->storage_bad = false;
+	f->a->awaiting = false;
+	assert_int_equal(check(f, 3, &m), -EPERM); /* not waiting: the rule holds */
+	f->a->awaiting = true;
+	assert_int_equal(check(f, 3, &m), 0);
+	p3->storage_bad = true; /* still blocklisted by its own account */
+	assert_int_equal(check(f, 3, &m), -EPERM);
+	p3->storage_bad = false;
+	p3->has_state = false; /* nothing to offer */
+	assert_int_equal(check(f, 3, &m), -EPERM);
+	p3->has_state = true;
+	p3->hello = false; /* not heard since it came back */
+	assert_int_equal(check(f, 3, &m), -EPERM);
 }
 
 /* ---- NodeMode -------------------------------------------------------------------------- */

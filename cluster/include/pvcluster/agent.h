@@ -82,7 +82,7 @@ struct pvclus_vmm_start {
 struct pvclus_vmm_status {
 	char state[16];           /* "running", "paused", "incoming", "stopped", ... */
 	uint32_t incoming_port;   /* an incoming VMM's listening port, once it listens */
-	char migration_phase[16]; /* "", "precopy", "stopcopy", "done", "failed", ... */
+	char migration_phase[16]; /* "", "precopy", "stopcopy", "handover", "restoring", "done", "failed" */
 	bool migration_released;  /* the source let go of the owner lock */
 	uint32_t migration_round;
 	uint64_t migration_bytes_sent;

@@ -47,6 +47,11 @@
 /* The cls_lock lock name of the owner lock on guest.<uuid>. */
 #define PVSTORE_LOCK_OWNER "pvha.owner"
 
+/* tiebreak: the two-node tie-breaker: the lock PVSTORE_LOCK_TIEBREAK (with a
+ * duration) and omap node name -> the cookie of the holder it yielded to. */
+#define PVSTORE_OID_TIEBREAK "tiebreak"
+#define PVSTORE_LOCK_TIEBREAK "pvha.tiebreak"
+
 /* Length of an event log omap key: the sequence number, zero-padded. */
 #define PVSTORE_EVENT_KEY_LEN 20
 

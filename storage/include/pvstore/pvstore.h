@@ -297,6 +297,30 @@ int pvstore_lock_holder(struct pvstore *st, const uint8_t uuid[16], struct pvsto
  * pvstore_fence_and_break. 0, -ENOENT (h does not hold it) or -errno. */
 int pvstore_lock_break(struct pvstore *st, const uint8_t uuid[16], const struct pvstore_lock_holder *h);
 
+/* ---- the two-node tie-breaker (docs/agent.md) ---------------------------- */
+
+/* Takes, or renews when this client holds it with this cookie, the exclusive
+ * lock PVSTORE_LOCK_TIEBREAK on PVSTORE_OID_TIEBREAK (created when missing)
+ * for duration_s seconds (1 .. 3600): it lapses then unless renewed. Returns
+ * 0 (held for duration_s from now), -EBUSY (another client or cookie holds
+ * it: *holder names it when holder is not NULL and the lockers could be
+ * listed, else holder->cookie is ""), -EINVAL (bad cookie or duration) or
+ * -errno. */
+int pvstore_tiebreak_take(struct pvstore *st, const char *cookie, uint32_t duration_s,
+			  struct pvstore_lock_holder *holder);
+
+/* Breaks the tie-break lock held by h (one this boot took in an earlier
+ * round, or one of a boot that is gone). 0, -ENOENT (h does not hold it) or
+ * -errno. */
+int pvstore_tiebreak_break(struct pvstore *st, const struct pvstore_lock_holder *h);
+
+/* The loser's word, written once it runs no VMM: omap node -> the cookie of
+ * the holder it yielded to. Returns 0, -EINVAL or -errno. */
+int pvstore_tiebreak_yield(struct pvstore *st, const char *node, const char *holder_cookie);
+
+/* Reads node's word: 0 and the cookie in out, -ENOENT (none), -errno. */
+int pvstore_tiebreak_yielded(struct pvstore *st, const char *node, char *out, size_t len);
+
 /* ---- fencing ------------------------------------------------------------ */
 
 /* Blocklists addr ("IP": every client of that host, new ones too; or
