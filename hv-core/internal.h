@@ -114,7 +114,9 @@ struct hv_machine {
 	uint8_t *ram;
 	uint64_t mem_size;
 	uint64_t npages;
-	_Atomic uint64_t *dirty; /* one bit per page */
+	/* one bit per page; while the guest runs only its vCPU's thread sets
+	 * bits (vcpu_tcg.c relies on it), and hv_machine_dirty_collect takes them */
+	_Atomic uint64_t *dirty;
 	size_t dirty_words;
 
 	struct hv_disk *disk;
@@ -182,7 +184,7 @@ static inline void hv_mark_dirty(struct hv_machine *m, uint64_t gpa, uint64_t le
 	if (last >= m->npages)
 		last = m->npages - 1;
 	for (uint64_t p = first; p <= last; p++)
-		atomic_fetch_or_explicit(&m->dirty[p / 64], 1ull << (p % 64), memory_order_relaxed);
+		atomic_fetch_or_explicit(&m->dirty[p / 64], 1ull << (p % 64), memory_order_release);
 }
 
 /* The host wrote guest RAM [gpa, gpa+len): dirty tracking and the backend's

@@ -413,7 +413,7 @@ uint64_t hv_machine_dirty_collect(struct hv_machine *m, uint64_t *out)
 	if (m->ops->sync_dirty)
 		m->ops->sync_dirty(m);
 	for (size_t i = 0; i < m->dirty_words; i++) {
-		out[i] = atomic_exchange_explicit(&m->dirty[i], 0, memory_order_relaxed);
+		out[i] = atomic_exchange_explicit(&m->dirty[i], 0, memory_order_acquire);
 		count += (uint64_t)__builtin_popcountll(out[i]);
 	}
 	return count;

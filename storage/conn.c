@@ -271,6 +271,11 @@ int pvs_cluster_open(const struct pvstore_config *cfg, const char *client, rados
 		goto err_shutdown;
 	if (cfg->keyring && cfg->keyring[0] && (r = conf_set(cluster, "keyring", cfg->keyring)) < 0)
 		goto err_shutdown;
+	/* A secret given outright: no keyring file is read at all (so a VMM
+	 * never even opens the conf's admin keyring). */
+	if (cfg->key && cfg->key[0] &&
+	    ((r = conf_set(cluster, "keyring", "")) < 0 || (r = conf_set(cluster, "key", cfg->key)) < 0))
+		goto err_shutdown;
 
 	r = pvs_rc(rados_connect(cluster));
 	if (r < 0) {

@@ -5,6 +5,7 @@
  * asked for are the ones it has, and refuses (EINVAL) when they differ.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +27,12 @@ int pvstore_node_entity(char *buf, size_t len, const char *node)
 		return -EINVAL;
 	return snprintf(buf, len, NODE_ENTITY_PREFIX "%s", node) >= (int)len ? -ENAMETOOLONG : 0;
 }
+
+/* A guest user's mgr and mds caps: present (a node may make a guest user
+ * only with exactly these, see pvstore_node_caps) and worth nothing: a
+ * command no mgr has, a file system that does not exist. */
+#define GUEST_CAPS_MGR "allow command pvha-none"
+#define GUEST_CAPS_MDS "allow r fsname=pvha-none"
 
 /* " pool=P" or " pool=P namespace=N". */
 static void where(char *buf, size_t len, const char *pool, const char *ns)
@@ -54,39 +61,67 @@ int pvstore_guest_caps(const char *pool, const char *ns, const uint8_t uuid[16],
 	return 0;
 }
 
+/* s with every '.' as "\\." (a regular expression for it; names have no other
+ * special character). */
+static void re_quote(char *buf, size_t len, const char *s)
+{
+	size_t k = 0;
+	for (; *s && k + 3 < len; s++) {
+		if (*s == '.')
+			buf[k++] = '\\';
+		buf[k++] = *s;
+	}
+	buf[k] = '\0';
+}
+
 int pvstore_node_caps(const char *pool, const char *ns, char *osd, size_t osdlen, char *mon,
 		      size_t monlen)
 {
-	char w[2 * PVSTORE_NAME_MAX + 32];
+	char w[2 * PVSTORE_NAME_MAX + 32], qpool[2 * PVSTORE_NAME_MAX + 2], qns[2 * PVSTORE_NAME_MAX + 2],
+		qw[4 * PVSTORE_NAME_MAX + 32];
 	where(w, sizeof(w), pool, ns);
+	re_quote(qpool, sizeof(qpool), pool);
+	re_quote(qns, sizeof(qns), ns ? ns : "");
+	where(qw, sizeof(qw), qpool, qns);
+	/* Users it may make: pvha-guest-* ones with exactly a guest's caps
+	 * (pvstore_guest_caps, for some uuid: the node reaches every guest's
+	 * objects anyway), so no node can make itself an admin. The monitor
+	 * checks the caps as arguments caps_mon, caps_osd, ... */
 	if (snprintf(osd, osdlen, "allow rwx%s", w) >= (int)osdlen ||
 	    snprintf(mon, monlen,
-		     "allow r, allow command \"osd blocklist\", allow command \"osd blocklist ls\"") >=
-		    (int)monlen)
+		     "allow r, allow command \"osd blocklist\", allow command \"osd blocklist ls\", "
+		     "allow command \"auth get-or-create\" with entity prefix " GUEST_ENTITY_PREFIX
+		     " caps_mon=\"allow r\" caps_osd regex \"^allow rw%s object_prefix disk\\.[0-9a-f-]{36}\\., "
+		     "allow r class-read class-write%s object_prefix guest\\.[0-9a-f-]{36}$\" "
+		     "caps_mgr=\"" GUEST_CAPS_MGR "\" caps_mds=\"" GUEST_CAPS_MDS "\", "
+		     "allow command \"auth rm\" with entity prefix " GUEST_ENTITY_PREFIX,
+		     qw, qw) >= (int)monlen)
 		return -ENAMETOOLONG;
 	return 0;
 }
 
 /* "auth get-or-create" entity with the caps; the key out of its JSON. */
 static int get_or_create(struct pvstore *st, const char *entity, const char *osd, const char *mon,
-			 char *key, size_t keylen)
+			 bool guest, char *key, size_t keylen)
 {
-	char json[1200];
+	char json[3000];
 	char *out = NULL, *status = NULL;
 	size_t outlen = 0, statuslen = 0;
-	/* caps are ours (names checked, no quotes but those we escape) */
-	char mon_esc[400];
+	/* caps are ours (names checked; quotes and backslashes escaped for JSON) */
+	char mon_esc[1400];
 	size_t k = 0;
 	for (const char *c = mon; *c && k + 2 < sizeof(mon_esc); c++) {
-		if (*c == '"')
+		if (*c == '"' || *c == '\\')
 			mon_esc[k++] = '\\';
 		mon_esc[k++] = *c;
 	}
 	mon_esc[k] = '\0';
 	if (snprintf(json, sizeof(json),
 		     "{\"prefix\": \"auth get-or-create\", \"entity\": \"%s\", "
-		     "\"caps\": [\"mon\", \"%s\", \"osd\", \"%s\"], \"format\": \"json\"}",
-		     entity, mon_esc, osd) >= (int)sizeof(json))
+		     "\"caps\": [\"mon\", \"%s\", \"osd\", \"%s\"%s], \"format\": \"json\"}",
+		     entity, mon_esc, osd,
+		     guest ? ", \"mgr\", \"" GUEST_CAPS_MGR "\", \"mds\", \"" GUEST_CAPS_MDS "\"" : "") >=
+	    (int)sizeof(json))
 		return pvs_failx(-ENAMETOOLONG, "auth get-or-create %s: command too long", entity);
 	const char *cmd[1] = { json };
 	int r = pvs_rc(rados_mon_command(st->cluster, cmd, 1, "", 0, &out, &outlen, &status, &statuslen));
@@ -122,18 +157,18 @@ int pvstore_key_guest(struct pvstore *st, const uint8_t uuid[16], char *key, siz
 	if (pvstore_guest_entity(entity, sizeof(entity), uuid) ||
 	    pvstore_guest_caps(st->pool, st->ns, uuid, osd, sizeof(osd), mon, sizeof(mon)))
 		return pvs_failx(-ENAMETOOLONG, "pvstore_key_guest: names too long");
-	return get_or_create(st, entity, osd, mon, key, keylen);
+	return get_or_create(st, entity, osd, mon, true, key, keylen);
 }
 
 int pvstore_key_node(struct pvstore *st, const char *node, char *key, size_t keylen)
 {
-	char entity[PVSTORE_ENTITY_MAX], osd[256], mon[256];
+	char entity[PVSTORE_ENTITY_MAX], osd[256], mon[1200];
 	int r = pvstore_node_entity(entity, sizeof(entity), node);
 	if (r)
 		return pvs_failx(r, "pvstore_key_node: bad node name '%s'", node ? node : "");
 	if (pvstore_node_caps(st->pool, st->ns, osd, sizeof(osd), mon, sizeof(mon)))
 		return pvs_failx(-ENAMETOOLONG, "pvstore_key_node: names too long");
-	return get_or_create(st, entity, osd, mon, key, keylen);
+	return get_or_create(st, entity, osd, mon, false, key, keylen);
 }
 
 int pvstore_key_remove(struct pvstore *st, const char *entity)

@@ -107,6 +107,8 @@ struct release_job {
 	struct pvclus_job j;
 	struct pvclus_agent *a;
 	bool send_stopped;
+	bool send_hb_lost;     /* or HEARTBEAT_LOST with hb_step */
+	enum pvclus_ha_heartbeat_step hb_step;
 	bool quiet_busy; /* a lock of another boot is not an error */
 	struct lock_ctx lc;
 };
@@ -131,21 +133,30 @@ static void release_done(struct pvclus_job *j)
 		alog_warn(a, "guest %s: clearing its owner lock: %s", r->lc.name, j->errmsg);
 	if (r->send_stopped)
 		guests_send_event(a, r->lc.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+	if (r->send_hb_lost)
+		guests_send_event(a, r->lc.uuid, PVCLUS_HA_EV_HEARTBEAT_LOST, a->local, false, 0, r->hb_step);
 	free(r);
 }
 
-static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stopped, bool quiet_busy)
+/* quiet_busy: a lock of another boot is not an error; hb_step: NULL, or
+ * report HEARTBEAT_LOST with *hb_step once it is done. */
+static void release_lock(struct pvclus_agent *a, struct guest *g, bool send_stopped, bool quiet_busy,
+			 const enum pvclus_ha_heartbeat_step *hb_step)
 {
 	struct release_job *r = calloc(1, sizeof(*r));
 	if (!r) {
 		alog_err(a, -ENOMEM, "guest %s: clearing its owner lock", g->spec.name);
 		if (send_stopped)
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
+		if (hb_step)
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_HEARTBEAT_LOST, a->local, false, 0, *hb_step);
 		return;
 	}
 	r->j = (struct pvclus_job){ .run = release_run, .done = release_done, .what = "release lock" };
 	r->a = a;
 	r->send_stopped = send_stopped;
+	r->send_hb_lost = hb_step != NULL;
+	r->hb_step = hb_step ? *hb_step : PVCLUS_HA_HB_RESTART;
 	r->quiet_busy = quiet_busy;
 	lock_ctx_fill(a, g, NULL, &r->lc);
 	agent_submit(a, &r->j);
@@ -163,6 +174,7 @@ struct start_job {
 	void *image;
 	size_t image_len;
 	struct lock_ctx lc;
+	char key[PVSTORE_KEY_MAX]; /* the guest's cephx user's (keys.c) */
 };
 
 static int start_run(struct pvstore *st, struct pvclus_job *j)
@@ -185,7 +197,7 @@ static int start_run(struct pvstore *st, struct pvclus_job *j)
 			return err;
 		}
 	}
-	return 0;
+	return sj->key[0] ? 0 : agent_key_run(st, sj->lc.uuid, sj->key, j);
 }
 
 static void start_done(struct pvclus_job *j)
@@ -200,6 +212,7 @@ static void start_done(struct pvclus_job *j)
 		g->spec = sj->spec;
 		g->spec_loaded = true;
 	}
+	agent_key_keep(g, sj->key);
 	if (g->start_cancelled) {
 		g->start_cancelled = false;
 		goto out;
@@ -222,6 +235,7 @@ static void start_done(struct pvclus_job *j)
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false, err, 0);
 	}
 out:
+	memset(sj->key, 0, sizeof(sj->key));
 	free(sj->image);
 	free(sj);
 }
@@ -240,6 +254,7 @@ static void start_here(struct pvclus_agent *a, struct guest *g, const char *fenc
 		sj->spec = g->spec;
 	sj->fetch_image = sj->read_spec || !a->ops->image_cached(a->ctx, g->spec.image_sha256);
 	lock_ctx_fill(a, g, fenced_addr, &sj->lc);
+	memcpy(sj->key, g->ceph_key, sizeof(sj->key));
 	g->start_job = true;
 	g->start_cancelled = false;
 	agent_submit(a, &sj->j);
@@ -269,14 +284,25 @@ static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 		guests_address(a, g, false);
 	g->pid = 0;
 	g->adopted = false;
-	if (agent_migrate_vmm_ended(a, g, code) || heartbeat_vmm_ended(a, g))
+	enum pvclus_ha_heartbeat_step hb_step;
+	if (agent_migrate_vmm_ended(a, g, code))
 		return;
+	if (heartbeat_vmm_ended(a, g, &hb_step)) {
+		if (hb_step == PVCLUS_HA_HB_RESTART) { /* here: the restart takes over its own boot's lock */
+			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_HEARTBEAT_LOST, a->local, false, 0, hb_step);
+			return;
+		}
+		/* it leaves this node: the killed VMM's lock first, then the word */
+		release_lock(a, g, false, false, &hb_step);
+		return;
+	}
 	if (g->stopping) {
 		if (code != 0 && code != 1 && code != 5)
-			release_lock(a, g, true, false); /* killed: its lock is a dead client's; then STOPPED */
+			release_lock(a, g, true, false, NULL); /* killed: its lock is a dead client's; then STOPPED */
 		else
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
 	} else if (!g->start_reported) {
+		g->ceph_key[0] = '\0'; /* a stale key (its user remade by hand)? read it again next time */
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false,
 			   code == 8 ? -EBUSY : -EIO, 0);
 	} else {
@@ -415,6 +441,8 @@ static int delete_run(struct pvstore *st, struct pvclus_job *j)
 		err = pvstore_guest_delete(st, d->uuid, 0);
 	if (err)
 		agent_job_fail(j, err);
+	else /* a deleted guest's key must not outlive it */
+		err = agent_key_remove_run(st, d->uuid, j);
 	return err;
 }
 
@@ -517,7 +545,7 @@ static void do_actions(struct pvclus_agent *a, struct guest *g, const struct pvc
 			break;
 		case PVCLUS_HA_ACT_RELEASE_LOCK:
 			if (mine)
-				release_lock(a, g, false, false);
+				release_lock(a, g, false, false, NULL);
 			break;
 		case PVCLUS_HA_ACT_MIGRATE:
 		case PVCLUS_HA_ACT_ABORT_MIGRATION:
@@ -999,7 +1027,7 @@ void guests_on_message(struct pvclus_agent *a, uint32_t from, const Pvha__Cluste
 			 * safe; a lock of another boot is left alone. */
 			alog_debug(a, "guest %s: a start on node %u found its lock held: clearing ours, if it is",
 				   g->spec.name, ev.node);
-			release_lock(a, g, false, true);
+			release_lock(a, g, false, true, NULL);
 		}
 		break;
 	}

@@ -165,7 +165,7 @@ void heartbeat_after_step(struct pvclus_agent *a, struct guest *g, const struct 
 	heartbeat_watch(a, g);
 }
 
-bool heartbeat_vmm_ended(struct pvclus_agent *a, struct guest *g)
+bool heartbeat_vmm_ended(struct pvclus_agent *a, struct guest *g, enum pvclus_ha_heartbeat_step *step)
 {
 	if (!g->hb.killing)
 		return false;
@@ -178,7 +178,7 @@ bool heartbeat_vmm_ended(struct pvclus_agent *a, struct guest *g)
 		remember_reset(&g->hb, agent_now_ms(a));
 	else
 		g->hb.n_resets = 0; /* it leaves this node */
-	guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_HEARTBEAT_LOST, a->local, false, 0, g->hb.step);
+	*step = g->hb.step;
 	return true;
 }
 

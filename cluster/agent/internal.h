@@ -8,6 +8,8 @@
  *   sched.c    the leader's placement decisions
  *   migrate.c  live migrations, node modes, drains, rebalancing
  *   rules.c    who may send which cluster message
+ *   keys.c     each guest's own cephx user, made before its VMM starts
+ *              (after table.c in the layers: docs/agent.md, "The files")
  * Private to libpvagent; one thread touches it (see agent.h).
  */
 #ifndef PVCLUS_AGENT_INTERNAL_H
@@ -120,6 +122,8 @@ struct guest {
 	bool persisting;       /* its desired state is being written */
 	bool persist_again;    /* ... and it changed meanwhile */
 	bool addr_up;          /* this node carries its address (for its VMM here) */
+	char ceph_key[PVSTORE_KEY_MAX]; /* its cephx user's key ("": not known here yet, keys.c) */
+	bool key_job;          /* a job making or reading it is out */
 	struct hb_guest hb;    /* heartbeat monitoring here (heartbeat.c) */
 	/* what the API shows of its history (every node applies the same steps) */
 	uint32_t migrations;   /* migrations started since this agent knew it */
@@ -445,6 +449,21 @@ void guests_send_event(struct pvclus_agent *a, const uint8_t uuid[16], enum pvcl
 /* The guests this node runs (uuids), for its NodeHello. */
 size_t guests_running_here(struct pvclus_agent *a, ProtobufCBinaryData *out, size_t max);
 
+/* ---- keys.c: each guest's cephx user ------------------------------------ */
+
+/* (On a storage worker.) Makes guest uuid's user, or reads its key when it
+ * exists, into key. Returns 0 or -errno (the job's errmsg says why). */
+int agent_key_run(struct pvstore *st, const uint8_t uuid[16], char key[PVSTORE_KEY_MAX], struct pvclus_job *j);
+/* Keeps a key a job read in g's entry (an empty one: nothing). */
+void agent_key_keep(struct guest *g, const char key[PVSTORE_KEY_MAX]);
+/* (On a storage worker.) Deletes guest uuid's user (none: fine). */
+int agent_key_remove_run(struct pvstore *st, const uint8_t uuid[16], struct pvclus_job *j);
+/* True when g's key is known here. Else submits a job that makes or reads
+ * it (one at a time per guest) and returns false; that job's done calls
+ * then(a, g, err) with g's key kept (err 0) or not, if g is still tabled. */
+bool agent_key_then(struct pvclus_agent *a, struct guest *g,
+		    void (*then)(struct pvclus_agent *a, struct guest *g, int err));
+
 /* ---- fence.c: fencing and unfencing nodes -------------------------------- */
 
 /* The leader: a fenced node came back and runs no guest: lift its fence. */
@@ -613,10 +632,12 @@ void heartbeat_watch(struct pvclus_agent *a, struct guest *g);
  * or stop request forgets the restarts counted. */
 void heartbeat_after_step(struct pvclus_agent *a, struct guest *g, const struct pvclus_ha_event *ev);
 
-/* g's VMM ended: true when this node killed it for a lost heartbeat and
- * reported HEARTBEAT_LOST with its decision (then nothing else is to be
- * reported). */
-bool heartbeat_vmm_ended(struct pvclus_agent *a, struct guest *g);
+/* g's VMM ended: true when this node killed it for a lost heartbeat; then
+ * *step is its decision, which the caller reports as HEARTBEAT_LOST (nothing
+ * else is to be reported), after clearing the killed VMM's owner lock when
+ * the guest leaves this node (another node cannot break the lock of a live
+ * member's boot). */
+bool heartbeat_vmm_ended(struct pvclus_agent *a, struct guest *g, enum pvclus_ha_heartbeat_step *step);
 
 /* GUEST_SET: applies the heartbeat settings `in` gives to want (when not
  * NULL). True when it gives any. */

@@ -170,9 +170,28 @@ void agent_migrate_watch_incoming(struct pvclus_agent *a, struct guest *g)
 	agent_timer(a, TARGET_POLL_MS, target_poll, g, &m->in_timer);
 }
 
+static void target_begin(struct pvclus_agent *a, struct guest *g, uint32_t source);
+
+/* The guest's cephx key is known now (keys.c): begin, if this node is still
+ * the migration's target and has not begun. */
+static void target_keyed(struct pvclus_agent *a, struct guest *g, int err)
+{
+	struct mig *m = mig_of(a, g);
+	if (g->ha.state != PVCLUS_HA_MIGRATING || g->ha.target != a->local || g->ha.handed_over || m->incoming ||
+	    g->pid > 0)
+		return;
+	if (err) {
+		target_failed(a, g, err);
+		return;
+	}
+	target_begin(a, g, g->ha.owner);
+}
+
 static void target_begin(struct pvclus_agent *a, struct guest *g, uint32_t source)
 {
 	struct mig *m = mig_of(a, g);
+	if (!agent_key_then(a, g, target_keyed))
+		return; /* target_keyed begins */
 	if (g->pid > 0) {
 		alog_warn(a, "guest %s: a VMM already runs here: cannot receive it", g->spec.name);
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_FAILED, a->local, false, -EEXIST, 0);

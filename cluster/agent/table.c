@@ -143,6 +143,7 @@ static int spawn(struct pvclus_agent *a, struct guest *g, const char *incoming, 
 		.address = g->spec.address,
 		.migrate_key = key,
 		.migrate_key_len = key_len,
+		.ceph_key = g->ceph_key[0] ? g->ceph_key : NULL,
 	};
 	memcpy(vs.uuid, g->spec.uuid, 16);
 	int err = a->ops->vmm_spawn(a->ctx, &vs, &g->pid);

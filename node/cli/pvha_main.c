@@ -24,8 +24,10 @@
 #include <uuid/uuid.h>
 
 #include "hook.h"
+#include "keyring.h"
 #include "parse.h"
 #include "pvha_cli.h"
+#include "pvproto/link.h"
 #include "pvstore/pvstore.h"
 #include "proto/api.pb-c.h"
 #include "vmmctl.h"
@@ -1063,7 +1065,8 @@ static int cmd_guest_op(const struct command *c, int argc, char **argv, bool jso
  * downtime; SAVE with path), its refusal on stderr and its status printed.
  * Returns 0, or 1 when it could not be asked or refused. */
 static int vmm_ask(const char *sock, const char *what, Pvha__VmmRequest__Op op, const char *path,
-		   const char *host, uint32_t port, uint32_t downtime_ms, bool json)
+		   const char *host, uint32_t port, uint32_t downtime_ms, const uint8_t *key, size_t key_len,
+		   bool json)
 {
 	int fd, err = vmmctl_connect(sock, 30000, &fd);
 	if (err) {
@@ -1071,7 +1074,7 @@ static int vmm_ask(const char *sock, const char *what, Pvha__VmmRequest__Op op, 
 		return 1;
 	}
 	Pvha__VmmReply *reply;
-	err = op == PVHA__VMM_REQUEST__OP__MIGRATE ? vmmctl_migrate(fd, host, port, downtime_ms, 0, &reply)
+	err = op == PVHA__VMM_REQUEST__OP__MIGRATE ? vmmctl_migrate_keyed(fd, host, port, downtime_ms, 0, key, key_len, &reply)
 						    : vmmctl_call(fd, op, path, &reply);
 	close(fd);
 	if (err) {
@@ -1090,20 +1093,31 @@ static int vmm_ask(const char *sock, const char *what, Pvha__VmmRequest__Op op, 
 	return rc;
 }
 
-/* vmm SOCKET migrate HOST:PORT [--downtime MS], vmm SOCKET cancel: by hand,
- * what pvhad does for a migration (the target: pvha-vmm --incoming). */
+/* vmm SOCKET migrate HOST:PORT --key-file F [--downtime MS], vmm SOCKET
+ * cancel: by hand, what pvhad does for a migration (the target: pvha-vmm
+ * --incoming --migrate-key-file with the same key). */
 static int vmm_migrate(const struct command *c, int argc, char **argv, bool json)
 {
 	int64_t down = 0;
 	char host[256] = "";
 	uint64_t port = 0;
+	const char *key_file = NULL, *down_arg = NULL;
 	if (!strcmp(argv[1], "cancel")) {
 		if (argc != 2)
 			return usage_err(c, "cancel takes nothing more");
-		return vmm_ask(argv[0], argv[1], PVHA__VMM_REQUEST__OP__MIGRATE_CANCEL, NULL, NULL, 0, 0, json);
+		return vmm_ask(argv[0], argv[1], PVHA__VMM_REQUEST__OP__MIGRATE_CANCEL, NULL, NULL, 0, 0, NULL, 0,
+			       json);
 	}
-	if (argc != 3 && !(argc == 5 && !strcmp(argv[3], "--downtime")))
-		return usage_err(c, "want SOCKET migrate HOST:PORT [--downtime MS]");
+	for (int i = 3; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--key-file") && !key_file)
+			key_file = argv[i + 1];
+		else if (!strcmp(argv[i], "--downtime") && !down_arg)
+			down_arg = argv[i + 1];
+		else
+			return usage_err(c, "want SOCKET migrate HOST:PORT --key-file F [--downtime MS]");
+	}
+	if (argc < 3 || argc % 2 == 0 || !key_file)
+		return usage_err(c, "want SOCKET migrate HOST:PORT --key-file F [--downtime MS]");
 	const char *colon = strrchr(argv[2], ':');
 	if (!colon || colon == argv[2] || (size_t)(colon - argv[2]) >= sizeof(host) || pv_parse_u64(colon + 1, &port) ||
 	    port == 0 || port > 65535)
@@ -1114,10 +1128,22 @@ static int vmm_migrate(const struct command *c, int argc, char **argv, bool json
 		host[strlen(host) - 1] = '\0';
 	}
 	int rc;
-	if (argc == 5 && (rc = num_arg(c, "--downtime", argv[4], 1, 60000, &down)))
+	if (down_arg && (rc = num_arg(c, "--downtime", down_arg, 1, 60000, &down)))
 		return rc;
-	return vmm_ask(argv[0], argv[1], PVHA__VMM_REQUEST__OP__MIGRATE, NULL, host, (uint32_t)port, (uint32_t)down,
-		       json);
+	/* the key the target was started with (its --migrate-key-file) */
+	uint8_t key[PVPROTO_KEY_MAX];
+	size_t key_len = 0;
+	char why[200];
+	int err = pv_secret_read(key_file, key, sizeof(key), &key_len, why, sizeof(why));
+	if (err || key_len < PVPROTO_KEY_MIN) {
+		fprintf(stderr, "pvha vmm: --key-file %s: %s\n", key_file,
+			err && err != -EFBIG ? why : "a migration key is 16 to 256 bytes");
+		return 2;
+	}
+	rc = vmm_ask(argv[0], argv[1], PVHA__VMM_REQUEST__OP__MIGRATE, NULL, host, (uint32_t)port, (uint32_t)down,
+		     key, key_len, json);
+	memset(key, 0, sizeof(key));
+	return rc;
 }
 
 /* vmm SOCKET status|pause|resume|stop, vmm SOCKET save FILE. */
@@ -1137,7 +1163,7 @@ static int cmd_vmm(const struct command *c, int argc, char **argv, bool json)
 	} else if (argc != 2) {
 		return usage_err(c, "unexpected argument '%s'", argv[2]);
 	}
-	return vmm_ask(argv[0], argv[1], op, path, NULL, 0, 0, json);
+	return vmm_ask(argv[0], argv[1], op, path, NULL, 0, 0, NULL, 0, json);
 }
 
 /* args and help may hold newlines: --help indents what follows each one. */
@@ -1233,8 +1259,8 @@ static const struct command commands[] = {
 	  "ask one pvha-vmm at its --control socket" },
 	/* For --help only: the entry above runs every vmm command. */
 	{ "vmm", NULL, cmd_vmm, 0, "SOCKET save FILE", "write a paused guest's state to FILE" },
-	{ "vmm", NULL, cmd_vmm, 0, "SOCKET migrate HOST:PORT [--downtime MS]",
-	  "live-migrate its guest to a pvha-vmm started\nwith --incoming HOST:PORT (status shows the\nprogress)" },
+	{ "vmm", NULL, cmd_vmm, 0, "SOCKET migrate HOST:PORT --key-file F [--downtime MS]",
+	  "live-migrate its guest to a pvha-vmm started\nwith --incoming HOST:PORT --migrate-key-file F\n(the same key; status shows the progress)" },
 	{ "vmm", NULL, cmd_vmm, 0, "SOCKET cancel", "give its running migration up" },
 };
 

@@ -118,7 +118,8 @@ static int rados_flush(struct hv_disk *hd)
 static void rados_close(struct hv_disk *hd)
 {
 	struct rados_disk *rd = hd->priv;
-	pvstore_disk_close(rd->d); /* waits for requests in flight */
+	if (rd->d)
+		pvstore_disk_close(rd->d); /* waits for requests in flight */
 	pvstore_disconnect(rd->st);
 	while (rd->free_reqs) {
 		struct write_req *w = rd->free_reqs;
@@ -138,12 +139,47 @@ static const struct hv_disk_ops rados_ops = {
 	.close = rados_close,
 };
 
-static int open_rados(const struct pv_disk_spec *ds, const struct vmm_disk_opts *o,
+/* A lock-only handle (vmm_disk_open_owner): it has no disk to read or write. */
+static int owner_io(struct hv_disk *hd, void *buf, uint64_t off, size_t len)
+{
+	(void)hd, (void)buf, (void)off, (void)len;
+	return -ENODEV;
+}
+
+static int owner_write(struct hv_disk *hd, const void *buf, uint64_t off, size_t len)
+{
+	(void)hd, (void)buf, (void)off, (void)len;
+	return -ENODEV;
+}
+
+static int owner_flush(struct hv_disk *hd)
+{
+	(void)hd;
+	return 0;
+}
+
+static const struct hv_disk_ops owner_ops = {
+	.name = "rados-owner",
+	.read = owner_io,
+	.write = owner_write,
+	.flush = owner_flush,
+	.close = rados_close,
+};
+
+/* The rados state behind d, or NULL when d is not a rados handle. */
+static struct rados_disk *rados_of(const struct hv_disk *d)
+{
+	return d && (d->ops == &rados_ops || d->ops == &owner_ops) ? d->priv : NULL;
+}
+
+/* without_disk: a lock-only handle (the guest has no disk). */
+static int open_rados(const struct pv_disk_spec *ds, const struct vmm_disk_opts *o, bool without_disk,
 		      struct hv_disk **out, char *why, size_t whylen)
 {
 	struct pvstore_config cfg = {
 		.conf_path = o && o->ceph_conf ? o->ceph_conf : "/etc/ceph/ceph.conf",
 		.client_name = o ? o->ceph_client : NULL,
+		.key = o ? o->ceph_key : NULL,
 		.pool = ds->pool,
 		.mount_timeout_s = o ? o->timeout_s : 0,
 		.osd_op_timeout_s = o ? o->timeout_s : 0,
@@ -169,6 +205,14 @@ static int open_rados(const struct pv_disk_spec *ds, const struct vmm_disk_opts 
 		}
 	}
 	memcpy(rd->uuid, uuid, sizeof(rd->uuid));
+	if (without_disk) {
+		pthread_mutex_init(&rd->lock, NULL);
+		pthread_cond_init(&rd->idle, NULL);
+		rd->hd.ops = &owner_ops;
+		rd->hd.priv = rd;
+		*out = &rd->hd;
+		return 0;
+	}
 	err = pvstore_disk_open(rd->st, uuid, &rd->d);
 	if (err == -ENOENT && ds->size) {
 		err = pvstore_disk_create(rd->st, uuid, ds->size);
@@ -204,19 +248,19 @@ err_free:
 
 int vmm_disk_client_addr(struct hv_disk *d, char *buf, size_t len)
 {
-	if (!d || d->ops != &rados_ops)
+	struct rados_disk *rd = rados_of(d);
+	if (!rd)
 		return -ENOTSUP;
-	struct rados_disk *rd = d->priv;
 	return pvstore_client_addr(rd->st, buf, len);
 }
 
 int vmm_disk_lock(struct hv_disk *d, const char *cookie, char *why, size_t whylen)
 {
-	if (!d || d->ops != &rados_ops) {
-		snprintf(why, whylen, "the owner lock needs a rados disk");
+	struct rados_disk *rd = rados_of(d);
+	if (!rd) {
+		snprintf(why, whylen, "the owner lock needs a rados disk or --owner");
 		return -ENOTSUP;
 	}
-	struct rados_disk *rd = d->priv;
 	int err = pvstore_lock_acquire(rd->st, rd->uuid, cookie);
 	if (err) {
 		snprintf(why, whylen, "%s", pvstore_errmsg());
@@ -233,10 +277,8 @@ void vmm_disk_unlock(struct hv_disk *d)
 
 int vmm_disk_release(struct hv_disk *d, char *why, size_t whylen)
 {
-	if (!d || d->ops != &rados_ops)
-		return 0;
-	struct rados_disk *rd = d->priv;
-	if (!rd->lock_cookie[0])
+	struct rados_disk *rd = rados_of(d);
+	if (!rd || !rd->lock_cookie[0])
 		return 0;
 	int err = pvstore_lock_release(rd->st, rd->uuid, rd->lock_cookie);
 	if (err) {
@@ -250,17 +292,15 @@ int vmm_disk_release(struct hv_disk *d, char *why, size_t whylen)
 
 bool vmm_disk_locked(const struct hv_disk *d)
 {
-	if (!d || d->ops != &rados_ops)
-		return false;
-	const struct rados_disk *rd = d->priv;
-	return rd->lock_cookie[0] != '\0';
+	const struct rados_disk *rd = rados_of(d);
+	return rd && rd->lock_cookie[0] != '\0';
 }
 
 int vmm_disk_guest_uuid(const struct hv_disk *d, uint8_t out[16])
 {
-	if (!d || d->ops != &rados_ops)
+	const struct rados_disk *rd = rados_of(d);
+	if (!rd)
 		return -ENOTSUP;
-	const struct rados_disk *rd = d->priv;
 	memcpy(out, rd->uuid, 16);
 	return 0;
 }
@@ -279,7 +319,7 @@ int vmm_disk_open(const char *spec, const struct vmm_disk_opts *opts, struct hv_
 		return -EINVAL;
 	}
 	if (ds.kind == PV_DISK_RADOS)
-		return open_rados(&ds, opts, out, why, whylen);
+		return open_rados(&ds, opts, false, out, why, whylen);
 	err = hv_disk_file_open(ds.path, ds.size, out);
 	if (err == -ENOSPC)
 		snprintf(why, whylen, "%s is smaller than size=%llu", ds.path, (unsigned long long)ds.size);
@@ -288,4 +328,15 @@ int vmm_disk_open(const char *spec, const struct vmm_disk_opts *opts, struct hv_
 	else if (err)
 		snprintf(why, whylen, "%s: %s", ds.path, strerror(-err));
 	return err;
+}
+
+int vmm_disk_open_owner(const char *spec, const struct vmm_disk_opts *opts, struct hv_disk **out, char *why,
+			size_t whylen)
+{
+	struct pv_disk_spec ds;
+	if (pv_parse_disk_spec(spec, &ds) || ds.kind != PV_DISK_RADOS || ds.size) {
+		snprintf(why, whylen, "want rados:POOL/GUEST");
+		return -EINVAL;
+	}
+	return open_rados(&ds, opts, true, out, why, whylen);
 }

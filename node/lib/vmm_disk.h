@@ -22,6 +22,7 @@
 struct vmm_disk_opts {
 	const char *ceph_conf;   /* rados: ceph.conf (NULL: /etc/ceph/ceph.conf) */
 	const char *ceph_client; /* rados: client name (NULL: client.admin) */
+	const char *ceph_key;    /* rados: ceph_client's secret (NULL: from the conf's keyring) */
 	unsigned timeout_s;      /* rados: mount and OSD op timeout (0: 10 s) */
 };
 
@@ -30,6 +31,14 @@ struct vmm_disk_opts {
  * guest by uuid or by its registry name; with size= a missing disk is created. */
 int vmm_disk_open(const char *spec, const struct vmm_disk_opts *opts, struct hv_disk **out,
 		  char *why, size_t whylen);
+
+/* Opens a lock-only handle on guest GUEST's record for a guest that has no
+ * disk (spec "rados:POOL/GUEST", uuid or name): the vmm_disk_lock family and
+ * vmm_disk_client_addr work on it, its read and write fail with -ENODEV; it
+ * is never given to hv-core. So a diskless guest holds its owner lock too.
+ * Returns 0 and *out (close with hv_disk_close), or -errno with why. */
+int vmm_disk_open_owner(const char *spec, const struct vmm_disk_opts *opts, struct hv_disk **out, char *why,
+			size_t whylen);
 
 /* The storage client address of a rados disk ("IP:0/NONCE": blocklisting it
  * fences this VMM alone). Returns 0, or -ENOTSUP for a disk of another kind. */

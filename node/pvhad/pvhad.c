@@ -32,9 +32,11 @@
 #include <qb/qbutil.h>
 
 #include "agent_config.h"
+#include "ceph_user.h"
 #include "event_queue.h"
 #include "http.h"
 #include "jobs.h"
+#include "keyring.h"
 #include "netaddr.h"
 #include "log.h"
 #include "metrics.h"
@@ -266,11 +268,37 @@ static int cache_image(struct pvhad *d, const char *sha256, const void *data, si
 	return err;
 }
 
+/* A pipe holding entity's keyring (pvha-vmm --ceph-keyring /dev/fd/4): the
+ * key never touches argv or a file. Its read end out (close-on-exec until
+ * dup2'd). Returns 0 or -errno. */
+static int vmm_keyring_pipe(const char *entity, const char *key, int *rd)
+{
+	char ring[256];
+	int p[2];
+	int n = pv_keyring_format(ring, sizeof(ring), entity, key);
+	if (n < 0)
+		return n;
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	ssize_t w = write(p[1], ring, (size_t)n);
+	memset(ring, 0, sizeof(ring));
+	close(p[1]);
+	if (w != n) {
+		close(p[0]);
+		return -EIO;
+	}
+	/* above 4: the child's dup2 to 3 (the migration key) must not hit it */
+	*rd = fcntl(p[0], F_DUPFD_CLOEXEC, 5);
+	int err = *rd < 0 ? -errno : 0;
+	close(p[0]);
+	return err;
+}
+
 static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 {
 	struct pvhad *d = ctx;
 	char image[700], sock[700], u[PVSTORE_UUID_STR], mem[32], disk[128], log[700], dir[600];
-	char ceph_client[80];
+	char ceph_client[PVSTORE_ENTITY_MAX];
 	bool incoming = s->incoming && s->incoming[0];
 	int err;
 
@@ -284,7 +312,11 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 		return err;
 	}
 	pvstore_uuid_format(s->uuid, u);
-	snprintf(ceph_client, sizeof(ceph_client), "client.%s", d->cfg.ceph_user);
+	/* the guest's own cephx user (its key on fd 4, below), else the node's */
+	if (s->ceph_key)
+		pvstore_guest_entity(ceph_client, sizeof(ceph_client), s->uuid);
+	else
+		snprintf(ceph_client, sizeof(ceph_client), "client.%s", d->cfg.ceph_user);
 	sock_path(d, s->uuid, sock, sizeof(sock));
 	/* The console on disk (state_dir), not in /run's tmpfs: the VMM bounds
 	 * it (rate, size, one rotation), docs/security.md. */
@@ -329,9 +361,17 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 	argv[n++] = "--ceph-conf", argv[n++] = d->cfg.ceph_conf;
 	argv[n++] = "--ceph-client", argv[n++] = ceph_client;
 	argv[n++] = "--backend", argv[n++] = "tcg";
-	if (s->disk_size) {
-		argv[n++] = "--disk", argv[n++] = disk;
-		argv[n++] = "--lock", argv[n++] = (char *)s->lock_cookie;
+	/* every guest holds its owner lock, a diskless one on its record */
+	argv[n++] = s->disk_size ? "--disk" : "--owner", argv[n++] = disk;
+	argv[n++] = "--lock", argv[n++] = (char *)s->lock_cookie;
+	int ringfd = -1;
+	if (s->ceph_key) {
+		if ((err = vmm_keyring_pipe(ceph_client, s->ceph_key, &ringfd))) {
+			if (keyfd[0] >= 0)
+				close(keyfd[0]);
+			return err;
+		}
+		argv[n++] = "--ceph-keyring", argv[n++] = "/dev/fd/4";
 	}
 	if (s->address && s->address[0])
 		argv[n++] = "--address", argv[n++] = (char *)s->address;
@@ -346,12 +386,16 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 	posix_spawn_file_actions_init(&fa);
 	if (keyfd[0] >= 0)
 		posix_spawn_file_actions_adddup2(&fa, keyfd[0], 3); /* dup2 clears close-on-exec */
+	if (ringfd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, ringfd, 4);
 	unlink(sock);
 	err = posix_spawnp(pid, vmm, &fa, &at, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	if (keyfd[0] >= 0)
 		close(keyfd[0]);
+	if (ringfd >= 0)
+		close(ringfd);
 	return err ? -err : 0;
 }
 
@@ -928,6 +972,12 @@ static void usage(FILE *f)
 		   "this node's record in RADOS and serves the control API that `pvha` uses.\n"
 		   "  --config FILE   the agent's configuration (keys: docs/lab.md, docs/agent.md)\n"
 		   "  --check         read the configuration, report, and exit\n"
+		   "  --make-ceph-user FILE --admin-keyring K\n"
+		   "                  install step: as client.admin (keyring K) make this\n"
+		   "                  node's cephx user client.pvha-node-<node_name> (the pool,\n"
+		   "                  fencing, its guests' users; no admin rights), write its\n"
+		   "                  keyring to FILE (owner-only), print its name, and exit;\n"
+		   "                  then set ceph_user and ceph_keyring to them\n"
 		   "  --verbose       log more\n"
 		   "  -h, --help      this text\n");
 }
@@ -935,6 +985,8 @@ static void usage(FILE *f)
 struct options {
 	const char *config;
 	bool check;
+	const char *make_user;     /* --make-ceph-user FILE */
+	const char *admin_keyring; /* --admin-keyring K */
 };
 
 /* Returns -1 to go on, else the exit status. */
@@ -943,6 +995,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'k' },
 		{ "verbose", no_argument, NULL, 'v' },      { "help", no_argument, NULL, 'h' },
+		{ "make-ceph-user", required_argument, NULL, 'u' },
+		{ "admin-keyring", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -950,6 +1004,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		switch (c) {
 		case 'c': o->config = optarg; break;
 		case 'k': o->check = true; break;
+		case 'u': o->make_user = optarg; break;
+		case 'a': o->admin_keyring = optarg; break;
 		case 'v': pvlog_max_level = PVLOG_DEBUG; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -957,6 +1013,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 	}
 	if (!o->config || optind < argc) {
 		usage(stderr);
+		return 2;
+	}
+	if (!o->make_user != !o->admin_keyring) {
+		fprintf(stderr, "pvhad: --make-ceph-user and --admin-keyring go together\n");
 		return 2;
 	}
 	return -1;
@@ -1070,6 +1130,17 @@ int main(int argc, char **argv)
 	if (o.check) {
 		printf("pvhad: %s: node %s, address %s, pool %s, http %s\n", o.config, d->cfg.node_name,
 		       d->cfg.address, d->cfg.pool, d->cfg.http_listen);
+		return 0;
+	}
+	if (o.make_user) {
+		char entity[PVSTORE_ENTITY_MAX];
+		err = pvhad_make_ceph_user(&d->cfg, o.admin_keyring, o.make_user, entity, sizeof(entity), why,
+					   sizeof(why));
+		if (err) {
+			fprintf(stderr, "pvhad: --make-ceph-user: %s\n", why);
+			return 1;
+		}
+		printf("%s\n", entity);
 		return 0;
 	}
 	if (d->cfg.log_file[0] && !freopen(d->cfg.log_file, "a", stderr)) {

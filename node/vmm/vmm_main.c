@@ -40,6 +40,7 @@
 
 #include <uuid/uuid.h>
 
+#include "keyring.h"
 #include "log.h"
 #include "parse.h"
 #include "proto/vmm.pb-c.h"
@@ -79,6 +80,7 @@ enum vmm_state {
 struct vmm {
 	struct hv_machine *m;
 	struct hv_disk *disk;
+	struct hv_disk *owner;      /* holds the owner lock: disk, or --owner's handle */
 	struct vmm_console console;
 	struct hv_net *net;         /* --address: the guest's sockets; NULL = none */
 	const char *address;
@@ -200,18 +202,23 @@ static void usage(FILE *f)
 		"                      the whole file; a regular file must be owner-only, or\n"
 		"                      use /dev/fd/N): only a source that proves it holds it\n"
 		"                      (MIGRATE with the same key) is accepted, and every\n"
-		"                      frame is encrypted and authenticated. Without it, only an\n"
-		"                      unauthenticated source is accepted\n"
+		"                      frame is encrypted and authenticated. Required with\n"
+		"                      --incoming: an unauthenticated migration is refused\n"
 
 		"  --disk SPEC         file:PATH[,size=SIZE]   raw image (created sparse with size=)\n"
 		"                      rados:POOL/GUEST[,size=SIZE]  the guest's disk on Ceph\n"
 		"                      RADOS; GUEST is its uuid or registry name (created with size=)\n"
 		"  --ceph-conf FILE    ceph.conf for rados disks (default /etc/ceph/ceph.conf)\n"
 		"  --ceph-client NAME  Ceph client name (default client.admin)\n"
+		"  --ceph-keyring F    read --ceph-client's key from keyring F at start (owner-\n"
+		"                      only, or /dev/fd/N from the supervisor); then no other\n"
+		"                      keyring is read\n"
 		"  --ceph-timeout S    RADOS connect and I/O timeout in seconds (default 10)\n"
 		"  --lock COOKIE       take the guest's owner lock (rados disks; COOKIE = the\n"
 		"                      node's incarnation) before the first instruction, and\n"
 		"                      release it at a clean end; held elsewhere: exit 8\n"
+		"  --owner rados:POOL/GUEST  the guest whose owner lock --lock takes when it\n"
+		"                      has no disk (GUEST: uuid or registry name)\n"
 		"  --backend B         tcg, kvm or auto (default auto: kvm when /dev/kvm opens)\n"
 		"  --cmdline STR       command line the guest reads from its boot info\n"
 		"  --address IP        the guest's IPv4 address (IP or IP/PREFIX; loopback\n"
@@ -253,35 +260,31 @@ static void usage(FILE *f)
  * regular file others may read is refused (the key would not be secret). */
 static int read_key_file(const char *path, uint8_t *key, size_t *len, char *why, size_t wl)
 {
-	struct stat st;
-	uint8_t buf[PVPROTO_KEY_MAX + 1];
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(why, wl, "%s", strerror(errno));
-		return -errno;
-	}
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077)) {
-		close(fd);
-		snprintf(why, wl, "readable by others than its owner (mode %03o): want 0600 or 0400",
-			 (unsigned)(st.st_mode & 0777));
-		return -EACCES;
-	}
-	ssize_t n = pvproto_read_all(fd, buf, sizeof(buf));
-	close(fd);
-	if (n < 0) {
-		snprintf(why, wl, "%s", strerror((int)-n));
-		return (int)n;
-	}
-	if (n < (ssize_t)PVPROTO_KEY_MIN || n > (ssize_t)PVPROTO_KEY_MAX) {
+	uint8_t buf[PVPROTO_KEY_MAX];
+	size_t n;
+	int err = pv_secret_read(path, buf, sizeof(buf), &n, why, wl);
+	if (err == -EFBIG || (!err && n < PVPROTO_KEY_MIN)) {
 		memset(buf, 0, sizeof(buf));
-		snprintf(why, wl, "holds %zd bytes; a key is %u to %u bytes", n, PVPROTO_KEY_MIN,
-			 PVPROTO_KEY_MAX);
+		snprintf(why, wl, "holds %s%zu bytes; a key is %u to %u bytes", err ? "more than " : "",
+			 err ? sizeof(buf) : n, PVPROTO_KEY_MIN, PVPROTO_KEY_MAX);
 		return -EINVAL;
 	}
-	memcpy(key, buf, (size_t)n);
+	if (err)
+		return err;
+	memcpy(key, buf, n);
 	memset(buf, 0, sizeof(buf));
-	*len = (size_t)n;
+	*len = n;
 	return 0;
+}
+
+/* Closes the disk and --owner's lock-only handle (the lock is not released:
+ * a process that ends holding it leaves it to the agent's clearing). */
+static void close_disks(struct vmm *v)
+{
+	if (v->owner != v->disk)
+		hv_disk_close(v->owner);
+	hv_disk_close(v->disk);
+	v->owner = v->disk = NULL;
 }
 
 static int read_file(const char *path, uint8_t **out, size_t *len)
@@ -636,9 +639,10 @@ static int start_migration(struct vmm *v, const Pvha__VmmRequest *req, char *err
 		.m = v->m,
 		.stats = &s,
 		.disk = v->disk,
+		.owner = v->owner,
 		.net = v->net,
 		.disk_spec = v->disk_spec,
-		.lock_cookie = vmm_disk_locked(v->disk) ? v->lock_cookie : NULL,
+		.lock_cookie = vmm_disk_locked(v->owner) ? v->lock_cookie : NULL,
 		.key = req->migrate_key.data,
 		.key_len = req->migrate_key.len,
 		.notify_fd = v->notify_fd,
@@ -861,6 +865,7 @@ static void accept_incoming(struct vmm *v)
 		.fd = c,
 		.cfg = v->cfg,
 		.lock_cookie = v->lock_cookie,
+		.owner = v->owner,
 		.have_id = v->have_id,
 		.key = v->mig_key,
 		.key_len = v->mig_key_len,
@@ -1064,6 +1069,8 @@ int main(int argc, char **argv)
 		{ "incoming-timeout", required_argument, NULL, 'W' },
 		{ "incoming-deadline", required_argument, NULL, 'D' },
 		{ "migrate-key-file", required_argument, NULL, 'k' },
+		{ "ceph-keyring", required_argument, NULL, 'Y' },
+		{ "owner", required_argument, NULL, 'O' },
 		{ "address", required_argument, NULL, 'a' },
 		{ "sandbox", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },       { "help", no_argument, NULL, 'h' },
@@ -1076,7 +1083,8 @@ int main(int argc, char **argv)
 	struct hv_config cfg = { 0 };
 	struct vmm_disk_opts dopts = { 0 };
 	const char *image = NULL, *restore = NULL, *disk_spec = NULL, *console = NULL;
-	const char *incoming = NULL, *key_file = NULL;
+	const char *incoming = NULL, *key_file = NULL, *ceph_keyring = NULL, *owner_spec = NULL;
+	char ceph_key[PV_CEPH_KEY_MAX];
 	struct vmm_console_opts copts = { .max_bytes = VMM_CONSOLE_MAX_DEFAULT,
 					  .rate = VMM_CONSOLE_RATE_DEFAULT };
 	uint64_t save_after = 0, budget_ms = 0;
@@ -1122,6 +1130,8 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'k': key_file = optarg; break;
+		case 'Y': ceph_keyring = optarg; break;
+		case 'O': owner_spec = optarg; break;
 		case 'x':
 			if (pv_parse_size(optarg, &copts.max_bytes) ||
 			    (copts.max_bytes && copts.max_bytes < 4096)) {
@@ -1198,6 +1208,11 @@ int main(int argc, char **argv)
 				"--incoming, and --save-after counts from a boot\n");
 		return VMM_EXIT_USAGE;
 	}
+	if (incoming && !key_file) {
+		fprintf(stderr, "pvha-vmm: --incoming needs --migrate-key-file: an unauthenticated "
+				"migration is refused\n");
+		return VMM_EXIT_USAGE;
+	}
 	if (key_file && !incoming) {
 		fprintf(stderr, "pvha-vmm: --migrate-key-file is for --incoming (a source gets its key "
 				"with the MIGRATE request)\n");
@@ -1213,7 +1228,20 @@ int main(int argc, char **argv)
 			return VMM_EXIT_USAGE;
 		}
 	}
-	sandbox_close_inherited(); /* the key's fd 3 too: read */
+	if (ceph_keyring) {
+		char why[200];
+		if (!dopts.ceph_client) {
+			fprintf(stderr, "pvha-vmm: --ceph-keyring needs --ceph-client (whose key it holds)\n");
+			return VMM_EXIT_USAGE;
+		}
+		err = pv_keyring_read(ceph_keyring, dopts.ceph_client, ceph_key, sizeof(ceph_key), why, sizeof(why));
+		if (err) {
+			fprintf(stderr, "pvha-vmm: --ceph-keyring %s: %s\n", ceph_keyring, why);
+			return VMM_EXIT_USAGE;
+		}
+		dopts.ceph_key = ceph_key;
+	}
+	sandbox_close_inherited(); /* the key's fd 3 and the keyring's fd 4 too: read */
 	if (image && !have_mem) {
 		fprintf(stderr, "pvha-vmm: --image needs --mem\n");
 		return VMM_EXIT_USAGE;
@@ -1222,8 +1250,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvha-vmm: --mem, --id and --cmdline come from the saved state with --restore\n");
 		return VMM_EXIT_USAGE;
 	}
-	if (lock_cookie && (!disk_spec || strncmp(disk_spec, "rados:", 6) != 0)) {
-		fprintf(stderr, "pvha-vmm: --lock needs a rados disk\n");
+	if (owner_spec && (disk_spec || !lock_cookie)) {
+		fprintf(stderr, "pvha-vmm: --owner is for a guest without --disk, with --lock\n");
+		return VMM_EXIT_USAGE;
+	}
+	if (lock_cookie && !owner_spec && (!disk_spec || strncmp(disk_spec, "rados:", 6) != 0)) {
+		fprintf(stderr, "pvha-vmm: --lock needs a rados disk, or --owner\n");
 		return VMM_EXIT_USAGE;
 	}
 	if (save_after && !v.save_path) {
@@ -1267,6 +1299,19 @@ int main(int argc, char **argv)
 		if (vmm_disk_client_addr(v.disk, v.storage_addr, sizeof(v.storage_addr)))
 			v.storage_addr[0] = '\0';
 	}
+	v.owner = v.disk;
+	if (owner_spec) {
+		char why[256];
+		err = vmm_disk_open_owner(owner_spec, &dopts, &v.owner, why, sizeof(why));
+		if (err) {
+			fprintf(stderr, "pvha-vmm: --owner %s: %s\n", owner_spec, why);
+			return VMM_EXIT_USAGE;
+		}
+		if (vmm_disk_client_addr(v.owner, v.storage_addr, sizeof(v.storage_addr)))
+			v.storage_addr[0] = '\0';
+	}
+	if (dopts.ceph_key)
+		memset(ceph_key, 0, sizeof(ceph_key));
 	if (v.address) {
 		/* IP or IP/PREFIX (the form the cluster keeps); the prefix is the
 		 * host's business, not the VMM's */
@@ -1285,7 +1330,7 @@ int main(int argc, char **argv)
 		if (err) {
 			fprintf(stderr, "pvha-vmm: --address %s: %s\n", v.address,
 				err == -EINVAL ? "not an IPv4 address" : strerror(-err));
-			hv_disk_close(v.disk);
+			close_disks(&v);
 			return VMM_EXIT_USAGE;
 		}
 		cfg.net = v.net;
@@ -1330,7 +1375,7 @@ int main(int argc, char **argv)
 		close(fd);
 		if (err) {
 			fprintf(stderr, "pvha-vmm: --restore %s: %s\n", restore, why[0] ? why : strerror(-err));
-			hv_disk_close(v.disk);
+			close_disks(&v);
 			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
@@ -1340,14 +1385,14 @@ int main(int argc, char **argv)
 		char why[256];
 		if (cfg.backend == HV_BACKEND_KVM && !hv_kvm_available()) {
 			fprintf(stderr, "pvha-vmm: --backend kvm needs a /dev/kvm that opens; none here\n");
-			hv_disk_close(v.disk);
+			close_disks(&v);
 			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
 		int fd = mig_listen(incoming, &v.incoming_port, why, sizeof(why));
 		if (fd < 0) {
 			fprintf(stderr, "pvha-vmm: --incoming %s: %s\n", incoming, why);
-			hv_disk_close(v.disk);
+			close_disks(&v);
 			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
@@ -1365,7 +1410,7 @@ int main(int argc, char **argv)
 	if (v.notify_fd < 0) {
 		fprintf(stderr, "pvha-vmm: eventfd: %s\n", strerror(errno));
 		hv_machine_destroy(v.m);
-		hv_disk_close(v.disk);
+		close_disks(&v);
 		hv_net_destroy(v.net);
 		return VMM_EXIT_HOST;
 	}
@@ -1373,11 +1418,11 @@ int main(int argc, char **argv)
 	/* Nothing of the guest runs before its owner lock is ours. */
 	if (lock_cookie && !incoming) {
 		char why[256];
-		err = vmm_disk_lock(v.disk, lock_cookie, why, sizeof(why));
+		err = vmm_disk_lock(v.owner, lock_cookie, why, sizeof(why));
 		if (err) {
 			fprintf(stderr, "pvha-vmm: owner lock: %s\n", why);
 			hv_machine_destroy(v.m);
-			hv_disk_close(v.disk);
+			close_disks(&v);
 			hv_net_destroy(v.net);
 			return err == -EBUSY ? VMM_EXIT_LOCKED : VMM_EXIT_HOST;
 		}
@@ -1397,7 +1442,7 @@ int main(int argc, char **argv)
 				v.listen_fd == -EEXIST ? "exists and is not a socket; not replacing it"
 						       : strerror(-v.listen_fd));
 			hv_machine_destroy(v.m);
-			hv_disk_close(v.disk);
+			close_disks(&v);
 			hv_net_destroy(v.net);
 			return VMM_EXIT_USAGE;
 		}
@@ -1430,8 +1475,8 @@ int main(int argc, char **argv)
 	hv_net_destroy(v.net);
 	/* A guest that ended cleanly gives its lock back; a fenced one cannot. */
 	if (v.exit_code != VMM_EXIT_FENCED)
-		vmm_disk_unlock(v.disk);
-	hv_disk_close(v.disk);
+		vmm_disk_unlock(v.owner);
+	close_disks(&v);
 	vmm_console_close(&v.console);
 	privsep_destroy(&v.privsep);
 	privsep_destroy(&v.privsep_nft);

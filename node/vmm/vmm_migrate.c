@@ -277,6 +277,7 @@ struct mig_source {
 	uint64_t mem_size;
 	char backend[16];
 	struct hv_disk *disk;
+	struct hv_disk *owner; /* holds the owner lock (disk, or a lock-only handle) */
 	struct hv_net *net; /* may be NULL; lent with the machine */
 	char disk_spec[512];
 	char cookie[64]; /* "" = no owner lock */
@@ -622,11 +623,11 @@ static int src_stop_copy(struct mig_source *s, int fd, char *why, size_t wl)
 	notify(s->notify_fd);
 	if (s->cookie[0]) {
 		char lwhy[256];
-		err = vmm_disk_release(s->disk, lwhy, sizeof(lwhy));
+		err = vmm_disk_release(s->owner, lwhy, sizeof(lwhy));
 		if (err) {
 			/* Released or not? Taking it again tells, and keeps the guest here. */
 			char twhy[256];
-			if (vmm_disk_lock(s->disk, s->cookie, twhy, sizeof(twhy)) == 0) {
+			if (vmm_disk_lock(s->owner, s->cookie, twhy, sizeof(twhy)) == 0) {
 				pthread_mutex_lock(&s->lock);
 				s->prog.released = false;
 				pthread_mutex_unlock(&s->lock);
@@ -805,6 +806,7 @@ int mig_source_start(const struct mig_source_params *p, struct mig_source **out)
 	s->mem_size = p->stats->mem_size;
 	snprintf(s->backend, sizeof(s->backend), "%s", p->stats->backend ? p->stats->backend : "");
 	s->disk = p->disk;
+	s->owner = p->owner ? p->owner : p->disk;
 	s->net = p->net;
 	snprintf(s->disk_spec, sizeof(s->disk_spec), "%s", p->disk_spec ? p->disk_spec : "");
 	snprintf(s->cookie, sizeof(s->cookie), "%s", p->lock_cookie ? p->lock_cookie : "");
@@ -993,6 +995,7 @@ struct mig_target {
 
 	/* set at start, read-only after */
 	struct hv_config cfg;
+	struct hv_disk *owner; /* takes the owner lock (cfg.disk, or a lock-only handle) */
 	char cookie[64];
 	bool have_id;
 	uint8_t id[16];
@@ -1083,7 +1086,7 @@ static int tgt_take_lock(struct mig_target *t, char *why, size_t wl)
 		pthread_mutex_unlock(&t->lock);
 		if (c)
 			return -ECANCELED;
-		int err = vmm_disk_lock(t->cfg.disk, t->cookie, why, wl);
+		int err = vmm_disk_lock(t->owner, t->cookie, why, wl);
 		if (err != -EBUSY || now_ns() >= end)
 			return err;
 		struct timespec ts = { 0, LOCK_STEP_MS * 1000000l };
@@ -1345,6 +1348,7 @@ int mig_target_start(const struct mig_target_params *p, struct mig_target **out)
 		return -ENOMEM;
 	t->cfg = p->cfg;
 	snprintf(t->cookie, sizeof(t->cookie), "%s", p->lock_cookie ? p->lock_cookie : "");
+	t->owner = p->owner ? p->owner : p->cfg.disk;
 	t->have_id = p->have_id;
 	memcpy(t->id, p->id, 16);
 	t->notify_fd = p->notify_fd;

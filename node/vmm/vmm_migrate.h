@@ -75,6 +75,7 @@ struct mig_source_params {
 	struct hv_machine *m;     /* running; lent to the thread only after mig_source_paused */
 	const struct hv_machine_stats *stats; /* of m, taken by its thread: id, RAM, backend */
 	struct hv_disk *disk;     /* may be NULL */
+	struct hv_disk *owner;    /* holds the owner lock: disk, or a lock-only handle (diskless guest) */
 	struct hv_net *net;       /* m's sockets (NULL: none): its connections are carried */
 	const char *disk_spec;    /* for the hello; may be NULL */
 	const char *lock_cookie;  /* the owner lock held (rados disks), or NULL */
@@ -127,6 +128,7 @@ struct mig_target_params {
 	struct hv_config cfg;     /* backend, disk, console, budget for the machine;
 				   * mem_size 0 = any the hello offers, else only it */
 	const char *lock_cookie;  /* take the owner lock with it (rados disk), or NULL */
+	struct hv_disk *owner;    /* ... on this handle: cfg.disk, or a lock-only one */
 	bool have_id;             /* --id given: the guest must be this one */
 	uint8_t id[16];
 	const uint8_t *key;       /* the per-migration secret (copied), or NULL */

@@ -32,6 +32,8 @@ longest_gap() { awk -v a="$1" -v b="$2" '$1 == "gap" && $2 >= a && $2 <= b && $3
 	END { printf "%.1f\n", g + 0 }' "$DIR/gaps"; }
 
 spec="file:$DIR/disk,size=16M"
+# every migration is authenticated: one key for the targets and the requests
+(umask 077 && head -c 32 /dev/urandom >"$DIR/mig.key")
 "$BUILD/bin/pvha-vmm" --sandbox "$SANDBOX" --image "$BUILD/guests/kvstore.elf" --mem 64M --backend tcg --disk "$spec" \
 	--address 127.0.0.1 --cmdline "port=$PORT" --control "$DIR/0.sock" >"$DIR/0.out" 2>&1 &
 vmm[0]=$!
@@ -49,7 +51,7 @@ for run in $(seq "$RUNS"); do
 	nxt=$((1 - cur))
 	rm -f "$DIR/$nxt.sock"
 	"$BUILD/bin/pvha-vmm" --sandbox "$SANDBOX" --incoming 127.0.0.1:0 --backend tcg --disk "$spec" --address 127.0.0.1 \
-		--control "$DIR/$nxt.sock" >"$DIR/$nxt.out" 2>&1 &
+		--control "$DIR/$nxt.sock" --migrate-key-file "$DIR/mig.key" >"$DIR/$nxt.out" 2>&1 &
 	vmm[nxt]=$!
 	end=$((SECONDS + 30))
 	until mport=$(vstatus "$DIR/$nxt.sock" | sed -n 's/^incoming: *listening on port \([0-9]*\).*/\1/p') && [[ -n $mport ]]; do
@@ -61,7 +63,7 @@ for run in $(seq "$RUNS"); do
 	sleep 1
 	longest_gap "$t0" "$(now_ms)" >>"$DIR/idle"
 	t0=$(now_ms)
-	"$BUILD/bin/pvha" vmm "$DIR/$cur.sock" migrate "127.0.0.1:$mport" >/dev/null ||
+	"$BUILD/bin/pvha" vmm "$DIR/$cur.sock" migrate "127.0.0.1:$mport" --key-file "$DIR/mig.key" >/dev/null ||
 		{ echo "bench_conn_migrate: migrate request failed" >&2; exit 1; }
 	end=$((SECONDS + 60))
 	until vstatus "$DIR/$cur.sock" | grep -q "^migration: *done"; do

@@ -11,9 +11,10 @@
  *             only): pre-copy moves 48 MiB, the stop-copy almost nothing;
  *   writing   rewrites 16 MiB without pause (a word every 64 bytes, about
  *             1 GB/s of dirtied pages on the software CPU).
- * Default downtime budget (10 ms). Medians of RUNS runs, file disk first, with
- * the plain link and then the authenticated one (a migration key on both
- * sides, every frame sealed with AES-256-GCM: names with _keyed); then,
+ * Default downtime budget (10 ms). Medians of RUNS runs, file disk first, on
+ * the authenticated link (a migration key on both sides, every frame sealed
+ * with AES-256-GCM: names with _keyed; pvha-vmm refuses an unkeyed target,
+ * so there is no plain link to compare with any more); then,
  * where this machine can run a Ceph (root, Ceph packages: see bench_rados), the
  * same on a RADOS disk with the owner lock handed over (--lock), names ending
  * in _rados. Prints `figure NAME VALUE UNIT`.
@@ -277,14 +278,15 @@ int main(void)
 			bench_path(""));
 		return 1;
 	}
-	/* the authenticated link against the plain one, file disks, same run */
-	int rc = all(false, false) || all(false, true) ? 1 : 0;
+	/* Every migration is authenticated (a target without a key refuses to
+	 * start): the sealed link only, file disks then RADOS. */
+	int rc = all(false, true) ? 1 : 0;
 	const char *skip = ceph_fixture_skip_reason();
 	if (skip) {
 		fprintf(stderr, "bench_migrate: no RADOS figures: %s\n", skip);
 	} else if (ceph_fixture_up(&fx, 1) == 0) {
 		st = ceph_fixture_connect(&fx, 10, 10);
-		if (all(true, false))
+		if (all(true, true))
 			rc = 1;
 		pvstore_disconnect(st);
 		ceph_fixture_down(&fx);

@@ -8,7 +8,8 @@
 # users, a partition without quorum); init
 # makes the pool, the registry and the node's Ceph user, a second init
 # changes nothing; join on the other nodes; pvhad started from the generated
-# configs runs a guest, connected as the node's own Ceph user.
+# configs runs a guest, the agent connected as the node's own Ceph user and
+# the guest's VMM as the guest's own.
 source "$(dirname "$0")/lib.sh"
 
 CONF_OF() { echo "$DIR/$1/pvhad.conf"; }
@@ -114,8 +115,9 @@ check_wait "a guest runs" n1 boot1 '"state":"running"'
 owner=$(show n1 boot1 | field owner)
 uuid=$(show n1 boot1 | field uuid)
 vmm=$(vmm_pids "$owner" "$uuid" | head -1)
-if [[ -n $vmm ]] && tr '\0' ' ' <"/proc/$vmm/cmdline" | grep -q -- "--ceph-client client.pvha-node-$owner"; then
-	ok "its VMM connects as client.pvha-node-$owner"
+# the agent as the node's user, its VMM as the guest's own (the node's user made it)
+if [[ -n $vmm ]] && tr '\0' ' ' <"/proc/$vmm/cmdline" | grep -q -- "--ceph-client client.pvha-guest-$uuid "; then
+	ok "its VMM connects as client.pvha-guest-$uuid, made by client.pvha-node-$owner"
 else
 	fail "the VMM's Ceph user (owner '$owner', vmm '$vmm')"
 fi

@@ -89,6 +89,11 @@ if [[ -n $new && $new != "$owner" ]]; then ok "c1 moved from $owner to $new in $
 con2=$(console_of "$new" "$uuid")
 if wait_console "$con2" "counter: flushed seq"; then ok "c1 writes again on $new"; else fail "c1 writes again on $new"; fi
 if grep -q "CORRUPT" "$con2"; then fail "c1's log is intact after failover"; else ok "c1's log is intact after failover (no CORRUPT)"; fi
+# the survivor's agent got the guest's key (docs/storage.md): the recovered
+# VMM runs as the guest's own cephx user, not as the node's
+cmd=$(tr '\0' ' ' <"/proc/$(vmm_pids "$new" "$uuid" | head -1)/cmdline" 2>/dev/null)
+[[ $cmd == *"--ceph-client client.pvha-guest-$uuid "* && $cmd != *"client.pvha-node"* ]] &&
+	ok "the recovered VMM on $new runs as client.pvha-guest-$uuid" || fail "the recovered VMM runs as its guest's user: $cmd"
 last=$(grep -o 'flushed seq [0-9]*' "$DIR/before-poweroff.console" | tail -1 | grep -o '[0-9]*$')
 verified=$(grep -o 'verified [0-9]* records' "$con2" | head -1 | grep -o '[0-9]*')
 if [[ -n $last && -n $verified && $verified -ge $last ]]; then

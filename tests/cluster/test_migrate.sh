@@ -10,7 +10,12 @@
 #    agent restart, then resume;
 #  - rolling maintenance of all 3 nodes: no guest ever stopped, only paused;
 #  - rebalance from a skewed start, then no moves on repeated runs;
-#  - an anti-affinity pair never shares a node through a drain.
+#  - an anti-affinity pair never shares a node through a drain;
+#  - least privilege: each VMM (a target's too) runs as its guest's cephx
+#    user, whose key (rados CLI) reads its own disk and not another guest's,
+#    deletes nothing, blocklists nothing; each pvhad as its node's user; a
+#    deleted guest's user is gone; a diskless guest holds its owner lock,
+#    through a migration.
 # A slow link (tc tbf on the source's eth0) keeps a migration in pre-copy long
 # enough to break it there. Every wait polls with a deadline. Prints ok/FAIL
 # lines and "N passed, M failed"; exit 77 (skip) when it cannot run here.
@@ -76,6 +81,75 @@ done
 	fail "c1 migrated 8 times, one copy at a time ($hops done, $bad problems)"
 o=$(show n1 c1 | field owner)
 grep -q CORRUPT "$(console_of "$o" "$uuid")" 2>/dev/null && fail "c1's log verified on its way" || ok "c1 wrote no bad record on its way"
+
+# ---- least privilege: every VMM as its guest's own cephx user --------------
+# (docs/storage.md) c1's VMM now is a migration target's; pvhad itself runs
+# as its node's user, never client.admin.
+CEPHC=(-c "$DIR/ceph/ceph.conf")
+ADMIN=("${CEPHC[@]}" -k "$DIR/ceph/client.admin.keyring")
+o=$(show n1 c1 | field owner)
+cmd=$(tr '\0' ' ' <"/proc/$(vmm_pids "$o" "$uuid" | head -1)/cmdline" 2>/dev/null)
+[[ $cmd == *"--ceph-client client.pvha-guest-$uuid "* && $cmd == *"--ceph-keyring /dev/fd/"* &&
+	$cmd != *client.admin* && $cmd == *--incoming* ]] &&
+	ok "c1's VMM (a migration target) runs as client.pvha-guest-$uuid, its key on an fd" ||
+	fail "c1's VMM runs as its guest's user: $cmd"
+bad=0
+for n in n1 n2 n3; do
+	grep -qx "ceph_user = pvha-node-$n" "$DIR/$n/pvhad.conf" || bad=1
+	[[ $(stat -c %a "$DIR/$n/ceph.keyring" 2>/dev/null) == 600 ]] || bad=1
+done
+((bad == 0)) && ok "each pvhad runs as its node's cephx user (keyring 0600), not client.admin" ||
+	fail "each pvhad runs as its node's cephx user"
+gk=$(ceph "${ADMIN[@]}" auth get-key "client.pvha-guest-$uuid" 2>/dev/null)
+ring=$DIR/c1.keyring
+(umask 077 && printf '[client.pvha-guest-%s]\n\tkey = %s\n' "$uuid" "$gk" >"$ring")
+GUEST=("${CEPHC[@]}" -n "client.pvha-guest-$uuid" --keyring "$ring")
+rados "${GUEST[@]}" -p pvha stat "disk.$uuid.header" >/dev/null 2>&1 &&
+	ok "c1's key reads c1's disk header (rados)" || fail "c1's key reads c1's disk header (rados)"
+pv n1 guest create probe --image "$BUILD/guests/memwriter.elf" --mem 16M --disk 4M \
+	--cmdline "mib=1 passes=1 hold" --start --wait 30 >/dev/null 2>&1
+ownu=$(show n1 probe | field uuid)
+ceph "${ADMIN[@]}" auth get "client.pvha-guest-$ownu" >/dev/null 2>&1 &&
+	ok "the agent made probe's cephx user when it started it" || fail "the agent made probe's cephx user"
+out=$(rados "${GUEST[@]}" -p pvha stat "disk.$ownu.header" 2>&1)
+[[ -n $ownu && $out == *"Operation not permitted"* ]] && ok "c1's key cannot read another guest's disk (rados: $out)" ||
+	fail "c1's key cannot read another guest's disk (rados: $out)"
+out=$(rados "${GUEST[@]}" -p pvha stat "guest.$ownu" 2>&1)
+[[ $out == *"Operation not permitted"* ]] && ok "c1's key cannot read another guest's record" ||
+	fail "c1's key cannot read another guest's record ($out)"
+out=$(rados "${GUEST[@]}" -p pvha rm "guest.$uuid" 2>&1)
+[[ $out == *"Operation not permitted"* ]] && ok "c1's key cannot delete its own record" ||
+	fail "c1's key cannot delete its own record ($out)"
+out=$(ceph "${GUEST[@]}" osd blocklist add 192.0.2.77 60 2>&1)
+[[ $out == *"EACCES"* || $out == *"denied"* ]] && ok "c1's key cannot blocklist" || fail "c1's key cannot blocklist ($out)"
+pv n1 guest stop probe --wait 30 >/dev/null && pv n1 guest delete probe >/dev/null 2>&1
+end=$((SECONDS + DEADLINE_S))
+until ! ceph "${ADMIN[@]}" auth get "client.pvha-guest-$ownu" >/dev/null 2>&1; do
+	((SECONDS < end)) || break
+	sleep 0.1
+done
+ceph "${ADMIN[@]}" auth get "client.pvha-guest-$ownu" >/dev/null 2>&1 &&
+	fail "a deleted guest's cephx user is gone" || ok "a deleted guest's cephx user is gone"
+
+# ---- a diskless guest holds its owner lock too, through a migration -------
+pv n1 guest create d1 --image "$BUILD/guests/memwriter.elf" --mem 16M --cmdline "mib=1 passes=1 hold" \
+	--start --wait 30 >/dev/null && ok "d1 (no disk) created and running" || fail "d1 (no disk) created and running"
+du=$(show n1 d1 | field uuid)
+dsrc=$(show n1 d1 | field owner)
+lock_cookie() { rados "${ADMIN[@]}" -p pvha lock info "guest.$1" pvha.owner 2>/dev/null | grep -o '"cookie":"[^"]*"'; }
+[[ -n $(lock_cookie "$du") ]] && ok "d1's VMM holds its owner lock ($(lock_cookie "$du"))" || fail "d1's VMM holds its owner lock"
+ddst=$(other_than "$dsrc")
+out=$(pv n1 --json guest migrate d1 "$ddst" --wait 30 2>&1)
+[[ $out == *'"ok":true'* ]] && ok "d1 migrated $dsrc -> $ddst" || fail "d1 migrated $dsrc -> $ddst: $out"
+end=$((SECONDS + 10))
+until [[ $(all_vmms "$du") == 1 ]]; do ((SECONDS < end)) || break; sleep 0.05; done
+cmd=$(tr '\0' ' ' <"/proc/$(vmm_pids "$ddst" "$du" | head -1)/cmdline" 2>/dev/null)
+[[ $(all_vmms "$du") == 1 && $cmd == *"--owner rados:pvha/$du"* && -n $(lock_cookie "$du") ]] &&
+	ok "one copy of d1 runs on $ddst, holding the lock it took over (--owner)" ||
+	fail "one copy of d1 runs on $ddst holding the lock: $(all_vmms "$du") VMMs, $cmd"
+pv n1 guest stop d1 --wait 30 >/dev/null
+pv n1 guest delete d1 >/dev/null 2>&1
+
 pv n1 guest stop c1 --wait 30 >/dev/null && pv n1 guest start c1 --wait 30 >/dev/null
 o=$(show n1 c1 | field owner)
 con=$(console_of "$o" "$uuid")

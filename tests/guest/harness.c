@@ -214,3 +214,17 @@ bool th_nft_holds(uint16_t peer_port)
 	pclose(f);
 	return found;
 }
+
+const unsigned char th_migrate_key[TH_MIGRATE_KEY_LEN] = "pvha test migration key 32 bytes";
+
+const char *th_migrate_key_file(void)
+{
+	const char *path = th_tmp("th-migrate.key");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, th_migrate_key, sizeof(th_migrate_key)) != (ssize_t)sizeof(th_migrate_key)) {
+		fprintf(stderr, "th_migrate_key_file: %s: %s\n", path, strerror(errno));
+		abort();
+	}
+	close(fd);
+	return path;
+}

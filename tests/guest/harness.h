@@ -63,4 +63,11 @@ void th_pause_ms(int ms);
  * port (node/lib/netfreeze.h). */
 bool th_nft_holds(uint16_t peer_port);
 
+/* Every migration target takes only an authenticated source: the tests'
+ * migration key (TH_MIGRATE_KEY_LEN bytes), and an owner-only file in
+ * th_tmpdir() that holds it, for pvha-vmm --migrate-key-file. */
+#define TH_MIGRATE_KEY_LEN 32
+extern const unsigned char th_migrate_key[TH_MIGRATE_KEY_LEN];
+const char *th_migrate_key_file(void);
+
 #endif

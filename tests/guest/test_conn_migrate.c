@@ -156,7 +156,8 @@ static void a_connection_stays_open_through_migrations_back_and_forth(void **sta
 		int nxt = 1 - cur;
 		unlink(socks[nxt]);
 		char *dst[] = { (char *)VMM, "--incoming", "127.0.0.1:0", "--backend", "tcg", "--disk", spec,
-				"--address", ADDR, "--control", socks[nxt], NULL };
+				"--address", ADDR, "--control", socks[nxt], "--migrate-key-file",
+				(char *)th_migrate_key_file(), NULL };
 		th_spawn(&p[nxt], dst);
 		assert_true(th_wait_for_socket(socks[nxt], 30));
 		Pvha__VmmReply *r = status(socks[nxt]);
@@ -165,7 +166,9 @@ static void a_connection_stays_open_through_migrations_back_and_forth(void **sta
 		pvha__vmm_reply__free_unpacked(r, NULL);
 		int fd;
 		assert_int_equal(vmmctl_connect(socks[cur], 5000, &fd), 0);
-		assert_int_equal(vmmctl_migrate(fd, "127.0.0.1", mport, 0, 0, &r), 0);
+		assert_int_equal(vmmctl_migrate_keyed(fd, "127.0.0.1", mport, 0, 0, th_migrate_key,
+						      sizeof(th_migrate_key), &r),
+				 0);
 		assert_int_equal(r->error, 0);
 		pvha__vmm_reply__free_unpacked(r, NULL);
 		close(fd);

@@ -398,7 +398,8 @@ static void migrated_guest_listens_at_the_target(void **state)
 			"--backend", "tcg", "--address", ADDR, "--cmdline", "mode=echo",
 			"--control", sa, "--console", con, NULL };
 	char *dst[] = { (char *)VMM, "--incoming", "127.0.0.1:0", "--backend", "tcg", "--address",
-			ADDR, "--control", sb, "--console", con, NULL };
+			ADDR, "--control", sb, "--console", con, "--migrate-key-file", (char *)th_migrate_key_file(),
+			NULL };
 	struct proc a, b;
 	th_spawn(&a, src);
 	th_spawn(&b, dst);
@@ -420,7 +421,8 @@ static void migrated_guest_listens_at_the_target(void **state)
 	pvha__vmm_reply__free_unpacked(r, NULL);
 	close(fd);
 	assert_int_equal(vmmctl_connect(sa, 5000, &fd), 0);
-	assert_int_equal(vmmctl_migrate(fd, "127.0.0.1", mport, 0, 0, &r), 0);
+	assert_int_equal(vmmctl_migrate_keyed(fd, "127.0.0.1", mport, 0, 0, th_migrate_key, sizeof(th_migrate_key), &r),
+			 0);
 	assert_int_equal(r->error, 0);
 	pvha__vmm_reply__free_unpacked(r, NULL);
 	close(fd);

@@ -961,6 +961,76 @@ int pvstore_image_get(struct pvstore *st, const char *sha256_hex, void **data, s
 	return pvs_failx(-ENOENT, "image.%s does not exist", sha256_hex);
 }
 
+/* ---- cephx users: one per guest, made by the agent before its VMM starts ---------- */
+
+#define GUEST_ENTITY "client.pvha-guest-"
+
+int pvstore_guest_entity(char *buf, size_t len, const uint8_t uuid[16])
+{
+	char u[PVSTORE_UUID_STR];
+	uuid_str(uuid, u);
+	return snprintf(buf, len, GUEST_ENTITY "%s", u) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
+static struct fs_user *fs_user(struct sim *w, const uint8_t uuid[16])
+{
+	for (size_t i = 0; i < sizeof(w->store.users) / sizeof(w->store.users[0]); i++)
+		if (w->store.users[i].used && !memcmp(w->store.users[i].uuid, uuid, 16))
+			return &w->store.users[i];
+	return NULL;
+}
+
+bool fs_key_ok(struct sim *w, const uint8_t uuid[16], const char *key)
+{
+	struct fs_user *u = fs_user(w, uuid);
+	return u && key && !strcmp(u->key, key);
+}
+
+/* The monitor's auth get-or-create: an agent's user may make users (as the
+ * lab's node users may make pvha-guest-* ones); a VMM's may not. */
+int pvstore_key_guest(struct pvstore *st, const uint8_t uuid[16], char *key, size_t keylen)
+{
+	struct sim *w = st->w;
+	char u[PVSTORE_UUID_STR];
+	uuid_str(uuid, u);
+	int err = op(st, true, "auth get-or-create " GUEST_ENTITY "%s", u);
+	if (err)
+		return err;
+	if (!st->is_agent)
+		return pvs_failx(-EACCES, "auth get-or-create " GUEST_ENTITY "%s: access denied", u);
+	struct fs_user *usr = fs_user(w, uuid);
+	for (size_t i = 0; !usr && i < sizeof(w->store.users) / sizeof(w->store.users[0]); i++) {
+		if (!w->store.users[i].used) {
+			usr = &w->store.users[i];
+			usr->used = true;
+			memcpy(usr->uuid, uuid, 16);
+			snprintf(usr->key, sizeof(usr->key), "SIMKEY%llu==", (unsigned long long)++w->store.next_key);
+		}
+	}
+	if (!usr)
+		return pvs_failx(-ENOSPC, "the simulator holds at most %zu users",
+				 sizeof(w->store.users) / sizeof(w->store.users[0]));
+	if (strlen(usr->key) >= keylen)
+		return pvs_failx(-ERANGE, "auth get-or-create: key buffer too small");
+	snprintf(key, keylen, "%s", usr->key);
+	return 0;
+}
+
+int pvstore_key_remove(struct pvstore *st, const char *entity)
+{
+	uint8_t uuid[16];
+	if (!entity || strncmp(entity, GUEST_ENTITY, strlen(GUEST_ENTITY)) ||
+	    pvstore_uuid_parse(entity + strlen(GUEST_ENTITY), uuid))
+		return pvs_failx(-EINVAL, "pvstore_key_remove: not a pvha user: '%s'", entity ? entity : "");
+	int err = op(st, true, "auth rm %s", entity);
+	if (err)
+		return err;
+	struct fs_user *u = fs_user(st->w, uuid);
+	if (u)
+		memset(u, 0, sizeof(*u));
+	return 0;
+}
+
 void fs_store_free(struct fake_store *s)
 {
 	for (int i = 0; i < SIM_MAX_GUESTS; i++)

@@ -132,8 +132,17 @@ struct fs_node {
 	enum pvstore_node_mode mode;
 };
 
+/* A guest's cephx user (pvstore_key_guest): its key, by the guest's uuid. */
+struct fs_user {
+	bool used;
+	uint8_t uuid[16];
+	char key[PVSTORE_KEY_MAX];
+};
+
 struct fake_store {
 	struct fs_guest guests[SIM_MAX_GUESTS];
+	struct fs_user users[SIM_MAX_GUESTS * 2];
+	uint64_t next_key;
 	struct fs_node nodes[SIM_MAX_NODES];
 	struct fs_blocklist bl[64];
 	char images[SIM_MAX_GUESTS][65];
@@ -169,6 +178,8 @@ void fs_disconnect(struct pvstore *st);
 int fs_check(struct pvstore *st, bool write);
 struct fs_guest *fs_guest(struct sim *w, const uint8_t uuid[16]);
 const char *fs_guest_name(struct sim *w, const uint8_t uuid[16]);
+/* Whether key is guest uuid's user's key (a VMM connecting with it gets in). */
+bool fs_key_ok(struct sim *w, const uint8_t uuid[16], const char *key);
 bool fs_covered(struct sim *w, const char *client_addr, bool write);
 void fs_store_free(struct fake_store *s);
 /* Commits a blocklist change now on behalf of node by's client;

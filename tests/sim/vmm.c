@@ -262,7 +262,8 @@ static void boot_ev(struct sim *w, struct sim_event *e)
 	struct vmm *v = vmm_of(w, e);
 	if (!v || v->state != VMM_BOOTING)
 		return;
-	int err = w->store.guests[v->gi].has_disk ? pvstore_lock_acquire(v->conn, v->uuid, v->cookie) : 0;
+	/* every guest, diskless ones too, holds its owner lock */
+	int err = pvstore_lock_acquire(v->conn, v->uuid, v->cookie);
 	if (err == -EBUSY) {
 		vmm_exit_later(w, v, 0, EXIT_LOCKED, false, "the owner lock is held by someone else");
 		return;
@@ -315,6 +316,11 @@ void vmm_spawn_fake(struct sim *w, int node, const struct pvclus_vmm_start *s, p
 		v->state = VMM_BOOTING;
 		vmm_later(w, v, w->p.vmm_boot_ms, boot_ev);
 	}
+	/* it connects as the guest's own cephx user (pvha-vmm --ceph-keyring):
+	 * without that user's key the cluster lets it do nothing */
+	if (!fs_key_ok(w, s->uuid, s->ceph_key))
+		vmm_exit_later(w, v, 0, incoming ? EXIT_INCOMING : EXIT_HOST, false,
+			       "cephx: not the key of the guest's own user");
 }
 
 /* ---- signals -------------------------------------------------------------------------- */
@@ -431,7 +437,7 @@ static void mig_step(struct sim *w, struct sim_event *e)
 	}
 	/* READY came: flush, then release the lock and hand over */
 	int err = fs_check(s->conn, true);
-	if (!err && w->store.guests[s->gi].has_disk)
+	if (!err)
 		err = pvstore_lock_release(s->conn, s->uuid, s->cookie);
 	if (err) {
 		mig_fail(w, s, err == -ESHUTDOWN ? "the disk flush was refused: fenced" : "releasing the owner lock failed");
@@ -457,7 +463,7 @@ static void target_lock(struct sim *w, struct sim_event *e)
 	if (!t || t->state != VMM_INCOMING)
 		return;
 	struct vmm *s = vmm_at(w, t->mig_source);
-	int err = w->store.guests[t->gi].has_disk ? pvstore_lock_acquire(t->conn, t->uuid, t->cookie) : 0;
+	int err = pvstore_lock_acquire(t->conn, t->uuid, t->cookie);
 	if (!err)
 		err = take_over(w, t);
 	if (!err) {

@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -29,6 +30,7 @@
 #include "ceph_fixture.h"
 #include "harness.h"
 #include "proto/migrate.pb-c.h"
+#include "proto/vmstate.pb-c.h"
 #include "pvproto/frame.h"
 #include "pvproto/link.h"
 #include "pvstore/pvstore.h"
@@ -86,7 +88,7 @@ static uint16_t start_target(struct proc *p, const char *sock, const struct gues
 {
 	char *argv[] = { (char *)VMM, "--incoming", "127.0.0.1:0", "--control", (char *)sock,
 			 "--disk", (char *)g->spec, "--ceph-conf", fx.conf, "--lock", (char *)cookie,
-			 "--console", (char *)console, NULL };
+			 "--console", (char *)console, "--migrate-key-file", (char *)th_migrate_key_file(), NULL };
 	th_spawn(p, argv);
 	assert_true(th_wait_for_socket(sock, 60));
 	Pvha__VmmReply *r = ctl(sock, PVHA__VMM_REQUEST__OP__STATUS);
@@ -118,7 +120,7 @@ static Pvha__VmmReply *migrate(const char *sock, uint16_t port)
 	int fd;
 	Pvha__VmmReply *r = NULL;
 	assert_int_equal(vmmctl_connect(sock, 20000, &fd), 0);
-	assert_int_equal(vmmctl_migrate(fd, "127.0.0.1", port, 0, 0, &r), 0);
+	assert_int_equal(vmmctl_migrate_keyed(fd, "127.0.0.1", port, 0, 0, th_migrate_key, sizeof(th_migrate_key), &r), 0);
 	close(fd);
 	return r;
 }
@@ -277,46 +279,55 @@ static void fake_source_drops_after_ready(uint16_t port, const struct guest *g, 
 				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	/* the handshake, unauthenticated (this target holds no migration key) */
-	uint8_t nonce[PVPROTO_NONCE_BYTES];
+	/* the handshake, then everything sealed with the tests' migration key */
+	uint8_t nonce[PVPROTO_NONCE_BYTES], theirs[PVPROTO_NONCE_BYTES];
 	Pvha__MigrateAuth au = PVHA__MIGRATE_AUTH__INIT;
 	assert_int_equal(pvproto_random(nonce, sizeof(nonce)), 0);
 	au.version = 3; /* the migration protocol's version (docs/migration.md) */
 	au.nonce.data = nonce;
 	au.nonce.len = sizeof(nonce);
+	au.keyed = true;
 	assert_int_equal(pvproto_frame_write(fd, &au.base), 0);
 	ProtobufCMessage *m;
 	assert_int_equal(pvproto_frame_read(fd, &pvha__migrate_auth__descriptor, 4096, &m), 0);
 	assert_string_equal(((Pvha__MigrateAuth *)m)->refuse, "");
+	assert_int_equal(((Pvha__MigrateAuth *)m)->nonce.len, PVPROTO_NONCE_BYTES);
+	memcpy(theirs, ((Pvha__MigrateAuth *)m)->nonce.data, sizeof(theirs));
 	protobuf_c_message_free_unpacked(m, NULL);
+	struct pvproto_link *l = pvproto_link_create(fd);
+	assert_non_null(l);
+	assert_int_equal(pvproto_link_seal(l, th_migrate_key, sizeof(th_migrate_key), PVPROTO_LABEL_MIGRATE, nonce,
+					   theirs, true),
+			 0);
 	Pvha__MigrateHello h = PVHA__MIGRATE_HELLO__INIT;
 	h.version = 3;
 	h.guest_id.data = (uint8_t *)g->uuid;
 	h.guest_id.len = 16;
 	h.mem_size = 16u << 20;
 	h.disk_size = 4u << 20;
-	assert_int_equal(pvproto_frame_write(fd, &h.base), 0);
-	assert_int_equal(pvproto_frame_read(fd, &pvha__migrate_msg__descriptor, 4096, &m), 0);
+	assert_int_equal(pvproto_link_write(l, &h.base), 0);
+	assert_int_equal(pvproto_link_read(l, &pvha__migrate_msg__descriptor, 4096, &m), 0);
 	assert_int_equal(((Pvha__MigrateMsg *)m)->kind, PVHA__MIGRATE_MSG__KIND__ACCEPT);
 	protobuf_c_message_free_unpacked(m, NULL);
-	char *state = NULL;
-	FILE *f = fopen(state_path, "rb");
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	size_t len = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	state = malloc(len);
-	assert_int_equal(fread(state, 1, len, f), len);
-	fclose(f);
-	assert_int_equal(pvproto_write_all(fd, state, len), 0);
-	free(state);
+	/* the saved state, record by record, each sealed */
+	int sf = open(state_path, O_RDONLY | O_CLOEXEC);
+	assert_true(sf >= 0);
+	int records = 0;
+	while (pvproto_frame_read(sf, &pvha__state_record__descriptor, 4u << 20, &m) == 0) {
+		assert_int_equal(pvproto_link_write(l, m), 0);
+		protobuf_c_message_free_unpacked(m, NULL);
+		records++;
+	}
+	close(sf);
+	assert_true(records > 2);
 	Pvha__MigrateConn end = PVHA__MIGRATE_CONN__INIT; /* no connections */
 	end.version = 3;
 	end.end = true;
-	assert_int_equal(pvproto_frame_write(fd, &end.base), 0);
-	assert_int_equal(pvproto_frame_read(fd, &pvha__migrate_msg__descriptor, 4096, &m), 0);
+	assert_int_equal(pvproto_link_write(l, &end.base), 0);
+	assert_int_equal(pvproto_link_read(l, &pvha__migrate_msg__descriptor, 4096, &m), 0);
 	assert_int_equal(((Pvha__MigrateMsg *)m)->kind, PVHA__MIGRATE_MSG__KIND__READY);
 	protobuf_c_message_free_unpacked(m, NULL);
+	pvproto_link_destroy(l);
 	close(fd);
 }
 

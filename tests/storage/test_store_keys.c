@@ -3,7 +3,8 @@
  * guest's VMM user reads and writes its own disk and takes its own owner
  * lock, and nothing else: another guest's disk and lock, the registry,
  * blocklisting and user management are refused by the cluster itself.
- * A node's user may blocklist (fencing) and work the whole pool.
+ * A node's user may blocklist (fencing), work the whole pool and make (and
+ * remove) guests' users with exactly a guest's caps, and no other user.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <rados/librados.h>
 
 #include "ceph_fixture.h"
 #include "pvstore/pvstore.h"
@@ -154,7 +156,28 @@ static void guest_key_reaches_its_own_guest_only(void **state)
 	assert_int_equal(pvstore_key_remove(st, ent), 0); /* gone already: fine */
 }
 
-static void node_key_may_fence(void **state)
+/* A raw monitor command as entity (its keyring written by connect_as):
+ * what a node key could send if pvhad were taken over. Returns 0 or -errno. */
+static int mon_as(const char *entity, const char *json)
+{
+	char path[400];
+	snprintf(path, sizeof(path), "%s/%s.keyring", fx.top, entity);
+	rados_t c;
+	assert_int_equal(rados_create2(&c, "ceph", entity, 0), 0);
+	assert_int_equal(rados_conf_read_file(c, fx.conf), 0);
+	assert_int_equal(rados_conf_set(c, "keyring", path), 0);
+	assert_int_equal(rados_connect(c), 0);
+	const char *cmd[1] = { json };
+	char *out = NULL, *st_out = NULL;
+	size_t outlen = 0, stlen = 0;
+	int r = rados_mon_command(c, cmd, 1, "", 0, &out, &outlen, &st_out, &stlen);
+	rados_buffer_free(out);
+	rados_buffer_free(st_out);
+	rados_shutdown(c);
+	return r;
+}
+
+static void node_key_may_fence_and_make_guest_users_only(void **state)
 {
 	(void)state;
 	char key[PVSTORE_KEY_MAX], ent[PVSTORE_ENTITY_MAX];
@@ -166,12 +189,94 @@ static void node_key_may_fence(void **state)
 	new_guest(&g, "keys-node");
 	assert_int_equal(pvstore_lock_acquire(n, g.uuid, "boot-n"), 0);
 	assert_int_equal(pvstore_lock_release(n, g.uuid, "boot-n"), 0);
-	/* a node key makes no users */
-	char k2[PVSTORE_KEY_MAX];
-	int r = pvstore_key_guest(n, g.uuid, k2, sizeof(k2));
+
+	/* it makes a guest's user (what its agent does before a VMM starts):
+	 * the same key as the admin gets, and that key works */
+	char gk[PVSTORE_KEY_MAX], gk2[PVSTORE_KEY_MAX], gent[PVSTORE_ENTITY_MAX];
+	assert_int_equal(pvstore_key_guest(n, g.uuid, gk, sizeof(gk)), 0);
+	assert_int_equal(pvstore_key_guest(st, g.uuid, gk2, sizeof(gk2)), 0);
+	assert_string_equal(gk, gk2);
+	assert_int_equal(pvstore_guest_entity(gent, sizeof(gent), g.uuid), 0);
+	struct pvstore *gc = connect_as(gent, gk);
+	struct pvstore_disk *d;
+	assert_int_equal(pvstore_disk_open(gc, g.uuid, &d), 0);
+	pvstore_disk_close(d);
+	pvstore_disconnect(gc);
+
+	/* ...and no other user: not one with wider caps, not one named
+	 * otherwise, not another node; it reads and removes no admin */
+	char osd[512], mon[64];
+	assert_int_equal(pvstore_guest_caps("pvha", NULL, g.uuid, osd, sizeof(osd), mon, sizeof(mon)), 0);
+	const char *inert_mgr = "allow command pvha-none", *inert_mds = "allow r fsname=pvha-none";
+	const struct {
+		const char *what, *entity, *mon, *osd, *mgr;
+	} wider[] = {
+		{ "a guest user with admin caps", "client.pvha-guest-0d1f7a5e-55aa-4b8e-9d1e-2b7c3a9e00aa", "allow *",
+		  "allow *", inert_mgr },
+		{ "a guest user with mgr 'allow *'", "client.pvha-guest-x1", "allow r", osd, "allow *" },
+		{ "a user not named pvha-guest-*", "client.evil", "allow r", osd, inert_mgr },
+	};
+	int r;
+	for (size_t i = 0; i < sizeof(wider) / sizeof(wider[0]); i++) {
+		char json[1200];
+		snprintf(json, sizeof(json),
+			 "{\"prefix\": \"auth get-or-create\", \"entity\": \"%s\", \"caps\": [\"mon\", \"%s\", "
+			 "\"osd\", \"%s\", \"mgr\", \"%s\", \"mds\", \"%s\"]}",
+			 wider[i].entity, wider[i].mon, wider[i].osd, wider[i].mgr, inert_mds);
+		r = mon_as(ent, json);
+		if (!MON_REFUSES(r))
+			fail_msg("%s made by a node key: %d", wider[i].what, r);
+	}
+	r = mon_as(ent, "{\"prefix\": \"auth get\", \"entity\": \"client.admin\"}");
 	if (!MON_REFUSES(r))
-		fail_msg("creating a user with a node key: %d (%s)", r, pvstore_errmsg());
+		fail_msg("reading the admin's key with a node key: %d", r);
+	r = mon_as(ent, "{\"prefix\": \"auth rm\", \"entity\": \"client.admin\"}");
+	if (!MON_REFUSES(r))
+		fail_msg("removing the admin with a node key: %d", r);
+	char k2[PVSTORE_KEY_MAX];
+	r = pvstore_key_node(n, "n2", k2, sizeof(k2));
+	if (!MON_REFUSES(r))
+		fail_msg("creating a node user with a node key: %d (%s)", r, pvstore_errmsg());
+
+	/* the guest goes: its user too */
+	assert_int_equal(pvstore_key_remove(n, gent), 0);
+	struct pvstore_config cfg = { .conf_path = fx.conf, .client_name = gent, .key = gk,
+				      .mount_timeout_s = 5 };
+	struct pvstore *gone = NULL;
+	r = pvstore_connect(&cfg, &gone);
+	if (r == 0)
+		fail_msg("a removed guest user still connects");
 	pvstore_disconnect(n);
+	assert_int_equal(pvstore_key_remove(st, ent), 0);
+}
+
+/* A key given outright (pvstore_config.key: what pvha-vmm --ceph-keyring
+ * does) connects without any keyring file. */
+static void a_key_given_outright_connects(void **state)
+{
+	(void)state;
+	struct pvstore_guest g;
+	new_guest(&g, "keys-outright");
+	char key[PVSTORE_KEY_MAX], ent[PVSTORE_ENTITY_MAX];
+	assert_int_equal(pvstore_key_guest(st, g.uuid, key, sizeof(key)), 0);
+	assert_int_equal(pvstore_guest_entity(ent, sizeof(ent), g.uuid), 0);
+	struct pvstore_config cfg = { .conf_path = fx.conf, .client_name = ent, .key = key };
+	struct pvstore *c = NULL;
+	assert_int_equal(pvstore_connect(&cfg, &c), 0);
+	assert_int_equal(pvstore_lock_acquire(c, g.uuid, "boot-k"), 0);
+	assert_int_equal(pvstore_lock_release(c, g.uuid, "boot-k"), 0);
+	pvstore_disconnect(c);
+	/* another guest's key for this user: refused */
+	struct pvstore_guest h;
+	new_guest(&h, "keys-outright-2");
+	char other[PVSTORE_KEY_MAX];
+	assert_int_equal(pvstore_key_guest(st, h.uuid, other, sizeof(other)), 0);
+	cfg.key = other;
+	cfg.mount_timeout_s = 5;
+	c = NULL;
+	int r = pvstore_connect(&cfg, &c);
+	if (r == 0)
+		fail_msg("connecting with another user's key worked");
 	assert_int_equal(pvstore_key_remove(st, ent), 0);
 }
 
@@ -185,7 +290,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(caps_name_only_the_guests_objects),
 		cmocka_unit_test(guest_key_reaches_its_own_guest_only),
-		cmocka_unit_test(node_key_may_fence),
+		cmocka_unit_test(node_key_may_fence_and_make_guest_users_only),
+		cmocka_unit_test(a_key_given_outright_connects),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

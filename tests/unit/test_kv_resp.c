@@ -183,6 +183,42 @@ static void bad_bulk_headers_are_refused(void **state)
 	expect_error_str("*1\r\n$3\r\nabcd\r\n", "Protocol error: expected CRLF after bulk");
 }
 
+/* kv_resp_parse reads count lines of one or two digits with one 4-byte load
+ * and leaves the rest to the careful path: both sides of every edge parse
+ * alike, and a line too short for the load asks for more. */
+static void short_and_long_count_lines_parse_alike(void **state)
+{
+	(void)state;
+	const char *err;
+	char s[256], arg[128];
+	/* lengths 0, 1, 9, 10, 99 (one load) and 100, 101 (careful path) */
+	static const size_t lens[] = { 0, 1, 9, 10, 99, 100, 101 };
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		memset(arg, 'a' + (int)i, lens[i]);
+		int n = snprintf(s, sizeof(s), "*2\r\n$3\r\nGET\r\n$%zu\r\n%.*s\r\n", lens[i],
+				 (int)lens[i], arg);
+		assert_int_equal(parse(s, (size_t)n, &err), KV_PARSE_OK);
+		assert_int_equal(req.argc, 2);
+		assert_int_equal(req.len[1], lens[i]);
+		assert_memory_equal(req.argv[1], arg, lens[i]);
+		assert_int_equal(req.consumed, (size_t)n);
+		/* every shorter prefix asks for more */
+		for (int k = 1; k < n; k++)
+			assert_int_equal(parse(s, (size_t)k, &err), KV_PARSE_MORE);
+	}
+	/* 10 and more arguments: a two-digit multibulk count */
+	size_t n = (size_t)sprintf(s, "*12\r\n");
+	for (int i = 0; i < 12; i++)
+		n += (size_t)sprintf(s + n, "$1\r\n%c\r\n", 'a' + i);
+	assert_int_equal(parse(s, n, &err), KV_PARSE_OK);
+	assert_int_equal(req.argc, 12);
+	assert_arg(11, "l");
+	/* a leading zero is not a length, on either path */
+	expect_error_str("*1\r\n$01\r\nx\r\n", "Protocol error: invalid bulk length");
+	expect_error_str("*1\r\n$007\r\nabcdefg\r\n", "Protocol error: invalid bulk length");
+	expect_error_str("*02\r\n", "Protocol error: invalid multibulk length");
+}
+
 static void a_huge_request_is_refused_before_its_bytes_arrive(void **state)
 {
 	(void)state;
@@ -288,9 +324,13 @@ static void replies_encode_as_resp2(void **state)
 	kv_reply_error(&b, "ERR x");
 	kv_reply_int(&b, -42);
 	kv_reply_bulk(&b, "ab", 2);
+	kv_reply_bulk(&b, "", 0);
+	kv_reply_bulk(&b, "123456789", 9);  /* the last one-digit header */
+	kv_reply_bulk(&b, "0123456789", 10); /* the first two-digit one */
 	kv_reply_null(&b);
 	kv_reply_array(&b, 3);
-	const char *want = "+OK\r\n-ERR x\r\n:-42\r\n$2\r\nab\r\n$-1\r\n*3\r\n";
+	const char *want = "+OK\r\n-ERR x\r\n:-42\r\n$2\r\nab\r\n$0\r\n\r\n$9\r\n123456789\r\n"
+			   "$10\r\n0123456789\r\n$-1\r\n*3\r\n";
 	assert_false(b.failed);
 	assert_int_equal(kv_buf_size(&b), strlen(want));
 	assert_memory_equal(kv_buf_head(&b), want, strlen(want));
@@ -316,6 +356,7 @@ int main(void)
 		cmocka_unit_test(empty_and_null_multibulk_run_nothing),
 		cmocka_unit_test(bad_multibulk_counts_are_refused),
 		cmocka_unit_test(bad_bulk_headers_are_refused),
+		cmocka_unit_test(short_and_long_count_lines_parse_alike),
 		cmocka_unit_test(a_huge_request_is_refused_before_its_bytes_arrive),
 		cmocka_unit_test(too_long_inline_lines_are_refused),
 		cmocka_unit_test(the_largest_argument_count_parses),

@@ -76,6 +76,10 @@ struct pvclus_vmm_start {
 	const char *address;      /* "" or the guest's address: its sockets use it */
 	const uint8_t *migrate_key; /* incoming: the migration link's secret (NULL: none) */
 	size_t migrate_key_len;
+	const char *ceph_key;     /* the secret of the guest's own cephx user
+				   * (client.pvha-guest-<uuid>, pvstore_guest_entity): the
+				   * VMM connects as that user, never as the node's.
+				   * The agent always sets it; never put it in argv. */
 };
 
 /* What a VMM's control socket says (pvha-vmm's STATUS, the parts the agent uses). */

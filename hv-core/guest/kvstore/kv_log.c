@@ -48,6 +48,10 @@ static size_t encode(uint8_t *dst, uint64_t gen, uint64_t boot, uint64_t *sum,
 	size_t size = kv_log_rec_size(r);
 	uint32_t len = 0;
 
+	/* Zero the padding (under 8 bytes: size rounds the payload up to 8) with
+	 * one store before the payload goes over all but the padding of it. */
+	if (size > KV_LOG_HDR)
+		*(kv_u64u *)(dst + size - 8) = 0;
 	if (r->op == KV_LOG_SET) {
 		*(kv_u64u *)p = r->expire_wall;
 		*(kv_u64u *)(p + 8) = (uint64_t)r->klen | (uint64_t)r->vlen << 32;
@@ -64,9 +68,6 @@ static size_t encode(uint8_t *dst, uint64_t gen, uint64_t boot, uint64_t *sum,
 		kv_copy(p + 4, r->key, r->klen);
 		len = (uint32_t)(4 + r->klen);
 	}
-	/* Zero the padding: one word covers it (size is a multiple of 8). */
-	if (size > KV_LOG_HDR + len)
-		memset(p + len, 0, size - KV_LOG_HDR - len);
 	h->magic = KV_LOG_REC_MAGIC;
 	h->len = len;
 	h->gen = gen;

@@ -75,6 +75,7 @@ uint64_t kv_hash(uint64_t seed, const void *p, size_t len);
  * overlapping word instead of a byte loop (libpv's memcmp goes byte by byte). */
 typedef uint64_t __attribute__((may_alias, aligned(1))) kv_u64u;
 typedef uint32_t __attribute__((may_alias, aligned(1))) kv_u32u;
+typedef uint16_t __attribute__((may_alias, aligned(1))) kv_u16u;
 
 /* Copies n bytes; dst and src must not overlap. */
 static inline void kv_copy(void *dst, const void *src, size_t n)

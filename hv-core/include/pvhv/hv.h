@@ -243,7 +243,9 @@ struct hv_machine_stats {
 void hv_machine_get_stats(const struct hv_machine *m, struct hv_machine_stats *out);
 
 /* Guest RAM, for the VMM's own use (tests, migration). Host writes must go
- * through hv_machine_write_ram so that dirty tracking and code caches see them. */
+ * through hv_machine_write_ram so that dirty tracking and code caches see them,
+ * and not while the guest runs: then only the vCPU's thread may mark pages
+ * dirty (the tcg backend marks them without a locked instruction). */
 uint8_t *hv_machine_ram(struct hv_machine *m);
 uint64_t hv_machine_mem_size(const struct hv_machine *m);
 int hv_machine_write_ram(struct hv_machine *m, uint64_t gpa, const void *src, size_t len);

@@ -50,6 +50,8 @@ struct pvstore_config {
 	const char *conf_path;       /* ceph.conf; required */
 	const char *client_name;     /* NULL: "client.admin" */
 	const char *keyring;         /* NULL: what the conf says */
+	const char *key;             /* NULL: from the keyring; else client_name's base64
+				      * secret, and no keyring file is read */
 	const char *pool;            /* NULL: "pvha" */
 	const char *rados_namespace; /* NULL or "": the pool's default namespace */
 	unsigned mount_timeout_s;    /* connect deadline (client_mount_timeout); 0: 10 */
@@ -463,14 +465,17 @@ int pvstore_node_entity(char *buf, size_t len, const char *node);
 int pvstore_guest_caps(const char *pool, const char *ns, const uint8_t uuid[16], char *osd,
 		       size_t osdlen, char *mon, size_t monlen);
 
-/* The caps of a node's pvhad user: mon "allow r" and the blocklist commands
- * (fencing), OSD rwx on the pool (namespace). Pure. */
+/* The caps of a node's pvhad user: mon "allow r", the blocklist commands
+ * (fencing), and "auth get-or-create" / "auth rm" of pvha-guest-* users
+ * with exactly a guest's caps (the monitor checks each cap string: no node
+ * can make a wider user); OSD rwx on the pool (namespace). Pure. */
 int pvstore_node_caps(const char *pool, const char *ns, char *osd, size_t osdlen, char *mon,
 		      size_t monlen);
 
 /* Creates (or finds) guest uuid's VMM user with pvstore_guest_caps for this
- * connection's pool and namespace, and returns its secret in key. Needs a
- * connection allowed to manage users (an admin's). A user that exists with
+ * connection's pool and namespace (and mgr/mds caps that allow nothing), and
+ * returns its secret in key. Needs a connection allowed to make it: an
+ * admin's, or a node user's (pvstore_node_caps). A user that exists with
  * other caps is an error (-EEXIST): caps are never widened silently.
  * Returns 0, -EEXIST, -EACCES/-EPERM (not allowed) or -errno. One mon
  * round trip. */
