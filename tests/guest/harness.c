@@ -1,5 +1,6 @@
 /* See harness.h. */
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -227,4 +228,32 @@ const char *th_migrate_key_file(void)
 	}
 	close(fd);
 	return path;
+}
+
+/* Dies with the reason: a test's setup that cannot go on. */
+static void die_errno(const char *what)
+{
+	fprintf(stderr, "th_tcp_pair: %s: %s\n", what, strerror(errno));
+	abort();
+}
+
+void th_tcp_pair(int *srv, int *cli)
+{
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	socklen_t al = sizeof(a);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&a, &al) < 0)
+		die_errno("listening");
+	*cli = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int small = 16 * 1024; /* a small window, so the server's queue fills */
+	setsockopt(*cli, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	if (*cli < 0 || connect(*cli, (struct sockaddr *)&a, sizeof(a)) < 0)
+		die_errno("connect");
+	*srv = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (*srv < 0)
+		die_errno("accept");
+	int buf = 64 * 1024; /* as the VMM's sockets (PV_NET_SOCKBUF) */
+	setsockopt(*srv, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	close(l);
 }

@@ -70,4 +70,9 @@ bool th_nft_holds(uint16_t peer_port);
 extern const unsigned char th_migrate_key[TH_MIGRATE_KEY_LEN];
 const char *th_migrate_key_file(void);
 
+/* A connected TCP pair on loopback: *srv accepted (non-blocking, a 64 KiB
+ * send buffer as the VMM's sockets), *cli with a 16 KiB receive buffer (a
+ * small window, so that the server's queue fills). Aborts on failure. */
+void th_tcp_pair(int *srv, int *cli);
+
 #endif

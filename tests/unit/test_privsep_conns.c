@@ -83,26 +83,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A connected pair on loopback: *srv accepted (non-blocking), with a send
- * buffer as the VMM's, whose queue outgrows a message; *cli, which reads
- * nothing yet. */
+/* A connected pair on loopback (th_tcp_pair): *cli reads nothing yet, and
+ * *srv's send buffer is the VMM's, whose queue outgrows a message. */
 static void pair(int *srv, int *cli)
 {
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
-	socklen_t al = sizeof(a);
-	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(l, 1), 0);
-	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
-	*cli = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int small = 16 * 1024;
-	setsockopt(*cli, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	assert_int_equal(connect(*cli, (struct sockaddr *)&a, sizeof(a)), 0);
-	*srv = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	assert_true(*srv >= 0);
-	int buf = 64 * 1024; /* as the VMM's sockets (PV_NET_SOCKBUF), doubled by the kernel */
-	setsockopt(*srv, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-	close(l);
+	th_tcp_pair(srv, cli);
 }
 
 /* Sends the pattern i % 251 until the socket takes no more; the count. */

@@ -87,24 +87,10 @@ static void check_refuses_bad_states(void **state)
 	assert_non_null(strstr(why, "larger"));
 }
 
-/* A connected pair on loopback: *srv accepted (non-blocking), *cli. */
+/* A connected pair on loopback (th_tcp_pair). */
 static void pair(int *srv, int *cli)
 {
-	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
-	socklen_t al = sizeof(a);
-	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(l, 1), 0);
-	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
-	*cli = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	int small = 16 * 1024; /* a small window, so the server's queue fills */
-	setsockopt(*cli, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-	assert_int_equal(connect(*cli, (struct sockaddr *)&a, sizeof(a)), 0);
-	*srv = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	assert_true(*srv >= 0);
-	int buf = 64 * 1024; /* as the VMM's sockets (PV_NET_SOCKBUF) */
-	setsockopt(*srv, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-	close(l);
+	th_tcp_pair(srv, cli);
 }
 
 /* Fills what the server can send (the client reads nothing) with the byte
