@@ -50,9 +50,15 @@ export PVHA_LAB_DIR=$DIR PVHA_BUILD_DIR=$BUILD
 # prints when something failed (so that a CI log says what the agents did).
 LOGS_KEPT=${PVHA_KEEP_LOGS:-$(mktemp -d /tmp/pvha-lab-logs.XXXXXX)}
 keep_logs() {
-	local f
+	local f n
 	for f in "$DIR"/n*/pvhad.log; do
 		[[ -f $f ]] && cp "$f" "$LOGS_KEPT/$1-$(basename "$(dirname "$f")").log"
+	done
+	# and the guests' consoles (what a guest said before it ended)
+	for f in "$DIR"/n*/pvhad/console/*; do
+		[[ -f $f ]] || continue
+		n=$(basename "$(dirname "$(dirname "$(dirname "$f")")")")
+		cp "$f" "$LOGS_KEPT/$1-$n-console-$(basename "$f" .log).log"
 	done
 	return 0
 }

@@ -93,10 +93,14 @@ for n in n1 n2 n3; do
 	if wait_unfenced "$n"; then ok "$n: storage usable again by itself"; else fail "$n: storage usable again"; fi
 done
 # An OSD paused past its PGs' read lease (~16 s) keeps them "waiting for
-# readable" a while after it continues: wait until g1's own record (the
-# object its owner lock lives on) can be changed again, then start it.
+# readable" a while after it continues, each PG on its own: wait until g1's
+# own record (the object its owner lock lives on) can be changed again and
+# its disk's header read by a fresh client (another PG: the VMM's first
+# read, which a 10 s op timeout would fail), then start it.
+uuid=$(show n1 g1 | field uuid)
 end=$((SECONDS + 60))
-until pv n1 guest set g1 --priority 1 >/dev/null 2>&1; do
+until pv n1 guest set g1 --priority 1 >/dev/null 2>&1 &&
+	timeout 5 rados -c "$DIR/ceph/ceph.conf" -p pvha stat "disk.$uuid.header" >/dev/null 2>&1; do
 	((SECONDS < end)) || break
 	sleep 0.5
 done
