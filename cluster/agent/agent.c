@@ -163,6 +163,12 @@ bool pvclus_agent_quorate(const struct pvclus_agent *a)
 	return a->quorate;
 }
 
+bool pvclus_agent_node_held(const struct pvclus_agent *a, uint32_t node)
+{
+	int i = agent_node_index(a, node);
+	return i >= 0 && (a->peers[i].fenced || agent_fence_holds(a, node));
+}
+
 /* ---- processes ------------------------------------------------------------------ */
 
 bool pvclus_agent_child_exited(struct pvclus_agent *a, pid_t pid, int wait_status)

@@ -14,6 +14,15 @@
  * A new leader fences what the guests in fence-wait still wait for
  * (agent_fence_takeover); the leader lifts the fence of a member that came
  * back running no guest (agent_unfence).
+ *
+ * A blocklist add that timed out may still be committed by the monitor,
+ * later, whatever happened meanwhile (campaign failure 8); its withdrawal
+ * goes out right after it, and may time out too. Until a later monitor
+ * command of this agent succeeds (the monitor commits one client's commands
+ * in order, so everything before it has landed by then), the node stays
+ * *held*: it is never placed on, and if it comes back it is confirmed
+ * fenced (it stops its VMMs) and lifted only by a removal of its entry that
+ * succeeds (docs/agent.md "A fence the monitor commits late").
  */
 #include <errno.h>
 #include <stdio.h>
@@ -71,6 +80,10 @@ static void fence_done(struct pvclus_job *j)
 	op->job = false;
 	if (f->addr[0])
 		snprintf(op->addr, sizeof(op->addr), "%s", f->addr);
+	if (j->err == -ETIMEDOUT)
+		op->unresolved = true; /* the add and its withdrawal may land later */
+	else if (!j->err)
+		op->unresolved = false; /* committed: so is everything this agent sent before */
 	if (!op->active) {
 		free(f);
 		return;
@@ -237,7 +250,8 @@ void agent_fence(struct pvclus_agent *a, uint32_t node)
 		return;
 	if (op->job)
 		return; /* a storage job of an earlier fence of it is still out */
-	*op = (struct fence_op){ .active = true, .node = node, .agent = a, .begun_ms = agent_now_ms(a) };
+	*op = (struct fence_op){ .active = true, .node = node, .agent = a, .begun_ms = agent_now_ms(a),
+				 .unresolved = op->unresolved };
 	agent_fence_addr(a, i, op->addr, sizeof(op->addr));
 	step(op);
 }
@@ -299,23 +313,48 @@ void agent_fence_takeover(struct pvclus_agent *a)
 	}
 }
 
+bool agent_fence_holds(const struct pvclus_agent *a, uint32_t node)
+{
+	int i = agent_node_index(a, node);
+	if (i < 0)
+		return false;
+	const struct fence_op *op = &a->fences[i];
+	return op->active || op->job || op->unresolved;
+}
+
 struct unfence_job {
 	struct pvclus_job j;
 	struct pvclus_agent *a;
 	uint32_t node;
 	char addr[64];
 	bool no_blocklist;
+	bool withdraw; /* an add of it may still land: remove, whatever its fence was */
 };
 
 static int unfence_run(struct pvstore *st, struct pvclus_job *j)
 {
 	struct unfence_job *u = (struct unfence_job *)j;
-	if (u->no_blocklist)
+	if (u->no_blocklist && !u->withdraw)
 		return 0; /* fenced without a blocklist entry: nothing to remove */
 	int err = st ? pvstore_blocklist_remove(st, u->addr) : -ENOTCONN;
 	if (err)
 		agent_job_fail(j, err);
 	return err;
+}
+
+static void on_unfence_retry(void *data)
+{
+	struct pvclus_agent *a = data;
+	a->unfence_timer_armed = false;
+	agent_check_unfence(a);
+}
+
+static void unfence_retry_later(struct pvclus_agent *a)
+{
+	if (a->unfence_timer_armed)
+		return;
+	a->unfence_timer_armed = true;
+	agent_timer(a, FENCE_RETRY_MS, on_unfence_retry, a, &a->unfence_timer);
 }
 
 static void unfence_done(struct pvclus_job *j)
@@ -325,16 +364,30 @@ static void unfence_done(struct pvclus_job *j)
 	struct peer *p = agent_peer(a, u->node);
 	const char *name = agent_node_name(a, u->node);
 	int err = j->err;
+	int i = agent_node_index(a, u->node);
+	if (u->withdraw && i >= 0 && (!err || err == -ENOENT)) {
+		/* this removal came after every add this agent sent: none is left to land */
+		a->fences[i].unresolved = false;
+		cluster_event(a, "fence-withdrawn", "node %s: no blocklist request of %s can land any more", name,
+			      u->addr);
+	}
 	if (!p || !p->unfencing)
 		goto out; /* it left meanwhile (its membership reset it) */
 	p->unfencing = false;
+	if (u->withdraw && !p->fenced) {
+		/* held only for the add that might land: placeable again */
+		if (err && err != -ENOENT)
+			unfence_retry_later(a); /* the leader's retry tick places on it once it is resolved */
+		goto out;
+	}
 	if (err == -ENOENT && !p->fenced) {
 		/* not blocklisted: its storage trouble is its own (network, keys) */
 		alog_debug(a, "node %s cannot reach the storage but is not blocklisted", name);
 		goto out;
 	}
 	if (err && err != -ENOENT) {
-		cluster_event(a, "unfence-failed", "node %s (%s): %s", name, u->addr, j->errmsg);
+		cluster_event(a, "unfence-failed", "node %s (%s): %s; retrying", name, u->addr, j->errmsg);
+		unfence_retry_later(a);
 		goto out;
 	}
 	if (!agent_leads(a))
@@ -357,7 +410,9 @@ out:
 void agent_unfence(struct pvclus_agent *a, uint32_t node)
 {
 	struct peer *p = agent_peer(a, node);
-	if (!p || !(p->fenced || p->storage_bad) || !p->addr[0] || !a->st || p->unfencing)
+	int i = agent_node_index(a, node);
+	bool withdraw = i >= 0 && a->fences[i].unresolved && !a->fences[i].active && !a->fences[i].job;
+	if (!p || !(p->fenced || p->storage_bad || withdraw) || !p->addr[0] || !a->st || p->unfencing)
 		return;
 	struct unfence_job *u = calloc(1, sizeof(*u));
 	if (!u)
@@ -367,6 +422,7 @@ void agent_unfence(struct pvclus_agent *a, uint32_t node)
 	u->node = node;
 	snprintf(u->addr, sizeof(u->addr), "%s", p->addr);
 	u->no_blocklist = p->no_blocklist;
+	u->withdraw = withdraw;
 	p->unfencing = true; /* one lifting at a time */
 	agent_submit(a, &u->j);
 }

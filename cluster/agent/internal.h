@@ -67,6 +67,9 @@ struct fence_op {
 	bool job;             /* its storage job is out */
 	pid_t pid;            /* the power fence program, while it runs */
 	bool timed_out;
+	bool unresolved;      /* a blocklist add of it timed out: the monitor may
+	                       * still commit it (kept across fences until a later
+	                       * command of this agent's succeeds, docs/agent.md) */
 	int tries;
 	uint64_t started_ms;
 	uint64_t begun_ms;    /* when this fence began */
@@ -267,6 +270,8 @@ struct pvclus_agent {
 
 	/* fencing (fence.c) */
 	struct fence_op fences[PVCLUS_MAX_NODES]; /* by index in nodes[] */
+	uint64_t unfence_timer; /* the retry of a failed unfence */
+	bool unfence_timer_armed;
 	struct tiebreak tb;
 
 	/* placement (sched.c) */
@@ -468,6 +473,9 @@ bool agent_key_then(struct pvclus_agent *a, struct guest *g,
 
 /* The leader: a fenced node came back and runs no guest: lift its fence. */
 void agent_unfence(struct pvclus_agent *a, uint32_t node);
+/* Whether this leader holds node out of placement: a fence of it is under
+ * way, or a blocklist add of it may still be committed by the monitor. */
+bool agent_fence_holds(const struct pvclus_agent *a, uint32_t node);
 
 /* This agent just became the leader: fence again every node that a guest in
  * fence-wait still waits for (the previous leader may have died fencing). */

@@ -114,7 +114,7 @@ void agent_check_unfence(struct pvclus_agent *a)
 	for (size_t i = 0; i < a->nmembers; i++) {
 		struct peer *p = agent_peer(a, a->members[i]);
 		if (p && p->hello && !p->unfencing && a->members[i] != a->local &&
-		    (p->fenced || p->storage_bad) && p->n_running == 0)
+		    (p->fenced || p->storage_bad || agent_fence_holds(a, a->members[i])) && p->n_running == 0)
 			agent_unfence(a, a->members[i]);
 	}
 }

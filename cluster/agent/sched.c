@@ -70,7 +70,8 @@ int agent_sched_view(struct pvclus_agent *a, struct agent_view *out)
 		n->id = a->nodes[i].nodeid;
 		snprintf(n->name, sizeof(n->name), "%s", a->nodes[i].name);
 		n->online = agent_node_online(a, i);
-		n->fenced = a->peers[i].fenced;
+		/* a node whose fence is under way, or might still land, gets nothing */
+		n->fenced = a->peers[i].fenced || agent_fence_holds(a, n->id);
 		n->maintenance = a->peers[i].mode != NODE_ACTIVE;
 		n->mem_total = a->peers[i].mem_bytes ? a->peers[i].mem_bytes : 1;
 		n->cpu_total = a->peers[i].cpus ? a->peers[i].cpus : 1;

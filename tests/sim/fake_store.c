@@ -608,9 +608,18 @@ void fs_blocklist_commit(struct sim *w, int by, const char *addr, bool add, uint
 	/* a node fenced while it is in one membership with the fencer */
 	for (int i = 0; add && i < w->nnodes; i++) {
 		const struct sim_node *n = &w->nodes[i];
-		if (!strcmp(n->ip, addr) && n->cs_up && n->ring >= 0 && n->ring == w->nodes[by].ring)
-			sim_violation(w, &w->bad.fenced_member, "fenced a member: %s blocklisted by %s while both are in ring %llu",
-				      n->name, w->nodes[by].name, (unsigned long long)w->rings[n->ring].id);
+		if (strcmp(n->ip, addr) || !n->cs_up || n->ring < 0 || n->ring != w->nodes[by].ring)
+			continue;
+		/* Back in the fencer's ring. Only harmless if the fencer still
+		 * holds it out (docs/simulator.md, invariant 3) and nothing of it
+		 * can write. */
+		bool held = sim_agent_holds(w, by, n->id);
+		bool writes = sim_node_can_write(w, i);
+		if (!held || writes)
+			sim_violation(w, &w->bad.fenced_member,
+				      "fenced a member: %s blocklisted by %s while both are in ring %llu (%s)", n->name,
+				      w->nodes[by].name, (unsigned long long)w->rings[n->ring].id,
+				      !held ? "the fencer had let it back" : "a VMM of it could write");
 	}
 	size_t nb = sizeof(s->bl) / sizeof(s->bl[0]);
 	for (size_t i = 0; i < nb; i++) {
@@ -654,13 +663,26 @@ static int mon_command(struct pvstore *st, const char *addr, bool add, bool wait
 		cost(st, w->store.slow_ms);
 		return -ESHUTDOWN;
 	}
-	unsigned delay = w->store.mon_delay_ms + w->store.slow_ms;
-	if (delay >= w->p.mon_timeout_ms) {
+	/* the monitor commits commands in the order they came: one sent while
+	 * an earlier one still waits is committed after it */
+	uint64_t at = w->now + w->store.mon_delay_ms + w->store.slow_ms;
+	if (at < w->store.mon_backlog_ms)
+		at = w->store.mon_backlog_ms;
+	if (at - w->now >= w->p.mon_timeout_ms) {
 		cost(st, w->p.mon_timeout_ms);
 		/* the monitor commits it later; the map reaches the OSDs after the lag */
-		sim_blocklist_later(w, st->node, addr, add, w->now + delay);
+		w->store.mon_backlog_ms = at;
+		sim_blocklist_later(w, st->node, addr, add, at);
 		return -ETIMEDOUT;
 	}
+	if (at > w->now + w->store.mon_delay_ms + w->store.slow_ms) {
+		/* behind a backlog that ends within the timeout: committed then */
+		cost(st, (unsigned)(at - w->now));
+		w->store.mon_backlog_ms = at;
+		sim_blocklist_later(w, st->node, addr, add, at);
+		return 0;
+	}
+	unsigned delay = (unsigned)(at - w->now);
 	cost(st, delay);
 	fs_blocklist_commit(w, st->node, addr, add, wait_map ? w->now : w->now + w->p.osd_map_lag_ms);
 	return 0;

@@ -153,6 +153,7 @@ struct fake_store {
 	bool down;             /* every op times out */
 	unsigned slow_ms;      /* every op takes this much longer */
 	unsigned mon_delay_ms; /* blocklist add/rm commit after this (timed out past mon_timeout) */
+	uint64_t mon_backlog_ms; /* the last monitor command committed then: they commit in order */
 	/* the two-node tie-breaker: a cls_lock with a duration, and the yields */
 	bool tb_locked;
 	struct pvstore_lock_holder tb_holder;
@@ -373,6 +374,10 @@ void sim_agent_start(struct sim *w, int n);
 /* What node n's agent says (0 / false without an agent). */
 uint32_t sim_agent_leader(struct sim *w, int n);
 bool sim_agent_quorate(struct sim *w, int n);
+/* Whether node n's agent (alive) keeps node id out (pvclus_agent_node_held). */
+bool sim_agent_holds(struct sim *w, int n, uint32_t id);
+/* Whether some VMM on node n could write to its guest's disk now. */
+bool sim_node_can_write(struct sim *w, int n);
 /* Guest gi's VMM crashes every period ms, count times (when one runs). */
 void sim_crash_loop(struct sim *w, int gi, unsigned period, unsigned count);
 /* The guest in v goes on running but sends no more heartbeats. */

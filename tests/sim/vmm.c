@@ -155,6 +155,14 @@ static bool can_write(struct sim *w, const struct vmm *u)
 	       !w->store.down && !w->nodes[u->node].storage_cut && !fs_covered(w, u->conn->addr, true);
 }
 
+bool sim_node_can_write(struct sim *w, int node)
+{
+	for (size_t i = 0; i < w->nvmms; i++)
+		if (w->vmms[i].node == node && can_write(w, &w->vmms[i]))
+			return true;
+	return false;
+}
+
 static void io_tick(struct sim *w, struct sim_event *e);
 
 static void start_io(struct sim *w, struct vmm *v)

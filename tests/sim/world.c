@@ -752,6 +752,12 @@ bool sim_agent_quorate(struct sim *w, int node)
 	return c && pvclus_agent_quorate(c->agent);
 }
 
+bool sim_agent_holds(struct sim *w, int node, uint32_t id)
+{
+	struct agent_ctx *c = ctx_of(w, node);
+	return c && pvclus_agent_node_held(c->agent, id);
+}
+
 void sim_agent_freeze(struct sim *w, int node, bool frozen)
 {
 	struct sim_node *n = &w->nodes[node];

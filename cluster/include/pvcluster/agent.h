@@ -245,6 +245,9 @@ int pvclus_agent_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *
 /* For status lines and tests. */
 uint32_t pvclus_agent_leader(const struct pvclus_agent *a);
 bool pvclus_agent_quorate(const struct pvclus_agent *a);
+/* Whether this agent keeps node out of the cluster: fenced and not lifted,
+ * a fence of it under way, or a blocklist add of it that may still land. */
+bool pvclus_agent_node_held(const struct pvclus_agent *a, uint32_t node);
 
 /* ---- a read-only picture of the agent (snapshot.c) ------------------------ */
 
