@@ -81,9 +81,7 @@ static void fence_done(struct pvclus_job *j)
 	if (f->addr[0])
 		snprintf(op->addr, sizeof(op->addr), "%s", f->addr);
 	if (j->err == -ETIMEDOUT)
-		op->unresolved = true; /* the add and its withdrawal may land later */
-	else if (!j->err)
-		op->unresolved = false; /* committed: so is everything this agent sent before */
+		op->unresolved = ADD_TIMED_OUT; /* the add and its withdrawal may land later */
 	if (!op->active) {
 		free(f);
 		return;
@@ -218,6 +216,8 @@ static void step(struct fence_op *op)
 		snprintf(f->node_name, sizeof(f->node_name), "%s", name);
 		snprintf(f->addr, sizeof(f->addr), "%s", op->addr);
 		op->job = true;
+		if (op->unresolved == ADD_SETTLED)
+			op->unresolved = ADD_SENT; /* only a removal that succeeds after it lets it back */
 		agent_submit(a, &f->j);
 		return;
 	}
@@ -303,6 +303,13 @@ bool agent_fence_reaped(struct pvclus_agent *a, pid_t pid, int st)
 
 void agent_fence_takeover(struct pvclus_agent *a)
 {
+	/* An earlier leader may have sent a blocklist add of any node that is
+	 * fenced, or that a guest waits for, and the monitor may commit it
+	 * later: this agent holds them until a removal of its own succeeds
+	 * (the monitor commits in order: everything sent before has landed). */
+	for (int i = 0; i < a->nnodes; i++)
+		if ((a->peers[i].fenced || fence_awaited(a, a->nodes[i].nodeid)) && !a->fences[i].unresolved)
+			a->fences[i].unresolved = ADD_MAYBE_EARLIER_LEADER;
 	for (int i = 0; i < MAX_GUESTS; i++) {
 		struct guest *g = &a->g[i];
 		if (!g->used || g->ha.state != PVCLUS_HA_FENCE_WAIT)
@@ -366,10 +373,11 @@ static void unfence_done(struct pvclus_job *j)
 	int err = j->err;
 	int i = agent_node_index(a, u->node);
 	if (u->withdraw && i >= 0 && (!err || err == -ENOENT)) {
-		/* this removal came after every add this agent sent: none is left to land */
-		a->fences[i].unresolved = false;
-		cluster_event(a, "fence-withdrawn", "node %s: no blocklist request of %s can land any more", name,
-			      u->addr);
+		/* this removal came after every add sent before it: none is left to land */
+		if (a->fences[i].unresolved == ADD_TIMED_OUT)
+			cluster_event(a, "fence-withdrawn", "node %s: no blocklist request of %s can land any more",
+				      name, u->addr);
+		a->fences[i].unresolved = ADD_SETTLED;
 	}
 	if (!p || !p->unfencing)
 		goto out; /* it left meanwhile (its membership reset it) */
@@ -411,9 +419,14 @@ void agent_unfence(struct pvclus_agent *a, uint32_t node)
 {
 	struct peer *p = agent_peer(a, node);
 	int i = agent_node_index(a, node);
-	bool withdraw = i >= 0 && a->fences[i].unresolved && !a->fences[i].active && !a->fences[i].job;
+	bool withdraw = i >= 0 && a->fences[i].unresolved != ADD_SETTLED;
 	if (!p || !(p->fenced || p->storage_bad || withdraw) || !p->addr[0] || !a->st || p->unfencing)
 		return;
+	if (i >= 0 && a->fences[i].job) {
+		/* an add of it is still out: a removal goes after its answer */
+		unfence_retry_later(a);
+		return;
+	}
 	struct unfence_job *u = calloc(1, sizeof(*u));
 	if (!u)
 		return;

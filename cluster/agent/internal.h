@@ -67,9 +67,11 @@ struct fence_op {
 	bool job;             /* its storage job is out */
 	pid_t pid;            /* the power fence program, while it runs */
 	bool timed_out;
-	bool unresolved;      /* a blocklist add of it timed out: the monitor may
-	                       * still commit it (kept across fences until a later
-	                       * command of this agent's succeeds, docs/agent.md) */
+	/* A blocklist entry of it may exist or still be committed by the
+	 * monitor (this agent sent an add, or an earlier leader may have): kept
+	 * across fences until a removal this agent sent after it succeeds
+	 * (docs/agent.md "A fence the monitor commits late"). */
+	enum { ADD_SETTLED, ADD_SENT, ADD_MAYBE_EARLIER_LEADER, ADD_TIMED_OUT } unresolved;
 	int tries;
 	uint64_t started_ms;
 	uint64_t begun_ms;    /* when this fence began */

@@ -113,8 +113,15 @@ void agent_check_unfence(struct pvclus_agent *a)
 		return;
 	for (size_t i = 0; i < a->nmembers; i++) {
 		struct peer *p = agent_peer(a, a->members[i]);
-		if (p && p->hello && !p->unfencing && a->members[i] != a->local &&
-		    (p->fenced || p->storage_bad || agent_fence_holds(a, a->members[i])) && p->n_running == 0)
+		if (!p)
+			continue;
+		bool self = a->members[i] == a->local;
+		/* its own fence it never lifts (it leads no more once fenced); a
+		 * removal of its own address that an earlier leader's add might
+		 * follow it does send */
+		bool lift = self ? !p->fenced && agent_fence_holds(a, a->local)
+				 : p->fenced || p->storage_bad || agent_fence_holds(a, a->members[i]);
+		if (p->hello && !p->unfencing && lift && p->n_running == 0)
 			agent_unfence(a, a->members[i]);
 	}
 }
