@@ -157,8 +157,8 @@ void agent_lead_check(struct pvclus_agent *a)
 	if (a->replaying)
 		return; /* replay_held checks once it is done */
 	if (now && !a->was_leading) {
+		agent_fence_takeover(a); /* first: it says which adds may still land */
 		agent_check_unfence(a);
-		agent_fence_takeover(a);
 	}
 	a->was_leading = now;
 }
