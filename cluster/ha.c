@@ -86,6 +86,7 @@ static void to_running(struct step *s, uint32_t node)
 	s->n.fenced = 0; /* node holds the lock now */
 	s->n.avoid = 0;
 	s->n.start_failures = 0;
+	s->n.busy_failures = 0;
 }
 
 static void to_stopping(struct step *s, uint32_t node, bool force)
@@ -136,9 +137,18 @@ static void nobody_runs(struct step *s, uint32_t avoid, bool count, int32_t err)
 		to_stopped(s);
 		return;
 	}
+	if (count && pvclus_ha_transient(err)) {
+		/* the lock held elsewhere, the storage silent: not the guest's
+		 * fault, and usually gone in seconds (the leader paces these) */
+		if (s->n.busy_failures < PVCLUS_HA_MAX_BUSY_FAILURES)
+			s->n.busy_failures++;
+		count = false;
+	} else if (count) {
+		s->n.busy_failures = 0;
+	}
 	if (count && s->n.start_failures < s->n.max_start_failures)
 		s->n.start_failures++;
-	if (s->n.start_failures >= s->n.max_start_failures) {
+	if (s->n.start_failures >= s->n.max_start_failures || s->n.busy_failures >= PVCLUS_HA_MAX_BUSY_FAILURES) {
 		to_error(s, PVCLUS_HA_R_START_FAILED_LIMIT, err);
 		s->n.avoid = 0;
 		return;
@@ -270,6 +280,7 @@ static void start_requested(struct step *s)
 {
 	s->n.want_running = true;
 	s->n.start_failures = 0;
+	s->n.busy_failures = 0;
 	s->n.restarts = 0;
 	s->n.hb_moved = false;
 	to_unplaced(s, 0);
@@ -405,10 +416,11 @@ static int on_running(struct step *s, const struct pvclus_ha_event *ev)
 			return -EINVAL;
 		return heartbeat_lost(s, x, ev->detail);
 	case PVCLUS_HA_EV_RUN_STABLE:
-		if (!s->n.restarts && !s->n.start_failures)
+		if (!s->n.restarts && !s->n.start_failures && !s->n.busy_failures)
 			return 0;
 		s->n.restarts = 0;
 		s->n.start_failures = 0;
+		s->n.busy_failures = 0;
 		say(s, PVCLUS_HA_R_RUN_STABLE, x);
 		return 0;
 	case PVCLUS_HA_EV_NODE_LEFT:
@@ -612,6 +624,7 @@ static int on_stopping(struct step *s, const struct pvclus_ha_event *ev)
 			return -EINVAL;
 		s->n.want_running = true;
 		s->n.start_failures = 0;
+		s->n.busy_failures = 0;
 		s->n.restarts = 0;
 		say(s, PVCLUS_HA_R_START_REQUESTED, x);
 		return 0;
@@ -701,6 +714,7 @@ static int on_fence_wait(struct step *s, const struct pvclus_ha_event *ev)
 			return -EINVAL;
 		s->n.want_running = true;
 		s->n.start_failures = 0;
+		s->n.busy_failures = 0;
 		s->n.restarts = 0;
 		say(s, PVCLUS_HA_R_START_REQUESTED, 0);
 		return 0;
@@ -765,6 +779,11 @@ static int dispatch(struct step *s, const struct pvclus_ha_event *ev)
 
 /* ---- the public face ---------------------------------------------------- */
 
+bool pvclus_ha_transient(int32_t err)
+{
+	return err == -EBUSY || err == -ETIMEDOUT;
+}
+
 void pvclus_ha_init(struct pvclus_ha_guest *g)
 {
 	memset(g, 0, sizeof(*g));
@@ -778,7 +797,8 @@ int pvclus_ha_check(const struct pvclus_ha_guest *g)
 {
 	if (!g || (unsigned)g->state >= PVCLUS_HA_STATE_COUNT ||
 	    (unsigned)g->reason >= PVCLUS_HA_R_COUNT || g->max_start_failures < 1 ||
-	    g->start_failures > g->max_start_failures || g->restarts > g->max_restarts ||
+	    g->start_failures > g->max_start_failures || g->busy_failures > PVCLUS_HA_MAX_BUSY_FAILURES ||
+	    g->restarts > g->max_restarts ||
 	    g->err > 0)
 		return -EINVAL;
 
@@ -857,6 +877,7 @@ bool pvclus_ha_equal(const struct pvclus_ha_guest *a, const struct pvclus_ha_gue
 	       a->fence[1] == b->fence[1] && a->peer == b->peer &&
 	       a->peer_is_source == b->peer_is_source && a->fenced == b->fenced &&
 	       a->avoid == b->avoid && a->start_failures == b->start_failures &&
+	       a->busy_failures == b->busy_failures &&
 	       a->restarts == b->restarts && a->max_start_failures == b->max_start_failures &&
 	       a->max_restarts == b->max_restarts && a->reason == b->reason && a->err == b->err &&
 	       a->hb_moved == b->hb_moved;

@@ -349,6 +349,25 @@ static int unfence_run(struct pvstore *st, struct pvclus_job *j)
 	return err;
 }
 
+void agent_check_unfence(struct pvclus_agent *a)
+{
+	if (!agent_leads(a))
+		return;
+	for (size_t i = 0; i < a->nmembers; i++) {
+		struct peer *p = agent_peer(a, a->members[i]);
+		if (!p)
+			continue;
+		bool self = a->members[i] == a->local;
+		/* its own fence it never lifts (it leads no more once fenced); a
+		 * removal of its own address that an earlier leader's add might
+		 * follow it does send */
+		bool lift = self ? !p->fenced && agent_fence_holds(a, a->local)
+				 : p->fenced || p->storage_bad || agent_fence_holds(a, a->members[i]);
+		if (p->hello && !p->unfencing && lift && p->n_running == 0)
+			agent_unfence(a, a->members[i]);
+	}
+}
+
 static void on_unfence_retry(void *data)
 {
 	struct pvclus_agent *a = data;

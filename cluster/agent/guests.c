@@ -603,6 +603,7 @@ static void record_to_msg(const struct guest *g, Pvha__HaRecord *r, uint32_t *fe
 	r->fenced = h->fenced;
 	r->avoid = h->avoid;
 	r->start_failures = h->start_failures;
+	r->busy_failures = h->busy_failures;
 	r->restarts = h->restarts;
 	r->max_start_failures = h->max_start_failures;
 	r->max_restarts = h->max_restarts;
@@ -614,7 +615,7 @@ static void record_to_msg(const struct guest *g, Pvha__HaRecord *r, uint32_t *fe
 static int msg_to_record(const Pvha__HaRecord *r, struct pvclus_ha_guest *h)
 {
 	if (r->n_fence != 2 || r->state >= PVCLUS_HA_STATE_COUNT || r->reason >= PVCLUS_HA_R_COUNT ||
-	    r->start_failures > 0xffff || r->restarts > 0xffff || r->max_start_failures > 0xffff ||
+	    r->start_failures > 0xffff || r->busy_failures > 0xffff || r->restarts > 0xffff || r->max_start_failures > 0xffff ||
 	    r->max_restarts > 0xffff)
 		return -EBADMSG;
 	memset(h, 0, sizeof(*h));
@@ -630,6 +631,7 @@ static int msg_to_record(const Pvha__HaRecord *r, struct pvclus_ha_guest *h)
 	h->fenced = r->fenced;
 	h->avoid = r->avoid;
 	h->start_failures = (uint16_t)r->start_failures;
+	h->busy_failures = (uint16_t)r->busy_failures;
 	h->restarts = (uint16_t)r->restarts;
 	h->max_start_failures = (uint16_t)r->max_start_failures;
 	h->max_restarts = (uint16_t)r->max_restarts;

@@ -153,6 +153,7 @@ struct note {
 	uint64_t promised_ms;
 	int last_sent;          /* the last UNPLACEABLE reason sent (-1: none since it was placed) */
 	bool waiting_dep;       /* "waiting" logged for waiting_on */
+	uint64_t not_before_ms; /* a start failed for a reason not its own: not placed before */
 	uint8_t waiting_on[16];
 	/* every agent */
 	uint32_t unplaceable;   /* the scheduler's last reason for it (0: none) */
@@ -280,6 +281,8 @@ struct pvclus_agent {
 	struct note notes[MAX_GUESTS];
 	bool place_queued;
 	uint64_t retry_timer;
+	uint64_t busy_timer;    /* the next paced placement (note.not_before_ms) */
+	bool busy_timer_armed;
 	struct agent_view *sched_view;
 	struct pvclus_placement sched_out[MAX_GUESTS];
 
@@ -475,6 +478,10 @@ bool agent_key_then(struct pvclus_agent *a, struct guest *g,
 
 /* The leader: a fenced node came back and runs no guest: lift its fence. */
 void agent_unfence(struct pvclus_agent *a, uint32_t node);
+/* The leader lifts the fence of every member whose hello says it runs no
+ * guest and is fenced or cannot reach the storage or is held (a node fenced before a
+ * whole-cluster restart comes back blocklisted, and nobody remembers it). */
+void agent_check_unfence(struct pvclus_agent *a);
 /* Whether this leader holds node out of placement: a fence of it is under
  * way, or a blocklist add of it may still be committed by the monitor. */
 bool agent_fence_holds(const struct pvclus_agent *a, uint32_t node);
@@ -529,6 +536,9 @@ int agent_sched_view_add(struct pvclus_agent *a, struct agent_view *v, struct gu
 void agent_place(struct pvclus_agent *a, struct guest *target);
 
 /* Places the waiting guests once the current input is handled (leader). */
+/* A new leader: the placements paced after a failed start (note
+ * not_before_ms) go on at their time. */
+void agent_sched_paced(struct pvclus_agent *a);
 void agent_sched_kick(struct pvclus_agent *a);
 
 /* Starts the leader's retry timer (every 2 s: guests still waiting for a node
@@ -699,10 +709,6 @@ void agent_storage_ready(struct pvclus_agent *a);
  * changed. */
 void agent_set_storage_ok(struct pvclus_agent *a, bool ok);
 
-/* The leader lifts the fence of every member whose hello says it runs no
- * guest and is fenced or cannot reach the storage (a node fenced before a
- * whole-cluster restart comes back blocklisted, and nobody remembers it). */
-void agent_check_unfence(struct pvclus_agent *a);
 
 /* ---- info.c: GuestInfo and late answers ---------------------------------- */
 

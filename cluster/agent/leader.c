@@ -107,25 +107,6 @@ void agent_storage_ready(struct pvclus_agent *a)
 	storage_retry(a);
 }
 
-void agent_check_unfence(struct pvclus_agent *a)
-{
-	if (!agent_leads(a))
-		return;
-	for (size_t i = 0; i < a->nmembers; i++) {
-		struct peer *p = agent_peer(a, a->members[i]);
-		if (!p)
-			continue;
-		bool self = a->members[i] == a->local;
-		/* its own fence it never lifts (it leads no more once fenced); a
-		 * removal of its own address that an earlier leader's add might
-		 * follow it does send */
-		bool lift = self ? !p->fenced && agent_fence_holds(a, a->local)
-				 : p->fenced || p->storage_bad || agent_fence_holds(a, a->members[i]);
-		if (p->hello && !p->unfencing && lift && p->n_running == 0)
-			agent_unfence(a, a->members[i]);
-	}
-}
-
 void agent_update_leader(struct pvclus_agent *a)
 {
 	uint32_t old = a->leader;
@@ -159,6 +140,7 @@ void agent_lead_check(struct pvclus_agent *a)
 	if (now && !a->was_leading) {
 		agent_fence_takeover(a); /* first: it says which adds may still land */
 		agent_check_unfence(a);
+		agent_sched_paced(a);
 	}
 	a->was_leading = now;
 }

@@ -22,6 +22,8 @@ static struct note *note_of(struct pvclus_agent *a, const struct guest *g)
 	return n;
 }
 
+static void arm_busy_timer(struct pvclus_agent *a);
+
 /* Wants to run and waits for a node (starting or recovering, not placed). */
 static bool unplaced(const struct guest *g)
 {
@@ -170,7 +172,7 @@ static void place_waiting(struct pvclus_agent *a)
 	struct agent_view *v = a->sched_view;
 	struct pvclus_placement *out = a->sched_out;
 	size_t nout = 0, base;
-	bool any = false;
+	bool any = false, paced = false;
 
 	if (!agent_leads(a)) {
 		for (int i = 0; i < MAX_GUESTS; i++)
@@ -192,6 +194,10 @@ static void place_waiting(struct pvclus_agent *a)
 		if (!unplaced(g) || promised(a, g))
 			continue;
 		struct note *n = note_of(a, g);
+		if (n->not_before_ms > agent_now_ms(a)) {
+			paced = true; /* busy_tick places it */
+			continue;
+		}
 		struct guest *dep = blocking_dep(a, g);
 		if (dep) {
 			note_waiting(a, g, n, dep);
@@ -207,6 +213,8 @@ static void place_waiting(struct pvclus_agent *a)
 			alog_debug(a, "guest %s: not placed now: %s", g->spec.name,
 				    err == -EINVAL ? "its spec is not loaded" : strerror(-err));
 	}
+	if (paced)
+		arm_busy_timer(a); /* this agent may lead since the failure */
 	if (v->n_guests == base)
 		return;
 	err = pvclus_sched_place(&v->view, v->guests, v->n_guests, out, &nout);
@@ -260,6 +268,36 @@ void agent_place(struct pvclus_agent *a, struct guest *target)
 	queue_placement(a);
 }
 
+static void busy_tick(void *data)
+{
+	struct pvclus_agent *a = data;
+	a->busy_timer_armed = false;
+	queue_placement(a);
+	arm_busy_timer(a);
+}
+
+/* Armed for the earliest paced placement still ahead. */
+static void arm_busy_timer(struct pvclus_agent *a)
+{
+	uint64_t now = agent_now_ms(a), next = 0;
+	if (a->busy_timer_armed)
+		return;
+	for (int i = 0; i < MAX_GUESTS; i++) {
+		const struct note *n = &a->notes[i];
+		if (n->used && n->not_before_ms > now && (!next || n->not_before_ms < next))
+			next = n->not_before_ms;
+	}
+	if (!next)
+		return;
+	a->busy_timer_armed = true;
+	agent_timer(a, next - now, busy_tick, a, &a->busy_timer);
+}
+
+void agent_sched_paced(struct pvclus_agent *a)
+{
+	arm_busy_timer(a);
+}
+
 static void retry_tick(void *data)
 {
 	struct pvclus_agent *a = data;
@@ -283,6 +321,20 @@ void agent_sched_on_step(struct pvclus_agent *a, struct guest *g, const struct p
 	 * guest, which may follow at once (its start failed, its node died). */
 	if (next->owner || !next->want_running)
 		n->promised = 0;
+	/* A start that failed for a reason not the guest's own (its lock held
+	 * elsewhere, the storage silent) is tried again after a pause that
+	 * grows to RETRY_MS (the first one at once: the node whose dead VMM
+	 * holds the lock clears it as soon as it hears of the failure); retried
+	 * at once every time, they ran into the limit within milliseconds. */
+	if (ev->type == PVCLUS_HA_EV_START_FAILED && pvclus_ha_transient(ev->err) && !next->owner &&
+	    next->want_running) {
+		static const uint64_t pause[] = { 0, 0, RETRY_MS / 4, RETRY_MS / 2 };
+		n->not_before_ms = agent_now_ms(a) + (next->busy_failures < 4 ? pause[next->busy_failures] : RETRY_MS);
+		if (agent_leads(a))
+			arm_busy_timer(a);
+	} else if (next->owner || !next->want_running) {
+		n->not_before_ms = 0;
+	}
 	if (ev->type == PVCLUS_HA_EV_UNPLACEABLE)
 		n->unplaceable = ev->detail;
 	else if (next->owner || !(next->state == PVCLUS_HA_STARTING || next->state == PVCLUS_HA_RECOVERING))

@@ -182,8 +182,67 @@ static void a_successful_start_forgets_earlier_failures(void **state)
 	(void)state;
 	struct pvclus_ha_guest g = in_state(PVCLUS_HA_STARTING, 3);
 	g.start_failures = 2;
+	g.busy_failures = 7;
 	apply(&g, ev(PVCLUS_HA_EV_STARTED, 3));
 	assert_int_equal(g.start_failures, 0);
+	assert_int_equal(g.busy_failures, 0);
+}
+
+/* A lock held elsewhere (-EBUSY) or a silent storage (-ETIMEDOUT) says
+ * nothing about the guest: those failures have their own, longer limit
+ * (the leader paces them), and do not use up the guest's own. */
+static void busy_or_timed_out_starts_have_their_own_longer_limit(void **state)
+{
+	(void)state;
+	struct pvclus_ha_guest g = in_state(PVCLUS_HA_RECOVERING, 0);
+	g.want_running = true;
+	assert_true(pvclus_ha_transient(-EBUSY));
+	assert_true(pvclus_ha_transient(-ETIMEDOUT));
+	assert_false(pvclus_ha_transient(-EIO));
+	assert_false(pvclus_ha_transient(-ESHUTDOWN));
+	for (unsigned i = 1; i < PVCLUS_HA_MAX_BUSY_FAILURES; i++) {
+		uint32_t node = 1 + i % 3;
+		apply(&g, ev(PVCLUS_HA_EV_PLACED, node));
+		struct pvclus_ha_event f = ev(PVCLUS_HA_EV_START_FAILED, node);
+		f.err = i % 2 ? -EBUSY : -ETIMEDOUT;
+		struct pvclus_ha_actions a = apply(&g, f);
+		assert_int_equal(g.state, PVCLUS_HA_RECOVERING);
+		assert_int_equal(g.owner, 0);
+		assert_int_equal(g.start_failures, 0);
+		assert_int_equal(g.busy_failures, i);
+		assert_int_equal(count_act(&a, PVCLUS_HA_ACT_PLACE, node), 1);
+		assert_int_equal(pvclus_ha_check(&g), 0);
+	}
+	/* one of the guest's own resets the busy row and counts */
+	apply(&g, ev(PVCLUS_HA_EV_PLACED, 2));
+	struct pvclus_ha_event f = ev(PVCLUS_HA_EV_START_FAILED, 2);
+	f.err = -EIO;
+	apply(&g, f);
+	assert_int_equal(g.busy_failures, 0);
+	assert_int_equal(g.start_failures, 1);
+	/* and a full row of busy ones is an error, with the last error */
+	for (unsigned i = 1; i <= PVCLUS_HA_MAX_BUSY_FAILURES; i++) {
+		apply(&g, ev(PVCLUS_HA_EV_PLACED, 3));
+		f = ev(PVCLUS_HA_EV_START_FAILED, 3);
+		f.err = -EBUSY;
+		struct pvclus_ha_actions a = apply(&g, f);
+		if (i < PVCLUS_HA_MAX_BUSY_FAILURES) {
+			assert_int_equal(g.state, PVCLUS_HA_RECOVERING);
+			continue;
+		}
+		assert_int_equal(g.state, PVCLUS_HA_ERROR);
+		assert_int_equal(g.reason, PVCLUS_HA_R_START_FAILED_LIMIT);
+		assert_int_equal(g.err, -EBUSY);
+		assert_int_equal(log_reason(&a), PVCLUS_HA_R_START_FAILED_LIMIT);
+	}
+	assert_int_equal(pvclus_ha_check(&g), 0);
+	/* a start request starts over */
+	apply(&g, ev(PVCLUS_HA_EV_START_REQ, 0));
+	assert_int_equal(g.busy_failures, 0);
+	/* a record past the limit is refused */
+	struct pvclus_ha_guest bad = g;
+	bad.busy_failures = PVCLUS_HA_MAX_BUSY_FAILURES + 1;
+	assert_int_equal(pvclus_ha_check(&bad), -EINVAL);
 }
 
 static void unplaceable_is_logged_with_the_reason_and_waits(void **state)
@@ -1279,6 +1338,7 @@ int main(void)
 		cmocka_unit_test(placement_starts_on_that_node_and_started_is_running),
 		cmocka_unit_test(failed_start_is_placed_again_avoiding_the_node_then_error),
 		cmocka_unit_test(a_successful_start_forgets_earlier_failures),
+		cmocka_unit_test(busy_or_timed_out_starts_have_their_own_longer_limit),
 		cmocka_unit_test(unplaceable_is_logged_with_the_reason_and_waits),
 		cmocka_unit_test(stop_of_a_running_guest_goes_through_stopping),
 		cmocka_unit_test(stop_while_starting_stops_on_the_placed_node),

@@ -122,7 +122,16 @@ enum pvclus_ha_heartbeat_step {
 };
 
 #define PVCLUS_HA_DEFAULT_MAX_START_FAILURES 3
+/* Failed starts that say nothing about the guest (its owner lock is held
+ * elsewhere, -EBUSY; the storage did not answer, -ETIMEDOUT): the leader
+ * tries again every 2 s, and only this many of them in a row (about a
+ * minute) are an error. docs/ha.md "Failed starts". */
+#define PVCLUS_HA_MAX_BUSY_FAILURES 30
 #define PVCLUS_HA_DEFAULT_MAX_RESTARTS 3
+
+/* Whether a failed start's error is one that says nothing about the guest
+ * (counted in busy_failures, not start_failures). */
+bool pvclus_ha_transient(int32_t err);
 
 /* The HA record of one guest, persisted (PERSIST) as part of its status.
  * Which fields mean something in which state is part of the contract; it is
@@ -140,6 +149,7 @@ struct pvclus_ha_guest {
 	uint32_t fenced;        /* a fenced node that may still hold the lock: the next start breaks it */
 	uint32_t avoid;         /* the node of the last failed start, for the scheduler to avoid */
 	uint16_t start_failures;      /* failed starts in a row */
+	uint16_t busy_failures;       /* of which -EBUSY/-ETIMEDOUT, in a row (<= PVCLUS_HA_MAX_BUSY_FAILURES) */
 	uint16_t restarts;            /* crash restarts since the last stable run */
 	uint16_t max_start_failures;  /* policy: this many failed starts in a row is an error (>= 1) */
 	uint16_t max_restarts;        /* policy: crash restarts in place before error (0: none) */
