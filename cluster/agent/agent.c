@@ -126,6 +126,7 @@ void pvclus_agent_on_quorum(struct pvclus_agent *a, bool quorate, size_t members
 	if (quorate == a->quorate)
 		return;
 	a->quorate = quorate;
+	agent_tiebreak_on_quorum(a); /* before the guests take the registry alone */
 	agent_update_leader(a);
 	guests_on_quorum(a, quorate);
 	cluster_event(a, quorate ? "quorum-regained" : "quorum-lost", "node %s: partition of %zu %s",

@@ -905,7 +905,7 @@ void guests_on_members(struct pvclus_agent *a)
 	bool await = !a->have_state && !a->awaiting && a->nmembers > 1;
 	if (a->nmembers > 1)
 		a->seen_others = true;
-	if (!a->have_state && !a->seen_others && a->nmembers == 1 && a->quorate) {
+	if (!a->have_state && !a->seen_others && a->nmembers == 1 && a->quorate && !agent_tiebreak_lost(a)) {
 		a->have_state = true; /* alone and quorate: the registry is all there is */
 		agent_lead_check(a);
 		start_desired(a);
@@ -952,7 +952,7 @@ void guests_on_quorum(struct pvclus_agent *a, bool quorate)
 	if (quorate)
 		a->quorate_ms = agent_now_ms(a);
 	if (quorate && !a->have_state && !a->seen_others && a->nmembers == 1 &&
-	    !a->awaiting)
+	    !a->awaiting && !agent_tiebreak_lost(a))
 		start_alone(a);
 	if (!quorate) {
 		/* The majority decides what happened meanwhile: take its table when

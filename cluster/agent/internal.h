@@ -770,4 +770,8 @@ bool guests_reaped(struct pvclus_agent *a, pid_t pid, int wait_status);
  * split starts a round (both halves try the lock), a heal ends it. */
 void agent_tiebreak_on_ring(struct pvclus_agent *a, size_t old_nring);
 
+/* After quorum came: an agent that started during a split (quorate, its ring
+ * holding it only) contends too. */
+void agent_tiebreak_on_quorum(struct pvclus_agent *a);
+
 #endif

@@ -153,9 +153,11 @@ static void win(struct pvclus_agent *a)
 	cluster_event(a, "tiebreak-won", "node %s holds the tie-break: node %s may not act", a->cfg.node_name,
 		      other_name(a));
 	agent_update_leader(a);
-	if (was_lost && a->quorate) {
-		/* The winner stopped renewing (gone, or cut off from the storage):
-		 * this half acts now, from the registry, as after a cold start. */
+	if ((was_lost || !a->have_state) && a->quorate) {
+		/* The winner stopped renewing (gone, or cut off from the storage),
+		 * or this agent started during the split and nobody else holds
+		 * the tie-break: this half acts now, from the registry, as after
+		 * a cold start. */
 		guests_on_quorum(a, true);
 		guests_await_table(a);
 	}
@@ -246,21 +248,28 @@ static void tb_step(void *data)
 	tb_submit(a, TB_JOB_TAKE); /* a try, a retry or a renewal */
 }
 
+static void round_start(struct pvclus_agent *a)
+{
+	a->tb.state = TB_TRYING;
+	a->tb.round++;
+	a->tb.yielded = false;
+	a->tb.peer_yielded = false;
+	a->tb.holder[0] = '\0';
+	snprintf(a->tb.cookie, sizeof(a->tb.cookie), "%.*s.%u", TB_INC_MAX, a->cfg.incarnation, a->tb.round);
+	agent_update_leader(a); /* nobody leads this half before it won */
+	agent_timer_del(a, &a->tb.timer);
+	if (!a->tb.job)
+		tb_step(a);
+}
+
 void agent_tiebreak_on_ring(struct pvclus_agent *a, size_t old_nring)
 {
 	if (agent_tiebreak_split(a)) {
-		if (a->tb.state != TB_IDLE || old_nring != 2)
-			return;
-		a->tb.state = TB_TRYING;
-		a->tb.round++;
-		a->tb.yielded = false;
-		a->tb.peer_yielded = false;
-		a->tb.holder[0] = '\0';
-		snprintf(a->tb.cookie, sizeof(a->tb.cookie), "%.*s.%u", TB_INC_MAX, a->cfg.incarnation, a->tb.round);
-		agent_update_leader(a); /* nobody leads this half before it won */
-		agent_timer_del(a, &a->tb.timer);
-		if (!a->tb.job)
-			tb_step(a);
+		/* A split begins; or this agent (re)started, quorate, during one
+		 * (its first ring holds it only): the other half may hold the
+		 * tie-break and the cluster's table. */
+		if (a->tb.state == TB_IDLE && (old_nring == 2 || a->quorate))
+			round_start(a);
 		return;
 	}
 	if (a->tb.state == TB_IDLE)
@@ -273,4 +282,12 @@ void agent_tiebreak_on_ring(struct pvclus_agent *a, size_t old_nring)
 	if (was == TB_LOST && a->quorate)
 		guests_on_quorum(a, true);
 	agent_fence_kick(a); /* a fence that waited for the tie-break goes on */
+}
+
+void agent_tiebreak_on_quorum(struct pvclus_agent *a)
+{
+	/* Quorum after the ring, in a split: only an agent that started during
+	 * it sees that (votequorum's wait_for_all), and it contends as well. */
+	if (a->quorate && agent_tiebreak_split(a) && a->tb.state == TB_IDLE)
+		round_start(a);
 }
