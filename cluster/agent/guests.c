@@ -958,6 +958,14 @@ void guests_on_quorum(struct pvclus_agent *a, bool quorate)
 		/* The majority decides what happened meanwhile: take its table when
 		 * this node is back. */
 		a->have_state = false;
+		/* Messages held while this node already awaited a table are older
+		 * than any it takes now: a majority's table, sent after this
+		 * node's next hello, holds them already, and against the registry
+		 * (nobody kept a table) they would act on a view that is gone: a
+		 * placement on this node by a leader that lost quorum since
+		 * (random seed 9084). */
+		if (a->awaiting)
+			drop_held(a);
 		agent_lead_check(a);
 		/* Whatever the records say: no guest runs in a partition without quorum. */
 		for (int i = 0; i < MAX_GUESTS; i++) {
