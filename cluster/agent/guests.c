@@ -694,6 +694,25 @@ static void start_desired(struct pvclus_agent *a)
 	}
 }
 
+/* A start here whose VMM the agent before this one spawned and this one
+ * adopted: that agent ended before it saw the VMM answer, so nobody said
+ * STARTED (random seed 4454: a recovery here, the agent restarted 80 ms after
+ * the spawn, the guest in recovering for good). It answers: it runs and owns
+ * the guest (it takes the lock before it listens). It does not (still
+ * booting): it is killed and its end reported as a failed start. */
+static void adopted_start(struct pvclus_agent *a, struct guest *g)
+{
+	struct pvclus_vmm_status st;
+	if (a->ops->vmm_status(a->ctx, g->spec.uuid, &st) == 0) {
+		alog_info(a, "guest %s: its start here came up while no agent watched", g->spec.name);
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STARTED, a->local, false, 0, 0);
+		return;
+	}
+	alog_info(a, "guest %s: its start here does not answer: killing it", g->spec.name);
+	g->start_reported = false;
+	a->ops->vmm_kill(a->ctx, g->pid, true);
+}
+
 /* Each time this agent takes the cluster's table: what the table says of
  * this node against what runs here (it may have been down meanwhile, or a
  * start placed here while it waited for the table never ran: the table
@@ -701,7 +720,8 @@ static void start_desired(struct pvclus_agent *a)
  * here on paper whose VMM is gone ended while no agent watched: report it,
  * so that HA restarts it. The first time, a migration target here whose
  * adopted VMM runs (or still receives) the guest is watched again, so that
- * its end is reported. */
+ * its end is reported, and a start here whose adopted VMM runs is reported
+ * (adopted_start). */
 static void reconcile_here(struct pvclus_agent *a)
 {
 	bool first = !a->reconciled;
@@ -715,6 +735,13 @@ static void reconcile_here(struct pvclus_agent *a)
 		if (target_here && g->pid > 0) {
 			if (first)
 				agent_migrate_watch_incoming(a, g);
+			continue;
+		}
+		bool start_here = (h->state == PVCLUS_HA_STARTING || h->state == PVCLUS_HA_RECOVERING) &&
+				  h->owner == a->local;
+		if (start_here && g->pid > 0 && g->adopted) {
+			if (first)
+				adopted_start(a, g);
 			continue;
 		}
 		if (g->pid > 0)
