@@ -117,6 +117,8 @@ void pvclus_agent_on_ring(struct pvclus_agent *a, const uint32_t *ids, size_t n)
 	a->have_ring = true;
 	agent_update_leader(a);
 	agent_tiebreak_on_ring(a, old_nring); /* before any fence of the nodes that left */
+	if (first)
+		guests_on_members(a); /* alone, a two-node agent waited for the ring */
 	if (nleft)
 		guests_on_nodes_left(a, left, nleft);
 }

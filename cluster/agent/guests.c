@@ -903,6 +903,17 @@ void guests_await_table(struct pvclus_agent *a)
 	agent_timer(a, TABLE_WAIT_MS, table_timeout, a, &a->await_timer);
 }
 
+/* Whether an agent alone and quorate may take the registry now. In a
+ * two-node cluster not before it knows the ring (Corosync delivers the CPG
+ * members before the first ring, and quorum on a descriptor of its own): a
+ * split makes it contend for the tie-break first, and it does not while its
+ * half does not hold it (random seed 7781: restarted during a split, it
+ * led alone from the registry and kept that table after the heal). */
+static bool alone_ok(const struct pvclus_agent *a)
+{
+	return !agent_tiebreak_lost(a) && (a->nnodes != 2 || a->have_ring);
+}
+
 /* The only agent of the CPG group, quorate, without a table: alone in the
  * ring, the registry is all there is. With other nodes in the ring their
  * agents may hold the cluster's table (this one restarted while cut off, and
@@ -932,7 +943,7 @@ void guests_on_members(struct pvclus_agent *a)
 	bool await = !a->have_state && !a->awaiting && a->nmembers > 1;
 	if (a->nmembers > 1)
 		a->seen_others = true;
-	if (!a->have_state && !a->seen_others && a->nmembers == 1 && a->quorate && !agent_tiebreak_lost(a)) {
+	if (!a->have_state && !a->seen_others && a->nmembers == 1 && a->quorate && alone_ok(a)) {
 		a->have_state = true; /* alone and quorate: the registry is all there is */
 		agent_lead_check(a);
 		start_desired(a);
@@ -979,7 +990,7 @@ void guests_on_quorum(struct pvclus_agent *a, bool quorate)
 	if (quorate)
 		a->quorate_ms = agent_now_ms(a);
 	if (quorate && !a->have_state && !a->seen_others && a->nmembers == 1 &&
-	    !a->awaiting && !agent_tiebreak_lost(a))
+	    !a->awaiting && alone_ok(a))
 		start_alone(a);
 	if (!quorate) {
 		/* The majority decides what happened meanwhile: take its table when
