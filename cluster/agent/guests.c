@@ -775,6 +775,19 @@ static void drop_held(struct pvclus_agent *a)
 	a->nheld = 0;
 }
 
+/* Forgets the messages held before since_ms. */
+static void drop_held_before(struct pvclus_agent *a, uint64_t since_ms)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < a->nheld; i++) {
+		if (a->held[i].at_ms < since_ms)
+			free(a->held[i].data);
+		else
+			a->held[n++] = a->held[i];
+	}
+	a->nheld = n;
+}
+
 static void replay_held(struct pvclus_agent *a)
 {
 	bool gained = !a->have_state;
@@ -871,6 +884,13 @@ static void table_timeout(void *data)
 			pvclus_ha_init(&a->g[i].ha);
 	for (int i = 0; i < a->nnodes; i++)
 		a->peers[i].fenced = false;
+	/* Against the registry goes only what was held since quorum came
+	 * back: what the agents that took it before this one sent. An older
+	 * message is of a view nobody kept (random seed 9084: a placement on
+	 * this node by a leader that lost quorum since, replayed here, started
+	 * guests that the leader's table, taken from the registry later, did
+	 * not know: the tables disagreed). */
+	drop_held_before(a, a->quorate_ms);
 	guests_refresh(a);
 	replay_held(a);
 	start_desired(a);
@@ -977,7 +997,8 @@ static void hold(struct pvclus_agent *a, uint32_t from, const Pvha__ClusterMsg *
 	if (!buf)
 		return;
 	pvha__cluster_msg__pack(msg, buf);
-	a->held[a->nheld++] = (struct held){ .from = from, .leader = a->leader, .len = len, .data = buf };
+	a->held[a->nheld++] = (struct held){ .from = from, .leader = a->leader, .at_ms = agent_now_ms(a), .len = len,
+					     .data = buf };
 }
 
 void guests_on_quorum(struct pvclus_agent *a, bool quorate)
@@ -996,14 +1017,6 @@ void guests_on_quorum(struct pvclus_agent *a, bool quorate)
 		/* The majority decides what happened meanwhile: take its table when
 		 * this node is back. */
 		a->have_state = false;
-		/* Messages held while this node already awaited a table are older
-		 * than any it takes now: a majority's table, sent after this
-		 * node's next hello, holds them already, and against the registry
-		 * (nobody kept a table) they would act on a view that is gone: a
-		 * placement on this node by a leader that lost quorum since
-		 * (random seed 9084). */
-		if (a->awaiting)
-			drop_held(a);
 		agent_lead_check(a);
 		/* Whatever the records say: no guest runs in a partition without quorum. */
 		for (int i = 0; i < MAX_GUESTS; i++) {

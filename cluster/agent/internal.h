@@ -139,6 +139,7 @@ struct guest {
 struct held {
 	uint32_t from;
 	uint32_t leader; /* the leader when it was delivered (rules.c) */
+	uint64_t at_ms;  /* when it was delivered */
 	size_t len;
 	uint8_t *data;
 };
