@@ -699,11 +699,13 @@ static void start_desired(struct pvclus_agent *a)
  * STARTED (random seed 4454: a recovery here, the agent restarted 80 ms after
  * the spawn, the guest in recovering for good). It answers: it runs and owns
  * the guest (it takes the lock before it listens). It does not (still
- * booting): it is killed and its end reported as a failed start. */
+ * booting), or it is no start's (an incoming VMM left by a migration): it
+ * is killed and its end reported as a failed start. */
 static void adopted_start(struct pvclus_agent *a, struct guest *g)
 {
 	struct pvclus_vmm_status st;
-	if (a->ops->vmm_status(a->ctx, g->spec.uuid, &st) == 0) {
+	if (a->ops->vmm_status(a->ctx, g->spec.uuid, &st) == 0 && strcmp(st.state, "incoming") != 0 &&
+	    strcmp(st.state, "migrated") != 0 && strcmp(st.state, "stopped") != 0) {
 		alog_info(a, "guest %s: its start here came up while no agent watched", g->spec.name);
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STARTED, a->local, false, 0, 0);
 		return;
