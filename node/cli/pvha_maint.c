@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "hook.h"
+#include "mig_verdict.h"
 #include "parse.h"
 #include "pvha_cli.h"
 
@@ -61,7 +62,7 @@ static int follow_migration(const char *verb, const char *guest, const char *fro
 {
 	double t0 = mono_s(), arrived = 0;
 	char last[128] = "";
-	bool seen_migrating = false;
+	struct mig_follow f = { .from = from, .to = to, .migrations_before = migrations_before };
 	for (;;) {
 		Pvha__ApiReply *rep;
 		if (api_op(PVHA__API_REQUEST__OP__GUEST_SHOW, guest, &rep))
@@ -72,13 +73,13 @@ static int follow_migration(const char *verb, const char *guest, const char *fro
 			return 1;
 		}
 		const Pvha__MigrationInfo *m = g->migration;
-		bool ours = m && !strcmp(m->target, to) && !strcmp(m->source, from);
-		/* under way (or a party left while it was) */
-		/* under way, or started and over between two looks (a target
-		 * that refused at once: campaign failure 9) */
-		if (!strcmp(g->state, "migrating") || !strcmp(g->state, "fence-wait") ||
-		    !strcmp(g->state, "recovering") || g->migrations > migrations_before)
-			seen_migrating = true;
+		struct mig_look look = {
+			.state = g->state, .owner = g->owner, .last_step = g->last_step,
+			.migrations = g->migrations, .has_migration = m != NULL,
+			.source = m ? m->source : "", .target = m ? m->target : "",
+			.phase = m ? m->phase : "", .error = m ? m->error : "",
+		};
+		bool ours = mig_look_ours(&f, &look);
 		if (ours && !quiet && !json) {
 			char now[128];
 			snprintf(now, sizeof(now), "%s %u", m->phase, m->round);
@@ -91,9 +92,10 @@ static int follow_migration(const char *verb, const char *guest, const char *fro
 			}
 		}
 		int rc = -1;
-		bool here = !strcmp(g->state, "running") && !strcmp(g->owner, to);
-		bool back = !strcmp(g->state, "running") && !strcmp(g->owner, from) && seen_migrating;
-		if (here) {
+		const char *why;
+		enum mig_verdict v = mig_verdict(&f, &look, &why);
+		switch (v) {
+		case MIG_ARRIVED:
 			if (!arrived)
 				arrived = mono_s();
 			/* wait a little for the source's final figures */
@@ -110,29 +112,32 @@ static int follow_migration(const char *verb, const char *guest, const char *fro
 					printf("%s: runs on %s\n", guest, to);
 				rc = 0;
 			}
-		} else if (back || (ours && !strcmp(m->phase, "failed") && strcmp(g->state, "migrating"))) {
-			const char *why = ours && m->error[0] ? m->error
-				: g->last_step[0] ? g->last_step : "the migration was abandoned";
+			break;
+		case MIG_FAILED:
 			if (json)
 				print_migration_json(guest, from, to, false, ours ? m : NULL, why);
 			else
 				fprintf(stderr, "pvha %s: %s: migration to %s failed: %s; it runs on %s\n", verb, guest, to,
 					why, or_dash(g->owner));
 			rc = 1;
-		} else if (seen_migrating && !strcmp(g->state, "running") && strcmp(g->owner, to) &&
-			   strcmp(g->owner, from)) {
-			/* a party died: the guest was recovered on a third node */
+			break;
+		case MIG_RECOVERED_ELSEWHERE:
 			if (json)
 				print_migration_json(guest, from, to, false, NULL, "recovered elsewhere");
 			else
 				fprintf(stderr, "pvha %s: %s: migration to %s did not complete (a node failed): "
 					"it was recovered and runs on %s\n", verb, guest, to, g->owner);
 			rc = 1;
-		} else if (!strcmp(g->state, "error") || !strcmp(g->state, "stopped")) {
+			break;
+		case MIG_ENDED:
 			fprintf(stderr, "pvha %s: %s: %s%s%s\n", verb, guest, g->state, g->reason[0] ? ": " : "",
 				g->reason);
 			rc = 1;
-		} else if (mono_s() - t0 >= (double)wait_s) {
+			break;
+		case MIG_WAIT:
+			break;
+		}
+		if (v == MIG_WAIT && mono_s() - t0 >= (double)wait_s) {
 			fprintf(stderr, "pvha %s: %s: timed out after %llu s: %s on %s\n", verb, guest,
 				(unsigned long long)wait_s, g->state, or_dash(g->owner));
 			rc = 1;

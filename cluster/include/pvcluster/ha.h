@@ -125,7 +125,7 @@ enum pvclus_ha_heartbeat_step {
 /* Failed starts that say nothing about the guest (its owner lock is held
  * elsewhere, -EBUSY; the storage did not answer, -ETIMEDOUT): the leader
  * tries again every 2 s, and only this many of them in a row (about a
- * minute) are an error. docs/ha.md "Failed starts". */
+ * minute) are an error (docs/ha-state-machine.md, "place again"). */
 #define PVCLUS_HA_MAX_BUSY_FAILURES 30
 #define PVCLUS_HA_DEFAULT_MAX_RESTARTS 3
 
