@@ -153,7 +153,7 @@ static void win(struct pvclus_agent *a)
 	cluster_event(a, "tiebreak-won", "node %s holds the tie-break: node %s may not act", a->cfg.node_name,
 		      other_name(a));
 	agent_update_leader(a);
-	if ((was_lost || !a->have_state) && a->quorate) {
+	if ((was_lost || (!a->have_state && !a->awaiting)) && a->quorate) {
 		/* The winner stopped renewing (gone, or cut off from the storage),
 		 * or this agent started during the split and nobody else holds
 		 * the tie-break: this half acts now, from the registry, as after
