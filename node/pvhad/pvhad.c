@@ -38,6 +38,7 @@
 #include "jobs.h"
 #include "keyring.h"
 #include "netaddr.h"
+#include "vmm_pidfile.h"
 #include "log.h"
 #include "metrics.h"
 #include "proto/api.pb-c.h"
@@ -396,7 +397,13 @@ static int op_vmm_spawn(void *ctx, const struct pvclus_vmm_start *s, pid_t *pid)
 		close(keyfd[0]);
 	if (ringfd >= 0)
 		close(ringfd);
-	return err ? -err : 0;
+	if (err)
+		return -err;
+	/* for a restarted pvhad that finds it before it listens */
+	int perr = vmm_pidfile_write(dir, u, *pid);
+	if (perr)
+		pvlog_warn("guest %s: recording pvha-vmm %d: %s", u, (int)*pid, strerror(-perr));
+	return 0;
 }
 
 static int op_guest_address(void *ctx, const char *address, bool up, char *why, size_t whylen)
@@ -518,12 +525,50 @@ static int op_vmm_stop(void *ctx, const uint8_t uuid[16])
 	return err;
 }
 
+#define ADOPT_MAX 1024
+
+/* The VMMs recorded here (vmm_pidfile.h) that still run and were not adopted
+ * by their socket: ones still booting when this pvhad started. A record of a
+ * process that is gone is removed. */
+static void adopt_recorded(struct pvhad *d, const char *dir, const pid_t *adopted, size_t nadopted)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *e;
+	if (!dh)
+		return;
+	while ((e = readdir(dh))) {
+		size_t l = strlen(e->d_name);
+		if (l != PVSTORE_UUID_STR - 1 + 4 || strcmp(e->d_name + l - 4, ".pid") != 0)
+			continue;
+		char path[900], u[PVSTORE_UUID_STR];
+		uint8_t uuid[16];
+		pid_t pid;
+		unsigned long long start;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		snprintf(u, sizeof(u), "%.*s", (int)(l - 4), e->d_name);
+		if (pvstore_uuid_parse(u, uuid) || vmm_pidfile_read(path, &pid, &start) || !vmm_pidfile_alive(pid, start)) {
+			unlink(path);
+			continue;
+		}
+		bool known = false;
+		for (size_t i = 0; i < nadopted && !known; i++)
+			known = adopted[i] == pid;
+		if (known)
+			continue;
+		pvlog_info("guest %s: pvha-vmm %d runs but does not answer yet (booting): adopting it", u, (int)pid);
+		pvclus_agent_adopt(d->agent, uuid, pid);
+	}
+	closedir(dh);
+}
+
 /* After an agent restart on the same boot: the VMMs still running here (their
- * control sockets answer) are this node's again. */
+ * control sockets answer, or their records say so) are this node's again. */
 static void adopt_running(struct pvhad *d)
 {
 	char dir[600];
 	guest_dir(d, dir, sizeof(dir));
+	pid_t adopted[ADOPT_MAX];
+	size_t nadopted = 0;
 	DIR *dh = opendir(dir);
 	struct dirent *e;
 	if (!dh)
@@ -545,16 +590,20 @@ static void adopt_running(struct pvhad *d)
 		 * reply names another pid, is no VMM of this agent's */
 		if (vmmctl_call(fd, PVHA__VMM_REQUEST__OP__STATUS, NULL, &rep) == 0 && rep->status &&
 		    rep->status->guest_id.len == 16 && strcmp(rep->status->state, "stopped") != 0) {
-			if (vmmctl_peer_check(fd, geteuid(), (pid_t)rep->status->pid, &pid, why, sizeof(why)) == 0)
+			if (vmmctl_peer_check(fd, geteuid(), (pid_t)rep->status->pid, &pid, why, sizeof(why)) == 0) {
 				pvclus_agent_adopt(d->agent, rep->status->guest_id.data, pid);
-			else
+				if (nadopted < ADOPT_MAX)
+					adopted[nadopted++] = pid;
+			} else {
 				pvlog_warn("adopting %s: refused: %s", path, why);
+			}
 		}
 		if (rep)
 			pvha__vmm_reply__free_unpacked(rep, NULL);
 		close(fd);
 	}
 	closedir(dh);
+	adopt_recorded(d, dir, adopted, nadopted);
 }
 
 /* SIGCHLD: every VMM and fence program of ours that ended goes to the agent. */
