@@ -17,7 +17,7 @@
 #include <cmocka.h>
 #include <rados/librados.h>
 
-#include "ceph_fixture.h"
+#include "ceph_suite.h"
 #include "proto/storage.pb-c.h"
 #include "pvstore/names.h"
 #include "pvstore/pvstore.h"
@@ -25,32 +25,12 @@
 static struct ceph_fixture fx;
 static struct pvstore *st;
 
-static int group_setup(void **state)
-{
-	(void)state;
-	if (ceph_fixture_up(&fx, 1) < 0)
-		return -1;
-	st = ceph_fixture_connect(&fx, 0, 0);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	pvstore_disconnect(st);
-	ceph_fixture_down(&fx);
-	return 0;
-}
-
 /* A raw librados handle on the same pool, to damage objects behind
  * libpvstore's back. */
 static rados_ioctx_t raw_io(rados_t *cl)
 {
 	rados_ioctx_t io;
-	assert_int_equal(rados_create2(cl, "ceph", "client.admin", 0), 0);
-	assert_int_equal(rados_conf_read_file(*cl, fx.conf), 0);
-	assert_int_equal(rados_connect(*cl), 0);
-	assert_int_equal(rados_ioctx_create(*cl, "pvha", &io), 0);
+	ceph_suite_rados(&fx, cl, &io);
 	return io;
 }
 
@@ -588,11 +568,6 @@ static void test_images_content_addressed(void **state)
 
 int main(void)
 {
-	const char *skip = ceph_fixture_skip_reason();
-	if (skip) {
-		printf("skipped: %s\n", skip);
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_guest_create_read_update_delete),
 		cmocka_unit_test(test_guest_list_sorted),
@@ -605,5 +580,6 @@ int main(void)
 		cmocka_unit_test(test_event_log_ordered_no_gaps_under_concurrency),
 		cmocka_unit_test(test_images_content_addressed),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	const struct ceph_suite suite = { .name = "test_store_registry", .fx = &fx, .st = &st };
+	return ceph_suite_run(&suite, tests);
 }

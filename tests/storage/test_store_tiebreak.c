@@ -18,28 +18,11 @@
 
 #include <cmocka.h>
 
-#include "ceph_fixture.h"
+#include "ceph_suite.h"
 #include "pvstore/pvstore.h"
 
 static struct ceph_fixture fx;
 static struct pvstore *st;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	if (ceph_fixture_up(&fx, 1) < 0)
-		return -1;
-	st = ceph_fixture_connect(&fx, 0, 0);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	pvstore_disconnect(st);
-	ceph_fixture_down(&fx);
-	return 0;
-}
 
 /* Frees the lock whoever holds it (each test starts from a free lock). */
 static void free_lock(void)
@@ -193,16 +176,12 @@ static void test_yields(void **state)
 
 int main(void)
 {
-	const char *skip = ceph_fixture_skip_reason();
-	if (skip) {
-		printf("skipped: %s\n", skip);
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_take_renew_busy_break),
 		cmocka_unit_test(test_two_halves_race_exactly_one_wins),
 		cmocka_unit_test(test_lapses_after_duration_and_renewal_pushes_it_out),
 		cmocka_unit_test(test_yields),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	const struct ceph_suite suite = { .name = "test_store_tiebreak", .fx = &fx, .st = &st };
+	return ceph_suite_run(&suite, tests);
 }

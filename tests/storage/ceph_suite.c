@@ -1,0 +1,47 @@
+/* See ceph_suite.h. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ceph_suite.h"
+
+int ceph_suite_run_tests(const struct ceph_suite *s, const struct CMUnitTest *tests, size_t n)
+{
+	const char *skip = ceph_fixture_skip_reason();
+	if (skip) {
+		fprintf(stderr, "%s: skipped: %s\n", s->name, skip);
+		return 77;
+	}
+	if (ceph_fixture_up(s->fx, 1) < 0) {
+		fprintf(stderr, "%s: the cluster did not come up\n", s->name);
+		return 1;
+	}
+	if (s->st)
+		*s->st = ceph_fixture_connect(s->fx, s->mount_timeout_s, s->osd_op_timeout_s);
+	/* cmocka_run_group_tests is this call with the array's name and size */
+	int rc = _cmocka_run_group_tests(s->name, tests, n, s->setup, s->teardown);
+	if (s->st) {
+		pvstore_disconnect(*s->st);
+		*s->st = NULL;
+	}
+	ceph_fixture_down(s->fx);
+	return rc;
+}
+
+void ceph_suite_guest(struct pvstore *st, struct pvstore_guest *g, const char *name)
+{
+	memset(g, 0, sizeof(*g));
+	snprintf(g->name, sizeof(g->name), "%s", name);
+	g->mem_size = 32u << 20;
+	g->disk_size = 8u << 20;
+	assert_int_equal(pvstore_guest_create(st, g), 0);
+}
+
+void ceph_suite_rados(const struct ceph_fixture *f, rados_t *cl, rados_ioctx_t *io)
+{
+	assert_int_equal(rados_create2(cl, "ceph", "client.admin", 0), 0);
+	assert_int_equal(rados_conf_read_file(*cl, f->conf), 0);
+	assert_int_equal(rados_connect(*cl), 0);
+	if (io)
+		assert_int_equal(rados_ioctx_create(*cl, "pvha", io), 0);
+}
