@@ -45,3 +45,27 @@ void ceph_suite_rados(const struct ceph_fixture *f, rados_t *cl, rados_ioctx_t *
 	if (io)
 		assert_int_equal(rados_ioctx_create(*cl, "pvha", io), 0);
 }
+
+char *ceph_suite_holder_cookie(struct pvstore *st, const uint8_t uuid[16])
+{
+	struct pvstore_lock_holder h;
+	if (pvstore_lock_holder(st, uuid, &h) != 0)
+		return strdup("");
+	return strdup(h.cookie);
+}
+
+void ceph_suite_export_disk(struct pvstore *st, const uint8_t uuid[16], const char *path)
+{
+	struct pvstore_disk *d;
+	assert_int_equal(pvstore_disk_open(st, uuid, &d), 0);
+	uint64_t size = pvstore_disk_size(d);
+	uint8_t *buf = malloc(size);
+	assert_non_null(buf);
+	assert_int_equal(pvstore_disk_read(d, buf, 0, size), 0);
+	pvstore_disk_close(d);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(buf, 1, size, f), size);
+	fclose(f);
+	free(buf);
+}

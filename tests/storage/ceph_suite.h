@@ -54,4 +54,12 @@ void ceph_suite_guest(struct pvstore *st, struct pvstore_guest *g, const char *n
  * would refuse to do. Free with rados_ioctx_destroy and rados_shutdown. */
 void ceph_suite_rados(const struct ceph_fixture *f, rados_t *cl, rados_ioctx_t *io);
 
+/* The cookie of the owner lock on the guest's disk (malloc'd; "" when the
+ * lock is free). */
+char *ceph_suite_holder_cookie(struct pvstore *st, const uint8_t uuid[16]);
+
+/* Copies the guest's RADOS disk into the local file path (for
+ * pvha-counter-check). O(disk size) in memory. */
+void ceph_suite_export_disk(struct pvstore *st, const uint8_t uuid[16], const char *path);
+
 #endif
