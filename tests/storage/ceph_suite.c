@@ -25,6 +25,8 @@ int ceph_suite_run_tests(const struct ceph_suite *s, const struct CMUnitTest *te
 		*s->st = NULL;
 	}
 	ceph_fixture_down(s->fx);
+	if (s->after)
+		s->after();
 	return rc;
 }
 

@@ -34,6 +34,7 @@ struct ceph_suite {
 	unsigned osd_op_timeout_s;
 	CMFixtureFunction setup;    /* the program's own, once *st is there; or NULL */
 	CMFixtureFunction teardown; /* the program's own, before *st goes; or NULL */
+	void (*after)(void);        /* once the cluster is down (th_cleanup); or NULL */
 };
 
 /* Runs tests[0..n) on a fresh cluster, as the cmocka group s->name. Returns

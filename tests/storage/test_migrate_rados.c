@@ -117,16 +117,6 @@ static Pvha__VmmReply *migrate(const char *sock, uint16_t port)
 	return r;
 }
 
-static int last_flushed(const char *path)
-{
-	char *s = th_slurp(path);
-	int last = 0;
-	for (char *p = strstr(s, "counter: flushed seq "); p; p = strstr(p + 1, "counter: flushed seq "))
-		last = atoi(p + strlen("counter: flushed seq "));
-	free(s);
-	return last;
-}
-
 static void wait_for_seq(const char *console, int seq)
 {
 	char want[64];
@@ -179,7 +169,7 @@ static void counter_migrated_three_times_keeps_its_log_and_the_lock_follows(void
 		assert_string_equal(ck, cookies[i + 1]);
 		free(ck);
 		/* The guest goes on at the target... */
-		wait_for_seq(con, last_flushed(con) + 10);
+		wait_for_seq(con, th_last_flushed(con) + 10);
 		/* ...and the source, which let the lock go, never ran it again. */
 		r = ctl(socks[i], PVHA__VMM_REQUEST__OP__RESUME);
 		assert_int_equal(r->error, -EBUSY);
@@ -242,7 +232,7 @@ static void target_refuses_a_guest_that_is_not_its_disks(void **state)
 	ck = ceph_suite_holder_cookie(st, g2.uuid);
 	assert_string_equal(ck, ""); /* the refusing target never took its lock */
 	free(ck);
-	wait_for_seq(con, last_flushed(con) + 3); /* the source runs on */
+	wait_for_seq(con, th_last_flushed(con) + 3); /* the source runs on */
 	r = ctl(sa, PVHA__VMM_REQUEST__OP__STOP);
 	pvha__vmm_reply__free_unpacked(r, NULL);
 	assert_int_equal(th_wait(&a, 30), 5);
@@ -342,7 +332,7 @@ static void link_lost_after_ready_the_lock_decides(void **state)
 	assert_int_equal(pvstore_lock_release(st, g.uuid, "fake-source"), 0);
 	port = start_target(&t, sock, &g, "node-b", con);
 	fake_source_drops_after_ready(port, &g, st_path);
-	wait_for_seq(con, last_flushed(s.out_path) + 5);
+	wait_for_seq(con, th_last_flushed(s.out_path) + 5);
 	ck = ceph_suite_holder_cookie(st, g.uuid);
 	assert_string_equal(ck, "node-b");
 	free(ck);
@@ -367,8 +357,7 @@ int main(void)
 	};
 	const struct ceph_suite suite = {
 		.name = "test_migrate_rados", .fx = &fx, .st = &st, .mount_timeout_s = 10, .osd_op_timeout_s = 10,
+		.after = th_cleanup,
 	};
-	int rc = ceph_suite_run(&suite, tests);
-	th_cleanup();
-	return rc;
+	return ceph_suite_run(&suite, tests);
 }

@@ -127,8 +127,7 @@ int main(void)
 	};
 	const struct ceph_suite suite = {
 		.name = "test_store_full", .fx = &fx, .st = &st, .mount_timeout_s = 10, .osd_op_timeout_s = 3,
+		.after = th_cleanup,
 	};
-	int rc = ceph_suite_run(&suite, tests);
-	th_cleanup();
-	return rc;
+	return ceph_suite_run(&suite, tests);
 }

@@ -31,17 +31,6 @@ static struct pvstore *st;
 /* Fails the test unless the file holds needle (th_file_contains prints it). */
 #define assert_contains(path, needle) assert_true(th_file_contains((path), (needle)))
 
-/* The highest "counter: flushed seq N" in a console log (0 if none). */
-static int last_flushed(const char *path)
-{
-	char *s = th_slurp(path);
-	int last = 0;
-	for (char *p = strstr(s, "counter: flushed seq "); p; p = strstr(p + 1, "counter: flushed seq "))
-		last = atoi(p + strlen("counter: flushed seq "));
-	free(s);
-	return last;
-}
-
 static void new_guest(uint8_t uuid[16], char *spec, size_t len)
 {
 	char u[PVSTORE_UUID_STR];
@@ -63,7 +52,7 @@ static void counter_on_rados_keeps_flushed_records_through_kill_9(void **state)
 	assert_true(th_wait_for_text(p.out_path, "counter: flushed seq 25\n", 60));
 	kill(p.pid, SIGKILL);
 	th_wait(&p, 30);
-	int flushed = last_flushed(p.out_path);
+	int flushed = th_last_flushed(p.out_path);
 	assert_true(flushed >= 25);
 
 	struct proc q;
@@ -119,7 +108,7 @@ static void blocklisted_vmm_stops_as_fenced(void **state)
 	assert_int_equal(th_wait(&p, 60), 4);
 	print_message("VMM stopped %.0f ms after the fence\n", ceph_fixture_now_ms() - t0);
 	assert_contains(p.err_path, "pvha-vmm: fenced: ");
-	int flushed = last_flushed(p.out_path);
+	int flushed = th_last_flushed(p.out_path);
 
 	/* Everything it was told is durable is there (our own client is not fenced). */
 	const char *img = th_tmp("fenced-export.img");
@@ -162,8 +151,7 @@ int main(void)
 	};
 	const struct ceph_suite suite = {
 		.name = "test_vmm_rados", .fx = &fx, .st = &st, .mount_timeout_s = 10, .osd_op_timeout_s = 10,
+		.after = th_cleanup,
 	};
-	int rc = ceph_suite_run(&suite, tests);
-	th_cleanup();
-	return rc;
+	return ceph_suite_run(&suite, tests);
 }
