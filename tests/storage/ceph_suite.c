@@ -1,4 +1,5 @@
 /* See ceph_suite.h. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,33 @@ void ceph_suite_rados(const struct ceph_fixture *f, rados_t *cl, rados_ioctx_t *
 	assert_int_equal(rados_connect(*cl), 0);
 	if (io)
 		assert_int_equal(rados_ioctx_create(*cl, "pvha", io), 0);
+}
+
+struct racer {
+	void (*fn)(void *);
+	void *arg;
+	pthread_barrier_t *go;
+};
+
+static void *racer_run(void *p)
+{
+	struct racer *r = p;
+	pthread_barrier_wait(r->go);
+	r->fn(r->arg);
+	return NULL;
+}
+
+void ceph_suite_race(void (*fn)(void *), void *a, void *b)
+{
+	pthread_barrier_t go;
+	struct racer ra = { fn, a, &go }, rb = { fn, b, &go };
+	pthread_t ta, tb;
+	assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+	assert_int_equal(pthread_create(&ta, NULL, racer_run, &ra), 0);
+	assert_int_equal(pthread_create(&tb, NULL, racer_run, &rb), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	pthread_barrier_destroy(&go);
 }
 
 char *ceph_suite_holder_cookie(struct pvstore *st, const uint8_t uuid[16])

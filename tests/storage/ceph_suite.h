@@ -55,6 +55,12 @@ void ceph_suite_guest(struct pvstore *st, struct pvstore_guest *g, const char *n
  * would refuse to do. Free with rados_ioctx_destroy and rados_shutdown. */
 void ceph_suite_rados(const struct ceph_fixture *f, rados_t *cl, rados_ioctx_t *io);
 
+/* Runs fn(a) and fn(b) in two threads let go at once (a barrier), for two
+ * clients racing for one thing; returns when both are done. fn records its
+ * result in its argument for the test to check: cmocka's checks belong to
+ * the test's own thread. */
+void ceph_suite_race(void (*fn)(void *), void *a, void *b);
+
 /* The cookie of the owner lock on the guest's disk (malloc'd; "" when the
  * lock is free). */
 char *ceph_suite_holder_cookie(struct pvstore *st, const uint8_t uuid[16]);

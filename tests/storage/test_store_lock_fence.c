@@ -82,16 +82,13 @@ struct lock_racer {
 	struct pvstore *st;
 	const uint8_t *uuid;
 	const char *cookie;
-	pthread_barrier_t *go;
 	int result;
 };
 
-static void *lock_race(void *arg)
+static void lock_race(void *arg)
 {
 	struct lock_racer *r = arg;
-	pthread_barrier_wait(r->go);
 	r->result = pvstore_lock_acquire(r->st, r->uuid, r->cookie);
-	return NULL;
 }
 
 static void test_two_clients_race_for_lock_exactly_one_holds(void **state)
@@ -103,15 +100,8 @@ static void test_two_clients_race_for_lock_exactly_one_holds(void **state)
 
 	ceph_suite_guest(st, &g, "lock-race");
 	for (int round = 0; round < 30; round++) {
-		pthread_barrier_t go;
-		struct lock_racer ra = {a, g.uuid, "node-a", &go, 0}, rb = {b, g.uuid, "node-b", &go, 0};
-		pthread_t ta, tb;
-		pthread_barrier_init(&go, NULL, 2);
-		pthread_create(&ta, NULL, lock_race, &ra);
-		pthread_create(&tb, NULL, lock_race, &rb);
-		pthread_join(ta, NULL);
-		pthread_join(tb, NULL);
-		pthread_barrier_destroy(&go);
+		struct lock_racer ra = {a, g.uuid, "node-a", 0}, rb = {b, g.uuid, "node-b", 0};
+		ceph_suite_race(lock_race, &ra, &rb);
 		if (!((ra.result == 0 && rb.result == -EBUSY) || (ra.result == -EBUSY && rb.result == 0)))
 			fail_msg("round %d: %d and %d, want exactly one 0 and one -EBUSY", round, ra.result,
 				 rb.result);

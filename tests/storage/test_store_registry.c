@@ -276,39 +276,30 @@ static void test_guest_leftover_index_entry_is_reclaimed(void **state)
 
 struct racer {
 	struct pvstore *st;
-	pthread_barrier_t *go;
 	char name[64];
 	int result;
 	struct pvstore_guest g;
 };
 
-static void *create_racer(void *arg)
+static void create_racer(void *arg)
 {
 	struct racer *r = arg;
-	spec(&r->g, r->name);
-	pthread_barrier_wait(r->go);
 	r->result = pvstore_guest_create(r->st, &r->g);
-	return NULL;
 }
 
 static void test_two_clients_create_same_name_exactly_one_wins(void **state)
 {
 	(void)state;
 	struct pvstore *a = ceph_fixture_connect(&fx, 0, 0), *b = ceph_fixture_connect(&fx, 0, 0);
-	pthread_barrier_t go;
 	int wins_a = 0;
 
 	for (int round = 0; round < 20; round++) {
-		struct racer ra = {.st = a, .go = &go}, rb = {.st = b, .go = &go};
-		pthread_t ta, tb;
+		struct racer ra = {.st = a}, rb = {.st = b};
 		snprintf(ra.name, sizeof(ra.name), "race-%d", round);
 		snprintf(rb.name, sizeof(rb.name), "race-%d", round);
-		pthread_barrier_init(&go, NULL, 2);
-		pthread_create(&ta, NULL, create_racer, &ra);
-		pthread_create(&tb, NULL, create_racer, &rb);
-		pthread_join(ta, NULL);
-		pthread_join(tb, NULL);
-		pthread_barrier_destroy(&go);
+		spec(&ra.g, ra.name);
+		spec(&rb.g, rb.name);
+		ceph_suite_race(create_racer, &ra, &rb);
 
 		if (!((ra.result == 0 && rb.result == -EEXIST) || (ra.result == -EEXIST && rb.result == 0)))
 			fail_msg("round %d: results %d and %d, want exactly one 0 and one -EEXIST", round,

@@ -7,7 +7,6 @@
  * breaking needs the exact holder; the yields are read back as written.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -85,17 +84,14 @@ static void test_take_renew_busy_break(void **state)
 struct race {
 	struct pvstore *st;
 	const char *cookie;
-	pthread_barrier_t *go;
 	int err;
 };
 
-static void *race_one(void *arg)
+static void race_one(void *arg)
 {
 	struct race *r = arg;
 	struct pvstore_lock_holder h;
-	pthread_barrier_wait(r->go);
 	r->err = pvstore_tiebreak_take(r->st, r->cookie, 60, &h);
-	return NULL;
 }
 
 static void test_two_halves_race_exactly_one_wins(void **state)
@@ -105,16 +101,9 @@ static void test_two_halves_race_exactly_one_wins(void **state)
 	struct pvstore *b = ceph_fixture_connect(&fx, 0, 0);
 	for (int round = 0; round < 20; round++) {
 		free_lock();
-		pthread_barrier_t go;
-		pthread_barrier_init(&go, NULL, 2);
-		struct race ra = { .st = a, .cookie = "half-a.1", .go = &go };
-		struct race rb = { .st = b, .cookie = "half-b.1", .go = &go };
-		pthread_t ta, tb;
-		pthread_create(&ta, NULL, race_one, &ra);
-		pthread_create(&tb, NULL, race_one, &rb);
-		pthread_join(ta, NULL);
-		pthread_join(tb, NULL);
-		pthread_barrier_destroy(&go);
+		struct race ra = { .st = a, .cookie = "half-a.1" };
+		struct race rb = { .st = b, .cookie = "half-b.1" };
+		ceph_suite_race(race_one, &ra, &rb);
 		assert_true((ra.err == 0 && rb.err == -EBUSY) || (ra.err == -EBUSY && rb.err == 0));
 	}
 	pvstore_disconnect(a);
