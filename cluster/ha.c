@@ -523,6 +523,15 @@ static int on_migrating(struct step *s, const struct pvclus_ha_event *ev)
 			op(s, PVCLUS_HA_ACT_ABORT_MIGRATION, x, y, false);
 		vmm_gone(s, x, ev->crashed);
 		return 0;
+	case PVCLUS_HA_EV_HEARTBEAT_LOST:
+		/* x killed its VMM while the guest still ran there, and the
+		 * migration was started before that word came (random seed
+		 * 8580): as vmm-exited(x). The source never began (its VMM was
+		 * gone), so nothing to abort there; the target's incoming VMM
+		 * ends once the record no longer moves the guest to it. */
+		if (ev->node != x || h)
+			return -EINVAL;
+		return heartbeat_lost(s, x, ev->detail);
 	case PVCLUS_HA_EV_NODE_LEFT:
 		if (ev->node == x) {
 			if (h) { /* x let go: the guest's fate is y's */

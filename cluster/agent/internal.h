@@ -186,6 +186,7 @@ struct mig {
 	/* the target */
 	bool incoming;
 	bool ready_sent;
+	bool never_began_sent; /* the source left before the incoming VMM was spawned: said so */
 	uint32_t in_source;
 	uint64_t in_spawn_ms;
 	uint64_t in_timer;

@@ -190,6 +190,7 @@ static void target_keyed(struct pvclus_agent *a, struct guest *g, int err)
 static void target_begin(struct pvclus_agent *a, struct guest *g, uint32_t source)
 {
 	struct mig *m = mig_of(a, g);
+	m->never_began_sent = false;
 	if (!agent_key_then(a, g, target_keyed))
 		return; /* target_keyed begins */
 	if (g->pid > 0) {
@@ -392,6 +393,16 @@ void agent_migrate_after_step(struct pvclus_agent *a, struct guest *g)
 		target_poll(g);
 		if (!g->used)
 			return;
+	} else if (!m->incoming && g->pid <= 0 && source_left(a, g) && !m->never_began_sent) {
+		/* The source left before this target spawned its incoming VMM
+		 * (its key job was still out, the storage silent: random seeds
+		 * 7527, 8960). Nothing of the guest runs here, and target_keyed
+		 * begins nothing any more: say so now, or the guest waits in
+		 * fence-wait for this target's word for ever. */
+		alog_info(a, "guest %s: the migration source left before this target began: giving it up",
+			  g->spec.name);
+		m->never_began_sent = true;
+		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_FAILED, a->local, false, -ECANCELED, 0);
 	} else if (m->incoming && g->pid > 0 && !(g->ha.state == PVCLUS_HA_MIGRATING && g->ha.target == a->local)) {
 		/* The cluster no longer moves g here (the source failed or
 		 * cancelled before it sent anything, its VMM crashed and the

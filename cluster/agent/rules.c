@@ -160,6 +160,16 @@ int agent_msg_check(const struct pvclus_agent *a, uint32_t from, const Pvha__Clu
 		const struct peer *p = &a->peers[i];
 		if (from == a->local)
 			return 0; /* its own: ignored anyway (it has the state) */
+		/* The sender must be a member in this view. At a heal the new
+		 * ring's messages may come before this agent's CPG members
+		 * (random seed 8073): a minority that took the majority's table
+		 * then led in its own stale membership, where the majority's
+		 * leader is not a member, and lifted fences that the majority,
+		 * judging by its own leader, never heard of. The table comes
+		 * again once the membership does (the hello it sends then). */
+		if (!agent_is_member(a, from))
+			return deny(why, whylen, "guest table from node %s, not a member in this view",
+				    agent_node_name(a, from));
 		if (p->fenced && !(a->awaiting && p->hello && p->has_state && !p->storage_bad))
 			return deny(why, whylen, "guest table from a fenced node");
 		return 0;

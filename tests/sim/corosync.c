@@ -156,6 +156,11 @@ void cs_send(struct sim *w, int node, const void *buf, size_t len)
 	m->seq = ++w->msg_seq;
 	m->from = node;
 	m->at = w->now + w->p.cpg_ms;
+	/* Corosync refuses sends while it syncs a new ring (CS_ERR_TRY_AGAIN)
+	 * and tells every member the CPG members during that sync: no member
+	 * hears a message of the ring before its members (cs-gap). */
+	if (m->at < r->members_at)
+		m->at = r->members_at;
 	m->len = len;
 	m->data = malloc(len ? len : 1);
 	if (!m->data)
@@ -256,6 +261,7 @@ static void evaluate(struct sim *w, struct sim_event *e)
 		 * members (cs_gap_ms later: other inputs may come between), or
 		 * (members_first) the CPG members first: the agent must cope
 		 * with each (docs/simulator.md) */
+		r->members_at = w->now + (w->p.members_first ? 0 : w->p.cs_gap_ms);
 		if (w->p.members_first)
 			tell_members(w, r);
 		for (int k = 0; k < r->n; k++) {
@@ -263,7 +269,7 @@ static void evaluate(struct sim *w, struct sim_event *e)
 			tell_quorum(w, r->nodes[k], r);
 		}
 		if (!w->p.members_first)
-			tell_members_at(w, r, w->now + w->p.cs_gap_ms);
+			tell_members_at(w, r, r->members_at);
 	}
 	/* rings nobody belongs to any more */
 	for (size_t i = 0; i < w->nrings; i++) {

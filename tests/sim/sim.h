@@ -249,6 +249,7 @@ struct sim_ring {
 	bool live;
 	struct sim_msg *q;     /* sent, not yet delivered (FIFO) */
 	size_t nq, capq;
+	uint64_t members_at;   /* when its CPG members are told (no message before) */
 };
 
 struct sim_node {

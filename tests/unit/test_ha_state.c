@@ -912,6 +912,39 @@ static void a_stop_forgets_the_heartbeat_move(void **state)
 	assert_false(g.hb_moved);
 }
 
+/* The source killed its VMM for a lost heartbeat while the guest still ran
+ * there, and a drain's migration was started before its word came (random
+ * seed 8580): the source never began, so its decision applies, and the
+ * migration is over (the target's incoming VMM ends by itself). */
+static void heartbeat_lost_from_the_source_before_the_handover_applies(void **state)
+{
+	(void)state;
+	struct pvclus_ha_guest g = migrating(1, 2, false);
+	struct pvclus_ha_actions a = apply(&g, hb_lost(1, PVCLUS_HA_HB_RESTART));
+	assert_int_equal(g.state, PVCLUS_HA_STARTING);
+	assert_int_equal(g.owner, 1);
+	assert_int_equal(g.target, 0);
+	assert_int_equal(log_reason(&a), PVCLUS_HA_R_HEARTBEAT_RESTART);
+	assert_int_equal(count_act(&a, PVCLUS_HA_ACT_START, 1), 1);
+	assert_int_equal(count_act(&a, PVCLUS_HA_ACT_ABORT_MIGRATION, ~0u), 0);
+
+	g = migrating(1, 2, false);
+	a = apply(&g, hb_lost(1, PVCLUS_HA_HB_MOVE));
+	assert_int_equal(g.state, PVCLUS_HA_STARTING);
+	assert_int_equal(g.owner, 0);
+	assert_int_equal(g.target, 0);
+	assert_int_equal(g.avoid, 1);
+	assert_true(g.hb_moved);
+	assert_int_equal(count_act(&a, PVCLUS_HA_ACT_RELEASE_LOCK, 1), 1);
+	assert_int_equal(count_act(&a, PVCLUS_HA_ACT_PLACE, 1), 1);
+
+	g = migrating(1, 2, false);
+	a = apply(&g, hb_lost(1, PVCLUS_HA_HB_ERROR));
+	assert_int_equal(g.state, PVCLUS_HA_ERROR);
+	assert_int_equal(g.target, 0);
+	assert_int_equal(count_act(&a, PVCLUS_HA_ACT_RELEASE_LOCK, 1), 1);
+}
+
 static void heartbeat_lost_only_from_the_owner_of_a_running_guest(void **state)
 {
 	(void)state;
@@ -920,7 +953,8 @@ static void heartbeat_lost_only_from_the_owner_of_a_running_guest(void **state)
 	refused(in_state(PVCLUS_HA_RUNNING, 1), hb_lost(1, (enum pvclus_ha_heartbeat_step)4));
 	refused(in_state(PVCLUS_HA_RUNNING, 1), hb_lost(0, PVCLUS_HA_HB_RESTART));
 	refused(in_state(PVCLUS_HA_STARTING, 1), hb_lost(1, PVCLUS_HA_HB_RESTART));
-	refused(migrating(1, 2, false), hb_lost(1, PVCLUS_HA_HB_MOVE));
+	refused(migrating(1, 2, false), hb_lost(2, PVCLUS_HA_HB_MOVE));
+	refused(migrating(1, 2, true), hb_lost(1, PVCLUS_HA_HB_MOVE));
 	refused(migrating(1, 2, true), hb_lost(2, PVCLUS_HA_HB_MOVE));
 	refused(in_state(PVCLUS_HA_STOPPING, 1), hb_lost(1, PVCLUS_HA_HB_ERROR));
 	refused(in_state(PVCLUS_HA_ERROR, 0), hb_lost(1, PVCLUS_HA_HB_ERROR));
@@ -998,7 +1032,7 @@ static const char *const valid[12] = {
 	/* starting      */ "-V-VV-----VVVVV----V-",
 	/* starting@1    */ "-V---VV---VVVVV----V-",
 	/* running@1     */ "-V--V---VVVVVVVV----V",
-	/* migrating     */ "-V------V-VVVVV-VVVV-",
+	/* migrating     */ "-V------V-VVVVV-VVVVV",
 	/* mig. handed   */ "-V--------VVVVV--V-V-",
 	/* stopping@1    */ "V------V--VVVVV----V-",
 	/* fence-wait 1  */ "-V--------VVVVV----V-",
@@ -1198,6 +1232,11 @@ static void model_event(struct model *m, const struct pvclus_ha_guest *g,
 		if (g->state == PVCLUS_HA_MIGRATING || g->state == PVCLUS_HA_FENCE_WAIT)
 			may_only(m, e->node);
 		break;
+	case PVCLUS_HA_EV_HEARTBEAT_LOST:
+		/* the same: the source killed its VMM before it began */
+		if (g->state == PVCLUS_HA_MIGRATING)
+			may_only(m, e->node);
+		break;
 	default:
 		break;
 	}
@@ -1368,6 +1407,7 @@ int main(void)
 		cmocka_unit_test(drain_asks_for_a_migration_target),
 		cmocka_unit_test(heartbeat_lost_restarts_in_place_then_moves_then_gives_up),
 		cmocka_unit_test(a_stop_forgets_the_heartbeat_move),
+		cmocka_unit_test(heartbeat_lost_from_the_source_before_the_handover_applies),
 		cmocka_unit_test(heartbeat_lost_only_from_the_owner_of_a_running_guest),
 		cmocka_unit_test(every_refused_pair_changes_nothing),
 		cmocka_unit_test(events_from_the_wrong_node_are_refused),
