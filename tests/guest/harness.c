@@ -186,6 +186,17 @@ int th_count(const char *hay, const char *needle)
 	return n;
 }
 
+int th_last_flushed(const char *path)
+{
+	static const char tag[] = "counter: flushed seq ";
+	char *s = th_slurp(path);
+	int last = 0;
+	for (char *p = strstr(s, tag); p; p = strstr(p + 1, tag))
+		last = atoi(p + strlen(tag));
+	free(s);
+	return last;
+}
+
 double th_now_s(void)
 {
 	struct timespec ts;

@@ -54,6 +54,10 @@ bool th_file_contains(const char *path, const char *needle);
 /* Counts occurrences of needle in haystack. */
 int th_count(const char *hay, const char *needle);
 
+/* The highest N of the counter guest's "counter: flushed seq N" lines in the
+ * console log at path (0 when there is none). */
+int th_last_flushed(const char *path);
+
 /* CLOCK_MONOTONIC in seconds; a pause of ms milliseconds (for pacing a
  * poll loop, never as synchronisation). */
 double th_now_s(void);

@@ -569,16 +569,6 @@ static void fake_end(struct fake *f)
 	close(f->lfd);
 }
 
-static int last_flushed(const char *path)
-{
-	char *s = th_slurp(path);
-	int last = 0;
-	for (char *p = strstr(s, "counter: flushed seq "); p; p = strstr(p + 1, "counter: flushed seq "))
-		last = atoi(p + strlen("counter: flushed seq "));
-	free(s);
-	return last;
-}
-
 static void link_cut_during_stopcopy_resumes_the_source(void **state)
 {
 	(void)state;
@@ -607,7 +597,7 @@ static void link_cut_during_stopcopy_resumes_the_source(void **state)
 		    strstr(r->status->migration_reason, "READY"));
 	pvha__vmm_reply__free_unpacked(r, NULL);
 	/* resumed: new records keep coming */
-	snprintf(next, sizeof(next), "counter: flushed seq %d\n", last_flushed(a.out_path) + 5);
+	snprintf(next, sizeof(next), "counter: flushed seq %d\n", th_last_flushed(a.out_path) + 5);
 	assert_true(th_wait_for_text(a.out_path, next, 30));
 	stop(sa);
 	assert_int_equal(th_wait(&a, 30), 5);

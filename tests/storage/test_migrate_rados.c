@@ -27,7 +27,7 @@
 
 #include <cmocka.h>
 
-#include "ceph_fixture.h"
+#include "ceph_suite.h"
 #include "harness.h"
 #include "proto/migrate.pb-c.h"
 #include "proto/vmstate.pb-c.h"
@@ -75,14 +75,6 @@ static Pvha__VmmReply *ctl(const char *sock, Pvha__VmmRequest__Op op)
 	return r;
 }
 
-static char *holder_cookie(const struct guest *g)
-{
-	struct pvstore_lock_holder h;
-	if (pvstore_lock_holder(st, g->uuid, &h) != 0)
-		return strdup("");
-	return strdup(h.cookie);
-}
-
 static uint16_t start_target(struct proc *p, const char *sock, const struct guest *g,
 			     const char *cookie, const char *console)
 {
@@ -125,36 +117,11 @@ static Pvha__VmmReply *migrate(const char *sock, uint16_t port)
 	return r;
 }
 
-static int last_flushed(const char *path)
-{
-	char *s = th_slurp(path);
-	int last = 0;
-	for (char *p = strstr(s, "counter: flushed seq "); p; p = strstr(p + 1, "counter: flushed seq "))
-		last = atoi(p + strlen("counter: flushed seq "));
-	free(s);
-	return last;
-}
-
 static void wait_for_seq(const char *console, int seq)
 {
 	char want[64];
 	snprintf(want, sizeof(want), "counter: flushed seq %d\n", seq);
 	assert_true(th_wait_for_text(console, want, 60));
-}
-
-/* Copies a guest's RADOS disk into a local file for pvha-counter-check. */
-static void export_disk(const uint8_t uuid[16], const char *path)
-{
-	struct pvstore_disk *d;
-	assert_int_equal(pvstore_disk_open(st, uuid, &d), 0);
-	uint64_t size = pvstore_disk_size(d);
-	uint8_t *buf = malloc(size);
-	assert_int_equal(pvstore_disk_read(d, buf, 0, size), 0);
-	pvstore_disk_close(d);
-	FILE *f = fopen(path, "wb");
-	assert_int_equal(fwrite(buf, 1, size, f), size);
-	fclose(f);
-	free(buf);
 }
 
 static void counter_migrated_three_times_keeps_its_log_and_the_lock_follows(void **state)
@@ -172,14 +139,14 @@ static void counter_migrated_three_times_keeps_its_log_and_the_lock_follows(void
 	th_spawn(&p[0], src);
 	assert_true(th_wait_for_socket(socks[0], 60));
 	wait_for_seq(con, 10);
-	char *ck = holder_cookie(&g);
+	char *ck = ceph_suite_holder_cookie(st, g.uuid);
 	assert_string_equal(ck, cookies[0]);
 	free(ck);
 
 	for (int i = 0; i < 3; i++) {
 		uint16_t port = start_target(&p[i + 1], socks[i + 1], &g, cookies[i + 1], con);
 		/* The target takes the lock only at the hand-over. */
-		ck = holder_cookie(&g);
+		ck = ceph_suite_holder_cookie(st, g.uuid);
 		assert_string_equal(ck, cookies[i]);
 		free(ck);
 		Pvha__VmmReply *r = migrate(socks[i], port);
@@ -198,11 +165,11 @@ static void counter_migrated_three_times_keeps_its_log_and_the_lock_follows(void
 			      (unsigned long long)r->status->migration_total_ms);
 		uint64_t hc = r->status->hypercalls;
 		pvha__vmm_reply__free_unpacked(r, NULL);
-		ck = holder_cookie(&g);
+		ck = ceph_suite_holder_cookie(st, g.uuid);
 		assert_string_equal(ck, cookies[i + 1]);
 		free(ck);
 		/* The guest goes on at the target... */
-		wait_for_seq(con, last_flushed(con) + 10);
+		wait_for_seq(con, th_last_flushed(con) + 10);
 		/* ...and the source, which let the lock go, never ran it again. */
 		r = ctl(socks[i], PVHA__VMM_REQUEST__OP__RESUME);
 		assert_int_equal(r->error, -EBUSY);
@@ -213,7 +180,7 @@ static void counter_migrated_three_times_keeps_its_log_and_the_lock_follows(void
 		pvha__vmm_reply__free_unpacked(r, NULL);
 		assert_int_equal(th_wait(&p[i], 30), 10);
 		/* its exit did not touch the lock it no longer held */
-		ck = holder_cookie(&g);
+		ck = ceph_suite_holder_cookie(st, g.uuid);
 		assert_string_equal(ck, cookies[i + 1]);
 		free(ck);
 	}
@@ -226,7 +193,7 @@ static void counter_migrated_three_times_keeps_its_log_and_the_lock_follows(void
 	assert_int_equal(th_count(out, "counter: verified"), 1); /* one boot, never a restart */
 	free(out);
 	const char *img = th_tmp("rc-export.img");
-	export_disk(g.uuid, img);
+	ceph_suite_export_disk(st, g.uuid, img);
 	char *check[] = { (char *)th_build("bin/pvha-counter-check"), "--expect-flushed", (char *)con,
 			  (char *)img, NULL };
 	assert_int_equal(th_run(&c, 30, check), 0);
@@ -259,13 +226,13 @@ static void target_refuses_a_guest_that_is_not_its_disks(void **state)
 	pvha__vmm_reply__free_unpacked(r, NULL);
 	assert_int_equal(th_wait(&b, 30), 9);
 	assert_contains(b.err_path, "nothing ran here");
-	char *ck = holder_cookie(&g1);
+	char *ck = ceph_suite_holder_cookie(st, g1.uuid);
 	assert_string_equal(ck, "node-a");
 	free(ck);
-	ck = holder_cookie(&g2);
+	ck = ceph_suite_holder_cookie(st, g2.uuid);
 	assert_string_equal(ck, ""); /* the refusing target never took its lock */
 	free(ck);
-	wait_for_seq(con, last_flushed(con) + 3); /* the source runs on */
+	wait_for_seq(con, th_last_flushed(con) + 3); /* the source runs on */
 	r = ctl(sa, PVHA__VMM_REQUEST__OP__STOP);
 	pvha__vmm_reply__free_unpacked(r, NULL);
 	assert_int_equal(th_wait(&a, 30), 5);
@@ -357,7 +324,7 @@ static void link_lost_after_ready_the_lock_decides(void **state)
 	char *out = th_slurp(con);
 	assert_string_equal(out, "");
 	free(out);
-	char *ck = holder_cookie(&g);
+	char *ck = ceph_suite_holder_cookie(st, g.uuid);
 	assert_string_equal(ck, "fake-source");
 	free(ck);
 
@@ -365,8 +332,8 @@ static void link_lost_after_ready_the_lock_decides(void **state)
 	assert_int_equal(pvstore_lock_release(st, g.uuid, "fake-source"), 0);
 	port = start_target(&t, sock, &g, "node-b", con);
 	fake_source_drops_after_ready(port, &g, st_path);
-	wait_for_seq(con, last_flushed(s.out_path) + 5);
-	ck = holder_cookie(&g);
+	wait_for_seq(con, th_last_flushed(s.out_path) + 5);
+	ck = ceph_suite_holder_cookie(st, g.uuid);
 	assert_string_equal(ck, "node-b");
 	free(ck);
 	Pvha__VmmReply *r = ctl(sock, PVHA__VMM_REQUEST__OP__STATUS);
@@ -381,35 +348,16 @@ static void link_lost_after_ready_the_lock_decides(void **state)
 	free(out);
 }
 
-static int group_setup(void **state)
-{
-	(void)state;
-	if (ceph_fixture_up(&fx, 1) != 0)
-		return -1;
-	st = ceph_fixture_connect(&fx, 10, 10);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	pvstore_disconnect(st);
-	ceph_fixture_down(&fx);
-	th_cleanup();
-	return 0;
-}
-
 int main(void)
 {
-	const char *skip = ceph_fixture_skip_reason();
-	if (skip) {
-		fprintf(stderr, "test_migrate_rados: skipped: %s\n", skip);
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(counter_migrated_three_times_keeps_its_log_and_the_lock_follows),
 		cmocka_unit_test(target_refuses_a_guest_that_is_not_its_disks),
 		cmocka_unit_test(link_lost_after_ready_the_lock_decides),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	const struct ceph_suite suite = {
+		.name = "test_migrate_rados", .fx = &fx, .st = &st, .mount_timeout_s = 10, .osd_op_timeout_s = 10,
+		.after = th_cleanup,
+	};
+	return ceph_suite_run(&suite, tests);
 }

@@ -19,7 +19,7 @@
 #include <cmocka.h>
 #include <rados/librados.h>
 
-#include "ceph_fixture.h"
+#include "ceph_suite.h"
 #include "pvstore/names.h"
 #include "pvstore/pvstore.h"
 
@@ -29,11 +29,7 @@ static rados_t admin; /* plain librados, to make pools pvha would refuse */
 static int group_setup(void **state)
 {
 	(void)state;
-	if (ceph_fixture_up(&fx, 1) < 0)
-		return -1;
-	if (rados_create2(&admin, "ceph", "client.admin", 0) < 0 ||
-	    rados_conf_read_file(admin, fx.conf) < 0 || rados_connect(admin) < 0)
-		return -1;
+	ceph_suite_rados(&fx, &admin, NULL);
 	return 0;
 }
 
@@ -41,7 +37,6 @@ static int group_teardown(void **state)
 {
 	(void)state;
 	rados_shutdown(admin);
-	ceph_fixture_down(&fx);
 	return 0;
 }
 
@@ -226,11 +221,6 @@ static void a_missing_conf_an_unreachable_ceph_and_a_bad_name_are_errors(void **
 
 int main(void)
 {
-	const char *why = ceph_fixture_skip_reason();
-	if (why) {
-		fprintf(stderr, "skipped: %s\n", why);
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(init_makes_the_pool_and_a_second_init_changes_nothing),
 		cmocka_unit_test(init_adopts_an_empty_rados_pool),
@@ -241,5 +231,8 @@ int main(void)
 		cmocka_unit_test(a_node_user_may_not_make_pools),
 		cmocka_unit_test(a_missing_conf_an_unreachable_ceph_and_a_bad_name_are_errors),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	const struct ceph_suite suite = {
+		.name = "test_store_bootstrap", .fx = &fx, .setup = group_setup, .teardown = group_teardown,
+	};
+	return ceph_suite_run(&suite, tests);
 }

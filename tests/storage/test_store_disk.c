@@ -20,7 +20,7 @@
 #include <cmocka.h>
 #include <rados/librados.h>
 
-#include "ceph_fixture.h"
+#include "ceph_suite.h"
 #include "pvstore/names.h"
 #include "pvstore/pvstore.h"
 
@@ -47,13 +47,7 @@ static int group_setup(void **state)
 	const char *s = getenv("PVHA_TEST_SEED");
 	seed = s ? strtoull(s, NULL, 0) : (uint64_t)time(NULL) * 2654435761u + 1;
 	fprintf(stderr, "test_store_disk: PVHA_TEST_SEED=%" PRIu64 "\n", seed);
-	if (ceph_fixture_up(&fx, 1) < 0)
-		return -1;
-	st = ceph_fixture_connect(&fx, 0, 0);
-	if (rados_create2(&raw_cl, "ceph", "client.admin", 0) < 0 ||
-	    rados_conf_read_file(raw_cl, fx.conf) < 0 || rados_connect(raw_cl) < 0 ||
-	    rados_ioctx_create(raw_cl, "pvha", &raw) < 0)
-		return -1;
+	ceph_suite_rados(&fx, &raw_cl, &raw);
 	return 0;
 }
 
@@ -62,8 +56,6 @@ static int group_teardown(void **state)
 	(void)state;
 	rados_ioctx_destroy(raw);
 	rados_shutdown(raw_cl);
-	pvstore_disconnect(st);
-	ceph_fixture_down(&fx);
 	return 0;
 }
 
@@ -334,11 +326,6 @@ static void test_disk_bad_input_rejected(void **state)
 
 int main(void)
 {
-	const char *skip = ceph_fixture_skip_reason();
-	if (skip) {
-		printf("skipped: %s\n", skip);
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_disk_random_io_matches_reference),
 		cmocka_unit_test(test_disk_write_across_boundary_touches_only_its_objects),
@@ -346,5 +333,8 @@ int main(void)
 		cmocka_unit_test(test_disk_resize_shrink_then_grow_reads_zeros),
 		cmocka_unit_test(test_disk_bad_input_rejected),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	const struct ceph_suite suite = {
+		.name = "test_store_disk", .fx = &fx, .st = &st, .setup = group_setup, .teardown = group_teardown,
+	};
+	return ceph_suite_run(&suite, tests);
 }

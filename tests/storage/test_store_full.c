@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "ceph_fixture.h"
+#include "ceph_suite.h"
 #include "harness.h"
 #include "pvstore/pvstore.h"
 
@@ -120,33 +120,14 @@ static void writes_to_a_full_cluster_fail_with_enospc(void **state)
 	assert_contains(p.err_path, "guest exited with code 5");
 }
 
-static int group_setup(void **state)
-{
-	(void)state;
-	if (ceph_fixture_up(&fx, 1) != 0)
-		return -1;
-	st = ceph_fixture_connect(&fx, 10, 3);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	pvstore_disconnect(st);
-	ceph_fixture_down(&fx);
-	th_cleanup();
-	return 0;
-}
-
 int main(void)
 {
-	const char *skip = ceph_fixture_skip_reason();
-	if (skip) {
-		fprintf(stderr, "test_store_full: skipped: %s\n", skip);
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(writes_to_a_full_cluster_fail_with_enospc),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	const struct ceph_suite suite = {
+		.name = "test_store_full", .fx = &fx, .st = &st, .mount_timeout_s = 10, .osd_op_timeout_s = 3,
+		.after = th_cleanup,
+	};
+	return ceph_suite_run(&suite, tests);
 }

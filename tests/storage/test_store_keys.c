@@ -20,37 +20,17 @@
 #include <cmocka.h>
 #include <rados/librados.h>
 
-#include "ceph_fixture.h"
+#include "ceph_suite.h"
 #include "pvstore/pvstore.h"
 
 static struct ceph_fixture fx;
 static struct pvstore *st;
 
-static int group_setup(void **state)
-{
-	(void)state;
-	if (ceph_fixture_up(&fx, 1) < 0)
-		return -1;
-	st = ceph_fixture_connect(&fx, 0, 0);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	pvstore_disconnect(st);
-	ceph_fixture_down(&fx);
-	return 0;
-}
-
+/* A guest with its disk made. */
 static void new_guest(struct pvstore_guest *g, const char *name)
 {
-	memset(g, 0, sizeof(*g));
-	snprintf(g->name, sizeof(g->name), "%s", name);
-	g->mem_size = 32u << 20;
-	g->disk_size = 8u << 20;
-	assert_int_equal(pvstore_guest_create(st, g), 0);
-	assert_int_equal(pvstore_disk_create(st, g->uuid, 8u << 20), 0);
+	ceph_suite_guest(st, g, name);
+	assert_int_equal(pvstore_disk_create(st, g->uuid, g->disk_size), 0);
 }
 
 /* A connection as entity with key (a keyring file of its own). */
@@ -282,16 +262,12 @@ static void a_key_given_outright_connects(void **state)
 
 int main(void)
 {
-	const char *skip = ceph_fixture_skip_reason();
-	if (skip) {
-		printf("skipped: %s\n", skip);
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(caps_name_only_the_guests_objects),
 		cmocka_unit_test(guest_key_reaches_its_own_guest_only),
 		cmocka_unit_test(node_key_may_fence_and_make_guest_users_only),
 		cmocka_unit_test(a_key_given_outright_connects),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	const struct ceph_suite suite = { .name = "test_store_keys", .fx = &fx, .st = &st };
+	return ceph_suite_run(&suite, tests);
 }

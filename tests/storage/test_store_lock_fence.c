@@ -20,37 +20,11 @@
 
 #include <cmocka.h>
 
-#include "ceph_fixture.h"
+#include "ceph_suite.h"
 #include "pvstore/pvstore.h"
 
 static struct ceph_fixture fx;
 static struct pvstore *st;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	if (ceph_fixture_up(&fx, 1) < 0)
-		return -1;
-	st = ceph_fixture_connect(&fx, 0, 0);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	pvstore_disconnect(st);
-	ceph_fixture_down(&fx);
-	return 0;
-}
-
-static void new_guest(struct pvstore_guest *g, const char *name)
-{
-	memset(g, 0, sizeof(*g));
-	snprintf(g->name, sizeof(g->name), "%s", name);
-	g->mem_size = 32u << 20;
-	g->disk_size = 8u << 20;
-	assert_int_equal(pvstore_guest_create(st, g), 0);
-}
 
 static void test_lock_acquire_release_holder_break(void **state)
 {
@@ -60,7 +34,7 @@ static void test_lock_acquire_release_holder_break(void **state)
 	struct pvstore *other = ceph_fixture_connect(&fx, 0, 0);
 	char me[64], addr[128];
 
-	new_guest(&g, "lock-basics");
+	ceph_suite_guest(st, &g, "lock-basics");
 	assert_int_equal(pvstore_lock_holder(st, g.uuid, &h), -ENOENT);
 	assert_int_equal(pvstore_lock_acquire(st, g.uuid, "inc-1"), 0);
 	assert_int_equal(pvstore_lock_acquire(st, g.uuid, "inc-1"), 0); /* already ours */
@@ -108,16 +82,13 @@ struct lock_racer {
 	struct pvstore *st;
 	const uint8_t *uuid;
 	const char *cookie;
-	pthread_barrier_t *go;
 	int result;
 };
 
-static void *lock_race(void *arg)
+static void lock_race(void *arg)
 {
 	struct lock_racer *r = arg;
-	pthread_barrier_wait(r->go);
 	r->result = pvstore_lock_acquire(r->st, r->uuid, r->cookie);
-	return NULL;
 }
 
 static void test_two_clients_race_for_lock_exactly_one_holds(void **state)
@@ -127,17 +98,10 @@ static void test_two_clients_race_for_lock_exactly_one_holds(void **state)
 	struct pvstore_guest g;
 	int a_wins = 0;
 
-	new_guest(&g, "lock-race");
+	ceph_suite_guest(st, &g, "lock-race");
 	for (int round = 0; round < 30; round++) {
-		pthread_barrier_t go;
-		struct lock_racer ra = {a, g.uuid, "node-a", &go, 0}, rb = {b, g.uuid, "node-b", &go, 0};
-		pthread_t ta, tb;
-		pthread_barrier_init(&go, NULL, 2);
-		pthread_create(&ta, NULL, lock_race, &ra);
-		pthread_create(&tb, NULL, lock_race, &rb);
-		pthread_join(ta, NULL);
-		pthread_join(tb, NULL);
-		pthread_barrier_destroy(&go);
+		struct lock_racer ra = {a, g.uuid, "node-a", 0}, rb = {b, g.uuid, "node-b", 0};
+		ceph_suite_race(lock_race, &ra, &rb);
 		if (!((ra.result == 0 && rb.result == -EBUSY) || (ra.result == -EBUSY && rb.result == 0)))
 			fail_msg("round %d: %d and %d, want exactly one 0 and one -EBUSY", round, ra.result,
 				 rb.result);
@@ -221,7 +185,7 @@ static void test_fenced_writer_every_later_write_fails_and_none_lands(void **sta
 	pthread_t t;
 	char waddr[128];
 
-	new_guest(&g, "fenced");
+	ceph_suite_guest(st, &g, "fenced");
 	assert_int_equal(pvstore_disk_create(st, g.uuid, 8u << 20), 0);
 	w.st = ceph_fixture_connect(&fx, 0, 0);
 	w.recs = calloc(MAX_WRITES, sizeof(*w.recs));
@@ -330,7 +294,7 @@ static void test_fence_does_not_break_lock_it_does_not_cover(void **state)
 	struct pvstore_lock_holder h;
 	struct pvstore *holder = ceph_fixture_connect(&fx, 0, 0);
 
-	new_guest(&g, "not-covered");
+	ceph_suite_guest(st, &g, "not-covered");
 	assert_int_equal(pvstore_lock_acquire(holder, g.uuid, "boot-a"), 0);
 	/* fencing some other host does not free this lock */
 	assert_int_equal(pvstore_fence_and_break(st, "10.213.0.9", 60, g.uuid, NULL), -EBUSY);
@@ -399,11 +363,6 @@ static void test_addr_covers(void **state)
 
 int main(void)
 {
-	const char *skip = ceph_fixture_skip_reason();
-	if (skip) {
-		printf("skipped: %s\n", skip);
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_addr_covers),
 		cmocka_unit_test(test_lock_acquire_release_holder_break),
@@ -412,5 +371,6 @@ int main(void)
 		cmocka_unit_test(test_fence_does_not_break_lock_it_does_not_cover),
 		cmocka_unit_test(test_fenced_writer_every_later_write_fails_and_none_lands),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	const struct ceph_suite suite = { .name = "test_store_lock_fence", .fx = &fx, .st = &st };
+	return ceph_suite_run(&suite, tests);
 }

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 #include <rados/librados.h>
 
-#include "ceph_fixture.h"
+#include "ceph_suite.h"
 #include "proto/storage.pb-c.h"
 #include "pvstore/names.h"
 #include "pvstore/pvstore.h"
@@ -25,32 +25,12 @@
 static struct ceph_fixture fx;
 static struct pvstore *st;
 
-static int group_setup(void **state)
-{
-	(void)state;
-	if (ceph_fixture_up(&fx, 1) < 0)
-		return -1;
-	st = ceph_fixture_connect(&fx, 0, 0);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	pvstore_disconnect(st);
-	ceph_fixture_down(&fx);
-	return 0;
-}
-
 /* A raw librados handle on the same pool, to damage objects behind
  * libpvstore's back. */
 static rados_ioctx_t raw_io(rados_t *cl)
 {
 	rados_ioctx_t io;
-	assert_int_equal(rados_create2(cl, "ceph", "client.admin", 0), 0);
-	assert_int_equal(rados_conf_read_file(*cl, fx.conf), 0);
-	assert_int_equal(rados_connect(*cl), 0);
-	assert_int_equal(rados_ioctx_create(*cl, "pvha", &io), 0);
+	ceph_suite_rados(&fx, cl, &io);
 	return io;
 }
 
@@ -296,39 +276,30 @@ static void test_guest_leftover_index_entry_is_reclaimed(void **state)
 
 struct racer {
 	struct pvstore *st;
-	pthread_barrier_t *go;
 	char name[64];
 	int result;
 	struct pvstore_guest g;
 };
 
-static void *create_racer(void *arg)
+static void create_racer(void *arg)
 {
 	struct racer *r = arg;
-	spec(&r->g, r->name);
-	pthread_barrier_wait(r->go);
 	r->result = pvstore_guest_create(r->st, &r->g);
-	return NULL;
 }
 
 static void test_two_clients_create_same_name_exactly_one_wins(void **state)
 {
 	(void)state;
 	struct pvstore *a = ceph_fixture_connect(&fx, 0, 0), *b = ceph_fixture_connect(&fx, 0, 0);
-	pthread_barrier_t go;
 	int wins_a = 0;
 
 	for (int round = 0; round < 20; round++) {
-		struct racer ra = {.st = a, .go = &go}, rb = {.st = b, .go = &go};
-		pthread_t ta, tb;
+		struct racer ra = {.st = a}, rb = {.st = b};
 		snprintf(ra.name, sizeof(ra.name), "race-%d", round);
 		snprintf(rb.name, sizeof(rb.name), "race-%d", round);
-		pthread_barrier_init(&go, NULL, 2);
-		pthread_create(&ta, NULL, create_racer, &ra);
-		pthread_create(&tb, NULL, create_racer, &rb);
-		pthread_join(ta, NULL);
-		pthread_join(tb, NULL);
-		pthread_barrier_destroy(&go);
+		spec(&ra.g, ra.name);
+		spec(&rb.g, rb.name);
+		ceph_suite_race(create_racer, &ra, &rb);
 
 		if (!((ra.result == 0 && rb.result == -EEXIST) || (ra.result == -EEXIST && rb.result == 0)))
 			fail_msg("round %d: results %d and %d, want exactly one 0 and one -EEXIST", round,
@@ -588,11 +559,6 @@ static void test_images_content_addressed(void **state)
 
 int main(void)
 {
-	const char *skip = ceph_fixture_skip_reason();
-	if (skip) {
-		printf("skipped: %s\n", skip);
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_guest_create_read_update_delete),
 		cmocka_unit_test(test_guest_list_sorted),
@@ -605,5 +571,6 @@ int main(void)
 		cmocka_unit_test(test_event_log_ordered_no_gaps_under_concurrency),
 		cmocka_unit_test(test_images_content_addressed),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	const struct ceph_suite suite = { .name = "test_store_registry", .fx = &fx, .st = &st };
+	return ceph_suite_run(&suite, tests);
 }

@@ -7,7 +7,6 @@
  * breaking needs the exact holder; the yields are read back as written.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,28 +17,11 @@
 
 #include <cmocka.h>
 
-#include "ceph_fixture.h"
+#include "ceph_suite.h"
 #include "pvstore/pvstore.h"
 
 static struct ceph_fixture fx;
 static struct pvstore *st;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	if (ceph_fixture_up(&fx, 1) < 0)
-		return -1;
-	st = ceph_fixture_connect(&fx, 0, 0);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	pvstore_disconnect(st);
-	ceph_fixture_down(&fx);
-	return 0;
-}
 
 /* Frees the lock whoever holds it (each test starts from a free lock). */
 static void free_lock(void)
@@ -102,17 +84,14 @@ static void test_take_renew_busy_break(void **state)
 struct race {
 	struct pvstore *st;
 	const char *cookie;
-	pthread_barrier_t *go;
 	int err;
 };
 
-static void *race_one(void *arg)
+static void race_one(void *arg)
 {
 	struct race *r = arg;
 	struct pvstore_lock_holder h;
-	pthread_barrier_wait(r->go);
 	r->err = pvstore_tiebreak_take(r->st, r->cookie, 60, &h);
-	return NULL;
 }
 
 static void test_two_halves_race_exactly_one_wins(void **state)
@@ -122,16 +101,9 @@ static void test_two_halves_race_exactly_one_wins(void **state)
 	struct pvstore *b = ceph_fixture_connect(&fx, 0, 0);
 	for (int round = 0; round < 20; round++) {
 		free_lock();
-		pthread_barrier_t go;
-		pthread_barrier_init(&go, NULL, 2);
-		struct race ra = { .st = a, .cookie = "half-a.1", .go = &go };
-		struct race rb = { .st = b, .cookie = "half-b.1", .go = &go };
-		pthread_t ta, tb;
-		pthread_create(&ta, NULL, race_one, &ra);
-		pthread_create(&tb, NULL, race_one, &rb);
-		pthread_join(ta, NULL);
-		pthread_join(tb, NULL);
-		pthread_barrier_destroy(&go);
+		struct race ra = { .st = a, .cookie = "half-a.1" };
+		struct race rb = { .st = b, .cookie = "half-b.1" };
+		ceph_suite_race(race_one, &ra, &rb);
 		assert_true((ra.err == 0 && rb.err == -EBUSY) || (ra.err == -EBUSY && rb.err == 0));
 	}
 	pvstore_disconnect(a);
@@ -193,16 +165,12 @@ static void test_yields(void **state)
 
 int main(void)
 {
-	const char *skip = ceph_fixture_skip_reason();
-	if (skip) {
-		printf("skipped: %s\n", skip);
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_take_renew_busy_break),
 		cmocka_unit_test(test_two_halves_race_exactly_one_wins),
 		cmocka_unit_test(test_lapses_after_duration_and_renewal_pushes_it_out),
 		cmocka_unit_test(test_yields),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	const struct ceph_suite suite = { .name = "test_store_tiebreak", .fx = &fx, .st = &st };
+	return ceph_suite_run(&suite, tests);
 }

@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "ceph_fixture.h"
+#include "ceph_suite.h"
 #include "pvstore/pvstore.h"
 
 #define TIMEOUT_S 3
@@ -27,19 +27,6 @@
 #define SLACK_MS 2500.0
 
 static struct ceph_fixture fx;
-
-static int group_setup(void **state)
-{
-	(void)state;
-	return ceph_fixture_up(&fx, 1) < 0 ? -1 : 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	ceph_fixture_down(&fx);
-	return 0;
-}
 
 /* The process's state letter from /proc/PID/stat ('T' = stopped), or 0. */
 static char proc_state(pid_t pid)
@@ -262,11 +249,6 @@ static void test_fence_not_confirmed_is_withdrawn(void **state)
 
 int main(void)
 {
-	const char *skip = ceph_fixture_skip_reason();
-	if (skip) {
-		printf("skipped: %s\n", skip);
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_missing_pool_is_named),
 		cmocka_unit_test(test_missing_conf_is_named),
@@ -274,5 +256,6 @@ int main(void)
 		cmocka_unit_test(test_io_with_osd_or_mon_stopped_fails_within_timeout),
 		cmocka_unit_test(test_fence_not_confirmed_is_withdrawn),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	const struct ceph_suite suite = { .name = "test_store_timeouts", .fx = &fx };
+	return ceph_suite_run(&suite, tests);
 }

@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "ceph_fixture.h"
+#include "ceph_suite.h"
 #include "harness.h"
 #include "keyring.h"
 #include "pvstore/pvstore.h"
@@ -73,14 +73,6 @@ static void new_guest(struct guest *g, const char *name, uint64_t disk_size)
 	close(fd);
 }
 
-static char *holder_cookie(const struct guest *g)
-{
-	struct pvstore_lock_holder h;
-	if (pvstore_lock_holder(st, g->uuid, &h) != 0)
-		return strdup("");
-	return strdup(h.cookie);
-}
-
 static void stop(const char *sock)
 {
 	int fd;
@@ -105,12 +97,12 @@ static void guest_user_runs_its_own_disk_and_lock_only(void **state)
 	th_spawn(&p, run);
 	/* flushed records are on RADOS: written with guest a's key alone */
 	assert_true(th_wait_for_text(p.out_path, "counter: flushed seq 5\n", 60));
-	char *ck = holder_cookie(&a);
+	char *ck = ceph_suite_holder_cookie(st, a.uuid);
 	assert_string_equal(ck, "node-a");
 	free(ck);
 	stop(sock);
 	assert_int_equal(th_wait(&p, 30), 5);
-	ck = holder_cookie(&a);
+	ck = ceph_suite_holder_cookie(st, a.uuid);
 	assert_string_equal(ck, ""); /* a clean end gives it back */
 	free(ck);
 
@@ -120,7 +112,7 @@ static void guest_user_runs_its_own_disk_and_lock_only(void **state)
 			  "--lock", "node-a", NULL };
 	assert_int_equal(th_run(&q, 60, other), 2);
 	assert_contains(q.err_path, "Operation not permitted");
-	ck = holder_cookie(&b);
+	ck = ceph_suite_holder_cookie(st, b.uuid);
 	assert_string_equal(ck, "");
 	free(ck);
 }
@@ -139,7 +131,7 @@ static void diskless_guest_holds_its_lock_and_a_second_vmm_is_refused(void **sta
 	th_spawn(&a, first);
 	assert_true(th_wait_for_socket(sock, 60));
 	assert_true(th_wait_for_text(a.out_path, "memwriter: done, 1 passes ok\n", 60));
-	char *ck = holder_cookie(&g);
+	char *ck = ceph_suite_holder_cookie(st, g.uuid);
 	assert_string_equal(ck, "node-a");
 	free(ck);
 
@@ -153,7 +145,7 @@ static void diskless_guest_holds_its_lock_and_a_second_vmm_is_refused(void **sta
 	char *out = th_slurp(b.out_path);
 	assert_null(strstr(out, "memwriter:")); /* not one instruction of it ran */
 	free(out);
-	ck = holder_cookie(&g);
+	ck = ceph_suite_holder_cookie(st, g.uuid);
 	assert_string_equal(ck, "node-a");
 	free(ck);
 
@@ -163,13 +155,13 @@ static void diskless_guest_holds_its_lock_and_a_second_vmm_is_refused(void **sta
 			   "--lock", "node-b", NULL };
 	assert_int_equal(th_run(&c, 60, theirs), 7);
 	assert_contains(c.err_path, "Operation not permitted");
-	ck = holder_cookie(&h);
+	ck = ceph_suite_holder_cookie(st, h.uuid);
 	assert_string_equal(ck, "");
 	free(ck);
 
 	stop(sock);
 	assert_int_equal(th_wait(&a, 30), 5);
-	ck = holder_cookie(&g);
+	ck = ceph_suite_holder_cookie(st, g.uuid);
 	assert_string_equal(ck, "");
 	free(ck);
 	/* --owner is for a guest without a disk, and needs --lock */
@@ -201,40 +193,21 @@ static void bad_keyrings_are_refused_at_start(void **state)
 	assert_int_equal(pvstore_key_remove(st, g.entity), 0);
 	assert_int_equal(th_run(&p, 60, run), 2);
 	assert_contains(p.err_path, "pvha-vmm: --owner ");
-	char *ck = holder_cookie(&g);
+	char *ck = ceph_suite_holder_cookie(st, g.uuid);
 	assert_string_equal(ck, "");
 	free(ck);
 }
 
-static int group_setup(void **state)
-{
-	(void)state;
-	if (ceph_fixture_up(&fx, 1) != 0)
-		return -1;
-	st = ceph_fixture_connect(&fx, 10, 10);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	pvstore_disconnect(st);
-	ceph_fixture_down(&fx);
-	th_cleanup();
-	return 0;
-}
-
 int main(void)
 {
-	const char *skip = ceph_fixture_skip_reason();
-	if (skip) {
-		fprintf(stderr, "test_vmm_keys: skipped: %s\n", skip);
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(guest_user_runs_its_own_disk_and_lock_only),
 		cmocka_unit_test(diskless_guest_holds_its_lock_and_a_second_vmm_is_refused),
 		cmocka_unit_test(bad_keyrings_are_refused_at_start),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	const struct ceph_suite suite = {
+		.name = "test_vmm_keys", .fx = &fx, .st = &st, .mount_timeout_s = 10, .osd_op_timeout_s = 10,
+		.after = th_cleanup,
+	};
+	return ceph_suite_run(&suite, tests);
 }

@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "ceph_fixture.h"
+#include "ceph_suite.h"
 #include "harness.h"
 #include "pvstore/pvstore.h"
 #include "vmmctl.h"
@@ -30,32 +30,6 @@ static struct pvstore *st;
 
 /* Fails the test unless the file holds needle (th_file_contains prints it). */
 #define assert_contains(path, needle) assert_true(th_file_contains((path), (needle)))
-
-/* The highest "counter: flushed seq N" in a console log (0 if none). */
-static int last_flushed(const char *path)
-{
-	char *s = th_slurp(path);
-	int last = 0;
-	for (char *p = strstr(s, "counter: flushed seq "); p; p = strstr(p + 1, "counter: flushed seq "))
-		last = atoi(p + strlen("counter: flushed seq "));
-	free(s);
-	return last;
-}
-
-/* Copies a guest's RADOS disk into a local file for pvha-counter-check. */
-static void export_disk(const uint8_t uuid[16], const char *path)
-{
-	struct pvstore_disk *d;
-	assert_int_equal(pvstore_disk_open(st, uuid, &d), 0);
-	uint64_t size = pvstore_disk_size(d);
-	uint8_t *buf = malloc(size);
-	assert_int_equal(pvstore_disk_read(d, buf, 0, size), 0);
-	pvstore_disk_close(d);
-	FILE *f = fopen(path, "wb");
-	assert_int_equal(fwrite(buf, 1, size, f), size);
-	fclose(f);
-	free(buf);
-}
 
 static void new_guest(uint8_t uuid[16], char *spec, size_t len)
 {
@@ -78,7 +52,7 @@ static void counter_on_rados_keeps_flushed_records_through_kill_9(void **state)
 	assert_true(th_wait_for_text(p.out_path, "counter: flushed seq 25\n", 60));
 	kill(p.pid, SIGKILL);
 	th_wait(&p, 30);
-	int flushed = last_flushed(p.out_path);
+	int flushed = th_last_flushed(p.out_path);
 	assert_true(flushed >= 25);
 
 	struct proc q;
@@ -95,7 +69,7 @@ static void counter_on_rados_keeps_flushed_records_through_kill_9(void **state)
 		fail_msg("flushed up to %d before kill -9, only %d on disk after", flushed, verified);
 
 	const char *img = th_tmp("rados-export.img");
-	export_disk(uuid, img);
+	ceph_suite_export_disk(st, uuid, img);
 	struct proc c;
 	char *check[] = { (char *)th_build("bin/pvha-counter-check"), "--expect-flushed", p.out_path,
 			  (char *)img, NULL };
@@ -134,11 +108,11 @@ static void blocklisted_vmm_stops_as_fenced(void **state)
 	assert_int_equal(th_wait(&p, 60), 4);
 	print_message("VMM stopped %.0f ms after the fence\n", ceph_fixture_now_ms() - t0);
 	assert_contains(p.err_path, "pvha-vmm: fenced: ");
-	int flushed = last_flushed(p.out_path);
+	int flushed = th_last_flushed(p.out_path);
 
 	/* Everything it was told is durable is there (our own client is not fenced). */
 	const char *img = th_tmp("fenced-export.img");
-	export_disk(uuid, img);
+	ceph_suite_export_disk(st, uuid, img);
 	struct proc c;
 	char *check[] = { (char *)th_build("bin/pvha-counter-check"), "--expect-flushed", p.out_path,
 			  (char *)img, NULL };
@@ -168,35 +142,16 @@ static void bad_rados_specs_get_clear_errors(void **state)
 	}
 }
 
-static int group_setup(void **state)
-{
-	(void)state;
-	if (ceph_fixture_up(&fx, 1) != 0)
-		return -1;
-	st = ceph_fixture_connect(&fx, 10, 10);
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	pvstore_disconnect(st);
-	ceph_fixture_down(&fx);
-	th_cleanup();
-	return 0;
-}
-
 int main(void)
 {
-	const char *skip = ceph_fixture_skip_reason();
-	if (skip) {
-		fprintf(stderr, "test_vmm_rados: skipped: %s\n", skip);
-		return 77;
-	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(counter_on_rados_keeps_flushed_records_through_kill_9),
 		cmocka_unit_test(blocklisted_vmm_stops_as_fenced),
 		cmocka_unit_test(bad_rados_specs_get_clear_errors),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	const struct ceph_suite suite = {
+		.name = "test_vmm_rados", .fx = &fx, .st = &st, .mount_timeout_s = 10, .osd_op_timeout_s = 10,
+		.after = th_cleanup,
+	};
+	return ceph_suite_run(&suite, tests);
 }
