@@ -147,6 +147,16 @@ static void lose(struct pvclus_agent *a, const char *holder)
 static void win(struct pvclus_agent *a)
 {
 	bool was_lost = a->tb.state == TB_LOST;
+	int self = agent_node_index(a, a->local);
+	if ((was_lost || !a->have_state) && self >= 0 && !a->fences[self].unresolved) {
+		/* The other half won before (or may have: this agent started
+		 * during the split) and fenced this node: its blocklist add of
+		 * this node may still be committed by a slow monitor, after the
+		 * other node is gone. This node runs nothing until a removal of
+		 * its own address succeeds (docs/agent.md "A fence the monitor
+		 * commits late"). */
+		a->fences[self].unresolved = ADD_MAYBE_EARLIER_LEADER;
+	}
 	a->tb.state = TB_WON;
 	a->tb.won_ms = agent_now_ms(a);
 	a->tb.peer_yielded = false;

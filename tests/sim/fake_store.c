@@ -602,7 +602,7 @@ static bool fence_addr_ok(const char *a)
 	return sscanf(a, "%u.%u.%u.%u:%u/%u%c", &x[0], &x[1], &x[2], &x[3], &port, &nonce, &tail) == 6;
 }
 
-void fs_blocklist_commit(struct sim *w, int by, const char *addr, bool add, uint64_t effective_ms)
+void fs_blocklist_commit(struct sim *w, int by, uint32_t by_gen, const char *addr, bool add, uint64_t effective_ms)
 {
 	struct fake_store *s = &w->store;
 	/* a node fenced while it is in one membership with the fencer */
@@ -610,16 +610,20 @@ void fs_blocklist_commit(struct sim *w, int by, const char *addr, bool add, uint
 		const struct sim_node *n = &w->nodes[i];
 		if (strcmp(n->ip, addr) || !n->cs_up || n->ring < 0 || n->ring != w->nodes[by].ring)
 			continue;
-		/* Back in the fencer's ring. Only harmless if the fencer still
-		 * holds it out (docs/simulator.md, invariant 3) and nothing of it
-		 * can write. */
-		bool held = sim_agent_holds(w, by, n->id);
+		/* Back in the fencer's ring. Only harmless if the agent that sent
+		 * it still holds it out, or, that agent gone (a restart, a power
+		 * off), whoever leads its ring now (docs/simulator.md, invariant
+		 * 3), and nothing of it can write. */
+		bool sender = sim_agent_is(w, by, by_gen);
+		bool held = sender ? sim_agent_holds(w, by, n->id) : sim_ring_leader_holds(w, i, n->id);
 		bool writes = sim_node_can_write(w, i);
 		if (!held || writes)
 			sim_violation(w, &w->bad.fenced_member,
 				      "fenced a member: %s blocklisted by %s while both are in ring %llu (%s)", n->name,
 				      w->nodes[by].name, (unsigned long long)w->rings[n->ring].id,
-				      !held ? "the fencer had let it back" : "a VMM of it could write");
+				      !held ? (sender ? "the fencer had let it back"
+						      : "the fencer's agent is gone and the leader had let it back")
+					    : "a VMM of it could write");
 	}
 	size_t nb = sizeof(s->bl) / sizeof(s->bl[0]);
 	for (size_t i = 0; i < nb; i++) {
@@ -672,19 +676,19 @@ static int mon_command(struct pvstore *st, const char *addr, bool add, bool wait
 		cost(st, w->p.mon_timeout_ms);
 		/* the monitor commits it later; the map reaches the OSDs after the lag */
 		w->store.mon_backlog_ms = at;
-		sim_blocklist_later(w, st->node, addr, add, at);
+		sim_blocklist_later(w, st->node, w->nodes[st->node].gen, addr, add, at);
 		return -ETIMEDOUT;
 	}
 	if (at > w->now + w->store.mon_delay_ms + w->store.slow_ms) {
 		/* behind a backlog that ends within the timeout: committed then */
 		cost(st, (unsigned)(at - w->now));
 		w->store.mon_backlog_ms = at;
-		sim_blocklist_later(w, st->node, addr, add, at);
+		sim_blocklist_later(w, st->node, w->nodes[st->node].gen, addr, add, at);
 		return 0;
 	}
 	unsigned delay = (unsigned)(at - w->now);
 	cost(st, delay);
-	fs_blocklist_commit(w, st->node, addr, add, wait_map ? w->now : w->now + w->p.osd_map_lag_ms);
+	fs_blocklist_commit(w, st->node, w->nodes[st->node].gen, addr, add, wait_map ? w->now : w->now + w->p.osd_map_lag_ms);
 	return 0;
 }
 

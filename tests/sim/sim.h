@@ -185,9 +185,10 @@ bool fs_covered(struct sim *w, const char *client_addr, bool write);
 void fs_store_free(struct fake_store *s);
 /* Commits a blocklist change now on behalf of node by's client;
  * effective_ms: when it binds writes. */
-void fs_blocklist_commit(struct sim *w, int by, const char *addr, bool add, uint64_t effective_ms);
+/* by_gen: the generation of by's agent that sent it (a node's connection outlives its agent). */
+void fs_blocklist_commit(struct sim *w, int by, uint32_t by_gen, const char *addr, bool add, uint64_t effective_ms);
 /* A monitor command the caller gave up on, committed at time at (world.c). */
-void sim_blocklist_later(struct sim *w, int by, const char *addr, bool add, uint64_t at);
+void sim_blocklist_later(struct sim *w, int by, uint32_t by_gen, const char *addr, bool add, uint64_t at);
 
 /* ---- fake VMMs and fence programs (vmm.c) ------------------------------------ */
 
@@ -377,6 +378,11 @@ uint32_t sim_agent_leader(struct sim *w, int n);
 bool sim_agent_quorate(struct sim *w, int n);
 /* Whether node n's agent (alive) keeps node id out (pvclus_agent_node_held). */
 bool sim_agent_holds(struct sim *w, int n, uint32_t id);
+/* Whether node n's agent is generation gen and alive. */
+bool sim_agent_is(struct sim *w, int n, uint32_t gen);
+/* Whether the agent that leads node n's ring (as it sees itself) holds id;
+ * true when no agent there leads (nobody places anything). */
+bool sim_ring_leader_holds(struct sim *w, int n, uint32_t id);
 /* Whether some VMM on node n could write to its guest's disk now. */
 bool sim_node_can_write(struct sim *w, int n);
 /* Guest gi's VMM crashes every period ms, count times (when one runs). */

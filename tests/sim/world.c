@@ -758,6 +758,23 @@ bool sim_agent_holds(struct sim *w, int node, uint32_t id)
 	return c && pvclus_agent_node_held(c->agent, id);
 }
 
+bool sim_agent_is(struct sim *w, int node, uint32_t gen)
+{
+	struct agent_ctx *c = ctx_of(w, node);
+	return c && c->gen == gen;
+}
+
+bool sim_ring_leader_holds(struct sim *w, int node, uint32_t id)
+{
+	int ring = w->nodes[node].ring;
+	for (int i = 0; ring >= 0 && i < w->nnodes; i++) {
+		struct agent_ctx *c = ctx_of(w, i);
+		if (w->nodes[i].ring == ring && c && pvclus_agent_leader(c->agent) == w->nodes[i].id)
+			return pvclus_agent_node_held(c->agent, id);
+	}
+	return true;
+}
+
 void sim_agent_freeze(struct sim *w, int node, bool frozen)
 {
 	struct sim_node *n = &w->nodes[node];
@@ -846,12 +863,13 @@ static void blocklist_commit_ev(struct sim *w, struct sim_event *e)
 {
 	sim_log(w, "# monitor: a timed-out blocklist %s of %s is committed now", e->u ? "add" : "rm",
 		(const char *)e->p);
-	fs_blocklist_commit(w, (int)e->v, e->p, e->u != 0, w->now + w->p.osd_map_lag_ms);
+	fs_blocklist_commit(w, (int)e->v, e->gen, e->p, e->u != 0, w->now + w->p.osd_map_lag_ms);
 }
 
-void sim_blocklist_later(struct sim *w, int by, const char *addr, bool add, uint64_t at)
+void sim_blocklist_later(struct sim *w, int by, uint32_t by_gen, const char *addr, bool add, uint64_t at)
 {
 	struct sim_event *e = sim_at(w, at, blocklist_commit_ev);
+	e->gen = by_gen;
 	e->p = strdup(addr);
 	if (!e->p)
 		abort();
