@@ -108,17 +108,24 @@ static void retry_later(struct fence_op *op)
 	agent_timer(op->agent, FENCE_RETRY_MS, on_retry, op, &op->timer);
 }
 
+/* NodeFenced: node's fence confirmed (unfenced: lifted). 0 or -errno. */
+static int send_node_fenced(struct pvclus_agent *a, uint32_t node, char *addr, bool no_blocklist, bool unfenced)
+{
+	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
+	Pvha__NodeFenced nf = PVHA__NODE_FENCED__INIT;
+	nf.nodeid = node;
+	nf.addr = addr;
+	nf.no_blocklist = no_blocklist;
+	nf.unfenced = unfenced;
+	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
+	msg.node_fenced = &nf;
+	return agent_send(a, &msg);
+}
+
 static void confirmed(struct pvclus_agent *a, struct fence_op *op, bool no_blocklist)
 {
 	op->active = false;
-	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
-	Pvha__NodeFenced nf = PVHA__NODE_FENCED__INIT;
-	nf.nodeid = op->node;
-	nf.addr = op->addr;
-	nf.no_blocklist = no_blocklist;
-	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
-	msg.node_fenced = &nf;
-	agent_send(a, &msg);
+	send_node_fenced(a, op->node, op->addr, no_blocklist, false);
 }
 
 static void on_timeout(void *data)
@@ -421,14 +428,7 @@ static void unfence_done(struct pvclus_job *j)
 		goto out; /* whoever leads now lifts it again */
 	cluster_event(a, "unfenced", "node %s came back running no guest: %s may use the storage again", name,
 		      u->addr);
-	Pvha__ClusterMsg msg = PVHA__CLUSTER_MSG__INIT;
-	Pvha__NodeFenced nf = PVHA__NODE_FENCED__INIT;
-	nf.nodeid = u->node;
-	nf.addr = u->addr;
-	nf.unfenced = true;
-	msg.body_case = PVHA__CLUSTER_MSG__BODY_NODE_FENCED;
-	msg.node_fenced = &nf;
-	if (agent_send(a, &msg) == 0)
+	if (send_node_fenced(a, u->node, u->addr, false, true) == 0)
 		p->unfencing = true; /* until the message is delivered */
 out:
 	free(u);
