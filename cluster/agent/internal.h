@@ -538,10 +538,12 @@ int agent_sched_view_add(struct pvclus_agent *a, struct agent_view *v, struct gu
 void agent_place(struct pvclus_agent *a, struct guest *target);
 
 /* Places the waiting guests once the current input is handled (leader). */
-/* A new leader: the placements paced after a failed start (note
- * not_before_ms) go on at their time. */
-void agent_sched_paced(struct pvclus_agent *a);
 void agent_sched_kick(struct pvclus_agent *a);
+
+/* Arms the timer for the earliest placement paced after a failed start
+ * (note.not_before_ms): a new leader calls it, so do place_waiting and the
+ * failure itself. */
+void agent_sched_paced(struct pvclus_agent *a);
 
 /* Starts the leader's retry timer (every 2 s: guests still waiting for a node
  * or a dependency are tried again). */

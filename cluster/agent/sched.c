@@ -22,8 +22,6 @@ static struct note *note_of(struct pvclus_agent *a, const struct guest *g)
 	return n;
 }
 
-static void arm_busy_timer(struct pvclus_agent *a);
-
 /* Wants to run and waits for a node (starting or recovering, not placed). */
 static bool unplaced(const struct guest *g)
 {
@@ -214,7 +212,7 @@ static void place_waiting(struct pvclus_agent *a)
 				    err == -EINVAL ? "its spec is not loaded" : strerror(-err));
 	}
 	if (paced)
-		arm_busy_timer(a); /* this agent may lead since the failure */
+		agent_sched_paced(a); /* this agent may lead since the failure */
 	if (v->n_guests == base)
 		return;
 	err = pvclus_sched_place(&v->view, v->guests, v->n_guests, out, &nout);
@@ -273,11 +271,11 @@ static void busy_tick(void *data)
 	struct pvclus_agent *a = data;
 	a->busy_timer_armed = false;
 	queue_placement(a);
-	arm_busy_timer(a);
+	agent_sched_paced(a);
 }
 
 /* Armed for the earliest paced placement still ahead. */
-static void arm_busy_timer(struct pvclus_agent *a)
+void agent_sched_paced(struct pvclus_agent *a)
 {
 	uint64_t now = agent_now_ms(a), next = 0;
 	if (a->busy_timer_armed)
@@ -291,11 +289,6 @@ static void arm_busy_timer(struct pvclus_agent *a)
 		return;
 	a->busy_timer_armed = true;
 	agent_timer(a, next - now, busy_tick, a, &a->busy_timer);
-}
-
-void agent_sched_paced(struct pvclus_agent *a)
-{
-	arm_busy_timer(a);
 }
 
 static void retry_tick(void *data)
@@ -331,7 +324,7 @@ void agent_sched_on_step(struct pvclus_agent *a, struct guest *g, const struct p
 		static const uint64_t pause[] = { 0, 0, RETRY_MS / 4, RETRY_MS / 2 };
 		n->not_before_ms = agent_now_ms(a) + (next->busy_failures < 4 ? pause[next->busy_failures] : RETRY_MS);
 		if (agent_leads(a))
-			arm_busy_timer(a);
+			agent_sched_paced(a);
 	} else if (next->owner || !next->want_running) {
 		n->not_before_ms = 0;
 	}
