@@ -168,8 +168,7 @@ bool pvclus_agent_quorate(const struct pvclus_agent *a)
 
 bool pvclus_agent_node_held(const struct pvclus_agent *a, uint32_t node)
 {
-	int i = agent_node_index(a, node);
-	return i >= 0 && (a->peers[i].fenced || agent_fence_holds(a, node));
+	return agent_node_held(a, node);
 }
 
 /* ---- processes ------------------------------------------------------------------ */

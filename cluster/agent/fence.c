@@ -315,15 +315,20 @@ void agent_fence_takeover(struct pvclus_agent *a)
 	 * later: this agent holds them until a removal of its own succeeds
 	 * (the monitor commits in order: everything sent before has landed). */
 	for (int i = 0; i < a->nnodes; i++)
-		if ((a->peers[i].fenced || fence_awaited(a, a->nodes[i].nodeid)) && !a->fences[i].unresolved)
+		if (a->peers[i].fenced && !a->fences[i].unresolved)
 			a->fences[i].unresolved = ADD_MAYBE_EARLIER_LEADER;
 	for (int i = 0; i < MAX_GUESTS; i++) {
 		struct guest *g = &a->g[i];
 		if (!g->used || g->ha.state != PVCLUS_HA_FENCE_WAIT)
 			continue;
-		for (int k = 0; k < 2; k++)
-			if (g->ha.fence[k])
-				agent_fence(a, g->ha.fence[k]);
+		for (int k = 0; k < 2; k++) {
+			int n = g->ha.fence[k] ? agent_node_index(a, g->ha.fence[k]) : -1;
+			if (n < 0)
+				continue;
+			if (!a->fences[n].unresolved)
+				a->fences[n].unresolved = ADD_MAYBE_EARLIER_LEADER;
+			agent_fence(a, g->ha.fence[k]);
+		}
 	}
 }
 
@@ -334,6 +339,12 @@ bool agent_fence_holds(const struct pvclus_agent *a, uint32_t node)
 		return false;
 	const struct fence_op *op = &a->fences[i];
 	return op->active || op->job || op->unresolved;
+}
+
+bool agent_node_held(const struct pvclus_agent *a, uint32_t node)
+{
+	int i = agent_node_index(a, node);
+	return i >= 0 && (a->peers[i].fenced || agent_fence_holds(a, node));
 }
 
 struct unfence_job {

@@ -487,6 +487,8 @@ void agent_check_unfence(struct pvclus_agent *a);
 /* Whether this leader holds node out of placement: a fence of it is under
  * way, or a blocklist add of it may still be committed by the monitor. */
 bool agent_fence_holds(const struct pvclus_agent *a, uint32_t node);
+/* The same, or fenced and not lifted: nothing may be placed on it. */
+bool agent_node_held(const struct pvclus_agent *a, uint32_t node);
 
 /* This agent just became the leader: fence again every node that a guest in
  * fence-wait still waits for (the previous leader may have died fencing). */

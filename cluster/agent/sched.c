@@ -71,7 +71,7 @@ int agent_sched_view(struct pvclus_agent *a, struct agent_view *out)
 		snprintf(n->name, sizeof(n->name), "%s", a->nodes[i].name);
 		n->online = agent_node_online(a, i);
 		/* a node whose fence is under way, or might still land, gets nothing */
-		n->fenced = a->peers[i].fenced || agent_fence_holds(a, n->id);
+		n->fenced = agent_node_held(a, n->id);
 		n->maintenance = a->peers[i].mode != NODE_ACTIVE;
 		n->mem_total = a->peers[i].mem_bytes ? a->peers[i].mem_bytes : 1;
 		n->cpu_total = a->peers[i].cpus ? a->peers[i].cpus : 1;
@@ -321,8 +321,9 @@ void agent_sched_on_step(struct pvclus_agent *a, struct guest *g, const struct p
 	 * at once every time, they ran into the limit within milliseconds. */
 	if (ev->type == PVCLUS_HA_EV_START_FAILED && pvclus_ha_transient(ev->err) && !next->owner &&
 	    next->want_running) {
-		static const uint64_t pause[] = { 0, 0, RETRY_MS / 4, RETRY_MS / 2 };
-		n->not_before_ms = agent_now_ms(a) + (next->busy_failures < 4 ? pause[next->busy_failures] : RETRY_MS);
+		static const uint64_t pause[] = { 0, RETRY_MS / 4, RETRY_MS / 2 }; /* then RETRY_MS */
+		size_t k = next->busy_failures ? next->busy_failures - 1u : 0;
+		n->not_before_ms = agent_now_ms(a) + (k < sizeof(pause) / sizeof(pause[0]) ? pause[k] : RETRY_MS);
 		if (agent_leads(a))
 			agent_sched_paced(a);
 	} else if (next->owner || !next->want_running) {
