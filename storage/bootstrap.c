@@ -23,7 +23,7 @@ static bool oid_is_pvha(const char *oid)
 {
 	static const char *const whole[] = {
 		PVSTORE_OID_GUESTS_INDEX, PVSTORE_OID_NODES_INDEX, PVSTORE_OID_NODE_MODES,
-		PVSTORE_OID_EVENTS_CLUSTER,
+		PVSTORE_OID_EVENTS_CLUSTER, PVSTORE_OID_TIEBREAK,
 	};
 	static const char *const prefix[] = {
 		PVSTORE_OID_GUEST_PREFIX, PVSTORE_OID_DISK_PREFIX, PVSTORE_OID_NODE_PREFIX,

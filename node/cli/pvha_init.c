@@ -31,6 +31,7 @@
 #include "pvstore/pvstore.h"
 
 #include "conf_edit.h"
+#include "keyring.h"
 #include "pvha_cli.h"
 
 #define CONFIG_DEFAULT "/etc/pvha/pvhad.conf"
@@ -267,7 +268,10 @@ static int write_files(const struct init_opts *o, const struct node_plan *p, con
 	bool same;
 	int r = 1;
 
-	snprintf(keyring, sizeof(keyring), "[%s]\n\tkey = %s\n", p->user, key);
+	if (pv_keyring_format(keyring, sizeof(keyring), p->user, key) < 0) {
+		fprintf(stderr, "pvha: the monitor's key for %s is not a cephx key\n", p->user);
+		return 1;
+	}
 	snprintf(ceph_conf, sizeof(ceph_conf),
 		 "# Written by pvha cluster init / node join: the monitors of Ceph cluster %s\n"
 		 "# and this node's key.\n"

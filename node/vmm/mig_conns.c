@@ -257,7 +257,7 @@ static void build(struct mig_conns *c)
 	c->built = true;
 	for (unsigned i = 0; i < c->n; i++) {
 		struct conn *k = &c->c[i];
-		char why[200];
+		char why[200] = "rebuilding it failed";
 		if (privsep_tcprepair_restore_held(c->ps, k->blob, k->len, &k->fd, why, sizeof(why)) == 0)
 			continue;
 		k->fd = -1;
@@ -307,14 +307,17 @@ unsigned mig_conns_restore(struct mig_conns *c, struct hv_net *net, char *note, 
 		build(c);
 	for (unsigned i = 0; i < c->n; i++) {
 		struct conn *k = &c->c[i];
-		char why[200];
+		char why[200] = "releasing it failed";
 		if (k->fd < 0)
 			continue;
-		if (privsep_tcprepair_release(c->ps, k->fd, k->blob, k->len, why, sizeof(why)) == 0 &&
-		    hv_net_adopt(net, k->handle, k->fd) == 0) {
-			k->fd = -1; /* net's now */
-			ok++;
-			continue;
+		if (privsep_tcprepair_release(c->ps, k->fd, k->blob, k->len, why, sizeof(why)) == 0) {
+			int err = hv_net_adopt(net, k->handle, k->fd);
+			if (!err) {
+				k->fd = -1; /* net's now */
+				ok++;
+				continue;
+			}
+			snprintf(why, sizeof(why), "handing it to the guest: %s", strerror(-err));
 		}
 		close(k->fd);
 		k->fd = -1;

@@ -676,14 +676,14 @@ static int mon_command(struct pvstore *st, const char *addr, bool add, bool wait
 		cost(st, w->p.mon_timeout_ms);
 		/* the monitor commits it later; the map reaches the OSDs after the lag */
 		w->store.mon_backlog_ms = at;
-		sim_blocklist_later(w, st->node, w->nodes[st->node].gen, addr, add, at);
+		sim_blocklist_later(w, st->node, w->nodes[st->node].gen, addr, add, at, false);
 		return -ETIMEDOUT;
 	}
 	if (at > w->now + w->store.mon_delay_ms + w->store.slow_ms) {
 		/* behind a backlog that ends within the timeout: committed then */
 		cost(st, (unsigned)(at - w->now));
 		w->store.mon_backlog_ms = at;
-		sim_blocklist_later(w, st->node, w->nodes[st->node].gen, addr, add, at);
+		sim_blocklist_later(w, st->node, w->nodes[st->node].gen, addr, add, at, wait_map);
 		return 0;
 	}
 	unsigned delay = (unsigned)(at - w->now);
@@ -1045,6 +1045,8 @@ int pvstore_key_guest(struct pvstore *st, const uint8_t uuid[16], char *key, siz
 int pvstore_key_remove(struct pvstore *st, const char *entity)
 {
 	uint8_t uuid[16];
+	if (!st->is_agent) /* a guest's caps allow no auth command (as pvstore_key_guest) */
+		return pvs_failx(-EACCES, "auth rm %s: access denied", entity ? entity : "");
 	if (!entity || strncmp(entity, GUEST_ENTITY, strlen(GUEST_ENTITY)) ||
 	    pvstore_uuid_parse(entity + strlen(GUEST_ENTITY), uuid))
 		return pvs_failx(-EINVAL, "pvstore_key_remove: not a pvha user: '%s'", entity ? entity : "");

@@ -188,7 +188,9 @@ void fs_store_free(struct fake_store *s);
 /* by_gen: the generation of by's agent that sent it (a node's connection outlives its agent). */
 void fs_blocklist_commit(struct sim *w, int by, uint32_t by_gen, const char *addr, bool add, uint64_t effective_ms);
 /* A monitor command the caller gave up on, committed at time at (world.c). */
-void sim_blocklist_later(struct sim *w, int by, uint32_t by_gen, const char *addr, bool add, uint64_t at);
+/* wait_map: its caller waits for the map too, so it binds at the commit, not osd-map-lag later. */
+void sim_blocklist_later(struct sim *w, int by, uint32_t by_gen, const char *addr, bool add, uint64_t at,
+			 bool wait_map);
 
 /* ---- fake VMMs and fence programs (vmm.c) ------------------------------------ */
 

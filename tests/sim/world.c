@@ -861,19 +861,20 @@ static void op_api_reply(void *ctx, void *token, Pvha__ApiReply *rep, const char
 
 static void blocklist_commit_ev(struct sim *w, struct sim_event *e)
 {
-	sim_log(w, "# monitor: a timed-out blocklist %s of %s is committed now", e->u ? "add" : "rm",
-		(const char *)e->p);
-	fs_blocklist_commit(w, (int)e->v, e->gen, e->p, e->u != 0, w->now + w->p.osd_map_lag_ms);
+	bool add = e->u & 1, wait_map = e->u & 2;
+	sim_log(w, "# monitor: a timed-out blocklist %s of %s is committed now", add ? "add" : "rm", (const char *)e->p);
+	fs_blocklist_commit(w, (int)e->v, e->gen, e->p, add, wait_map ? w->now : w->now + w->p.osd_map_lag_ms);
 }
 
-void sim_blocklist_later(struct sim *w, int by, uint32_t by_gen, const char *addr, bool add, uint64_t at)
+void sim_blocklist_later(struct sim *w, int by, uint32_t by_gen, const char *addr, bool add, uint64_t at,
+			 bool wait_map)
 {
 	struct sim_event *e = sim_at(w, at, blocklist_commit_ev);
 	e->gen = by_gen;
 	e->p = strdup(addr);
 	if (!e->p)
 		abort();
-	e->u = add;
+	e->u = (add ? 1u : 0u) | (wait_map ? 2u : 0u);
 	e->v = (uint64_t)by;
 }
 
