@@ -1218,30 +1218,7 @@ int main(int argc, char **argv)
 				"with the MIGRATE request)\n");
 		return VMM_EXIT_USAGE;
 	}
-	if (start_sandbox(&v, argc, argv))
-		return VMM_EXIT_USAGE;
-	if (key_file) {
-		char why[200];
-		err = read_key_file(key_file, v.mig_key, &v.mig_key_len, why, sizeof(why));
-		if (err) {
-			fprintf(stderr, "pvha-vmm: --migrate-key-file %s: %s\n", key_file, why);
-			return VMM_EXIT_USAGE;
-		}
-	}
-	if (ceph_keyring) {
-		char why[200];
-		if (!dopts.ceph_client) {
-			fprintf(stderr, "pvha-vmm: --ceph-keyring needs --ceph-client (whose key it holds)\n");
-			return VMM_EXIT_USAGE;
-		}
-		err = pv_keyring_read(ceph_keyring, dopts.ceph_client, ceph_key, sizeof(ceph_key), why, sizeof(why));
-		if (err) {
-			fprintf(stderr, "pvha-vmm: --ceph-keyring %s: %s\n", ceph_keyring, why);
-			return VMM_EXIT_USAGE;
-		}
-		dopts.ceph_key = ceph_key;
-	}
-	sandbox_close_inherited(); /* the key's fd 3 and the keyring's fd 4 too: read */
+	/* the usage rules first: a refused command line starts no helper */
 	if (image && !have_mem) {
 		fprintf(stderr, "pvha-vmm: --image needs --mem\n");
 		return VMM_EXIT_USAGE;
@@ -1266,6 +1243,30 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvha-vmm: --cmdline is longer than %u bytes\n", PV_CMDLINE_MAX - 1);
 		return VMM_EXIT_USAGE;
 	}
+	if (ceph_keyring && !dopts.ceph_client) {
+		fprintf(stderr, "pvha-vmm: --ceph-keyring needs --ceph-client (whose key it holds)\n");
+		return VMM_EXIT_USAGE;
+	}
+	if (start_sandbox(&v, argc, argv))
+		return VMM_EXIT_USAGE;
+	if (key_file) {
+		char why[200];
+		err = read_key_file(key_file, v.mig_key, &v.mig_key_len, why, sizeof(why));
+		if (err) {
+			fprintf(stderr, "pvha-vmm: --migrate-key-file %s: %s\n", key_file, why);
+			return VMM_EXIT_USAGE;
+		}
+	}
+	if (ceph_keyring) {
+		char why[200];
+		err = pv_keyring_read(ceph_keyring, dopts.ceph_client, ceph_key, sizeof(ceph_key), why, sizeof(why));
+		if (err) {
+			fprintf(stderr, "pvha-vmm: --ceph-keyring %s: %s\n", ceph_keyring, why);
+			return VMM_EXIT_USAGE;
+		}
+		dopts.ceph_key = ceph_key;
+	}
+	sandbox_close_inherited(); /* the key's fd 3 and the keyring's fd 4 too: read */
 	if (v.save_path && !dir_writable(v.save_path)) {
 		fprintf(stderr, "pvha-vmm: --save %s: its directory is missing or not writable\n",
 			v.save_path);
