@@ -157,6 +157,18 @@ static void nobody_runs(struct step *s, uint32_t avoid, bool count, int32_t err)
 }
 
 /* The VMM on `node`, which holds the lock, is gone by itself. */
+/* Starts the guest again on node, which still holds its lock (its VMM
+ * ended or was killed): no other node can be asked to start it. */
+static void restart_in_place(struct step *s, uint32_t node, enum pvclus_ha_reason why)
+{
+	reset_fields(&s->n);
+	s->n.state = PVCLUS_HA_STARTING;
+	s->n.owner = node;
+	s->n.fenced = 0;
+	op(s, PVCLUS_HA_ACT_START, node, 0, false);
+	say(s, why, node);
+}
+
 static void vmm_gone(struct step *s, uint32_t node, bool crashed)
 {
 	if (!crashed) {
@@ -168,15 +180,8 @@ static void vmm_gone(struct step *s, uint32_t node, bool crashed)
 		op(s, PVCLUS_HA_ACT_RELEASE_LOCK, node, 0, false);
 		say(s, PVCLUS_HA_R_STOPPED, node);
 	} else if (s->n.restarts < s->n.max_restarts) {
-		/* Restart in place: node still holds the lock, so no other
-		 * node can be asked to start it. */
-		reset_fields(&s->n);
+		restart_in_place(s, node, PVCLUS_HA_R_CRASH_RESTART);
 		s->n.restarts++;
-		s->n.state = PVCLUS_HA_STARTING;
-		s->n.owner = node;
-		s->n.fenced = 0;
-		op(s, PVCLUS_HA_ACT_START, node, 0, false);
-		say(s, PVCLUS_HA_R_CRASH_RESTART, node);
 	} else {
 		to_error(s, PVCLUS_HA_R_CRASH_LIMIT, 0);
 		op(s, PVCLUS_HA_ACT_RELEASE_LOCK, node, 0, false);
@@ -191,12 +196,7 @@ static int heartbeat_lost(struct step *s, uint32_t node, uint32_t step)
 {
 	switch (step) {
 	case PVCLUS_HA_HB_RESTART:
-		/* as a crash restart: node holds the lock, nobody else may start it */
-		reset_fields(&s->n);
-		s->n.state = PVCLUS_HA_STARTING;
-		s->n.owner = node;
-		op(s, PVCLUS_HA_ACT_START, node, 0, false);
-		say(s, PVCLUS_HA_R_HEARTBEAT_RESTART, node);
+		restart_in_place(s, node, PVCLUS_HA_R_HEARTBEAT_RESTART);
 		return 0;
 	case PVCLUS_HA_HB_MOVE:
 		op(s, PVCLUS_HA_ACT_RELEASE_LOCK, node, 0, false);
