@@ -24,6 +24,15 @@ void agent_log(struct pvclus_agent *a, enum pvclus_log_level lvl, const char *fu
 	a->ops->log(a->ctx, lvl, func, line);
 }
 
+int agent_vmm_start_error(int code)
+{
+	switch (code) {
+	case PVCLUS_VMM_EXIT_LOCKED: return -EBUSY;
+	case PVCLUS_VMM_EXIT_STORAGE: return -ETIMEDOUT;
+	default: return -EIO;
+	}
+}
+
 uint64_t agent_now_ms(struct pvclus_agent *a)
 {
 	return a->ops->now_ms(a->ctx);

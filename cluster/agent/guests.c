@@ -297,14 +297,14 @@ static void vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 		return;
 	}
 	if (g->stopping) {
-		if (code != 0 && code != 1 && code != 5)
+		if (code != 0 && code != 1 && code != PVCLUS_VMM_EXIT_STOPPED)
 			release_lock(a, g, true, false, NULL); /* killed: its lock is a dead client's; then STOPPED */
 		else
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_STOPPED, a->local, false, 0, 0);
 	} else if (!g->start_reported) {
 		g->ceph_key[0] = '\0'; /* a stale key (its user remade by hand)? read it again next time */
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_START_FAILED, a->local, false,
-			   code == 8 ? -EBUSY : -EIO, 0);
+				  agent_vmm_start_error(code), 0);
 	} else {
 		/* exit 0: the guest powered itself off; anything else is a crash */
 		guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_VMM_EXITED, a->local, code != 0, 0, 0);

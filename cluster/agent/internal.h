@@ -360,6 +360,11 @@ void agent_job_fail(struct pvclus_job *j, int err);
 
 /* The ops, with the context. */
 uint64_t agent_now_ms(struct pvclus_agent *a);
+/* What a VMM that ended before it ran the guest (exit status code) says
+ * of the start: -EBUSY (the owner lock is held elsewhere), -ETIMEDOUT (the
+ * storage did not answer): neither is the guest's fault (pvclus_ha_transient);
+ * anything else -EIO. */
+int agent_vmm_start_error(int code);
 void agent_timer(struct pvclus_agent *a, uint64_t ms, void (*fn)(void *), void *arg, uint64_t *id);
 void agent_timer_del(struct pvclus_agent *a, uint64_t *id);
 

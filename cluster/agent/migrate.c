@@ -435,13 +435,13 @@ bool agent_migrate_vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 	struct mig *m = mig_of(a, g);
 	if (m->incoming) {
 		alog_warn(a, "guest %s: the incoming VMM ended (exit %d) before it ran the guest", g->spec.name, code);
-		target_failed(a, g, code == 8 ? -EBUSY : -EIO);
+		target_failed(a, g, agent_vmm_start_error(code));
 		return true;
 	}
 	if (m->src_active) {
 		m->src_active = false;
 		agent_timer_del(a, &m->src_timer);
-		if (code == 10 && !m->handed_over_sent) {
+		if (code == PVCLUS_VMM_EXIT_MIGRATED && !m->handed_over_sent) {
 			/* it handed over between two polls */
 			m->handed_over_sent = true;
 			guests_send_event(a, g->spec.uuid, PVCLUS_HA_EV_MIGRATE_HANDED_OVER, a->local, false, 0, 0);
@@ -452,7 +452,7 @@ bool agent_migrate_vmm_ended(struct pvclus_agent *a, struct guest *g, int code)
 		}
 		/* before the handover: an ordinary end of the source (crash policy) */
 	}
-	if (code == 10)
+	if (code == PVCLUS_VMM_EXIT_MIGRATED)
 		return true; /* a source that handed over: the target runs the guest */
 	return false;
 }

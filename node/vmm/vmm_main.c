@@ -11,6 +11,8 @@
  *   9  --incoming: the migration failed or was refused: nothing ran here
  *  10  migrated: the guest was handed over (owner lock released) and this
  *      process never ran it again
+ *  11  the storage did not answer in time (opening the disk, taking the
+ *      owner lock): nothing ran; not the guest's fault, pvhad tries again
  *
  * One loop polls the control sockets and signals, then runs the guest for a
  * slice of at most SLICE_NS; a sleeping guest costs no CPU. The loop is the
@@ -66,6 +68,7 @@ enum vmm_exit {
 	VMM_EXIT_OK = 0, VMM_EXIT_GUEST_ERROR = 1, VMM_EXIT_USAGE = 2, VMM_EXIT_FAULT = 3,
 	VMM_EXIT_FENCED = 4, VMM_EXIT_STOPPED = 5, VMM_EXIT_SAVED = 6, VMM_EXIT_HOST = 7,
 	VMM_EXIT_LOCKED = 8, VMM_EXIT_INCOMING_FAILED = 9, VMM_EXIT_MIGRATED = 10,
+	VMM_EXIT_STORAGE = 11, /* the storage did not answer before the guest ran */
 };
 
 enum vmm_state {
@@ -253,7 +256,8 @@ static void usage(FILE *f)
 		"3 guest misbehaved; 4 fenced; 5 stopped from outside; 6 state saved;\n"
 		"7 host failure; 8 owner lock held elsewhere; 9 incoming migration failed,\n"
 		"nothing ran here; 10 migrated away (this process never ran the guest after\n"
-		"handing it over). The last line on stderr says why.\n");
+		"handing it over); 11 the storage did not answer in time, nothing ran.\n"
+		"The last line on stderr says why.\n");
 }
 
 /* Reads the migration secret: the whole file, PVPROTO_KEY_MIN..MAX bytes. A
@@ -1293,7 +1297,7 @@ int main(int argc, char **argv)
 		err = vmm_disk_open(disk_spec, &dopts, &v.disk, why, sizeof(why));
 		if (err) {
 			fprintf(stderr, "pvha-vmm: --disk %s: %s\n", disk_spec, why);
-			return VMM_EXIT_USAGE;
+			return err == -ETIMEDOUT ? VMM_EXIT_STORAGE : VMM_EXIT_USAGE;
 		}
 		cfg.disk = v.disk;
 		v.disk_spec = disk_spec;
@@ -1306,7 +1310,7 @@ int main(int argc, char **argv)
 		err = vmm_disk_open_owner(owner_spec, &dopts, &v.owner, why, sizeof(why));
 		if (err) {
 			fprintf(stderr, "pvha-vmm: --owner %s: %s\n", owner_spec, why);
-			return VMM_EXIT_USAGE;
+			return err == -ETIMEDOUT ? VMM_EXIT_STORAGE : VMM_EXIT_USAGE;
 		}
 		if (vmm_disk_client_addr(v.owner, v.storage_addr, sizeof(v.storage_addr)))
 			v.storage_addr[0] = '\0';
@@ -1425,7 +1429,11 @@ int main(int argc, char **argv)
 			hv_machine_destroy(v.m);
 			close_disks(&v);
 			hv_net_destroy(v.net);
-			return err == -EBUSY ? VMM_EXIT_LOCKED : VMM_EXIT_HOST;
+			if (err == -EBUSY)
+				return VMM_EXIT_LOCKED;
+			if (err == -ESHUTDOWN) /* this host is blocklisted */
+				return VMM_EXIT_FENCED;
+			return err == -ETIMEDOUT ? VMM_EXIT_STORAGE : VMM_EXIT_HOST;
 		}
 	}
 

@@ -31,7 +31,7 @@
 #include "world.h"
 
 enum { EXIT_GUEST = 0, EXIT_FAULT = 3, EXIT_FENCED = 4, EXIT_STOPPED = 5, EXIT_HOST = 7, EXIT_LOCKED = 8,
-       EXIT_INCOMING = 9, EXIT_MIGRATED = 10 };
+       EXIT_INCOMING = 9, EXIT_MIGRATED = 10, EXIT_STORAGE = 11 };
 
 struct vmm *sim_vmm_by_pid(struct sim *w, pid_t pid)
 {
@@ -284,11 +284,12 @@ static void boot_ev(struct sim *w, struct sim_event *e)
 		err = take_over(w, v);
 	if (!err)
 		hb_fresh(w, v);
-	if (err) {
-		vmm_exit_later(w, v, err == -ETIMEDOUT ? w->p.osd_timeout_ms : 0, EXIT_HOST, false,
-			       "the storage did not answer");
+	if (err == -ETIMEDOUT) {
+		vmm_exit_later(w, v, w->p.osd_timeout_ms, EXIT_STORAGE, false, "the storage did not answer in time");
 		return;
 	}
+	if (err)
+		vmm_exit_later(w, v, 0, EXIT_HOST, false, "the storage refused");
 }
 
 static void incoming_timeout(struct sim *w, struct sim_event *e)

@@ -1,9 +1,11 @@
 /* See ceph_suite.h. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ceph_suite.h"
 
@@ -102,4 +104,31 @@ void ceph_suite_export_disk(struct pvstore *st, const uint8_t uuid[16], const ch
 	assert_int_equal(fwrite(buf, 1, size, f), size);
 	fclose(f);
 	free(buf);
+}
+
+/* The process's state letter from /proc/PID/stat ('T' = stopped), or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+void ceph_suite_signal(const struct ceph_fixture *f, const char *name, int sig)
+{
+	pid_t pid = ceph_fixture_pid(f, name);
+	assert_true(pid > 0);
+	assert_int_equal(kill(pid, sig), 0);
+	if (sig != SIGSTOP)
+		return;
+	for (int i = 0; i < 2000 && proc_state(pid) != 'T'; i++)
+		usleep(1000);
+	assert_int_equal(proc_state(pid), 'T');
 }

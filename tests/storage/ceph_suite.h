@@ -69,4 +69,10 @@ char *ceph_suite_holder_cookie(struct pvstore *st, const uint8_t uuid[16]);
  * pvha-counter-check). O(disk size) in memory. */
 void ceph_suite_export_disk(struct pvstore *st, const uint8_t uuid[16], const char *path);
 
+/* Sends sig to the fixture's daemon name ("mon.a", "osd.0"); for SIGSTOP,
+ * returns only once every thread of it has stopped (kill returns before a
+ * multi-threaded daemon is actually stopped, and an I/O slipping through
+ * would make a test pass or fail by luck). */
+void ceph_suite_signal(const struct ceph_fixture *f, const char *name, int sig);
+
 #endif

@@ -28,36 +28,6 @@
 
 static struct ceph_fixture fx;
 
-/* The process's state letter from /proc/PID/stat ('T' = stopped), or 0. */
-static char proc_state(pid_t pid)
-{
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return 0;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : 0;
-}
-
-/* Sends sig; for SIGSTOP, returns only once every thread has stopped (kill
- * returns before a multi-threaded daemon is actually stopped, and an I/O
- * slipping through would make the test pass or fail by luck). */
-static void signal_daemon(const char *name, int sig)
-{
-	pid_t pid = ceph_fixture_pid(&fx, name);
-	assert_true(pid > 0);
-	assert_int_equal(kill(pid, sig), 0);
-	if (sig != SIGSTOP)
-		return;
-	for (int i = 0; i < 2000 && proc_state(pid) != 'T'; i++)
-		usleep(1000);
-	assert_int_equal(proc_state(pid), 'T');
-}
-
 static void test_missing_pool_is_named(void **state)
 {
 	(void)state;
@@ -89,11 +59,11 @@ static void test_connect_with_monitor_stopped_fails_within_timeout(void **state)
 	struct pvstore_config cfg = {.conf_path = fx.conf, .mount_timeout_s = TIMEOUT_S};
 	struct pvstore *st = NULL;
 
-	signal_daemon("mon.a", SIGSTOP);
+	ceph_suite_signal(&fx, "mon.a", SIGSTOP);
 	double t0 = ceph_fixture_now_ms();
 	int r = pvstore_connect(&cfg, &st);
 	double took = ceph_fixture_now_ms() - t0;
-	signal_daemon("mon.a", SIGCONT);
+	ceph_suite_signal(&fx, "mon.a", SIGCONT);
 
 	print_message("connect with the mon stopped: %d (%s) after %.0f ms\n", r, pvstore_errmsg(), took);
 	assert_int_equal(r, -ETIMEDOUT);
@@ -175,9 +145,9 @@ static void test_io_with_osd_or_mon_stopped_fails_within_timeout(void **state)
 		     {"guest read", "osd.0", do_guest_read},
 		     {"blocklist ls", "mon.a", do_blocklist_ls}};
 	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
-		signal_daemon(calls[i].daemon, SIGSTOP);
+		ceph_suite_signal(&fx, calls[i].daemon, SIGSTOP);
 		double took = timed(calls[i].fn, &c, &r);
-		signal_daemon(calls[i].daemon, SIGCONT);
+		ceph_suite_signal(&fx, calls[i].daemon, SIGCONT);
 		print_message("%s with %s stopped: %d after %.0f ms\n", calls[i].what, calls[i].daemon, r, took);
 		if (r != -ETIMEDOUT)
 			fail_msg("%s: %d (%s), want -ETIMEDOUT", calls[i].what, r, pvstore_errmsg());
@@ -227,9 +197,9 @@ static void test_fence_not_confirmed_is_withdrawn(void **state)
 	assert_int_equal(pvstore_connect(&cfg, &st), 0);
 	assert_false(listed(st, addr));
 
-	signal_daemon("mon.a", SIGSTOP);
+	ceph_suite_signal(&fx, "mon.a", SIGSTOP);
 	int r = pvstore_fence(st, addr, 600);
-	signal_daemon("mon.a", SIGCONT);
+	ceph_suite_signal(&fx, "mon.a", SIGCONT);
 	print_message("fence with the mon stopped: %d (%s)\n", r, pvstore_errmsg());
 	assert_int_equal(r, -ETIMEDOUT);
 	assert_non_null(strstr(pvstore_errmsg(), "withdrawn"));

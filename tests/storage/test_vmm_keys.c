@@ -4,7 +4,8 @@
  * the guest runs on its disk and holds its owner lock with that key alone;
  * the key opens no other guest's disk or lock; a diskless guest holds its
  * owner lock too (--owner), so a second VMM for it is refused; a keyring
- * others may read, or a wrong key, is refused at start.
+ * others may read, or a wrong key, is refused at start; storage that does
+ * not answer at start ends it with its own exit status (11).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -197,6 +199,53 @@ static void bad_keyrings_are_refused_at_start(void **state)
 	assert_string_equal(ck, "");
 	free(ck);
 }
+/* The storage silent at start (the OSD stopped): the VMM gives up after
+ * its --ceph-timeout with exit 11, "the storage did not answer", before
+ * the guest's first instruction and holding no lock (pvhad then tries the
+ * start again: not the guest's fault); a guest with a disk stops at the
+ * disk, a diskless one at its owner lock. Once the OSD is back the same
+ * command runs the guest. */
+static void silent_storage_at_start_exits_11(void **state)
+{
+	(void)state;
+	struct guest g, h;
+	struct proc p, q;
+	new_guest(&g, "ukey-silent", 4u << 20);
+	new_guest(&h, "ukey-silent-dl", 0);
+	const char *sock = th_tmp("ukey-silent.sock");
+	char *disk[] = { (char *)VMM, "--image", (char *)COUNTER, "--mem", "16M", "--id", g.id, "--disk", g.rados,
+			 "--ceph-conf", fx.conf, "--ceph-client", g.entity, "--ceph-keyring", g.keyring, "--lock",
+			 "node-a", "--ceph-timeout", "3", "--control", (char *)sock, NULL };
+	char *diskless[] = { (char *)VMM, "--image", (char *)MEMWRITER, "--mem", "16M", "--id", h.id, "--owner",
+			     h.rados, "--ceph-conf", fx.conf, "--ceph-client", h.entity, "--ceph-keyring",
+			     h.keyring, "--lock", "node-a", "--ceph-timeout", "3", NULL };
+	ceph_suite_signal(&fx, "osd.0", SIGSTOP);
+	int rc_disk = th_run(&p, 60, disk);
+	int rc_diskless = th_run(&q, 60, diskless);
+	ceph_suite_signal(&fx, "osd.0", SIGCONT);
+
+	assert_int_equal(rc_disk, 11);
+	assert_contains(p.err_path, "pvha-vmm: --disk ");
+	assert_contains(p.err_path, "timed out");
+	char *out = th_slurp(p.out_path);
+	assert_null(strstr(out, "counter:"));
+	free(out);
+	assert_int_equal(rc_diskless, 11);
+	assert_contains(q.err_path, "pvha-vmm: owner lock: ");
+	assert_contains(q.err_path, "timed out");
+	out = th_slurp(q.out_path);
+	assert_null(strstr(out, "memwriter:"));
+	free(out);
+	char *ck = ceph_suite_holder_cookie(st, h.uuid);
+	assert_string_equal(ck, "");
+	free(ck);
+
+	/* the storage back: the same command runs the guest */
+	th_spawn(&p, disk);
+	assert_true(th_wait_for_text(p.out_path, "counter: flushed seq 1\n", 60));
+	stop(sock);
+	assert_int_equal(th_wait(&p, 30), 5);
+}
 
 int main(void)
 {
@@ -204,6 +253,7 @@ int main(void)
 		cmocka_unit_test(guest_user_runs_its_own_disk_and_lock_only),
 		cmocka_unit_test(diskless_guest_holds_its_lock_and_a_second_vmm_is_refused),
 		cmocka_unit_test(bad_keyrings_are_refused_at_start),
+		cmocka_unit_test(silent_storage_at_start_exits_11),
 	};
 	const struct ceph_suite suite = {
 		.name = "test_vmm_keys", .fx = &fx, .st = &st, .mount_timeout_s = 10, .osd_op_timeout_s = 10,

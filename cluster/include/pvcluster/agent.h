@@ -219,6 +219,15 @@ void pvclus_agent_on_deliver(struct pvclus_agent *a, uint32_t from, const void *
 /* The local Corosync went away: no membership, no quorum until it is back. */
 void pvclus_agent_on_lost(struct pvclus_agent *a);
 
+/* The exit statuses of pvha-vmm that the agent reads (pvha-vmm(8), EXIT
+ * STATUS); any other ends a start as a failure of the guest's own. */
+enum pvclus_vmm_exit {
+	PVCLUS_VMM_EXIT_STOPPED = 5,  /* stopped from outside */
+	PVCLUS_VMM_EXIT_LOCKED = 8,   /* the owner lock is held elsewhere: -EBUSY */
+	PVCLUS_VMM_EXIT_MIGRATED = 10, /* handed the guest over */
+	PVCLUS_VMM_EXIT_STORAGE = 11, /* the storage did not answer in time, nothing ran: -ETIMEDOUT */
+};
+
 /* A child process ended (a VMM or a fence program); wait_status as from
  * waitpid. Returns true when it was one of the agent's. */
 bool pvclus_agent_child_exited(struct pvclus_agent *a, pid_t pid, int wait_status);
