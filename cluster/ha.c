@@ -276,13 +276,21 @@ static bool cluster_wide(enum pvclus_ha_event_type t)
 	       t == PVCLUS_HA_EV_NODE_DRAIN;
 }
 
-static void start_requested(struct step *s)
+/* A person's start request: the guest is wanted running, and what HA
+ * counted against it since the last request (failed starts, crash
+ * restarts, a move for a lost heartbeat) starts afresh. */
+static void want_running(struct step *s)
 {
 	s->n.want_running = true;
 	s->n.start_failures = 0;
 	s->n.busy_failures = 0;
 	s->n.restarts = 0;
 	s->n.hb_moved = false;
+}
+
+static void start_requested(struct step *s)
+{
+	want_running(s);
 	to_unplaced(s, 0);
 	say(s, PVCLUS_HA_R_START_REQUESTED, 0);
 }
@@ -579,7 +587,7 @@ static int on_migrating(struct step *s, const struct pvclus_ha_event *ev)
 	case PVCLUS_HA_EV_START_REQ:
 		if (s->n.want_running)
 			return -EINVAL;
-		s->n.want_running = true;
+		want_running(s);
 		say(s, PVCLUS_HA_R_START_REQUESTED, x);
 		return 0;
 	case PVCLUS_HA_EV_DEADLINE:
@@ -631,10 +639,7 @@ static int on_stopping(struct step *s, const struct pvclus_ha_event *ev)
 	case PVCLUS_HA_EV_START_REQ:
 		if (s->n.want_running)
 			return -EINVAL;
-		s->n.want_running = true;
-		s->n.start_failures = 0;
-		s->n.busy_failures = 0;
-		s->n.restarts = 0;
+		want_running(s);
 		say(s, PVCLUS_HA_R_START_REQUESTED, x);
 		return 0;
 	case PVCLUS_HA_EV_NODE_LEFT:
@@ -721,10 +726,7 @@ static int on_fence_wait(struct step *s, const struct pvclus_ha_event *ev)
 	case PVCLUS_HA_EV_START_REQ:
 		if (s->n.want_running)
 			return -EINVAL;
-		s->n.want_running = true;
-		s->n.start_failures = 0;
-		s->n.busy_failures = 0;
-		s->n.restarts = 0;
+		want_running(s);
 		say(s, PVCLUS_HA_R_START_REQUESTED, 0);
 		return 0;
 	case PVCLUS_HA_EV_DEADLINE:

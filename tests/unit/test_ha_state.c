@@ -910,6 +910,35 @@ static void a_stop_forgets_the_heartbeat_move(void **state)
 	apply(&g, ev(PVCLUS_HA_EV_STOPPED, 2));
 	assert_int_equal(g.state, PVCLUS_HA_STOPPED);
 	assert_false(g.hb_moved);
+
+	/* started again before the stop was done (stopping): the request
+	 * starts afresh all the same, its failures and restarts too */
+	g = in_state(PVCLUS_HA_RUNNING, 1);
+	apply(&g, hb_lost(1, PVCLUS_HA_HB_MOVE));
+	apply(&g, ev(PVCLUS_HA_EV_PLACED, 2));
+	apply(&g, ev(PVCLUS_HA_EV_STARTED, 2));
+	g.start_failures = 2;
+	g.restarts = 1;
+	apply(&g, ev(PVCLUS_HA_EV_STOP_REQ, 0));
+	assert_int_equal(g.state, PVCLUS_HA_STOPPING);
+	assert_true(g.hb_moved);
+	apply(&g, ev(PVCLUS_HA_EV_START_REQ, 0));
+	assert_true(g.want_running);
+	assert_false(g.hb_moved);
+	assert_int_equal(g.start_failures, 0);
+	assert_int_equal(g.restarts, 0);
+
+	/* its node lost while stopping (fence-wait), then started again */
+	g = in_state(PVCLUS_HA_RUNNING, 1);
+	apply(&g, hb_lost(1, PVCLUS_HA_HB_MOVE));
+	apply(&g, ev(PVCLUS_HA_EV_PLACED, 2));
+	apply(&g, ev(PVCLUS_HA_EV_STARTED, 2));
+	apply(&g, ev(PVCLUS_HA_EV_STOP_REQ, 0));
+	apply(&g, ev(PVCLUS_HA_EV_NODE_LEFT, 2));
+	assert_int_equal(g.state, PVCLUS_HA_FENCE_WAIT);
+	apply(&g, ev(PVCLUS_HA_EV_START_REQ, 0));
+	assert_true(g.want_running);
+	assert_false(g.hb_moved);
 }
 
 /* The source killed its VMM for a lost heartbeat while the guest still ran
