@@ -31,6 +31,7 @@
 #include "pvstore/pvstore.h"
 
 #include "conf_edit.h"
+#include "file_put.h"
 #include "keyring.h"
 #include "pvha_cli.h"
 
@@ -133,29 +134,16 @@ static int file_check(const char *path, const char *data)
 	return 0;
 }
 
-/* Writes data to path through a temporary file and a rename, with mode;
- * nothing when path holds data already (*same). 0, or 1 after a message. */
+/* Writes data to path whole and durably (pv_file_put), with mode; nothing
+ * when path holds data already (*same). 0, or 1 after a message. */
 static int file_put(const char *path, const char *data, mode_t mode, bool *same)
 {
-	char tmp[PATH_MAX + 8];
-	size_t len = strlen(data);
 	bool absent;
-	int fd;
 	if (file_compare(path, data, same, &absent) == 0 && *same)
 		return 0;
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0 || fchmod(fd, mode) < 0 || write(fd, data, len) != (ssize_t)len || fsync(fd) < 0) {
-		fprintf(stderr, "pvha: writing %s: %s\n", tmp, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		unlink(tmp);
-		return 1;
-	}
-	close(fd);
-	if (rename(tmp, path) < 0) {
-		fprintf(stderr, "pvha: renaming %s to %s: %s\n", tmp, path, strerror(errno));
-		unlink(tmp);
+	int err = pv_file_put(path, data, strlen(data), mode, true);
+	if (err) {
+		fprintf(stderr, "pvha: writing %s: %s\n", path, strerror(-err));
 		return 1;
 	}
 	return 0;

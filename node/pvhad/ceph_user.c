@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "ceph_user.h"
+#include "file_put.h"
 #include "keyring.h"
 #include "pvstore/pvstore.h"
 
@@ -19,7 +20,7 @@ int pvhad_make_ceph_user(const struct agent_config *cfg, const char *admin_keyri
 		.pool = cfg->pool,
 	};
 	struct pvstore *st = NULL;
-	char key[PVSTORE_KEY_MAX], ring[256], tmp[600];
+	char key[PVSTORE_KEY_MAX], ring[256];
 	int err = pvstore_node_entity(entity, entlen, cfg->node_name);
 	if (err) {
 		snprintf(why, wl, "node name %s: %s", cfg->node_name, strerror(-err));
@@ -40,21 +41,10 @@ int pvhad_make_ceph_user(const struct agent_config *cfg, const char *admin_keyri
 		snprintf(why, wl, "the keyring for %s: %s", entity, strerror(-n));
 		return n;
 	}
-	/* written aside, then renamed: a reader never sees half a keyring */
-	snprintf(tmp, sizeof(tmp), "%.580s.tmp", out);
-	unlink(tmp);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	err = fd < 0 ? -errno : 0;
-	if (!err && write(fd, ring, (size_t)n) != n)
-		err = -EIO;
-	if (fd >= 0 && close(fd) < 0 && !err)
-		err = -errno;
-	if (!err && rename(tmp, out) < 0)
-		err = -errno;
+	/* a reader never sees half a keyring; a crash leaves the old one or this */
+	err = pv_file_put(out, ring, (size_t)n, 0600, true);
 	memset(ring, 0, sizeof(ring));
-	if (err) {
-		unlink(tmp);
+	if (err)
 		snprintf(why, wl, "writing %s: %s", out, strerror(-err));
-	}
 	return err;
 }

@@ -34,6 +34,7 @@
 #include "agent_config.h"
 #include "ceph_user.h"
 #include "event_queue.h"
+#include "file_put.h"
 #include "http.h"
 #include "jobs.h"
 #include "keyring.h"
@@ -255,18 +256,7 @@ static int cache_image(struct pvhad *d, const char *sha256, const void *data, si
 	image_path(d, sha256, path, len);
 	if (!data || access(path, R_OK) == 0)
 		return access(path, R_OK) == 0 ? 0 : -ENOENT;
-	int err;
-	char tmp[720];
-	snprintf(tmp, sizeof(tmp), "%.700s.tmp", path);
-	FILE *f = fopen(tmp, "wb");
-	err = f ? 0 : -errno;
-	if (f && fwrite(data, 1, n, f) != n)
-		err = -EIO;
-	if (f && fclose(f) != 0 && !err)
-		err = -errno;
-	if (!err && rename(tmp, path) < 0)
-		err = -errno;
-	return err;
+	return pv_file_put(path, data, n, 0644, false); /* a cache: read again after a crash */
 }
 
 /* A pipe holding entity's keyring (pvha-vmm --ceph-keyring /dev/fd/4): the

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "file_put.h"
 #include "vmm_pidfile.h"
 
 int vmm_proc_starttime(pid_t pid, unsigned long long *start)
@@ -48,20 +49,10 @@ int vmm_pidfile_write(const char *dir, const char *uuid_str, pid_t pid)
 	int err = vmm_proc_starttime(pid, &start);
 	if (err)
 		return err;
-	char path[700], tmp[720], line[64];
+	char path[700], line[64];
 	snprintf(path, sizeof(path), "%s/%s.pid", dir, uuid_str);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	int len = snprintf(line, sizeof(line), "%d %llu\n", (int)pid, start);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	err = write(fd, line, (size_t)len) == len ? 0 : -EIO;
-	close(fd);
-	if (!err && rename(tmp, path) < 0)
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	return err;
+	return pv_file_put(path, line, (size_t)len, 0600, false); /* under /run: gone with the boot */
 }
 
 int vmm_pidfile_read(const char *path, pid_t *pid, unsigned long long *start)
