@@ -180,7 +180,7 @@ static void bad_keyrings_are_refused_at_start(void **state)
 	new_guest(&g, "ukey-bad", 0);
 	char *run[] = { (char *)VMM, "--image", (char *)MEMWRITER, "--mem", "16M", "--owner", g.rados,
 			"--ceph-conf", fx.conf, "--ceph-client", g.entity, "--ceph-keyring", g.keyring,
-			"--lock", "node-a", NULL };
+			"--lock", "node-a", "--cmdline", "mib=1 passes=1", NULL };
 	assert_int_equal(chmod(g.keyring, 0644), 0);
 	assert_int_equal(th_run(&p, 30, run), 2);
 	assert_contains(p.err_path, "readable by others than its owner");
@@ -191,7 +191,10 @@ static void bad_keyrings_are_refused_at_start(void **state)
 			  "--lock", "node-a", NULL };
 	assert_int_equal(th_run(&p, 30, other), 2);
 	assert_contains(p.err_path, "no key for client.admin in it");
-	/* the user deleted (its guest was): its key no longer gets in */
+	/* the user deleted (its guest was): its key no longer gets in, where
+	 * the same command ran the guest just before */
+	assert_int_equal(th_run(&p, 60, run), 0);
+	assert_contains(p.out_path, "memwriter: done, 1 passes ok");
 	assert_int_equal(pvstore_key_remove(st, g.entity), 0);
 	assert_int_equal(th_run(&p, 60, run), 2);
 	assert_contains(p.err_path, "pvha-vmm: --owner ");
