@@ -76,7 +76,10 @@ static void get_tuple(const uint8_t *p, struct tcprepair_tuple *t)
 	memcpy(&t->peer_port, p + 10, 2);
 }
 
-/* A blob too large for a message: a sealed-size memfd holding it. */
+/* A blob too large for a message: a memfd holding it. It is not sealed:
+ * the reader takes its size once (at most TCPREPAIR_BLOB_MAX), reads no
+ * more than that and checks what it read as it checks any blob from the
+ * other side, so a writer changing it meanwhile gains nothing. */
 static int blob_to_memfd(const uint8_t *blob, size_t len)
 {
 	int fd = (int)syscall(SYS_memfd_create, "pvha-tcprepair", MFD_CLOEXEC);
