@@ -899,13 +899,21 @@ static void heartbeat_lost_restarts_in_place_then_moves_then_gives_up(void **sta
 	assert_false(g.hb_moved);
 }
 
-static void a_stop_forgets_the_heartbeat_move(void **state)
+/* Running on node 2 after a move from node 1 for a lost heartbeat. */
+static struct pvclus_ha_guest moved_to_2(void)
 {
-	(void)state;
 	struct pvclus_ha_guest g = in_state(PVCLUS_HA_RUNNING, 1);
 	apply(&g, hb_lost(1, PVCLUS_HA_HB_MOVE));
 	apply(&g, ev(PVCLUS_HA_EV_PLACED, 2));
 	apply(&g, ev(PVCLUS_HA_EV_STARTED, 2));
+	assert_true(g.hb_moved);
+	return g;
+}
+
+static void a_stop_forgets_the_heartbeat_move(void **state)
+{
+	(void)state;
+	struct pvclus_ha_guest g = moved_to_2();
 	apply(&g, ev(PVCLUS_HA_EV_STOP_REQ, 0));
 	apply(&g, ev(PVCLUS_HA_EV_STOPPED, 2));
 	assert_int_equal(g.state, PVCLUS_HA_STOPPED);
@@ -913,10 +921,7 @@ static void a_stop_forgets_the_heartbeat_move(void **state)
 
 	/* started again before the stop was done (stopping): the request
 	 * starts afresh all the same, its failures and restarts too */
-	g = in_state(PVCLUS_HA_RUNNING, 1);
-	apply(&g, hb_lost(1, PVCLUS_HA_HB_MOVE));
-	apply(&g, ev(PVCLUS_HA_EV_PLACED, 2));
-	apply(&g, ev(PVCLUS_HA_EV_STARTED, 2));
+	g = moved_to_2();
 	g.start_failures = 2;
 	g.restarts = 1;
 	apply(&g, ev(PVCLUS_HA_EV_STOP_REQ, 0));
@@ -929,10 +934,7 @@ static void a_stop_forgets_the_heartbeat_move(void **state)
 	assert_int_equal(g.restarts, 0);
 
 	/* its node lost while stopping (fence-wait), then started again */
-	g = in_state(PVCLUS_HA_RUNNING, 1);
-	apply(&g, hb_lost(1, PVCLUS_HA_HB_MOVE));
-	apply(&g, ev(PVCLUS_HA_EV_PLACED, 2));
-	apply(&g, ev(PVCLUS_HA_EV_STARTED, 2));
+	g = moved_to_2();
 	apply(&g, ev(PVCLUS_HA_EV_STOP_REQ, 0));
 	apply(&g, ev(PVCLUS_HA_EV_NODE_LEFT, 2));
 	assert_int_equal(g.state, PVCLUS_HA_FENCE_WAIT);
