@@ -91,7 +91,7 @@ bool agent_is_member(const struct pvclus_agent *a, uint32_t id)
 	return false;
 }
 
-bool agent_node_online(struct pvclus_agent *a, int i)
+bool agent_node_online(const struct pvclus_agent *a, int i)
 {
 	/* the ring may already say it is gone, before CPG does */
 	return agent_is_member(a, a->nodes[i].nodeid) && agent_in_ring(a, a->nodes[i].nodeid) &&

@@ -386,7 +386,7 @@ bool agent_leads(const struct pvclus_agent *a);
 
 /* Node i of the nodelist can take guests now: it is in the ring, its agent is a member, said
  * hello and reaches the storage. */
-bool agent_node_online(struct pvclus_agent *a, int i);
+bool agent_node_online(const struct pvclus_agent *a, int i);
 
 /* Appends to the cluster event log (and this node's log). */
 void cluster_event(struct pvclus_agent *a, const char *what, const char *fmt, ...)

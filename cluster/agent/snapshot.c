@@ -22,7 +22,7 @@ static void snapshot_node(const struct pvclus_agent *a, int i, struct pvclus_sna
 	n->member = agent_is_member(a, id);
 	n->in_ring = a->have_ring && agent_in_ring(a, id);
 	n->storage_ok = local ? a->storage_ok : !p->storage_bad;
-	n->online = n->member && p->hello && !p->storage_bad;
+	n->online = agent_node_online(a, i); /* what the scheduler places by */
 	n->fenced = p->fenced;
 	n->fencing = a->fences[i].active;
 	n->mode = pvstore_node_mode_str(p->mode);

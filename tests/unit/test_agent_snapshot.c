@@ -90,6 +90,7 @@ static void the_copy_says_what_the_agent_knows(void **state)
 	assert_false(s->nodes[2].member);
 	assert_false(s->nodes[2].in_ring);
 	assert_false(s->nodes[2].online);
+	assert_false(s->nodes[0].online); /* no hello from n1 yet */
 	assert_false(s->nodes[0].fenced);
 	assert_string_equal(s->nodes[0].mode, "active");
 	assert_int_equal(s->nodes[1].mem_offered, 1u << 30); /* this node's own, from its config */
@@ -120,8 +121,19 @@ static void the_copy_says_what_the_agent_knows(void **state)
 	assert_int_equal(s->guests[3].mem_size, 0);
 	assert_int_equal(s->guests[3].uuid[0], 0xd);
 
-	/* a member leaves: the next copy says so */
+	/* n1 said hello: online. Then the ring loses it before CPG does: no
+	 * longer online (nothing is placed there), though still a member */
+	a->peers[0].hello = true;
+	pvclus_agent_snapshot(a, s);
+	assert_true(s->nodes[0].online);
 	const uint32_t one[1] = { 2 };
+	pvclus_agent_on_ring(a, one, 1);
+	pvclus_agent_snapshot(a, s);
+	assert_true(s->nodes[0].member);
+	assert_false(s->nodes[0].in_ring);
+	assert_false(s->nodes[0].online);
+
+	/* the member leaves: the next copy says so */
 	pvclus_agent_on_members(a, one, 1, 8);
 	pvclus_agent_snapshot(a, s);
 	assert_false(s->nodes[0].member);
