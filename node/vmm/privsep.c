@@ -112,15 +112,15 @@ static const struct privsep_op *find_op(const struct privsep_op *ops, size_t nop
 
 /* Runs one request's handler; the reply's fds are the handler's (closed by
  * whoever sends them, or here when it failed after opening some). */
-static int dispatch(const struct privsep_op *ops, size_t nops, uint32_t type, const struct privsep_msg *req,
-		    struct privsep_reply *rep)
+static int dispatch(const struct privsep_op *ops, size_t nops, const void *ctx, uint32_t type,
+		    const struct privsep_msg *req, struct privsep_reply *rep)
 {
 	rep->len = 0;
 	rep->nfds = 0;
 	const struct privsep_op *op = find_op(ops, nops, type);
 	if (!op)
 		return -EOPNOTSUPP;
-	int err = op->fn(req, rep);
+	int err = op->fn(ctx, req, rep);
 	if (rep->len > PRIVSEP_MSG_MAX || rep->nfds > PRIVSEP_FDS_MAX)
 		abort(); /* a handler that overran its reply is a bug, not input */
 	if (err) {
@@ -131,7 +131,7 @@ static int dispatch(const struct privsep_op *ops, size_t nops, uint32_t type, co
 	return err > 0 ? -EPROTO : err;
 }
 
-int privsep_serve(int fd, const struct privsep_op *ops, size_t nops)
+int privsep_serve(int fd, const struct privsep_op *ops, size_t nops, const void *ctx)
 {
 	struct privsep_reply *rep = malloc(sizeof(*rep));
 	uint8_t *data = malloc(PRIVSEP_MSG_MAX);
@@ -153,7 +153,7 @@ int privsep_serve(int fd, const struct privsep_op *ops, size_t nops)
 			break;
 		}
 		struct privsep_msg req = { .data = data, .len = h.len, .fds = fds, .nfds = nfds };
-		res = dispatch(ops, nops, h.word, &req, rep);
+		res = dispatch(ops, nops, ctx, h.word, &req, rep);
 		close_fds(fds, nfds);
 		err = send_msg(fd, (uint32_t)res, rep->data, rep->len, rep->fds, rep->nfds);
 		close_fds(rep->fds, rep->nfds);
@@ -200,7 +200,7 @@ static void helper_main(const struct privsep_opts *o, int chan, int ready)
 		_exit(1);
 	}
 	close(ready); /* EOF with no text: ready */
-	err = privsep_serve(chan, o->ops, o->nops);
+	err = privsep_serve(chan, o->ops, o->nops, o->ctx);
 	_exit(err ? 1 : 0);
 }
 
@@ -256,16 +256,18 @@ int privsep_start(const struct privsep_opts *o, struct privsep *ps, char *why, s
 	ps->pid = pid;
 	ps->ops = o->ops;
 	ps->nops = o->nops;
+	ps->ctx = o->ctx;
 	pthread_mutex_init(&ps->lock, NULL);
 	return 0;
 }
 
-void privsep_inprocess(const struct privsep_op *ops, size_t nops, struct privsep *ps)
+void privsep_inprocess(const struct privsep_op *ops, size_t nops, const void *ctx, struct privsep *ps)
 {
 	memset(ps, 0, sizeof(*ps));
 	ps->fd = -1;
 	ps->ops = ops;
 	ps->nops = nops;
+	ps->ctx = ctx;
 	pthread_mutex_init(&ps->lock, NULL);
 }
 
@@ -285,7 +287,7 @@ int privsep_call(struct privsep *ps, uint32_t op, const struct privsep_msg *req,
 	pthread_mutex_lock(&ps->lock);
 	int err;
 	if (ps->fd < 0) {
-		err = dispatch(ps->ops, ps->nops, op, req, rep);
+		err = dispatch(ps->ops, ps->nops, ps->ctx, op, req, rep);
 		goto out;
 	}
 	err = send_msg(ps->fd, op, req->data, req->len, req->fds, req->nfds);

@@ -102,8 +102,10 @@ struct privsep_reply {
 	unsigned nfds;
 };
 
-/* A request's handler: 0 or -errno (sent back as the call's result). */
-typedef int (*privsep_fn)(const struct privsep_msg *req, struct privsep_reply *rep);
+/* A request's handler: 0 or -errno (sent back as the call's result). ctx
+ * is the channel's (privsep_opts.ctx): what the helper was told at its
+ * start, before the VMM gave up anything, never what a request says. */
+typedef int (*privsep_fn)(const void *ctx, const struct privsep_msg *req, struct privsep_reply *rep);
 
 struct privsep_op {
 	uint32_t type;    /* enum privsep_op_type */
@@ -118,12 +120,14 @@ struct privsep {
 	pid_t pid; /* the helper; 0 in-process */
 	const struct privsep_op *ops;
 	size_t nops;
+	const void *ctx;
 	pthread_mutex_t lock; /* one request in flight */
 };
 
 struct privsep_opts {
 	const struct privsep_op *ops; /* the request table; lives as long as the channel */
 	size_t nops;
+	const void *ctx; /* every handler's ctx; lives as long as the channel (the helper has a copy) */
 	/* Runs in the helper after the fork, before it serves: drops what it
 	 * must not keep and installs its filter. Returns 0 or -errno; on
 	 * failure the helper reports why on stderr and exits, and
@@ -142,8 +146,8 @@ struct privsep_opts {
  * with why. */
 int privsep_start(const struct privsep_opts *o, struct privsep *ps, char *why, size_t wl);
 
-/* The in-process fallback: the same table, called directly. */
-void privsep_inprocess(const struct privsep_op *ops, size_t nops, struct privsep *ps);
+/* The in-process fallback: the same table and ctx, called directly. */
+void privsep_inprocess(const struct privsep_op *ops, size_t nops, const void *ctx, struct privsep *ps);
 
 /* One request, one reply. req may have no data and no fds. rep's fds are
  * the caller's to close. Returns the handler's result (0 or -errno), or
@@ -161,6 +165,6 @@ void privsep_destroy(struct privsep *ps);
 
 /* The helper's loop, exposed for tests that run it on a socket of their
  * own: serves fd until EOF, then returns 0 (or -errno on a broken channel). */
-int privsep_serve(int fd, const struct privsep_op *ops, size_t nops);
+int privsep_serve(int fd, const struct privsep_op *ops, size_t nops, const void *ctx);
 
 #endif /* PVHA_PRIVSEP_H */

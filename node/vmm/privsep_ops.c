@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,9 @@
 /* PRIVSEP_OP_CAPS: () -> u64, the helper's effective capabilities (bit N =
  * capability N). What a test or a status check asks to see that the helper
  * holds CAP_NET_ADMIN and nothing else. */
-static int op_caps(const struct privsep_msg *req, struct privsep_reply *rep)
+static int op_caps(const void *ctx, const struct privsep_msg *req, struct privsep_reply *rep)
 {
+	(void)ctx;
 	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
 	struct __user_cap_data_struct d[2];
 	if (req->len || req->nfds)
@@ -39,8 +41,9 @@ static int op_caps(const struct privsep_msg *req, struct privsep_reply *rep)
 
 /* PRIVSEP_OP_SOCKTYPE: (one fd) -> i32 SO_TYPE, and a copy of the fd back:
  * the channel's fd passing both ways. -ENOTSOCK for another kind of fd. */
-static int op_socktype(const struct privsep_msg *req, struct privsep_reply *rep)
+static int op_socktype(const void *ctx, const struct privsep_msg *req, struct privsep_reply *rep)
 {
+	(void)ctx;
 	int type;
 	socklen_t len = sizeof(type);
 	if (req->len || req->nfds != 1)
@@ -56,6 +59,40 @@ static int op_socktype(const struct privsep_msg *req, struct privsep_reply *rep)
 	rep->fds[0] = fd;
 	rep->nfds = 1;
 	return 0;
+}
+
+/* ---- the scope: the guest's own connections only (privsep_scope) ---------- */
+
+static bool tuple_in_scope(const void *ctx, const struct tcprepair_tuple *t)
+{
+	const struct privsep_scope *sc = ctx;
+	return sc && sc->local_ip && t->local_ip == sc->local_ip;
+}
+
+/* 0 when the socket's local address is the guest's; -EPERM when it is
+ * another (or not IPv4), before anything else touches it. */
+static int socket_in_scope(const void *ctx, int fd)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+	memset(&a, 0, sizeof(a));
+	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		return -errno;
+	struct tcprepair_tuple t = { .local_ip = a.sin_addr.s_addr };
+	return len == sizeof(a) && a.sin_family == AF_INET && tuple_in_scope(ctx, &t) ? 0 : -EPERM;
+}
+
+/* -EPERM (its reason in why) when a connection record is of another local
+ * address than the guest's; 0 otherwise, also for a record that does not
+ * parse: the call it is for refuses that with its own reason. */
+static int blob_in_scope(const void *ctx, const uint8_t *blob, size_t len, char *why, size_t wl)
+{
+	struct tcprepair_tuple t;
+	char sub[WHY_MAX];
+	if (tcprepair_check(blob, len, &t, sub, sizeof(sub)) != 0 || tuple_in_scope(ctx, &t))
+		return 0;
+	snprintf(why, wl, "the connection is of another local address than the guest's");
+	return -EPERM;
 }
 
 /* ---- the wire forms of the TCP_REPAIR and nft requests --------------------- */
@@ -166,14 +203,17 @@ static int status_of(int err, const struct privsep_reply *rep, const char *what,
 /* PRIVSEP_OP_TCP_REPAIR_DUMP: (the socket) -> tuple, then the blob, or the
  * tuple alone and the blob in a memfd when it does not fit. The socket
  * stays frozen whatever the result (tcprepair.h). */
-static int op_tcp_dump(const struct privsep_msg *req, struct privsep_reply *rep)
+static int op_tcp_dump(const void *ctx, const struct privsep_msg *req, struct privsep_reply *rep)
 {
 	uint8_t *blob;
 	size_t len;
 	struct tcprepair_tuple t;
 	if (req->len || req->nfds != 1)
 		return -EINVAL;
-	int err = tcprepair_dump(req->fds[0], &blob, &len, &t);
+	int err = socket_in_scope(ctx, req->fds[0]);
+	if (err)
+		return err;
+	err = tcprepair_dump(req->fds[0], &blob, &len, &t);
 	if (err)
 		return err;
 	put_tuple(rep->data, &t);
@@ -193,12 +233,13 @@ static int op_tcp_dump(const struct privsep_msg *req, struct privsep_reply *rep)
 }
 
 /* PRIVSEP_OP_TCP_REPAIR_THAW: (the socket) -> (). */
-static int op_tcp_thaw(const struct privsep_msg *req, struct privsep_reply *rep)
+static int op_tcp_thaw(const void *ctx, const struct privsep_msg *req, struct privsep_reply *rep)
 {
 	(void)rep;
 	if (req->len || req->nfds != 1)
 		return -EINVAL;
-	return tcprepair_thaw(req->fds[0]);
+	int err = socket_in_scope(ctx, req->fds[0]);
+	return err ? err : tcprepair_thaw(req->fds[0]);
 }
 
 /* The blob of a request: its payload, or (an empty payload) the memfd at
@@ -221,7 +262,7 @@ static int req_blob(const struct privsep_msg *req, unsigned at, const uint8_t **
 /* PRIVSEP_OP_TCP_REPAIR_RESTORE_HELD: (the blob, or a memfd holding it) ->
  * status (i32, reason) and the new socket, frozen. The blob is checked
  * here again: it came from the network. */
-static int op_tcp_restore_held(const struct privsep_msg *req, struct privsep_reply *rep)
+static int op_tcp_restore_held(const void *ctx, const struct privsep_msg *req, struct privsep_reply *rep)
 {
 	char why[WHY_MAX] = "";
 	const uint8_t *blob;
@@ -230,7 +271,9 @@ static int op_tcp_restore_held(const struct privsep_msg *req, struct privsep_rep
 	int fd = -1, err = req_blob(req, 0, &blob, &len, &big);
 	if (err)
 		return err;
-	err = tcprepair_restore_held(blob, len, &fd, why, sizeof(why));
+	err = blob_in_scope(ctx, blob, len, why, sizeof(why));
+	if (!err)
+		err = tcprepair_restore_held(blob, len, &fd, why, sizeof(why));
 	free(big);
 	if (!err) {
 		rep->fds[0] = fd;
@@ -241,7 +284,7 @@ static int op_tcp_restore_held(const struct privsep_msg *req, struct privsep_rep
 
 /* PRIVSEP_OP_TCP_REPAIR_RELEASE: (the frozen socket; the blob, or a memfd
  * as a second fd) -> status. */
-static int op_tcp_release(const struct privsep_msg *req, struct privsep_reply *rep)
+static int op_tcp_release(const void *ctx, const struct privsep_msg *req, struct privsep_reply *rep)
 {
 	char why[WHY_MAX] = "";
 	const uint8_t *blob;
@@ -249,10 +292,15 @@ static int op_tcp_release(const struct privsep_msg *req, struct privsep_reply *r
 	size_t len;
 	if (req->nfds < 1)
 		return -EINVAL;
-	int err = req_blob(req, 1, &blob, &len, &big);
+	int err = socket_in_scope(ctx, req->fds[0]);
 	if (err)
 		return err;
-	err = tcprepair_release(req->fds[0], blob, len, why, sizeof(why));
+	err = req_blob(req, 1, &blob, &len, &big);
+	if (err)
+		return err;
+	err = blob_in_scope(ctx, blob, len, why, sizeof(why));
+	if (!err)
+		err = tcprepair_release(req->fds[0], blob, len, why, sizeof(why));
 	free(big);
 	return status_reply(rep, err, why);
 }
@@ -270,8 +318,9 @@ static int get_tuples(const struct privsep_msg *req, struct tcprepair_tuple *t, 
 }
 
 /* PRIVSEP_OP_NFT_SETUP: () -> status. */
-static int op_nft_setup(const struct privsep_msg *req, struct privsep_reply *rep)
+static int op_nft_setup(const void *ctx, const struct privsep_msg *req, struct privsep_reply *rep)
 {
+	(void)ctx;
 	char why[WHY_MAX] = "";
 	if (req->len || req->nfds)
 		return -EINVAL;
@@ -279,7 +328,8 @@ static int op_nft_setup(const struct privsep_msg *req, struct privsep_reply *rep
 }
 
 /* PRIVSEP_OP_NFT_HOLD / _RELEASE: (tuples) -> status, once nft has run. */
-static int op_nft_change(const struct privsep_msg *req, struct privsep_reply *rep, bool hold)
+static int op_nft_change(const void *ctx, const struct privsep_msg *req, struct privsep_reply *rep,
+			 bool hold)
 {
 	struct tcprepair_tuple t[PRIVSEP_NFT_TUPLES_MAX];
 	char why[WHY_MAX] = "";
@@ -287,19 +337,22 @@ static int op_nft_change(const struct privsep_msg *req, struct privsep_reply *re
 	int err = get_tuples(req, t, &n);
 	if (err)
 		return err;
+	for (unsigned i = 0; i < n; i++)
+		if (!tuple_in_scope(ctx, &t[i]))
+			return status_reply(rep, -EPERM, "a connection of another local address than the guest's");
 	err = hold ? netfreeze_hold(NULL, t, n, why, sizeof(why))
 		   : netfreeze_release(NULL, t, n, why, sizeof(why));
 	return status_reply(rep, err, why);
 }
 
-static int op_nft_hold(const struct privsep_msg *req, struct privsep_reply *rep)
+static int op_nft_hold(const void *ctx, const struct privsep_msg *req, struct privsep_reply *rep)
 {
-	return op_nft_change(req, rep, true);
+	return op_nft_change(ctx, req, rep, true);
 }
 
-static int op_nft_release(const struct privsep_msg *req, struct privsep_reply *rep)
+static int op_nft_release(const void *ctx, const struct privsep_msg *req, struct privsep_reply *rep)
 {
-	return op_nft_change(req, rep, false);
+	return op_nft_change(ctx, req, rep, false);
 }
 
 const struct privsep_op privsep_vmm_ops[] = {

@@ -23,6 +23,17 @@
 
 #define PRIVSEP_NFT_TUPLES_MAX 256u /* connections per hold or release */
 
+/* The ctx of both tables' channels: what the VMM's privileged processes may
+ * touch, fixed when they start (the VMM's --address, before it gives up
+ * anything). A socket to dump or thaw, a record to restore or release and a
+ * tuple to hold or release must have the guest's own address as their
+ * local one; anything else is refused with -EPERM, so that a VMM taken over
+ * cannot freeze, hold or forge a host connection that is not its guest's.
+ * local_ip 0 (a guest without an address): every such request is refused. */
+struct privsep_scope {
+	uint32_t local_ip; /* network order */
+};
+
 extern const struct privsep_op privsep_vmm_ops[];
 extern const size_t privsep_vmm_nops;
 extern const struct privsep_op privsep_nft_ops[];

@@ -20,6 +20,7 @@
  * thread of its own that talks to the other VMM and reports to the loop
  * through an eventfd.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -87,6 +88,7 @@ struct vmm {
 	struct vmm_console console;
 	struct hv_net *net;         /* --address: the guest's sockets; NULL = none */
 	const char *address;
+	struct privsep_scope scope; /* its IP, all the privileged helpers may touch */
 	int listen_fd;
 	int sig_fd;
 	int clients[MAX_CLIENTS];
@@ -999,8 +1001,8 @@ static int start_sandbox(struct vmm *v, int argc, char **argv)
 	char why[256] = "";
 	int err;
 	if (!v->sandbox) {
-		privsep_inprocess(privsep_vmm_ops, privsep_vmm_nops, &v->privsep);
-		privsep_inprocess(privsep_nft_ops, privsep_nft_nops, &v->privsep_nft);
+		privsep_inprocess(privsep_vmm_ops, privsep_vmm_nops, &v->scope, &v->privsep);
+		privsep_inprocess(privsep_nft_ops, privsep_nft_nops, &v->scope, &v->privsep_nft);
 		return 0;
 	}
 	err = sandbox_user_lookup(NULL, &v->user, why, sizeof(why));
@@ -1009,7 +1011,7 @@ static int start_sandbox(struct vmm *v, int argc, char **argv)
 		return 1;
 	}
 	struct privsep_opts po = {
-		.ops = privsep_vmm_ops, .nops = privsep_vmm_nops,
+		.ops = privsep_vmm_ops, .nops = privsep_vmm_nops, .ctx = &v->scope,
 		.enter = sandbox_enter_helper, .enter_ctx = &v->user,
 		.argv = argv, .argc = argc,
 	};
@@ -1019,7 +1021,7 @@ static int start_sandbox(struct vmm *v, int argc, char **argv)
 		return 1;
 	}
 	struct privsep_opts pn = {
-		.ops = privsep_nft_ops, .nops = privsep_nft_nops,
+		.ops = privsep_nft_ops, .nops = privsep_nft_nops, .ctx = &v->scope,
 		.enter = sandbox_enter_nft, .enter_ctx = &v->user,
 		.argv = argv, .argc = argc, .name = "pvha-vmm-nft",
 	};
@@ -1251,6 +1253,30 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvha-vmm: --ceph-keyring needs --ceph-client (whose key it holds)\n");
 		return VMM_EXIT_USAGE;
 	}
+	/* --address: IP or IP/PREFIX (the form the cluster keeps); the prefix
+	 * is the host's business, not the VMM's. The privileged helpers are
+	 * given the IP at their start (privsep_scope). */
+	char addr_ip[64] = "";
+	if (v.address) {
+		const char *slash = strchr(v.address, '/');
+		size_t len = slash ? (size_t)(slash - v.address) : strlen(v.address);
+		uint64_t prefix = 0;
+		struct in_addr a;
+		if (len < sizeof(addr_ip)) {
+			memcpy(addr_ip, v.address, len);
+			addr_ip[len] = '\0';
+		}
+		if (len >= sizeof(addr_ip) || (slash && (pv_parse_u64(slash + 1, &prefix) || prefix > 32))) {
+			fprintf(stderr, "pvha-vmm: --address %s: want an IPv4 address, optionally /PREFIX (0..32)\n",
+				v.address);
+			return VMM_EXIT_USAGE;
+		}
+		if (inet_pton(AF_INET, addr_ip, &a) != 1) {
+			fprintf(stderr, "pvha-vmm: --address %s: not an IPv4 address\n", v.address);
+			return VMM_EXIT_USAGE;
+		}
+		v.scope.local_ip = a.s_addr;
+	}
 	if (start_sandbox(&v, argc, argv))
 		return VMM_EXIT_USAGE;
 	if (key_file) {
@@ -1318,20 +1344,7 @@ int main(int argc, char **argv)
 	if (dopts.ceph_key)
 		memset(ceph_key, 0, sizeof(ceph_key));
 	if (v.address) {
-		/* IP or IP/PREFIX (the form the cluster keeps); the prefix is the
-		 * host's business, not the VMM's */
-		char ip[64];
-		const char *slash = strchr(v.address, '/');
-		size_t len = slash ? (size_t)(slash - v.address) : strlen(v.address);
-		uint64_t prefix = 0;
-		if (len >= sizeof(ip) || (slash && (pv_parse_u64(slash + 1, &prefix) || prefix > 32))) {
-			fprintf(stderr, "pvha-vmm: --address %s: want an IPv4 address, optionally /PREFIX (0..32)\n",
-				v.address);
-			return VMM_EXIT_USAGE;
-		}
-		memcpy(ip, v.address, len);
-		ip[len] = '\0';
-		err = hv_net_host_open(ip, &v.net);
+		err = hv_net_host_open(addr_ip, &v.net);
 		if (err) {
 			fprintf(stderr, "pvha-vmm: --address %s: %s\n", v.address,
 				err == -EINVAL ? "not an IPv4 address" : strerror(-err));

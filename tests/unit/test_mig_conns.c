@@ -37,6 +37,7 @@ struct fixture {
 	struct hv_net *net;       /* the target's, restored with connection 2 */
 	struct mig_conns *c;
 	struct privsep ps, nft;   /* in-process: the same handlers as the helpers' */
+	struct privsep_scope scope; /* theirs: the guest's 127.0.0.1 */
 };
 
 static int setup(void **state)
@@ -50,8 +51,9 @@ static int setup(void **state)
 					      { .handle = 5, .kind = HV_NS_DEAD, .err = -PV_EPIPE } };
 	char err[128];
 	assert_int_equal(hv_net_restore(f->net, saved, 2, err, sizeof(err)), 0);
-	privsep_inprocess(privsep_vmm_ops, privsep_vmm_nops, &f->ps);
-	privsep_inprocess(privsep_nft_ops, privsep_nft_nops, &f->nft);
+	f->scope.local_ip = htonl(INADDR_LOOPBACK);
+	privsep_inprocess(privsep_vmm_ops, privsep_vmm_nops, &f->scope, &f->ps);
+	privsep_inprocess(privsep_nft_ops, privsep_nft_nops, &f->scope, &f->nft);
 	f->c = mig_conns_create(&f->ps, &f->nft);
 	assert_non_null(f->c);
 	*state = f;

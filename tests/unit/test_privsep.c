@@ -56,7 +56,7 @@ static int setup_inprocess(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
-	privsep_inprocess(privsep_vmm_ops, privsep_vmm_nops, &f->ps);
+	privsep_inprocess(privsep_vmm_ops, privsep_vmm_nops, NULL, &f->ps);
 	*state = f;
 	return 0;
 }
@@ -178,7 +178,7 @@ static void malformed_message_gets_eproto(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		close(sv[0]);
-		_exit(privsep_serve(sv[1], privsep_vmm_ops, privsep_vmm_nops) ? 1 : 0);
+		_exit(privsep_serve(sv[1], privsep_vmm_ops, privsep_vmm_nops, NULL) ? 1 : 0);
 	}
 	close(sv[1]);
 	struct { int32_t res; uint32_t len; } h;

@@ -32,11 +32,17 @@
 
 struct fx {
 	struct sandbox_user user;
+	struct privsep_scope scope; /* the helpers' ctx */
 	struct privsep ps;
 };
 
+/* The helpers' scope: the "guest" is 127.0.0.1, where the test's
+ * connections are; or 127.0.0.2, where none of them is. */
+#define GUEST_IP 0x7f000001u
+#define OTHER_IP 0x7f000002u
+
 static int start(void **state, const struct privsep_op *ops, size_t nops,
-		 int (*enter)(void *, char *, size_t))
+		 int (*enter)(void *, char *, size_t), uint32_t guest_ip)
 {
 	char why[256] = "";
 	*state = NULL;
@@ -49,7 +55,8 @@ static int start(void **state, const struct privsep_op *ops, size_t nops,
 		free(f);
 		return -1;
 	}
-	struct privsep_opts o = { .ops = ops, .nops = nops, .enter = enter, .enter_ctx = &f->user };
+	f->scope.local_ip = htonl(guest_ip);
+	struct privsep_opts o = { .ops = ops, .nops = nops, .ctx = &f->scope, .enter = enter, .enter_ctx = &f->user };
 	assert_int_equal(privsep_start(&o, &f->ps, why, sizeof(why)), 0);
 	*state = f;
 	return 0;
@@ -57,12 +64,22 @@ static int start(void **state, const struct privsep_op *ops, size_t nops,
 
 static int setup_helper(void **state)
 {
-	return start(state, privsep_vmm_ops, privsep_vmm_nops, sandbox_enter_helper);
+	return start(state, privsep_vmm_ops, privsep_vmm_nops, sandbox_enter_helper, GUEST_IP);
 }
 
 static int setup_nft(void **state)
 {
-	return start(state, privsep_nft_ops, privsep_nft_nops, sandbox_enter_nft);
+	return start(state, privsep_nft_ops, privsep_nft_nops, sandbox_enter_nft, GUEST_IP);
+}
+
+static int setup_helper_other(void **state)
+{
+	return start(state, privsep_vmm_ops, privsep_vmm_nops, sandbox_enter_helper, OTHER_IP);
+}
+
+static int setup_nft_other(void **state)
+{
+	return start(state, privsep_nft_ops, privsep_nft_nops, sandbox_enter_nft, OTHER_IP);
 }
 
 /* The fixture; skips the test when not root. */
@@ -192,8 +209,10 @@ static void bad_tcp_requests_are_refused(void **state)
 	assert_int_equal(fd, -1);
 	assert_int_equal(privsep_tcprepair_restore_held(&f->ps, junk, 0, &fd, why, sizeof(why)),
 			 -EBADMSG);
-	/* not a connection */
+	/* not a connection (on the guest's address: in scope) */
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(GUEST_IP) };
 	int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(u, (struct sockaddr *)&lo, sizeof(lo)), 0);
 	uint8_t *blob = NULL;
 	size_t len = 0;
 	struct tcprepair_tuple t;
@@ -211,8 +230,46 @@ static void bad_tcp_requests_are_refused(void **state)
 	free(rep);
 	/* and serves on */
 	u = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(u, (struct sockaddr *)&lo, sizeof(lo)), 0);
 	assert_int_equal(privsep_tcprepair_dump(&f->ps, u, &blob, &len, &t), -EOPNOTSUPP);
 	close(u);
+	/* a socket of no address at all is none of the guest's */
+	u = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(privsep_tcprepair_dump(&f->ps, u, &blob, &len, &t), -EPERM);
+	close(u);
+}
+
+/* A helper told the guest is 127.0.0.2 touches none of 127.0.0.1's
+ * connections: a dump and a thaw are refused before the socket is frozen
+ * (it runs on), a restore or a release of such a record is refused with its
+ * reason, and nothing was made. */
+static void the_helper_touches_only_the_guest_s_connections(void **state)
+{
+	struct fx *f = fx_or_skip(state);
+	int srv, cli, fd = -1;
+	pair(&srv, &cli);
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	struct tcprepair_tuple t;
+	assert_int_equal(privsep_tcprepair_dump(&f->ps, srv, &blob, &len, &t), -EPERM);
+	assert_int_equal(privsep_tcprepair_thaw(&f->ps, srv), -EPERM);
+	one_byte(cli, srv, 'a'); /* not frozen */
+	one_byte(srv, cli, 'b');
+
+	/* a real record of that connection (the library itself, as root) */
+	assert_int_equal(tcprepair_dump(srv, &blob, &len, &t), 0);
+	assert_int_equal(t.local_ip, htonl(GUEST_IP));
+	char why[200] = "";
+	assert_int_equal(privsep_tcprepair_restore_held(&f->ps, blob, len, &fd, why, sizeof(why)), -EPERM);
+	assert_int_equal(fd, -1);
+	assert_non_null(strstr(why, "another local address"));
+	why[0] = '\0';
+	assert_int_equal(privsep_tcprepair_release(&f->ps, srv, blob, len, why, sizeof(why)), -EPERM);
+	free(blob);
+	assert_int_equal(tcprepair_thaw(srv), 0);
+	one_byte(cli, srv, 'c');
+	close(srv);
+	close(cli);
 }
 
 static void the_nft_runner_holds_and_releases(void **state)
@@ -239,6 +296,29 @@ static void the_nft_runner_holds_and_releases(void **state)
 	free(rep);
 }
 
+/* A runner told the guest is 127.0.0.2 holds no packet of 127.0.0.1's
+ * connections: refused with its reason, nothing held. */
+static void the_nft_runner_holds_only_the_guest_s_connections(void **state)
+{
+	struct fx *f = fx_or_skip(state);
+	char why[200] = "";
+	struct tcprepair_tuple t[2] = {
+		{ .local_ip = htonl(OTHER_IP), .peer_ip = htonl(GUEST_IP), .local_port = 4242, .peer_port = 54322 },
+		{ .local_ip = htonl(GUEST_IP), .peer_ip = htonl(OTHER_IP), .local_port = 4242, .peer_port = 54323 },
+	};
+	assert_int_equal(privsep_netfreeze_setup(&f->ps, why, sizeof(why)), 0);
+	assert_int_equal(privsep_netfreeze_hold(&f->ps, t, 2, why, sizeof(why)), -EPERM);
+	assert_non_null(strstr(why, "another local address"));
+	assert_false(th_nft_holds(54322)); /* not even the guest's own of the pair */
+	assert_false(th_nft_holds(54323));
+	assert_int_equal(privsep_netfreeze_hold(&f->ps, t, 1, why, sizeof(why)), 0);
+	assert_true(th_nft_holds(54322));
+	assert_int_equal(privsep_netfreeze_release(&f->ps, &t[1], 1, why, sizeof(why)), -EPERM);
+	assert_true(th_nft_holds(54322));
+	assert_int_equal(privsep_netfreeze_release(&f->ps, t, 1, why, sizeof(why)), 0);
+	assert_false(th_nft_holds(54322));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -248,6 +328,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(a_thawed_socket_runs_on, setup_helper, teardown),
 		cmocka_unit_test_setup_teardown(bad_tcp_requests_are_refused, setup_helper, teardown),
 		cmocka_unit_test_setup_teardown(the_nft_runner_holds_and_releases, setup_nft, teardown),
+		cmocka_unit_test_setup_teardown(the_helper_touches_only_the_guest_s_connections, setup_helper_other,
+						teardown),
+		cmocka_unit_test_setup_teardown(the_nft_runner_holds_only_the_guest_s_connections,
+						setup_nft_other, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
