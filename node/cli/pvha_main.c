@@ -978,6 +978,8 @@ static int cmd_guest_list(const struct command *c, int argc, char **argv, bool j
 	int rc = args_parse(c, argc, argv, NULL, NULL, NULL);
 	if (rc || (rc = api_op(c->op, NULL, &rep)))
 		return rc;
+	if (rep->message[0]) /* a node without quorum: its own view */
+		fprintf(stderr, "pvha: warning: %s\n", rep->message);
 	if (json)
 		printf("[");
 	else
@@ -1010,6 +1012,8 @@ static int cmd_guest_show(const struct command *c, int argc, char **argv, bool j
 	int rc = args_parse(c, argc, argv, NULL, "G", &guest);
 	if (rc || (rc = guest_arg(c, "G", guest)) || (rc = api_op(c->op, guest, &rep)))
 		return rc;
+	if (rep->message[0]) /* a node without quorum: its own view */
+		fprintf(stderr, "pvha: warning: %s\n", rep->message);
 	const Pvha__GuestInfo *g = reply_guest(rep);
 	if (g)
 		print_guest(g, json);

@@ -28,6 +28,13 @@ other=n1; [[ $owner == n1 ]] && other=n2
 
 "$LAB" partition "$owner" >/dev/null
 if wait_no_vmm "$owner" "$uuid"; then ok "partition $owner: it lost quorum and killed p1's VMM"; else fail "partition $owner: its VMM is gone"; fi
+# it still answers a list, from its own table, and says that is not the cluster's view
+out=$(pv "$owner" guest list 2>&1)
+if [[ $out == *"pvha: warning: this node's partition has no quorum"* && $out == *$'\np1 '* ]]; then
+	ok "partition $owner: its guest list answers and says it is not the cluster's view"
+else
+	fail "partition $owner: its guest list: ${out:0:400}"
+fi
 if new=$(wait_owner_not "$other" p1 "$owner"); then ok "partition $owner: p1 runs on $new"; else fail "partition $owner: p1 runs on the majority side"; new=; fi
 if [[ -n $new ]]; then
 	con=$(console_of "$new" "$uuid")

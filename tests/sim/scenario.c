@@ -549,6 +549,8 @@ void sim_api_answer(struct sim *w, void *token, Pvha__ApiReply *rep, const char 
 	int err = rep ? rep->error : -EIO;
 	if (!err && rep && pd->op == PVHA__API_REQUEST__OP__GUEST_LIST) {
 		size_t k = strlen(msg);
+		if (k) /* the agent's word first (a node without quorum says so) */
+			k += (size_t)snprintf(msg + k, sizeof(msg) - k, "; ");
 		for (size_t i = 0; i < rep->n_guests && k < sizeof(msg) - 80; i++)
 			k += (size_t)snprintf(msg + k, sizeof(msg) - k, "%s%s %s%s%s", i ? ", " : "", rep->guests[i]->name,
 					      rep->guests[i]->state, rep->guests[i]->owner[0] ? " on " : "",
