@@ -46,8 +46,14 @@ fi
 "$LAB" heal >/dev/null
 if wait_unfenced "$owner"; then ok "heal: $owner is back, quorate and unfenced"; else fail "heal: $owner is back, quorate and unfenced"; fi
 check_wait "heal: $owner sees p1 where the majority runs it" "$owner" p1 '"state":"running"' "\"owner\":\"$new\""
+# the event log is written by a worker of its own, after the fact: poll it
+end=$((SECONDS + DEADLINE_S))
+until [[ $(pv "$other" events 2>&1) == *unfenced* ]]; do
+	((SECONDS < end)) || break
+	sleep 0.2
+done
 ev=$(pv "$other" events 2>&1)
-[[ $ev == *unfenced* ]] && ok "the event log says $owner was unfenced" || fail "the event log says $owner was unfenced"
+[[ $ev == *unfenced* ]] && ok "the event log says $owner was unfenced" || fail "the event log says $owner was unfenced: ${ev: -300}"
 
 # The whole cluster powered off and booted again: p1's desired state is running.
 # n1 was fenced just before the outage (the blocklist outlives it, and no agent
