@@ -1321,7 +1321,8 @@ int guests_api(struct pvclus_agent *a, const Pvha__ApiRequest *req, void *token,
 	/* A list or a show still answers, from this node's own table: say that
 	 * it is not the cluster's (a guest the majority runs may show here as
 	 * waiting for a fence of the very node that runs it). */
-	if (!a->quorate || agent_tiebreak_lost(a))
+	if ((req->op == PVHA__API_REQUEST__OP__GUEST_LIST || req->op == PVHA__API_REQUEST__OP__GUEST_SHOW) &&
+	    (!a->quorate || agent_tiebreak_lost(a)))
 		snprintf(msg, msglen, "%s: this is its own view, which may be out of date; ask a node of the "
 			 "quorate partition", a->quorate ? "this node lost the two-node tie-break"
 						       : "this node's partition has no quorum");
